@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_SOCKET, EngineClient } from '@ts-container/api';
+import { runCli } from '@ts-container/cli';
+
+const DEFAULT_DATA_ROOT = '/var/lib/tsctr';
+
+/** `tsctrd` beside us in the monorepo, else on the PATH. */
+function daemonCommand(): string[] {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const sibling = join(here, '../../daemon/dist/index.js');
+  return existsSync(sibling) ? [process.execPath, sibling] : ['tsctrd'];
+}
+
+/**
+ * A first-time root user needs no separate step: when nothing answers on the default
+ * socket, start the daemon in the background (logging under the data root) and wait for it.
+ */
+async function startDaemon(socketPath: string): Promise<boolean> {
+  if (process.getuid?.() !== 0 || socketPath !== DEFAULT_SOCKET) return false;
+  mkdirSync(DEFAULT_DATA_ROOT, { recursive: true });
+  const logPath = join(DEFAULT_DATA_ROOT, 'tsctrd.log');
+  const log = openSync(logPath, 'a');
+  const [cmd, ...args] = daemonCommand();
+  process.stderr.write(`Starting tsctrd in the background (log: ${logPath})\n`);
+  const child = spawn(cmd!, args, { detached: true, stdio: ['ignore', log, log] });
+  child.unref();
+  const client = new EngineClient(socketPath);
+  for (let i = 0; i < 100; i++) {
+    if (await client.ping()) return true;
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  process.stderr.write(`tsctrd did not start; see ${logPath}\n`);
+  return false;
+}
+
+const code = await runCli(
+  process.argv.slice(2),
+  {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env: process.env,
+    stdoutIsTTY: process.stdout.isTTY === true,
+  },
+  { program: 'tsctr', startDaemon },
+);
+// Let pending writes reach a pipe before exiting.
+process.stdout.write('', () => process.exit(code));

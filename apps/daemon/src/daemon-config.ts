@@ -1,0 +1,146 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+
+/** `/etc/tsctr/daemon.json`, validated; command-line flags override it. */
+export const DaemonConfigSchema = z
+  .object({
+    hosts: z.array(z.string()).optional(),
+    'data-root': z.string().optional(),
+    'exec-root': z.string().optional(),
+    'storage-driver': z.enum(['overlay', 'overlay2', 'copy', 'vfs']).optional(),
+    'default-runtime': z.string().optional(),
+    'cgroup-parent': z.string().optional(),
+    bridge: z.string().optional(),
+    bip: z.string().optional(),
+    'registry-mirrors': z.array(z.string()).optional(),
+    'insecure-registries': z.array(z.string()).optional(),
+    'log-level': z.enum(['debug', 'info', 'warn', 'error']).optional(),
+  })
+  .strict();
+export type DaemonConfig = z.infer<typeof DaemonConfigSchema>;
+
+export interface DaemonOptions {
+  socketPath: string;
+  dataRoot: string;
+  execRoot: string;
+  storageDriver: 'overlay' | 'copy' | 'auto';
+  runtime?: string;
+  cgroupParent: string;
+  bridge: string;
+  bip?: string;
+  registryMirrors: string[];
+  insecureRegistries: string[];
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class UsageError extends Error {}
+
+const FLAGS_WITH_VALUE = new Set([
+  '-H',
+  '--host',
+  '--data-root',
+  '--exec-root',
+  '--storage-driver',
+  '-s',
+  '--runtime',
+  '--default-runtime',
+  '--cgroup-parent',
+  '--bridge',
+  '-b',
+  '--bip',
+  '--config-file',
+  '--log-level',
+  '-l',
+  '--registry-mirror',
+  '--insecure-registry',
+]);
+
+export async function parseDaemonArgs(argv: string[]): Promise<DaemonOptions> {
+  const flags = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') throw new UsageError(usage());
+    const eq = arg.indexOf('=');
+    const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    if (!FLAGS_WITH_VALUE.has(name)) throw new UsageError(`unknown flag: ${name}\nSee 'tsctrd --help'.`);
+    const value = eq > 0 && arg.startsWith('--') ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new UsageError(`flag needs an argument: ${name}`);
+    const key =
+      {
+        '-H': '--host',
+        '-s': '--storage-driver',
+        '-b': '--bridge',
+        '-l': '--log-level',
+        '--default-runtime': '--runtime',
+      }[name] ?? name;
+    flags.set(key, [...(flags.get(key) ?? []), value]);
+  }
+  const configPath = flags.get('--config-file')?.[0] ?? '/etc/tsctr/daemon.json';
+  let config: DaemonConfig = {};
+  const raw = await readFile(configPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' && !flags.has('--config-file')) return undefined;
+    throw new UsageError(`unable to read configuration file ${configPath}: ${err.message}`);
+  });
+  if (raw !== undefined) {
+    const parsed = DaemonConfigSchema.safeParse(JSON.parse(raw));
+    if (!parsed.success)
+      throw new UsageError(
+        `invalid configuration file ${configPath}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    config = parsed.data;
+  }
+  const one = (flag: string) => flags.get(flag)?.at(-1);
+  const host = one('--host') ?? config.hosts?.[0] ?? 'unix:///run/tsctr/tsctr.sock';
+  if (!host.startsWith('unix://'))
+    throw new UsageError(`unsupported host ${host}: only unix:// sockets are served`);
+  const driver = one('--storage-driver') ?? config['storage-driver'] ?? 'auto';
+  const storageDriver =
+    driver === 'overlay2' || driver === 'overlay'
+      ? 'overlay'
+      : driver === 'vfs' || driver === 'copy'
+        ? 'copy'
+        : driver === 'auto'
+          ? 'auto'
+          : undefined;
+  if (storageDriver === undefined) throw new UsageError(`unknown storage driver: ${driver}`);
+  const logLevel = (one('--log-level') ?? config['log-level'] ?? 'info') as DaemonOptions['logLevel'];
+  const runtime = one('--runtime') ?? config['default-runtime'];
+  const bip = one('--bip') ?? config.bip;
+  return {
+    socketPath: host.slice('unix://'.length),
+    dataRoot: one('--data-root') ?? config['data-root'] ?? '/var/lib/tsctr',
+    execRoot: one('--exec-root') ?? config['exec-root'] ?? '/run/tsctr',
+    storageDriver,
+    ...(runtime ? { runtime } : {}),
+    cgroupParent: one('--cgroup-parent') ?? config['cgroup-parent'] ?? '/tsctr',
+    bridge: one('--bridge') ?? config.bridge ?? 'tsctr0',
+    ...(bip ? { bip } : {}),
+    registryMirrors: [...(config['registry-mirrors'] ?? []), ...(flags.get('--registry-mirror') ?? [])],
+    insecureRegistries: [
+      ...(config['insecure-registries'] ?? []),
+      ...(flags.get('--insecure-registry') ?? []),
+    ],
+    logLevel,
+  };
+}
+
+export function usage(): string {
+  return `Usage:	tsctrd [OPTIONS]
+
+A self-sufficient runtime for containers, serving the Docker Engine API.
+
+Options:
+  -H, --host string            Daemon socket to listen on (default "unix:///run/tsctr/tsctr.sock")
+      --data-root string       Root directory of persistent state (default "/var/lib/tsctr")
+      --exec-root string       Root directory for execution state files (default "/run/tsctr")
+  -s, --storage-driver string  Storage driver: overlay2 or vfs (default: overlay2 where the kernel has it)
+      --runtime string         OCI runtime: runc, crun or a path (default: detected)
+      --cgroup-parent string   Parent cgroup for all containers (default "/tsctr")
+  -b, --bridge string          Default bridge name (default "tsctr0")
+      --bip string             Default bridge IP and subnet (CIDR)
+      --config-file string     Daemon configuration file (default "/etc/tsctr/daemon.json")
+      --registry-mirror list   Preferred Docker Hub mirror
+      --insecure-registry list Registries reached without TLS verification
+  -l, --log-level string       debug, info, warn or error (default "info")
+`;
+}

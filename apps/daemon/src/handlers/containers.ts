@@ -1,0 +1,270 @@
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ContainerCreateRequestSchema, WaitConditionSchema, encodeFrame } from '@ts-container/api';
+import { type ContainerRecord, type Engine, statusText } from '@ts-container/engine';
+import { familiarName, parseReference } from '@ts-container/image';
+import type { LogRecord } from '@ts-container/runtime';
+import {
+  HttpError,
+  type RequestContext,
+  boolParam,
+  filtersParam,
+  intParam,
+  readJson,
+  sendEmpty,
+  sendJson,
+} from '../http.js';
+import type { Router } from '../router.js';
+
+export function registerContainers(router: Router, engine: Engine): void {
+  const containers = engine.containers;
+
+  router.add('POST', '/containers/create', async ({ req, res, query }) => {
+    const body = ContainerCreateRequestSchema.parse(await readJson(req));
+    const name = query.get('name') ?? undefined;
+    sendJson(res, 201, await containers.create(body, name));
+  });
+
+  router.add('GET', '/containers/json', async ({ res, query }) => {
+    const all = boolParam(query, 'all');
+    const filters = filtersParam(query);
+    let list = containers
+      .all()
+      .filter((c) => all || c.State.Running || filters.has('status') || filters.has('exited'));
+    list = list.filter((c) => matchesFilters(c, filters));
+    list.sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
+    const limit = intParam(query, 'limit');
+    if (limit !== undefined && limit > 0) list = list.slice(0, limit);
+    sendJson(
+      res,
+      200,
+      list.map((c) => containers.summary(c, (id) => imageName(engine, id))),
+    );
+  });
+
+  router.add('GET', '/containers/{id}/json', async ({ res, params }) => {
+    const c = containers.get(params.id!);
+    sendJson(res, 200, inspectContainer(engine, c));
+  });
+
+  router.add('POST', '/containers/{id}/start', async ({ res, params }) => {
+    await containers.start(params.id!);
+    sendEmpty(res, 204);
+  });
+
+  router.add('POST', '/containers/{id}/stop', async ({ res, params, query }) => {
+    const timeout = intParam(query, 't');
+    const signal = query.get('signal');
+    await containers.stop(params.id!, {
+      ...(timeout !== undefined ? { timeout } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    sendEmpty(res, 204);
+  });
+
+  router.add('POST', '/containers/{id}/restart', async ({ res, params, query }) => {
+    const timeout = intParam(query, 't');
+    const c = containers.get(params.id!);
+    if (c.State.Running) await containers.stop(c.Id, timeout !== undefined ? { timeout } : {});
+    await containers.start(c.Id);
+    sendEmpty(res, 204);
+  });
+
+  router.add('POST', '/containers/{id}/kill', async ({ res, params, query }) => {
+    await containers.kill(params.id!, query.get('signal') || 'SIGKILL');
+    sendEmpty(res, 204);
+  });
+
+  router.add('POST', '/containers/{id}/wait', async ({ req, res, params, query }) => {
+    const condition = WaitConditionSchema.parse(query.get('condition') || undefined);
+    const abort = new AbortController();
+    const promise = containers.wait(params.id!, condition, abort.signal);
+    // Headers now, body at exit: clients learn the wait is registered before they start.
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    req.socket.on('close', () => abort.abort());
+    try {
+      res.end(`${JSON.stringify(await promise)}\n`);
+    } catch (err) {
+      if (!abort.signal.aborted)
+        res.end(`${JSON.stringify({ StatusCode: -1, Error: { Message: (err as Error).message } })}\n`);
+    }
+  });
+
+  router.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
+    await containers.remove(params.id!, { force: boolParam(query, 'force') });
+    sendEmpty(res, 204);
+  });
+
+  router.add('POST', '/containers/{id}/rename', async ({ res, params, query }) => {
+    const name = query.get('name');
+    if (!name) throw new HttpError(400, 'Neither old nor new names may be empty');
+    await containers.rename(params.id!, name);
+    sendEmpty(res, 204);
+  });
+
+  router.add('POST', '/containers/{id}/resize', async ({ res, params }) => {
+    containers.get(params.id!);
+    sendEmpty(res, 200);
+  });
+
+  router.add('POST', '/containers/{id}/attach', async (ctx) => {
+    const { params, query } = ctx;
+    const c = containers.get(params.id!);
+    const tty = c.Config.Tty ?? false;
+    const out = hijack(ctx, tty);
+    const abort = new AbortController();
+    out.on('close', () => abort.abort());
+    out.on('error', () => abort.abort());
+    const records = containers.attach(c.Id, {
+      stdout: boolParam(query, 'stdout'),
+      stderr: boolParam(query, 'stderr'),
+      logs: boolParam(query, 'logs'),
+      stream: boolParam(query, 'stream'),
+      signal: abort.signal,
+    });
+    await pump(records, out, tty, false);
+  });
+
+  router.add('GET', '/containers/{id}/logs', async ({ res, params, query, req }) => {
+    const c = containers.get(params.id!);
+    const stdout = boolParam(query, 'stdout');
+    const stderr = boolParam(query, 'stderr');
+    if (!stdout && !stderr) throw new HttpError(400, 'Bad parameters: you must choose at least one stream');
+    const tailRaw = query.get('tail');
+    const tail = tailRaw === null || tailRaw === '' || tailRaw === 'all' ? 'all' : Number(tailRaw);
+    if (tail !== 'all' && (!Number.isInteger(tail) || tail < 0))
+      throw new HttpError(400, `invalid tail value: ${tailRaw}`);
+    const since = parseTime(query.get('since'));
+    const until = parseTime(query.get('until'));
+    const tty = c.Config.Tty ?? false;
+    res.writeHead(200, {
+      'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream',
+    });
+    res.flushHeaders();
+    const abort = new AbortController();
+    req.socket.on('close', () => abort.abort());
+    const records = containers.logs(c.Id, {
+      stdout,
+      stderr,
+      follow: boolParam(query, 'follow'),
+      tail,
+      ...(since !== undefined ? { since } : {}),
+      ...(until !== undefined ? { until } : {}),
+      signal: abort.signal,
+    });
+    await pump(records, res, tty, boolParam(query, 'timestamps'));
+  });
+}
+
+/**
+ * Takes over the connection: `101 UPGRADED` when the client asked to upgrade (as the docker
+ * CLI does), else a 200 whose body is the raw stream.
+ */
+function hijack(ctx: RequestContext, tty: boolean): Duplex | ServerResponse {
+  const contentType = tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream';
+  if (ctx.upgrade) {
+    const socket = ctx.upgrade.socket;
+    socket.write(
+      `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
+    );
+    return socket;
+  }
+  ctx.res.writeHead(200, { 'Content-Type': contentType });
+  ctx.res.flushHeaders();
+  return ctx.res;
+}
+
+async function pump(
+  records: AsyncGenerator<LogRecord>,
+  out: Duplex | ServerResponse,
+  tty: boolean,
+  timestamps: boolean,
+): Promise<void> {
+  try {
+    for await (const r of records) {
+      const text = timestamps ? `${dockerTimestamp(r.time)} ${r.text}` : r.text;
+      const payload = Buffer.from(text);
+      const ok = tty ? out.write(payload) : out.write(encodeFrame(r.stream, payload));
+      if (!ok) await new Promise((resolve) => out.once('drain', resolve));
+    }
+  } finally {
+    out.end();
+  }
+}
+
+/** conmon writes `2024-01-01T00:00:00.123456789+00:00`; Docker prints UTC with `Z`. */
+function dockerTimestamp(time: string): string {
+  return time.replace(/([+-]00:00)$/, 'Z');
+}
+
+function parseTime(v: string | null): number | undefined {
+  if (v === null || v === '' || v === '0') return undefined;
+  const n = Number(v);
+  if (!Number.isNaN(n)) return n;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new HttpError(400, `invalid time value: ${v}`);
+  return t / 1000;
+}
+
+function imageName(engine: Engine, id: string): string {
+  const tags = engine.imageStore.tagsOf(id);
+  return tags[0] ? familiarName(parseReference(tags[0])) : id;
+}
+
+function matchesFilters(c: ContainerRecord, filters: Map<string, string[]>): boolean {
+  for (const [key, values] of filters) {
+    const ok = values.some((v) => {
+      switch (key) {
+        case 'id':
+          return c.Id.startsWith(v);
+        case 'name':
+          return new RegExp(v).test(c.Name.slice(1));
+        case 'status':
+          return c.State.Status === v;
+        case 'exited':
+          return c.State.Status === 'exited' && c.State.ExitCode === Number(v);
+        case 'label': {
+          const [k, val] = v.split('=');
+          const labels = (c.Config.Labels ?? {}) as Record<string, string>;
+          return k !== undefined && k in labels && (val === undefined || labels[k] === val);
+        }
+        case 'ancestor':
+          return c.Config.Image === v || c.Image === v || c.Image.startsWith(`sha256:${v}`);
+        default:
+          throw new HttpError(400, `invalid filter '${key}'`);
+      }
+    });
+    if (!ok) return false;
+  }
+  return true;
+}
+
+export function inspectContainer(engine: Engine, c: ContainerRecord): Record<string, unknown> {
+  const { StoppedByUser: _s, State, ...rest } = c;
+  const { MonitorPid: _m, ...state } = State;
+  return {
+    ...rest,
+    State: state,
+    ResolvConfPath: c.ResolvConfPath,
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    GraphDriver: { Name: c.Driver, Data: {} },
+    Mounts: [],
+    NetworkSettings: {
+      Bridge: '',
+      SandboxID: '',
+      Ports: {},
+      IPAddress: '',
+      Gateway: '',
+      MacAddress: '',
+      Networks: {},
+      ...c.NetworkSettings,
+    },
+    Status: statusText(c),
+    ImageName: imageName(engine, c.Image),
+  };
+}

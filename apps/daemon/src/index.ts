@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { dirname, join } from 'node:path';
+import { Engine, type Logger } from '@ts-container/engine';
+import { UsageError, parseDaemonArgs } from './daemon-config.js';
+import { createApiServer } from './server.js';
+
+const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
+
+function makeLogger(level: keyof typeof LEVELS): Logger & { debug(msg: string): void } {
+  const log = (l: keyof typeof LEVELS, msg: string) => {
+    if (LEVELS[l] >= LEVELS[level])
+      process.stderr.write(`time="${new Date().toISOString()}" level=${l} msg=${JSON.stringify(msg)}\n`);
+  };
+  return {
+    debug: (m) => log('debug', m),
+    info: (m) => log('info', m),
+    warn: (m) => log('warn', m),
+    error: (m) => log('error', m),
+  };
+}
+
+/** True when something already answers on the socket (another daemon). */
+function socketAlive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function main(): Promise<void> {
+  const options = await parseDaemonArgs(process.argv.slice(2));
+  if (process.getuid?.() !== 0) throw new UsageError('tsctrd needs to be started as root');
+  const logger = makeLogger(options.logLevel);
+  if (await socketAlive(options.socketPath)) {
+    throw new UsageError(`another daemon is already serving ${options.socketPath}`);
+  }
+  await mkdir(dirname(options.socketPath), { recursive: true, mode: 0o700 });
+  await rm(options.socketPath, { force: true });
+  const engine = await Engine.open({
+    dataRoot: options.dataRoot,
+    execRoot: options.execRoot,
+    storageDriver: options.storageDriver,
+    cgroupParent: options.cgroupParent,
+    logger,
+    ...(options.runtime ? { runtime: options.runtime } : {}),
+  });
+  const server = createApiServer(engine, logger);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    // Only root may talk to the daemon: the socket is 0660 root:root.
+    const previous = process.umask(0o117);
+    server.listen(options.socketPath, () => {
+      process.umask(previous);
+      resolve();
+    });
+  });
+  await chmod(options.socketPath, 0o660);
+  await writeFile(join(options.execRoot, 'tsctrd.pid'), `${process.pid}\n`);
+  logger.info(
+    `API listen on ${options.socketPath} (storage driver ${engine.snapshotter.driver.name}, runtime ${engine.runtime.oci.info.name})`,
+  );
+  const shutdown = (signal: string) => {
+    logger.info(`received ${signal}, shutting down; containers keep running under their monitors`);
+    server.close();
+    void rm(options.socketPath, { force: true }).finally(() => process.exit(0));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(err.message.startsWith('Usage') ? 0 : 1);
+  }
+  process.stderr.write(`tsctrd: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

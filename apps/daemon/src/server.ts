@@ -1,0 +1,94 @@
+import { type IncomingMessage, type Server, ServerResponse, createServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { API_VERSION, MIN_API_VERSION, compareApiVersions, splitVersionedPath } from '@ts-container/api';
+import type { Engine, Logger } from '@ts-container/engine';
+import { registerContainers } from './handlers/containers.js';
+import { registerImages } from './handlers/images.js';
+import { pingHeaders, registerSystem } from './handlers/system.js';
+import { HttpError, messageFor, statusFor } from './http.js';
+import { Router } from './router.js';
+
+/** The Docker Engine API over the engine: validation and shapes here, behaviour below. */
+export function createApiServer(engine: Engine, logger: Logger): Server {
+  const router = new Router();
+  registerSystem(router, engine);
+  registerImages(router, engine);
+  registerContainers(router, engine);
+
+  const handle = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    upgrade?: { socket: Duplex; head: Buffer },
+  ) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const { version, path } = splitVersionedPath(url.pathname);
+    try {
+      if (version !== undefined) {
+        if (compareApiVersions(version, API_VERSION) > 0) {
+          throw new HttpError(
+            400,
+            `client version ${version} is too new. Maximum supported API version is ${API_VERSION}`,
+          );
+        }
+        if (compareApiVersions(version, MIN_API_VERSION) < 0) {
+          throw new HttpError(
+            400,
+            `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
+          );
+        }
+      }
+      const match = router.match(req.method ?? 'GET', path);
+      if (match === undefined) throw new HttpError(404, 'page not found');
+      if (match === 'method-not-allowed')
+        throw new HttpError(405, `method ${req.method} not allowed for ${path}`);
+      await match.handler({
+        req,
+        res,
+        params: match.params,
+        query: url.searchParams,
+        version: version ?? API_VERSION,
+        ...(upgrade ? { upgrade } : {}),
+      });
+    } catch (err) {
+      const status = statusFor(err);
+      if (status >= 500)
+        logger.error(
+          `${req.method} ${url.pathname}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+        );
+      if (upgrade && !res.headersSent) {
+        const body = JSON.stringify({ message: messageFor(err) });
+        upgrade.socket.end(
+          `HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+        return;
+      }
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (status === 304) {
+        res.writeHead(304);
+        res.end();
+        return;
+      }
+      const body = Buffer.from(`${JSON.stringify({ message: messageFor(err) })}\n`);
+      res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': body.length });
+      res.end(body);
+    }
+  };
+
+  const server = createServer(
+    { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 },
+    (req, res) => {
+      for (const [k, v] of Object.entries(pingHeaders()))
+        if (k === 'Api-Version' || k === 'Ostype') res.setHeader(k, v);
+      res.setHeader('Server', `tsctr/${API_VERSION}`);
+      void handle(req, res);
+    },
+  );
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Upgraded requests answer on the socket itself; this response object is never sent.
+    void handle(req, new ServerResponse(req), { socket, head });
+  });
+  return server;
+}

@@ -1,0 +1,22 @@
+export { DEFAULT_SOCKET, EngineClient, readAll, type RequestOptions, socketPathFromHost } from './client.js';
+export { ApiError, DaemonUnreachableError } from './errors.js';
+export { encodeFrame, FrameDecoder, type StreamName, StreamType } from './stream.js';
+export {
+  type ContainerConfig,
+  ContainerConfigSchema,
+  type ContainerCreateRequest,
+  ContainerCreateRequestSchema,
+  type ContainerSummary,
+  EndpointSettingsSchema,
+  HealthConfigSchema,
+  type HostConfig,
+  HostConfigSchema,
+  type ImageSummary,
+  MountPointSchema,
+  PortBindingSchema,
+  RestartPolicySchema,
+  type WaitCondition,
+  WaitConditionSchema,
+} from './types.js';
+export { API_VERSION, compareApiVersions, MIN_API_VERSION, splitVersionedPath } from './versions.js';
+export { humanDuration, humanSize } from './units.js';

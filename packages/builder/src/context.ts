@@ -1,0 +1,334 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  readlink,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { PatternMatcher, parseDockerignore } from './dockerignore.js';
+import { BuildContextError } from './errors.js';
+
+/**
+ * The build context: the directory (or tar stream) `docker build` sends, with .dockerignore
+ * applied. COPY/ADD sources are resolved against it, and their content checksums feed the build
+ * cache and the `created_by` history text (`COPY file:<sha256> in /dst `).
+ */
+
+export interface ContextSource {
+  /** Context-relative `/`-separated path (`src/main.c`); `.` for the whole context. */
+  path: string;
+  /** Absolute host path. */
+  absolute: string;
+  type: 'file' | 'directory' | 'symlink';
+}
+
+const GLOB_CHARS = /[*?[\\]/;
+
+/** Go's filepath.Match over `/`-separated paths: `*` and `?` stay within one segment. */
+export function matchPath(pattern: string, path: string): boolean {
+  let re = '^';
+  const chars = Array.from(pattern);
+  for (let i = 0; i < chars.length; i++) {
+    const ch = chars[i]!;
+    if (ch === '*') re += '[^/]*';
+    else if (ch === '?') re += '[^/]';
+    else if (ch === '\\') re += (chars[++i] ?? '\\').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    else if (ch === '[') {
+      const end = chars.indexOf(']', i + 2);
+      if (end < 0) return false;
+      let body = chars.slice(i + 1, end).join('');
+      if (body.startsWith('^')) body = `^${body.slice(1)}`;
+      re += `[${body}]`;
+      i = end;
+    } else re += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  }
+  return new RegExp(`${re}$`, 'u').test(path);
+}
+
+function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function hashFile(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+export interface BuildContextOptions {
+  /** The Dockerfile's context-relative path, default `Dockerfile`. */
+  dockerfile?: string;
+}
+
+export class BuildContext {
+  private readonly matcher: PatternMatcher;
+
+  private constructor(
+    /** The directory holding the context. */
+    readonly root: string,
+    /** The .dockerignore patterns in effect. */
+    readonly ignorePatterns: readonly string[],
+    readonly dockerfilePath: string,
+    private readonly cleanup: (() => Promise<void>) | undefined,
+  ) {
+    this.matcher = new PatternMatcher(ignorePatterns);
+  }
+
+  /** A context that is a directory on this host (not copied; read in place). */
+  static async fromDirectory(dir: string, options: BuildContextOptions = {}): Promise<BuildContext> {
+    const st = await lstat(dir).catch(() => undefined);
+    if (!st?.isDirectory())
+      throw new BuildContextError(`unable to prepare context: path "${dir}" not found`, 'not-found');
+    return new BuildContext(dir, await readIgnore(dir), options.dockerfile ?? 'Dockerfile', undefined);
+  }
+
+  /**
+   * A context sent as a tar stream (what the Docker API's POST /build receives). It is unpacked
+   * into a temporary directory, removed by {@link close}.
+   */
+  static async fromTar(
+    tar: AsyncIterable<Uint8Array> | Buffer,
+    options: BuildContextOptions = {},
+  ): Promise<BuildContext> {
+    const dir = await mkdtemp(join(tmpdir(), 'ts-container-context-'));
+    try {
+      await extractTar(tar, dir);
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+    return new BuildContext(dir, await readIgnore(dir), options.dockerfile ?? 'Dockerfile', () =>
+      rm(dir, { recursive: true, force: true }),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.cleanup?.();
+  }
+
+  /** Reads the Dockerfile (even when .dockerignore excludes it, as Docker does). */
+  async readDockerfile(): Promise<string> {
+    const rel = cleanSource(this.dockerfilePath);
+    try {
+      return await readFile(join(this.root, rel), 'utf8');
+    } catch {
+      throw new BuildContextError(`Cannot locate specified Dockerfile: ${this.dockerfilePath}`, 'not-found');
+    }
+  }
+
+  /** Whether .dockerignore excludes a context-relative path. */
+  isExcluded(path: string): boolean {
+    const clean = cleanSource(path);
+    return clean !== '.' && this.matcher.matches(clean);
+  }
+
+  /**
+   * COPY/ADD sources → context entries. Wildcards match like Go's filepath.Match; a missing or
+   * excluded source fails with Docker's message.
+   */
+  async resolveSources(sources: readonly string[], instruction = 'COPY'): Promise<ContextSource[]> {
+    const out: ContextSource[] = [];
+    let all: string[] | undefined;
+    for (const src of sources) {
+      const clean = cleanSource(src);
+      const relative = posix.normalize(src.replace(/^\/+/, ''));
+      if (relative === '..' || relative.startsWith('../')) {
+        throw new BuildContextError(
+          `${instruction} failed: forbidden path outside the build context: ${src} ()`,
+        );
+      }
+      if (GLOB_CHARS.test(clean)) {
+        all ??= await this.walk('.');
+        const hits = all.filter((p) => matchPath(clean, p));
+        for (const p of hits) out.push(await this.entry(p));
+        continue;
+      }
+      const entry = clean === '.' ? await this.entry('.') : await this.entry(clean).catch(() => undefined);
+      if (!entry || this.isExcluded(clean)) {
+        throw new BuildContextError(
+          `${instruction} failed: file not found in build context or excluded by .dockerignore: stat ${clean}: file does not exist`,
+          'not-found',
+        );
+      }
+      out.push(entry);
+    }
+    if (out.length === 0)
+      throw new BuildContextError(`${instruction} failed: no source files were specified`);
+    return out;
+  }
+
+  private async entry(path: string): Promise<ContextSource> {
+    const absolute = path === '.' ? this.root : join(this.root, path);
+    const st = await lstat(absolute);
+    const type = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'directory' : 'file';
+    return { path, absolute, type };
+  }
+
+  /** Every non-excluded context-relative path under `dir`, sorted, directories included. */
+  async walk(dir: string): Promise<string[]> {
+    const out: string[] = [];
+    const visit = async (rel: string) => {
+      const abs = rel === '.' ? this.root : join(this.root, rel);
+      const names = (await readdir(abs)).sort();
+      for (const name of names) {
+        const child = rel === '.' ? name : `${rel}/${name}`;
+        const excluded = this.isExcluded(child);
+        const st = await lstat(join(abs, name));
+        if (!excluded) out.push(child);
+        // An excluded directory is still entered when a `!` pattern could re-include something in it.
+        if (st.isDirectory() && (!excluded || this.matcher.hasExclusions)) await visit(child);
+      }
+    };
+    await visit(dir);
+    return out;
+  }
+
+  /**
+   * A stable content checksum of one source: `file:<sha256>` over name, permissions and
+   * content; `dir:<sha256>` over every non-excluded entry below it (path, type, permissions,
+   * content or link target). Owners and timestamps are left out, as Docker leaves them out.
+   */
+  async checksum(source: ContextSource): Promise<string> {
+    const header = async (abs: string, name: string): Promise<string> => {
+      const st = await lstat(abs);
+      const perm = (st.mode & 0o7777).toString(8);
+      if (st.isSymbolicLink()) return `${name}\0symlink\0${perm}\0${await readlink(abs)}\n`;
+      if (st.isDirectory()) return `${name}\0dir\0${perm}\n`;
+      return `${name}\0file\0${perm}\0${await hashFile(abs)}\n`;
+    };
+    if (source.type !== 'directory') {
+      return `file:${sha256(await header(source.absolute, posix.basename(source.path)))}`;
+    }
+    const h = createHash('sha256');
+    h.update(await header(source.absolute, '.'));
+    const prefix = source.path === '.' ? '' : `${source.path}/`;
+    for (const p of await this.walk(source.path)) {
+      h.update(await header(join(this.root, p), p.slice(prefix.length)));
+    }
+    return `dir:${h.digest('hex')}`;
+  }
+}
+
+/** Several sources' checksums → the one `created_by` names (`multi:<sha256>` for more than one). */
+export function combineChecksums(checksums: readonly string[]): string {
+  if (checksums.length === 1) return checksums[0]!;
+  return `multi:${sha256(checksums.join(','))}`;
+}
+
+/** A context-relative source path, cleaned; a leading `/` means the context root. */
+export function cleanSource(src: string): string {
+  const clean = posix.normalize(`/${src}`).slice(1).replace(/\/+$/, '');
+  return clean === '' ? '.' : clean;
+}
+
+async function readIgnore(dir: string): Promise<string[]> {
+  try {
+    return parseDockerignore(await readFile(join(dir, '.dockerignore'), 'utf8'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new BuildContextError(`error reading .dockerignore: ${(e as Error).message}`, 'system', {
+      cause: e,
+    });
+  }
+}
+
+// ---------------------------------------------------------------- tar (POSIX ustar, pax, GNU long names)
+
+async function collect(tar: AsyncIterable<Uint8Array> | Buffer): Promise<Buffer> {
+  if (Buffer.isBuffer(tar)) return tar;
+  const chunks: Buffer[] = [];
+  for await (const c of tar) chunks.push(Buffer.from(c));
+  return Buffer.concat(chunks);
+}
+
+function field(buf: Buffer, off: number, len: number): string {
+  const s = buf.subarray(off, off + len);
+  const nul = s.indexOf(0);
+  return s.subarray(0, nul < 0 ? len : nul).toString('utf8');
+}
+
+function octal(buf: Buffer, off: number, len: number): number {
+  const s = field(buf, off, len).trim();
+  return s === '' ? 0 : Number.parseInt(s, 8);
+}
+
+function paxRecords(data: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  let pos = 0;
+  while (pos < data.length) {
+    const sp = data.indexOf(0x20, pos);
+    if (sp < 0) break;
+    const len = Number(data.subarray(pos, sp).toString());
+    if (!len) break;
+    const rec = data.subarray(sp + 1, pos + len - 1).toString('utf8');
+    const eq = rec.indexOf('=');
+    if (eq > 0) out[rec.slice(0, eq)] = rec.slice(eq + 1);
+    pos += len;
+  }
+  return out;
+}
+
+/** Unpacks a (possibly gzip-compressed) tar into `dest`, refusing entries that escape it. */
+export async function extractTar(tar: AsyncIterable<Uint8Array> | Buffer, dest: string): Promise<void> {
+  let buf = await collect(tar);
+  if (buf[0] === 0x1f && buf[1] === 0x8b) {
+    const { gunzipSync } = await import('node:zlib');
+    buf = gunzipSync(buf);
+  }
+  let pos = 0;
+  let longName: string | undefined;
+  let longLink: string | undefined;
+  let pax: Record<string, string> = {};
+  while (pos + 512 <= buf.length) {
+    const h = buf.subarray(pos, pos + 512);
+    if (h.every((b) => b === 0)) break;
+    const size = octal(h, 124, 12);
+    const type = String.fromCharCode(h[156] || 0x30);
+    const body = buf.subarray(pos + 512, pos + 512 + size);
+    pos += 512 + Math.ceil(size / 512) * 512;
+    if (type === 'x') {
+      pax = { ...pax, ...paxRecords(body) };
+      continue;
+    }
+    if (type === 'g') continue;
+    if (type === 'L') {
+      longName = body.toString('utf8').replace(/\0+$/, '');
+      continue;
+    }
+    if (type === 'K') {
+      longLink = body.toString('utf8').replace(/\0+$/, '');
+      continue;
+    }
+    const prefix = field(h, 345, 155);
+    let name = pax.path ?? longName ?? (prefix ? `${prefix}/${field(h, 0, 100)}` : field(h, 0, 100));
+    const linkName = pax.linkpath ?? longLink ?? field(h, 157, 100);
+    const mode = octal(h, 100, 8) & 0o7777;
+    pax = {};
+    longName = undefined;
+    longLink = undefined;
+    name = posix.normalize(`/${name}`).slice(1).replace(/\/+$/, '');
+    if (name === '' || name === '.') continue;
+    const target = join(dest, name);
+    await mkdir(join(target, '..'), { recursive: true });
+    if (type === '5') await mkdir(target, { recursive: true, mode: mode || 0o755 });
+    else if (type === '2') await symlink(linkName, target);
+    else if (type === '1') {
+      const src = join(dest, posix.normalize(`/${linkName}`).slice(1));
+      await writeFile(target, await readFile(src), { mode });
+    } else if (type === '0' || type === '7') {
+      await writeFile(target, body);
+      // Set the mode explicitly: writeFile's mode is subject to the umask.
+      await chmod(target, mode);
+    }
+    // Devices and FIFOs have no place in a build context; skip them like unknown types.
+  }
+}

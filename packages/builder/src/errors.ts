@@ -1,0 +1,64 @@
+/**
+ * Typed errors with the kind the daemon maps to an HTTP status (moby's errdefs) and Docker's
+ * message text, because clients (and people) match on both.
+ */
+export type BuilderErrorKind = 'invalid-parameter' | 'not-found' | 'system';
+
+export class BuilderError extends Error {
+  constructor(
+    readonly kind: BuilderErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'BuilderError';
+  }
+}
+
+/**
+ * A Dockerfile that cannot be parsed or whose instructions are invalid. The message is
+ * BuildKit's: `dockerfile parse error on line 3: unknown instruction: RUNN (did you mean run?)`.
+ * `line` is 1-based, absent for errors that concern the whole file.
+ */
+export class DockerfileParseError extends BuilderError {
+  readonly line: number | undefined;
+  /** The message without the `dockerfile parse error on line N: ` prefix. */
+  readonly detail: string;
+  constructor(detail: string, line?: number) {
+    super(
+      'invalid-parameter',
+      line === undefined ? detail : `dockerfile parse error on line ${line}: ${detail}`,
+    );
+    this.name = 'DockerfileParseError';
+    this.line = line;
+    this.detail = detail;
+  }
+}
+
+/** A variable substitution that fails (`${VAR:?message}`, `${}`, an unterminated quote...). */
+export class ShellExpansionError extends BuilderError {
+  constructor(message: string) {
+    super('invalid-parameter', message);
+    this.name = 'ShellExpansionError';
+  }
+}
+
+/** A problem with the build context: a missing COPY source, a bad .dockerignore, a bad tar. */
+export class BuildContextError extends BuilderError {
+  constructor(message: string, kind: BuilderErrorKind = 'invalid-parameter', options?: { cause?: unknown }) {
+    super(kind, message, options);
+    this.name = 'BuildContextError';
+  }
+}
+
+/** A step that failed while building, e.g. `The command '/bin/sh -c false' returned a non-zero code: 1`. */
+export class BuildError extends BuilderError {
+  constructor(
+    message: string,
+    readonly exitCode?: number,
+    options?: { cause?: unknown },
+  ) {
+    super('system', message, options);
+    this.name = 'BuildError';
+  }
+}

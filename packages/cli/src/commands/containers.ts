@@ -1,0 +1,441 @@
+import type { ContainerSummary } from '@ts-container/api';
+import { FrameDecoder } from '@ts-container/api';
+import { type Command, type CommandContext, CommandError, write } from '../context.js';
+import { formatList, humanSize, timeAgo } from '../format.js';
+import { renderTemplate } from '../template.js';
+import { runAttached } from './run.js';
+
+/** What `ps --format` templates see (Docker's container context fields). */
+class ContainerRow {
+  constructor(
+    private readonly c: ContainerSummary,
+    private readonly noTrunc: boolean,
+  ) {}
+  get ID() {
+    return this.noTrunc ? this.c.Id : this.c.Id.slice(0, 12);
+  }
+  get Image() {
+    return this.c.Image;
+  }
+  get Command() {
+    const cmd = this.c.Command;
+    return `"${this.noTrunc || [...cmd].length <= 20 ? cmd : `${[...cmd].slice(0, 19).join('')}…`}"`;
+  }
+  get CreatedAt() {
+    return new Date(this.c.Created * 1000)
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.\d+Z$/, ' +0000 UTC');
+  }
+  get RunningFor() {
+    return timeAgo(this.c.Created);
+  }
+  get Ports() {
+    return this.c.Ports.map((p) =>
+      p.PublicPort
+        ? `${p.IP ?? '0.0.0.0'}:${p.PublicPort}->${p.PrivatePort}/${p.Type}`
+        : `${p.PrivatePort}/${p.Type}`,
+    ).join(', ');
+  }
+  get State() {
+    return this.c.State;
+  }
+  get Status() {
+    return this.c.Status;
+  }
+  get Size() {
+    return this.c.SizeRw === undefined
+      ? '0B'
+      : `${humanSize(this.c.SizeRw)} (virtual ${humanSize(this.c.SizeRootFs ?? 0)})`;
+  }
+  get Names() {
+    return this.c.Names.map((n) => n.slice(1)).join(',');
+  }
+  get Labels() {
+    return Object.entries(this.c.Labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+  }
+  Label(name: string) {
+    return this.c.Labels[name] ?? '';
+  }
+  get Mounts() {
+    return '';
+  }
+  get Networks() {
+    return Object.keys(this.c.NetworkSettings.Networks).join(',');
+  }
+  get LocalVolumes() {
+    return '0';
+  }
+}
+
+function parseFilters(values: string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const f of values) {
+    const i = f.indexOf('=');
+    if (i < 0) throw new CommandError('bad format of filter (expected name=value)', 1);
+    (out[f.slice(0, i)] ??= []).push(f.slice(i + 1));
+  }
+  return out;
+}
+
+export const psCommand: Command = {
+  name: 'ps',
+  aliases: ['container ls', 'container list', 'container ps'],
+  usage: 'ps [OPTIONS]',
+  description: 'List containers',
+  flags: [
+    {
+      name: 'all',
+      short: 'a',
+      type: 'bool',
+      description: 'Show all containers (default shows just running)',
+    },
+    { name: 'quiet', short: 'q', type: 'bool', description: 'Only display container IDs' },
+    { name: 'filter', short: 'f', type: 'list', description: 'Filter output based on conditions provided' },
+    { name: 'format', type: 'string', description: 'Format output using a custom template' },
+    {
+      name: 'last',
+      short: 'n',
+      type: 'int',
+      description: 'Show n last created containers (includes all states)',
+      default: -1,
+    },
+    {
+      name: 'latest',
+      short: 'l',
+      type: 'bool',
+      description: 'Show the latest created container (includes all states)',
+    },
+    { name: 'no-trunc', type: 'bool', description: "Don't truncate output" },
+    { name: 'size', short: 's', type: 'bool', description: 'Display total file sizes' },
+  ],
+  maxArgs: 0,
+  async run(ctx, _args, flags) {
+    const last = flags.latest === true ? 1 : (flags.last as number);
+    const list = await ctx.client.request<ContainerSummary[]>('GET', '/containers/json', {
+      query: {
+        all: flags.all === true || last > 0 ? 1 : undefined,
+        limit: last > 0 ? last : undefined,
+        size: flags.size === true ? 1 : undefined,
+        filters:
+          (flags.filter as string[]).length > 0
+            ? JSON.stringify(parseFilters(flags.filter as string[]))
+            : undefined,
+      },
+    });
+    const rows = list.map((c) => new ContainerRow(c, flags['no-trunc'] === true));
+    if (flags.quiet === true) {
+      ctx.io.stdout.write(rows.map((r) => `${r.ID}\n`).join(''));
+      return 0;
+    }
+    const size = flags.size === true ? '\t{{.Size}}' : '';
+    ctx.io.stdout.write(
+      formatList(
+        rows,
+        flags.format as string | undefined,
+        `{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${size}`,
+        {
+          ID: 'CONTAINER ID',
+          Image: 'IMAGE',
+          Command: 'COMMAND',
+          RunningFor: 'CREATED',
+          CreatedAt: 'CREATED AT',
+          Status: 'STATUS',
+          State: 'STATE',
+          Ports: 'PORTS',
+          Names: 'NAMES',
+          Size: 'SIZE',
+          Labels: 'LABELS',
+          Mounts: 'MOUNTS',
+          Networks: 'NETWORKS',
+          LocalVolumes: 'LOCAL VOLUMES',
+        },
+      ),
+    );
+    return 0;
+  },
+};
+
+/** Runs `action` for each named container; errors are printed and make the exit code 1. */
+async function forEach(
+  ctx: CommandContext,
+  names: string[],
+  action: (name: string) => Promise<string | undefined>,
+): Promise<number> {
+  let code = 0;
+  for (const name of names) {
+    try {
+      const out = await action(name);
+      if (out !== undefined) write(ctx.io.stdout, out);
+    } catch (err) {
+      write(ctx.io.stderr, `Error response from daemon: ${(err as Error).message}`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+export const startCommand: Command = {
+  name: 'start',
+  usage: 'start [OPTIONS] CONTAINER [CONTAINER...]',
+  description: 'Start one or more stopped containers',
+  flags: [
+    { name: 'attach', short: 'a', type: 'bool', description: 'Attach STDOUT/STDERR and forward signals' },
+    { name: 'interactive', short: 'i', type: 'bool', description: "Attach container's STDIN" },
+  ],
+  minArgs: 1,
+  async run(ctx, args, flags) {
+    if (flags.attach === true || flags.interactive === true) {
+      const info = await ctx.client.request<{ Id: string; Config: { Tty?: boolean } }>(
+        'GET',
+        `/containers/${encodeURIComponent(args[0]!)}/json`,
+      );
+      return runAttached(ctx, info.Id, {
+        tty: info.Config.Tty === true,
+        interactive: flags.interactive === true,
+        'sig-proxy': true,
+      });
+    }
+    return forEach(ctx, args, async (name) => {
+      await ctx.client.request('POST', `/containers/${encodeURIComponent(name)}/start`);
+      return name;
+    });
+  },
+};
+
+export const stopCommand: Command = {
+  name: 'stop',
+  usage: 'stop [OPTIONS] CONTAINER [CONTAINER...]',
+  description: 'Stop one or more running containers',
+  flags: [
+    { name: 'time', short: 't', type: 'int', description: 'Seconds to wait before killing the container' },
+    {
+      name: 'timeout',
+      type: 'int',
+      description: 'Seconds to wait before killing the container',
+      hidden: true,
+    },
+    { name: 'signal', short: 's', type: 'string', description: 'Signal to send to the container' },
+  ],
+  minArgs: 1,
+  async run(ctx, args, flags) {
+    const t = (flags.time ?? flags.timeout) as number | undefined;
+    return forEach(ctx, args, async (name) => {
+      await ctx.client.request('POST', `/containers/${encodeURIComponent(name)}/stop`, {
+        query: { t, signal: flags.signal as string | undefined },
+      });
+      return name;
+    });
+  },
+};
+
+export const restartCommand: Command = {
+  name: 'restart',
+  usage: 'restart [OPTIONS] CONTAINER [CONTAINER...]',
+  description: 'Restart one or more containers',
+  flags: [
+    { name: 'time', short: 't', type: 'int', description: 'Seconds to wait before killing the container' },
+    { name: 'signal', short: 's', type: 'string', description: 'Signal to send to the container' },
+  ],
+  minArgs: 1,
+  async run(ctx, args, flags) {
+    return forEach(ctx, args, async (name) => {
+      await ctx.client.request('POST', `/containers/${encodeURIComponent(name)}/restart`, {
+        query: { t: flags.time as number | undefined },
+      });
+      return name;
+    });
+  },
+};
+
+export const killCommand: Command = {
+  name: 'kill',
+  usage: 'kill [OPTIONS] CONTAINER [CONTAINER...]',
+  description: 'Kill one or more running containers',
+  flags: [{ name: 'signal', short: 's', type: 'string', description: 'Signal to send to the container' }],
+  minArgs: 1,
+  async run(ctx, args, flags) {
+    return forEach(ctx, args, async (name) => {
+      await ctx.client.request('POST', `/containers/${encodeURIComponent(name)}/kill`, {
+        query: { signal: flags.signal as string | undefined },
+      });
+      return name;
+    });
+  },
+};
+
+export const rmCommand: Command = {
+  name: 'rm',
+  aliases: ['container rm', 'container remove'],
+  usage: 'rm [OPTIONS] CONTAINER [CONTAINER...]',
+  description: 'Remove one or more containers',
+  flags: [
+    {
+      name: 'force',
+      short: 'f',
+      type: 'bool',
+      description: 'Force the removal of a running container (uses SIGKILL)',
+    },
+    {
+      name: 'volumes',
+      short: 'v',
+      type: 'bool',
+      description: 'Remove anonymous volumes associated with the container',
+    },
+    { name: 'link', short: 'l', type: 'bool', description: 'Remove the specified link' },
+  ],
+  minArgs: 1,
+  async run(ctx, args, flags) {
+    return forEach(ctx, args, async (name) => {
+      await ctx.client.request('DELETE', `/containers/${encodeURIComponent(name)}`, {
+        query: { force: flags.force === true ? 1 : undefined, v: flags.volumes === true ? 1 : undefined },
+      });
+      return name;
+    });
+  },
+};
+
+export const waitCommand: Command = {
+  name: 'wait',
+  usage: 'wait CONTAINER [CONTAINER...]',
+  description: 'Block until one or more containers stop, then print their exit codes',
+  flags: [],
+  minArgs: 1,
+  async run(ctx, args) {
+    return forEach(ctx, args, async (name) => {
+      const r = await ctx.client.request<{ StatusCode: number }>(
+        'POST',
+        `/containers/${encodeURIComponent(name)}/wait`,
+      );
+      return String(r.StatusCode);
+    });
+  },
+};
+
+export const renameCommand: Command = {
+  name: 'rename',
+  usage: 'rename CONTAINER NEW_NAME',
+  description: 'Rename a container',
+  flags: [],
+  minArgs: 2,
+  maxArgs: 2,
+  async run(ctx, args) {
+    await ctx.client.request('POST', `/containers/${encodeURIComponent(args[0]!)}/rename`, {
+      query: { name: args[1] },
+    });
+    return 0;
+  },
+};
+
+export const logsCommand: Command = {
+  name: 'logs',
+  usage: 'logs [OPTIONS] CONTAINER',
+  description: 'Fetch the logs of a container',
+  flags: [
+    { name: 'follow', short: 'f', type: 'bool', description: 'Follow log output' },
+    { name: 'timestamps', short: 't', type: 'bool', description: 'Show timestamps' },
+    {
+      name: 'tail',
+      short: 'n',
+      type: 'string',
+      description: 'Number of lines to show from the end of the logs',
+      default: 'all',
+    },
+    {
+      name: 'since',
+      type: 'string',
+      description:
+        'Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)',
+    },
+    {
+      name: 'until',
+      type: 'string',
+      description:
+        'Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)',
+    },
+    { name: 'details', type: 'bool', description: 'Show extra details provided to logs' },
+  ],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx, args, flags) {
+    const name = encodeURIComponent(args[0]!);
+    const info = await ctx.client.request<{ Config: { Tty?: boolean } }>('GET', `/containers/${name}/json`);
+    const res = await ctx.client.stream('GET', `/containers/${name}/logs`, {
+      query: {
+        stdout: 1,
+        stderr: 1,
+        follow: flags.follow === true ? 1 : undefined,
+        timestamps: flags.timestamps === true ? 1 : undefined,
+        tail: flags.tail as string,
+        since: relativeTime(flags.since as string | undefined),
+        until: relativeTime(flags.until as string | undefined),
+      },
+    });
+    if (info.Config.Tty) {
+      for await (const c of res) ctx.io.stdout.write(c as Buffer);
+      return 0;
+    }
+    const decoder = res.pipe(new FrameDecoder());
+    for await (const f of decoder as AsyncIterable<{ stream: string; payload: Buffer }>)
+      (f.stream === 'stderr' ? ctx.io.stderr : ctx.io.stdout).write(f.payload);
+    return 0;
+  },
+};
+
+/** `42m` → a Unix time that long ago; absolute times pass through. */
+function relativeTime(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  const m = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(value);
+  if (!m) return value;
+  const secs = Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h'];
+  return String(Math.floor(Date.now() / 1000 - secs));
+}
+
+export const inspectCommand: Command = {
+  name: 'inspect',
+  aliases: ['container inspect'],
+  usage: 'inspect [OPTIONS] NAME|ID [NAME|ID...]',
+  description: 'Return low-level information on Docker objects',
+  flags: [
+    { name: 'format', short: 'f', type: 'string', description: 'Format output using a custom template' },
+    { name: 'type', type: 'string', description: 'Only inspect objects of the given type' },
+    {
+      name: 'size',
+      short: 's',
+      type: 'bool',
+      description: 'Display total file sizes if the type is container',
+    },
+  ],
+  minArgs: 1,
+  async run(ctx, args, flags) {
+    const results: unknown[] = [];
+    let code = 0;
+    const type = flags.type as string | undefined;
+    for (const name of args) {
+      const id = encodeURIComponent(name);
+      let found: unknown;
+      if (type === undefined || type === 'container')
+        found = await ctx.client.request('GET', `/containers/${id}/json`).catch(() => undefined);
+      if (found === undefined && (type === undefined || type === 'image'))
+        found = await ctx.client.request('GET', `/images/${name}/json`).catch(() => undefined);
+      if (found === undefined) {
+        write(ctx.io.stderr, `Error: No such object: ${name}`);
+        code = 1;
+        continue;
+      }
+      results.push(found);
+    }
+    printInspect(ctx, results, flags.format as string | undefined);
+    return code;
+  },
+};
+
+export function printInspect(ctx: CommandContext, results: unknown[], format: string | undefined): void {
+  if (format) {
+    for (const r of results) write(ctx.io.stdout, renderTemplate(format, r));
+    return;
+  }
+  write(ctx.io.stdout, JSON.stringify(results, null, 4));
+}

@@ -1,0 +1,224 @@
+import type { Socket } from 'node:net';
+import { ApiError, FrameDecoder } from '@ts-container/api';
+import { parseReference } from '@ts-container/image';
+import { type Command, type CommandContext, CommandError, write } from '../context.js';
+import { CONTAINER_FLAGS, buildCreateRequest } from '../create-request.js';
+import type { FlagValues } from '../flags.js';
+import { pullImage } from './pull.js';
+
+/** Docker's exit codes for a container that could not be started. */
+export function startFailureExitCode(message: string): number {
+  if (/executable file not found|no such file or directory|not found/.test(message) && /exec/.test(message))
+    return 127;
+  if (/permission denied|cannot execute/.test(message)) return 126;
+  return 125;
+}
+
+async function createContainer(
+  ctx: CommandContext,
+  flags: FlagValues,
+  image: string,
+  command: string[],
+): Promise<string> {
+  try {
+    parseReference(image);
+  } catch (err) {
+    throw new CommandError(`${(err as Error).message}.\nSee '${ctx.program} ${'run'} --help'.`, 125);
+  }
+  const body = buildCreateRequest(flags, image, command, ctx.io.env);
+  const name = flags.name as string | undefined;
+  const create = () =>
+    ctx.client.request<{ Id: string; Warnings: string[] | null }>('POST', '/containers/create', {
+      query: { name },
+      body,
+    });
+  let created: { Id: string; Warnings: string[] | null };
+  const pullPolicy = (flags.pull as string) ?? 'missing';
+  if (pullPolicy === 'always') await pullImage(ctx, image, { quiet: flags.quiet === true, toStderr: true });
+  try {
+    created = await create();
+  } catch (err) {
+    if (
+      !(err instanceof ApiError) ||
+      err.statusCode !== 404 ||
+      !/No such image/.test(err.message) ||
+      pullPolicy === 'never'
+    )
+      throw err;
+    const ref = parseReference(image);
+    write(
+      ctx.io.stderr,
+      `Unable to find image '${image}${ref.tag && !image.includes(':') && !image.includes('@') ? `:${ref.tag}` : ''}' locally`,
+    );
+    await pullImage(ctx, image, { quiet: flags.quiet === true, toStderr: true });
+    created = await create();
+  }
+  for (const w of created.Warnings ?? []) write(ctx.io.stderr, `WARNING: ${w}`);
+  return created.Id;
+}
+
+export const createCommand: Command = {
+  name: 'create',
+  usage: 'create [OPTIONS] IMAGE [COMMAND] [ARG...]',
+  description: 'Create a new container',
+  flags: CONTAINER_FLAGS,
+  interspersed: false,
+  minArgs: 1,
+  errorExitCode: 125,
+  async run(ctx, args, flags) {
+    const [image, ...command] = args;
+    const id = await createContainer(ctx, flags, image!, command);
+    write(ctx.io.stdout, id);
+    return 0;
+  },
+};
+
+export const runCommand: Command = {
+  name: 'run',
+  usage: 'run [OPTIONS] IMAGE [COMMAND] [ARG...]',
+  description: 'Create and run a new container from an image',
+  flags: [
+    ...CONTAINER_FLAGS,
+    {
+      name: 'detach',
+      short: 'd',
+      type: 'bool',
+      description: 'Run container in background and print container ID',
+    },
+    { name: 'sig-proxy', type: 'bool', description: 'Proxy received signals to the process', default: true },
+    { name: 'attach', short: 'a', type: 'list', description: 'Attach to STDIN, STDOUT or STDERR' },
+    {
+      name: 'detach-keys',
+      type: 'string',
+      description: 'Override the key sequence for detaching a container',
+    },
+  ],
+  interspersed: false,
+  minArgs: 1,
+  errorExitCode: 125,
+  async run(ctx, args, flags) {
+    const [image, ...command] = args;
+    const detach = flags.detach === true;
+    const id = await createContainer(ctx, flags, image!, command);
+    if (detach) {
+      await start(ctx, id, flags);
+      write(ctx.io.stdout, id);
+      return 0;
+    }
+    return runAttached(ctx, id, flags);
+  },
+};
+
+async function start(ctx: CommandContext, id: string, flags: FlagValues): Promise<void> {
+  try {
+    await ctx.client.request('POST', `/containers/${id}/start`);
+  } catch (err) {
+    if (flags.rm === true)
+      await ctx.client.request('DELETE', `/containers/${id}`, { query: { force: 1 } }).catch(() => undefined);
+    const message =
+      err instanceof ApiError ? `Error response from daemon: ${err.message}` : (err as Error).message;
+    throw new CommandError(message, startFailureExitCode(message));
+  }
+}
+
+/**
+ * `run` without `-d`: attach before starting (nothing is missed), start, stream output,
+ * then exit with the container's status, as the docker CLI does.
+ */
+export async function runAttached(ctx: CommandContext, id: string, flags: FlagValues): Promise<number> {
+  const tty = flags.tty === true;
+  const interactive = flags.interactive === true;
+  const { socket, head } = await ctx.client.hijack('POST', `/containers/${id}/attach`, {
+    query: { stream: 1, stdout: 1, stderr: 1, stdin: interactive ? 1 : 0 },
+  });
+  const waitCondition = flags.rm === true ? 'removed' : 'next-exit';
+  const waitResult = ctx.client.request<{ StatusCode: number; Error?: { Message: string } | null }>(
+    'POST',
+    `/containers/${id}/wait`,
+    {
+      query: { condition: waitCondition },
+    },
+  );
+  const output = pipeOutput(ctx, socket, head, tty);
+  const restoreTerminal = setupInput(ctx, socket, id, interactive, tty);
+  const signals = flags['sig-proxy'] !== false && !tty ? proxySignals(ctx, id) : () => undefined;
+  try {
+    await start(ctx, id, flags);
+    if (tty) await resize(ctx, id);
+    await output;
+    const status = await waitResult;
+    if (status.Error?.Message) write(ctx.io.stderr, `Error: ${status.Error.Message}`);
+    return status.StatusCode;
+  } finally {
+    restoreTerminal();
+    signals();
+    socket.destroy();
+  }
+}
+
+function pipeOutput(ctx: CommandContext, socket: Socket, head: Buffer, tty: boolean): Promise<void> {
+  return new Promise((resolve) => {
+    if (tty) {
+      if (head.length) ctx.io.stdout.write(head);
+      socket.on('data', (c: Buffer) => ctx.io.stdout.write(c));
+    } else {
+      const decoder = new FrameDecoder();
+      decoder.on('data', (f: { stream: string; payload: Buffer }) =>
+        (f.stream === 'stderr' ? ctx.io.stderr : ctx.io.stdout).write(f.payload),
+      );
+      if (head.length) decoder.write(head);
+      socket.pipe(decoder);
+    }
+    socket.on('end', () => resolve());
+    socket.on('close', () => resolve());
+    socket.on('error', () => resolve());
+  });
+}
+
+function setupInput(
+  ctx: CommandContext,
+  socket: Socket,
+  _id: string,
+  interactive: boolean,
+  tty: boolean,
+): () => void {
+  if (!interactive) return () => undefined;
+  const stdin = ctx.io.stdin;
+  const raw = tty && stdin.isTTY === true && typeof stdin.setRawMode === 'function';
+  if (raw) stdin.setRawMode!(true);
+  const onData = (c: Buffer) => socket.write(c);
+  const onEnd = () => socket.end();
+  stdin.on('data', onData);
+  stdin.on('end', onEnd);
+  stdin.resume();
+  return () => {
+    stdin.off('data', onData);
+    stdin.off('end', onEnd);
+    if (raw) stdin.setRawMode!(false);
+    stdin.pause();
+  };
+}
+
+async function resize(ctx: CommandContext, id: string): Promise<void> {
+  const out = ctx.io.stdout as { columns?: number; rows?: number };
+  if (out.columns && out.rows) {
+    await ctx.client
+      .request('POST', `/containers/${id}/resize`, { query: { h: out.rows, w: out.columns } })
+      .catch(() => undefined);
+  }
+}
+
+function proxySignals(ctx: CommandContext, id: string): () => void {
+  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const).map((sig) => {
+    const h = () => {
+      void ctx.client
+        .request('POST', `/containers/${id}/kill`, { query: { signal: sig } })
+        .catch(() => undefined);
+    };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  return () => {
+    for (const [sig, h] of handlers) process.off(sig, h);
+  };
+}

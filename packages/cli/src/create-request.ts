@@ -1,0 +1,352 @@
+import { readFileSync } from 'node:fs';
+import type { ContainerCreateRequest } from '@ts-container/api';
+import { CommandError } from './context.js';
+import type { FlagSpec, FlagValues } from './flags.js';
+
+/** The flags `run` and `create` share (Docker's container flags). */
+export const CONTAINER_FLAGS: FlagSpec[] = [
+  { name: 'name', type: 'string', description: 'Assign a name to the container' },
+  { name: 'interactive', short: 'i', type: 'bool', description: 'Keep STDIN open even if not attached' },
+  { name: 'tty', short: 't', type: 'bool', description: 'Allocate a pseudo-TTY' },
+  {
+    name: 'rm',
+    type: 'bool',
+    description: 'Automatically remove the container and its associated anonymous volumes when it exits',
+  },
+  { name: 'env', short: 'e', type: 'list', description: 'Set environment variables' },
+  { name: 'env-file', type: 'list', description: 'Read in a file of environment variables' },
+  { name: 'label', short: 'l', type: 'list', description: 'Set meta data on a container' },
+  { name: 'publish', short: 'p', type: 'list', description: "Publish a container's port(s) to the host" },
+  { name: 'publish-all', short: 'P', type: 'bool', description: 'Publish all exposed ports to random ports' },
+  { name: 'expose', type: 'list', description: 'Expose a port or a range of ports' },
+  { name: 'volume', short: 'v', type: 'list', description: 'Bind mount a volume' },
+  { name: 'workdir', short: 'w', type: 'string', description: 'Working directory inside the container' },
+  {
+    name: 'user',
+    short: 'u',
+    type: 'string',
+    description: 'Username or UID (format: <name|uid>[:<group|gid>])',
+  },
+  { name: 'entrypoint', type: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
+  { name: 'hostname', short: 'h', type: 'string', description: 'Container host name' },
+  { name: 'domainname', type: 'string', description: 'Container NIS domain name' },
+  { name: 'memory', short: 'm', type: 'string', description: 'Memory limit' },
+  {
+    name: 'memory-swap',
+    type: 'string',
+    description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
+  },
+  { name: 'cpus', type: 'string', description: 'Number of CPUs' },
+  { name: 'cpu-shares', short: 'c', type: 'int', description: 'CPU shares (relative weight)' },
+  { name: 'cpuset-cpus', type: 'string', description: 'CPUs in which to allow execution (0-3, 0,1)' },
+  { name: 'cpuset-mems', type: 'string', description: 'MEMs in which to allow execution (0-3, 0,1)' },
+  { name: 'cpu-quota', type: 'int', description: 'Limit CPU CFS (Completely Fair Scheduler) quota' },
+  { name: 'cpu-period', type: 'int', description: 'Limit CPU CFS (Completely Fair Scheduler) period' },
+  { name: 'pids-limit', type: 'int', description: 'Tune container pids limit (set -1 for unlimited)' },
+  {
+    name: 'restart',
+    type: 'string',
+    description: 'Restart policy to apply when a container exits',
+    default: 'no',
+  },
+  { name: 'network', type: 'string', description: 'Connect a container to a network', default: 'default' },
+  { name: 'net', type: 'string', description: 'Connect a container to a network', hidden: true },
+  { name: 'network-alias', type: 'list', description: 'Add network-scoped alias for the container' },
+  { name: 'ip', type: 'string', description: 'IPv4 address (e.g., 172.30.100.104)' },
+  { name: 'mac-address', type: 'string', description: 'Container MAC address (e.g., 92:d0:c6:0a:29:33)' },
+  { name: 'dns', type: 'list', description: 'Set custom DNS servers' },
+  { name: 'dns-search', type: 'list', description: 'Set custom DNS search domains' },
+  { name: 'dns-option', type: 'list', description: 'Set DNS options' },
+  { name: 'add-host', type: 'list', description: 'Add a custom host-to-IP mapping (host:ip)' },
+  { name: 'link', type: 'list', description: 'Add link to another container' },
+  { name: 'privileged', type: 'bool', description: 'Give extended privileges to this container' },
+  { name: 'cap-add', type: 'list', description: 'Add Linux capabilities' },
+  { name: 'cap-drop', type: 'list', description: 'Drop Linux capabilities' },
+  { name: 'security-opt', type: 'list', description: 'Security Options' },
+  { name: 'read-only', type: 'bool', description: "Mount the container's root filesystem as read only" },
+  { name: 'ulimit', type: 'list', description: 'Ulimit options' },
+  {
+    name: 'init',
+    type: 'bool',
+    description: 'Run an init inside the container that forwards signals and reaps processes',
+  },
+  { name: 'stop-signal', type: 'string', description: 'Signal to stop the container' },
+  { name: 'stop-timeout', type: 'int', description: 'Timeout (in seconds) to stop a container' },
+  { name: 'shm-size', type: 'string', description: 'Size of /dev/shm' },
+  { name: 'sysctl', type: 'list', description: 'Sysctl options' },
+  { name: 'tmpfs', type: 'list', description: 'Mount a tmpfs directory' },
+  { name: 'log-driver', type: 'string', description: 'Logging driver for the container' },
+  { name: 'log-opt', type: 'list', description: 'Log driver options' },
+  { name: 'runtime', type: 'string', description: 'Runtime to use for this container' },
+  { name: 'ipc', type: 'string', description: 'IPC mode to use' },
+  { name: 'pid', type: 'string', description: 'PID namespace to use' },
+  { name: 'health-cmd', type: 'string', description: 'Command to run to check health' },
+  { name: 'health-interval', type: 'string', description: 'Time between running the check (ms|s|m|h)' },
+  {
+    name: 'health-timeout',
+    type: 'string',
+    description: 'Maximum time to allow one check to run (ms|s|m|h)',
+  },
+  { name: 'health-retries', type: 'int', description: 'Consecutive failures needed to report unhealthy' },
+  {
+    name: 'health-start-period',
+    type: 'string',
+    description: 'Start period for the container to initialize before starting health-retries countdown',
+  },
+  { name: 'no-healthcheck', type: 'bool', description: 'Disable any container-specified HEALTHCHECK' },
+  { name: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
+  {
+    name: 'pull',
+    type: 'string',
+    description: 'Pull image before running ("always", "missing", "never")',
+    default: 'missing',
+  },
+  { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the pull output' },
+];
+
+/** `512m`, `1g`, `1024` → bytes (binary units, as Docker's RAMInBytes). */
+export function parseBytes(value: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([bkmgtp]?)b?$/i.exec(value.trim());
+  if (!m)
+    throw new CommandError(`invalid argument "${value}" for "${flag}" flag: invalid size: '${value}'`, 125);
+  const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[
+    m[2]!.toLowerCase()
+  ]!;
+  return Math.round(Number(m[1]) * mult);
+}
+
+/** `30s`, `1m30s`, `500ms` → nanoseconds (Go durations). */
+export function parseDuration(value: string): number {
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  const units: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  let total = 0;
+  let m: RegExpExecArray | null;
+  let consumed = 0;
+  while ((m = re.exec(value))) {
+    total += Number(m[1]) * units[m[2]!]!;
+    consumed = re.lastIndex;
+  }
+  if (consumed !== value.length || value === '') throw new CommandError(`invalid duration: ${value}`, 125);
+  return Math.round(total);
+}
+
+/** `-p` specs into ExposedPorts and PortBindings (docker/go-connections' nat.ParsePortSpecs rules). */
+export function parsePublish(specs: string[]): {
+  exposed: Record<string, object>;
+  bindings: Record<string, Array<{ HostIp: string; HostPort: string }>>;
+} {
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const spec of specs) {
+    let rest = spec;
+    let proto = 'tcp';
+    const slash = rest.lastIndexOf('/');
+    if (slash >= 0) {
+      proto = rest.slice(slash + 1).toLowerCase();
+      rest = rest.slice(0, slash);
+      if (!['tcp', 'udp', 'sctp'].includes(proto)) throw new CommandError(`invalid proto: ${proto}`, 125);
+    }
+    let ip = '';
+    let hostPort = '';
+    let containerPort: string;
+    const ipv6 = /^\[([^\]]+)\]:(.*)$/.exec(rest);
+    if (ipv6) {
+      ip = ipv6[1]!;
+      rest = ipv6[2]!;
+    }
+    const parts = rest.split(':');
+    if (parts.length === 1) containerPort = parts[0]!;
+    else if (parts.length === 2) [hostPort, containerPort] = parts as [string, string];
+    else if (parts.length === 3 && !ipv6) [ip, hostPort, containerPort] = parts as [string, string, string];
+    else throw new CommandError(`invalid publish opts format (should be name=value but got '${spec}')`, 125);
+    const [cStart, cEnd] = parseRange(containerPort, 'containerPort');
+    const host = hostPort === '' ? undefined : parseRange(hostPort, 'hostPort');
+    if (host && host[1] - host[0] !== cEnd - cStart && host[0] !== host[1]) {
+      throw new CommandError(
+        `invalid ranges specified for container and host Ports: ${containerPort} and ${hostPort}`,
+        125,
+      );
+    }
+    for (let p = cStart; p <= cEnd; p++) {
+      const key = `${p}/${proto}`;
+      exposed[key] = {};
+      const hp =
+        host === undefined
+          ? ''
+          : host[0] === host[1] && cEnd !== cStart
+            ? `${host[0]}`
+            : `${host[0] + (p - cStart)}`;
+      (bindings[key] ??= []).push({ HostIp: ip, HostPort: hp });
+    }
+  }
+  return { exposed, bindings };
+}
+
+function parseRange(value: string, what: string): [number, number] {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(value);
+  if (!m) throw new CommandError(`invalid ${what}: ${value}`, 125);
+  const start = Number(m[1]);
+  const end = m[2] === undefined ? start : Number(m[2]);
+  if (start < 1 || start > 65535 || end < 1 || end > 65535)
+    throw new CommandError(`invalid ${what}: ${value}`, 125);
+  if (end < start) throw new CommandError(`invalid range specified for ${what}: ${value}`, 125);
+  return [start, end];
+}
+
+export function parseRestart(value: string): {
+  Name: 'no' | 'always' | 'unless-stopped' | 'on-failure';
+  MaximumRetryCount: number;
+} {
+  const [name = '', count] = value.split(':');
+  if (!['no', 'always', 'unless-stopped', 'on-failure', ''].includes(name)) {
+    throw new CommandError(`invalid restart policy format: ${value}`, 125);
+  }
+  if (count !== undefined && name !== 'on-failure')
+    throw new CommandError(
+      `invalid restart policy format: maximum retry count can only be used with 'on-failure'`,
+      125,
+    );
+  const n = count === undefined ? 0 : Number(count);
+  if (!Number.isInteger(n) || n < 0)
+    throw new CommandError('invalid restart policy format: maximum retry count must be an integer', 125);
+  return { Name: (name || 'no') as 'no', MaximumRetryCount: n };
+}
+
+function readEnvFile(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CommandError(
+      `open ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`,
+      125,
+    );
+  }
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+/** Builds `POST /containers/create` from `run`/`create` flags, as the docker CLI does. */
+export function buildCreateRequest(
+  flags: FlagValues,
+  image: string,
+  command: string[],
+  env: Record<string, string | undefined>,
+): ContainerCreateRequest {
+  const list = (name: string) => (flags[name] as string[] | undefined) ?? [];
+  const str = (name: string) => flags[name] as string | undefined;
+  const envs = [...list('env-file').flatMap(readEnvFile), ...list('env')].map((e) =>
+    e.includes('=') ? e : env[e] !== undefined ? `${e}=${env[e]}` : e,
+  );
+  const labels: Record<string, string> = {};
+  for (const l of list('label')) {
+    const i = l.indexOf('=');
+    labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
+  }
+  const { exposed, bindings } = parsePublish(list('publish'));
+  for (const e of list('expose')) {
+    const [port, proto = 'tcp'] = e.split('/');
+    const [s, en] = parseRange(port ?? '', 'containerPort');
+    for (let p = s; p <= en; p++) exposed[`${p}/${proto}`] = {};
+  }
+  const network = str('net') ?? str('network') ?? 'default';
+  const hostConfig: NonNullable<ContainerCreateRequest['HostConfig']> = {
+    AutoRemove: flags.rm === true,
+    NetworkMode: network,
+    PortBindings: bindings,
+    PublishAllPorts: flags['publish-all'] === true,
+    Binds: list('volume'),
+    RestartPolicy: parseRestart(str('restart') ?? 'no'),
+    Privileged: flags.privileged === true,
+    CapAdd: list('cap-add'),
+    CapDrop: list('cap-drop'),
+    SecurityOpt: list('security-opt'),
+    ReadonlyRootfs: flags['read-only'] === true,
+    Dns: list('dns'),
+    DnsSearch: list('dns-search'),
+    DnsOptions: list('dns-option'),
+    ExtraHosts: list('add-host'),
+    Links: list('link'),
+    Init: flags.init === true ? true : null,
+    Ulimits: list('ulimit').map((u) => {
+      const [name = '', limits = ''] = u.split('=');
+      const [soft = '', hard = soft] = limits.split(':');
+      if (!/^-?\d+$/.test(soft) || !/^-?\d+$/.test(hard))
+        throw new CommandError(`invalid ulimit argument: ${u}`, 125);
+      return { Name: name, Soft: Number(soft), Hard: Number(hard) };
+    }),
+    Sysctls: Object.fromEntries(list('sysctl').map((s) => [s.split('=')[0]!, s.slice(s.indexOf('=') + 1)])),
+    Tmpfs: Object.fromEntries(
+      list('tmpfs').map((t) => [t.split(':')[0]!, t.includes(':') ? t.slice(t.indexOf(':') + 1) : '']),
+    ),
+    LogConfig: {
+      Type: str('log-driver') ?? '',
+      Config: Object.fromEntries(list('log-opt').map((o) => [o.split('=')[0]!, o.slice(o.indexOf('=') + 1)])),
+    },
+  };
+  if (str('memory')) hostConfig.Memory = parseBytes(str('memory')!, '-m, --memory');
+  if (str('memory-swap'))
+    hostConfig.MemorySwap =
+      str('memory-swap') === '-1' ? -1 : parseBytes(str('memory-swap')!, '--memory-swap');
+  if (str('cpus')) {
+    const cpus = Number(str('cpus'));
+    if (!Number.isFinite(cpus) || cpus < 0)
+      throw new CommandError(
+        `invalid argument "${str('cpus')}" for "--cpus" flag: failed to parse ${str('cpus')} as a rational number`,
+        125,
+      );
+    hostConfig.NanoCpus = Math.round(cpus * 1e9);
+  }
+  if (flags['cpu-shares'] !== undefined) hostConfig.CpuShares = flags['cpu-shares'] as number;
+  if (flags['cpu-quota'] !== undefined) hostConfig.CpuQuota = flags['cpu-quota'] as number;
+  if (flags['cpu-period'] !== undefined) hostConfig.CpuPeriod = flags['cpu-period'] as number;
+  if (str('cpuset-cpus')) hostConfig.CpusetCpus = str('cpuset-cpus')!;
+  if (str('cpuset-mems')) hostConfig.CpusetMems = str('cpuset-mems')!;
+  if (flags['pids-limit'] !== undefined) hostConfig.PidsLimit = flags['pids-limit'] as number;
+  if (str('shm-size')) hostConfig.ShmSize = parseBytes(str('shm-size')!, '--shm-size');
+  if (str('runtime')) hostConfig.Runtime = str('runtime')!;
+  if (str('ipc')) hostConfig.IpcMode = str('ipc')!;
+  if (str('pid')) hostConfig.PidMode = str('pid')!;
+
+  const request: ContainerCreateRequest = {
+    Image: image,
+    Cmd: command.length > 0 ? command : null,
+    Env: envs,
+    Labels: labels,
+    ExposedPorts: exposed as Record<string, Record<string, never>>,
+    Tty: flags.tty === true,
+    OpenStdin: flags.interactive === true,
+    StdinOnce: flags.interactive === true,
+    AttachStdin: flags.interactive === true,
+    AttachStdout: true,
+    AttachStderr: true,
+    HostConfig: hostConfig,
+  };
+  if (str('entrypoint') !== undefined)
+    request.Entrypoint = str('entrypoint') === '' ? [''] : [str('entrypoint')!];
+  if (str('workdir')) request.WorkingDir = str('workdir')!;
+  if (str('user')) request.User = str('user')!;
+  if (str('hostname')) request.Hostname = str('hostname')!;
+  if (str('domainname')) request.Domainname = str('domainname')!;
+  if (str('mac-address')) request.MacAddress = str('mac-address')!;
+  if (str('stop-signal')) request.StopSignal = str('stop-signal')!;
+  if (flags['stop-timeout'] !== undefined) request.StopTimeout = flags['stop-timeout'] as number;
+  if (flags['no-healthcheck'] === true) request.Healthcheck = { Test: ['NONE'] };
+  else if (str('health-cmd')) {
+    request.Healthcheck = {
+      Test: ['CMD-SHELL', str('health-cmd')!],
+      ...(str('health-interval') ? { Interval: parseDuration(str('health-interval')!) } : {}),
+      ...(str('health-timeout') ? { Timeout: parseDuration(str('health-timeout')!) } : {}),
+      ...(str('health-start-period') ? { StartPeriod: parseDuration(str('health-start-period')!) } : {}),
+      ...(flags['health-retries'] !== undefined ? { Retries: flags['health-retries'] as number } : {}),
+    };
+  }
+  const endpoint: Record<string, unknown> = {};
+  if (str('ip')) endpoint.IPAMConfig = { IPv4Address: str('ip') };
+  if (list('network-alias').length > 0) endpoint.Aliases = list('network-alias');
+  if (Object.keys(endpoint).length > 0 && network !== 'default')
+    request.NetworkingConfig = { EndpointsConfig: { [network]: endpoint } };
+  return request;
+}

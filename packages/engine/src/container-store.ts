@@ -1,0 +1,143 @@
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ContainerConfigSchema, HostConfigSchema } from '@ts-container/api';
+import { writeFileAtomic } from '@ts-container/image';
+import { z } from 'zod';
+import { conflict, notFound } from './errors.js';
+
+export const ContainerStatusSchema = z.enum([
+  'created',
+  'running',
+  'paused',
+  'restarting',
+  'removing',
+  'exited',
+  'dead',
+]);
+export type ContainerStatus = z.infer<typeof ContainerStatusSchema>;
+
+export const ContainerStateSchema = z.object({
+  Status: ContainerStatusSchema,
+  Running: z.boolean(),
+  Paused: z.boolean(),
+  Restarting: z.boolean(),
+  OOMKilled: z.boolean(),
+  Dead: z.boolean(),
+  Pid: z.number().int(),
+  ExitCode: z.number().int(),
+  Error: z.string(),
+  StartedAt: z.string(),
+  FinishedAt: z.string(),
+  /** conmon's PID, to find the monitor again after a daemon restart. */
+  MonitorPid: z.number().int().default(0),
+});
+export type ContainerState = z.infer<typeof ContainerStateSchema>;
+
+/** What the engine keeps on disk per container; `inspect` is derived from it. */
+export const ContainerRecordSchema = z.object({
+  Id: z.string(),
+  /** With Docker's leading slash. */
+  Name: z.string(),
+  Created: z.string(),
+  Path: z.string(),
+  Args: z.array(z.string()),
+  /** The effective configuration: the request merged with the image's defaults. */
+  Config: ContainerConfigSchema,
+  HostConfig: HostConfigSchema,
+  /** Image ID. */
+  Image: z.string(),
+  State: ContainerStateSchema,
+  RestartCount: z.number().int().default(0),
+  /** Set when a user stopped the container, so `unless-stopped` and `always` know not to restart it. */
+  StoppedByUser: z.boolean().default(false),
+  Driver: z.string(),
+  LogPath: z.string(),
+  HostnamePath: z.string(),
+  HostsPath: z.string(),
+  ResolvConfPath: z.string(),
+  NetworkSettings: z.record(z.unknown()).default({}),
+});
+export type ContainerRecord = z.infer<typeof ContainerRecordSchema>;
+
+export const emptyState = (): ContainerState => ({
+  Status: 'created',
+  Running: false,
+  Paused: false,
+  Restarting: false,
+  OOMKilled: false,
+  Dead: false,
+  Pid: 0,
+  ExitCode: 0,
+  Error: '',
+  StartedAt: '0001-01-01T00:00:00Z',
+  FinishedAt: '0001-01-01T00:00:00Z',
+  MonitorPid: 0,
+});
+
+/** Containers on disk: `<root>/<id>/config.json`, written atomically, validated on load. */
+export class ContainerStore {
+  private readonly containers = new Map<string, ContainerRecord>();
+
+  constructor(readonly root: string) {}
+
+  dir(id: string): string {
+    return join(this.root, id);
+  }
+
+  /** Loads every container; directories without a valid record (a crash mid-create) are removed. */
+  async load(): Promise<string[]> {
+    await mkdir(this.root, { recursive: true });
+    const dropped: string[] = [];
+    for (const id of await readdir(this.root)) {
+      const raw = await readFile(join(this.root, id, 'config.json'), 'utf8').catch(() => undefined);
+      const parsed = raw === undefined ? undefined : ContainerRecordSchema.safeParse(JSON.parse(raw));
+      if (parsed?.success) this.containers.set(id, parsed.data);
+      else dropped.push(id);
+    }
+    return dropped;
+  }
+
+  all(): ContainerRecord[] {
+    return [...this.containers.values()];
+  }
+
+  /** Finds a container by full ID, name (with or without `/`), or unique ID prefix. */
+  find(ref: string): ContainerRecord | undefined {
+    const byId = this.containers.get(ref);
+    if (byId) return byId;
+    const name = ref.startsWith('/') ? ref : `/${ref}`;
+    for (const c of this.containers.values()) if (c.Name === name) return c;
+    if (!/^[a-f0-9]+$/.test(ref)) return undefined;
+    const matches = this.all().filter((c) => c.Id.startsWith(ref));
+    if (matches.length > 1) throw conflict(`Multiple IDs found with provided prefix: ${ref}`);
+    return matches[0];
+  }
+
+  get(ref: string): ContainerRecord {
+    const found = this.find(ref);
+    if (!found) throw notFound(`No such container: ${ref}`);
+    return found;
+  }
+
+  nameInUse(name: string): ContainerRecord | undefined {
+    for (const c of this.containers.values()) if (c.Name === name) return c;
+    return undefined;
+  }
+
+  async save(record: ContainerRecord): Promise<void> {
+    await writeFileAtomic(join(this.dir(record.Id), 'config.json'), JSON.stringify(record));
+    this.containers.set(record.Id, record);
+  }
+
+  async update(id: string, change: (record: ContainerRecord) => void): Promise<ContainerRecord> {
+    const record = structuredClone(this.get(id));
+    change(record);
+    await this.save(record);
+    return record;
+  }
+
+  async delete(id: string): Promise<void> {
+    this.containers.delete(id);
+    await rm(this.dir(id), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,626 @@
+import { EventEmitter } from 'node:events';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type ContainerCreateRequest,
+  type ContainerSummary,
+  type WaitCondition,
+  humanDuration,
+} from '@ts-container/api';
+import type { ImageRunConfig } from '@ts-container/image';
+import {
+  type ContainerRuntime,
+  type ContainerSpecInput,
+  ContainerStartError,
+  type LogRecord,
+} from '@ts-container/runtime';
+import { type Snapshotter, mountAll, unmount } from '@ts-container/unionfs';
+import { type ContainerRecord, type ContainerStore, emptyState } from './container-store.js';
+import { EngineError, conflict, invalidParameter } from './errors.js';
+import type { ImageService } from './images.js';
+import { followLog } from './logs.js';
+import { VALID_CONTAINER_NAME, newId, randomContainerName } from './names.js';
+import { resolveUser } from './user.js';
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_STOP_TIMEOUT = 10;
+
+export interface Logger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export interface ContainerServiceOptions {
+  store: ContainerStore;
+  images: ImageService;
+  snapshotter: Snapshotter;
+  runtime: ContainerRuntime;
+  /** Prefix of every container's cgroup, e.g. `/tsctr`. */
+  cgroupParent: string;
+  logger: Logger;
+}
+
+export interface AttachOptions {
+  stdout: boolean;
+  stderr: boolean;
+  /** Include what the container already wrote. */
+  logs: boolean;
+  /** Follow new output until the container stops. */
+  stream: boolean;
+  signal?: AbortSignal;
+}
+
+export interface LogsOptions {
+  stdout: boolean;
+  stderr: boolean;
+  follow: boolean;
+  /** Number of lines from the end, or 'all'. */
+  tail: number | 'all';
+  since?: number;
+  until?: number;
+  signal?: AbortSignal;
+}
+
+/** Container lifecycle: create, start, watch, stop, remove; state on disk in the store. */
+export class ContainerService {
+  readonly events = new EventEmitter();
+  private readonly store: ContainerStore;
+  private readonly images: ImageService;
+  private readonly snapshotter: Snapshotter;
+  private readonly runtime: ContainerRuntime;
+  private readonly options: ContainerServiceOptions;
+  /** Resolves when the current run of a container has ended (and its state is saved). */
+  private readonly exits = new Map<string, Promise<void>>();
+
+  constructor(options: ContainerServiceOptions) {
+    this.options = options;
+    this.store = options.store;
+    this.images = options.images;
+    this.snapshotter = options.snapshotter;
+    this.runtime = options.runtime;
+    this.events.setMaxListeners(0);
+  }
+
+  get(ref: string): ContainerRecord {
+    return this.store.get(ref);
+  }
+
+  all(): ContainerRecord[] {
+    return this.store.all();
+  }
+
+  /** IDs of containers created from image `imageId`. */
+  usingImage(imageId: string): string[] {
+    return this.store
+      .all()
+      .filter((c) => c.Image === imageId)
+      .map((c) => c.Id);
+  }
+
+  async create(request: ContainerCreateRequest, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+    if (request.Image === undefined || request.Image === '')
+      throw invalidParameter('config cannot be empty in order to create a container');
+    let fullName: string;
+    if (name !== undefined && name !== '') {
+      if (!VALID_CONTAINER_NAME.test(name))
+        throw invalidParameter(
+          `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
+        );
+      fullName = name.startsWith('/') ? name : `/${name}`;
+      const taken = this.store.nameInUse(fullName);
+      if (taken) {
+        throw conflict(
+          `Conflict. The container name "${fullName}" is already in use by container "${taken.Id}". You have to remove (or rename) that container to be able to reuse that name.`,
+        );
+      }
+    } else {
+      do fullName = `/${randomContainerName()}`;
+      while (this.store.nameInUse(fullName));
+    }
+    const image = await this.images.get(request.Image);
+    const config = mergeConfig(request, image.config.config ?? {});
+    const entrypoint = config.Entrypoint as string[] | null | undefined;
+    const cmd = config.Cmd as string[] | null | undefined;
+    const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
+    if (argv.length === 0) throw invalidParameter('no command specified');
+    const hostConfig = request.HostConfig ?? {};
+    if (
+      hostConfig.AutoRemove &&
+      hostConfig.RestartPolicy &&
+      !['', 'no'].includes(hostConfig.RestartPolicy.Name)
+    ) {
+      throw invalidParameter("can't create 'AutoRemove' container with restart policy");
+    }
+    const id = newId();
+    config.Hostname = config.Hostname || id.slice(0, 12);
+    config.Image = request.Image;
+    const dir = this.store.dir(id);
+    await mkdir(dir, { recursive: true });
+    await this.images.ensureLayers(image.config.rootfs.diff_ids);
+    await this.snapshotter.prepare(id, this.images.topLayer(image.config), { 'tsctr.container': id });
+    const record: ContainerRecord = {
+      Id: id,
+      Name: fullName,
+      Created: new Date().toISOString(),
+      Path: argv[0]!,
+      Args: argv.slice(1),
+      Config: config,
+      HostConfig: {
+        ...hostConfig,
+        NetworkMode:
+          !hostConfig.NetworkMode || hostConfig.NetworkMode === 'default' ? 'bridge' : hostConfig.NetworkMode,
+      },
+      Image: image.record.id,
+      State: emptyState(),
+      RestartCount: 0,
+      StoppedByUser: false,
+      Driver: this.snapshotter.driver.name,
+      LogPath: join(dir, `${id}-json.log`),
+      HostnamePath: join(dir, 'hostname'),
+      HostsPath: join(dir, 'hosts'),
+      ResolvConfPath: join(dir, 'resolv.conf'),
+      NetworkSettings: {},
+    };
+    await this.store.save(record);
+    this.emit('create', record);
+    return { Id: id, Warnings: [] };
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const c = this.store.get(ref);
+    if (!VALID_CONTAINER_NAME.test(newName))
+      throw invalidParameter(
+        `Invalid container name (${newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
+      );
+    const fullName = newName.startsWith('/') ? newName : `/${newName}`;
+    if (fullName === c.Name)
+      throw invalidParameter('Renaming a container with the same name as its current name');
+    const taken = this.store.nameInUse(fullName);
+    if (taken)
+      throw conflict(
+        `Conflict. The container name "${fullName}" is already in use by container "${taken.Id}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    const record = await this.store.update(c.Id, (r) => {
+      r.Name = fullName;
+    });
+    this.emit('rename', record);
+  }
+
+  rootfsDir(id: string): string {
+    return join(this.store.dir(id), 'rootfs');
+  }
+
+  async start(ref: string): Promise<void> {
+    const c = this.store.get(ref);
+    if (c.State.Running) throw new EngineError('not-modified', 'container already started');
+    if (c.State.Status === 'removing')
+      throw conflict(`cannot start container ${c.Id}: container is marked for removal`);
+    const rootfs = this.rootfsDir(c.Id);
+    await mkdir(rootfs, { recursive: true });
+    await unmount(rootfs);
+    await mountAll(await this.snapshotter.mounts(c.Id), rootfs);
+    try {
+      await this.writeEtcFiles(c);
+      const spec = await this.specFor(c, rootfs);
+      await rm(c.LogPath, { force: true }).catch(() => undefined);
+      const created = await this.runtime.create(c.Id, spec, {
+        name: c.Name.slice(1),
+        logPath: c.LogPath,
+        stdin: c.Config.OpenStdin ?? false,
+      });
+      await this.runtime.start(c.Id);
+      const record = await this.store.update(c.Id, (r) => {
+        r.State = {
+          ...r.State,
+          Status: 'running',
+          Running: true,
+          Paused: false,
+          Restarting: false,
+          OOMKilled: false,
+          Dead: false,
+          Pid: created.pid,
+          MonitorPid: created.monitorPid,
+          ExitCode: 0,
+          Error: '',
+          StartedAt: new Date().toISOString(),
+          FinishedAt: '0001-01-01T00:00:00Z',
+        };
+        r.StoppedByUser = false;
+      });
+      this.watchExit(c.Id);
+      this.emit('start', record);
+    } catch (err) {
+      await this.runtime
+        .delete(c.Id)
+        .catch((e: unknown) => this.options.logger.warn(`cleanup of ${c.Id}: ${String(e)}`));
+      await unmount(rootfs);
+      const exitCode = err instanceof ContainerStartError ? err.exitCode : 128;
+      const record = await this.store.update(c.Id, (r) => {
+        r.State = {
+          ...r.State,
+          Status: r.State.Status === 'created' ? 'created' : 'exited',
+          ExitCode: exitCode,
+          Error: (err as Error).message,
+        };
+      });
+      // Attached clients and waiters learn that this run is over; Docker removes an
+      // auto-remove container whose start failed.
+      this.emit('die', record);
+      if (record.HostConfig.AutoRemove)
+        await this.remove(c.Id, { force: true }).catch((e: unknown) =>
+          this.options.logger.error(`auto-remove ${c.Id}: ${String(e)}`),
+        );
+      if (err instanceof ContainerStartError && exitCode !== 125)
+        throw new EngineError('invalid-parameter', err.message, { cause: err });
+      throw err;
+    }
+  }
+
+  private async specFor(c: ContainerRecord, rootfs: string): Promise<ContainerSpecInput> {
+    const hc = c.HostConfig;
+    const user = await resolveUser(rootfs, c.Config.User);
+    const cwd = c.Config.WorkingDir || '/';
+    if (cwd !== '/') await mkdir(join(rootfs, cwd), { recursive: true });
+    const mounts: NonNullable<ContainerSpecInput['mounts']> = [
+      { destination: '/etc/hostname', source: c.HostnamePath, type: 'bind', options: ['rbind', 'rprivate'] },
+      { destination: '/etc/hosts', source: c.HostsPath, type: 'bind', options: ['rbind', 'rprivate'] },
+      {
+        destination: '/etc/resolv.conf',
+        source: c.ResolvConfPath,
+        type: 'bind',
+        options: ['rbind', 'rprivate'],
+      },
+    ];
+    for (const bind of hc.Binds ?? []) {
+      const [source = '', destination = '', mode = ''] = bind.split(':');
+      if (!source.startsWith('/')) throw invalidParameter(`named volumes are not supported yet: ${bind}`);
+      await mkdir(source, { recursive: true });
+      mounts.push({
+        destination,
+        source,
+        type: 'bind',
+        options: ['rbind', mode.split(',').includes('ro') ? 'ro' : 'rw'],
+      });
+    }
+    const networkMode = hc.NetworkMode ?? 'bridge';
+    return {
+      rootfs,
+      readonlyRootfs: hc.ReadonlyRootfs ?? false,
+      args: [c.Path, ...c.Args],
+      env: c.Config.Env ?? [],
+      cwd,
+      user,
+      terminal: c.Config.Tty ?? false,
+      hostname: c.Config.Hostname ?? c.Id.slice(0, 12),
+      ...(c.Config.Domainname ? { domainname: c.Config.Domainname } : {}),
+      network: networkMode === 'host' ? { mode: 'host' } : { mode: 'new' },
+      mounts,
+      resources: {
+        ...(hc.Memory ? { memory: hc.Memory } : {}),
+        ...(hc.MemorySwap ? { memorySwap: hc.MemorySwap } : {}),
+        ...(hc.CpuShares ? { cpuShares: hc.CpuShares } : {}),
+        ...(hc.NanoCpus ? { cpuQuota: Math.round((hc.NanoCpus / 1e9) * 100_000), cpuPeriod: 100_000 } : {}),
+        ...(hc.CpuQuota ? { cpuQuota: hc.CpuQuota } : {}),
+        ...(hc.CpuPeriod ? { cpuPeriod: hc.CpuPeriod } : {}),
+        ...(hc.CpusetCpus ? { cpusetCpus: hc.CpusetCpus } : {}),
+        ...(hc.CpusetMems ? { cpusetMems: hc.CpusetMems } : {}),
+        ...(hc.PidsLimit ? { pidsLimit: hc.PidsLimit } : {}),
+      },
+      privileged: hc.Privileged ?? false,
+      capAdd: hc.CapAdd ?? [],
+      capDrop: hc.CapDrop ?? [],
+      noNewPrivileges: (hc.SecurityOpt ?? []).some((o) => /^no-new-privileges(=true|:true)?$/.test(o)),
+      seccomp: (hc.SecurityOpt ?? []).includes('seccomp=unconfined') ? 'unconfined' : 'default',
+      rlimits: (hc.Ulimits ?? []).map((u) => ({ type: u.Name, soft: u.Soft, hard: u.Hard })),
+      sysctls: hc.Sysctls ?? {},
+      cgroupsPath: `${this.options.cgroupParent}/${c.Id}`,
+      ...(hc.ShmSize ? { shmSize: hc.ShmSize } : {}),
+    };
+  }
+
+  private async writeEtcFiles(c: ContainerRecord): Promise<void> {
+    const hostname = c.Config.Hostname ?? c.Id.slice(0, 12);
+    await writeFile(c.HostnamePath, `${hostname}\n`);
+    const hosts = [
+      '127.0.0.1\tlocalhost',
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      'fe00::0\tip6-localnet',
+      'ff00::0\tip6-mcastprefix',
+      'ff02::1\tip6-allnodes',
+      'ff02::2\tip6-allrouters',
+    ];
+    for (const extra of c.HostConfig.ExtraHosts ?? []) {
+      const i = extra.indexOf(':');
+      hosts.push(`${extra.slice(i + 1)}\t${extra.slice(0, i)}`);
+    }
+    await writeFile(c.HostsPath, `${hosts.join('\n')}\n`);
+    const dns = c.HostConfig.Dns ?? [];
+    const lines = dns.map((d) => `nameserver ${d}`);
+    if (c.HostConfig.DnsSearch?.length) lines.push(`search ${c.HostConfig.DnsSearch.join(' ')}`);
+    if (c.HostConfig.DnsOptions?.length) lines.push(`options ${c.HostConfig.DnsOptions.join(' ')}`);
+    await writeFile(c.ResolvConfPath, lines.length ? `${lines.join('\n')}\n` : '');
+  }
+
+  /** Waits for the container's process to end, in the background, then records the exit. */
+  private watchExit(id: string): void {
+    const done = this.runtime
+      .wait(id)
+      .then((status) => this.handleExit(id, status.exitCode, status.oomKilled))
+      .catch((err: unknown) => this.options.logger.error(`container ${id}: ${String(err)}`));
+    this.exits.set(id, done);
+  }
+
+  private async handleExit(id: string, exitCode: number, oomKilled: boolean): Promise<void> {
+    await this.runtime
+      .delete(id)
+      .catch((e: unknown) => this.options.logger.warn(`runtime delete ${id}: ${String(e)}`));
+    await unmount(this.rootfsDir(id));
+    const record = await this.store.update(id, (r) => {
+      r.State = {
+        ...r.State,
+        Status: 'exited',
+        Running: false,
+        Paused: false,
+        Restarting: false,
+        OOMKilled: oomKilled,
+        Pid: 0,
+        MonitorPid: 0,
+        ExitCode: exitCode,
+        FinishedAt: new Date().toISOString(),
+      };
+    });
+    this.exits.delete(id);
+    this.emit('die', record);
+    if (record.HostConfig.AutoRemove) {
+      await this.remove(id, { force: true }).catch((e: unknown) =>
+        this.options.logger.error(`auto-remove ${id}: ${String(e)}`),
+      );
+    }
+  }
+
+  /**
+   * After a daemon restart: containers that were running are either still running under
+   * their monitor (watch them again) or ended while we were away (record their exit).
+   */
+  async recover(): Promise<void> {
+    for (const c of this.store.all()) {
+      if (!c.State.Running) continue;
+      const state = await this.runtime.oci.state(c.Id);
+      if (state && (state.status === 'running' || state.status === 'paused')) {
+        this.watchExit(c.Id);
+        continue;
+      }
+      const status = await this.runtime.exitStatus(c.Id);
+      await this.handleExit(c.Id, status?.exitCode ?? 255, status?.oomKilled ?? false);
+    }
+  }
+
+  async wait(
+    ref: string,
+    condition: WaitCondition,
+    signal?: AbortSignal,
+  ): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
+    const c = this.store.get(ref);
+    const id = c.Id;
+    if (condition === 'not-running' && !c.State.Running) return { StatusCode: c.State.ExitCode, Error: null };
+    const event = condition === 'removed' ? 'destroy' : 'die';
+    return new Promise((resolve, reject) => {
+      const onEvent = (record: ContainerRecord) => {
+        if (record.Id !== id) return;
+        cleanup();
+        resolve({ StatusCode: record.State.ExitCode, Error: null });
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(signal?.reason ?? new Error('aborted'));
+      };
+      const cleanup = () => {
+        this.events.off(event, onEvent);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      this.events.on(event, onEvent);
+      signal?.addEventListener('abort', onAbort);
+    });
+  }
+
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const c = this.store.get(ref);
+    if (!c.State.Running) throw conflict(`Cannot kill container: ${ref}: container ${c.Id} is not running`);
+    await this.runtime.kill(c.Id, normaliseSignal(signal));
+  }
+
+  async stop(ref: string, options: { timeout?: number; signal?: string } = {}): Promise<void> {
+    const c = this.store.get(ref);
+    if (!c.State.Running) throw new EngineError('not-modified', 'container already stopped');
+    await this.store.update(c.Id, (r) => {
+      r.StoppedByUser = true;
+    });
+    const exited = this.exits.get(c.Id) ?? Promise.resolve();
+    const timeout = options.timeout ?? c.Config.StopTimeout ?? DEFAULT_STOP_TIMEOUT;
+    await this.runtime
+      .kill(c.Id, normaliseSignal(options.signal ?? c.Config.StopSignal ?? 'SIGTERM'))
+      .catch((e: unknown) => this.options.logger.warn(`stop ${c.Id}: ${String(e)}`));
+    const graceful = await Promise.race([exited.then(() => true), sleep(timeout * 1000).then(() => false)]);
+    if (!graceful) {
+      await this.runtime
+        .kill(c.Id, 'SIGKILL', true)
+        .catch((e: unknown) => this.options.logger.warn(`kill ${c.Id}: ${String(e)}`));
+      await exited;
+    }
+  }
+
+  async remove(ref: string, options: { force?: boolean } = {}): Promise<void> {
+    const c = this.store.get(ref);
+    if (c.State.Running) {
+      if (!options.force) {
+        throw conflict(
+          `cannot remove container "${c.Name}": container is running: stop the container before removing or force remove`,
+        );
+      }
+      await this.runtime
+        .kill(c.Id, 'SIGKILL', true)
+        .catch((e: unknown) => this.options.logger.warn(`kill ${c.Id}: ${String(e)}`));
+      await this.exits.get(c.Id);
+    }
+    if (this.store.find(c.Id) === undefined) return; // auto-removed meanwhile
+    await this.store.update(c.Id, (r) => {
+      r.State.Status = 'removing';
+    });
+    await this.runtime
+      .delete(c.Id)
+      .catch((e: unknown) => this.options.logger.warn(`runtime delete ${c.Id}: ${String(e)}`));
+    await unmount(this.rootfsDir(c.Id));
+    if (this.snapshotter.has(c.Id)) await this.snapshotter.remove(c.Id);
+    await this.store.delete(c.Id);
+    this.emit('destroy', c);
+  }
+
+  async *attach(ref: string, options: AttachOptions): AsyncGenerator<LogRecord> {
+    const c = this.store.get(ref);
+    const wanted = (r: LogRecord) => (r.stream === 'stdout' ? options.stdout : options.stderr);
+    // A container not started yet will write its log from the beginning.
+    const from = options.logs || c.State.Status === 'created' ? 0 : 'end';
+    if (!options.stream) {
+      if (options.logs) for await (const r of followLog(c.LogPath, { from: 0 })) if (wanted(r)) yield r;
+      return;
+    }
+    const until = this.untilStopped(c.Id);
+    for await (const r of followLog(c.LogPath, {
+      from,
+      until,
+      ...(options.signal ? { signal: options.signal } : {}),
+    })) {
+      if (wanted(r)) yield r;
+    }
+  }
+
+  /** Resolves when the container's next (or current) run has ended. */
+  private untilStopped(id: string): Promise<void> {
+    return new Promise((resolve) => {
+      const onDie = (r: ContainerRecord) => {
+        if (r.Id === id) {
+          this.events.off('die', onDie);
+          resolve();
+        }
+      };
+      this.events.on('die', onDie);
+    });
+  }
+
+  async *logs(ref: string, options: LogsOptions): AsyncGenerator<LogRecord> {
+    const c = this.store.get(ref);
+    const wanted = (r: LogRecord) =>
+      (r.stream === 'stdout' ? options.stdout : options.stderr) && inTimeRange(r, options);
+    const existing: LogRecord[] = [];
+    for await (const r of followLog(c.LogPath, { from: 0 })) if (wanted(r)) existing.push(r);
+    const start = options.tail === 'all' ? 0 : Math.max(0, existing.length - options.tail);
+    for (const r of existing.slice(start)) yield r;
+    if (!options.follow || !this.store.get(c.Id).State.Running) return;
+    const { stat } = await import('node:fs/promises');
+    const offset = (await stat(c.LogPath).catch(() => ({ size: 0 }))).size;
+    for await (const r of followLog(c.LogPath, {
+      from: offset,
+      until: this.untilStopped(c.Id),
+      ...(options.signal ? { signal: options.signal } : {}),
+    })) {
+      if (wanted(r)) yield r;
+    }
+  }
+
+  summary(c: ContainerRecord, imageName: (id: string) => string): ContainerSummary {
+    return {
+      Id: c.Id,
+      Names: [c.Name],
+      Image: c.Config.Image ?? imageName(c.Image),
+      ImageID: c.Image,
+      Command: [c.Path, ...c.Args].map(quoteArg).join(' '),
+      Created: Math.floor(Date.parse(c.Created) / 1000),
+      Ports: [],
+      Labels: (c.Config.Labels ?? {}) as Record<string, string>,
+      State: c.State.Status,
+      Status: statusText(c),
+      HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'bridge' },
+      NetworkSettings: { Networks: {} },
+      Mounts: [],
+    };
+  }
+
+  private emit(action: string, record: ContainerRecord): void {
+    this.events.emit(action, record);
+    this.events.emit('event', { Type: 'container', Action: action, id: record.Id, record });
+  }
+}
+
+/** Docker's merge of a create request with the image's defaults. */
+export function mergeConfig(
+  request: ContainerCreateRequest,
+  image: ImageRunConfig,
+): ContainerRecord['Config'] {
+  const { HostConfig: _h, NetworkingConfig: _n, ...config } = request;
+  const env = new Map<string, string>();
+  for (const e of [...(image.Env ?? [DEFAULT_PATH]), ...(config.Env ?? [])]) env.set(e.split('=')[0]!, e);
+  if (![...env.keys()].includes('PATH')) env.set('PATH', DEFAULT_PATH);
+  const toArray = (v: string | string[] | null | undefined) => (typeof v === 'string' ? [v] : v);
+  const entrypointGiven = config.Entrypoint !== undefined && config.Entrypoint !== null;
+  const entrypoint = entrypointGiven ? toArray(config.Entrypoint) : image.Entrypoint;
+  let cmd = toArray(config.Cmd);
+  // Docker: a new entrypoint on the command line discards the image's CMD.
+  if ((cmd === undefined || cmd === null || cmd.length === 0) && !entrypointGiven) cmd = image.Cmd ?? null;
+  const merged: ContainerRecord['Config'] = {
+    ...config,
+    Env: [...env.values()],
+    Cmd: cmd && cmd.length > 0 ? cmd : null,
+    Entrypoint: entrypoint && entrypoint.length > 0 ? entrypoint : null,
+    WorkingDir: config.WorkingDir || image.WorkingDir || '',
+    User: config.User || image.User || '',
+    Labels: { ...(image.Labels ?? {}), ...(config.Labels ?? {}) },
+    ExposedPorts: { ...(image.ExposedPorts ?? {}), ...(config.ExposedPorts ?? {}) },
+    Volumes: { ...(image.Volumes ?? {}), ...(config.Volumes ?? {}) },
+  };
+  const stopSignal = config.StopSignal ?? image.StopSignal;
+  if (stopSignal !== undefined) merged.StopSignal = stopSignal;
+  if (config.Healthcheck === undefined && image.Healthcheck !== undefined)
+    merged.Healthcheck = image.Healthcheck;
+  return merged;
+}
+
+function inTimeRange(r: LogRecord, o: LogsOptions): boolean {
+  if (o.since === undefined && o.until === undefined) return true;
+  const t = Date.parse(r.time) / 1000;
+  return (o.since === undefined || t >= o.since) && (o.until === undefined || t <= o.until);
+}
+
+function quoteArg(a: string): string {
+  return /[\s"'\\]/.test(a) ? JSON.stringify(a) : a;
+}
+
+export function normaliseSignal(signal: string): string {
+  if (/^\d+$/.test(signal)) return signal;
+  const upper = signal.toUpperCase();
+  return upper.startsWith('SIG') ? upper : `SIG${upper}`;
+}
+
+/** `Up 5 minutes`, `Exited (0) 2 hours ago`, `Created`, like `docker ps`. */
+export function statusText(c: ContainerRecord, now = Date.now()): string {
+  switch (c.State.Status) {
+    case 'running':
+      return `Up ${humanDuration(now - Date.parse(c.State.StartedAt))}`;
+    case 'paused':
+      return `Up ${humanDuration(now - Date.parse(c.State.StartedAt))} (Paused)`;
+    case 'restarting':
+      return `Restarting (${c.State.ExitCode}) ${humanDuration(now - Date.parse(c.State.FinishedAt))} ago`;
+    case 'exited':
+      return `Exited (${c.State.ExitCode}) ${humanDuration(now - Date.parse(c.State.FinishedAt))} ago`;
+    case 'removing':
+      return 'Removal In Progress';
+    case 'dead':
+      return 'Dead';
+    default:
+      return 'Created';
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

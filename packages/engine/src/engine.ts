@@ -1,0 +1,186 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { cpus, hostname, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { ContentStore, ImageStore, chainIds } from '@ts-container/image';
+import { ContainerRuntime } from '@ts-container/runtime';
+import { Snapshotter, mountsUnder, unmount } from '@ts-container/unionfs';
+import { ContainerStore } from './container-store.js';
+import { ContainerService, type Logger } from './containers.js';
+import { ImageService } from './images.js';
+
+export interface EngineOptions {
+  /** Persistent state: images, layers, containers (like /var/lib/docker). */
+  dataRoot: string;
+  /** Runtime state that a reboot may clear: bundles, monitor files (like /run/docker). */
+  execRoot: string;
+  storageDriver?: 'overlay' | 'copy' | 'auto';
+  runtime?: string;
+  /** cgroup parent of every container; distinct per daemon so private daemons don't collide. */
+  cgroupParent?: string;
+  logger?: Logger;
+}
+
+export const ENGINE_VERSION = '0.1.0';
+
+const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+/** The container engine: images, snapshots, runtime and containers wired together. */
+export class Engine {
+  private constructor(
+    readonly options: EngineOptions,
+    readonly content: ContentStore,
+    readonly imageStore: ImageStore,
+    readonly snapshotter: Snapshotter,
+    readonly runtime: ContainerRuntime,
+    readonly images: ImageService,
+    readonly containers: ContainerService,
+    readonly containerStore: ContainerStore,
+  ) {}
+
+  static async open(options: EngineOptions): Promise<Engine> {
+    const logger = options.logger ?? silentLogger;
+    await mkdir(options.dataRoot, { recursive: true, mode: 0o710 });
+    await mkdir(options.execRoot, { recursive: true, mode: 0o700 });
+    const content = new ContentStore(join(options.dataRoot, 'content'));
+    await content.init();
+    const imageStore = new ImageStore(join(options.dataRoot, 'image'), content);
+    await imageStore.init();
+    const snapshotter = await Snapshotter.open({
+      root: join(options.dataRoot, 'storage'),
+      driver: options.storageDriver ?? 'auto',
+    });
+    const runtime = await ContainerRuntime.open({
+      stateDir: options.execRoot,
+      ...(options.runtime ? { runtime: options.runtime } : {}),
+    });
+    const images = new ImageService(content, imageStore, snapshotter);
+    const containerStore = new ContainerStore(join(options.dataRoot, 'containers'));
+    const containers = new ContainerService({
+      store: containerStore,
+      images,
+      snapshotter,
+      runtime,
+      cgroupParent: options.cgroupParent ?? '/tsctr',
+      logger,
+    });
+    const engine = new Engine(
+      options,
+      content,
+      imageStore,
+      snapshotter,
+      runtime,
+      images,
+      containers,
+      containerStore,
+    );
+    await engine.repair(logger);
+    return engine;
+  }
+
+  /**
+   * Start-up repair after a crash: drop half-created containers, unmount rootfs mounts of
+   * containers that are not running, drop half-unpacked layers and partial ingests, then
+   * re-attach to containers still running under their monitors.
+   */
+  private async repair(logger: Logger): Promise<void> {
+    const dropped = await this.containerStore.load();
+    for (const id of dropped) {
+      logger.warn(`removing incomplete container ${id}`);
+      await unmount(join(this.containerStore.root, id, 'rootfs'));
+      await this.containerStore.delete(id);
+    }
+    await this.containers.recover();
+    const running = new Set(
+      this.containerStore
+        .all()
+        .filter((c) => c.State.Running)
+        .map((c) => c.Id),
+    );
+    for (const mount of await mountsUnder(this.containerStore.root)) {
+      const id = mount.slice(this.containerStore.root.length + 1).split('/')[0] ?? '';
+      if (!running.has(id)) await unmount(mount);
+    }
+    const removedSnapshots = await this.snapshotter.repair();
+    for (const key of removedSnapshots) logger.warn(`removed incomplete layer ${key}`);
+    const known = new Set(this.containerStore.all().map((c) => c.Id));
+    for (const s of this.snapshotter.list()) {
+      if (s.kind === 'active' && s.labels['tsctr.container'] && !known.has(s.labels['tsctr.container'])) {
+        await this.snapshotter.remove(s.key);
+      }
+    }
+    await this.content.pruneIngests(0);
+  }
+
+  /**
+   * Mark and sweep: layers and blobs reachable from images and containers stay, the rest is
+   * removed. Returns the bytes of blobs freed.
+   */
+  async collectGarbage(): Promise<{ blobs: number; layers: number; bytes: number }> {
+    const liveBlobs = new Set<string>();
+    const liveLayers = new Set<string>();
+    for (const image of await this.imageStore.list()) {
+      liveBlobs.add(image.record.id);
+      for (const l of image.record.layers ?? []) liveBlobs.add(l.digest);
+      for (const d of image.config.rootfs.diff_ids) liveBlobs.add(d);
+      for (const key of chainIds(image.config.rootfs.diff_ids)) liveLayers.add(key);
+    }
+    for (const c of this.containerStore.all()) {
+      liveLayers.add(c.Id);
+      for (const s of this.snapshotter.has(c.Id) ? this.snapshotter.chain(c.Id) : []) liveLayers.add(s.key);
+    }
+    let layers = 0;
+    // Children before parents: repeat until nothing more can go.
+    for (let removed = true; removed; ) {
+      removed = false;
+      for (const s of this.snapshotter.list()) {
+        if (liveLayers.has(s.key) || s.kind !== 'committed') continue;
+        if (this.snapshotter.list().some((o) => o.parent === s.key)) continue;
+        await this.snapshotter.remove(s.key);
+        layers++;
+        removed = true;
+      }
+    }
+    let blobs = 0;
+    let bytes = 0;
+    for (const blob of await this.content.list()) {
+      if (liveBlobs.has(blob.digest)) continue;
+      await this.content.delete(blob.digest);
+      blobs++;
+      bytes += blob.size;
+    }
+    return { blobs, layers, bytes };
+  }
+
+  async info(): Promise<Record<string, unknown>> {
+    const all = this.containerStore.all();
+    const osRelease = await readFile('/etc/os-release', 'utf8').catch(() => '');
+    const prettyName = /PRETTY_NAME="([^"]+)"/.exec(osRelease)?.[1] ?? 'Linux';
+    return {
+      ID: 'tsctr',
+      Containers: all.length,
+      ContainersRunning: all.filter((c) => c.State.Status === 'running').length,
+      ContainersPaused: all.filter((c) => c.State.Status === 'paused').length,
+      ContainersStopped: all.filter((c) => !c.State.Running).length,
+      Images: this.imageStore.ids().length,
+      Driver: this.snapshotter.driver.name,
+      DriverStatus: [['Backing Filesystem', 'extfs']],
+      DockerRootDir: this.options.dataRoot,
+      ExecRoot: this.options.execRoot,
+      Name: hostname(),
+      NCPU: cpus().length,
+      MemTotal: totalmem(),
+      KernelVersion: release(),
+      OperatingSystem: prettyName,
+      OSType: 'linux',
+      Architecture: process.arch === 'x64' ? 'x86_64' : process.arch,
+      ServerVersion: ENGINE_VERSION,
+      DefaultRuntime: this.runtime.oci.info.name,
+      Runtimes: { [this.runtime.oci.info.name]: { path: this.runtime.oci.info.path } },
+      CgroupDriver: 'cgroupfs',
+      CgroupVersion: '1',
+      LoggingDriver: 'json-file',
+      SecurityOptions: ['name=seccomp,profile=builtin'],
+      Warnings: [],
+    };
+  }
+}

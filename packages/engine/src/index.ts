@@ -1,0 +1,30 @@
+export {
+  type ContainerRecord,
+  ContainerRecordSchema,
+  type ContainerState,
+  type ContainerStatus,
+  ContainerStore,
+} from './container-store.js';
+export {
+  type AttachOptions,
+  ContainerService,
+  type Logger,
+  type LogsOptions,
+  mergeConfig,
+  normaliseSignal,
+  statusText,
+} from './containers.js';
+export { Engine, ENGINE_VERSION, type EngineOptions } from './engine.js';
+export {
+  conflict,
+  EngineError,
+  type EngineErrorKind,
+  errorKind,
+  invalidParameter,
+  notFound,
+} from './errors.js';
+export { ImageService, type ImportOptions } from './images.js';
+export { applyConfigChanges } from './import-changes.js';
+export { followLog } from './logs.js';
+export { randomContainerName } from './names.js';
+export { resolveUser } from './user.js';

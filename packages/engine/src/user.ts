@@ -1,0 +1,55 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { invalidParameter } from './errors.js';
+
+/**
+ * Resolves `--user` (`name`, `uid`, `uid:gid`, `name:group`) against the container's
+ * /etc/passwd and /etc/group, as Docker does; numeric IDs need no entry.
+ */
+export async function resolveUser(
+  rootfs: string,
+  spec: string | undefined,
+): Promise<{ uid: number; gid: number; additionalGids: number[] }> {
+  if (spec === undefined || spec === '') return { uid: 0, gid: 0, additionalGids: [] };
+  const [userPart = '', groupPart] = spec.split(':');
+  const passwd = await readDb(join(rootfs, 'etc/passwd'));
+  const groups = await readDb(join(rootfs, 'etc/group'));
+  let uid: number;
+  let gid: number | undefined;
+  let userName: string | undefined;
+  if (/^\d+$/.test(userPart)) {
+    uid = Number(userPart);
+    const entry = passwd.find((p) => p[2] === userPart);
+    if (entry) {
+      gid = Number(entry[3]);
+      userName = entry[0];
+    }
+  } else {
+    const entry = passwd.find((p) => p[0] === userPart);
+    if (!entry) throw invalidParameter(`unable to find user ${userPart}: no matching entries in passwd file`);
+    uid = Number(entry[2]);
+    gid = Number(entry[3]);
+    userName = entry[0];
+  }
+  if (groupPart !== undefined && groupPart !== '') {
+    if (/^\d+$/.test(groupPart)) gid = Number(groupPart);
+    else {
+      const g = groups.find((e) => e[0] === groupPart);
+      if (!g) throw invalidParameter(`unable to find group ${groupPart}: no matching entries in group file`);
+      gid = Number(g[2]);
+    }
+  }
+  const additionalGids =
+    userName === undefined
+      ? []
+      : groups.filter((g) => (g[3] ?? '').split(',').includes(userName)).map((g) => Number(g[2]));
+  return { uid, gid: gid ?? 0, additionalGids };
+}
+
+async function readDb(path: string): Promise<string[][]> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+    .map((l) => l.split(':'));
+}

@@ -1,0 +1,54 @@
+import { PassThrough, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+export function detectCompression(head: Buffer): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
+/** Returns an uncompressed view of a possibly gzip-compressed tar stream. */
+export async function decompressStream(source: Readable): Promise<Readable> {
+  const head = await peek(source, 4);
+  const kind = detectCompression(head.data);
+  const body = head.rest;
+  if (kind === 'gzip') return body.pipe(createGunzip());
+  if (kind === 'zstd') {
+    const { execa } = await import('execa');
+    const proc = execa('zstd', ['-d', '-c'], { input: body, stdout: 'pipe', buffer: false });
+    return proc.stdout as Readable;
+  }
+  return body;
+}
+
+/** Reads the first `n` bytes and returns a stream that still yields them. */
+async function peek(source: Readable, n: number): Promise<{ data: Buffer; rest: Readable }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const iterator = source[Symbol.asyncIterator]();
+  while (size < n) {
+    const r = await iterator.next();
+    if (r.done) break;
+    const buf = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
+    chunks.push(buf);
+    size += buf.length;
+  }
+  const data = Buffer.concat(chunks);
+  const rest = new PassThrough();
+  rest.write(data);
+  (async () => {
+    try {
+      for (;;) {
+        const r = await iterator.next();
+        if (r.done) break;
+        if (!rest.write(r.value)) await new Promise((res) => rest.once('drain', res));
+      }
+      rest.end();
+    } catch (err) {
+      rest.destroy(err as Error);
+    }
+  })();
+  return { data, rest };
+}

@@ -1,0 +1,44 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ContentStore } from './content-store.js';
+import { sha256Digest } from './digest.js';
+import { DigestMismatchError } from './errors.js';
+
+describe('ContentStore', () => {
+  let dir: string;
+  let store: ContentStore;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cs-'));
+    store = new ContentStore(dir);
+    await store.init();
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('stores blobs by digest and verifies them on read', async () => {
+    const info = await store.put('hello');
+    expect(info.digest).toBe(sha256Digest('hello'));
+    expect(await store.has(info.digest)).toBe(true);
+    expect((await store.read(info.digest)).toString()).toBe('hello');
+  });
+
+  it('streams a blob in and learns its digest at the end', async () => {
+    const info = await store.ingestStream(Readable.from([Buffer.from('a'), Buffer.from('b')]), 'x');
+    expect(info).toEqual({ digest: sha256Digest('ab'), size: 2 });
+    expect(await readdir(store.ingestDir)).toEqual([]);
+  });
+
+  it('resumes an ingest and refuses a wrong digest, keeping nothing', async () => {
+    const first = await store.openIngest('ref1');
+    await first.write(Buffer.from('hel'));
+    const again = await store.openIngest('ref1');
+    expect(again.offset).toBe(3);
+    await again.write(Buffer.from('lo'));
+    await expect(again.commit(sha256Digest('other'))).rejects.toBeInstanceOf(DigestMismatchError);
+    expect(await store.has(sha256Digest('hello'))).toBe(false);
+    expect(await store.has(sha256Digest('other'))).toBe(false);
+    expect(await readdir(store.ingestDir)).toEqual([]);
+  });
+});

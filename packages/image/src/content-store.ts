@@ -1,0 +1,188 @@
+import { createHash } from 'node:crypto';
+import { type ReadStream, createReadStream } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { type Digest, digestHex, isDigest, sha256Digest } from './digest.js';
+import { DigestMismatchError, ImageError } from './errors.js';
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+/** Appends to a partial blob; `commit` verifies the digest and publishes it atomically. */
+export interface IngestWriter {
+  /** Bytes already kept from an earlier attempt with the same ref (resume point). */
+  readonly offset: number;
+  write(chunk: Buffer): Promise<void>;
+  commit(expectedDigest: string, expectedSize?: number): Promise<BlobInfo>;
+  abort(): Promise<void>;
+}
+
+/**
+ * Content-addressable blob store (containerd's content store): blobs live at
+ * blobs/sha256/<hex> and only appear there, by rename, once their digest is verified,
+ * so a crash mid-write never leaves a blob that claims a digest it does not have.
+ */
+export class ContentStore {
+  readonly blobDir: string;
+  readonly ingestDir: string;
+
+  constructor(readonly root: string) {
+    this.blobDir = join(root, 'blobs', 'sha256');
+    this.ingestDir = join(root, 'ingest');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.blobDir, { recursive: true });
+    await mkdir(this.ingestDir, { recursive: true });
+  }
+
+  path(digest: string): string {
+    if (!isDigest(digest)) throw new ImageError('invalid-parameter', `invalid digest: ${digest}`);
+    return join(this.blobDir, digestHex(digest));
+  }
+
+  async has(digest: string): Promise<boolean> {
+    return (await this.size(digest)) !== undefined;
+  }
+
+  async size(digest: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.path(digest))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /** Reads a small blob (manifest, config) whole and verifies it against its digest. */
+  async read(digest: string): Promise<Buffer> {
+    let data: Buffer;
+    try {
+      data = await readFile(this.path(digest));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new ImageError('not-found', `content ${digest}: not found`);
+      }
+      throw err;
+    }
+    const actual = sha256Digest(data);
+    if (actual !== digest) throw new DigestMismatchError(digest, actual);
+    return data;
+  }
+
+  createReadStream(digest: string): ReadStream {
+    return createReadStream(this.path(digest));
+  }
+
+  async put(data: Buffer | string): Promise<BlobInfo> {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    const digest = sha256Digest(buf);
+    if (await this.has(digest)) return { digest, size: buf.length };
+    const w = await this.openIngest(`put-${digestHex(digest)}-${process.pid}-${Date.now()}`, {
+      resume: false,
+    });
+    await w.write(buf);
+    return w.commit(digest, buf.length);
+  }
+
+  /** Streams a blob in, computing its digest on the way; the digest is known only at the end. */
+  async ingestStream(source: Readable, ref: string): Promise<BlobInfo> {
+    const w = await this.openIngest(ref, { resume: false });
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of source) {
+        const buf = chunk as Buffer;
+        hash.update(buf);
+        await w.write(buf);
+      }
+    } catch (err) {
+      await w.abort();
+      throw err;
+    }
+    return w.commit(`sha256:${hash.digest('hex')}`);
+  }
+
+  async openIngest(ref: string, options: { resume?: boolean } = {}): Promise<IngestWriter> {
+    const dir = join(this.ingestDir, encodeURIComponent(ref));
+    await mkdir(dir, { recursive: true });
+    const dataPath = join(dir, 'data');
+    if (options.resume === false) await rm(dataPath, { force: true });
+    const fh = await open(dataPath, 'a');
+    const offset = (await fh.stat()).size;
+    const blobPath = (d: string) => this.path(d);
+    let closed = false;
+    const close = async () => {
+      if (!closed) {
+        closed = true;
+        await fh.close();
+      }
+    };
+    return {
+      offset,
+      write: async (chunk) => {
+        await fh.write(chunk);
+      },
+      commit: async (expectedDigest, expectedSize) => {
+        await fh.sync();
+        await close();
+        const actual = await hashFile(dataPath);
+        if (
+          actual.digest !== expectedDigest ||
+          (expectedSize !== undefined && actual.size !== expectedSize)
+        ) {
+          await rm(dir, { recursive: true, force: true });
+          throw new DigestMismatchError(expectedDigest, actual.digest);
+        }
+        await rename(dataPath, blobPath(expectedDigest));
+        await rm(dir, { recursive: true, force: true });
+        return actual;
+      },
+      abort: async () => {
+        await close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  }
+
+  async delete(digest: string): Promise<void> {
+    await rm(this.path(digest), { force: true });
+  }
+
+  async list(): Promise<BlobInfo[]> {
+    const out: BlobInfo[] = [];
+    for (const name of await readdir(this.blobDir)) {
+      const digest = `sha256:${name}`;
+      if (!isDigest(digest)) continue;
+      out.push({ digest, size: (await stat(join(this.blobDir, name))).size });
+    }
+    return out;
+  }
+
+  /** Removes partial ingests (left by a crash or an abandoned pull) older than `maxAgeMs`. */
+  async pruneIngests(maxAgeMs = 0): Promise<number> {
+    let removed = 0;
+    const now = Date.now();
+    for (const name of await readdir(this.ingestDir)) {
+      const dir = join(this.ingestDir, name);
+      const st = await stat(dir);
+      if (now - st.mtimeMs >= maxAgeMs) {
+        await rm(dir, { recursive: true, force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+}
+
+export async function hashFile(path: string): Promise<BlobInfo> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { digest: `sha256:${hash.digest('hex')}`, size };
+}

@@ -1,0 +1,33 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+/** OCI image-spec "digest": algorithm ":" encoded. Only sha256 is produced here. */
+export const DigestSchema = z.string().regex(/^sha256:[a-f0-9]{64}$/, 'invalid digest');
+export type Digest = z.infer<typeof DigestSchema>;
+
+export function isDigest(value: string): boolean {
+  return DigestSchema.safeParse(value).success;
+}
+
+export function sha256Digest(data: Buffer | string): Digest {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+export function digestHex(digest: string): string {
+  const i = digest.indexOf(':');
+  return i < 0 ? digest : digest.slice(i + 1);
+}
+
+/** A layer's chain ID (image-spec config.md): ChainID(L0) = DiffID(L0), ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
+export function chainIds(diffIds: readonly string[]): Digest[] {
+  const out: Digest[] = [];
+  for (const diffId of diffIds) {
+    const prev = out.at(-1);
+    out.push(prev === undefined ? (diffId as Digest) : sha256Digest(`${prev} ${diffId}`));
+  }
+  return out;
+}
+
+export function shortId(id: string): string {
+  return digestHex(id).slice(0, 12);
+}

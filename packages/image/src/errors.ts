@@ -1,0 +1,47 @@
+/**
+ * Typed errors with the kind the daemon maps to an HTTP status (moby's errdefs) and
+ * Docker's message text, because clients match on both.
+ */
+export type ErrorKind = 'not-found' | 'invalid-parameter' | 'conflict' | 'unavailable' | 'system';
+
+export class ImageError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ImageError';
+  }
+}
+
+export class InvalidReferenceError extends ImageError {
+  constructor(message: string) {
+    super('invalid-parameter', message);
+    this.name = 'InvalidReferenceError';
+  }
+}
+
+export class DigestMismatchError extends ImageError {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super('invalid-parameter', `digest mismatch: expected ${expected}, got ${actual}`);
+    this.name = 'DigestMismatchError';
+  }
+}
+
+export class NoSuchImageError extends ImageError {
+  constructor(reference: string) {
+    super('not-found', `No such image: ${reference}`);
+    this.name = 'NoSuchImageError';
+  }
+}
+
+export class UnsafeTarEntryError extends ImageError {
+  constructor(entry: string, reason: string) {
+    super('invalid-parameter', `refusing tar entry ${JSON.stringify(entry)}: ${reason}`);
+    this.name = 'UnsafeTarEntryError';
+  }
+}

@@ -1,0 +1,221 @@
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from './atomic.js';
+import type { ContentStore } from './content-store.js';
+import { type Digest, digestHex, isDigest } from './digest.js';
+import { ImageError, NoSuchImageError } from './errors.js';
+import { DescriptorSchema, type ImageConfig, ImageConfigSchema } from './oci.js';
+import { type ImageReference, formatReference, looksLikeImageId, parseReference } from './reference.js';
+
+export const ImageRecordSchema = z.object({
+  /** Image ID: the digest of the config blob. */
+  id: z.string(),
+  /** The image this one was built or committed from (local only, like Docker's parent). */
+  parent: z.string().optional(),
+  /** When this engine stored the image. */
+  stored: z.string(),
+  lastUsed: z.string().optional(),
+  /** Compressed layer descriptors as a registry or archive had them, when known. */
+  layers: z.array(DescriptorSchema).optional(),
+  /** `repo@sha256:…` digests of manifests this image was pulled or pushed as. */
+  repoDigests: z.array(z.string()).default([]),
+});
+export type ImageRecord = z.infer<typeof ImageRecordSchema>;
+
+const RepositoriesSchema = z.object({ refs: z.record(z.string()) });
+
+export interface StoredImage {
+  record: ImageRecord;
+  config: ImageConfig;
+  /** Fully qualified tags pointing at the image, e.g. `docker.io/library/busybox:latest`. */
+  tags: string[];
+}
+
+/**
+ * Image metadata: which config blobs are images, and which tags point at them. Configs
+ * live in the content store; records and tags are small JSON files written atomically.
+ */
+export class ImageStore {
+  private readonly recordsDir: string;
+  private readonly repositoriesPath: string;
+  private records = new Map<string, ImageRecord>();
+  private refs = new Map<string, string>();
+
+  constructor(
+    readonly root: string,
+    private readonly content: ContentStore,
+  ) {
+    this.recordsDir = join(root, 'images');
+    this.repositoriesPath = join(root, 'repositories.json');
+  }
+
+  /** Loads state; records whose config blob is missing (a crash mid-create) are dropped. */
+  async init(): Promise<void> {
+    await mkdir(this.recordsDir, { recursive: true });
+    this.records.clear();
+    for (const name of await readdir(this.recordsDir)) {
+      if (!name.endsWith('.json')) continue;
+      const path = join(this.recordsDir, name);
+      const parsed = ImageRecordSchema.safeParse(
+        JSON.parse(await readFile(path, 'utf8').catch(() => 'null')),
+      );
+      if (!parsed.success || !(await this.content.has(parsed.data.id))) {
+        await rm(path, { force: true });
+        continue;
+      }
+      this.records.set(parsed.data.id, parsed.data);
+    }
+    this.refs.clear();
+    const raw = await readFile(this.repositoriesPath, 'utf8').catch(() => undefined);
+    if (raw !== undefined) {
+      const parsed = RepositoriesSchema.parse(JSON.parse(raw));
+      for (const [ref, id] of Object.entries(parsed.refs)) if (this.records.has(id)) this.refs.set(ref, id);
+    }
+  }
+
+  /** Stores a config blob as an image (idempotent) and returns its ID. */
+  async create(
+    config: ImageConfig,
+    options: { parent?: string; layers?: ImageRecord['layers'] } = {},
+  ): Promise<Digest> {
+    const blob = await this.content.put(JSON.stringify(config));
+    const existing = this.records.get(blob.digest);
+    const record: ImageRecord = {
+      id: blob.digest,
+      stored: existing?.stored ?? new Date().toISOString(),
+      repoDigests: existing?.repoDigests ?? [],
+    };
+    const parent = options.parent ?? existing?.parent;
+    if (parent !== undefined) record.parent = parent;
+    const layers = options.layers ?? existing?.layers;
+    if (layers !== undefined) record.layers = layers;
+    await this.writeRecord(record);
+    return blob.digest;
+  }
+
+  async update(id: string, change: (record: ImageRecord) => void): Promise<void> {
+    const record = this.records.get(id);
+    if (!record) throw new NoSuchImageError(id);
+    const next = structuredClone(record);
+    change(next);
+    await this.writeRecord(next);
+  }
+
+  private async writeRecord(record: ImageRecord): Promise<void> {
+    await writeFileAtomic(join(this.recordsDir, `${digestHex(record.id)}.json`), JSON.stringify(record));
+    this.records.set(record.id, record);
+  }
+
+  has(id: string): boolean {
+    return this.records.has(id);
+  }
+
+  ids(): string[] {
+    return [...this.records.keys()];
+  }
+
+  async get(id: string): Promise<StoredImage> {
+    const record = this.records.get(id);
+    if (!record) throw new NoSuchImageError(id);
+    const config = ImageConfigSchema.parse(JSON.parse((await this.content.read(id)).toString('utf8')));
+    return { record, config, tags: this.tagsOf(id) };
+  }
+
+  async list(): Promise<StoredImage[]> {
+    return Promise.all(this.ids().map((id) => this.get(id)));
+  }
+
+  tagsOf(id: string): string[] {
+    return [...this.refs].filter(([, target]) => target === id).map(([ref]) => ref);
+  }
+
+  /** All tags, fully qualified, with the image they point at. */
+  allTags(): Array<[string, string]> {
+    return [...this.refs];
+  }
+
+  /**
+   * Finds an image the way Docker does: a full or `sha256:` ID, a name (tag or digest), or
+   * a unique ID prefix. Throws `No such image: …` when nothing matches.
+   */
+  resolve(input: string): string {
+    const found = this.lookup(input);
+    if (found === undefined) throw new NoSuchImageError(input);
+    return found;
+  }
+
+  lookup(input: string): string | undefined {
+    if (isDigest(input)) return this.records.has(input) ? input : undefined;
+    if (/^[a-f0-9]{64}$/.test(input)) {
+      const id = `sha256:${input}`;
+      return this.records.has(id) ? id : undefined;
+    }
+    let ref: ImageReference | undefined;
+    try {
+      ref = parseReference(input);
+    } catch (err) {
+      // An ID prefix like `d79adb` parses as a name; anything else that fails is bad input.
+      if (!looksLikeImageId(input)) throw err;
+      ref = undefined;
+    }
+    if (ref !== undefined) {
+      if (ref.digest !== undefined) {
+        const byDigest = `${ref.domain}/${ref.path}@${ref.digest}`;
+        for (const record of this.records.values())
+          if (record.repoDigests.includes(byDigest)) return record.id;
+        if (ref.tag === undefined) return undefined;
+      }
+      const tagged = this.refs.get(
+        formatReference({ domain: ref.domain, path: ref.path, tag: ref.tag ?? 'latest' }),
+      );
+      if (tagged !== undefined) return tagged;
+    }
+    if (looksLikeImageId(input)) {
+      const prefix = input.replace(/^sha256:/, '');
+      const matches = this.ids().filter((id) => digestHex(id).startsWith(prefix));
+      if (matches.length === 1) return matches[0];
+      if (matches.length > 1) throw new ImageError('conflict', `ambiguous image ID prefix: ${input}`);
+    }
+    return undefined;
+  }
+
+  /** Points `reference` (normalised, with a tag) at `id`; returns the image it replaced, if any. */
+  async tag(id: string, reference: string): Promise<string | undefined> {
+    if (!this.records.has(id)) throw new NoSuchImageError(id);
+    const ref = parseReference(reference);
+    if (ref.digest !== undefined)
+      throw new ImageError('invalid-parameter', 'refusing to create a tag with a digest reference');
+    const key = formatReference(ref);
+    const previous = this.refs.get(key);
+    this.refs.set(key, id);
+    await this.saveRefs();
+    return previous !== id ? previous : undefined;
+  }
+
+  /** Removes a tag; returns the image it pointed at. */
+  async untag(reference: string): Promise<string | undefined> {
+    const key = formatReference(parseReference(reference));
+    const id = this.refs.get(key);
+    if (id === undefined) return undefined;
+    this.refs.delete(key);
+    await this.saveRefs();
+    return id;
+  }
+
+  /** Forgets an image (its tags too). Its blobs are freed by the garbage collector. */
+  async delete(id: string): Promise<void> {
+    for (const [ref, target] of this.refs) if (target === id) this.refs.delete(ref);
+    await this.saveRefs();
+    this.records.delete(id);
+    await rm(join(this.recordsDir, `${digestHex(id)}.json`), { force: true });
+  }
+
+  children(id: string): string[] {
+    return [...this.records.values()].filter((r) => r.parent === id).map((r) => r.id);
+  }
+
+  private async saveRefs(): Promise<void> {
+    await writeFileAtomic(this.repositoriesPath, JSON.stringify({ refs: Object.fromEntries(this.refs) }));
+  }
+}

@@ -1,0 +1,47 @@
+export { writeFileAtomic } from './atomic.js';
+export { type Compression, decompressStream, detectCompression } from './compression.js';
+export { type BlobInfo, ContentStore, hashFile, type IngestWriter } from './content-store.js';
+export { chainIds, type Digest, DigestSchema, digestHex, isDigest, sha256Digest, shortId } from './digest.js';
+export {
+  DigestMismatchError,
+  type ErrorKind,
+  ImageError,
+  InvalidReferenceError,
+  NoSuchImageError,
+  UnsafeTarEntryError,
+} from './errors.js';
+export { type ImageRecord, ImageRecordSchema, ImageStore, type StoredImage } from './image-store.js';
+export {
+  type ApplyLayerOptions,
+  type ApplyLayerResult,
+  applyLayer,
+  normaliseEntryName,
+  OPAQUE_WHITEOUT,
+  OVERLAY_OPAQUE_XATTR,
+  WHITEOUT_PREFIX,
+} from './layer-tar.js';
+export {
+  type Descriptor,
+  DescriptorSchema,
+  type HistoryEntry,
+  hostPlatform,
+  type ImageConfig,
+  ImageConfigSchema,
+  type ImageIndex,
+  type ImageRunConfig,
+  IndexSchema,
+  type Manifest,
+  ManifestSchema,
+  MediaType,
+} from './oci.js';
+export {
+  DEFAULT_DOMAIN,
+  DEFAULT_TAG,
+  familiarName,
+  familiarRepository,
+  formatReference,
+  type ImageReference,
+  looksLikeImageId,
+  parseReference,
+  repositoryName,
+} from './reference.js';

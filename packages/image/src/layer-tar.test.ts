@@ -1,0 +1,123 @@
+import { lstat, mkdtemp, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sha256Digest } from './digest.js';
+import { applyLayer } from './layer-tar.js';
+
+type Entry = Partial<tar.Header> & { name: string; body?: string };
+
+async function makeTar(entries: Entry[]): Promise<Buffer> {
+  const pack = tar.pack();
+  for (const { body, ...header } of entries) pack.entry(header as tar.Header, body ?? '');
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('applyLayer', () => {
+  let root: string;
+  let target: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'layer-'));
+    target = join(root, 'rootfs');
+    await import('node:fs/promises').then((fs) => fs.mkdir(target));
+  });
+  afterEach(() => rm(root, { recursive: true, force: true }));
+
+  it('unpacks files, links and directories and returns the DiffID', async () => {
+    const data = await makeTar([
+      { name: 'etc/', type: 'directory', mode: 0o755 },
+      { name: 'etc/hostname', body: 'box\n', mode: 0o644, mtime: new Date(1_000_000_000) },
+      { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
+      { name: 'etc/hn2', type: 'link', linkname: 'etc/hostname' },
+    ]);
+    const result = await applyLayer(Readable.from(data), target, { whiteouts: 'apply' });
+    expect(result.diffId).toBe(sha256Digest(data));
+    expect(await readFile(join(target, 'etc/hostname'), 'utf8')).toBe('box\n');
+    expect((await stat(join(target, 'etc/hostname'))).mtimeMs).toBe(1_000_000_000);
+    expect(await readlink(join(target, 'bin/sh'))).toBe('busybox');
+    expect((await stat(join(target, 'etc/hn2'))).ino).toBe((await stat(join(target, 'etc/hostname'))).ino);
+  });
+
+  it('accepts gzip and applies whiteouts', async () => {
+    await applyLayer(
+      Readable.from(
+        await makeTar([
+          { name: 'a/x', body: '1' },
+          { name: 'a/y', body: '2' },
+          { name: 'b/z', body: '3' },
+        ]),
+      ),
+      target,
+      {
+        whiteouts: 'apply',
+      },
+    );
+    const upper = await makeTar([
+      { name: 'a/.wh.x' },
+      { name: 'b/.wh..wh..opq' },
+      { name: 'b/new', body: 'n' },
+    ]);
+    await applyLayer(Readable.from(upper).pipe(createGzip()), target, { whiteouts: 'apply' });
+    await expect(lstat(join(target, 'a/x'))).rejects.toThrow();
+    expect(await readFile(join(target, 'a/y'), 'utf8')).toBe('2');
+    await expect(lstat(join(target, 'b/z'))).rejects.toThrow();
+    expect(await readFile(join(target, 'b/new'), 'utf8')).toBe('n');
+  });
+
+  it('keeps whiteouts in overlay form', async () => {
+    await applyLayer(Readable.from(await makeTar([{ name: 'a/.wh.x' }])), target, { whiteouts: 'overlay' });
+    const st = await lstat(join(target, 'a/x'));
+    expect(st.isCharacterDevice()).toBe(true);
+    expect(st.rdev).toBe(0);
+  });
+
+  describe('contains hostile archives', () => {
+    it('rejects ../ traversal', async () => {
+      const data = await makeTar([{ name: '../escape', body: 'x' }]);
+      await expect(applyLayer(Readable.from(data), target, { whiteouts: 'apply' })).rejects.toThrow(
+        /escapes the layer root/,
+      );
+      await expect(lstat(join(root, 'escape'))).rejects.toThrow();
+    });
+
+    it('keeps absolute names inside the root', async () => {
+      await applyLayer(Readable.from(await makeTar([{ name: '/abs', body: 'x' }])), target, {
+        whiteouts: 'apply',
+      });
+      expect(await readFile(join(target, 'abs'), 'utf8')).toBe('x');
+    });
+
+    it('resolves a symlink to / inside the root when writing through it', async () => {
+      const data = await makeTar([
+        { name: 'link', type: 'symlink', linkname: root },
+        { name: 'link/pwned', body: 'x' },
+      ]);
+      await applyLayer(Readable.from(data), target, { whiteouts: 'apply' });
+      await expect(lstat(join(root, 'pwned'))).rejects.toThrow();
+      expect(await readFile(join(target, root, 'pwned'), 'utf8')).toBe('x');
+    });
+
+    it('resolves relative ../ symlinks inside the root', async () => {
+      const data = await makeTar([
+        { name: 'up', type: 'symlink', linkname: '../../../..' },
+        { name: 'up/pwned2', body: 'x' },
+      ]);
+      await applyLayer(Readable.from(data), target, { whiteouts: 'apply' });
+      await expect(lstat(join(root, 'pwned2'))).rejects.toThrow();
+      expect(await readFile(join(target, 'pwned2'), 'utf8')).toBe('x');
+    });
+
+    it('keeps hard links inside the root', async () => {
+      const data = await makeTar([{ name: 'hl', type: 'link', linkname: '../../../etc/passwd' }]);
+      await expect(applyLayer(Readable.from(data), target, { whiteouts: 'apply' })).rejects.toThrow(
+        /escapes the layer root/,
+      );
+    });
+  });
+});

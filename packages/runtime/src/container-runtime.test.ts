@@ -1,0 +1,82 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContainerRuntime } from './container-runtime.js';
+import { ContainerStartError } from './errors.js';
+
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('runtime tests skipped: running containers needs root');
+const makeRootfs = resolve(__dirname, '../../../tools/images/make-busybox-rootfs');
+const ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
+
+describe.skipIf(!isRoot)('ContainerRuntime with real containers', () => {
+  let dir: string;
+  let rootfs: string;
+  let runtime: ContainerRuntime;
+  let n = 0;
+  const id = () => `rt-test-${process.pid}-${n++}`;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'runtime-'));
+    rootfs = join(dir, 'rootfs');
+    execFileSync(makeRootfs, [join(dir, 'rootfs.tar'), rootfs]);
+    runtime = await ContainerRuntime.open({ stateDir: join(dir, 'state') });
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('runs the command as PID 1 with its own hostname and exit code', async () => {
+    const cid = id();
+    const r = await runtime.run(cid, {
+      rootfs,
+      args: ['sh', '-c', 'hostname; cat /proc/1/cmdline; echo; echo oops >&2; exit 7'],
+      env: ENV,
+      hostname: 'box1',
+      cgroupsPath: `/tsctr-test/${cid}`,
+    });
+    expect(r.exitCode).toBe(7);
+    expect(r.stdout).toBe('box1\nsh\0-c\0hostname; cat /proc/1/cmdline; echo; echo oops >&2; exit 7\0\n');
+    expect(r.stderr).toBe('oops\n');
+  });
+
+  it('does not show host processes', async () => {
+    const cid = id();
+    const r = await runtime.run(cid, {
+      rootfs,
+      args: ['sh', '-c', 'ls /proc | grep -c "^[0-9]"'],
+      env: ENV,
+      cgroupsPath: `/tsctr-test/${cid}`,
+    });
+    // sh, ls and grep at most: the host's hundreds of processes are invisible.
+    expect(Number(r.stdout.trim())).toBeLessThanOrEqual(3);
+  });
+
+  it('reports a missing command with exit code 127', async () => {
+    const cid = id();
+    const err = await runtime
+      .run(cid, { rootfs, args: ['nosuch'], env: ENV, cgroupsPath: `/tsctr-test/${cid}` })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ContainerStartError);
+    expect((err as ContainerStartError).exitCode).toBe(127);
+    expect((err as Error).message).toContain('exec: "nosuch": executable file not found in $PATH');
+  });
+
+  it('applies a memory limit and reports an OOM kill as 137', async () => {
+    const cid = id();
+    const r = await runtime.run(cid, {
+      rootfs,
+      args: [
+        'sh',
+        '-c',
+        'cat /sys/fs/cgroup/memory/memory.limit_in_bytes; x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived',
+      ],
+      env: ENV,
+      resources: { memory: 16 * 1024 * 1024, memorySwap: 16 * 1024 * 1024 },
+      cgroupsPath: `/tsctr-test/${cid}`,
+    });
+    expect(r.stdout.split('\n')[0]).toBe(String(16 * 1024 * 1024));
+    expect(r.exitCode).toBe(137);
+    expect(r.oomKilled).toBe(true);
+  });
+});

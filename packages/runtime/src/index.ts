@@ -1,0 +1,38 @@
+export {
+  type ContainerRuntimeOptions,
+  ContainerRuntime,
+  type CreateOptions,
+  type ExitStatus,
+} from './container-runtime.js';
+export {
+  ALL_CAPABILITIES,
+  DEFAULT_CAPABILITIES,
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_READONLY_PATHS,
+  DEFAULT_SECCOMP_DENIED,
+} from './defaults.js';
+export { ContainerStartError, RuntimeError, type RuntimeErrorKind } from './errors.js';
+export { type LogRecord, parseLogLine, readLogRecords } from './log-file.js';
+export {
+  launchMonitor,
+  type MonitorLaunchOptions,
+  type MonitorPaths,
+  monitorPaths,
+  readExitCode,
+  startErrorFrom,
+  wasOomKilled,
+} from './monitor.js';
+export {
+  findExecutable,
+  type OciContainerState,
+  OciRuntime,
+  type OciRuntimeInfo,
+  type OciRuntimeName,
+  resolveOciRuntime,
+} from './oci-runtime.js';
+export { effectiveCapabilities, generateSpec, normaliseCapability, type OciSpec } from './spec.js';
+export {
+  type ContainerSpecInput,
+  ContainerSpecInputSchema,
+  type ContainerSpecOptions,
+} from './spec-input.js';

@@ -1,0 +1,168 @@
+import {
+  ALL_CAPABILITIES,
+  DEFAULT_CAPABILITIES,
+  DEFAULT_DEVICE_RULES,
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_READONLY_PATHS,
+  DEFAULT_SECCOMP_DENIED,
+} from './defaults.js';
+import {
+  type ContainerSpecInput,
+  ContainerSpecInputSchema,
+  type ContainerSpecOptions,
+} from './spec-input.js';
+
+/** The subset of the OCI runtime-spec config.json this package writes. */
+export interface OciSpec {
+  ociVersion: string;
+  process: Record<string, unknown> & { args: string[]; env: string[]; terminal: boolean };
+  root: { path: string; readonly: boolean };
+  hostname?: string;
+  domainname?: string;
+  mounts: Array<{ destination: string; type: string; source: string; options: string[] }>;
+  linux: Record<string, unknown>;
+  annotations?: Record<string, string>;
+}
+
+export function normaliseCapability(name: string): string {
+  const upper = name.toUpperCase();
+  return upper.startsWith('CAP_') ? upper : `CAP_${upper}`;
+}
+
+/** Docker's rules: start from the defaults (or all when privileged), add, then drop; `ALL` works in both. */
+export function effectiveCapabilities(
+  options: Pick<ContainerSpecOptions, 'privileged' | 'capAdd' | 'capDrop'>,
+): string[] {
+  if (options.privileged) return [...ALL_CAPABILITIES];
+  let caps = new Set(DEFAULT_CAPABILITIES);
+  const add = options.capAdd.map(normaliseCapability);
+  const drop = options.capDrop.map(normaliseCapability);
+  if (add.includes('CAP_ALL')) caps = new Set(ALL_CAPABILITIES);
+  else for (const c of add) caps.add(c);
+  if (drop.includes('CAP_ALL')) caps = new Set(add.filter((c) => c !== 'CAP_ALL'));
+  else for (const c of drop) caps.delete(c);
+  return [...caps];
+}
+
+/** Builds an OCI runtime config.json for a container, with Docker's default isolation. */
+export function generateSpec(input: ContainerSpecInput): OciSpec {
+  const o = ContainerSpecInputSchema.parse(input);
+  const caps = effectiveCapabilities(o);
+  const namespaces: Array<{ type: string; path?: string }> = [{ type: 'mount' }, { type: 'uts' }];
+  if (!o.hostPid)
+    namespaces.push(o.pidNamespacePath ? { type: 'pid', path: o.pidNamespacePath } : { type: 'pid' });
+  if (!o.hostIpc)
+    namespaces.push(o.ipcNamespacePath ? { type: 'ipc', path: o.ipcNamespacePath } : { type: 'ipc' });
+  if (o.network.mode === 'new') namespaces.push({ type: 'network' });
+  if (o.network.mode === 'path') namespaces.push({ type: 'network', path: o.network.path });
+  if (o.userNamespace) namespaces.push({ type: 'user' });
+
+  const sysMount = o.privileged ? ['nosuid', 'noexec', 'nodev', 'rw'] : ['nosuid', 'noexec', 'nodev', 'ro'];
+  const mounts = [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    {
+      destination: '/dev',
+      type: 'tmpfs',
+      source: 'tmpfs',
+      options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+    },
+    {
+      destination: '/dev/pts',
+      type: 'devpts',
+      source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+    },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: sysMount },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: [...sysMount, 'relatime'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    {
+      destination: '/dev/shm',
+      type: 'tmpfs',
+      source: 'shm',
+      options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${o.shmSize}`],
+    },
+    ...o.mounts,
+  ];
+
+  const resources: Record<string, unknown> = {
+    devices: o.privileged ? [{ allow: true, access: 'rwm' }] : DEFAULT_DEVICE_RULES,
+  };
+  const memory: Record<string, number> = {};
+  if (o.resources.memory !== undefined) memory.limit = o.resources.memory;
+  if (o.resources.memorySwap !== undefined) memory.swap = o.resources.memorySwap;
+  else if (o.resources.memory !== undefined) memory.swap = o.resources.memory * 2; // Docker: swap defaults to the same again.
+  if (Object.keys(memory).length > 0) resources.memory = memory;
+  const cpu: Record<string, unknown> = {};
+  if (o.resources.cpuShares !== undefined) cpu.shares = o.resources.cpuShares;
+  if (o.resources.cpuQuota !== undefined) cpu.quota = o.resources.cpuQuota;
+  if (o.resources.cpuPeriod !== undefined) cpu.period = o.resources.cpuPeriod;
+  if (o.resources.cpusetCpus !== undefined) cpu.cpus = o.resources.cpusetCpus;
+  if (o.resources.cpusetMems !== undefined) cpu.mems = o.resources.cpusetMems;
+  if (Object.keys(cpu).length > 0) resources.cpu = cpu;
+  if (o.resources.pidsLimit !== undefined && o.resources.pidsLimit > 0)
+    resources.pids = { limit: o.resources.pidsLimit };
+
+  const linux: Record<string, unknown> = {
+    namespaces,
+    resources,
+    cgroupsPath: o.cgroupsPath,
+    sysctl: o.sysctls,
+  };
+  if (!o.privileged) {
+    linux.maskedPaths = o.maskedPaths ?? DEFAULT_MASKED_PATHS;
+    linux.readonlyPaths = o.readonlyPaths ?? DEFAULT_READONLY_PATHS;
+  }
+  if (o.userNamespace) {
+    linux.uidMappings = o.userNamespace.uidMappings;
+    linux.gidMappings = o.userNamespace.gidMappings;
+  }
+  const seccomp = seccompProfile(o);
+  if (seccomp) linux.seccomp = seccomp;
+
+  const process: OciSpec['process'] = {
+    terminal: o.terminal,
+    user: { uid: o.user.uid, gid: o.user.gid, additionalGids: o.user.additionalGids },
+    args: o.args,
+    env: o.env,
+    cwd: o.cwd,
+    capabilities: { bounding: caps, effective: caps, permitted: caps },
+    rlimits: o.rlimits.map((r) => ({
+      type: r.type.startsWith('RLIMIT_') ? r.type : `RLIMIT_${r.type.toUpperCase()}`,
+      soft: r.soft,
+      hard: r.hard,
+    })),
+    noNewPrivileges: o.noNewPrivileges,
+  };
+  if (o.oomScoreAdj !== undefined) process.oomScoreAdj = o.oomScoreAdj;
+
+  const spec: OciSpec = {
+    ociVersion: '1.0.2-dev',
+    process,
+    root: { path: o.rootfs, readonly: o.readonlyRootfs },
+    mounts,
+    linux,
+    annotations: o.annotations,
+  };
+  if (o.hostname !== undefined) spec.hostname = o.hostname;
+  if (o.domainname !== undefined) spec.domainname = o.domainname;
+  return spec;
+}
+
+function seccompProfile(o: ContainerSpecOptions): Record<string, unknown> | undefined {
+  if (o.seccomp === 'unconfined' || o.privileged) return undefined;
+  if (o.seccomp !== 'default') return o.seccomp;
+  const caps = new Set(effectiveCapabilities(o));
+  // Docker grants the admin syscalls to containers given CAP_SYS_ADMIN.
+  if (caps.has('CAP_SYS_ADMIN')) return undefined;
+  return {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    architectures: [
+      'SCMP_ARCH_X86_64',
+      'SCMP_ARCH_X86',
+      'SCMP_ARCH_X32',
+      'SCMP_ARCH_AARCH64',
+      'SCMP_ARCH_ARM',
+    ],
+    syscalls: [{ names: DEFAULT_SECCOMP_DENIED, action: 'SCMP_ACT_ERRNO', errnoRet: 1 }],
+  };
+}

@@ -1,0 +1,260 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { type ApplyLayerResult, applyLayer, writeFileAtomic } from '@ts-container/image';
+import { execa } from 'execa';
+import { z } from 'zod';
+import {
+  CopyDriver,
+  type DriverName,
+  OverlayDriver,
+  type StorageDriver,
+  overlaySupported,
+} from './drivers.js';
+import { SnapshotError } from './errors.js';
+import type { Mount } from './mount.js';
+
+export const SnapshotInfoSchema = z.object({
+  key: z.string(),
+  /** Directory name inside the driver's root. */
+  id: z.string(),
+  kind: z.enum(['committed', 'active', 'view']),
+  parent: z.string().optional(),
+  created: z.string(),
+  labels: z.record(z.string()).default({}),
+});
+export type SnapshotInfo = z.infer<typeof SnapshotInfoSchema>;
+export type SnapshotKind = SnapshotInfo['kind'];
+
+export interface SnapshotterOptions {
+  root: string;
+  /** `auto` picks overlay where the kernel mounts it on `root`, else copy. */
+  driver?: DriverName | 'auto';
+}
+
+/** Snapshot keys this package creates for its own short-lived work; removed on repair. */
+const EXTRACT_PREFIX = 'extract-';
+
+/**
+ * A snapshotter in containerd's sense: committed (read-only) layers form chains; an active
+ * snapshot is a writable layer on top of a chain; a view is a read-only one. It hands out
+ * mounts and never mounts anything itself.
+ */
+export class Snapshotter {
+  private readonly metaDir: string;
+  private readonly snapshots = new Map<string, SnapshotInfo>();
+
+  private constructor(
+    readonly root: string,
+    readonly driver: StorageDriver,
+  ) {
+    this.metaDir = join(root, 'metadata');
+  }
+
+  static async open(options: SnapshotterOptions): Promise<Snapshotter> {
+    let name = options.driver ?? 'auto';
+    await mkdir(options.root, { recursive: true });
+    if (name === 'auto') name = (await overlaySupported(options.root)) ? 'overlay' : 'copy';
+    const dataRoot = join(options.root, name);
+    await mkdir(dataRoot, { recursive: true });
+    const driver = name === 'overlay' ? new OverlayDriver(dataRoot) : new CopyDriver(dataRoot);
+    const snapshotter = new Snapshotter(join(options.root, name), driver);
+    await snapshotter.load();
+    return snapshotter;
+  }
+
+  private async load(): Promise<void> {
+    await mkdir(this.metaDir, { recursive: true });
+    for (const name of await readdir(this.metaDir)) {
+      if (!name.endsWith('.json')) continue;
+      const parsed = SnapshotInfoSchema.safeParse(
+        JSON.parse(await readFile(join(this.metaDir, name), 'utf8').catch(() => 'null')),
+      );
+      if (parsed.success) this.snapshots.set(parsed.data.key, parsed.data);
+      else await rm(join(this.metaDir, name), { force: true });
+    }
+  }
+
+  /**
+   * Crash repair: drops half-unpacked layers and metadata whose parent vanished, then lets
+   * the driver delete directories no snapshot owns. Returns the keys removed.
+   */
+  async repair(): Promise<string[]> {
+    const removed: string[] = [];
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (const info of [...this.snapshots.values()]) {
+        const orphan = info.parent !== undefined && !this.snapshots.has(info.parent);
+        if (info.key.startsWith(EXTRACT_PREFIX) || orphan) {
+          await this.dropSnapshot(info);
+          removed.push(info.key);
+          changed = true;
+        }
+      }
+    }
+    const known = new Set([...this.snapshots.values()].map((s) => s.id));
+    known.add('metadata');
+    await this.driver.repair(known);
+    return removed;
+  }
+
+  has(key: string): boolean {
+    return this.snapshots.has(key);
+  }
+
+  stat(key: string): SnapshotInfo {
+    const info = this.snapshots.get(key);
+    if (!info) throw new SnapshotError('not-found', `snapshot ${key} does not exist`);
+    return info;
+  }
+
+  list(): SnapshotInfo[] {
+    return [...this.snapshots.values()];
+  }
+
+  /** A writable snapshot on top of committed `parent`. */
+  async prepare(key: string, parent?: string, labels: Record<string, string> = {}): Promise<Mount[]> {
+    return this.createSnapshot(key, parent, 'active', labels);
+  }
+
+  /** A read-only snapshot of committed `parent`. */
+  async view(key: string, parent?: string, labels: Record<string, string> = {}): Promise<Mount[]> {
+    return this.createSnapshot(key, parent, 'view', labels);
+  }
+
+  private async createSnapshot(
+    key: string,
+    parent: string | undefined,
+    kind: SnapshotKind,
+    labels: Record<string, string>,
+  ) {
+    if (this.snapshots.has(key)) throw new SnapshotError('already-exists', `snapshot ${key} already exists`);
+    if (parent !== undefined && this.stat(parent).kind !== 'committed') {
+      throw new SnapshotError('failed-precondition', `parent snapshot ${parent} is not committed`);
+    }
+    const info: SnapshotInfo = {
+      key,
+      id: randomBytes(16).toString('hex'),
+      kind,
+      created: new Date().toISOString(),
+      labels,
+    };
+    if (parent !== undefined) info.parent = parent;
+    await this.driver.create(info.id, this.parentIds(parent));
+    await this.saveInfo(info);
+    return this.mounts(key);
+  }
+
+  async mounts(key: string): Promise<Mount[]> {
+    const info = this.stat(key);
+    if (info.kind === 'committed')
+      throw new SnapshotError('failed-precondition', `snapshot ${key} is committed; prepare a view`);
+    return this.driver.mounts(info.id, this.parentIds(info.parent), info.kind === 'view');
+  }
+
+  /** Turns active snapshot `key` into committed snapshot `name`. */
+  async commit(name: string, key: string, labels: Record<string, string> = {}): Promise<void> {
+    const info = this.stat(key);
+    if (info.kind !== 'active')
+      throw new SnapshotError('failed-precondition', `snapshot ${key} is not active`);
+    if (this.snapshots.has(name))
+      throw new SnapshotError('already-exists', `snapshot ${name} already exists`);
+    const committed: SnapshotInfo = {
+      ...info,
+      key: name,
+      kind: 'committed',
+      labels: { ...info.labels, ...labels },
+    };
+    await this.saveInfo(committed);
+    this.snapshots.delete(key);
+    await rm(this.metaPath(key), { force: true });
+  }
+
+  async remove(key: string): Promise<void> {
+    const info = this.stat(key);
+    const child = [...this.snapshots.values()].find((s) => s.parent === key);
+    if (child)
+      throw new SnapshotError(
+        'failed-precondition',
+        `cannot remove snapshot ${key}: snapshot ${child.key} depends on it`,
+      );
+    await this.dropSnapshot(info);
+  }
+
+  /** The directory holding a snapshot's own changes (its layer). */
+  upperDir(key: string): string {
+    return this.driver.upperDir(this.stat(key).id);
+  }
+
+  /** Committed ancestors of `key` (itself first when committed), nearest first. */
+  chain(key: string): SnapshotInfo[] {
+    const out: SnapshotInfo[] = [];
+    for (let cur: string | undefined = key; cur !== undefined; cur = this.stat(cur).parent)
+      out.push(this.stat(cur));
+    return out;
+  }
+
+  /** Disk space used by the snapshot's own layer. */
+  async usage(key: string): Promise<{ size: number; inodes: number }> {
+    const dir = this.upperDir(key);
+    const { stdout } = await execa('du', ['-s', '--block-size=1', '--inodes', dir], { reject: false });
+    const inodes = Number.parseInt(stdout.split('\t')[0] ?? '0', 10) || 0;
+    const sizeOut = await execa('du', ['-s', '--block-size=1', dir], { reject: false });
+    return { size: Number.parseInt(sizeOut.stdout.split('\t')[0] ?? '0', 10) || 0, inodes };
+  }
+
+  /**
+   * Unpacks a layer tarball as a committed snapshot on top of `parent`. The name is chosen
+   * once the layer's DiffID is known (`nameFor`, usually its chain ID); when a snapshot of
+   * that name already exists the new copy is dropped and the existing one kept.
+   */
+  async unpackLayer(
+    parent: string | undefined,
+    source: Readable,
+    nameFor: (result: ApplyLayerResult) => string,
+  ): Promise<ApplyLayerResult & { key: string }> {
+    const tmpKey = `${EXTRACT_PREFIX}${randomBytes(8).toString('hex')}`;
+    await this.prepare(tmpKey, parent);
+    let result: ApplyLayerResult;
+    try {
+      result = await applyLayer(source, this.upperDir(tmpKey), { whiteouts: this.driver.whiteouts });
+    } catch (err) {
+      await this.remove(tmpKey);
+      throw err;
+    }
+    const key = nameFor(result);
+    if (this.snapshots.has(key)) {
+      await this.remove(tmpKey);
+    } else {
+      await this.commit(key, tmpKey, { 'tsctr.size': String(result.contentSize) });
+    }
+    return { ...result, key };
+  }
+
+  /** Bytes of content in a committed layer, as recorded when it was unpacked. */
+  layerSize(key: string): number {
+    return Number(this.stat(key).labels['tsctr.size'] ?? 0);
+  }
+
+  private parentIds(parent: string | undefined): string[] {
+    return parent === undefined ? [] : this.chain(parent).map((s) => s.id);
+  }
+
+  private metaPath(key: string): string {
+    return join(this.metaDir, `${encodeURIComponent(key)}.json`);
+  }
+
+  private async saveInfo(info: SnapshotInfo): Promise<void> {
+    await writeFileAtomic(this.metaPath(info.key), JSON.stringify(info));
+    this.snapshots.set(info.key, info);
+  }
+
+  private async dropSnapshot(info: SnapshotInfo): Promise<void> {
+    // Metadata goes first: a crash in between leaves an unowned directory, which repair removes.
+    await rm(this.metaPath(info.key), { force: true });
+    this.snapshots.delete(info.key);
+    await this.driver.remove(info.id);
+  }
+}

@@ -1,0 +1,165 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, openSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EngineClient } from '@ts-container/api';
+import { execa } from 'execa';
+
+export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+export const DAEMON_BIN = join(REPO_ROOT, 'apps/daemon/dist/index.js');
+export const CLI_BIN = join(REPO_ROOT, 'apps/cli/dist/index.js');
+export const DOCKER_CLI = '/usr/local/bin/docker';
+export const isRoot = process.getuid?.() === 0;
+
+/** Why end-to-end tests cannot run here, or undefined when they can. */
+export function e2eSkipReason(): string | undefined {
+  if (!isRoot) return 'needs root (mounts, namespaces, cgroups)';
+  if (!existsSync(DAEMON_BIN) || !existsSync(CLI_BIN)) return 'apps are not built: run `pnpm build` first';
+  for (const tool of ['runc', 'conmon']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`]);
+    } catch {
+      return `${tool} is missing: run tools/bootstrap`;
+    }
+  }
+  return undefined;
+}
+
+let busyboxTar: Promise<string> | undefined;
+
+/** A busybox rootfs tarball made once per test process. */
+export function busyboxRootfsTar(): Promise<string> {
+  busyboxTar ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tsctr-busybox-'));
+    const out = join(dir, 'busybox.tar');
+    await execa(join(REPO_ROOT, 'tools/images/make-busybox-rootfs'), [out]);
+    return out;
+  })();
+  return busyboxTar;
+}
+
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+let counter = 0;
+
+/** A private `tsctrd` on its own socket, data root, exec root and cgroup parent. */
+export class TestDaemon {
+  readonly socketPath: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  readonly cgroupParent: string;
+  readonly client: EngineClient;
+  private process: ChildProcess | undefined;
+
+  private constructor(readonly dir: string) {
+    this.socketPath = join(dir, 'tsctr.sock');
+    this.dataRoot = join(dir, 'data');
+    this.execRoot = join(dir, 'run');
+    this.cgroupParent = `/tsctr-test-${process.pid}-${counter++}`;
+    this.client = new EngineClient(this.socketPath);
+  }
+
+  static async start(): Promise<TestDaemon> {
+    const daemon = new TestDaemon(await mkdtemp(join(tmpdir(), 'tsctr-e2e-')));
+    await daemon.launch();
+    return daemon;
+  }
+
+  get env(): Record<string, string> {
+    return { DOCKER_HOST: `unix://${this.socketPath}` };
+  }
+
+  get logPath(): string {
+    return join(this.dir, 'tsctrd.log');
+  }
+
+  async launch(): Promise<void> {
+    const log = openSync(this.logPath, 'a');
+    this.process = spawn(
+      process.execPath,
+      [
+        DAEMON_BIN,
+        '-H',
+        `unix://${this.socketPath}`,
+        '--data-root',
+        this.dataRoot,
+        '--exec-root',
+        this.execRoot,
+        '--cgroup-parent',
+        this.cgroupParent,
+      ],
+      { stdio: ['ignore', log, log] },
+    );
+    for (let i = 0; i < 200; i++) {
+      if (await this.client.ping()) return;
+      if (this.process.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const { readFile } = await import('node:fs/promises');
+    throw new Error(`tsctrd did not start:\n${await readFile(this.logPath, 'utf8').catch(() => '')}`);
+  }
+
+  /** Simulates a crash: SIGKILL, no cleanup. Containers must survive under their monitors. */
+  async kill9(): Promise<void> {
+    const p = this.process;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    const p = this.process;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await exited;
+  }
+
+  /** Runs `tsctr` against this daemon. */
+  async tsctr(args: string[], options: { input?: string } = {}): Promise<CommandResult> {
+    const r = await execa(process.execPath, [CLI_BIN, ...args], {
+      env: this.env,
+      reject: false,
+      ...(options.input !== undefined ? { input: options.input } : { stdin: 'ignore' }),
+    });
+    return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
+  }
+
+  /** Runs the real docker CLI against this daemon. */
+  async docker(args: string[]): Promise<CommandResult> {
+    const r = await execa(DOCKER_CLI, args, {
+      env: { ...this.env, DOCKER_CONFIG: join(this.dir, 'docker-config') },
+      reject: false,
+      stdin: 'ignore',
+    });
+    return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
+  }
+
+  async importBusybox(reference = 'busybox:latest'): Promise<string> {
+    const r = await this.tsctr(['import', '-c', 'CMD ["sh"]', await busyboxRootfsTar(), reference]);
+    if (r.exitCode !== 0) throw new Error(`import failed: ${r.stderr}`);
+    return r.stdout.trim();
+  }
+
+  /** Stops the daemon, removes every container it made, and deletes its directories. */
+  async destroy(): Promise<void> {
+    if (this.process?.exitCode === null) {
+      const list = (await this.tsctr(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
+      if (list.length > 0) await this.tsctr(['rm', '-f', ...list]);
+    }
+    await this.stop();
+    await execa(
+      'sh',
+      ['-c', `grep -o ' ${this.dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`],
+      { reject: false },
+    );
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
