@@ -4,6 +4,7 @@ import { API_VERSION, MIN_API_VERSION, compareApiVersions, splitVersionedPath } 
 import type { Engine, Logger } from '@ts-container/engine';
 import { registerContainers } from './handlers/containers.js';
 import { registerImages } from './handlers/images.js';
+import { registerRegistry } from './handlers/registry.js';
 import { pingHeaders, registerSystem } from './handlers/system.js';
 import { HttpError, messageFor, statusFor } from './http.js';
 import { Router } from './router.js';
@@ -14,6 +15,7 @@ export function createApiServer(engine: Engine, logger: Logger): Server {
   registerSystem(router, engine);
   registerImages(router, engine);
   registerContainers(router, engine);
+  registerRegistry(router, engine);
 
   const handle = async (
     req: IncomingMessage,

@@ -20,6 +20,7 @@ import { EngineError, conflict, invalidParameter } from './errors.js';
 import type { ImageService } from './images.js';
 import { followLog } from './logs.js';
 import { VALID_CONTAINER_NAME, newId, randomContainerName } from './names.js';
+import type { ContainerNetworking, NetworkNamespace } from './networking.js';
 import { resolveUser } from './user.js';
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -38,6 +39,7 @@ export interface ContainerServiceOptions {
   runtime: ContainerRuntime;
   /** Prefix of every container's cgroup, e.g. `/tsctr`. */
   cgroupParent: string;
+  networking: ContainerNetworking;
   logger: Logger;
 }
 
@@ -201,8 +203,12 @@ export class ContainerService {
     await unmount(rootfs);
     await mountAll(await this.snapshotter.mounts(c.Id), rootfs);
     try {
-      await this.writeEtcFiles(c);
-      const spec = await this.specFor(c, rootfs);
+      const network = await this.options.networking.setup(c);
+      const withNetwork = await this.store.update(c.Id, (r) => {
+        r.NetworkSettings = network.settings;
+      });
+      await this.writeEtcFiles(withNetwork, network.resolvConf, network.hosts);
+      const spec = await this.specFor(withNetwork, rootfs, network.namespace);
       await rm(c.LogPath, { force: true }).catch(() => undefined);
       const created = await this.runtime.create(c.Id, spec, {
         name: c.Name.slice(1),
@@ -234,6 +240,9 @@ export class ContainerService {
       await this.runtime
         .delete(c.Id)
         .catch((e: unknown) => this.options.logger.warn(`cleanup of ${c.Id}: ${String(e)}`));
+      await this.options.networking
+        .teardown(this.store.get(c.Id))
+        .catch((e: unknown) => this.options.logger.warn(`network teardown of ${c.Id}: ${String(e)}`));
       await unmount(rootfs);
       const exitCode = err instanceof ContainerStartError ? err.exitCode : 128;
       const record = await this.store.update(c.Id, (r) => {
@@ -257,7 +266,11 @@ export class ContainerService {
     }
   }
 
-  private async specFor(c: ContainerRecord, rootfs: string): Promise<ContainerSpecInput> {
+  private async specFor(
+    c: ContainerRecord,
+    rootfs: string,
+    network: NetworkNamespace,
+  ): Promise<ContainerSpecInput> {
     const hc = c.HostConfig;
     const user = await resolveUser(rootfs, c.Config.User);
     const cwd = c.Config.WorkingDir || '/';
@@ -283,7 +296,6 @@ export class ContainerService {
         options: ['rbind', mode.split(',').includes('ro') ? 'ro' : 'rw'],
       });
     }
-    const networkMode = hc.NetworkMode ?? 'bridge';
     return {
       rootfs,
       readonlyRootfs: hc.ReadonlyRootfs ?? false,
@@ -294,7 +306,7 @@ export class ContainerService {
       terminal: c.Config.Tty ?? false,
       hostname: c.Config.Hostname ?? c.Id.slice(0, 12),
       ...(c.Config.Domainname ? { domainname: c.Config.Domainname } : {}),
-      network: networkMode === 'host' ? { mode: 'host' } : { mode: 'new' },
+      network,
       mounts,
       resources: {
         ...(hc.Memory ? { memory: hc.Memory } : {}),
@@ -319,9 +331,14 @@ export class ContainerService {
     };
   }
 
-  private async writeEtcFiles(c: ContainerRecord): Promise<void> {
+  private async writeEtcFiles(c: ContainerRecord, resolvConf?: string, hostsFile?: string): Promise<void> {
     const hostname = c.Config.Hostname ?? c.Id.slice(0, 12);
     await writeFile(c.HostnamePath, `${hostname}\n`);
+    if (hostsFile !== undefined && resolvConf !== undefined) {
+      await writeFile(c.HostsPath, hostsFile);
+      await writeFile(c.ResolvConfPath, resolvConf);
+      return;
+    }
     const hosts = [
       '127.0.0.1\tlocalhost',
       '::1\tlocalhost ip6-localhost ip6-loopback',
@@ -355,6 +372,9 @@ export class ContainerService {
     await this.runtime
       .delete(id)
       .catch((e: unknown) => this.options.logger.warn(`runtime delete ${id}: ${String(e)}`));
+    await this.options.networking
+      .teardown(this.store.get(id))
+      .catch((e: unknown) => this.options.logger.warn(`network teardown of ${id}: ${String(e)}`));
     await unmount(this.rootfsDir(id));
     const record = await this.store.update(id, (r) => {
       r.State = {

@@ -7,6 +7,7 @@ import { Snapshotter, mountsUnder, unmount } from '@ts-container/unionfs';
 import { ContainerStore } from './container-store.js';
 import { ContainerService, type Logger } from './containers.js';
 import { ImageService } from './images.js';
+import { type ContainerNetworking, isolatedNetworking } from './networking.js';
 
 export interface EngineOptions {
   /** Persistent state: images, layers, containers (like /var/lib/docker). */
@@ -17,6 +18,8 @@ export interface EngineOptions {
   runtime?: string;
   /** cgroup parent of every container; distinct per daemon so private daemons don't collide. */
   cgroupParent?: string;
+  /** How containers get their network; defaults to isolated namespaces (loopback only). */
+  networking?: ContainerNetworking;
   logger?: Logger;
 }
 
@@ -61,6 +64,7 @@ export class Engine {
       snapshotter,
       runtime,
       cgroupParent: options.cgroupParent ?? '/tsctr',
+      networking: options.networking ?? isolatedNetworking,
       logger,
     });
     const engine = new Engine(

@@ -28,3 +28,9 @@ export { applyConfigChanges } from './import-changes.js';
 export { followLog } from './logs.js';
 export { randomContainerName } from './names.js';
 export { resolveUser } from './user.js';
+export {
+  type ContainerNetworking,
+  type ContainerNetworkSetup,
+  isolatedNetworking,
+  type NetworkNamespace,
+} from './networking.js';

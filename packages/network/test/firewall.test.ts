@@ -129,5 +129,19 @@ function backendSuite(label: string, backend: FirewallBackend, userlandProxy: bo
   });
 }
 
+// iptables-nft creates the kernel's `ip nat`/`ip filter` tables on first use; drop them afterwards
+// if they did not exist before and are still empty, so the host is left as it was found.
+const tablesBefore = isRoot && hasTools ? (await execa('nft', ['list', 'tables'])).stdout : '';
+afterAll(async () => {
+  if (!isRoot || !hasTools) return;
+  const rules = (await execa('iptables-save', [], { reject: false })).stdout;
+  if (/^-A /m.test(rules)) return;
+  for (const table of ['nat', 'filter']) {
+    if (!tablesBefore.includes(`table ip ${table}\n`) && !tablesBefore.endsWith(`table ip ${table}`)) {
+      await execa('nft', ['delete', 'table', 'ip', table], { reject: false });
+    }
+  }
+});
+
 backendSuite('iptables backend with the userland proxy', 'iptables', true, 'i');
 backendSuite('nft backend without the userland proxy (route_localnet DNAT)', 'nft', false, 'n');

@@ -2,6 +2,7 @@ import type { Engine } from '@ts-container/engine';
 import { chainIds, familiarName, parseReference } from '@ts-container/image';
 import { HttpError, boolParam, filtersParam, sendJson } from '../http.js';
 import type { Router } from '../router.js';
+import { pullImage } from './registry.js';
 
 export function registerImages(router: Router, engine: Engine): void {
   router.add('GET', '/images/json', async ({ res, query }) => {
@@ -29,15 +30,12 @@ export function registerImages(router: Router, engine: Engine): void {
     sendJson(res, 200, list);
   });
 
-  router.add('POST', '/images/create', async ({ req, res, query }) => {
+  router.add('POST', '/images/create', async (ctx) => {
+    const { req, res, query } = ctx;
     const fromSrc = query.get('fromSrc');
     if (fromSrc === null) {
-      const from = query.get('fromImage') ?? '';
-      const tag = query.get('tag');
-      throw new HttpError(
-        404,
-        `pull access denied for ${from}${tag ? `:${tag}` : ''}: registry access is not available yet`,
-      );
+      await pullImage(engine, ctx);
+      return;
     }
     if (fromSrc !== '-')
       throw new HttpError(400, 'importing from a URL is not supported yet; pipe the tarball to stdin');
