@@ -11,6 +11,7 @@ const STATUS: Record<EngineErrorKind, number> = {
   'not-modified': 304,
   unavailable: 503,
   forbidden: 403,
+  unauthorized: 401,
   system: 500,
 };
 

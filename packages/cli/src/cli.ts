@@ -19,7 +19,8 @@ import {
   rmiCommand,
   tagCommand,
 } from './commands/images.js';
-import { pullCommand } from './commands/pull.js';
+import { pullCommand, pushCommand } from './commands/pull.js';
+import { loginCommand, logoutCommand, searchCommand } from './commands/registry.js';
 import { createCommand, runCommand } from './commands/run.js';
 import { CLIENT_VERSION, infoCommand, versionCommand } from './commands/system.js';
 import { type CliIO, type Command, CommandError, write } from './context.js';
@@ -41,6 +42,10 @@ export const COMMANDS: Command[] = [
   imagesCommand,
   importCommand,
   pullCommand,
+  pushCommand,
+  loginCommand,
+  logoutCommand,
+  searchCommand,
   rmiCommand,
   tagCommand,
   historyCommand,

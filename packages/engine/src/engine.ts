@@ -7,6 +7,7 @@ import { Snapshotter, mountsUnder, unmount } from '@ts-container/unionfs';
 import { ContainerStore } from './container-store.js';
 import { ContainerService, type Logger } from './containers.js';
 import { ImageService } from './images.js';
+import { RegistryService, type RegistrySettings } from './registry.js';
 import { type ContainerNetworking, isolatedNetworking } from './networking.js';
 
 export interface EngineOptions {
@@ -20,6 +21,8 @@ export interface EngineOptions {
   cgroupParent?: string;
   /** How containers get their network; defaults to isolated namespaces (loopback only). */
   networking?: ContainerNetworking;
+  /** Mirrors, insecure registries and download concurrency for pull and push. */
+  registry?: Partial<RegistrySettings>;
   logger?: Logger;
 }
 
@@ -29,6 +32,9 @@ const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
 /** The container engine: images, snapshots, runtime and containers wired together. */
 export class Engine {
+  /** Pull, push and login against OCI distribution registries. */
+  readonly registry: RegistryService;
+
   private constructor(
     readonly options: EngineOptions,
     readonly content: ContentStore,
@@ -38,7 +44,13 @@ export class Engine {
     readonly images: ImageService,
     readonly containers: ContainerService,
     readonly containerStore: ContainerStore,
-  ) {}
+  ) {
+    this.registry = new RegistryService(images, content, imageStore, {
+      mirrors: options.registry?.mirrors ?? [],
+      insecureRegistries: options.registry?.insecureRegistries ?? [],
+      maxConcurrentDownloads: options.registry?.maxConcurrentDownloads ?? 3,
+    });
+  }
 
   static async open(options: EngineOptions): Promise<Engine> {
     const logger = options.logger ?? silentLogger;

@@ -10,6 +10,7 @@ export type EngineErrorKind =
   | 'not-modified'
   | 'unavailable'
   | 'forbidden'
+  | 'unauthorized'
   | 'system';
 
 export class EngineError extends Error {
@@ -43,7 +44,7 @@ export function errorKind(err: unknown): EngineErrorKind {
   const withKind = err as { kind?: unknown };
   if (
     typeof withKind?.kind === 'string' &&
-    ['not-found', 'invalid-parameter', 'conflict', 'unavailable'].includes(withKind.kind)
+    ['not-found', 'invalid-parameter', 'conflict', 'unavailable', 'forbidden', 'unauthorized'].includes(withKind.kind)
   ) {
     return withKind.kind as EngineErrorKind;
   }

@@ -34,3 +34,11 @@ export {
   isolatedNetworking,
   type NetworkNamespace,
 } from './networking.js';
+export {
+  BridgeNetworking,
+  type BridgeNetworkingOptions,
+  type ContainerLookup,
+  type EndpointConfig,
+  blankNetworkSettings,
+} from './bridge-networking.js';
+export { type ProgressSink, RegistryService, type RegistrySettings } from './registry.js';

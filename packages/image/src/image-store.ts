@@ -77,9 +77,14 @@ export class ImageStore {
   /** Stores a config blob as an image (idempotent) and returns its ID. */
   async create(
     config: ImageConfig,
-    options: { parent?: string; layers?: ImageRecord['layers'] } = {},
+    options: {
+      parent?: string;
+      layers?: ImageRecord['layers'];
+      /** The config exactly as a registry or archive had it: its digest is the image ID. */
+      rawConfig?: Buffer;
+    } = {},
   ): Promise<Digest> {
-    const blob = await this.content.put(JSON.stringify(config));
+    const blob = await this.content.put(options.rawConfig ?? JSON.stringify(config));
     const existing = this.records.get(blob.digest);
     const record: ImageRecord = {
       id: blob.digest,

@@ -163,3 +163,4 @@ export class TestDaemon {
     await rm(this.dir, { recursive: true, force: true });
   }
 }
+export { freePort, hasRegistry, TestRegistry } from './registry-server.js';

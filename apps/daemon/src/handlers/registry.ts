@@ -1,16 +1,101 @@
-import type { Engine } from '@ts-container/engine';
-import { HttpError, type RequestContext } from '../http.js';
+import type { ServerResponse } from 'node:http';
+import type { Engine, ProgressSink } from '@ts-container/engine';
+import type { Credentials } from '@ts-container/registry';
+import { z } from 'zod';
+import { HttpError, type RequestContext, messageFor, readJson, sendJson } from '../http.js';
 import type { Router } from '../router.js';
 
-/** `POST /images/create?fromImage=…`: pull from a registry (the import form is in images.ts). */
-export async function pullImage(_engine: Engine, { query }: RequestContext): Promise<void> {
-  const from = query.get('fromImage') ?? '';
-  const tag = query.get('tag');
-  throw new HttpError(
-    404,
-    `pull access denied for ${from}${tag ? `:${tag}` : ''}: registry access is not available yet`,
-  );
+/** `X-Registry-Auth`: base64url JSON the docker CLI sends with pull and push. */
+const AuthConfigSchema = z
+  .object({
+    username: z.string().optional(),
+    password: z.string().optional(),
+    serveraddress: z.string().optional(),
+    identitytoken: z.string().optional(),
+    registrytoken: z.string().optional(),
+  })
+  .passthrough();
+
+function credentialsFrom(header: string | string[] | undefined): Credentials | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'invalid X-Registry-Auth header: not base64-encoded JSON');
+  }
+  const auth = AuthConfigSchema.parse(parsed);
+  const creds: Credentials = {};
+  if (auth.username) creds.username = auth.username;
+  if (auth.password) creds.password = auth.password;
+  if (auth.identitytoken) creds.identityToken = auth.identitytoken;
+  if (auth.registrytoken) creds.registryToken = auth.registrytoken;
+  return Object.keys(creds).length > 0 ? creds : undefined;
 }
 
-/** Registry endpoints: push, login (`/auth`), search. */
-export function registerRegistry(_router: Router, _engine: Engine): void {}
+/** Streams Docker's JSON progress messages; an error after the headers becomes an errorDetail line. */
+async function streamProgress(
+  res: ServerResponse,
+  work: (progress: ProgressSink) => Promise<void>,
+): Promise<void> {
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  const send = (msg: object) => res.write(`${JSON.stringify(msg)}\n`);
+  try {
+    await work((e) => send(e));
+  } catch (err) {
+    const message = messageFor(err);
+    send({ errorDetail: { message }, error: message });
+  }
+  res.end();
+}
+
+/** `POST /images/create?fromImage=…&tag=…`: pull (the import form is handled in images.ts). */
+export async function pullImage(engine: Engine, { req, res, query }: RequestContext): Promise<void> {
+  const from = query.get('fromImage');
+  if (!from) throw new HttpError(400, 'fromImage or fromSrc is required');
+  const tag = query.get('tag');
+  const reference = tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from;
+  const credentials = credentialsFrom(req.headers['x-registry-auth']);
+  await streamProgress(res, async (progress) => {
+    await engine.registry.pull(reference, { ...(credentials ? { credentials } : {}), onProgress: progress });
+  });
+}
+
+/** Registry endpoints: push and login (`/auth`). */
+export function registerRegistry(router: Router, engine: Engine): void {
+  router.add('POST', '/images/{name*}/push', async ({ req, res, params, query }) => {
+    const tag = query.get('tag');
+    const reference = tag ? `${params.name}:${tag}` : params.name!;
+    const credentials = credentialsFrom(req.headers['x-registry-auth']);
+    // Unknown images are an ordinary 404 before the stream starts, as Docker answers.
+    engine.imageStore.resolve(reference);
+    await streamProgress(res, async (progress) => {
+      const result = await engine.registry.push(reference, {
+        ...(credentials ? { credentials } : {}),
+        onProgress: progress,
+      });
+      res.write(
+        `${JSON.stringify({ progressDetail: {}, aux: { Tag: result.tag, Digest: result.digest, Size: result.size } })}\n`,
+      );
+    });
+  });
+
+  router.add('POST', '/auth', async ({ req, res }) => {
+    const body = AuthConfigSchema.parse(await readJson(req));
+    const credentials: Credentials = {};
+    if (body.username) credentials.username = body.username;
+    if (body.password) credentials.password = body.password;
+    if (body.identitytoken) credentials.identityToken = body.identitytoken;
+    await engine.registry.login(body.serveraddress ?? '', credentials);
+    sendJson(res, 200, { Status: 'Login Succeeded', IdentityToken: '' });
+  });
+
+  router.add('GET', '/images/search', async ({ query }) => {
+    const term = query.get('term') ?? '';
+    throw new HttpError(
+      503,
+      `Error response from registry: search for ${JSON.stringify(term)} is not available: the registry has no search API (only Docker Hub's index has one, and it cannot be reached from here)`,
+    );
+  });
+}

@@ -1,6 +1,7 @@
 import { release } from 'node:os';
 import { API_VERSION, MIN_API_VERSION } from '@ts-container/api';
 import { ENGINE_VERSION, type Engine } from '@ts-container/engine';
+import { execa } from 'execa';
 import { type RequestContext, sendJson } from '../http.js';
 import type { Router } from '../router.js';
 
@@ -30,31 +31,41 @@ export function registerSystem(router: Router, engine: Engine): void {
 
   router.add('GET', '/version', async ({ res }) => {
     const runtime = engine.runtime.oci.info;
-    sendJson(res, 200, {
-      Platform: { Name: 'ts-container Engine' },
-      Components: [
-        {
-          Name: 'Engine',
-          Version: ENGINE_VERSION,
-          Details: {
-            ApiVersion: API_VERSION,
-            MinAPIVersion: MIN_API_VERSION,
-            Os: 'linux',
-            Arch: goArch(),
-            KernelVersion: release(),
-          },
-        },
-        { Name: runtime.name, Version: '', Details: { path: runtime.path } },
-        { Name: 'conmon', Version: '', Details: {} },
-      ],
-      Version: ENGINE_VERSION,
+    const [runtimeVersion, conmonVersion] = await Promise.all([
+      toolVersion(runtime.path),
+      toolVersion('conmon'),
+    ]);
+    const details = {
       ApiVersion: API_VERSION,
       MinAPIVersion: MIN_API_VERSION,
-      GitCommit: 'tsctr',
+      GitCommit: ENGINE_VERSION,
       GoVersion: `node${process.versions.node}`,
       Os: 'linux',
       Arch: goArch(),
       KernelVersion: release(),
+      Experimental: 'false',
+      BuildTime: '',
+    };
+    sendJson(res, 200, {
+      Platform: { Name: 'ts-container Engine' },
+      Components: [
+        { Name: 'Engine', Version: ENGINE_VERSION, Details: details },
+        {
+          Name: runtime.name,
+          Version: runtimeVersion.version,
+          Details: { GitCommit: runtimeVersion.commit },
+        },
+        { Name: 'conmon', Version: conmonVersion.version, Details: { GitCommit: conmonVersion.commit } },
+      ],
+      Version: ENGINE_VERSION,
+      ApiVersion: API_VERSION,
+      MinAPIVersion: MIN_API_VERSION,
+      GitCommit: ENGINE_VERSION,
+      GoVersion: `node${process.versions.node}`,
+      Os: 'linux',
+      Arch: goArch(),
+      KernelVersion: release(),
+      Experimental: false,
       BuildTime: '',
     });
   });
@@ -93,6 +104,21 @@ export function registerSystem(router: Router, engine: Engine): void {
     engine.containers.events.on('event', onEvent);
     req.on('close', () => engine.containers.events.off('event', onEvent));
   });
+}
+
+const versions = new Map<string, Promise<{ version: string; commit: string }>>();
+
+/** `runc --version` / `conmon --version`, asked once per daemon. */
+function toolVersion(path: string): Promise<{ version: string; commit: string }> {
+  let found = versions.get(path);
+  if (!found) {
+    found = execa(path, ['--version'], { reject: false }).then((r) => ({
+      version: /version:?\s+([^\s]+)/.exec(r.stdout)?.[1] ?? '',
+      commit: /commit:\s+([^\s]+)/.exec(r.stdout)?.[1] ?? '',
+    }));
+    versions.set(path, found);
+  }
+  return found;
 }
 
 function goArch(): string {

@@ -1,4 +1,6 @@
-import { parseReference } from '@ts-container/image';
+import type { IncomingMessage } from 'node:http';
+import { familiarName, formatReference, parseReference } from '@ts-container/image';
+import { defaultDockerConfigPath, loadCredentials } from '@ts-container/registry';
 import { type Command, type CommandContext, CommandError, write } from '../context.js';
 
 interface ProgressMessage {
@@ -9,6 +11,50 @@ interface ProgressMessage {
   errorDetail?: { message: string };
 }
 
+/** `X-Registry-Auth` from the credentials `login` saved for the image's registry, as the docker CLI sends it. */
+export async function registryAuthHeader(
+  ctx: CommandContext,
+  domain: string,
+): Promise<Record<string, string>> {
+  const creds = await loadCredentials(defaultDockerConfigPath(ctx.io.env), domain);
+  if (!creds) return {};
+  const auth = {
+    username: creds.username,
+    password: creds.password,
+    identitytoken: creds.identityToken,
+    serveraddress: domain,
+  };
+  return { 'X-Registry-Auth': Buffer.from(JSON.stringify(auth)).toString('base64url') };
+}
+
+/** Prints a daemon's JSON progress stream the way the docker CLI does when not on a terminal. */
+export async function printProgress(
+  ctx: CommandContext,
+  res: IncomingMessage,
+  options: { quiet?: boolean; toStderr?: boolean } = {},
+): Promise<void> {
+  const out = options.toStderr ? ctx.io.stderr : ctx.io.stdout;
+  let buffered = '';
+  const seen = new Set<string>();
+  for await (const chunk of res) {
+    buffered += (chunk as Buffer).toString('utf8');
+    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, nl).trim();
+      buffered = buffered.slice(nl + 1);
+      if (line === '') continue;
+      const msg = JSON.parse(line) as ProgressMessage;
+      if (msg.error)
+        throw new CommandError(`Error response from daemon: ${msg.errorDetail?.message ?? msg.error}`, 1);
+      if (options.quiet || msg.status === undefined) continue;
+      // Without a terminal Docker prints each state once, without progress bars.
+      const key = `${msg.id ?? ''}\0${msg.status}`;
+      if (msg.progress !== undefined || seen.has(key)) continue;
+      seen.add(key);
+      write(out, msg.id ? `${msg.id}: ${msg.status}` : msg.status);
+    }
+  }
+}
+
 /** Pulls through the daemon, printing Docker's progress lines; throws on a pull error. */
 export async function pullImage(
   ctx: CommandContext,
@@ -16,37 +62,20 @@ export async function pullImage(
   options: { quiet?: boolean; toStderr?: boolean; platform?: string } = {},
 ): Promise<void> {
   const ref = parseReference(image);
-  const fromImage = image.includes('@') ? image.slice(0, image.indexOf('@')) : image.replace(/:[^/:]+$/, '');
+  const fromImage = `${ref.domain}/${ref.path}`;
   const tag = ref.digest ?? ref.tag ?? 'latest';
+  if (!options.quiet && ref.tag === 'latest' && !image.includes(':latest'))
+    write(options.toStderr ? ctx.io.stderr : ctx.io.stdout, 'Using default tag: latest');
   const res = await ctx.client.stream('POST', '/images/create', {
     query: { fromImage, tag, platform: options.platform },
+    headers: await registryAuthHeader(ctx, ref.domain),
   });
-  const out = options.toStderr ? ctx.io.stderr : ctx.io.stdout;
-  let buffered = '';
-  for await (const chunk of res) {
-    buffered += (chunk as Buffer).toString('utf8');
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl).trim();
-      buffered = buffered.slice(nl + 1);
-      if (line === '') continue;
-      const msg = JSON.parse(line) as ProgressMessage;
-      if (msg.error)
-        throw new CommandError(`Error response from daemon: ${msg.errorDetail?.message ?? msg.error}`, 1);
-      if (options.quiet) continue;
-      if (msg.progress && !ctx.io.stdoutIsTTY) continue;
-      write(
-        out,
-        msg.id
-          ? `${msg.id}: ${msg.status ?? ''}${msg.progress ? ` ${msg.progress}` : ''}`
-          : (msg.status ?? ''),
-      );
-    }
-  }
+  await printProgress(ctx, res, options);
 }
 
 export const pullCommand: Command = {
   name: 'pull',
+  aliases: ['image pull'],
   usage: 'pull [OPTIONS] NAME[:TAG|@DIGEST]',
   description: 'Download an image from a registry',
   flags: [
@@ -64,10 +93,39 @@ export const pullCommand: Command = {
   async run(ctx, args, flags) {
     const platform = flags.platform as string | undefined;
     await pullImage(ctx, args[0]!, { quiet: flags.quiet === true, ...(platform ? { platform } : {}) });
-    if (flags.quiet === true) {
-      const ref = parseReference(args[0]!);
-      write(ctx.io.stdout, `${ref.domain}/${ref.path}${ref.digest ? `@${ref.digest}` : `:${ref.tag}`}`);
-    }
+    write(ctx.io.stdout, formatReference(parseReference(args[0]!)));
+    return 0;
+  },
+};
+
+export const pushCommand: Command = {
+  name: 'push',
+  aliases: ['image push'],
+  usage: 'push [OPTIONS] NAME[:TAG]',
+  description: 'Upload an image to a registry',
+  flags: [
+    { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress verbose output' },
+    {
+      name: 'all-tags',
+      short: 'a',
+      type: 'bool',
+      description: 'Push all tags of an image to the repository',
+    },
+  ],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx, args, flags) {
+    const ref = parseReference(args[0]!);
+    const res = await ctx.client.stream(
+      'POST',
+      `/images/${ref.domain === 'docker.io' ? familiarName({ domain: ref.domain, path: ref.path }) : `${ref.domain}/${ref.path}`}/push`,
+      {
+        query: { tag: ref.tag ?? 'latest' },
+        headers: await registryAuthHeader(ctx, ref.domain),
+      },
+    );
+    await printProgress(ctx, res, { quiet: flags.quiet === true });
+    if (flags.quiet === true) write(ctx.io.stdout, args[0]!);
     return 0;
   },
 };

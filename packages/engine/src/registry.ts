@@ -1,0 +1,216 @@
+import { createReadStream } from 'node:fs';
+import { createGzip } from 'node:zlib';
+import {
+  type ContentStore,
+  type Descriptor,
+  type ImageReference,
+  type ImageStore,
+  MediaType,
+  familiarName,
+  formatReference,
+  parseReference,
+} from '@ts-container/image';
+import {
+  type Credentials,
+  type ProgressEvent,
+  RegistryClient,
+  RegistryError,
+  fetchManifest,
+  pullImage,
+  pushImage,
+} from '@ts-container/registry';
+import { notFound } from './errors.js';
+import type { ImageService } from './images.js';
+
+export interface RegistrySettings {
+  /** Tried first, in order, for Docker Hub images (`registry-mirrors`). */
+  mirrors: string[];
+  /** Registries reached over plain HTTP or unverified TLS (`insecure-registries`). */
+  insecureRegistries: string[];
+  maxConcurrentDownloads: number;
+}
+
+export type ProgressSink = (event: ProgressEvent & { progress?: string }) => void;
+
+const short = (digest: string) => digest.replace(/^sha256:/, '').slice(0, 12);
+
+/** Pull, push and login: the registry client wired to the image store and snapshotter. */
+export class RegistryService {
+  constructor(
+    private readonly images: ImageService,
+    private readonly content: ContentStore,
+    private readonly store: ImageStore,
+    private readonly settings: RegistrySettings,
+  ) {}
+
+  private client(domain: string, credentials?: Credentials): RegistryClient {
+    return new RegistryClient(domain, {
+      insecureRegistries: this.settings.insecureRegistries,
+      ...(credentials ? { credentials } : {}),
+    });
+  }
+
+  /** `docker pull`: returns the image ID; progress follows Docker's JSON messages. */
+  async pull(
+    reference: string,
+    options: { credentials?: Credentials; onProgress?: ProgressSink } = {},
+  ): Promise<string> {
+    const ref = parseReference(reference);
+    const progress = options.onProgress ?? (() => undefined);
+    progress({ id: ref.tag ?? ref.digest ?? 'latest', status: `Pulling from ${ref.path}` });
+    // Docker Hub images try each mirror first and fall back to the registry itself.
+    const sources =
+      ref.domain === 'docker.io'
+        ? [
+            ...this.settings.mirrors.map((m) => new URL(m.includes('://') ? m : `https://${m}`).host),
+            ref.domain,
+          ]
+        : [ref.domain];
+    let lastError: unknown;
+    for (const domain of sources) {
+      try {
+        return await this.pullFrom(domain, ref, options.credentials, progress);
+      } catch (err) {
+        lastError = err;
+        if (domain === ref.domain || (err instanceof RegistryError && err.kind === 'invalid-parameter'))
+          break;
+      }
+    }
+    throw lastError;
+  }
+
+  private async pullFrom(
+    domain: string,
+    ref: ImageReference,
+    credentials: Credentials | undefined,
+    progress: ProgressSink,
+  ): Promise<string> {
+    const client = this.client(domain, domain === ref.domain ? credentials : undefined);
+    const existing = this.store.lookup(formatReference(ref));
+    const result = await pullImage({
+      client,
+      reference: ref,
+      store: this.content,
+      maxConcurrentDownloads: this.settings.maxConcurrentDownloads,
+      onProgress: (e) =>
+        progress(
+          e.progressDetail
+            ? { ...e, progress: progressBar(e.progressDetail.current, e.progressDetail.total) }
+            : e,
+        ),
+    });
+    const diffIds = result.config.rootfs.diff_ids;
+    if (diffIds.length !== result.layers.length)
+      throw new RegistryError(
+        'invalid-parameter',
+        'image config and manifest disagree on the number of layers',
+      );
+    const blobOf = new Map(diffIds.map((d, i) => [d, result.layers[i]!.digest]));
+    await this.images.ensureLayers(diffIds, (d) => blobOf.get(d)!);
+    for (const layer of result.layers) progress({ id: short(layer.digest), status: 'Pull complete' });
+    const id = await this.store.create(result.config, {
+      layers: result.layers,
+      rawConfig: await this.content.read(result.configDigest),
+    });
+    const repoDigest = `${ref.domain}/${ref.path}@${result.manifestDigest}`;
+    await this.store.update(id, (r) => {
+      if (!r.repoDigests.includes(repoDigest)) r.repoDigests.push(repoDigest);
+    });
+    if (ref.tag !== undefined)
+      await this.store.tag(id, formatReference({ domain: ref.domain, path: ref.path, tag: ref.tag }));
+    progress({ status: `Digest: ${result.manifestDigest}` });
+    const name = familiarName(ref);
+    progress({
+      status:
+        existing === id
+          ? `Status: Image is up to date for ${name}`
+          : `Status: Downloaded newer image for ${name}`,
+    });
+    return id;
+  }
+
+  /** `docker push`: layers gzip-compressed once and remembered, then config and manifest. */
+  async push(
+    reference: string,
+    options: { credentials?: Credentials; onProgress?: ProgressSink } = {},
+  ): Promise<{ digest: string; size: number; tag: string }> {
+    const ref = parseReference(reference);
+    const id = this.store.lookup(formatReference(ref));
+    if (id === undefined)
+      throw notFound(
+        `An image does not exist locally with the tag: ${familiarName({ domain: ref.domain, path: ref.path })}`,
+      );
+    const image = await this.store.get(id);
+    const layers: Descriptor[] = [];
+    const diffIds = image.config.rootfs.diff_ids;
+    const known = image.record.layers ?? [];
+    for (let i = 0; i < diffIds.length; i++) {
+      const recorded = known[i];
+      if (recorded && recorded.digest !== diffIds[i] && (await this.content.has(recorded.digest))) {
+        layers.push(recorded);
+        continue;
+      }
+      // Stored uncompressed (imported or committed): compress once for the registry.
+      const gz = await this.content.ingestStream(
+        createReadStream(this.content.path(diffIds[i]!)).pipe(createGzip()),
+        `gzip-${diffIds[i]}`,
+      );
+      layers.push({ mediaType: MediaType.DockerLayerGzip, digest: gz.digest, size: gz.size });
+    }
+    await this.store.update(id, (r) => {
+      r.layers = layers;
+    });
+    const configBlob = await this.content.read(id);
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.DockerManifest,
+        config: { mediaType: MediaType.DockerConfig, digest: id, size: configBlob.length },
+        layers,
+      }),
+    );
+    const progress = options.onProgress ?? (() => undefined);
+    progress({ status: `The push refers to repository [${ref.domain}/${ref.path}]` });
+    const result = await pushImage({
+      client: this.client(ref.domain, options.credentials),
+      reference: ref,
+      store: this.content,
+      blobs: [...layers]
+        .reverse()
+        .concat([{ mediaType: MediaType.DockerConfig, digest: id, size: configBlob.length }]),
+      manifest,
+      manifestMediaType: MediaType.DockerManifest,
+      onProgress: progress,
+    });
+    const repoDigest = `${ref.domain}/${ref.path}@${result.digest}`;
+    await this.store.update(id, (r) => {
+      if (!r.repoDigests.includes(repoDigest)) r.repoDigests.push(repoDigest);
+    });
+    return { ...result, tag: ref.tag ?? 'latest' };
+  }
+
+  /** `docker login`: checks the credentials against the registry. */
+  async login(serverAddress: string, credentials: Credentials): Promise<void> {
+    const host =
+      serverAddress === '' || /index\.docker\.io/.test(serverAddress)
+        ? 'docker.io'
+        : serverAddress.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+    await this.client(host, credentials).ping();
+  }
+
+  /** The manifest digest a reference resolves to in its registry (for `--pull=always` checks). */
+  async remoteDigest(reference: string, credentials?: Credentials): Promise<string> {
+    const ref = parseReference(reference);
+    return (await fetchManifest(this.client(ref.domain, credentials), ref)).digest;
+  }
+}
+
+/** Docker's `[=====>     ]  1.2MB/3.4MB` progress text. */
+function progressBar(current: number, total: number): string {
+  const width = 50;
+  const done = total > 0 ? Math.min(width, Math.floor((current / total) * width)) : 0;
+  const bar = `${'='.repeat(Math.max(0, done - 1))}${done > 0 ? '>' : ''}${' '.repeat(width - done)}`;
+  const size = (n: number) =>
+    n >= 1e6 ? `${(n / 1e6).toFixed(2)}MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}kB` : `${n}B`;
+  return `[${bar}] ${size(current)}/${size(total)}`;
+}

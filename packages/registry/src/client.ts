@@ -1,0 +1,176 @@
+import type { Readable } from 'node:stream';
+import { type AuthChallenge, type Credentials, basicAuthHeader, parseChallenge } from './auth.js';
+import { RegistryError } from './errors.js';
+import { type HttpResponse, drain, readBody, send } from './http.js';
+
+export interface RegistryOptions {
+  /** `host[:port]` entries or CIDRs reached over plain HTTP or unverified TLS. */
+  insecureRegistries?: string[];
+  credentials?: Credentials;
+  /** Extra CA certificates for this registry (from a certs.d directory). */
+  ca?: Buffer[];
+  userAgent?: string;
+}
+
+/** Docker Hub's API host; `docker.io` is only its name. */
+export function apiHost(domain: string): string {
+  return domain === 'docker.io' || domain === 'index.docker.io' ? 'registry-1.docker.io' : domain;
+}
+
+/** Docker's rule: loopback registries and those listed as insecure may use plain HTTP. */
+export function isInsecure(host: string, insecureRegistries: string[] = []): boolean {
+  const hostname = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  if (hostname === 'localhost' || /^127\./.test(hostname) || hostname === '::1') return true;
+  return insecureRegistries.some((entry) => {
+    if (entry === host || entry === hostname) return true;
+    const cidr = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(entry);
+    if (!cidr || !/^\d+\.\d+\.\d+\.\d+$/.test(hostname)) return false;
+    const toInt = (ip: string) => ip.split('.').reduce((n, o) => (n << 8) + Number(o), 0) >>> 0;
+    const bits = Number(cidr[2]);
+    const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+    return (toInt(cidr[1]!) & mask) === (toInt(hostname) & mask);
+  });
+}
+
+interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: Buffer | (() => Readable);
+  /** Token scope, e.g. `repository:library/busybox:pull`. */
+  scope?: string;
+}
+
+/** Talks to one registry: scheme negotiation, basic and bearer-token auth, token caching. */
+export class RegistryClient {
+  readonly host: string;
+  private base: string | undefined;
+  private readonly tokens = new Map<string, { token: string; expires: number }>();
+  private challenge: AuthChallenge | undefined;
+
+  constructor(
+    domain: string,
+    private readonly options: RegistryOptions = {},
+  ) {
+    this.host = apiHost(domain);
+  }
+
+  private get insecure(): boolean {
+    return isInsecure(this.host, this.options.insecureRegistries);
+  }
+
+  /** HTTPS first; plain HTTP only where Docker allows it. */
+  async baseUrl(): Promise<string> {
+    if (this.base) return this.base;
+    try {
+      const res = await send(`https://${this.host}/v2/`, {
+        insecureTls: this.insecure,
+        timeoutMs: 10_000,
+        ...(this.options.ca ? { ca: this.options.ca } : {}),
+      });
+      drain(res);
+      this.base = `https://${this.host}`;
+    } catch (err) {
+      if (!this.insecure) throw unreachable(`https://${this.host}/v2/`, err);
+      this.base = `http://${this.host}`;
+    }
+    return this.base;
+  }
+
+  /** `GET /v2/`: reachable, and which auth it wants. Throws on bad credentials. */
+  async ping(): Promise<void> {
+    const res = await this.request('/v2/', {});
+    drain(res);
+    if (res.status === 401)
+      throw new RegistryError('unauthorized', 'unauthorized: incorrect username or password');
+    if (res.status >= 400)
+      throw new RegistryError('system', `registry ${this.host} answered ${res.status} to /v2/`);
+  }
+
+  async request(path: string, options: RequestOptions): Promise<HttpResponse> {
+    const url = path.startsWith('http') ? path : `${await this.baseUrl()}${path}`;
+    const attempt = async (auth: string | undefined) => {
+      const headers: Record<string, string> = {
+        'User-Agent': this.options.userAgent ?? 'tsctr/0.1',
+        ...options.headers,
+      };
+      if (auth) headers.Authorization = auth;
+      const body = typeof options.body === 'function' ? options.body() : options.body;
+      try {
+        return await send(url, {
+          method: options.method ?? 'GET',
+          headers,
+          insecureTls: this.insecure,
+          ...(body ? { body } : {}),
+          ...(this.options.ca ? { ca: this.options.ca } : {}),
+        });
+      } catch (err) {
+        throw unreachable(url, err);
+      }
+    };
+    let res = await attempt(await this.authorization(options.scope));
+    if (res.status !== 401) return res;
+    const challenge = parseChallenge(res.headers['www-authenticate']);
+    if (!challenge) return res;
+    drain(res);
+    this.challenge = challenge;
+    if (options.scope) this.tokens.delete(options.scope);
+    res = await attempt(await this.authorization(options.scope));
+    return res;
+  }
+
+  private async authorization(scope: string | undefined): Promise<string | undefined> {
+    const creds = this.options.credentials ?? {};
+    if (creds.registryToken) return `Bearer ${creds.registryToken}`;
+    const challenge = this.challenge;
+    if (!challenge) return undefined;
+    if (challenge.scheme === 'basic') return basicAuthHeader(creds);
+    const key = scope ?? '';
+    const cached = this.tokens.get(key);
+    if (cached && cached.expires > Date.now()) return `Bearer ${cached.token}`;
+    const realm = challenge.params.realm;
+    if (!realm) throw new RegistryError('system', `registry ${this.host}: bearer challenge without a realm`);
+    const url = new URL(realm);
+    if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
+    if (scope) url.searchParams.set('scope', scope);
+    if (creds.username) url.searchParams.set('account', creds.username);
+    const headers: Record<string, string> = {};
+    const basic = basicAuthHeader(creds);
+    if (basic) headers.Authorization = basic;
+    let res: HttpResponse;
+    try {
+      res = await send(url.toString(), { headers, insecureTls: this.insecure });
+    } catch (err) {
+      throw unreachable(url.toString(), err);
+    }
+    const body = await readBody(res);
+    if (res.status === 401 || res.status === 403)
+      throw new RegistryError('unauthorized', 'unauthorized: incorrect username or password');
+    if (res.status >= 400)
+      throw new RegistryError('system', `token server ${url.origin} answered ${res.status}`);
+    const parsed = JSON.parse(body.toString('utf8')) as {
+      token?: string;
+      access_token?: string;
+      expires_in?: number;
+    };
+    const token = parsed.token ?? parsed.access_token;
+    if (!token) throw new RegistryError('system', `token server ${url.origin} returned no token`);
+    this.tokens.set(key, {
+      token,
+      expires: Date.now() + Math.max(30, (parsed.expires_in ?? 60) - 10) * 1000,
+    });
+    return `Bearer ${token}`;
+  }
+}
+
+/** Docker's wording for a registry it cannot reach. */
+function unreachable(url: string, err: unknown): RegistryError {
+  const e = err as NodeJS.ErrnoException;
+  const u = new URL(url);
+  const detail =
+    e.code === 'ECONNREFUSED'
+      ? `dial tcp ${u.host}: connect: connection refused`
+      : e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN'
+        ? `dial tcp: lookup ${u.hostname}: no such host`
+        : e.message;
+  return new RegistryError('unavailable', `Get "${u.origin}/v2/": ${detail}`, { cause: err });
+}
