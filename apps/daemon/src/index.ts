@@ -2,8 +2,9 @@
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
-import { Engine, type Logger } from '@ts-container/engine';
-import { UsageError, parseDaemonArgs } from './daemon-config.js';
+import { BridgeNetworking, Engine, type Logger } from '@ts-container/engine';
+import { type DefaultBridgeConfig, NetworkManager } from '@ts-container/network';
+import { type DaemonOptions, UsageError, parseDaemonArgs } from './daemon-config.js';
 import { createApiServer } from './server.js';
 
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
@@ -19,6 +20,32 @@ function makeLogger(level: keyof typeof LEVELS): Logger & { debug(msg: string): 
     warn: (m) => log('warn', m),
     error: (m) => log('error', m),
   };
+}
+
+/**
+ * The daemon's networks: state under the data root, the default bridge from --bridge/--bip, and a
+ * firewall table named after the bridge so private daemons (tests) never touch each other's rules.
+ */
+function createNetworkManager(options: DaemonOptions, logger: ReturnType<typeof makeLogger>): NetworkManager {
+  const withFields = (msg: string, fields?: Record<string, unknown>) =>
+    fields && Object.keys(fields).length > 0 ? `${msg} ${JSON.stringify(fields)}` : msg;
+  let defaultBridge: DefaultBridgeConfig = { name: options.bridge };
+  if (options.bip) {
+    // --bip is the bridge's own address with the prefix (172.17.0.1/16), as in dockerd.
+    const [address = ''] = options.bip.split('/');
+    defaultBridge = { name: options.bridge, subnet: options.bip, gateway: address };
+  }
+  return new NetworkManager({
+    stateDir: join(options.dataRoot, 'network'),
+    defaultBridge,
+    firewallTable: options.bridge === 'tsctr0' ? 'tsctr' : `tsctr_${options.bridge.replace(/[^A-Za-z0-9_]/g, '_')}`,
+    logger: {
+      debug: (m, f) => logger.debug(withFields(m, f)),
+      info: (m, f) => logger.info(withFields(m, f)),
+      warn: (m, f) => logger.warn(withFields(m, f)),
+      error: (m, f) => logger.error(withFields(m, f)),
+    },
+  });
 }
 
 /** True when something already answers on the socket (another daemon). */
@@ -42,14 +69,26 @@ async function main(): Promise<void> {
   }
   await mkdir(dirname(options.socketPath), { recursive: true, mode: 0o700 });
   await rm(options.socketPath, { force: true });
-  const engine = await Engine.open({
+  // The networking is built before the engine (the engine is built with it) and learns the
+  // containers once the engine has loaded them; init then drops endpoints of dead containers.
+  let engine: Engine | undefined;
+  const networking = new BridgeNetworking({
+    manager: createNetworkManager(options, logger),
+    netnsDir: join(options.execRoot, 'netns'),
+    containers: () => engine?.containerStore,
+    logger,
+  });
+  engine = await Engine.open({
     dataRoot: options.dataRoot,
     execRoot: options.execRoot,
     storageDriver: options.storageDriver,
     cgroupParent: options.cgroupParent,
+    networking,
+    registry: { mirrors: options.registryMirrors, insecureRegistries: options.insecureRegistries },
     logger,
     ...(options.runtime ? { runtime: options.runtime } : {}),
   });
+  await networking.init();
   const server = createApiServer(engine, logger);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -68,7 +107,11 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     logger.info(`received ${signal}, shutting down; containers keep running under their monitors`);
     server.close();
-    void rm(options.socketPath, { force: true }).finally(() => process.exit(0));
+    void networking.manager
+      .close()
+      .catch(() => undefined)
+      .then(() => rm(options.socketPath, { force: true }))
+      .finally(() => process.exit(0));
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -134,6 +134,8 @@ export class ContainerService {
     ) {
       throw invalidParameter("can't create 'AutoRemove' container with restart policy");
     }
+    // Before anything is made on disk: an unknown network fails `create`, as in Docker.
+    const networkSettings = (await this.options.networking.prepare?.({ ...request, HostConfig: hostConfig })) ?? {};
     const id = newId();
     config.Hostname = config.Hostname || id.slice(0, 12);
     config.Image = request.Image;
@@ -162,7 +164,7 @@ export class ContainerService {
       HostnamePath: join(dir, 'hostname'),
       HostsPath: join(dir, 'hosts'),
       ResolvConfPath: join(dir, 'resolv.conf'),
-      NetworkSettings: {},
+      NetworkSettings: networkSettings,
     };
     await this.store.save(record);
     this.emit('create', record);
@@ -556,12 +558,12 @@ export class ContainerService {
       ImageID: c.Image,
       Command: [c.Path, ...c.Args].map(quoteArg).join(' '),
       Created: Math.floor(Date.parse(c.Created) / 1000),
-      Ports: [],
+      Ports: c.State.Running ? summaryPorts(c.NetworkSettings.Ports) : [],
       Labels: (c.Config.Labels ?? {}) as Record<string, string>,
       State: c.State.Status,
       Status: statusText(c),
       HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'bridge' },
-      NetworkSettings: { Networks: {} },
+      NetworkSettings: { Networks: (c.NetworkSettings.Networks ?? {}) as Record<string, unknown> },
       Mounts: [],
     };
   }
@@ -603,6 +605,19 @@ export function mergeConfig(
   if (config.Healthcheck === undefined && image.Healthcheck !== undefined)
     merged.Healthcheck = image.Healthcheck;
   return merged;
+}
+
+/** `docker ps` PORTS: published bindings, and exposed ports without a binding (PrivatePort only). */
+function summaryPorts(ports: unknown): ContainerSummary['Ports'] {
+  const out: ContainerSummary['Ports'] = [];
+  for (const [key, bindings] of Object.entries((ports ?? {}) as Record<string, unknown>)) {
+    const [port = '0', type = 'tcp'] = key.split('/');
+    const list = Array.isArray(bindings) ? (bindings as { HostIp: string; HostPort: string }[]) : [];
+    if (list.length === 0) out.push({ PrivatePort: Number(port), Type: type });
+    for (const b of list)
+      out.push({ IP: b.HostIp || '0.0.0.0', PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type });
+  }
+  return out;
 }
 
 function inTimeRange(r: LogRecord, o: LogsOptions): boolean {

@@ -1,3 +1,4 @@
+import type { ContainerCreateRequest } from '@ts-container/api';
 import type { ContainerRecord } from './container-store.js';
 
 /** The network namespace a container's OCI spec joins (see @ts-container/runtime). */
@@ -17,6 +18,11 @@ export interface ContainerNetworkSetup {
  * `teardown` after it stops (and on removal, and for leftovers after a crash).
  */
 export interface ContainerNetworking {
+  /**
+   * At create: checks the request's network mode and endpoint settings (Docker fails `create`
+   * for an unknown network) and returns the container's initial NetworkSettings.
+   */
+  prepare?(request: ContainerCreateRequest): Promise<Record<string, unknown>>;
   setup(container: ContainerRecord): Promise<ContainerNetworkSetup>;
   teardown(container: ContainerRecord): Promise<void>;
 }

@@ -54,6 +54,8 @@ export class TestDaemon {
   readonly dataRoot: string;
   readonly execRoot: string;
   readonly cgroupParent: string;
+  /** Each test daemon has its own default bridge and firewall table (named after it). */
+  readonly bridge: string;
   readonly client: EngineClient;
   private process: ChildProcess | undefined;
 
@@ -61,7 +63,9 @@ export class TestDaemon {
     this.socketPath = join(dir, 'tsctr.sock');
     this.dataRoot = join(dir, 'data');
     this.execRoot = join(dir, 'run');
-    this.cgroupParent = `/tsctr-test-${process.pid}-${counter++}`;
+    this.cgroupParent = `/tsctr-test-${process.pid}-${counter}`;
+    // Interface names have at most 15 characters.
+    this.bridge = `tt${process.pid % 100000}x${counter++}`.slice(0, 15);
     this.client = new EngineClient(this.socketPath);
   }
 
@@ -93,6 +97,8 @@ export class TestDaemon {
         this.execRoot,
         '--cgroup-parent',
         this.cgroupParent,
+        '--bridge',
+        this.bridge,
       ],
       { stdio: ['ignore', log, log] },
     );
@@ -160,6 +166,9 @@ export class TestDaemon {
       ['-c', `grep -o ' ${this.dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`],
       { reject: false },
     );
+    // The daemon leaves kernel network state for containers that outlive it; tests do not.
+    await execa('ip', ['link', 'del', this.bridge], { reject: false });
+    await execa('nft', ['delete', 'table', 'ip', `tsctr_${this.bridge}`], { reject: false });
     await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,513 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ContainerCreateRequest } from '@ts-container/api';
+import {
+  type EndpointInfo,
+  type NetworkManager,
+  type PortBindingRequest,
+  buildHostsFile,
+  buildResolvConf,
+  createNetns,
+  macFromIpv4,
+  parsePortRange,
+  publishAllMappings,
+  removeNetns,
+} from '@ts-container/network';
+import type { ContainerRecord } from './container-store.js';
+import { EngineError, conflict, invalidParameter, notFound } from './errors.js';
+import type { ContainerNetworkSetup, ContainerNetworking } from './networking.js';
+
+/** How the networking finds other containers (container:NAME, --link) and whether they run. */
+export interface ContainerLookup {
+  find(ref: string): ContainerRecord | undefined;
+  all(): ContainerRecord[];
+}
+
+export interface BridgeNetworkingOptions {
+  manager: NetworkManager;
+  /** Where each container's network namespace file lives: `<netnsDir>/<id>`. */
+  netnsDir: string;
+  /**
+   * The engine's containers; undefined until the engine has loaded them (the engine is built
+   * with this networking, so it cannot exist when the networking is constructed).
+   */
+  containers: () => ContainerLookup | undefined;
+  hostResolvConfPath?: string;
+  hostHostsPath?: string;
+  logger?: { warn(msg: string): void };
+}
+
+/** Docker's `EndpointSettings` as the engine keeps them in `NetworkSettings.Networks[name]`. */
+export interface EndpointConfig {
+  IPAMConfig?: { IPv4Address?: string | undefined } | null | undefined;
+  Aliases?: string[] | null | undefined;
+  MacAddress?: string | undefined;
+  [key: string]: unknown;
+}
+
+const BLANK_ENDPOINT = {
+  IPAMConfig: null,
+  Links: null,
+  Aliases: null,
+  MacAddress: '',
+  NetworkID: '',
+  EndpointID: '',
+  Gateway: '',
+  IPAddress: '',
+  IPPrefixLen: 0,
+  IPv6Gateway: '',
+  GlobalIPv6Address: '',
+  GlobalIPv6PrefixLen: 0,
+  DriverOpts: null,
+  DNSNames: null,
+};
+
+/** `NetworkSettings` of a container that is not running: Docker keeps the networks, not the addresses. */
+export function blankNetworkSettings(
+  networks: Record<string, EndpointConfig> = {},
+  sandbox: { id?: string; key?: string } = {},
+): Record<string, unknown> {
+  const Networks: Record<string, unknown> = {};
+  for (const [name, e] of Object.entries(networks)) {
+    const requestedMac = e.MacAddress && !isDerivedMac(e) ? e.MacAddress : '';
+    Networks[name] = {
+      ...BLANK_ENDPOINT,
+      IPAMConfig: e.IPAMConfig ?? null,
+      Aliases: e.Aliases?.length ? e.Aliases : null,
+      MacAddress: requestedMac,
+      NetworkID: typeof e.NetworkID === 'string' ? e.NetworkID : '',
+    };
+  }
+  return {
+    Bridge: '',
+    SandboxID: sandbox.id ?? '',
+    SandboxKey: sandbox.key ?? '',
+    Ports: {},
+    HairpinMode: false,
+    LinkLocalIPv6Address: '',
+    LinkLocalIPv6PrefixLen: 0,
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: '',
+    Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: '',
+    IPPrefixLen: 0,
+    IPv6Gateway: '',
+    MacAddress: '',
+    Networks,
+  };
+}
+
+/** A MAC we derived from the IP (02:42:…) was not asked for; after a restart the IP may differ. */
+function isDerivedMac(e: EndpointConfig): boolean {
+  const ip = typeof e.IPAddress === 'string' ? e.IPAddress : '';
+  return ip !== '' && e.MacAddress === macFromIpv4(ip);
+}
+
+const networksOf = (c: ContainerRecord): Record<string, EndpointConfig> =>
+  ((c.NetworkSettings.Networks ?? {}) as Record<string, EndpointConfig>) || {};
+
+/**
+ * Docker's networking for containers over @ts-container/network: one network namespace file per
+ * container, the `bridge`/`host`/`none`/`container:NAME` modes and user-defined networks,
+ * published ports, and the resolv.conf and hosts files each mode calls for.
+ */
+export class BridgeNetworking implements ContainerNetworking {
+  readonly manager: NetworkManager;
+  private readonly options: BridgeNetworkingOptions;
+  private initialized: Promise<void> | undefined;
+  private swept = false;
+
+  constructor(options: BridgeNetworkingOptions) {
+    this.options = options;
+    this.manager = options.manager;
+  }
+
+  netnsPath(containerId: string): string {
+    return join(this.options.netnsDir, containerId);
+  }
+
+  /**
+   * Brings the kernel in line with the saved state (safe to call more than once). Once the
+   * containers are known, endpoints and namespaces of containers that are not running go.
+   */
+  async init(): Promise<void> {
+    this.initialized ??= this.manager.init({
+      isEndpointAlive: (id) => {
+        const containers = this.options.containers();
+        // Before the engine has loaded its containers: alive while the namespace exists.
+        if (!containers) return true;
+        return containers.find(id)?.State.Running === true;
+      },
+    });
+    await this.initialized;
+    const containers = this.options.containers();
+    if (this.swept || !containers) return;
+    this.swept = true;
+    const running = (id: string) => containers.find(id)?.State.Running === true;
+    for (const network of await this.manager.listNetworks()) {
+      for (const id of Object.keys(network.Containers)) {
+        if (!running(id)) await this.manager.disconnectAll(id);
+      }
+    }
+    const files = await readdir(this.options.netnsDir).catch(() => [] as string[]);
+    for (const id of files) if (!running(id)) await removeNetns(this.netnsPath(id));
+  }
+
+  async prepare(request: ContainerCreateRequest): Promise<Record<string, unknown>> {
+    await this.init();
+    const hc = request.HostConfig ?? {};
+    const mode = hc.NetworkMode || 'bridge';
+    const requested = (request.NetworkingConfig?.EndpointsConfig ?? {}) as Record<
+      string,
+      EndpointConfig | null
+    >;
+    if (mode.startsWith('container:')) {
+      const other = mode.slice('container:'.length);
+      if (!this.options.containers()?.find(other)) throw notFound(`No such container: ${other}`);
+      if (hc.PortBindings && Object.keys(hc.PortBindings).length > 0)
+        throw conflict('conflicting options: port publishing and the container type network mode');
+      return blankNetworkSettings();
+    }
+    const resolved = await this.manager.resolveNetworkMode(mode);
+    const name =
+      resolved.kind === 'host'
+        ? 'host'
+        : resolved.kind === 'none'
+          ? 'none'
+          : resolved.kind === 'bridge' || resolved.kind === 'network'
+            ? resolved.networkName
+            : 'bridge';
+    const network = await this.manager.inspectNetwork(name);
+    const config: EndpointConfig = {
+      ...(requested[mode] ?? requested[name] ?? requested[network.Id] ?? {}),
+    };
+    if (!config.MacAddress && request.MacAddress) config.MacAddress = request.MacAddress;
+    if (name === 'bridge') {
+      if (config.IPAMConfig?.IPv4Address)
+        throw invalidParameter('user specified IP address is supported on user defined networks only');
+      if (config.Aliases?.length)
+        throw invalidParameter(
+          'network-scoped alias is supported only for containers in user defined networks',
+        );
+    }
+    if (hc.PortBindings) this.portBindings(hc.PortBindings); // validates
+    return blankNetworkSettings({ [name]: { ...config, NetworkID: network.Id } });
+  }
+
+  async setup(c: ContainerRecord): Promise<ContainerNetworkSetup> {
+    await this.init();
+    const mode = c.HostConfig.NetworkMode || 'bridge';
+    const hostResolvConf = await readFile(
+      this.options.hostResolvConfPath ?? '/etc/resolv.conf',
+      'utf8',
+    ).catch(() => '');
+    const hostname = c.Config.Hostname || c.Id.slice(0, 12);
+    const dnsOptions = {
+      dns: c.HostConfig.Dns ?? undefined,
+      dnsSearch: c.HostConfig.DnsSearch ?? undefined,
+      dnsOptions: c.HostConfig.DnsOptions ?? undefined,
+    };
+    const extraHosts = c.HostConfig.ExtraHosts ?? [];
+    const hostGatewayIp = this.manager.hostGatewayIp();
+
+    if (mode.startsWith('container:')) return this.joinContainer(c, mode.slice('container:'.length));
+
+    const resolved = await this.manager.resolveNetworkMode(mode);
+    if (resolved.kind === 'host') {
+      const network = await this.manager.inspectNetwork('host');
+      const hostHosts = await readFile(this.options.hostHostsPath ?? '/etc/hosts', 'utf8').catch(() => '');
+      const settings = blankNetworkSettings({ host: { NetworkID: network.Id } }, { id: c.Id });
+      return {
+        namespace: { mode: 'host' },
+        settings,
+        resolvConf: buildResolvConf({ mode: 'host', hostResolvConf, ...dnsOptions }).content,
+        hosts: buildHostsFile({ hostname, hostHostsFile: hostHosts, extraHosts, hostGatewayIp }),
+      };
+    }
+
+    const path = this.netnsPath(c.Id);
+    await removeNetns(path); // a leftover from a crash
+    await createNetns(path);
+    const sandbox = { id: c.Id, key: path };
+    if (resolved.kind === 'none') {
+      const network = await this.manager.inspectNetwork('none');
+      return {
+        namespace: { mode: 'path', path },
+        settings: blankNetworkSettings({ none: { NetworkID: network.Id } }, sandbox),
+        resolvConf: buildResolvConf({ mode: 'none', hostResolvConf, ...dnsOptions }).content,
+        hosts: buildHostsFile({ hostname, extraHosts, hostGatewayIp }),
+      };
+    }
+
+    // bridge or a user-defined network, plus networks connected with `network connect`.
+    const primary =
+      resolved.kind === 'bridge' || resolved.kind === 'network' ? resolved.networkName : 'bridge';
+    const wanted = { ...networksOf(c) };
+    if (Object.keys(wanted).length === 0) wanted[primary] = {};
+    const names = Object.keys(wanted).sort((a, b) => (a === primary ? -1 : b === primary ? 1 : 0));
+    const endpoints: EndpointInfo[] = [];
+    for (const name of names) {
+      endpoints.push(await this.connectEndpoint(c, name, wanted[name] ?? {}, path));
+    }
+    const first = endpoints[0];
+    if (first) {
+      const bindings = this.portBindings(c.HostConfig.PortBindings ?? {});
+      if (c.HostConfig.PublishAllPorts)
+        bindings.push(...publishAllMappings(Object.keys(c.Config.ExposedPorts ?? {})));
+      if (bindings.length > 0) await this.manager.publishPorts(c.Id, first.ipAddress, bindings);
+    }
+    const settings = await this.runningSettings(c, wanted, sandbox);
+    const userNetwork = first && first.networkName !== 'bridge' && first.dnsServer;
+    return {
+      namespace: { mode: 'path', path },
+      settings,
+      resolvConf: buildResolvConf({
+        mode: userNetwork ? 'user-network' : 'default-bridge',
+        hostResolvConf,
+        ...(userNetwork ? { embeddedDnsAddress: first.dnsServer } : {}),
+        ...dnsOptions,
+      }).content,
+      hosts: buildHostsFile({
+        hostname,
+        domainname: c.Config.Domainname || undefined,
+        ipAddress: first?.ipAddress,
+        extraHosts,
+        hostGatewayIp,
+        links: first?.networkName === 'bridge' ? this.links(c) : [],
+      }),
+    };
+  }
+
+  async teardown(c: ContainerRecord): Promise<void> {
+    // Before init, the endpoints are repaired by init itself (their namespace is gone by then).
+    if (this.initialized) {
+      await this.initialized;
+      await this.manager.disconnectAll(c.Id);
+    }
+    await removeNetns(this.netnsPath(c.Id));
+  }
+
+  /** `NetworkSettings` to show for a container: live addresses while running, blank otherwise. */
+  displaySettings(c: ContainerRecord): Record<string, unknown> {
+    if (c.State.Running) return c.NetworkSettings;
+    return blankNetworkSettings(networksOf(c));
+  }
+
+  /**
+   * `docker network connect`: a running container gets the endpoint now; a stopped one when it
+   * starts. Returns the container's new NetworkSettings for the engine to record.
+   */
+  async connect(
+    c: ContainerRecord,
+    networkRef: string,
+    config: EndpointConfig = {},
+  ): Promise<Record<string, unknown>> {
+    await this.init();
+    this.assertConnectable(c);
+    const network = await this.manager.inspectNetwork(networkRef);
+    if (network.Name === 'host' || network.Name === 'none') {
+      throw new EngineError(
+        'forbidden',
+        `container cannot be disconnected from ${network.Name} network or connected to ${network.Name} network`,
+      );
+    }
+    const wanted = { ...networksOf(c) };
+    if (wanted[network.Name]) {
+      throw new EngineError(
+        'forbidden',
+        `endpoint with name ${c.Name.slice(1)} already exists in network ${network.Name}`,
+      );
+    }
+    if (network.Name === 'bridge' && config.Aliases?.length)
+      throw invalidParameter(
+        'network-scoped alias is supported only for containers in user defined networks',
+      );
+    wanted[network.Name] = { ...config, NetworkID: network.Id };
+    if (!c.State.Running)
+      return { ...c.NetworkSettings, Networks: { ...(blankNetworkSettings(wanted).Networks as object) } };
+    await this.connectEndpoint(c, network.Name, config, this.netnsPath(c.Id));
+    return this.runningSettings(c, wanted, { id: c.Id, key: this.netnsPath(c.Id) });
+  }
+
+  /** `docker network disconnect`; returns the container's new NetworkSettings. */
+  async disconnect(c: ContainerRecord, networkRef: string): Promise<Record<string, unknown>> {
+    await this.init();
+    const network = await this.manager.inspectNetwork(networkRef);
+    const wanted = { ...networksOf(c) };
+    if (!wanted[network.Name]) {
+      throw new EngineError('forbidden', `container ${c.Id} is not connected to network ${network.Name}`);
+    }
+    if (
+      network.Name === 'host' ||
+      network.Name === 'none' ||
+      (c.HostConfig.NetworkMode ?? '').startsWith('container:')
+    ) {
+      throw new EngineError(
+        'forbidden',
+        `container cannot be disconnected from ${network.Name} network or connected to ${network.Name} network`,
+      );
+    }
+    delete wanted[network.Name];
+    if (!c.State.Running)
+      return { ...c.NetworkSettings, Networks: { ...(blankNetworkSettings(wanted).Networks as object) } };
+    await this.manager.disconnect(c.Id, network.Id);
+    return this.runningSettings(c, wanted, { id: c.Id, key: this.netnsPath(c.Id) });
+  }
+
+  private assertConnectable(c: ContainerRecord): void {
+    const mode = c.HostConfig.NetworkMode || 'bridge';
+    if (mode === 'host' || mode === 'none') {
+      throw new EngineError(
+        'forbidden',
+        `container cannot be disconnected from ${mode} network or connected to ${mode} network`,
+      );
+    }
+    if (mode.startsWith('container:'))
+      throw new EngineError(
+        'forbidden',
+        'container sharing network namespace with another container or host cannot be connected to any other network',
+      );
+  }
+
+  private async connectEndpoint(
+    c: ContainerRecord,
+    network: string,
+    config: EndpointConfig,
+    netnsPath: string,
+  ): Promise<EndpointInfo> {
+    const mac = config.MacAddress && !isDerivedMac(config) ? config.MacAddress : undefined;
+    return this.manager.connect({
+      containerId: c.Id,
+      containerName: c.Name,
+      netnsPath,
+      network,
+      ipv4Address: config.IPAMConfig?.IPv4Address || undefined,
+      aliases: config.Aliases ?? undefined,
+      macAddress: mac,
+      dnsServers: c.HostConfig.Dns?.length ? c.HostConfig.Dns : undefined,
+    });
+  }
+
+  /** Docker's inspect shape for a running container; the top-level address fields are the default bridge's. */
+  private async runningSettings(
+    c: ContainerRecord,
+    wanted: Record<string, EndpointConfig>,
+    sandbox: { id: string; key: string },
+  ): Promise<Record<string, unknown>> {
+    const live = await this.manager.containerNetworkSettings(c.Id, Object.keys(c.Config.ExposedPorts ?? {}));
+    const settings = blankNetworkSettings(wanted, sandbox);
+    const networks = settings.Networks as Record<string, Record<string, unknown>>;
+    for (const [name, endpoint] of Object.entries(live.Networks)) {
+      networks[name] = {
+        ...endpoint,
+        IPAMConfig: wanted[name]?.IPAMConfig ?? null,
+        Aliases: wanted[name]?.Aliases?.length ? wanted[name]?.Aliases : endpoint.Aliases,
+      };
+    }
+    const bridge = live.Networks.bridge;
+    return {
+      ...settings,
+      Ports: live.Ports,
+      ...(bridge
+        ? {
+            EndpointID: bridge.EndpointID,
+            Gateway: bridge.Gateway,
+            IPAddress: bridge.IPAddress,
+            IPPrefixLen: bridge.IPPrefixLen,
+            MacAddress: bridge.MacAddress,
+          }
+        : {}),
+    };
+  }
+
+  private async joinContainer(c: ContainerRecord, ref: string): Promise<ContainerNetworkSetup> {
+    const containers = this.options.containers();
+    const found = containers?.find(ref);
+    if (!found) throw notFound(`No such container: ${ref}`);
+    let other: ContainerRecord = found;
+    if (other.Id === c.Id) throw invalidParameter('cannot join own network');
+    // container:A where A itself joined B: the namespace is B's.
+    for (let hops = 0; hops < 10 && (other.HostConfig.NetworkMode ?? '').startsWith('container:'); hops++) {
+      const next: ContainerRecord | undefined = containers?.find(
+        (other.HostConfig.NetworkMode ?? '').slice('container:'.length),
+      );
+      if (!next) break;
+      other = next;
+    }
+    if (!other.State.Running) throw conflict(`cannot join network of a non running container: ${ref}`);
+    const [resolvConf, hosts] = await Promise.all([
+      readFile(other.ResolvConfPath, 'utf8').catch(() => ''),
+      readFile(other.HostsPath, 'utf8').catch(() => ''),
+    ]);
+    const namespace =
+      other.HostConfig.NetworkMode === 'host'
+        ? ({ mode: 'host' } as const)
+        : ({ mode: 'path', path: this.netnsPath(other.Id) } as const);
+    return { namespace, settings: blankNetworkSettings(), resolvConf, hosts };
+  }
+
+  /** `--link name[:alias]` on the default bridge: /etc/hosts entries for running containers. */
+  private links(c: ContainerRecord): { ipAddress: string; names: string[] }[] {
+    const out: { ipAddress: string; names: string[] }[] = [];
+    for (const link of c.HostConfig.Links ?? []) {
+      const [ref = '', alias] = link.split(':');
+      const target = this.options.containers()?.find(ref);
+      if (!target) throw invalidParameter(`could not get container for ${ref}`);
+      const name = target.Name.slice(1);
+      if (!target.State.Running)
+        throw invalidParameter(
+          `Cannot link to a non running container: ${target.Name} AS ${c.Name}/${alias ?? name}`,
+        );
+      const ip = (networksOf(target).bridge?.IPAddress as string | undefined) ?? '';
+      if (!ip)
+        throw invalidParameter(`Cannot link to ${target.Name}, as it does not belong to the default network`);
+      const aliasName = (alias ?? name).replace(/^\//, '').split('/').pop() ?? name;
+      out.push({ ipAddress: ip, names: [...new Set([aliasName, target.Id.slice(0, 12), name])] });
+    }
+    return out;
+  }
+
+  /** HostConfig.PortBindings (`{"80/tcp": [{HostIp, HostPort}]}`) into publish requests. */
+  private portBindings(
+    portBindings: NonNullable<ContainerRecord['HostConfig']['PortBindings']>,
+  ): PortBindingRequest[] {
+    const out: PortBindingRequest[] = [];
+    for (const [key, list] of Object.entries(portBindings ?? {})) {
+      const [portText = '', protoText = 'tcp'] = key.split('/');
+      const protocol = protoText.toLowerCase();
+      if (protocol !== 'tcp' && protocol !== 'udp' && protocol !== 'sctp')
+        throw invalidParameter(`invalid proto: ${protoText}`);
+      let containerPort: number;
+      try {
+        containerPort = parsePortRange(portText)[0];
+      } catch {
+        throw invalidParameter(`invalid port specification: "${portText}"`);
+      }
+      for (const b of list && list.length > 0 ? list : [{ HostIp: '', HostPort: '' }]) {
+        let hostPort: number | undefined;
+        let hostPortEnd: number | undefined;
+        if (b.HostPort) {
+          let range: [number, number];
+          try {
+            range = parsePortRange(b.HostPort);
+          } catch {
+            throw invalidParameter(`invalid port specification: "${b.HostPort}"`);
+          }
+          hostPort = range[0];
+          if (range[1] !== range[0]) hostPortEnd = range[1];
+        }
+        out.push({
+          hostIp: b.HostIp || undefined,
+          hostPort,
+          hostPortEnd,
+          containerPort,
+          protocol,
+        });
+      }
+    }
+    return out;
+  }
+}
