@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { API_VERSION, MIN_API_VERSION, compareApiVersions, splitVersionedPath } from '@ts-container/api';
 import type { Engine, Logger } from '@ts-container/engine';
 import { registerContainers } from './handlers/containers.js';
+import { registerChanges } from './handlers/changes.js';
 import { registerImages } from './handlers/images.js';
 import { registerRegistry } from './handlers/registry.js';
 import { pingHeaders, registerSystem } from './handlers/system.js';
@@ -16,6 +17,7 @@ export function createApiServer(engine: Engine, logger: Logger): Server {
   registerImages(router, engine);
   registerContainers(router, engine);
   registerRegistry(router, engine);
+  registerChanges(router, engine);
 
   const handle = async (
     req: IncomingMessage,

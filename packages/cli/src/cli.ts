@@ -19,6 +19,7 @@ import {
   rmiCommand,
   tagCommand,
 } from './commands/images.js';
+import { commitCommand, diffCommand, exportCommand } from './commands/changes.js';
 import { pullCommand, pushCommand } from './commands/pull.js';
 import { loginCommand, logoutCommand, searchCommand } from './commands/registry.js';
 import { createCommand, runCommand } from './commands/run.js';
@@ -42,6 +43,9 @@ export const COMMANDS: Command[] = [
   imagesCommand,
   importCommand,
   pullCommand,
+  diffCommand,
+  commitCommand,
+  exportCommand,
   pushCommand,
   loginCommand,
   logoutCommand,

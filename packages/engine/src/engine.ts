@@ -6,6 +6,7 @@ import { ContainerRuntime } from '@ts-container/runtime';
 import { Snapshotter, mountsUnder, unmount } from '@ts-container/unionfs';
 import { ContainerStore } from './container-store.js';
 import { ContainerService, type Logger } from './containers.js';
+import { type CommitOptions, commitContainer } from './changes.js';
 import { ImageService } from './images.js';
 import { RegistryService, type RegistrySettings } from './registry.js';
 import { type ContainerNetworking, isolatedNetworking } from './networking.js';
@@ -125,6 +126,11 @@ export class Engine {
       }
     }
     await this.content.pruneIngests(0);
+  }
+
+  /** `docker commit`: see {@link commitContainer}. */
+  commitContainer(ref: string, options: CommitOptions = {}): Promise<string> {
+    return commitContainer(this, ref, options);
   }
 
   /**

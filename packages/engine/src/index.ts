@@ -42,3 +42,4 @@ export {
   blankNetworkSettings,
 } from './bridge-networking.js';
 export { type ProgressSink, RegistryService, type RegistrySettings } from './registry.js';
+export { type CommitOptions, commitContainer, containerChanges, exportContainer } from './changes.js';

@@ -14,3 +14,11 @@ export {
   Snapshotter,
   type SnapshotterOptions,
 } from './snapshotter.js';
+export {
+  type Change,
+  opaqueDirectories,
+  overlayChanges,
+  overlayLayerTar,
+  treeChanges,
+  treeLayerTar,
+} from './changes.js';

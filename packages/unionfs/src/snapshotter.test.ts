@@ -79,6 +79,34 @@ for (const driver of ['overlay', 'copy'] as const) {
       expect(await readFile(join(snapshotter.upperDir('c1'), 'etc/motd'), 'utf8')).toBe('changed');
     });
 
+    it('lists changes like docker diff and turns them into a layer that reproduces them', async () => {
+      const c = await mountAt(await snapshotter.prepare('c3', 'l2'), 'c3');
+      await writeFile(join(c, 'etc/motd'), 'changed');
+      await writeFile(join(c, 'etc/added'), 'a');
+      await rm(join(c, 'new'));
+      await rm(join(c, 'opq'), { recursive: true });
+      await mkdir(join(c, 'opq'));
+      await writeFile(join(c, 'opq/c'), 'c');
+      const changes = await snapshotter.changes('c3');
+      expect(changes).toEqual(
+        expect.arrayContaining([
+          { kind: 'C', path: '/etc' },
+          { kind: 'C', path: '/etc/motd' },
+          { kind: 'A', path: '/etc/added' },
+          { kind: 'D', path: '/new' },
+          { kind: 'A', path: '/opq/c' },
+        ]),
+      );
+      expect(changes.map((x) => x.path)).toEqual([...changes.map((x) => x.path)].sort());
+      await snapshotter.unpackLayer('l2', snapshotter.layerTar('c3'), () => 'l3');
+      const v = await mountAt(await snapshotter.view('v3', 'l3'), 'v3');
+      expect(await readFile(join(v, 'etc/motd'), 'utf8')).toBe('changed');
+      expect(await readFile(join(v, 'etc/added'), 'utf8')).toBe('a');
+      await expect(lstat(join(v, 'new'))).rejects.toThrow();
+      await expect(lstat(join(v, 'opq/b'))).rejects.toThrow();
+      expect(await readFile(join(v, 'opq/c'), 'utf8')).toBe('c');
+    });
+
     it('refuses to remove a layer that others depend on', async () => {
       await expect(snapshotter.remove('l1')).rejects.toThrow(/depends on it/);
     });

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { type ApplyLayerResult, applyLayer, writeFileAtomic } from '@ts-container/image';
 import { execa } from 'execa';
 import { z } from 'zod';
+import { type Change, overlayChanges, overlayLayerTar, treeChanges, treeLayerTar } from './changes.js';
 import {
   CopyDriver,
   type DriverName,
@@ -236,6 +237,22 @@ export class Snapshotter {
   /** Bytes of content in a committed layer, as recorded when it was unpacked. */
   layerSize(key: string): number {
     return Number(this.stat(key).labels['tsctr.size'] ?? 0);
+  }
+
+  /** What changed in snapshot `key` against its parent chain (Docker's `diff`). */
+  async changes(key: string): Promise<Change[]> {
+    const info = this.stat(key);
+    const parents = this.parentIds(info.parent).map((id) => this.driver.upperDir(id));
+    if (this.driver.name === 'overlay') return overlayChanges(this.driver.upperDir(info.id), parents);
+    return treeChanges(this.driver.upperDir(info.id), parents[0]);
+  }
+
+  /** The OCI layer tarball (uncompressed) of snapshot `key`'s own changes, for commit and builds. */
+  layerTar(key: string): Readable {
+    const info = this.stat(key);
+    if (this.driver.name === 'overlay') return overlayLayerTar(this.driver.upperDir(info.id));
+    const parent = info.parent === undefined ? undefined : this.driver.upperDir(this.stat(info.parent).id);
+    return treeLayerTar(this.driver.upperDir(info.id), parent);
   }
 
   private parentIds(parent: string | undefined): string[] {

@@ -1,0 +1,45 @@
+import { type Engine, commitContainer, containerChanges, exportContainer } from '@ts-container/engine';
+import { HttpError, readJson, sendJson } from '../http.js';
+import type { Router } from '../router.js';
+
+const KIND = { C: 0, A: 1, D: 2 } as const;
+
+/** A container's filesystem: changes, commit and export. */
+export function registerChanges(router: Router, engine: Engine): void {
+  router.add('GET', '/containers/{id}/changes', async ({ res, params }) => {
+    const changes = await containerChanges(engine, params.id!);
+    sendJson(
+      res,
+      200,
+      changes.map((c) => ({ Path: c.path, Kind: KIND[c.kind] })),
+    );
+  });
+
+  router.add('POST', '/commit', async ({ req, res, query }) => {
+    const container = query.get('container');
+    if (!container) throw new HttpError(400, 'container is required');
+    const repo = query.get('repo') ?? '';
+    const tag = query.get('tag') ?? '';
+    // docker commit sends a (usually empty) config body; the changes travel in the query.
+    await readJson(req);
+    const changes = query.getAll('changes').filter((c) => c !== '');
+    const id = await commitContainer(engine, container, {
+      ...(repo ? { reference: tag ? `${repo}:${tag}` : repo } : {}),
+      ...(query.get('comment') ? { comment: query.get('comment')! } : {}),
+      ...(query.get('author') ? { author: query.get('author')! } : {}),
+      ...(changes.length > 0 ? { changes } : {}),
+      pause: query.get('pause') !== '0' && query.get('pause') !== 'false',
+    });
+    sendJson(res, 201, { Id: id });
+  });
+
+  router.add('GET', '/containers/{id}/export', async ({ res, params }) => {
+    const stream = await exportContainer(engine, params.id!);
+    res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+    stream.pipe(res);
+    await new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+  });
+}
