@@ -64,8 +64,10 @@ export async function commitContainer(
     Labels: (c.Config.Labels ?? {}) as Record<string, string>,
     ExposedPorts: (c.Config.ExposedPorts ?? null) as ImageRunConfig['ExposedPorts'],
   };
+  // The parent's commit message is not this image's.
+  const { comment: _parentComment, ...parentConfig } = image.config;
   let config: ImageConfig = {
-    ...image.config,
+    ...parentConfig,
     created: now,
     config: runConfig,
     container: c.Id,
@@ -82,7 +84,6 @@ export async function commitContainer(
   };
   if (options.author) config.author = options.author;
   if (options.comment) config.comment = options.comment;
-  else delete config.comment;
   if (options.changes && options.changes.length > 0) config = applyConfigChanges(config, options.changes);
   const layers = [
     ...(image.record.layers ?? []),
