@@ -1,6 +1,17 @@
+import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CLI_BIN, TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+async function mountPoints(prefix: string): Promise<string[]> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  return info
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(prefix));
+}
 
 const skip = e2eSkipReason();
 if (skip) console.warn(`diff/commit end-to-end tests skipped: ${skip}`);
@@ -34,6 +45,10 @@ describe.skipIf(skip !== undefined)('container filesystems: copy-on-write, diff,
       'echo hi > /etc/motd; rm /bin/vi; mkdir -p /data/sub; touch /data/sub/x',
     ]);
     const expected = 'C /bin\nD /bin/vi\nA /data\nA /data/sub\nA /data/sub/x\nC /etc\nA /etc/motd';
+    // A modified file's parent directories are listed as changed too.
+    await daemon.tsctr(['run', '--name', 'modifier', 'busybox', 'sh', '-c', 'echo x >> /etc/group']);
+    expect((await daemon.tsctr(['diff', 'modifier'])).stdout).toBe('C /etc\nC /etc/group');
+    await daemon.tsctr(['rm', 'modifier']);
     expect((await daemon.tsctr(['diff', 'changer'])).stdout).toBe(expected);
     expect((await daemon.docker(['diff', 'changer'])).stdout).toBe(expected);
   });
@@ -89,10 +104,124 @@ describe.skipIf(skip !== undefined)('container filesystems: copy-on-write, diff,
       env: { ...daemon.env, CLI: CLI_BIN },
       reject: false,
     });
+    expect(r.exitCode).toBe(0);
     const names = r.stdout.split('\n');
     expect(names).toContain('./etc/motd');
     expect(names).toContain('./bin/busybox');
     expect(names).not.toContain('./bin/vi');
     await daemon.tsctr(['rm', 'changer']);
+  });
+
+  it('copies files both ways with cp, resolving symlinks inside the container', async () => {
+    const host = await mkdtemp(join(tmpdir(), `cp-${process.pid}-`));
+    try {
+      await daemon.tsctr([
+        'run',
+        '--name',
+        'cpbox',
+        'busybox',
+        'sh',
+        '-c',
+        'ln -s /etc/passwd /tmp/pw; ln -s / /escape; mkdir -p /srv/dir && echo inside > /srv/dir/f',
+      ]);
+      // Container to host: a directory, and a symlink copied as a link (not followed on the host).
+      expect((await daemon.tsctr(['cp', 'cpbox:/srv/dir', host])).exitCode).toBe(0);
+      expect(await readFile(join(host, 'dir/f'), 'utf8')).toBe('inside\n');
+      expect((await daemon.tsctr(['cp', 'cpbox:/tmp/pw', join(host, 'pw')])).exitCode).toBe(0);
+      expect(await readlink(join(host, 'pw'))).toBe('/etc/passwd');
+      // -L follows the link inside the container: the container's passwd, not the host's.
+      expect((await daemon.tsctr(['cp', '-L', 'cpbox:/tmp/pw', join(host, 'pw-followed')])).exitCode).toBe(0);
+      const containerPasswd = await readFile(join(host, 'pw-followed'), 'utf8');
+      expect(containerPasswd).toBe(
+        (await daemon.tsctr(['run', '--rm', 'busybox', 'cat', '/etc/passwd'])).stdout + '\n',
+      );
+      // Host to container through a symlink to / : lands in the container's root.
+      await writeFile(join(host, 'upload'), 'uploaded');
+      const marker = `tsctr-cp-escape-${process.pid}`;
+      await writeFile(join(host, marker), 'x');
+      expect((await daemon.tsctr(['cp', join(host, 'upload'), 'cpbox:/escape/tmp/'])).exitCode).toBe(0);
+      expect((await daemon.tsctr(['cp', join(host, marker), 'cpbox:/escape/'])).exitCode).toBe(0);
+      await expect(readFile(`/${marker}`)).rejects.toThrow();
+      expect((await daemon.tsctr(['commit', 'cpbox', 'cpcheck:1'])).exitCode).toBe(0);
+      const check = await daemon.tsctr([
+        'run',
+        '--rm',
+        'cpcheck:1',
+        'sh',
+        '-c',
+        `cat /tmp/upload; ls /${marker}`,
+      ]);
+      expect(check.stdout).toBe(`uploaded/${marker}`);
+      // Missing paths fail with Docker's message.
+      const missing = await daemon.tsctr(['cp', 'cpbox:/nope', host]);
+      expect(missing.exitCode).not.toBe(0);
+      expect(missing.stderr).toContain('Could not find the file /nope in container cpbox');
+      // The real docker CLI uses the same archive endpoints.
+      expect((await daemon.docker(['cp', 'cpbox:/srv/dir/f', join(host, 'docker-f')])).exitCode).toBe(0);
+      expect(await readFile(join(host, 'docker-f'), 'utf8')).toBe('inside\n');
+      await writeFile(join(host, 'from-docker'), 'd');
+      expect((await daemon.docker(['cp', join(host, 'from-docker'), 'cpbox:/srv/'])).exitCode).toBe(0);
+      expect((await daemon.tsctr(['diff', 'cpbox'])).stdout).toContain('A /srv/from-docker');
+    } finally {
+      await daemon.tsctr(['rm', '-f', 'cpbox']);
+      await rm(host, { recursive: true, force: true });
+    }
+  });
+
+  it('runs an image of 100 layers made by committing in a loop', async () => {
+    const work = await mkdtemp(join(tmpdir(), `deep-${process.pid}-`));
+    try {
+      await mkdir(join(work, 'layers'));
+      let image = 'busybox';
+      for (let i = 1; i <= 100; i++) {
+        await writeFile(join(work, 'layers', String(i)), String(i));
+        const layer = await execa('tar', ['-c', '-C', work, `layers/${i}`], { encoding: 'buffer' });
+        const { Id } = await daemon.client.request<{ Id: string }>('POST', '/containers/create', {
+          body: { Image: image, Cmd: ['true'] },
+        });
+        await daemon.client.request('PUT', `/containers/${Id}/archive`, {
+          query: { path: '/' },
+          body: Buffer.from(layer.stdout),
+        });
+        await daemon.client.request('POST', '/commit', {
+          query: { container: Id, repo: 'deep', tag: String(i) },
+        });
+        await daemon.client.request('DELETE', `/containers/${Id}`);
+        image = `deep:${i}`;
+      }
+      const layers = (
+        await daemon.tsctr(['image', 'inspect', '--format', '{{len .RootFS.Layers}}', 'deep:100'])
+      ).stdout;
+      expect(layers).toBe('101');
+      const r = await daemon.tsctr([
+        'run',
+        '--rm',
+        'deep:100',
+        'sh',
+        '-c',
+        'ls /layers | wc -l; cat /layers/1 /layers/100',
+      ]);
+      expect(r.stdout.split('\n').map((l) => l.trim())).toEqual(['100', '1100']);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it('cleans rootfs and temporary mounts left by a crash when the daemon starts', async () => {
+    const id = (await daemon.tsctr(['create', 'busybox', 'true'])).stdout.trim();
+    const rootfs = join(daemon.dataRoot, 'containers', id, 'rootfs');
+    await mkdir(rootfs, { recursive: true });
+    // As a crash in the middle of a start or an export leaves them.
+    await execa('mount', ['-t', 'tmpfs', 'tmpfs', rootfs]);
+    const exportDir = join(daemon.execRoot, 'export-crashed', 'rootfs');
+    await mkdir(exportDir, { recursive: true });
+    await execa('mount', ['-t', 'tmpfs', 'tmpfs', exportDir]);
+    await daemon.kill9();
+    await daemon.launch();
+    expect(await mountPoints(rootfs)).toEqual([]);
+    expect(await mountPoints(join(daemon.execRoot, 'export-crashed'))).toEqual([]);
+    await expect(readFile(exportDir)).rejects.toThrow(/ENOENT/);
+    expect((await daemon.tsctr(['start', id])).exitCode).toBe(0);
+    await daemon.tsctr(['rm', '-f', id]);
   });
 });

@@ -15,6 +15,7 @@ export const DaemonConfigSchema = z
     'registry-mirrors': z.array(z.string()).optional(),
     'insecure-registries': z.array(z.string()).optional(),
     'log-level': z.enum(['debug', 'info', 'warn', 'error']).optional(),
+    'image-gc-budget': z.union([z.number().int().nonnegative(), z.string()]).optional(),
   })
   .strict();
 export type DaemonConfig = z.infer<typeof DaemonConfigSchema>;
@@ -31,6 +32,8 @@ export interface DaemonOptions {
   registryMirrors: string[];
   insecureRegistries: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Bytes of image layers above which unused images are removed, least recently used first. */
+  imageGcBudget?: number;
 }
 
 export class UsageError extends Error {}
@@ -53,6 +56,7 @@ const FLAGS_WITH_VALUE = new Set([
   '-l',
   '--registry-mirror',
   '--insecure-registry',
+  '--image-gc-budget',
 ]);
 
 export async function parseDaemonArgs(argv: string[]): Promise<DaemonOptions> {
@@ -106,6 +110,8 @@ export async function parseDaemonArgs(argv: string[]): Promise<DaemonOptions> {
   const logLevel = (one('--log-level') ?? config['log-level'] ?? 'info') as DaemonOptions['logLevel'];
   const runtime = one('--runtime') ?? config['default-runtime'];
   const bip = one('--bip') ?? config.bip;
+  const budgetRaw = one('--image-gc-budget') ?? config['image-gc-budget'];
+  const imageGcBudget = budgetRaw === undefined ? undefined : parseBytes(String(budgetRaw));
   return {
     socketPath: host.slice('unix://'.length),
     dataRoot: one('--data-root') ?? config['data-root'] ?? '/var/lib/tsctr',
@@ -121,7 +127,16 @@ export async function parseDaemonArgs(argv: string[]): Promise<DaemonOptions> {
       ...(flags.get('--insecure-registry') ?? []),
     ],
     logLevel,
+    ...(imageGcBudget ? { imageGcBudget } : {}),
   };
+}
+
+/** `1073741824`, `500MB`, `2g`: Docker-style sizes (binary multiples, as `--memory` takes them). */
+function parseBytes(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(value.trim());
+  if (!m) throw new UsageError(`invalid image-gc-budget: ${value}`);
+  const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as ''];
+  return Math.floor(Number(m[1]) * scale);
 }
 
 export function usage(): string {
@@ -141,6 +156,7 @@ Options:
       --config-file string     Daemon configuration file (default "/etc/tsctr/daemon.json")
       --registry-mirror list   Preferred Docker Hub mirror
       --insecure-registry list Registries reached without TLS verification
+      --image-gc-budget bytes  Remove unused images, least recently used first, above this size
   -l, --log-level string       debug, info, warn or error (default "info")
 `;
 }

@@ -38,7 +38,8 @@ function createNetworkManager(options: DaemonOptions, logger: ReturnType<typeof 
   return new NetworkManager({
     stateDir: join(options.dataRoot, 'network'),
     defaultBridge,
-    firewallTable: options.bridge === 'tsctr0' ? 'tsctr' : `tsctr_${options.bridge.replace(/[^A-Za-z0-9_]/g, '_')}`,
+    firewallTable:
+      options.bridge === 'tsctr0' ? 'tsctr' : `tsctr_${options.bridge.replace(/[^A-Za-z0-9_]/g, '_')}`,
     logger: {
       debug: (m, f) => logger.debug(withFields(m, f)),
       info: (m, f) => logger.info(withFields(m, f)),
@@ -71,23 +72,25 @@ async function main(): Promise<void> {
   await rm(options.socketPath, { force: true });
   // The networking is built before the engine (the engine is built with it) and learns the
   // containers once the engine has loaded them; init then drops endpoints of dead containers.
-  let engine: Engine | undefined;
+  const opened: { engine?: Engine } = {};
   const networking = new BridgeNetworking({
     manager: createNetworkManager(options, logger),
     netnsDir: join(options.execRoot, 'netns'),
-    containers: () => engine?.containerStore,
+    containers: () => opened.engine?.containerStore,
     logger,
   });
-  engine = await Engine.open({
+  const engine = await Engine.open({
     dataRoot: options.dataRoot,
     execRoot: options.execRoot,
     storageDriver: options.storageDriver,
     cgroupParent: options.cgroupParent,
     networking,
     registry: { mirrors: options.registryMirrors, insecureRegistries: options.insecureRegistries },
+    ...(options.imageGcBudget ? { imageGcBudget: options.imageGcBudget } : {}),
     logger,
     ...(options.runtime ? { runtime: options.runtime } : {}),
   });
+  opened.engine = engine;
   await networking.init();
   const server = createApiServer(engine, logger);
   await new Promise<void>((resolve, reject) => {

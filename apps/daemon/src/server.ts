@@ -2,9 +2,13 @@ import { type IncomingMessage, type Server, ServerResponse, createServer } from 
 import type { Duplex } from 'node:stream';
 import { API_VERSION, MIN_API_VERSION, compareApiVersions, splitVersionedPath } from '@ts-container/api';
 import type { Engine, Logger } from '@ts-container/engine';
-import { registerContainers } from './handlers/containers.js';
+import { registerArchiveImages } from './handlers/archive-images.js';
+import { registerBuild } from './handlers/build.js';
 import { registerChanges } from './handlers/changes.js';
+import { registerContainers } from './handlers/containers.js';
+import { registerExec } from './handlers/exec.js';
 import { registerImages } from './handlers/images.js';
+import { registerNetworks } from './handlers/networks.js';
 import { registerRegistry } from './handlers/registry.js';
 import { pingHeaders, registerSystem } from './handlers/system.js';
 import { HttpError, messageFor, statusFor } from './http.js';
@@ -15,9 +19,13 @@ export function createApiServer(engine: Engine, logger: Logger): Server {
   const router = new Router();
   registerSystem(router, engine);
   registerImages(router, engine);
+  registerArchiveImages(router, engine);
   registerContainers(router, engine);
+  registerNetworks(router, engine);
   registerRegistry(router, engine);
   registerChanges(router, engine);
+  registerExec(router, engine);
+  registerBuild(router, engine);
 
   const handle = async (
     req: IncomingMessage,

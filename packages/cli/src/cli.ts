@@ -1,4 +1,7 @@
 import { ApiError, DaemonUnreachableError, EngineClient, socketPathFromHost } from '@ts-container/api';
+import { attachCommand } from './commands/attach.js';
+import { buildCommand } from './commands/build.js';
+import { commitCommand, cpCommand, diffCommand, exportCommand } from './commands/changes.js';
 import {
   inspectCommand,
   killCommand,
@@ -11,6 +14,8 @@ import {
   stopCommand,
   waitCommand,
 } from './commands/containers.js';
+import { execCommand, pauseCommand, topCommand, unpauseCommand } from './commands/exec.js';
+import { imagePruneCommand, loadCommand, saveCommand, systemDfCommand } from './commands/image-archive.js';
 import {
   historyCommand,
   imageInspectCommand,
@@ -19,10 +24,11 @@ import {
   rmiCommand,
   tagCommand,
 } from './commands/images.js';
-import { commitCommand, diffCommand, exportCommand } from './commands/changes.js';
+import { NETWORK_COMMANDS } from './commands/network.js';
 import { pullCommand, pushCommand } from './commands/pull.js';
 import { loginCommand, logoutCommand, searchCommand } from './commands/registry.js';
 import { createCommand, runCommand } from './commands/run.js';
+import { statsCommand } from './commands/stats.js';
 import { CLIENT_VERSION, infoCommand, versionCommand } from './commands/system.js';
 import { type CliIO, type Command, CommandError, write } from './context.js';
 import { FlagError, flagHelp, parseFlags } from './flags.js';
@@ -43,9 +49,16 @@ export const COMMANDS: Command[] = [
   imagesCommand,
   importCommand,
   pullCommand,
+  execCommand,
+  attachCommand,
+  statsCommand,
+  pauseCommand,
+  unpauseCommand,
+  topCommand,
   diffCommand,
   commitCommand,
   exportCommand,
+  cpCommand,
   pushCommand,
   loginCommand,
   logoutCommand,
@@ -54,8 +67,14 @@ export const COMMANDS: Command[] = [
   tagCommand,
   historyCommand,
   imageInspectCommand,
+  saveCommand,
+  loadCommand,
+  imagePruneCommand,
+  systemDfCommand,
+  buildCommand,
   versionCommand,
   infoCommand,
+  ...NETWORK_COMMANDS,
 ];
 
 export interface CliOptions {

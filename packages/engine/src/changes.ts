@@ -1,12 +1,27 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { HistoryEntry, ImageConfig, ImageRunConfig } from '@ts-container/image';
-import { type Change, mountAll, unmount } from '@ts-container/unionfs';
+import {
+  type Change,
+  type ExtractOptions,
+  type Mount,
+  type PathStat,
+  SnapshotError,
+  archiveFromRoot,
+  extractToRoot,
+  mountAll,
+  mountsUnder,
+  statInRoot,
+  unmount,
+} from '@ts-container/unionfs';
 import { execa } from 'execa';
 import type { Engine } from './engine.js';
-import { conflict } from './errors.js';
+import { conflict, invalidParameter, notFound } from './errors.js';
 import { applyConfigChanges } from './import-changes.js';
+
+/** Prefixes of the short-lived mount directories this file makes under the exec root. */
+const TEMP_MOUNT_PREFIXES = ['export-', 'archive-'];
 
 export interface CommitOptions {
   /** `repo[:tag]` to tag the new image with. */
@@ -16,7 +31,7 @@ export interface CommitOptions {
   /** Dockerfile-style changes (`-c 'CMD ["sh"]'`). */
   changes?: string[];
   /** Replaces the run configuration the image gets (builds pass the step's config). */
-  config?: ImageRunConfig;
+  config?: Partial<ImageRunConfig>;
   /** The history entry to record (builds pass theirs); defaults to the container's command. */
   history?: HistoryEntry;
   /** Freeze the container while its layer is read (Docker's default for running containers). */
@@ -54,7 +69,7 @@ export async function commitContainer(
   const diffIds = [...image.config.rootfs.diff_ids, blob.digest];
   await engine.images.ensureLayers(diffIds);
   const now = new Date().toISOString();
-  const runConfig: ImageRunConfig = options.config ?? {
+  const runConfig: ImageRunConfig = (options.config as ImageRunConfig | undefined) ?? {
     ...(image.config.config ?? {}),
     Env: c.Config.Env ?? image.config.config?.Env ?? null,
     Cmd: (c.Config.Cmd as string[] | null | undefined) ?? null,
@@ -97,38 +112,170 @@ export async function commitContainer(
   return id;
 }
 
+function readonlyMounts(mounts: Mount[]): Mount[] {
+  return mounts.map((m) => ({ ...m, options: [...m.options.filter((o) => o !== 'rw'), 'ro'] }));
+}
+
 /**
- * `docker export`: a tarball of the container's merged filesystem. A running container's
- * rootfs is mounted already; a stopped one is mounted read-only for the export.
+ * Runs `body` with the container's merged filesystem: a running container's rootfs is mounted
+ * already; otherwise its snapshot is mounted on a temporary directory for the duration.
  */
-export async function exportContainer(engine: Engine, ref: string): Promise<Readable> {
+async function withRootfs<T>(
+  engine: Engine,
+  ref: string,
+  mode: 'ro' | 'rw',
+  body: (rootfs: string, release: () => Promise<void>) => Promise<T>,
+): Promise<T> {
   const c = engine.containers.get(ref);
   if (c.State.Status === 'removing') throw conflict(`container ${c.Id} is being removed`);
-  let dir = engine.containers.rootfsDir(c.Id);
-  let cleanup = async () => {};
-  if (!c.State.Running) {
-    const tmp = await mkdtemp(join(engine.options.execRoot, 'export-'));
-    dir = join(tmp, 'rootfs');
+  if (c.State.Running) return body(engine.containers.rootfsDir(c.Id), async () => {});
+  const prefix = mode === 'ro' ? 'export-' : 'archive-';
+  const tmp = await mkdtemp(join(engine.options.execRoot, prefix));
+  const dir = join(tmp, 'rootfs');
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    await unmount(dir);
+    await rm(tmp, { recursive: true, force: true });
+  };
+  try {
     await mkdir(dir);
-    // The container's own snapshot mounted again: its layers plus its changes, nothing running.
-    await mountAll(await engine.snapshotter.mounts(c.Id), dir);
-    cleanup = async () => {
-      await unmount(dir);
-      await rm(tmp, { recursive: true, force: true });
-    };
+    const mounts = await engine.snapshotter.mounts(c.Id);
+    await mountAll(mode === 'ro' ? readonlyMounts(mounts) : mounts, dir);
+  } catch (err) {
+    await release();
+    throw err;
   }
-  const proc = execa('tar', ['--numeric-owner', '--xattrs', '--acls', '-C', dir, '-cf', '-', '.'], {
-    buffer: false,
-    stderr: 'pipe',
+  return body(dir, release);
+}
+
+/**
+ * `docker export`: a tarball of the container's merged filesystem, running or not (a stopped
+ * one is mounted read-only for the export).
+ */
+export async function exportContainer(engine: Engine, ref: string): Promise<Readable> {
+  return withRootfs(engine, ref, 'ro', async (dir, release) => {
+    const proc = execa('tar', ['--numeric-owner', '--xattrs', '--acls', '-C', dir, '-cf', '-', '.'], {
+      buffer: false,
+      stderr: 'pipe',
+    });
+    const out = new PassThrough();
+    proc.stdout!.pipe(out);
+    proc.then(
+      () => release(),
+      (err: unknown) => {
+        out.destroy(err as Error);
+        return release();
+      },
+    );
+    return out;
   });
-  const out = new PassThrough();
-  proc.stdout!.pipe(out);
-  proc.then(
-    () => cleanup(),
-    (err: unknown) => {
-      out.destroy(err as Error);
-      return cleanup();
-    },
-  );
-  return out;
+}
+
+function pathError(err: unknown, ref: string): unknown {
+  if (err instanceof SnapshotError && err.kind === 'not-found')
+    return notFound(`${err.message} in container ${ref}`);
+  if (err instanceof SnapshotError && err.kind === 'invalid-argument') return invalidParameter(err.message);
+  return err;
+}
+
+/** HEAD /containers/{id}/archive: Docker's stat of a path inside the container. */
+export async function statContainerPath(engine: Engine, ref: string, path: string): Promise<PathStat> {
+  return withRootfs(engine, ref, 'ro', async (dir, release) => {
+    try {
+      return await statInRoot(dir, path);
+    } catch (err) {
+      throw pathError(err, ref);
+    } finally {
+      await release();
+    }
+  });
+}
+
+/**
+ * GET /containers/{id}/archive (`docker cp CONTAINER:PATH -`): a tarball of the path, its
+ * entries named after the path's last component. Symlinks resolve inside the container.
+ */
+export async function getContainerArchive(
+  engine: Engine,
+  ref: string,
+  path: string,
+): Promise<{ stat: PathStat; tar: Readable }> {
+  return withRootfs(engine, ref, 'ro', async (dir, release) => {
+    let result: { stat: PathStat; tar: Readable };
+    try {
+      result = await archiveFromRoot(dir, path);
+    } catch (err) {
+      await release();
+      throw pathError(err, ref);
+    }
+    const out = new PassThrough();
+    result.tar.on('error', (err) => {
+      out.destroy(err);
+      void release();
+    });
+    result.tar.on('end', () => void release());
+    result.tar.pipe(out);
+    return { stat: result.stat, tar: out };
+  });
+}
+
+/**
+ * PUT /containers/{id}/archive (`docker cp - CONTAINER:DIR`): unpacks a tarball into an
+ * existing directory of the container, resolving every entry inside the container root.
+ */
+export async function putContainerArchive(
+  engine: Engine,
+  ref: string,
+  path: string,
+  source: Readable,
+  options: ExtractOptions = {},
+): Promise<void> {
+  await withRootfs(engine, ref, 'rw', async (dir, release) => {
+    try {
+      await extractToRoot(dir, path, source, options);
+    } catch (err) {
+      throw pathError(err, ref);
+    } finally {
+      await release();
+    }
+  });
+}
+
+/** Sizes for `docker ps -s` / inspect `--size`: Docker's SizeRw and SizeRootFs. */
+export interface ContainerSize {
+  /** Bytes in the container's writable layer. */
+  SizeRw: number;
+  /** Virtual size: the image's layers plus the writable layer. */
+  SizeRootFs: number;
+}
+
+/** The sizes of container `ref` (its upper dir is measured with du). */
+export async function containerSize(engine: Engine, ref: string): Promise<ContainerSize> {
+  const c = engine.containers.get(ref);
+  if (!engine.snapshotter.has(c.Id)) return { SizeRw: 0, SizeRootFs: 0 };
+  const rw = (await engine.snapshotter.usage(c.Id)).size;
+  const parent = engine.snapshotter.stat(c.Id).parent;
+  let image = 0;
+  if (parent !== undefined)
+    for (const s of engine.snapshotter.chain(parent)) image += engine.snapshotter.layerSize(s.key);
+  return { SizeRw: rw, SizeRootFs: rw + image };
+}
+
+/**
+ * Start-up repair of what a crash leaves behind here: temporary export/cp mounts under the
+ * exec root, unmounted and removed. Returns the directories cleaned.
+ */
+export async function repairTemporaryMounts(engine: Engine): Promise<string[]> {
+  const root = engine.options.execRoot;
+  const cleaned: string[] = [];
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    if (!TEMP_MOUNT_PREFIXES.some((p) => name.startsWith(p))) continue;
+    const dir = join(root, name);
+    for (const mount of (await mountsUnder(dir)).reverse()) await unmount(mount);
+    await rm(dir, { recursive: true, force: true });
+    cleaned.push(dir);
+  }
+  return cleaned;
 }

@@ -30,6 +30,16 @@ export const ContainerStateSchema = z.object({
   FinishedAt: z.string(),
   /** conmon's PID, to find the monitor again after a daemon restart. */
   MonitorPid: z.number().int().default(0),
+  /** Present for containers with a health check (Docker's State.Health). */
+  Health: z
+    .object({
+      Status: z.enum(['starting', 'healthy', 'unhealthy']),
+      FailingStreak: z.number().int(),
+      Log: z.array(
+        z.object({ Start: z.string(), End: z.string(), ExitCode: z.number().int(), Output: z.string() }),
+      ),
+    })
+    .optional(),
 });
 export type ContainerState = z.infer<typeof ContainerStateSchema>;
 

@@ -13,6 +13,7 @@ import {
   type ContainerSpecInput,
   ContainerStartError,
   type LogRecord,
+  findExecutable,
 } from '@ts-container/runtime';
 import { type Snapshotter, mountAll, unmount } from '@ts-container/unionfs';
 import { type ContainerRecord, type ContainerStore, emptyState } from './container-store.js';
@@ -25,6 +26,8 @@ import { resolveUser } from './user.js';
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const DEFAULT_STOP_TIMEOUT = 10;
+/** Where `--init` puts the init binary, as Docker does. */
+const INIT_PATH = '/sbin/docker-init';
 
 export interface Logger {
   info(msg: string): void;
@@ -74,6 +77,9 @@ export class ContainerService {
   private readonly options: ContainerServiceOptions;
   /** Resolves when the current run of a container has ended (and its state is saved). */
   private readonly exits = new Map<string, Promise<void>>();
+  /** Pending restarts by restart policy, and the back-off delay each is at. */
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly restartDelays = new Map<string, number>();
 
   constructor(options: ContainerServiceOptions) {
     this.options = options;
@@ -121,6 +127,7 @@ export class ContainerService {
       while (this.store.nameInUse(fullName));
     }
     const image = await this.images.get(request.Image);
+    await this.images.markUsed(image.record.id);
     const config = mergeConfig(request, image.config.config ?? {});
     const entrypoint = config.Entrypoint as string[] | null | undefined;
     const cmd = config.Cmd as string[] | null | undefined;
@@ -135,7 +142,8 @@ export class ContainerService {
       throw invalidParameter("can't create 'AutoRemove' container with restart policy");
     }
     // Before anything is made on disk: an unknown network fails `create`, as in Docker.
-    const networkSettings = (await this.options.networking.prepare?.({ ...request, HostConfig: hostConfig })) ?? {};
+    const networkSettings =
+      (await this.options.networking.prepare?.({ ...request, HostConfig: hostConfig })) ?? {};
     const id = newId();
     config.Hostname = config.Hostname || id.slice(0, 12);
     config.Image = request.Image;
@@ -191,13 +199,20 @@ export class ContainerService {
     this.emit('rename', record);
   }
 
+  /** The container's cgroup, relative to each cgroup v1 hierarchy's root. */
+  cgroupPath(id: string): string {
+    return `${this.options.cgroupParent}/${id}`;
+  }
+
   rootfsDir(id: string): string {
     return join(this.store.dir(id), 'rootfs');
   }
 
-  async start(ref: string): Promise<void> {
+  /** Starts a container; `byPolicy` marks a start by its restart policy (counted in RestartCount). */
+  async start(ref: string, options: { byPolicy?: boolean } = {}): Promise<void> {
     const c = this.store.get(ref);
     if (c.State.Running) throw new EngineError('not-modified', 'container already started');
+    if (!options.byPolicy) this.cancelRestart(c.Id);
     if (c.State.Status === 'removing')
       throw conflict(`cannot start container ${c.Id}: container is marked for removal`);
     const rootfs = this.rootfsDir(c.Id);
@@ -235,6 +250,7 @@ export class ContainerService {
           FinishedAt: '0001-01-01T00:00:00Z',
         };
         r.StoppedByUser = false;
+        r.RestartCount = options.byPolicy ? r.RestartCount + 1 : 0;
       });
       this.watchExit(c.Id);
       this.emit('start', record);
@@ -298,10 +314,24 @@ export class ContainerService {
         options: ['rbind', mode.split(',').includes('ro') ? 'ro' : 'rw'],
       });
     }
+    let args = [c.Path, ...c.Args];
+    if (hc.Init) {
+      // `--init`: a static init (Docker ships tini as docker-init) runs as PID 1, forwards
+      // signals and reaps zombies; it is bind-mounted, so the image needs nothing.
+      const init = (await findExecutable('tini-static')) ?? (await findExecutable('catatonit'));
+      if (!init) throw invalidParameter('--init needs tini-static or catatonit: apt-get install tini');
+      mounts.push({
+        destination: INIT_PATH,
+        source: init,
+        type: 'bind',
+        options: ['rbind', 'ro', 'rprivate'],
+      });
+      args = [INIT_PATH, '--', ...args];
+    }
     return {
       rootfs,
       readonlyRootfs: hc.ReadonlyRootfs ?? false,
-      args: [c.Path, ...c.Args],
+      args,
       env: c.Config.Env ?? [],
       cwd,
       user,
@@ -328,7 +358,7 @@ export class ContainerService {
       seccomp: (hc.SecurityOpt ?? []).includes('seccomp=unconfined') ? 'unconfined' : 'default',
       rlimits: (hc.Ulimits ?? []).map((u) => ({ type: u.Name, soft: u.Soft, hard: u.Hard })),
       sysctls: hc.Sysctls ?? {},
-      cgroupsPath: `${this.options.cgroupParent}/${c.Id}`,
+      cgroupsPath: this.cgroupPath(c.Id),
       ...(hc.ShmSize ? { shmSize: hc.ShmSize } : {}),
     };
   }
@@ -394,11 +424,52 @@ export class ContainerService {
     });
     this.exits.delete(id);
     this.emit('die', record);
+    if (!record.HostConfig.AutoRemove && shouldRestart(record)) {
+      await this.scheduleRestart(record);
+      return;
+    }
     if (record.HostConfig.AutoRemove) {
       await this.remove(id, { force: true }).catch((e: unknown) =>
         this.options.logger.error(`auto-remove ${id}: ${String(e)}`),
       );
     }
+  }
+
+  /**
+   * Docker's restart back-off: 100 ms, doubling on each quick failure up to a minute, back to
+   * 100 ms once a run lasted 10 s.
+   */
+  private async scheduleRestart(record: ContainerRecord): Promise<void> {
+    const id = record.Id;
+    const ranFor = Date.parse(record.State.FinishedAt) - Date.parse(record.State.StartedAt);
+    const previous = this.restartDelays.get(id);
+    const delay = previous === undefined || ranFor >= 10_000 ? 100 : Math.min(previous * 2, 60_000);
+    this.restartDelays.set(id, delay);
+    await this.store.update(id, (r) => {
+      r.State.Restarting = true;
+      r.State.Status = 'restarting';
+    });
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(id);
+      const current = this.store.find(id);
+      if (!current || current.State.Running || current.StoppedByUser) return;
+      this.start(id, { byPolicy: true }).catch(async (err: unknown) => {
+        this.options.logger.warn(`restart of ${id}: ${String(err)}`);
+        const failed = this.store.find(id);
+        if (failed && shouldRestart(failed)) await this.scheduleRestart(failed).catch(() => undefined);
+      });
+    }, delay);
+    this.restartTimers.set(id, timer);
+  }
+
+  /** Drops a pending policy restart (user stop, start or removal). */
+  private cancelRestart(id: string): boolean {
+    const timer = this.restartTimers.get(id);
+    this.restartDelays.delete(id);
+    if (!timer) return false;
+    clearTimeout(timer);
+    this.restartTimers.delete(id);
+    return true;
   }
 
   /**
@@ -415,6 +486,17 @@ export class ContainerService {
       }
       const status = await this.runtime.exitStatus(c.Id);
       await this.handleExit(c.Id, status?.exitCode ?? 255, status?.oomKilled ?? false);
+    }
+    // Docker starts `always` containers, and `unless-stopped` ones not stopped by the user,
+    // when the daemon starts.
+    for (const c of this.store.all()) {
+      if (c.State.Running || this.restartTimers.has(c.Id)) continue;
+      const policy = c.HostConfig.RestartPolicy?.Name ?? 'no';
+      if (policy === 'always' || (policy === 'unless-stopped' && !c.StoppedByUser)) {
+        await this.start(c.Id, { byPolicy: true }).catch((e: unknown) =>
+          this.options.logger.warn(`restart of ${c.Id} at daemon start: ${String(e)}`),
+        );
+      }
     }
   }
 
@@ -454,6 +536,14 @@ export class ContainerService {
 
   async stop(ref: string, options: { timeout?: number; signal?: string } = {}): Promise<void> {
     const c = this.store.get(ref);
+    if (!c.State.Running && this.cancelRestart(c.Id)) {
+      await this.store.update(c.Id, (r) => {
+        r.StoppedByUser = true;
+        r.State.Restarting = false;
+        r.State.Status = 'exited';
+      });
+      return;
+    }
     if (!c.State.Running) throw new EngineError('not-modified', 'container already stopped');
     await this.store.update(c.Id, (r) => {
       r.StoppedByUser = true;
@@ -474,6 +564,11 @@ export class ContainerService {
 
   async remove(ref: string, options: { force?: boolean } = {}): Promise<void> {
     const c = this.store.get(ref);
+    if (c.State.Restarting && !options.force)
+      throw conflict(
+        `cannot remove container "${c.Name}": container is restarting: stop the container before removing or force remove`,
+      );
+    this.cancelRestart(c.Id);
     if (c.State.Running) {
       if (!options.force) {
         throw conflict(
@@ -574,6 +669,23 @@ export class ContainerService {
   }
 }
 
+/** Whether a container that just exited is due a restart by its restart policy. */
+export function shouldRestart(c: ContainerRecord): boolean {
+  if (c.StoppedByUser) return false;
+  const policy = c.HostConfig.RestartPolicy;
+  switch (policy?.Name) {
+    case 'always':
+    case 'unless-stopped':
+      return true;
+    case 'on-failure': {
+      const max = policy.MaximumRetryCount ?? 0;
+      return c.State.ExitCode !== 0 && (max <= 0 || c.RestartCount < max);
+    }
+    default:
+      return false;
+  }
+}
+
 /** Docker's merge of a create request with the image's defaults. */
 export function mergeConfig(
   request: ContainerCreateRequest,
@@ -615,7 +727,12 @@ function summaryPorts(ports: unknown): ContainerSummary['Ports'] {
     const list = Array.isArray(bindings) ? (bindings as { HostIp: string; HostPort: string }[]) : [];
     if (list.length === 0) out.push({ PrivatePort: Number(port), Type: type });
     for (const b of list)
-      out.push({ IP: b.HostIp || '0.0.0.0', PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type });
+      out.push({
+        IP: b.HostIp || '0.0.0.0',
+        PrivatePort: Number(port),
+        PublicPort: Number(b.HostPort),
+        Type: type,
+      });
   }
   return out;
 }
@@ -639,8 +756,12 @@ export function normaliseSignal(signal: string): string {
 /** `Up 5 minutes`, `Exited (0) 2 hours ago`, `Created`, like `docker ps`. */
 export function statusText(c: ContainerRecord, now = Date.now()): string {
   switch (c.State.Status) {
-    case 'running':
-      return `Up ${humanDuration(now - Date.parse(c.State.StartedAt))}`;
+    case 'running': {
+      const health = c.State.Health?.Status;
+      const suffix =
+        health === undefined ? '' : health === 'starting' ? ' (health: starting)' : ` (${health})`;
+      return `Up ${humanDuration(now - Date.parse(c.State.StartedAt))}${suffix}`;
+    }
     case 'paused':
       return `Up ${humanDuration(now - Date.parse(c.State.StartedAt))} (Paused)`;
     case 'restarting':

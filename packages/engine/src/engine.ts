@@ -1,15 +1,19 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { ContentStore, ImageStore, chainIds } from '@ts-container/image';
+import { ContentStore, ImageStore } from '@ts-container/image';
 import { ContainerRuntime } from '@ts-container/runtime';
 import { Snapshotter, mountsUnder, unmount } from '@ts-container/unionfs';
+import { type CommitOptions, commitContainer, repairTemporaryMounts } from './changes.js';
 import { ContainerStore } from './container-store.js';
 import { ContainerService, type Logger } from './containers.js';
-import { type CommitOptions, commitContainer } from './changes.js';
+import { type GarbageCollectionResult, collectGarbage } from './gc.js';
 import { ImageService } from './images.js';
-import { RegistryService, type RegistrySettings } from './registry.js';
+import { ExecService, StdinBroker } from './interactive.js';
 import { type ContainerNetworking, isolatedNetworking } from './networking.js';
+import { RegistryService, type RegistrySettings } from './registry.js';
+import { StatsService } from './stats.js';
+import { HealthMonitor } from './health.js';
 
 export interface EngineOptions {
   /** Persistent state: images, layers, containers (like /var/lib/docker). */
@@ -24,6 +28,8 @@ export interface EngineOptions {
   networking?: ContainerNetworking;
   /** Mirrors, insecure registries and download concurrency for pull and push. */
   registry?: Partial<RegistrySettings>;
+  /** Bytes of image layers above which unused images are removed, least recently used first. */
+  imageGcBudget?: number;
   logger?: Logger;
 }
 
@@ -35,6 +41,14 @@ const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 export class Engine {
   /** Pull, push and login against OCI distribution registries. */
   readonly registry: RegistryService;
+  /** `exec` sessions in running containers. */
+  readonly exec: ExecService;
+  /** The stdin of running containers, shared by their attached clients. */
+  readonly stdin: StdinBroker;
+  /** Resource usage of running containers, sampled by one shared poller. */
+  readonly stats: StatsService;
+  /** Health checks of running containers. */
+  readonly health: HealthMonitor;
 
   private constructor(
     readonly options: EngineOptions,
@@ -51,6 +65,10 @@ export class Engine {
       insecureRegistries: options.registry?.insecureRegistries ?? [],
       maxConcurrentDownloads: options.registry?.maxConcurrentDownloads ?? 3,
     });
+    this.exec = new ExecService(this);
+    this.stdin = new StdinBroker(this);
+    this.stats = new StatsService(containers);
+    this.health = new HealthMonitor(this);
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -117,6 +135,7 @@ export class Engine {
       const id = mount.slice(this.containerStore.root.length + 1).split('/')[0] ?? '';
       if (!running.has(id)) await unmount(mount);
     }
+    for (const dir of await repairTemporaryMounts(this)) logger.warn(`removed stale mount ${dir}`);
     const removedSnapshots = await this.snapshotter.repair();
     for (const key of removedSnapshots) logger.warn(`removed incomplete layer ${key}`);
     const known = new Set(this.containerStore.all().map((c) => c.Id));
@@ -133,44 +152,9 @@ export class Engine {
     return commitContainer(this, ref, options);
   }
 
-  /**
-   * Mark and sweep: layers and blobs reachable from images and containers stay, the rest is
-   * removed. Returns the bytes of blobs freed.
-   */
-  async collectGarbage(): Promise<{ blobs: number; layers: number; bytes: number }> {
-    const liveBlobs = new Set<string>();
-    const liveLayers = new Set<string>();
-    for (const image of await this.imageStore.list()) {
-      liveBlobs.add(image.record.id);
-      for (const l of image.record.layers ?? []) liveBlobs.add(l.digest);
-      for (const d of image.config.rootfs.diff_ids) liveBlobs.add(d);
-      for (const key of chainIds(image.config.rootfs.diff_ids)) liveLayers.add(key);
-    }
-    for (const c of this.containerStore.all()) {
-      liveLayers.add(c.Id);
-      for (const s of this.snapshotter.has(c.Id) ? this.snapshotter.chain(c.Id) : []) liveLayers.add(s.key);
-    }
-    let layers = 0;
-    // Children before parents: repeat until nothing more can go.
-    for (let removed = true; removed; ) {
-      removed = false;
-      for (const s of this.snapshotter.list()) {
-        if (liveLayers.has(s.key) || s.kind !== 'committed') continue;
-        if (this.snapshotter.list().some((o) => o.parent === s.key)) continue;
-        await this.snapshotter.remove(s.key);
-        layers++;
-        removed = true;
-      }
-    }
-    let blobs = 0;
-    let bytes = 0;
-    for (const blob of await this.content.list()) {
-      if (liveBlobs.has(blob.digest)) continue;
-      await this.content.delete(blob.digest);
-      blobs++;
-      bytes += blob.size;
-    }
-    return { blobs, layers, bytes };
+  /** Mark and sweep of unreferenced blobs and layers: see {@link collectGarbage}. */
+  collectGarbage(): Promise<GarbageCollectionResult> {
+    return collectGarbage(this);
   }
 
   async info(): Promise<Record<string, unknown>> {

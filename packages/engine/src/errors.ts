@@ -44,7 +44,9 @@ export function errorKind(err: unknown): EngineErrorKind {
   const withKind = err as { kind?: unknown };
   if (
     typeof withKind?.kind === 'string' &&
-    ['not-found', 'invalid-parameter', 'conflict', 'unavailable', 'forbidden', 'unauthorized'].includes(withKind.kind)
+    ['not-found', 'invalid-parameter', 'conflict', 'unavailable', 'forbidden', 'unauthorized'].includes(
+      withKind.kind,
+    )
   ) {
     return withKind.kind as EngineErrorKind;
   }

@@ -13,6 +13,7 @@ import {
 } from '@ts-container/image';
 import type { Snapshotter } from '@ts-container/unionfs';
 import { conflict, invalidParameter } from './errors.js';
+import { type Lease, LeaseManager } from './gc.js';
 import { applyConfigChanges } from './import-changes.js';
 
 export interface ImportOptions {
@@ -28,6 +29,9 @@ export interface ImportOptions {
 
 /** Images: the image store plus the layers each image needs unpacked in the snapshotter. */
 export class ImageService {
+  /** What in-flight loads, imports and pulls have stored but not yet referenced from an image. */
+  readonly leases = new LeaseManager();
+
   constructor(
     readonly content: ContentStore,
     readonly store: ImageStore,
@@ -37,12 +41,27 @@ export class ImageService {
   /** `docker import`: one layer from a rootfs tarball (plain, gzip or zstd). */
   async importRootfs(source: Readable, options: ImportOptions = {}): Promise<string> {
     const tag = options.reference ? parseReference(options.reference) : undefined;
+    const lease = this.leases.create();
+    try {
+      return await this.importLeased(source, options, tag !== undefined, lease);
+    } finally {
+      lease.release();
+    }
+  }
+
+  private async importLeased(
+    source: Readable,
+    options: ImportOptions,
+    tag: boolean,
+    lease: Lease,
+  ): Promise<string> {
     // The layer blob is kept uncompressed, so its digest is its DiffID.
     const blob = await this.content.ingestStream(
       await decompressStream(source),
       `import-${Date.now()}-${process.pid}`,
     );
-    await this.ensureLayers([blob.digest]);
+    lease.add(blob.digest);
+    for (const key of await this.ensureLayers([blob.digest])) lease.add(key);
     const now = new Date().toISOString();
     let config: ImageConfig = {
       ...hostPlatform(),
@@ -113,6 +132,9 @@ export class ImageService {
   ): Promise<ImageSummary[]> {
     const out: ImageSummary[] = [];
     for (const image of await this.store.list()) {
+      // Docker hides intermediate images (untagged parents of other images) unless -a.
+      if (!options.all && image.tags.length === 0 && this.store.children(image.record.id).length > 0)
+        continue;
       const size = this.imageSize(image.config);
       out.push({
         Id: image.record.id,
@@ -137,7 +159,11 @@ export class ImageService {
    */
   async remove(
     ref: string,
-    options: { force?: boolean; usedBy: (id: string) => string[] },
+    options: {
+      force?: boolean;
+      usedBy: (id: string) => string[];
+      isRunning?: (containerId: string) => boolean;
+    },
   ): Promise<Array<{ Untagged?: string; Deleted?: string }>> {
     const id = this.store.resolve(ref);
     const report: Array<{ Untagged?: string; Deleted?: string }> = [];
@@ -154,10 +180,21 @@ export class ImageService {
         `conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
       );
     }
+    if (users.length > 0 && !byName) {
+      // moby's image_delete.go: a running container's image cannot be deleted even by force.
+      const running = users.find((u) => options.isRunning?.(u));
+      if (running !== undefined)
+        throw conflict(
+          `conflict: unable to delete ${id.slice(7, 19)} (cannot be forced) - image is being used by running container ${running.slice(0, 12)}`,
+        );
+      if (!options.force)
+        throw conflict(
+          `conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is being used by stopped container ${users[0]!.slice(0, 12)}`,
+        );
+    }
     if (users.length > 0 && !options.force) {
-      const what = byName ? `remove repository reference "${ref}"` : `delete ${id.slice(7, 19)}`;
       throw conflict(
-        `conflict: unable to ${what} (must force) - container ${users[0]!.slice(0, 12)} is using its referenced image ${id.slice(7, 19)}`,
+        `conflict: unable to remove repository reference "${ref}" (must force) - container ${users[0]!.slice(0, 12)} is using its referenced image ${id.slice(7, 19)}`,
       );
     }
     for (const t of tags) report.push({ Untagged: familiarName(parseReference(t)) });
@@ -175,4 +212,126 @@ export class ImageService {
     report.push({ Deleted: id });
     return report;
   }
+
+  /** Records that a container was created from the image (for least-recently-used eviction). */
+  async markUsed(id: string, when = new Date()): Promise<void> {
+    if (!this.store.has(id)) return;
+    await this.store.update(id, (r) => {
+      r.lastUsed = when.toISOString();
+    });
+  }
+
+  /**
+   * `docker image prune`: removes dangling images (untagged, no child images), or with `all`
+   * every image no container uses, honouring `until` and `label` filters like Docker.
+   * Returns the `{Untagged}`/`{Deleted}` report; the caller collects garbage for the space.
+   */
+  async prune(options: {
+    all?: boolean;
+    filters?: Map<string, string[]>;
+    usedBy: (id: string) => string[];
+  }): Promise<Array<{ Untagged?: string; Deleted?: string }>> {
+    const filters = options.filters ?? new Map<string, string[]>();
+    for (const key of filters.keys())
+      if (!['until', 'label', 'label!', 'dangling'].includes(key))
+        throw invalidParameter(`invalid filter '${key}'`);
+    const dangling = filters.get('dangling')?.[0];
+    const all = options.all === true || dangling === 'false' || dangling === '0';
+    const until = filters.get('until')?.map(parseTimestamp);
+    const report: Array<{ Untagged?: string; Deleted?: string }> = [];
+    // Leaves first, so that removing a child can make its parent prunable in the same pass.
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const image of await this.store.list()) {
+        const id = image.record.id;
+        if (options.usedBy(id).length > 0) continue;
+        if (this.store.children(id).length > 0) continue;
+        if (!all && image.tags.length > 0) continue;
+        const created = Date.parse(image.config.created ?? image.record.stored) / 1000;
+        if (until?.some((u) => created >= u)) continue;
+        const labels = (image.config.config?.Labels ?? {}) as Record<string, string>;
+        if (!matchLabels(labels, filters.get('label') ?? [], true)) continue;
+        if (!matchLabels(labels, filters.get('label!') ?? [], false)) continue;
+        for (const t of image.tags) {
+          await this.store.untag(t);
+          report.push({ Untagged: familiarName(parseReference(t)) });
+        }
+        await this.store.delete(id);
+        report.push({ Deleted: id });
+        changed = true;
+      }
+    }
+    return report;
+  }
+
+  /** Sizes for `docker system df`: each image's layers, with the part shared with other images. */
+  async diskUsage(containersUsing: (id: string) => number): Promise<{
+    layersSize: number;
+    images: ImageSummary[];
+  }> {
+    const list = await this.summaries({ all: true, containersUsing });
+    const users = new Map<string, number>();
+    const layersOf = new Map<string, string[]>();
+    for (const image of list) {
+      const config = (await this.store.get(image.Id)).config;
+      const keys = [...new Set(chainIds(config.rootfs.diff_ids))].filter((k) => this.snapshotter.has(k));
+      layersOf.set(image.Id, keys);
+      for (const k of keys) users.set(k, (users.get(k) ?? 0) + 1);
+    }
+    let layersSize = 0;
+    for (const k of users.keys()) layersSize += this.snapshotter.layerSize(k);
+    for (const image of list) {
+      image.SharedSize = (layersOf.get(image.Id) ?? [])
+        .filter((k) => (users.get(k) ?? 0) > 1)
+        .reduce((sum, k) => sum + this.snapshotter.layerSize(k), 0);
+    }
+    return { layersSize, images: list };
+  }
+
+  /**
+   * The disk budget (`image-gc-budget`): while the layers of all images take more than
+   * `budget` bytes, deletes the least recently used image that no container uses (tagged or
+   * not). Returns the IDs deleted; the caller collects garbage afterwards.
+   */
+  async enforceBudget(budget: number, usedBy: (id: string) => string[]): Promise<string[]> {
+    const deleted: string[] = [];
+    for (;;) {
+      const { layersSize } = await this.diskUsage(() => 0);
+      if (layersSize <= budget) return deleted;
+      const candidates = (await this.store.list())
+        .filter((i) => usedBy(i.record.id).length === 0 && this.store.children(i.record.id).length === 0)
+        .sort((a, b) => lastUse(a) - lastUse(b));
+      const victim = candidates[0];
+      if (!victim) return deleted;
+      await this.store.delete(victim.record.id);
+      deleted.push(victim.record.id);
+    }
+  }
+}
+
+function lastUse(image: StoredImage): number {
+  return Date.parse(image.record.lastUsed ?? image.record.stored);
+}
+
+/** Docker filter timestamps: RFC 3339, a Unix time, or a duration like `10m` before now. */
+function parseTimestamp(value: string): number {
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value);
+  const d = /^(\d+)(ns|us|ms|s|m|h)$/.exec(value);
+  if (d) {
+    const unit = { ns: 1e-9, us: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 }[d[2] as 'ns'];
+    return Date.now() / 1000 - Number(d[1]) * unit;
+  }
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw invalidParameter(`failed to parse value as time or duration: "${value}"`);
+  return t / 1000;
+}
+
+/** `label=k`, `label=k=v` (all must match) or `label!=…` (none may match). */
+function matchLabels(labels: Record<string, string>, wanted: string[], positive: boolean): boolean {
+  return wanted.every((w) => {
+    const i = w.indexOf('=');
+    const k = i < 0 ? w : w.slice(0, i);
+    const hit = k in labels && (i < 0 || labels[k] === w.slice(i + 1));
+    return positive ? hit : !hit;
+  });
 }

@@ -24,6 +24,8 @@ export {
   notFound,
 } from './errors.js';
 export { ImageService, type ImportOptions } from './images.js';
+export { type LoadMessage, layerSourceFor, loadImages, resolveSaveSet, saveImages } from './image-archive.js';
+export { collectGarbage, type GarbageCollectionResult, type Lease, LeaseManager } from './gc.js';
 export { applyConfigChanges } from './import-changes.js';
 export { followLog } from './logs.js';
 export { randomContainerName } from './names.js';
@@ -42,4 +44,47 @@ export {
   blankNetworkSettings,
 } from './bridge-networking.js';
 export { type ProgressSink, RegistryService, type RegistrySettings } from './registry.js';
-export { type CommitOptions, commitContainer, containerChanges, exportContainer } from './changes.js';
+export {
+  type CommitOptions,
+  commitContainer,
+  containerChanges,
+  type ContainerSize,
+  containerSize,
+  exportContainer,
+  getContainerArchive,
+  putContainerArchive,
+  repairTemporaryMounts,
+  statContainerPath,
+} from './changes.js';
+export {
+  DEFAULT_DETACH_KEYS,
+  DetachKeyScanner,
+  type ExecConfig,
+  ExecService,
+  type ExecSession,
+  parseDetachKeys,
+  pauseContainer,
+  StdinBroker,
+  topContainer,
+  unpauseContainer,
+} from './interactive.js';
+export {
+  BuildCache,
+  type BuildFromContextOptions,
+  buildCacheOf,
+  buildFromTar,
+  EngineBuildBackend,
+  type EngineBuildOptions,
+  pruneBuildCache,
+} from './build.js';
+export {
+  type BlkioEntry,
+  type ContainerStats,
+  type CpuStats,
+  emptyStats,
+  type NetworkStats,
+  parseNetDev,
+  sampleStats,
+  StatsService,
+} from './stats.js';
+export { HealthMonitor, healthCommand } from './health.js';

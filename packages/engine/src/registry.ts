@@ -8,6 +8,7 @@ import {
   MediaType,
   familiarName,
   formatReference,
+  hostPlatform,
   parseReference,
 } from '@ts-container/image';
 import {
@@ -53,9 +54,10 @@ export class RegistryService {
   /** `docker pull`: returns the image ID; progress follows Docker's JSON messages. */
   async pull(
     reference: string,
-    options: { credentials?: Credentials; onProgress?: ProgressSink } = {},
+    options: { credentials?: Credentials; onProgress?: ProgressSink; platform?: string } = {},
   ): Promise<string> {
     const ref = parseReference(reference);
+    const platform = options.platform ? parsePlatform(options.platform) : undefined;
     const progress = options.onProgress ?? (() => undefined);
     progress({ id: ref.tag ?? ref.digest ?? 'latest', status: `Pulling from ${ref.path}` });
     // Docker Hub images try each mirror first and fall back to the registry itself.
@@ -69,7 +71,7 @@ export class RegistryService {
     let lastError: unknown;
     for (const domain of sources) {
       try {
-        return await this.pullFrom(domain, ref, options.credentials, progress);
+        return await this.pullFrom(domain, ref, options.credentials, progress, platform);
       } catch (err) {
         lastError = err;
         if (domain === ref.domain || (err instanceof RegistryError && err.kind === 'invalid-parameter'))
@@ -84,6 +86,7 @@ export class RegistryService {
     ref: ImageReference,
     credentials: Credentials | undefined,
     progress: ProgressSink,
+    platform: Platform | undefined,
   ): Promise<string> {
     const client = this.client(domain, domain === ref.domain ? credentials : undefined);
     const existing = this.store.lookup(formatReference(ref));
@@ -92,6 +95,7 @@ export class RegistryService {
       reference: ref,
       store: this.content,
       maxConcurrentDownloads: this.settings.maxConcurrentDownloads,
+      ...(platform ? { platform } : {}),
       onProgress: (e) =>
         progress(
           e.progressDetail
@@ -180,6 +184,11 @@ export class RegistryService {
         .concat([{ mediaType: MediaType.DockerConfig, digest: id, size: configBlob.length }]),
       manifest,
       manifestMediaType: MediaType.DockerManifest,
+      // Repositories of the same registry this image came from or went to already hold its blobs.
+      mountFrom: image.record.repoDigests
+        .map((d) => parseReference(d))
+        .filter((r) => r.domain === ref.domain && r.path !== ref.path)
+        .map((r) => r.path),
       onProgress: progress,
     });
     const repoDigest = `${ref.domain}/${ref.path}@${result.digest}`;
@@ -203,6 +212,18 @@ export class RegistryService {
     const ref = parseReference(reference);
     return (await fetchManifest(this.client(ref.domain, credentials), ref)).digest;
   }
+}
+
+type Platform = { os: string; architecture: string; variant?: string };
+
+/** `os[/arch[/variant]]` as `--platform` takes it; Docker calls x86_64 amd64 and aarch64 arm64. */
+export function parsePlatform(value: string): Platform {
+  const [os, arch, variant] = value.toLowerCase().split('/');
+  if (!os || value.split('/').length > 3)
+    throw new RegistryError('invalid-parameter', `invalid platform: ${JSON.stringify(value)}`);
+  const architecture =
+    { x86_64: 'amd64', aarch64: 'arm64' }[arch ?? ''] ?? arch ?? hostPlatform().architecture;
+  return { os, architecture, ...(variant ? { variant } : {}) };
 }
 
 /** Docker's `[=====>     ]  1.2MB/3.4MB` progress text. */

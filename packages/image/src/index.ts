@@ -1,3 +1,11 @@
+export {
+  type ArchiveEntryImage,
+  type ArchiveImage,
+  type LayerSource,
+  type ReadArchiveResult,
+  readImageArchive,
+  writeImageArchive,
+} from './archive.js';
 export { writeFileAtomic } from './atomic.js';
 export { type Compression, decompressStream, detectCompression } from './compression.js';
 export { type BlobInfo, ContentStore, hashFile, type IngestWriter } from './content-store.js';

@@ -1,8 +1,10 @@
-import { lstat, mkdtemp, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
+import { execa } from 'execa';
 import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Digest } from './digest.js';
@@ -119,5 +121,99 @@ describe('applyLayer', () => {
         /escapes the layer root/,
       );
     });
+  });
+});
+
+describe('applyLayer fast path (pre-scan + GNU tar) for overlay layers read from a file', () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'layer-fast-'));
+  });
+  afterEach(() => rm(root, { recursive: true, force: true }));
+
+  async function applyBoth(data: Buffer): Promise<{ fast: string; js: string }> {
+    const file = join(root, `layer-${Math.random()}.tar`);
+    await writeFile(file, data);
+    const fast = join(root, `fast-${Math.random()}`);
+    const js = join(root, `js-${Math.random()}`);
+    await mkdir(fast);
+    await mkdir(js);
+    const a = await applyLayer(createReadStream(file), fast, { whiteouts: 'overlay' });
+    const b = await applyLayer(createReadStream(file), js, { whiteouts: 'overlay', extractor: 'javascript' });
+    expect(a).toEqual(b);
+    expect(a.diffId).toBe(sha256Digest(data));
+    return { fast, js };
+  }
+
+  const tree = async (dir: string) =>
+    (await execa('find', [dir, '-mindepth', '1', '-printf', '%P %y %m %U:%G %s %T@ %l\n'])).stdout
+      .split('\n')
+      // Directory times move as entries are added; whiteout devices are made "now".
+      .map((l) => (/^\S+ [dc] /.test(l) ? l.replace(/ \d+(\.\d+)? (?=[^ ]*$)/, ' ') : l))
+      .sort();
+
+  it('writes the same tree as the JavaScript extractor, whiteouts included', async () => {
+    const data = await makeTar([
+      { name: 'etc/', type: 'directory', mode: 0o750, mtime: new Date(1_500_000_000_000) },
+      {
+        name: 'etc/passwd',
+        body: 'root:x:0:0',
+        mode: 0o600,
+        uid: 12,
+        gid: 34,
+        mtime: new Date(1_000_000_000),
+      },
+      { name: 'bin/sh', type: 'symlink', linkname: '/bin/busybox' },
+      { name: 'etc/pw2', type: 'link', linkname: 'etc/passwd' },
+      { name: 'gone/.wh.file', body: '' },
+      { name: 'opaque/.wh..wh..opq', body: '' },
+      { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 },
+      { name: `deep/${'x'.repeat(120)}/${'y'.repeat(120)}`, body: 'long name' },
+      { name: 'cap', body: 'x', pax: { 'SCHILY.xattr.user.demo': 'v1' } },
+    ]);
+    const { fast, js } = await applyBoth(data);
+    expect(await tree(fast)).toEqual(await tree(js));
+    expect((await lstat(join(fast, 'gone/file'))).isCharacterDevice()).toBe(true);
+    const opq = await execa('getfattr', [
+      '-n',
+      'trusted.overlay.opaque',
+      '--only-values',
+      join(fast, 'opaque'),
+    ]);
+    expect(opq.stdout).toBe('y');
+    for (const dir of [fast, js]) {
+      const attr = await execa('getfattr', ['-n', 'user.demo', '--only-values', join(dir, 'cap')]);
+      expect(attr.stdout).toBe('v1');
+    }
+    expect((await lstat(join(fast, 'etc/passwd'))).uid).toBe(
+      process.getuid?.() === 0 ? 12 : process.getuid?.(),
+    );
+  });
+
+  it('keeps hostile archives inside the root (falling back to the careful extractor)', async () => {
+    const traversal = join(root, 't.tar');
+    await writeFile(traversal, await makeTar([{ name: '../escape', body: 'x' }]));
+    await mkdir(join(root, 'a'));
+    await expect(
+      applyLayer(createReadStream(traversal), join(root, 'a'), { whiteouts: 'overlay' }),
+    ).rejects.toThrow(/escapes the layer root/);
+
+    const viaLink = await makeTar([
+      { name: 'link', type: 'symlink', linkname: root },
+      { name: 'link/pwned', body: 'x' },
+      { name: 'up', type: 'symlink', linkname: '../../../..' },
+      { name: 'up/pwned2', body: 'x' },
+    ]);
+    const { fast } = await applyBoth(viaLink);
+    await expect(lstat(join(root, 'pwned'))).rejects.toThrow();
+    await expect(lstat(join(root, 'pwned2'))).rejects.toThrow();
+    expect(await readFile(join(fast, 'pwned2'), 'utf8')).toBe('x');
+
+    const hard = join(root, 'h.tar');
+    await writeFile(hard, await makeTar([{ name: 'hl', type: 'link', linkname: '../../../etc/passwd' }]));
+    await mkdir(join(root, 'b'));
+    await expect(
+      applyLayer(createReadStream(hard), join(root, 'b'), { whiteouts: 'overlay' }),
+    ).rejects.toThrow(/escapes the layer root/);
   });
 });

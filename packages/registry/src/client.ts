@@ -36,7 +36,10 @@ interface RequestOptions {
   method?: string;
   headers?: Record<string, string>;
   body?: Buffer | (() => Readable);
-  /** Token scope, e.g. `repository:library/busybox:pull`. */
+  /**
+   * Token scope, e.g. `repository:library/busybox:pull`; several are separated by spaces (a
+   * cross-repository mount needs push on the target and pull on the source).
+   */
   scope?: string;
 }
 
@@ -113,7 +116,7 @@ export class RegistryClient {
     if (!challenge) return res;
     drain(res);
     this.challenge = challenge;
-    if (options.scope) this.tokens.delete(options.scope);
+    this.tokens.delete(options.scope ?? '');
     res = await attempt(await this.authorization(options.scope));
     return res;
   }
@@ -131,7 +134,8 @@ export class RegistryClient {
     if (!realm) throw new RegistryError('system', `registry ${this.host}: bearer challenge without a realm`);
     const url = new URL(realm);
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
-    if (scope) url.searchParams.set('scope', scope);
+    // Distribution token spec: one `scope` parameter per resource.
+    for (const s of (scope ?? '').split(' ').filter(Boolean)) url.searchParams.append('scope', s);
     if (creds.username) url.searchParams.set('account', creds.username);
     const headers: Record<string, string> = {};
     const basic = basicAuthHeader(creds);

@@ -163,7 +163,28 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
   return { manifestDigest, manifest, config, configDigest, layers: manifest.layers };
 }
 
-async function downloadBlob(
+/** Downloads in progress per store: two pulls sharing a layer must not append to one ingest. */
+const inFlight = new WeakMap<BlobStore, Map<string, Promise<void>>>();
+
+function downloadBlob(
+  client: RegistryClient,
+  ref: ImageReference,
+  store: BlobStore,
+  blob: Descriptor,
+  onBytes: (current: number) => void,
+): Promise<void> {
+  let running = inFlight.get(store);
+  if (!running) inFlight.set(store, (running = new Map()));
+  const existing = running.get(blob.digest);
+  if (existing) return existing;
+  const download = downloadBlobOnce(client, ref, store, blob, onBytes).finally(() =>
+    running.delete(blob.digest),
+  );
+  running.set(blob.digest, download);
+  return download;
+}
+
+async function downloadBlobOnce(
   client: RegistryClient,
   ref: ImageReference,
   store: BlobStore,
@@ -252,12 +273,19 @@ export interface PushOptions {
   blobs: Descriptor[];
   manifest: Buffer;
   manifestMediaType: string;
+  /**
+   * Other repositories of the same registry that may hold these blobs: the registry is asked to
+   * mount them (`POST …/blobs/uploads/?mount=…&from=…`) instead of receiving the bytes again.
+   */
+  mountFrom?: string[];
+  /** Upload in `PATCH` chunks of this many bytes; by default one streamed `PATCH` per blob, as Docker does. */
+  chunkSize?: number;
   onProgress?: (event: ProgressEvent) => void;
 }
 
 /** Uploads the blobs the registry lacks, then the manifest; returns the manifest digest. */
 export async function pushImage(options: PushOptions): Promise<{ digest: string; size: number }> {
-  const { client, reference: ref, store } = options;
+  const { client, reference: ref } = options;
   const progress = options.onProgress ?? (() => undefined);
   const scope = scopeFor(ref, 'pull,push');
   for (const blob of options.blobs) progress({ id: short(blob.digest), status: 'Preparing' });
@@ -269,37 +297,12 @@ export async function pushImage(options: PushOptions): Promise<{ digest: string;
       progress({ id, status: 'Layer already exists' });
       continue;
     }
-    const start = await client.request(`/v2/${ref.path}/blobs/uploads/`, {
-      method: 'POST',
-      scope,
-      headers: { 'Content-Length': '0' },
-    });
-    drain(start);
-    if (start.status === 401 || start.status === 403)
-      throw new RegistryError('unauthorized', 'denied: requested access to the resource is denied');
-    if (start.status !== 202)
-      throw new RegistryError(
-        'system',
-        `starting the upload of ${blob.digest}: registry answered ${start.status}`,
-      );
-    const location = new URL(String(start.headers.location), await client.baseUrl());
-    location.searchParams.set('digest', blob.digest);
-    progress({ id, status: 'Pushing', progressDetail: { current: 0, total: blob.size } });
-    const put = await client.request(location.toString(), {
-      method: 'PUT',
-      scope,
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(blob.size) },
-      body: () => store.createReadStream(blob.digest),
-    });
-    const body = await readBody(put);
-    if (put.status !== 201)
-      throw new RegistryError(
-        'system',
-        `uploading ${blob.digest}: registry answered ${put.status}: ${body.toString('utf8').slice(0, 200)}`,
-      );
-    progress({ id, status: 'Pushed' });
+    if (head.status === 401 || head.status === 403) throw denied();
+    await uploadBlob(options, blob, (current) =>
+      progress({ id, status: 'Pushing', progressDetail: { current, total: blob.size } }),
+    ).then((how) => progress({ id, status: how === 'pushed' ? 'Pushed' : `Mounted from ${how}` }));
   }
-  const tag = ref.tag ?? 'latest';
+  const tag = ref.digest ?? ref.tag ?? 'latest';
   const res = await client.request(`/v2/${ref.path}/manifests/${tag}`, {
     method: 'PUT',
     scope,
@@ -307,6 +310,7 @@ export async function pushImage(options: PushOptions): Promise<{ digest: string;
     body: options.manifest,
   });
   const body = await readBody(res);
+  if (res.status === 401 || res.status === 403) throw denied();
   if (res.status !== 201)
     throw new RegistryError(
       'system',
@@ -315,4 +319,150 @@ export async function pushImage(options: PushOptions): Promise<{ digest: string;
   const digest = `sha256:${createHash('sha256').update(options.manifest).digest('hex')}`;
   progress({ status: `${tag}: digest: ${digest} size: ${options.manifest.length}` });
   return { digest, size: options.manifest.length };
+}
+
+/** Docker's message when a push is not allowed. */
+function denied(): RegistryError {
+  return new RegistryError('unauthorized', 'denied: requested access to the resource is denied');
+}
+
+/**
+ * Distribution spec upload: `POST` (or a cross-repository mount), then `PATCH` the bytes (one
+ * streamed request or fixed-size chunks with `Content-Range`), then `PUT ?digest=` to close it.
+ * Returns the source repository when the registry mounted the blob instead.
+ */
+async function uploadBlob(
+  options: PushOptions,
+  blob: Descriptor,
+  onBytes: (current: number) => void,
+): Promise<string | 'pushed'> {
+  const { client, reference: ref, store } = options;
+  let location: URL | undefined;
+  for (const from of options.mountFrom ?? []) {
+    if (from === ref.path) continue;
+    const query = `mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(from)}`;
+    const res = await client.request(`/v2/${ref.path}/blobs/uploads/?${query}`, {
+      method: 'POST',
+      scope: `${scopeFor(ref, 'pull,push')} repository:${from}:pull`,
+      headers: { 'Content-Length': '0' },
+    });
+    drain(res);
+    if (res.status === 201) return from;
+    // 202: the registry could not mount and opened an ordinary upload session instead.
+    if (res.status === 202) {
+      location = await uploadLocation(client, res.headers.location);
+      break;
+    }
+  }
+  const scope = scopeFor(ref, 'pull,push');
+  if (!location) {
+    const start = await client.request(`/v2/${ref.path}/blobs/uploads/`, {
+      method: 'POST',
+      scope,
+      headers: { 'Content-Length': '0' },
+    });
+    drain(start);
+    if (start.status === 401 || start.status === 403) throw denied();
+    if (start.status !== 202)
+      throw new RegistryError(
+        'system',
+        `starting the upload of ${blob.digest}: registry answered ${start.status}`,
+      );
+    location = await uploadLocation(client, start.headers.location);
+  }
+  let url: URL = location;
+  onBytes(0);
+  let sent = 0;
+  const patch = async (body: Buffer | (() => Readable), length: number) => {
+    const res = await client.request(url.toString(), {
+      method: 'PATCH',
+      scope,
+      headers: {
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': String(length),
+        ...(length > 0 ? { 'Content-Range': `${sent}-${sent + length - 1}` } : {}),
+      },
+      body,
+    });
+    const text = await readBody(res);
+    if (res.status !== 202)
+      throw new RegistryError(
+        'system',
+        `uploading ${blob.digest}: registry answered ${res.status}: ${text.toString('utf8').slice(0, 200)}`,
+      );
+    sent += length;
+    onBytes(sent);
+    url = await uploadLocation(client, res.headers.location ?? url.toString());
+  };
+  if (options.chunkSize === undefined) {
+    await patch(() => {
+      const stream = store.createReadStream(blob.digest);
+      let current = 0;
+      stream.on('data', (c: Buffer) => {
+        current += c.length;
+        onBytes(current);
+      });
+      return stream;
+    }, blob.size);
+  } else {
+    // Chunks are buffered (bounded by chunkSize) so a retried request can resend them.
+    let pending: Buffer[] = [];
+    let pendingSize = 0;
+    for await (const chunk of store.createReadStream(blob.digest)) {
+      let c = chunk as Buffer;
+      while (c.length > 0) {
+        const take = Math.min(c.length, options.chunkSize - pendingSize);
+        pending.push(c.subarray(0, take));
+        pendingSize += take;
+        c = c.subarray(take);
+        if (pendingSize === options.chunkSize) {
+          await patch(Buffer.concat(pending), pendingSize);
+          pending = [];
+          pendingSize = 0;
+        }
+      }
+    }
+    if (pendingSize > 0 || sent === 0) await patch(Buffer.concat(pending), pendingSize);
+  }
+  url.searchParams.set('digest', blob.digest);
+  const put = await client.request(url.toString(), {
+    method: 'PUT',
+    scope,
+    headers: { 'Content-Length': '0' },
+  });
+  const body = await readBody(put);
+  if (put.status !== 201)
+    throw new RegistryError(
+      'system',
+      `uploading ${blob.digest}: registry answered ${put.status}: ${body.toString('utf8').slice(0, 200)}`,
+    );
+  return 'pushed';
+}
+
+/** Upload locations may be relative to the registry (distribution spec). */
+async function uploadLocation(client: RegistryClient, header: string | undefined): Promise<URL> {
+  if (!header) throw new RegistryError('system', 'the registry opened an upload without a Location');
+  return new URL(header, await client.baseUrl());
+}
+
+/** `GET /v2/NAME/tags/list`, following `Link` pagination. */
+export async function listTags(client: RegistryClient, repository: string): Promise<string[]> {
+  const tags: string[] = [];
+  let next: string | undefined = `/v2/${repository}/tags/list?n=1000`;
+  while (next) {
+    const res = await client.request(next, { scope: `repository:${repository}:pull` });
+    const body = await readBody(res);
+    if (res.status === 404) throw new RegistryError('not-found', `repository ${repository} not found`);
+    if (res.status === 401 || res.status === 403)
+      throw new RegistryError(
+        'unauthorized',
+        `pull access denied for ${repository}, repository does not exist or may require 'docker login'`,
+      );
+    if (res.status >= 400)
+      throw new RegistryError('system', `listing tags of ${repository}: registry answered ${res.status}`);
+    tags.push(...((JSON.parse(body.toString('utf8')) as { tags?: string[] | null }).tags ?? []));
+    const link = /<([^>]+)>;\s*rel="?next"?/.exec(String(res.headers.link ?? ''));
+    next = link?.[1];
+  }
+  return tags;
 }

@@ -11,6 +11,7 @@ export {
 export {
   type BlobStore,
   fetchManifest,
+  listTags,
   type ProgressEvent,
   type PullOptions,
   type PullResult,

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { type IncomingMessage, type Server, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -54,7 +54,10 @@ async function makeImage(store: ContentStore) {
 /** An HTTP proxy in front of the registry that can tamper with blob downloads. */
 async function startProxy(
   target: string,
-  tamper: (req: IncomingMessage, body: Buffer) => { body: Buffer; cut?: boolean } | undefined,
+  tamper: (
+    req: IncomingMessage,
+    body: Buffer,
+  ) => { body: Buffer; cut?: boolean; status?: number } | undefined,
 ): Promise<{ server: Server; host: string }> {
   const server = createServer((req, res) => {
     const upstream = request(
@@ -67,6 +70,11 @@ async function startProxy(
           const body = Buffer.concat(chunks);
           const changed =
             req.method === 'GET' && req.url?.includes('/blobs/sha256:') ? tamper(req, body) : undefined;
+          if (changed?.status) {
+            res.writeHead(changed.status, { 'Content-Length': String(changed.body.length) });
+            res.end(changed.body);
+            return;
+          }
           res.writeHead(up.statusCode ?? 500, up.headers);
           if (changed?.cut) {
             // Let the first half reach the client, then drop the connection.
@@ -194,6 +202,47 @@ describe.skipIf(skip !== undefined)('registry client against the real registry',
     }
   });
 
+  it('retries a blob download after 503 answers and completes', async () => {
+    const failures = new Map<string, number>();
+    const proxy = await startProxy(registry.host, (req) => {
+      const n = failures.get(req.url ?? '') ?? 0;
+      if (n >= 2) return undefined;
+      failures.set(req.url ?? '', n + 1);
+      return { body: Buffer.from('{"errors":[{"code":"UNAVAILABLE"}]}'), status: 503 };
+    });
+    try {
+      const ref = parseReference(`${proxy.host}/test/app:1`);
+      const target = await freshStore();
+      const pulled = await pullImage({
+        client: new RegistryClient(ref.domain),
+        reference: ref,
+        store: target,
+      });
+      expect([...failures.values()].every((n) => n === 2)).toBe(true);
+      expect(failures.size).toBe(3);
+      for (const b of image.blobs) expect(await target.has(b.digest)).toBe(true);
+      expect(pulled.manifestDigest).toBe(sha(image.manifest));
+    } finally {
+      proxy.server.close();
+    }
+  });
+
+  it('gives up after bounded retries with an unavailable error', async () => {
+    const proxy = await startProxy(registry.host, () => ({ body: Buffer.from('down'), status: 502 }));
+    try {
+      const ref = parseReference(`${proxy.host}/test/app:1`);
+      const err = await pullImage({
+        client: new RegistryClient(ref.domain),
+        reference: ref,
+        store: await freshStore(),
+      }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ kind: 'unavailable' });
+      expect(String(err)).toMatch(/registry answered 502/);
+    } finally {
+      proxy.server.close();
+    }
+  });
+
   it('refuses a corrupted blob with a digest error and stores nothing of it', async () => {
     const layer = image.blobs[2]!;
     const proxy = await startProxy(registry.host, (req, body) => {
@@ -261,6 +310,38 @@ describe.skipIf(skip !== undefined)('basic auth and credentials', () => {
       store: target,
     });
     expect(pulled.configDigest).toBe(image.configDigest);
+  });
+
+  it('uses a credential helper (credHelpers) for get, store and erase', async () => {
+    const bin = join(dir, 'bin');
+    const helperStore = join(dir, 'helper-store.json');
+    await mkdir(bin, { recursive: true });
+    // A minimal docker-credential-* helper: the protocol is one action argument plus stdin/stdout.
+    await writeFile(
+      join(bin, 'docker-credential-tsctrtest'),
+      `#!/bin/sh\nset -e\nS=${helperStore}\ncase "$1" in\n  store) cat > "$S" ;;\n  get) cat > /dev/null; [ -f "$S" ] || { echo "credentials not found in native keychain"; exit 1; }; jq -c '{Username, Secret}' "$S" ;;\n  erase) rm -f "$S" ;;\nesac\n`,
+      { mode: 0o755 },
+    );
+    const path = join(dir, 'helper-docker', 'config.json');
+    await mkdir(join(dir, 'helper-docker'), { recursive: true });
+    await writeFile(path, JSON.stringify({ credHelpers: { [registry.host]: 'tsctrtest' } }));
+    const oldPath = process.env.PATH;
+    process.env.PATH = `${bin}:${oldPath}`;
+    try {
+      await saveCredentials(path, registry.host, 'alice', 's3cret');
+      // The secret lives with the helper, not in config.json.
+      expect(await readFile(path, 'utf8')).not.toContain(Buffer.from('alice:s3cret').toString('base64'));
+      expect(JSON.parse(await readFile(helperStore, 'utf8'))).toEqual({
+        ServerURL: registry.host,
+        Username: 'alice',
+        Secret: 's3cret',
+      });
+      expect(await loadCredentials(path, registry.host)).toEqual({ username: 'alice', password: 's3cret' });
+      expect(await removeCredentials(path, registry.host)).toBe(true);
+      expect(await loadCredentials(path, registry.host)).toBeUndefined();
+    } finally {
+      process.env.PATH = oldPath;
+    }
   });
 
   it('stores credentials like docker login: base64 auth, mode 0600; logout removes them', async () => {

@@ -1,6 +1,8 @@
 import { watch } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { attachStdin, reopenLog, resizeTerminal } from './attach.js';
 import { readLogRecords } from './log-file.js';
 import { launchMonitor, readExitCode, wasOomKilled } from './monitor.js';
 import { OciRuntime, type OciRuntimeName, resolveOciRuntime } from './oci-runtime.js';
@@ -120,6 +122,21 @@ export class ContainerRuntime {
       signal?.addEventListener('abort', onAbort);
       check();
     });
+  }
+
+  /** Sends `input` to the container's stdin (created with `stdin: true`); its end is EOF. */
+  async attachStdin(id: string, input: Readable): Promise<void> {
+    await attachStdin(this.bundleDir(id), input);
+  }
+
+  /** Resizes the terminal of a container created with `terminal: true`. */
+  async resize(id: string, rows: number, cols: number): Promise<void> {
+    await resizeTerminal(this.bundleDir(id), rows, cols);
+  }
+
+  /** Makes conmon start a new log file at the log path (after the old one was rotated away). */
+  async reopenLog(id: string): Promise<void> {
+    await reopenLog(this.bundleDir(id));
   }
 
   async kill(id: string, signal: string | number = 'SIGTERM', all = false): Promise<void> {

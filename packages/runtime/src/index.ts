@@ -1,3 +1,4 @@
+export { attachStdin, reopenLog, resizeTerminal } from './attach.js';
 export {
   type ContainerRuntimeOptions,
   ContainerRuntime,
@@ -9,7 +10,6 @@ export {
   DEFAULT_CAPABILITIES,
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
-  DEFAULT_SECCOMP_DENIED,
 } from './defaults.js';
 export { ContainerStartError, RuntimeError, type RuntimeErrorKind } from './errors.js';
 export { type LogRecord, parseLogLine, readLogRecords } from './log-file.js';
@@ -36,3 +36,9 @@ export {
   ContainerSpecInputSchema,
   type ContainerSpecOptions,
 } from './spec-input.js';
+export {
+  defaultSeccompProfile,
+  SECCOMP_ALLOWED,
+  SECCOMP_BY_CAPABILITY,
+  type SeccompProfile,
+} from './seccomp.js';

@@ -1,11 +1,12 @@
+import { readFileSync } from 'node:fs';
 import {
   ALL_CAPABILITIES,
   DEFAULT_CAPABILITIES,
   DEFAULT_DEVICE_RULES,
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
-  DEFAULT_SECCOMP_DENIED,
 } from './defaults.js';
+import { defaultSeccompProfile } from './seccomp.js';
 import {
   type ContainerSpecInput,
   ContainerSpecInputSchema,
@@ -29,15 +30,31 @@ export function normaliseCapability(name: string): string {
   return upper.startsWith('CAP_') ? upper : `CAP_${upper}`;
 }
 
+/**
+ * Every capability we can grant: ALL_CAPABILITIES is in kernel numbering order, and like
+ * Docker we keep those in our own bounding set (a daemon itself running in a container may
+ * lack some; runc refuses to grant them).
+ */
+function kernelCapabilities(): string[] {
+  let bounding = (1n << BigInt(ALL_CAPABILITIES.length)) - 1n;
+  try {
+    const line = /^CapBnd:\s+([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (line?.[1]) bounding = BigInt(`0x${line[1]}`);
+  } catch {
+    // not Linux, or /proc not mounted: assume everything
+  }
+  return ALL_CAPABILITIES.filter((_, i) => (bounding >> BigInt(i)) & 1n);
+}
+
 /** Docker's rules: start from the defaults (or all when privileged), add, then drop; `ALL` works in both. */
 export function effectiveCapabilities(
   options: Pick<ContainerSpecOptions, 'privileged' | 'capAdd' | 'capDrop'>,
 ): string[] {
-  if (options.privileged) return [...ALL_CAPABILITIES];
+  if (options.privileged) return kernelCapabilities();
   let caps = new Set(DEFAULT_CAPABILITIES);
   const add = options.capAdd.map(normaliseCapability);
   const drop = options.capDrop.map(normaliseCapability);
-  if (add.includes('CAP_ALL')) caps = new Set(ALL_CAPABILITIES);
+  if (add.includes('CAP_ALL')) caps = new Set(kernelCapabilities());
   else for (const c of add) caps.add(c);
   if (drop.includes('CAP_ALL')) caps = new Set(add.filter((c) => c !== 'CAP_ALL'));
   else for (const c of drop) caps.delete(c);
@@ -151,18 +168,5 @@ export function generateSpec(input: ContainerSpecInput): OciSpec {
 function seccompProfile(o: ContainerSpecOptions): Record<string, unknown> | undefined {
   if (o.seccomp === 'unconfined' || o.privileged) return undefined;
   if (o.seccomp !== 'default') return o.seccomp;
-  const caps = new Set(effectiveCapabilities(o));
-  // Docker grants the admin syscalls to containers given CAP_SYS_ADMIN.
-  if (caps.has('CAP_SYS_ADMIN')) return undefined;
-  return {
-    defaultAction: 'SCMP_ACT_ALLOW',
-    architectures: [
-      'SCMP_ARCH_X86_64',
-      'SCMP_ARCH_X86',
-      'SCMP_ARCH_X32',
-      'SCMP_ARCH_AARCH64',
-      'SCMP_ARCH_ARM',
-    ],
-    syscalls: [{ names: DEFAULT_SECCOMP_DENIED, action: 'SCMP_ACT_ERRNO', errnoRet: 1 }],
-  };
+  return defaultSeccompProfile(effectiveCapabilities(o)) as unknown as Record<string, unknown>;
 }

@@ -1,3 +1,4 @@
+import { type Stats, createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -11,7 +12,7 @@ export interface Change {
   path: string;
 }
 
-type Stats = Awaited<ReturnType<typeof lstat>>;
+const OPAQUE_XATTR = 'trusted.overlay.opaque';
 
 /** overlayfs marks a deletion with a 0/0 character device. */
 function isOverlayWhiteout(st: Stats): boolean {
@@ -22,78 +23,151 @@ async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
   try {
     return await lstat(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR')
-      return undefined;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw err;
   }
 }
 
-/** Directories of an overlay upper dir that carry the opaque xattr (one getfattr for all). */
-export async function opaqueDirectories(upper: string): Promise<Set<string>> {
-  // getfattr exits non-zero when some files lack the attribute; its output is still complete.
+/**
+ * Orders paths as a depth-first walk with sorted names does (`/a`, `/a/b`, `/a-b`): a
+ * directory always precedes what is inside it, which is the order `docker diff` prints.
+ */
+export function compareWalkOrder(a: string, b: string): number {
+  const pa = a.split('/');
+  const pb = b.split('/');
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i]!;
+    const y = pb[i]!;
+    if (x !== y) return Buffer.compare(Buffer.from(x), Buffer.from(y));
+  }
+  return pa.length - pb.length;
+}
+
+function decodeOctalEscapes(s: string): string {
+  // getfattr escapes unusual bytes as \ooo; decode them as bytes so UTF-8 names survive.
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const m = /^\\([0-7]{3})/.exec(s.slice(i, i + 4));
+    if (m) {
+      bytes.push(Number.parseInt(m[1]!, 8));
+      i += 3;
+    } else bytes.push(...Buffer.from(s[i]!));
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/**
+ * Every extended attribute below `dir` (one getfattr call for the tree), keyed by absolute
+ * path. Empty when getfattr is missing: layers then simply carry no xattrs.
+ */
+export async function readXattrs(dir: string): Promise<Map<string, Map<string, Buffer>>> {
+  // getfattr exits non-zero when some files lack attributes; its output is still complete.
   const dump = await execa(
     'getfattr',
-    ['-R', '--absolute-names', '-d', '-m', '^trusted\\.overlay\\.opaque$', upper],
-    { reject: false },
+    ['-R', '-P', '--absolute-names', '-d', '-m', '-', '-e', 'base64', dir],
+    {
+      reject: false,
+    },
   );
-  const out = new Set<string>();
+  const out = new Map<string, Map<string, Buffer>>();
   for (const block of dump.stdout.split('\n\n')) {
-    const file = /^# file: (.*)$/m.exec(block)?.[1];
-    if (file && /trusted\.overlay\.opaque="y"/.test(block)) {
-      out.add(file.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))));
+    const lines = block.split('\n');
+    const header = lines.find((l) => l.startsWith('# file: '));
+    if (!header) continue;
+    const file = decodeOctalEscapes(header.slice('# file: '.length));
+    const attrs = new Map<string, Buffer>();
+    for (const line of lines) {
+      const m = /^([^#=][^=]*)=0s(.*)$/.exec(line);
+      if (m) attrs.set(m[1]!, Buffer.from(m[2]!, 'base64'));
+      else if (/^[^#=][^=]*$/.test(line)) attrs.set(line, Buffer.alloc(0));
     }
+    if (attrs.size > 0) out.set(file, attrs);
   }
   return out;
 }
 
-/** Whether `rel` exists in the merged view of `lowers` (nearest first), honouring whiteouts. */
-async function existsInLowers(lowers: readonly string[], rel: string): Promise<boolean> {
+/** Directories of an overlay upper dir that carry the opaque xattr. */
+export async function opaqueDirectories(upper: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const [file, attrs] of await readXattrs(upper))
+    if (attrs.get(OPAQUE_XATTR)?.toString() === 'y') out.add(file);
+  return out;
+}
+
+/** The first lower layer (nearest first) holding `rel`; undefined when none or whited out. */
+async function findInLowers(lowers: readonly string[], rel: string): Promise<Stats | undefined> {
   for (const lower of lowers) {
     const st = await lstatOrUndefined(join(lower, rel));
     if (st === undefined) continue;
-    return !isOverlayWhiteout(st);
+    return isOverlayWhiteout(st) ? undefined : st;
   }
-  return false;
+  return undefined;
+}
+
+function sameDirectory(a: Stats, b: Stats): boolean {
+  return a.mode === b.mode && a.size === b.size && Math.trunc(a.mtimeMs) === Math.trunc(b.mtimeMs);
 }
 
 /**
- * Docker's `diff` of an overlay snapshot: walk its upper dir; a whiteout is D, an entry the
- * lower layers lack is A, anything else present in upper (copied up, so changed, including
- * the parent directories of a change) is C. Sorted by path.
+ * Docker's `diff` of an overlay snapshot, following its rules: walk the upper dir; a
+ * whiteout is D, and so is an opaque directory that hid a lower one (its new contents
+ * follow as A); an entry the lower layers lack is A; anything else copied up is C, except a
+ * directory whose mode, size and mtime equal the lower one (it was only copied up to hold a
+ * child). The parents of every change are listed as C, as they are for full-copy drivers (the
+ * layer must carry them to restore their permissions), so both drivers print the same diff.
  */
 export async function overlayChanges(upper: string, lowers: readonly string[]): Promise<Change[]> {
+  const opaque = await opaqueDirectories(upper);
   const changes: Change[] = [];
+  const changedDirs = new Set<string>();
   const walk = async (rel: string) => {
-    for (const name of await readdir(join(upper, rel))) {
+    for (const name of (await readdir(join(upper, rel))).sort()) {
       const childRel = rel === '' ? name : `${rel}/${name}`;
-      const st = await lstat(join(upper, childRel));
+      const full = join(upper, childRel);
+      const st = await lstat(full);
       const path = `/${childRel}`;
-      if (isOverlayWhiteout(st)) {
-        changes.push({ kind: 'D', path });
-        continue;
+      const lower = await findInLowers(lowers, childRel);
+      let kind: Change['kind'] | undefined;
+      if (isOverlayWhiteout(st)) kind = 'D';
+      else if (st.isDirectory() && opaque.has(full) && lower !== undefined) kind = 'D';
+      else if (lower === undefined) kind = 'A';
+      else if (!(st.isDirectory() && lower.isDirectory() && sameDirectory(st, lower))) kind = 'C';
+      if (kind !== undefined) {
+        if (st.isDirectory()) changedDirs.add(path);
+        for (let parent = posix.dirname(path); parent !== '/'; parent = posix.dirname(parent)) {
+          if (changedDirs.has(parent)) break;
+          changes.push({ kind: 'C', path: parent });
+          changedDirs.add(parent);
+        }
+        changes.push({ kind, path });
       }
-      changes.push({ kind: (await existsInLowers(lowers, childRel)) ? 'C' : 'A', path });
       if (st.isDirectory()) await walk(childRel);
     }
   };
   await walk('');
-  return changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return changes.sort((a, b) => compareWalkOrder(a.path, b.path));
 }
 
-/** `diff` for full-copy snapshots: compare the snapshot's tree with its parent's. */
+function sameEntry(a: Stats, b: Stats): boolean {
+  if ((a.mode & 0o170000) !== (b.mode & 0o170000)) return false;
+  if (a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.rdev !== b.rdev) return false;
+  // A directory's size and mtime follow its entries; its children report their own changes.
+  if (a.isDirectory()) return true;
+  return a.size === b.size && Math.trunc(a.mtimeMs) === Math.trunc(b.mtimeMs);
+}
+
+/**
+ * `diff` for full-copy snapshots: compare the snapshot's tree with its parent's. An entry
+ * differing in type, mode, owner, size, mtime or link target is C; a directory with a changed
+ * child is C too (Docker records it so that the layer restores its permissions).
+ */
 export async function treeChanges(tree: string, parent: string | undefined): Promise<Change[]> {
   const changes: Change[] = [];
-  const same = (a: Stats, b: Stats) =>
-    a.mode === b.mode &&
-    a.uid === b.uid &&
-    a.gid === b.gid &&
-    (a.isDirectory() || (a.size === b.size && a.mtimeMs === b.mtimeMs));
   const walk = async (rel: string): Promise<boolean> => {
     let changed = false;
     const here = new Set(await readdir(join(tree, rel)));
-    const before = parent
-      ? new Set(await readdir(join(parent, rel)).catch(() => [] as string[]))
-      : new Set<string>();
+    const before = new Set(parent ? await readdir(join(parent, rel)).catch(() => [] as string[]) : []);
     for (const name of before) {
       if (!here.has(name)) {
         changes.push({ kind: 'D', path: `/${rel === '' ? name : `${rel}/${name}`}` });
@@ -104,16 +178,17 @@ export async function treeChanges(tree: string, parent: string | undefined): Pro
       const childRel = rel === '' ? name : `${rel}/${name}`;
       const st = await lstat(join(tree, childRel));
       const old = parent && before.has(name) ? await lstatOrUndefined(join(parent, childRel)) : undefined;
-      if (!old) {
+      if (!old || old.isDirectory() !== st.isDirectory()) {
+        if (old) changes.push({ kind: 'D', path: `/${childRel}` });
         changes.push({ kind: 'A', path: `/${childRel}` });
         if (st.isDirectory()) await walk(childRel);
         changed = true;
         continue;
       }
-      let childChanged = !same(st, old) || st.isDirectory() !== old.isDirectory();
+      let childChanged = !sameEntry(st, old);
       if (!childChanged && st.isSymbolicLink())
         childChanged = (await readlink(join(tree, childRel))) !== (await readlink(join(parent!, childRel)));
-      if (st.isDirectory() && old.isDirectory() && (await walk(childRel))) childChanged = true;
+      if (st.isDirectory() && (await walk(childRel))) childChanged = true;
       if (childChanged) {
         changes.push({ kind: 'C', path: `/${childRel}` });
         changed = true;
@@ -122,82 +197,10 @@ export async function treeChanges(tree: string, parent: string | undefined): Pro
     return changed;
   };
   await walk('');
-  return changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-/**
- * The OCI layer tarball of an overlay upper dir: deletions as `.wh.NAME`, opaque directories
- * with `.wh..wh..opq`, hard links kept, entries sorted so the same changes give the same DiffID.
- */
-export function overlayLayerTar(upper: string): Readable {
-  const pack = tar.pack();
-  const run = async () => {
-    const opaque = await opaqueDirectories(upper);
-    const inodes = new Map<string, string>();
-    const walk = async (rel: string) => {
-      const names = (await readdir(join(upper, rel))).sort();
-      for (const name of names) {
-        const childRel = rel === '' ? name : `${rel}/${name}`;
-        const full = join(upper, childRel);
-        const st = await lstat(full);
-        const base = { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777, mtime: st.mtime };
-        if (isOverlayWhiteout(st)) {
-          await entry(pack, {
-            ...base,
-            name: posix.join(rel, `.wh.${name}`),
-            type: 'file',
-            size: 0,
-            mode: 0o644,
-          });
-          continue;
-        }
-        if (st.isDirectory()) {
-          await entry(pack, { ...base, name: `${childRel}/`, type: 'directory' });
-          if (opaque.has(full))
-            await entry(pack, {
-              ...base,
-              name: `${childRel}/.wh..wh..opq`,
-              type: 'file',
-              size: 0,
-              mode: 0o644,
-            });
-          await walk(childRel);
-          continue;
-        }
-        if (st.isSymbolicLink()) {
-          await entry(pack, { ...base, name: childRel, type: 'symlink', linkname: await readlink(full) });
-          continue;
-        }
-        if (st.isFile()) {
-          const key = `${st.dev}:${st.ino}`;
-          const first = st.nlink > 1 ? inodes.get(key) : undefined;
-          if (first !== undefined) {
-            await entry(pack, { ...base, name: childRel, type: 'link', linkname: first });
-            continue;
-          }
-          if (st.nlink > 1) inodes.set(key, childRel);
-          await fileEntry(pack, { ...base, name: childRel, type: 'file', size: st.size }, full);
-          continue;
-        }
-        if (st.isCharacterDevice() || st.isBlockDevice()) {
-          await entry(pack, {
-            ...base,
-            name: childRel,
-            type: st.isCharacterDevice() ? 'character-device' : 'block-device',
-            devmajor: Math.floor(st.rdev / 256),
-            devminor: st.rdev % 256,
-          });
-          continue;
-        }
-        if (st.isFIFO()) await entry(pack, { ...base, name: childRel, type: 'fifo' });
-        // Sockets are not carried in layers (Docker skips them too).
-      }
-    };
-    await walk('');
-    pack.finalize();
-  };
-  run().catch((err: unknown) => pack.destroy(err as Error));
-  return pack as unknown as Readable;
+  // A type change is D then A of the same path; keep the A (the layer replaces the entry).
+  const seen = new Map<string, Change>();
+  for (const c of changes) if (!seen.has(c.path) || c.kind === 'A') seen.set(c.path, c);
+  return [...seen.values()].sort((a, b) => compareWalkOrder(a.path, b.path));
 }
 
 type EntryHeader = Partial<tar.Header> & { name: string };
@@ -209,39 +212,151 @@ function entry(pack: tar.Pack, header: EntryHeader): Promise<void> {
   });
 }
 
-async function fileEntry(pack: tar.Pack, header: EntryHeader, path: string): Promise<void> {
-  const { createReadStream } = await import('node:fs');
-  await new Promise<void>((resolve, reject) => {
+function fileEntry(pack: tar.Pack, header: EntryHeader, path: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     const sink = pack.entry(header as tar.Header, (err) => (err ? reject(err) : resolve()));
     createReadStream(path).on('error', reject).pipe(sink);
   });
 }
 
-/** The layer tarball of a full-copy snapshot: its changes against the parent's tree. */
-export function treeLayerTar(tree: string, parent: string | undefined): Readable {
-  const pack = tar.pack();
-  const run = async () => {
-    for (const change of await treeChanges(tree, parent)) {
-      const rel = change.path.slice(1);
-      if (change.kind === 'D') {
-        await entry(pack, {
-          name: posix.join(posix.dirname(rel), `.wh.${posix.basename(rel)}`),
-          type: 'file',
-          size: 0,
-          mode: 0o644,
-        });
+/** Linux dev_t split as glibc's major()/minor() do. */
+function devNumbers(rdev: number): { devmajor: number; devminor: number } {
+  return { devmajor: (rdev >>> 8) & 0xfff, devminor: (rdev & 0xff) | ((rdev >>> 12) & 0xfff00) };
+}
+
+/**
+ * Writes layer entries for files of one directory tree: ownership, mode, mtime, hard links
+ * (as links to the first path seen), symlinks, devices, FIFOs, and extended attributes
+ * except overlayfs' own. Sockets are skipped as Docker does.
+ */
+export class LayerWriter {
+  private readonly inodes = new Map<string, string>();
+  readonly pack = tar.pack();
+
+  /** Filled in by `stream` before the first entry. */
+  private xattrs = new Map<string, Map<string, Buffer>>();
+
+  /** `rename` maps a path relative to `root` to its name in the archive (default: itself). */
+  constructor(
+    private readonly root: string,
+    private readonly rename: (rel: string) => string = (rel) => rel,
+  ) {}
+
+  whiteout(rel: string): Promise<void> {
+    const name = posix.join(posix.dirname(this.rename(rel)), `.wh.${posix.basename(rel)}`);
+    return entry(this.pack, { name, type: 'file', size: 0, mode: 0o644, mtime: new Date(0) });
+  }
+
+  opaque(rel: string): Promise<void> {
+    return entry(this.pack, {
+      name: `${this.rename(rel)}/.wh..wh..opq`,
+      type: 'file',
+      size: 0,
+      mode: 0o644,
+      mtime: new Date(0),
+    });
+  }
+
+  private pax(full: string): Record<string, string> | undefined {
+    const attrs = this.xattrs.get(full);
+    if (!attrs) return undefined;
+    const pax: Record<string, string> = {};
+    for (const [name, value] of attrs) {
+      if (name.startsWith('trusted.overlay.')) continue;
+      // tar-stream writes pax values as UTF-8 text, so binary values cannot round-trip.
+      const text = value.toString('utf8');
+      if (!Buffer.from(text, 'utf8').equals(value)) continue;
+      pax[`SCHILY.xattr.${name}`] = text;
+    }
+    return Object.keys(pax).length > 0 ? pax : undefined;
+  }
+
+  /** Writes `rel` itself (not its children); returns its stats. */
+  async add(rel: string, st?: Stats): Promise<Stats> {
+    const full = join(this.root, rel);
+    const s = st ?? (await lstat(full));
+    const pax = this.pax(full);
+    const name = this.rename(rel);
+    const base: EntryHeader = {
+      name,
+      uid: s.uid,
+      gid: s.gid,
+      mode: s.mode & 0o7777,
+      mtime: new Date(Math.trunc(s.mtimeMs / 1000) * 1000),
+      ...(pax ? { pax } : {}),
+    };
+    if (s.isDirectory()) await entry(this.pack, { ...base, name: `${name}/`, type: 'directory' });
+    else if (s.isSymbolicLink())
+      await entry(this.pack, { ...base, type: 'symlink', linkname: await readlink(full) });
+    else if (s.isFile()) {
+      const inode = `${s.dev}:${s.ino}`;
+      const first = s.nlink > 1 ? this.inodes.get(inode) : undefined;
+      if (first !== undefined) await entry(this.pack, { ...base, type: 'link', linkname: first });
+      else {
+        if (s.nlink > 1) this.inodes.set(inode, name);
+        await fileEntry(this.pack, { ...base, type: 'file', size: s.size }, full);
+      }
+    } else if (s.isCharacterDevice() || s.isBlockDevice())
+      await entry(this.pack, {
+        ...base,
+        type: s.isCharacterDevice() ? 'character-device' : 'block-device',
+        ...devNumbers(s.rdev),
+      });
+    else if (s.isFIFO()) await entry(this.pack, { ...base, type: 'fifo' });
+    return s;
+  }
+
+  /** Reads the tree's xattrs, runs `body` and ends the tarball, or fails it with the error. */
+  stream(body: (xattrs: Map<string, Map<string, Buffer>>) => Promise<void>, scope = this.root): Readable {
+    const run = async () => {
+      this.xattrs = await readXattrs(scope);
+      await body(this.xattrs);
+    };
+    run().then(
+      () => this.pack.finalize(),
+      (err: unknown) => this.pack.destroy(err as Error),
+    );
+    return this.pack as unknown as Readable;
+  }
+}
+
+/**
+ * The OCI layer tarball of an overlay upper dir: deletions as `.wh.NAME`, opaque directories
+ * with `.wh..wh..opq`. Entries are sorted and carry only file metadata, so the same changes
+ * give the same bytes and so the same DiffID.
+ */
+export function overlayLayerTar(upper: string): Readable {
+  const w = new LayerWriter(upper);
+  const walk = async (rel: string, opaque: ReadonlySet<string>) => {
+    for (const name of (await readdir(join(upper, rel))).sort()) {
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const st = await lstat(join(upper, childRel));
+      if (isOverlayWhiteout(st)) {
+        await w.whiteout(childRel);
         continue;
       }
-      const full = join(tree, rel);
-      const st = await lstat(full);
-      const base = { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777, mtime: st.mtime };
-      if (st.isDirectory()) await entry(pack, { ...base, name: `${rel}/`, type: 'directory' });
-      else if (st.isSymbolicLink())
-        await entry(pack, { ...base, name: rel, type: 'symlink', linkname: await readlink(full) });
-      else if (st.isFile()) await fileEntry(pack, { ...base, name: rel, type: 'file', size: st.size }, full);
+      await w.add(childRel, st);
+      if (st.isDirectory()) {
+        if (opaque.has(join(upper, childRel))) await w.opaque(childRel);
+        await walk(childRel, opaque);
+      }
     }
-    pack.finalize();
   };
-  run().catch((err: unknown) => pack.destroy(err as Error));
-  return pack as unknown as Readable;
+  return w.stream(async (xattrs) => {
+    const opaque = new Set<string>();
+    for (const [file, attrs] of xattrs) if (attrs.get(OPAQUE_XATTR)?.toString() === 'y') opaque.add(file);
+    await walk('', opaque);
+  });
+}
+
+/** The layer tarball of a full-copy snapshot: its changes against the parent's tree. */
+export function treeLayerTar(tree: string, parent: string | undefined): Readable {
+  const w = new LayerWriter(tree);
+  return w.stream(async () => {
+    for (const change of await treeChanges(tree, parent)) {
+      const rel = change.path.slice(1);
+      if (change.kind === 'D') await w.whiteout(rel);
+      else await w.add(rel);
+    }
+  });
 }

@@ -16,9 +16,21 @@ export {
 } from './snapshotter.js';
 export {
   type Change,
+  compareWalkOrder,
   opaqueDirectories,
   overlayChanges,
   overlayLayerTar,
+  readXattrs,
   treeChanges,
   treeLayerTar,
 } from './changes.js';
+export {
+  archiveFromRoot,
+  cleanContainerPath,
+  type ExtractOptions,
+  extractToRoot,
+  isDirMode,
+  type PathStat,
+  resolveInRoot,
+  statInRoot,
+} from './archive.js';

@@ -1,8 +1,39 @@
-import { type Engine, commitContainer, containerChanges, exportContainer } from '@ts-container/engine';
-import { HttpError, readJson, sendJson } from '../http.js';
+import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import {
+  type Engine,
+  commitContainer,
+  containerChanges,
+  exportContainer,
+  getContainerArchive,
+  putContainerArchive,
+  statContainerPath,
+} from '@ts-container/engine';
+import { HttpError, boolParam, readJson, sendEmpty, sendJson } from '../http.js';
 import type { Router } from '../router.js';
 
 const KIND = { C: 0, A: 1, D: 2 } as const;
+
+/** The stat header `docker cp` reads: base64 of the path's JSON stat. */
+const PATH_STAT_HEADER = 'X-Docker-Container-Path-Stat';
+
+function pathStatHeader(stat: object): string {
+  return Buffer.from(JSON.stringify(stat)).toString('base64');
+}
+
+async function streamTo(res: ServerResponse, stream: Readable): Promise<void> {
+  stream.pipe(res);
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+}
+
+function requirePath(query: URLSearchParams): string {
+  const path = query.get('path');
+  if (!path) throw new HttpError(400, 'path is required');
+  return path;
+}
 
 /** A container's filesystem: changes, commit and export. */
 export function registerChanges(router: Router, engine: Engine): void {
@@ -36,10 +67,26 @@ export function registerChanges(router: Router, engine: Engine): void {
   router.add('GET', '/containers/{id}/export', async ({ res, params }) => {
     const stream = await exportContainer(engine, params.id!);
     res.writeHead(200, { 'Content-Type': 'application/x-tar' });
-    stream.pipe(res);
-    await new Promise<void>((resolve, reject) => {
-      stream.on('end', resolve);
-      stream.on('error', reject);
+    await streamTo(res, stream);
+  });
+
+  // HEAD first: the router would otherwise answer HEAD with the GET route.
+  router.add('HEAD', '/containers/{id}/archive', async ({ res, params, query }) => {
+    const stat = await statContainerPath(engine, params.id!, requirePath(query));
+    res.writeHead(200, { [PATH_STAT_HEADER]: pathStatHeader(stat), 'Content-Type': 'application/json' });
+    res.end();
+  });
+
+  router.add('GET', '/containers/{id}/archive', async ({ res, params, query }) => {
+    const { stat, tar } = await getContainerArchive(engine, params.id!, requirePath(query));
+    res.writeHead(200, { [PATH_STAT_HEADER]: pathStatHeader(stat), 'Content-Type': 'application/x-tar' });
+    await streamTo(res, tar);
+  });
+
+  router.add('PUT', '/containers/{id}/archive', async ({ req, res, params, query }) => {
+    await putContainerArchive(engine, params.id!, requirePath(query), req, {
+      copyUIDGID: boolParam(query, 'copyUIDGID'),
     });
+    sendEmpty(res, 200);
   });
 }

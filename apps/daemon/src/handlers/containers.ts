@@ -1,7 +1,15 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ContainerCreateRequestSchema, WaitConditionSchema, encodeFrame } from '@ts-container/api';
-import { type ContainerRecord, type Engine, statusText } from '@ts-container/engine';
+import {
+  BridgeNetworking,
+  type ContainerRecord,
+  DEFAULT_DETACH_KEYS,
+  DetachKeyScanner,
+  type Engine,
+  parseDetachKeys,
+  statusText,
+} from '@ts-container/engine';
 import { familiarName, parseReference } from '@ts-container/image';
 import type { LogRecord } from '@ts-container/runtime';
 import {
@@ -103,8 +111,14 @@ export function registerContainers(router: Router, engine: Engine): void {
     sendEmpty(res, 204);
   });
 
-  router.add('POST', '/containers/{id}/resize', async ({ res, params }) => {
-    containers.get(params.id!);
+  router.add('POST', '/containers/{id}/resize', async ({ res, params, query }) => {
+    const c = containers.get(params.id!);
+    const h = intParam(query, 'h');
+    const w = intParam(query, 'w');
+    if (h === undefined || w === undefined)
+      throw new HttpError(400, 'strconv.Atoi: parsing "": invalid syntax');
+    if (!c.State.Running) throw new HttpError(409, `Container ${c.Id} is not running`);
+    if (c.Config.Tty) await engine.runtime.resize(c.Id, h, w);
     sendEmpty(res, 200);
   });
 
@@ -114,6 +128,18 @@ export function registerContainers(router: Router, engine: Engine): void {
     const tty = c.Config.Tty ?? false;
     const out = hijack(ctx, tty);
     const abort = new AbortController();
+    if (boolParam(query, 'stdin') && ctx.upgrade) {
+      // What the client types goes to the container's stdin; its half-close is stdin's EOF,
+      // and the detach keys (ctrl-p ctrl-q) end the attach but leave the container running.
+      const scanner = new DetachKeyScanner(parseDetachKeys(query.get('detachKeys') || DEFAULT_DETACH_KEYS));
+      if (ctx.upgrade.head.length > 0) scanner.write(ctx.upgrade.head);
+      ctx.upgrade.socket.pipe(scanner);
+      const attached = engine.stdin.attach(c.Id, scanner);
+      scanner.once('detach', () => {
+        void attached.then((a) => a.detach());
+        abort.abort();
+      });
+    }
     out.on('close', () => abort.abort());
     out.on('error', () => abort.abort());
     const records = containers.attach(c.Id, {
@@ -262,7 +288,10 @@ export function inspectContainer(engine: Engine, c: ContainerRecord): Record<str
       Gateway: '',
       MacAddress: '',
       Networks: {},
-      ...c.NetworkSettings,
+      // A stopped container keeps its networks but not its addresses, as in Docker.
+      ...(engine.options.networking instanceof BridgeNetworking
+        ? engine.options.networking.displaySettings(c)
+        : c.NetworkSettings),
     },
     Status: statusText(c),
     ImageName: imageName(engine, c.Image),

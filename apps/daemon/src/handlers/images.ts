@@ -1,16 +1,43 @@
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import type { Engine } from '@ts-container/engine';
 import { chainIds, familiarName, parseReference } from '@ts-container/image';
 import { HttpError, boolParam, filtersParam, sendJson } from '../http.js';
 import type { Router } from '../router.js';
+import { enforceImageBudget } from './archive-images.js';
 import { pullImage } from './registry.js';
 
 export function registerImages(router: Router, engine: Engine): void {
   router.add('GET', '/images/json', async ({ res, query }) => {
     const filters = filtersParam(query);
+    for (const key of filters.keys())
+      if (!['dangling', 'label', 'before', 'since', 'reference', 'until'].includes(key))
+        throw new HttpError(400, `invalid filter '${key}'`);
     let list = await engine.images.summaries({
+      all: boolParam(query, 'all'),
       containersUsing: (id) => engine.containers.usingImage(id).length,
     });
+    // before/since: images created before or after the named one.
+    for (const [key, keep] of [
+      ['before', (c: number, ref: number) => c < ref],
+      ['since', (c: number, ref: number) => c > ref],
+    ] as const) {
+      for (const name of filters.get(key) ?? []) {
+        const ref = await engine.images.get(name);
+        const created = Math.floor(Date.parse(ref.config.created ?? ref.record.stored) / 1000);
+        list = list.filter((i) => i.Id !== ref.record.id && keep(i.Created, created));
+      }
+    }
+    const until = filters.get('until')?.[0];
+    if (until !== undefined) {
+      const limit = /^\d+$/.test(until) ? Number(until) : Date.parse(until) / 1000;
+      if (Number.isNaN(limit))
+        throw new HttpError(400, `failed to parse value as time or duration: "${until}"`);
+      list = list.filter((i) => i.Created < limit);
+    }
     const dangling = filters.get('dangling')?.[0];
+    if (dangling !== undefined && !['true', 'false', '1', '0'].includes(dangling))
+      throw new HttpError(400, `Invalid filter 'dangling=${dangling}'`);
     if (dangling !== undefined)
       list = list.filter((i) => (i.RepoTags.length === 0) === (dangling === 'true' || dangling === '1'));
     const refs = filters.get('reference');
@@ -37,17 +64,38 @@ export function registerImages(router: Router, engine: Engine): void {
       await pullImage(engine, ctx);
       return;
     }
-    if (fromSrc !== '-')
-      throw new HttpError(400, 'importing from a URL is not supported yet; pipe the tarball to stdin');
+    let source: Readable = req;
+    if (fromSrc !== '-') {
+      // `docker import URL`: the daemon downloads the tarball itself.
+      let url: URL;
+      try {
+        url = new URL(fromSrc.includes('://') ? fromSrc : `http://${fromSrc}`);
+      } catch {
+        throw new HttpError(400, `invalid URL: ${fromSrc}`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw new HttpError(400, `unsupported URL scheme: ${url.protocol}`);
+      const response = await fetch(url).catch((err: Error) => {
+        throw new HttpError(
+          500,
+          `Get "${url.href}": ${(err.cause as Error | undefined)?.message ?? err.message}`,
+        );
+      });
+      if (!response.ok || !response.body)
+        throw new HttpError(500, `Get "${url.href}": unexpected status ${response.status}`);
+      source = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+    }
     const repo = query.get('repo') ?? '';
     const tag = query.get('tag') ?? '';
     const reference = repo === '' ? undefined : tag !== '' ? `${repo}:${tag}` : repo;
     if (reference !== undefined) parseReference(reference);
-    const id = await engine.images.importRootfs(req, {
+    const id = await engine.images.importRootfs(source, {
       ...(reference !== undefined ? { reference } : {}),
+      source: fromSrc,
       ...(query.get('message') ? { message: query.get('message')! } : {}),
       changes: query.getAll('changes').filter((c) => c !== ''),
     });
+    await enforceImageBudget(engine);
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(`${JSON.stringify({ status: id })}\n`);
   });
@@ -69,9 +117,9 @@ export function registerImages(router: Router, engine: Engine): void {
       Variant: config.variant,
       Os: config.os,
       Size: engine.images.imageSize(config),
-      GraphDriver: { Name: engine.snapshotter.driver.name, Data: {} },
+      GraphDriver: graphDriver(engine, config.rootfs.diff_ids),
       RootFS: { Type: 'layers', Layers: config.rootfs.diff_ids },
-      Metadata: { LastTagTime: image.record.stored },
+      Metadata: { LastTagTime: image.tags.length > 0 ? image.record.stored : '0001-01-01T00:00:00Z' },
     });
   });
 
@@ -79,15 +127,30 @@ export function registerImages(router: Router, engine: Engine): void {
     const image = await engine.images.get(params.name!);
     const history = image.config.history ?? [];
     const diffIds = [...image.config.rootfs.diff_ids];
+    // Entries that end a locally known image (this one or its parents) show that image's ID
+    // and tags; the rest came from elsewhere and show `<missing>`, as in Docker.
+    const known = new Map<number, { id: string; tags: string[] }>();
+    for (let cur: typeof image | undefined = image, depth = 0; cur && depth < 1000; depth++) {
+      const count = cur.config.history?.length ?? 0;
+      if (count > 0 && !known.has(count - 1))
+        known.set(count - 1, {
+          id: cur.record.id,
+          tags: cur.tags.map((t) => familiarName(parseReference(t))),
+        });
+      const parent: string | undefined = cur.record.parent;
+      cur = parent && engine.imageStore.has(parent) ? await engine.imageStore.get(parent) : undefined;
+    }
+    let layerIndex = -1;
     const rows = history.map((h, i) => {
       const emptyLayer = h.empty_layer === true;
-      const layerIndex = emptyLayer ? -1 : history.slice(0, i + 1).filter((x) => !x.empty_layer).length - 1;
+      if (!emptyLayer) layerIndex++;
+      const local = known.get(i);
       return {
-        Id: i === history.length - 1 ? image.record.id : '<missing>',
-        Created: Math.floor(Date.parse(h.created ?? '1970-01-01') / 1000),
+        Id: local?.id ?? '<missing>',
+        Created: Math.floor(Date.parse(h.created ?? '1970-01-01T00:00:00Z') / 1000),
         CreatedBy: h.created_by ?? '',
-        Tags: i === history.length - 1 ? image.tags.map((t) => familiarName(parseReference(t))) : null,
-        Size: layerIndex >= 0 && diffIds[layerIndex] ? layerSize(engine, diffIds, layerIndex) : 0,
+        Tags: local && local.tags.length > 0 ? local.tags : null,
+        Size: !emptyLayer && diffIds[layerIndex] ? layerSize(engine, diffIds, layerIndex) : 0,
         Comment: h.comment ?? '',
       };
     });
@@ -108,10 +171,33 @@ export function registerImages(router: Router, engine: Engine): void {
     const report = await engine.images.remove(params.name!, {
       force: boolParam(query, 'force'),
       usedBy: (id) => engine.containers.usingImage(id),
+      isRunning: (cid) => engine.containerStore.all().some((c) => c.Id === cid && c.State.Running),
     });
     if (report.some((r) => r.Deleted)) await engine.collectGarbage();
     sendJson(res, 200, report);
   });
+}
+
+/** Docker's GraphDriver.Data: the top layer's directories and the ones below it. */
+function graphDriver(engine: Engine, diffIds: string[]) {
+  const name = engine.snapshotter.driver.name;
+  const top = chainIds(diffIds).at(-1);
+  if (top === undefined || !engine.snapshotter.has(top)) return { Name: name, Data: null };
+  const upper = engine.snapshotter.upperDir(top);
+  const lower = engine.snapshotter
+    .chain(top)
+    .slice(1)
+    .map((s) => engine.snapshotter.upperDir(s.key));
+  const base = dirname(upper);
+  return {
+    Name: name,
+    Data: {
+      ...(lower.length > 0 ? { LowerDir: lower.join(':') } : {}),
+      MergedDir: join(base, 'merged'),
+      UpperDir: upper,
+      WorkDir: join(base, 'work'),
+    },
+  };
 }
 
 function layerSize(engine: Engine, diffIds: string[], index: number): number {

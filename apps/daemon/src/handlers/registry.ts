@@ -58,7 +58,12 @@ export async function pullImage(engine: Engine, { req, res, query }: RequestCont
   const reference = tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from;
   const credentials = credentialsFrom(req.headers['x-registry-auth']);
   await streamProgress(res, async (progress) => {
-    await engine.registry.pull(reference, { ...(credentials ? { credentials } : {}), onProgress: progress });
+    const platform = query.get('platform');
+    await engine.registry.pull(reference, {
+      ...(credentials ? { credentials } : {}),
+      ...(platform ? { platform } : {}),
+      onProgress: progress,
+    });
   });
 }
 

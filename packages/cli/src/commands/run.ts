@@ -129,7 +129,13 @@ export async function runAttached(ctx: CommandContext, id: string, flags: FlagVa
   const tty = flags.tty === true;
   const interactive = flags.interactive === true;
   const { socket, head } = await ctx.client.hijack('POST', `/containers/${id}/attach`, {
-    query: { stream: 1, stdout: 1, stderr: 1, stdin: interactive ? 1 : 0 },
+    query: {
+      stream: 1,
+      stdout: 1,
+      stderr: 1,
+      stdin: interactive ? 1 : 0,
+      ...(flags['detach-keys'] ? { detachKeys: flags['detach-keys'] as string } : {}),
+    },
   });
   const waitCondition = flags.rm === true ? 'removed' : 'next-exit';
   const waitResult = ctx.client.request<{ StatusCode: number; Error?: { Message: string } | null }>(
@@ -146,6 +152,7 @@ export async function runAttached(ctx: CommandContext, id: string, flags: FlagVa
     await start(ctx, id, flags);
     if (tty) await resize(ctx, id);
     await output;
+    if (await detachedFrom(ctx, id)) return 0;
     const status = await waitResult;
     if (status.Error?.Message) write(ctx.io.stderr, `Error: ${status.Error.Message}`);
     return status.StatusCode;
@@ -156,7 +163,18 @@ export async function runAttached(ctx: CommandContext, id: string, flags: FlagVa
   }
 }
 
-function pipeOutput(ctx: CommandContext, socket: Socket, head: Buffer, tty: boolean): Promise<void> {
+/**
+ * The attach stream ended: the container stopped, or the user typed the detach keys (the
+ * container is then still running, as Docker's CLI reports it by exiting 0).
+ */
+export async function detachedFrom(ctx: CommandContext, id: string): Promise<boolean> {
+  const state = await ctx.client
+    .request<{ State: { Running: boolean; Restarting?: boolean } }>('GET', `/containers/${id}/json`)
+    .catch(() => undefined);
+  return state?.State.Running === true && state.State.Restarting !== true;
+}
+
+export function pipeOutput(ctx: CommandContext, socket: Socket, head: Buffer, tty: boolean): Promise<void> {
   return new Promise((resolve) => {
     if (tty) {
       if (head.length) ctx.io.stdout.write(head);
@@ -175,7 +193,7 @@ function pipeOutput(ctx: CommandContext, socket: Socket, head: Buffer, tty: bool
   });
 }
 
-function setupInput(
+export function setupInput(
   ctx: CommandContext,
   socket: Socket,
   _id: string,
@@ -199,7 +217,7 @@ function setupInput(
   };
 }
 
-async function resize(ctx: CommandContext, id: string): Promise<void> {
+export async function resize(ctx: CommandContext, id: string): Promise<void> {
   const out = ctx.io.stdout as { columns?: number; rows?: number };
   if (out.columns && out.rows) {
     await ctx.client
@@ -208,7 +226,7 @@ async function resize(ctx: CommandContext, id: string): Promise<void> {
   }
 }
 
-function proxySignals(ctx: CommandContext, id: string): () => void {
+export function proxySignals(ctx: CommandContext, id: string): () => void {
   const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const).map((sig) => {
     const h = () => {
       void ctx.client

@@ -1,0 +1,272 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const skip = e2eSkipReason();
+if (skip) console.warn(`build end-to-end tests skipped: ${skip}`);
+
+const ALL_INSTRUCTIONS = `FROM busybox
+ARG VERSION=1.0
+ENV APP_VERSION=$VERSION GREETING="hi there"
+LABEL org.example.version=$VERSION
+WORKDIR /app
+COPY src/ ./src/
+ADD app.tar.gz /opt/
+RUN echo "built $APP_VERSION" > /app/built.txt && echo step-output
+RUN echo 'appuser:x:1234:1234::/home/appuser:/bin/sh' >> /etc/passwd
+COPY --chown=appuser:1234 --chmod=640 src/hello.txt /home/appuser/
+USER appuser
+EXPOSE 8080/tcp
+VOLUME /data
+HEALTHCHECK --interval=30s CMD true
+ONBUILD RUN echo triggered-in-child > /tmp/child
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/built.txt; cat /opt/d/a.txt; id -u; echo $GREETING; ls /app /app/src"]
+`;
+
+describe.skipIf(skip !== undefined)('tsctr build (classic builder over POST /build)', () => {
+  let daemon: TestDaemon;
+  let work: string;
+  let context: string;
+  const tag = `buildtest${process.pid}`;
+
+  const file = async (path: string, content: string) => {
+    await mkdir(join(path, '..'), { recursive: true });
+    await writeFile(path, content);
+  };
+
+  beforeAll(async () => {
+    daemon = await TestDaemon.start();
+    await daemon.importBusybox();
+    work = await mkdtemp(join(tmpdir(), 'tsctr-build-test-'));
+    context = join(work, 'app');
+    await file(join(context, 'Dockerfile'), ALL_INSTRUCTIONS);
+    await file(join(context, 'src/hello.txt'), 'hello\n');
+    await file(join(context, 'src/debug.log'), 'ignored\n');
+    await file(join(context, 'secrets/key'), 'ignored\n');
+    await file(join(context, '.dockerignore'), 'secrets\n**/*.log\n');
+    await file(join(work, 'archive/d/a.txt'), 'from the archive\n');
+    await execa('tar', ['-czf', join(context, 'app.tar.gz'), '-C', join(work, 'archive'), 'd']);
+  });
+  afterAll(async () => {
+    await daemon?.destroy();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  let firstId = '';
+  let latestId = '';
+
+  it('builds a Dockerfile with every instruction, and the image runs with its files, env and command', async () => {
+    const r = await daemon.tsctr(['build', '-t', `${tag}:1`, '--build-arg', 'VERSION=2.5', context]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe('Step 1/17 : FROM busybox');
+    expect(lines).toContain('Step 8/17 : RUN echo "built $APP_VERSION" > /app/built.txt && echo step-output');
+    expect(lines).toContain('step-output');
+    expect(r.stdout).toMatch(
+      / ---> Running in [a-f0-9]{12}\nstep-output\nRemoving intermediate container [a-f0-9]{12}\n ---> [a-f0-9]{12}\n/,
+    );
+    expect(lines).toContain(`Successfully tagged ${tag}:1`);
+    const built = /Successfully built ([a-f0-9]{12})/.exec(r.stdout)?.[1];
+    expect(built).toBeDefined();
+    firstId = built!;
+
+    const run = await daemon.tsctr(['run', '--rm', `${tag}:1`]);
+    expect(run.exitCode).toBe(0);
+    // Entrypoint + CMD, the build arg through ENV, ADD unpacked the archive, USER applied,
+    // .dockerignore kept debug.log out of COPY src/.
+    expect(run.stdout).toBe(
+      'built 2.5\nfrom the archive\n1234\nhi there\n/app:\nbuilt.txt\nsrc\n\n/app/src:\nhello.txt',
+    );
+
+    const owned = await daemon.tsctr([
+      'run',
+      '--rm',
+      '--entrypoint',
+      'stat',
+      `${tag}:1`,
+      '-c',
+      '%u:%g %a',
+      '/home/appuser/hello.txt',
+    ]);
+    expect(owned.stdout).toBe('1234:1234 640');
+
+    const inspect = JSON.parse((await daemon.tsctr(['image', 'inspect', `${tag}:1`])).stdout)[0];
+    expect(inspect.Config).toMatchObject({
+      User: 'appuser',
+      WorkingDir: '/app',
+      Env: expect.arrayContaining(['APP_VERSION=2.5', 'GREETING=hi there']),
+      Entrypoint: ['/bin/sh', '-c'],
+      ExposedPorts: { '8080/tcp': {} },
+      Volumes: { '/data': {} },
+      Labels: { 'org.example.version': '2.5' },
+      Healthcheck: { Test: ['CMD-SHELL', 'true'], Interval: 30_000_000_000 },
+      OnBuild: ['RUN echo triggered-in-child > /tmp/child'],
+    });
+    // No intermediate container is left behind.
+    expect((await daemon.tsctr(['ps', '-aq'])).stdout).toBe('');
+  });
+
+  it('uses the cache on a second build and yields the same image ID', async () => {
+    const r = await daemon.tsctr(['build', '-t', `${tag}:2`, '--build-arg', 'VERSION=2.5', context]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.match(/ ---> Using cache/g)?.length).toBe(16);
+    expect(r.stdout).not.toContain('Running in');
+    expect(r.stdout).toContain(`Successfully built ${firstId}`);
+    // A changed build arg invalidates the steps that see it.
+    const changed = await daemon.tsctr(['build', '-q', '--build-arg', 'VERSION=3', context]);
+    expect(changed.exitCode).toBe(0);
+    expect(changed.stdout).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(changed.stdout.slice(7, 19)).not.toBe(firstId);
+    // --no-cache rebuilds everything.
+    const fresh = await daemon.tsctr(['build', '--no-cache', '--build-arg', 'VERSION=2.5', context]);
+    expect(fresh.exitCode).toBe(0);
+    expect(fresh.stdout).not.toContain('Using cache');
+    // The cache now leads to the images of the fresh build.
+    latestId = /Successfully built ([a-f0-9]{12})/.exec(fresh.stdout)![1]!;
+  });
+
+  it('lists the build steps in history', async () => {
+    const r = await daemon.tsctr(['history', '--no-trunc', '--format', '{{.CreatedBy}}', `${tag}:1`]);
+    expect(r.exitCode).toBe(0);
+    const steps = r.stdout.split('\n');
+    expect(steps[0]).toBe(
+      '/bin/sh -c #(nop)  CMD ["cat /app/built.txt; cat /opt/d/a.txt; id -u; echo $GREETING; ls /app /app/src"]',
+    );
+    expect(steps).toContain(
+      '|1 VERSION=2.5 /bin/sh -c echo "built $APP_VERSION" > /app/built.txt && echo step-output',
+    );
+    expect(steps).toContain('/bin/sh -c #(nop) WORKDIR /app');
+    expect(steps.some((s) => /^\/bin\/sh -c #\(nop\) COPY dir:[a-f0-9]{64} in \.\/src\/ $/.test(s))).toBe(
+      true,
+    );
+    expect(steps.some((s) => /^\/bin\/sh -c #\(nop\) ADD file:[a-f0-9]{64} in \/opt\/ $/.test(s))).toBe(true);
+    // Steps 2 to 17 and the base image's own entry.
+    expect(steps).toHaveLength(17);
+  });
+
+  it('runs ONBUILD triggers in a child build', async () => {
+    const dir = join(work, 'child');
+    await file(join(dir, 'Dockerfile'), `FROM ${tag}:1\nCMD ["cat /tmp/child"]\n`);
+    const r = await daemon.tsctr(['build', '-t', `${tag}-child`, dir]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('# Executing 1 build trigger');
+    expect((await daemon.tsctr(['run', '--rm', `${tag}-child`])).stdout).toBe('triggered-in-child');
+  });
+
+  it('builds a small final image from a multi-stage build with COPY --from', async () => {
+    const dir = join(work, 'multi');
+    await file(
+      join(dir, 'Dockerfile'),
+      `FROM busybox AS builder
+WORKDIR /build
+RUN echo 'compiled artifact' > app.bin && dd if=/dev/zero of=big bs=1k count=512 2>/dev/null
+FROM scratch
+COPY --from=builder /build/app.bin /app/
+CMD ["/app/app.bin"]
+`,
+    );
+    const r = await daemon.tsctr(['build', '-t', `${tag}-small`, dir]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('Step 5/6 : COPY --from=builder /build/app.bin /app/');
+    const inspect = JSON.parse((await daemon.tsctr(['image', 'inspect', `${tag}-small`])).stdout)[0];
+    expect(inspect.RootFS.Layers).toHaveLength(1);
+    expect(inspect.Size).toBeLessThan(4096);
+    const created = await daemon.tsctr(['create', `${tag}-small`]);
+    expect(created.exitCode).toBe(0);
+    const id = created.stdout.trim();
+    const tarPath = join(work, 'small.tar');
+    const exported = await daemon.tsctr(['export', '-o', tarPath, id]);
+    expect(exported.exitCode).toBe(0);
+    const listing = (await execa('tar', ['-tf', tarPath])).stdout.split('\n');
+    expect(listing).toContain('./app/app.bin');
+    expect(listing.some((p) => p.includes('busybox') || p.includes('big'))).toBe(false);
+    expect((await execa('tar', ['-xOf', tarPath, './app/app.bin'])).stdout).toBe('compiled artifact');
+    await daemon.tsctr(['rm', id]);
+  });
+
+  it('refuses COPY of a file .dockerignore excludes', async () => {
+    const dir = join(work, 'ignored');
+    await file(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY secret.txt /\n');
+    await file(join(dir, 'secret.txt'), 'no\n');
+    await file(join(dir, '.dockerignore'), 'secret.txt\n');
+    const r = await daemon.tsctr(['build', dir]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toBe(
+      'COPY failed: file not found in build context or excluded by .dockerignore: stat secret.txt: file does not exist',
+    );
+  });
+
+  it('reports a Dockerfile syntax error with its line number and exits 1', async () => {
+    const dir = join(work, 'syntax');
+    await file(join(dir, 'Dockerfile'), 'FROM busybox\nRUN true\nRUNN echo hi\n');
+    const r = await daemon.tsctr(['build', dir]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      'Error response from daemon: dockerfile parse error on line 3: unknown instruction: RUNN (did you mean run?)',
+    );
+  });
+
+  it('stops at a failing RUN with the command and its exit code', async () => {
+    const dir = join(work, 'failing');
+    await file(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo before && exit 3\nRUN echo never\n');
+    const r = await daemon.tsctr(['build', '--force-rm', dir]);
+    expect(r.exitCode).toBe(3);
+    expect(r.stdout.split('\n').at(-1)).toBe('before');
+    expect(r.stdout).not.toContain('Step 3/3');
+    expect(r.stderr).toBe("The command '/bin/sh -c echo before && exit 3' returned a non-zero code: 3");
+    expect((await daemon.tsctr(['ps', '-aq'])).stdout).toBe('');
+  });
+
+  it('serves the real docker CLI with DOCKER_BUILDKIT=0 (classic /build, Builder-Version: 1)', async () => {
+    const ping = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const req = request({ socketPath: daemon.socketPath, path: '/_ping' }, (res) => {
+        res.resume();
+        resolve(res.headers);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(ping['builder-version']).toBe('1');
+    const previous = process.env.DOCKER_BUILDKIT;
+    process.env.DOCKER_BUILDKIT = '0';
+    try {
+      const r = await daemon.docker(['build', '-t', `${tag}-docker`, '--build-arg', 'VERSION=2.5', context]);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toContain('Sending build context to Docker daemon');
+      expect(r.stdout).toContain('Step 1/17 : FROM busybox');
+      expect(r.stdout.match(/ ---> Using cache/g)?.length).toBe(16);
+      expect(r.stdout).toContain(`Successfully built ${latestId}`);
+      expect(r.stdout).toContain(`Successfully tagged ${tag}-docker:latest`);
+      const quiet = await daemon.docker(['build', '-q', '--build-arg', 'VERSION=2.5', context]);
+      expect(quiet.exitCode).toBe(0);
+      expect(quiet.stdout.slice(7, 19)).toBe(latestId);
+      const failing = await daemon.docker(['build', join(work, 'syntax')]);
+      expect(failing.exitCode).toBe(1);
+      expect(failing.stderr).toContain('dockerfile parse error on line 3: unknown instruction: RUNN');
+      expect((await daemon.docker(['run', '--rm', `${tag}-docker`])).stdout).toContain('built 2.5');
+    } finally {
+      if (previous === undefined) Reflect.deleteProperty(process.env, 'DOCKER_BUILDKIT');
+      else process.env.DOCKER_BUILDKIT = previous;
+    }
+  });
+
+  it('builds from a Dockerfile on stdin with -f - and from a Dockerfile outside the context', async () => {
+    const stdin = await daemon.tsctr(['build', '-q', '-f', '-', context], {
+      input: 'FROM busybox\nCOPY src/hello.txt /\nCMD ["cat", "/hello.txt"]\n',
+    });
+    expect(stdin.exitCode).toBe(0);
+    expect((await daemon.tsctr(['run', '--rm', stdin.stdout])).stdout).toBe('hello');
+    const outside = join(work, 'Dockerfile.outside');
+    await writeFile(outside, 'FROM busybox\nCMD ["echo", "outside"]\n');
+    const r = await daemon.tsctr(['build', '-q', '-f', outside, context]);
+    expect(r.exitCode).toBe(0);
+    expect((await daemon.tsctr(['run', '--rm', r.stdout])).stdout).toBe('outside');
+  });
+});

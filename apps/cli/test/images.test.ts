@@ -1,0 +1,348 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI_BIN, TestDaemon, busyboxRootfsTar, e2eSkipReason } from '@ts-container/test-harness';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const skip = e2eSkipReason();
+if (skip) console.warn(`image end-to-end tests skipped: ${skip}`);
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/** Builds a `docker save`-format archive (legacy layout: <id>/layer.tar) from layer directories. */
+async function makeDockerArchive(
+  work: string,
+  layerTars: string[],
+  repoTag: string,
+  cmd: string[],
+): Promise<string> {
+  const dir = join(work, `archive-${Math.random().toString(36).slice(2)}`);
+  await mkdir(dir, { recursive: true });
+  const diffIds: string[] = [];
+  const layerPaths: string[] = [];
+  for (const [i, tarPath] of layerTars.entries()) {
+    const diffId = await sha256File(tarPath);
+    diffIds.push(diffId);
+    const layerDir = join(dir, `${diffId.slice(7)}`);
+    await mkdir(layerDir, { recursive: true });
+    await execa('cp', [tarPath, join(layerDir, 'layer.tar')]);
+    await writeFile(join(layerDir, 'VERSION'), '1.0');
+    layerPaths.push(`${diffId.slice(7)}/layer.tar`);
+    void i;
+  }
+  const config = JSON.stringify({
+    architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+    os: 'linux',
+    created: '2024-01-02T03:04:05Z',
+    config: { Cmd: cmd, Env: ['PATH=/bin:/usr/bin'] },
+    rootfs: { type: 'layers', diff_ids: diffIds },
+    history: diffIds.map((_, i) => ({ created: '2024-01-02T03:04:05Z', created_by: `layer ${i}` })),
+  });
+  const configHex = createHash('sha256').update(config).digest('hex');
+  await writeFile(join(dir, `${configHex}.json`), config);
+  await writeFile(
+    join(dir, 'manifest.json'),
+    JSON.stringify([{ Config: `${configHex}.json`, RepoTags: [repoTag], Layers: layerPaths }]),
+  );
+  const out = `${dir}.tar`;
+  await execa('tar', ['-C', dir, '-cf', out, '.']);
+  return out;
+}
+
+describe.skipIf(skip !== undefined)('image save, load, prune and disk usage', () => {
+  let daemon: TestDaemon;
+  let work: string;
+  let busyboxId: string;
+  beforeAll(async () => {
+    daemon = await TestDaemon.start();
+    work = await mkdtemp(join(tmpdir(), `tsctr-images-${process.pid}-`));
+    busyboxId = await daemon.importBusybox();
+  });
+  afterAll(async () => {
+    await daemon?.destroy();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('saves a docker-archive that skopeo inspects and umoci unpacks', async () => {
+    const file = join(work, 'busybox.tar');
+    const r = await daemon.tsctr(['save', '-o', file, 'busybox']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const listing = (await execa('tar', ['-tf', file])).stdout.split('\n');
+    expect(listing).toEqual(
+      expect.arrayContaining(['index.json', 'manifest.json', 'oci-layout', 'repositories']),
+    );
+    const inspect = await execa('skopeo', ['inspect', `docker-archive:${file}`]);
+    const info = JSON.parse(inspect.stdout) as { Layers: string[]; Architecture: string };
+    expect(info.Layers).toHaveLength(1);
+    const layout = join(work, 'oci-busybox');
+    await execa('skopeo', ['copy', `docker-archive:${file}`, `oci:${layout}:v1`]);
+    const bundle = join(work, 'bundle');
+    await execa('umoci', ['unpack', '--image', `${layout}:v1`, bundle]);
+    expect((await stat(join(bundle, 'rootfs/bin/busybox'))).isFile()).toBe(true);
+    // The OCI layout inside the archive is valid as well.
+    const oci = await execa('skopeo', ['inspect', `oci-archive:${file}`], { reject: false });
+    expect(oci.exitCode, oci.stderr).toBe(0);
+  });
+
+  it("loads what it saved, by file and by stdin, with Docker's messages", async () => {
+    const file = join(work, 'busybox.tar');
+    await daemon.tsctr(['tag', 'busybox', 'copy:1']);
+    expect((await daemon.tsctr(['rmi', 'copy:1'])).exitCode).toBe(0);
+    const load = await daemon.tsctr(['load', '-i', file]);
+    expect(load.stderr).toBe('');
+    expect(load.stdout).toBe('Loaded image: busybox:latest');
+    const byStdin = await execa('sh', ['-c', `node ${CLI_BIN} load -q < ${file}`], {
+      env: daemon.env,
+      reject: false,
+    });
+    expect(byStdin.stdout).toBe('Loaded image: busybox:latest');
+    const inspect = await daemon.tsctr(['image', 'inspect', '-f', '{{.Id}}', 'busybox']);
+    expect(inspect.stdout).toBe(busyboxId);
+    // docker CLI against our daemon as well.
+    const docker = await daemon.docker(['load', '-i', file]);
+    expect(docker.stdout).toContain('Loaded image: busybox:latest');
+    const missing = await daemon.tsctr(['load', '-i', join(work, 'nope.tar')]);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain('no such file or directory');
+  });
+
+  it('loads a multi-layer docker save archive with whiteouts and runs it', async () => {
+    const l1 = join(work, 'l1');
+    await mkdir(join(l1, 'data/d'), { recursive: true });
+    await writeFile(join(l1, 'data/a'), 'a');
+    await writeFile(join(l1, 'data/b'), 'b');
+    await writeFile(join(l1, 'data/d/x'), 'x');
+    const l2 = join(work, 'l2');
+    await mkdir(join(l2, 'data/d'), { recursive: true });
+    await writeFile(join(l2, 'data/.wh.a'), '');
+    await writeFile(join(l2, 'data/d/.wh..wh..opq'), '');
+    await writeFile(join(l2, 'data/d/y'), 'y');
+    await writeFile(join(l2, 'data/c'), 'c');
+    await execa('tar', ['-C', l1, '-cf', `${l1}.tar`, 'data']);
+    await execa('tar', ['-C', l2, '-cf', `${l2}.tar`, 'data']);
+    const archive = await makeDockerArchive(
+      work,
+      [await busyboxRootfsTar(), `${l1}.tar`, `${l2}.tar`],
+      'layered:v1',
+      ['sh'],
+    );
+    const load = await daemon.tsctr(['load', '-i', archive]);
+    expect(load.stderr).toBe('');
+    expect(load.stdout).toBe('Loaded image: layered:v1');
+    const run = await daemon.tsctr(['run', '--rm', 'layered:v1', 'ls', '/data', '/data/d']);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toBe('/data:\nb\nc\nd\n\n/data/d:\ny');
+    const history = await daemon.tsctr(['history', '--format', '{{.ID}}|{{.CreatedBy}}', 'layered:v1']);
+    expect(history.stdout.split('\n')).toEqual([
+      expect.stringMatching(/^[a-f0-9]{12}\|layer 2$/),
+      '<missing>|layer 1',
+      '<missing>|layer 0',
+    ]);
+
+    const inspect = JSON.parse((await daemon.tsctr(['image', 'inspect', 'layered:v1'])).stdout)[0];
+    expect(inspect.RootFS.Layers).toHaveLength(3);
+    expect(inspect.RepoTags).toEqual(['layered:v1']);
+    expect(inspect.Created).toBe('2024-01-02T03:04:05Z');
+    expect(inspect.Config.Cmd).toEqual(['sh']);
+    expect(inspect.Size).toBeGreaterThan(0);
+    expect(inspect.GraphDriver.Data.UpperDir).toMatch(/^\//);
+    expect(inspect.GraphDriver.Data.LowerDir.split(':')).toHaveLength(2);
+    expect(inspect.Metadata.LastTagTime).toMatch(/^\d{4}-/);
+
+    // The same image as a gzip-compressed OCI layout (made by skopeo) loads too, untagged.
+    const layout = join(work, 'oci-layered');
+    await execa('skopeo', ['copy', `docker-archive:${archive}`, `oci:${layout}:v1`]);
+    await execa('sh', ['-c', `tar -C ${layout} -cf - . | gzip > ${layout}.tar.gz`]);
+    await daemon.tsctr(['rmi', 'layered:v1']);
+    const oci = await daemon.tsctr(['load', '-i', `${layout}.tar.gz`]);
+    expect(oci.stderr).toBe('');
+    expect(oci.stdout).toMatch(/^Loaded image ID: sha256:[a-f0-9]{64}$/);
+    const id = oci.stdout.slice('Loaded image ID: '.length);
+    const ran = await daemon.tsctr(['run', '--rm', id, 'cat', '/data/c', '/data/d/y']);
+    expect(ran.stdout).toBe('cy');
+    await daemon.tsctr(['rmi', id]);
+  });
+
+  it('lists, filters and prunes images like Docker', async () => {
+    // Retagging moves the tag: the old image becomes <none>:<none> (dangling).
+    const old = (await daemon.tsctr(['import', '-c', 'LABEL stage=old', await busyboxRootfsTar(), 'app:1']))
+      .stdout;
+    const newer = (
+      await daemon.tsctr([
+        'import',
+        '-m',
+        'second',
+        '-c',
+        'LABEL stage=new',
+        await busyboxRootfsTar(),
+        'app:1',
+      ])
+    ).stdout;
+    expect(newer).not.toBe(old);
+    const dangling = await daemon.tsctr(['images', '-q', '--no-trunc', '--filter', 'dangling=true']);
+    expect(dangling.stdout.split('\n')).toContain(old);
+    const table = await daemon.tsctr(['images', '--filter', 'dangling=true']);
+    expect(table.stdout).toMatch(new RegExp(`<none>\\s+<none>\\s+${old.slice(7, 19)}`));
+    const labelled = await daemon.tsctr(['images', '-q', '--filter', 'label=stage=new']);
+    expect(labelled.stdout).toBe(newer.slice(7, 19));
+    const since = await daemon.tsctr(['images', '-q', '--no-trunc', '--filter', `since=${busyboxId}`]);
+    expect(since.stdout.split('\n')).toEqual(expect.arrayContaining([old, newer]));
+    const badFilter = await daemon.tsctr(['images', '--filter', 'bogus=1']);
+    expect(badFilter.exitCode).not.toBe(0);
+    expect(badFilter.stderr).toContain("invalid filter 'bogus'");
+    const digests = await daemon.tsctr(['images', '--digests', 'app']);
+    expect(digests.stdout.split('\n')[0]).toMatch(/^REPOSITORY\s+TAG\s+DIGEST\s+IMAGE ID\s+CREATED\s+SIZE$/);
+
+    // rmi of an image a container uses is refused unless forced.
+    const c = await daemon.tsctr(['create', 'app:1', 'true']);
+    expect(c.exitCode).toBe(0);
+    const refused = await daemon.tsctr(['rmi', newer]);
+    expect(refused.stderr).toContain('must be forced');
+
+    const prune = await daemon.tsctr(['image', 'prune', '-f']);
+    expect(prune.stdout).toMatch(
+      new RegExp(`^Deleted Images:\\ndeleted: ${old}\\n\\nTotal reclaimed space: [0-9.]+[kMG]?B$`),
+    );
+    const none = await daemon.tsctr(['image', 'prune', '-f']);
+    expect(none.stdout).toBe('Total reclaimed space: 0B');
+    // -a keeps images in use (app:1 by the container, busybox's image is unused here but tagged).
+    await daemon.tsctr(['tag', 'busybox', 'spare:1']);
+    const all = await daemon.tsctr(['image', 'prune', '-a', '-f', '--filter', 'label=stage=nothing']);
+    expect(all.stdout).toBe('Total reclaimed space: 0B');
+    await daemon.tsctr(['rm', c.stdout.trim()]);
+    const df = await daemon.tsctr(['system', 'df']);
+    expect(df.stdout.split('\n')[0]).toMatch(/^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE$/);
+    expect(df.stdout).toMatch(/Images\s+\d+\s+0\s+[0-9.]+[kMG]?B\s+[0-9.]+[kMG]?B \(100%\)/);
+    const dfv = await daemon.tsctr(['system', 'df', '-v']);
+    expect(dfv.stdout).toContain('Images space usage:');
+    expect(dfv.stdout).toMatch(/SHARED SIZE\s+UNIQUE SIZE\s+CONTAINERS/);
+    await daemon.tsctr(['rmi', 'app:1', 'spare:1']);
+  });
+
+  it('imports from a URL and from stdin with a message', async () => {
+    const tarPath = await busyboxRootfsTar();
+    const server = createServer((req, res) => {
+      if (req.url !== '/rootfs.tar') {
+        res.writeHead(404);
+        res.end();
+        return;
+      }
+      res.writeHead(200);
+      createReadStream(tarPath).pipe(res);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const url = `http://127.0.0.1:${port}/rootfs.tar`;
+      const r = await daemon.tsctr(['import', url, 'fromurl:1']);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/^sha256:[a-f0-9]{64}$/);
+      const h = await daemon.tsctr(['history', '--format', '{{.Comment}}', 'fromurl:1']);
+      expect(h.stdout).toBe(`Imported from ${url}`);
+      const bad = await daemon.tsctr(['import', `http://127.0.0.1:${port}/missing`, 'x:1']);
+      expect(bad.exitCode).not.toBe(0);
+    } finally {
+      server.close();
+    }
+    const piped = await execa('sh', ['-c', `cat ${tarPath} | node ${CLI_BIN} import -m hello - piped:1`], {
+      env: daemon.env,
+      reject: false,
+    });
+    expect(piped.stdout).toMatch(/^sha256:/);
+    const inspect = await daemon.tsctr(['image', 'inspect', '-f', '{{.Comment}}', 'piped:1']);
+    expect(inspect.stdout).toBe('hello');
+    await daemon.tsctr(['rmi', 'fromurl:1', 'piped:1']);
+  });
+});
+
+describe.skipIf(skip !== undefined)('image load survives a daemon crash', () => {
+  let daemon: TestDaemon;
+  let work: string;
+  beforeAll(async () => {
+    daemon = await TestDaemon.start();
+    work = await mkdtemp(join(tmpdir(), `tsctr-crash-${process.pid}-`));
+  });
+  afterAll(async () => {
+    await daemon?.destroy();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  const blobsDir = () => join(daemon.dataRoot, 'content/blobs/sha256');
+  const ingestDir = () => join(daemon.dataRoot, 'content/ingest');
+  const snapshots = async () => {
+    const storage = join(daemon.dataRoot, 'storage');
+    const out: string[] = [];
+    for (const driver of await readdir(storage))
+      out.push(...(await readdir(join(storage, driver, 'metadata')).catch(() => [])));
+    return out;
+  };
+  const ingestBytes = async () => {
+    let total = 0;
+    for (const ref of await readdir(ingestDir()).catch(() => []))
+      total += (await stat(join(ingestDir(), ref, 'data')).catch(() => ({ size: 0 }))).size;
+    return total;
+  };
+
+  it('kill -9 mid-load leaves nothing a prune cannot remove, and a second load works', async () => {
+    const layerDir = join(work, 'big');
+    await mkdir(layerDir);
+    await execa('head', ['-c', String(100 << 20), '/dev/urandom'], {
+      stdout: { file: join(layerDir, 'random.bin') },
+    });
+    await execa('tar', ['-C', layerDir, '-cf', `${layerDir}.tar`, '.']);
+    const archive = await makeDockerArchive(work, [await busyboxRootfsTar(), `${layerDir}.tar`], 'big:1', [
+      'sh',
+    ]);
+    const size = (await stat(archive)).size;
+
+    // Feed the archive by hand so the daemon is certainly in the middle of it when killed.
+    const cli = spawn(process.execPath, [CLI_BIN, 'load'], {
+      env: { ...process.env, ...daemon.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const cliExit = new Promise((r) => cli.once('exit', r));
+    cli.stdin.on('error', () => undefined);
+    const data = await readFile(archive);
+    const half = Math.floor(size * 0.7);
+    await new Promise<void>((r) => cli.stdin.write(data.subarray(0, half), () => r()));
+    for (let i = 0; i < 600 && (await ingestBytes()) < 30 << 20; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(await ingestBytes()).toBeGreaterThanOrEqual(30 << 20);
+    await daemon.kill9();
+    cli.stdin.destroy();
+    await cliExit;
+
+    await daemon.launch();
+    const images = await daemon.tsctr(['images']);
+    expect(images.exitCode).toBe(0);
+    expect(images.stdout).not.toContain('big');
+    expect(await ingestBytes()).toBe(0);
+    const prune = await daemon.tsctr(['image', 'prune', '-a', '-f']);
+    expect(prune.exitCode).toBe(0);
+    expect(await readdir(blobsDir())).toEqual([]);
+    expect(await snapshots()).toEqual([]);
+
+    const load = await daemon.tsctr(['load', '-i', archive]);
+    expect(load.stdout).toBe('Loaded image: big:1');
+    const run = await daemon.tsctr(['run', '--rm', 'big:1', 'ls', '-l', '/random.bin']);
+    expect(run.stdout).toContain(String(100 << 20));
+
+    // Deleting the image really frees its blobs and layers.
+    const rmi = await daemon.tsctr(['rmi', 'big:1']);
+    expect(rmi.exitCode).toBe(0);
+    await daemon.tsctr(['image', 'prune', '-a', '-f']);
+    expect(await readdir(blobsDir())).toEqual([]);
+    expect(await snapshots()).toEqual([]);
+  });
+});

@@ -1,0 +1,450 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CLI_BIN, DOCKER_CLI, TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const skip = e2eSkipReason();
+if (skip) console.warn(`lifecycle end-to-end tests skipped: ${skip}`);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns true (or gives up after ~20 s) — for terminals, which have no "done". */
+async function eventually(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return;
+    await sleep(200);
+  }
+}
+
+describe.skipIf(skip !== undefined)('container lifecycle: stdin, tty, exec, pause, top', () => {
+  let daemon: TestDaemon;
+  const tmuxSessions: string[] = [];
+
+  beforeAll(async () => {
+    daemon = await TestDaemon.start();
+    await daemon.importBusybox();
+  });
+  afterAll(async () => {
+    for (const s of tmuxSessions) await execa('tmux', ['kill-session', '-t', s], { reject: false });
+    await daemon?.destroy();
+  });
+
+  const cli = (bin: 'tsctr' | 'docker', args: string[], input?: string) =>
+    execa(bin === 'tsctr' ? process.execPath : DOCKER_CLI, bin === 'tsctr' ? [CLI_BIN, ...args] : args, {
+      env: { ...daemon.env, DOCKER_CONFIG: join(daemon.dir, 'docker-config') },
+      reject: false,
+      ...(input !== undefined ? { input } : { stdin: 'ignore' as const }),
+    });
+
+  /** Starts `command` in a detached tmux session (a real terminal) and returns helpers. */
+  async function terminal(command: string) {
+    const name = `tsctr-${process.pid}-${tmuxSessions.length}`;
+    tmuxSessions.push(name);
+    const env = Object.entries({ ...daemon.env, DOCKER_CONFIG: join(daemon.dir, 'docker-config') })
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    await execa('tmux', [
+      'new-session',
+      '-d',
+      '-s',
+      name,
+      '-x',
+      '100',
+      '-y',
+      '30',
+      `env ${env} ${command}; sleep 60`,
+    ]);
+    const screen = async () => (await execa('tmux', ['capture-pane', '-p', '-t', name])).stdout;
+    return {
+      screen,
+      keys: (...keys: string[]) => execa('tmux', ['send-keys', '-t', name, ...keys]),
+      waitFor: async (text: string | RegExp) => {
+        await eventually(async () => {
+          const s = await screen();
+          return typeof text === 'string' ? s.includes(text) : text.test(s);
+        });
+        return screen();
+      },
+    };
+  }
+
+  it('passes stdin and its EOF to the container (tsctr and docker run -i)', async () => {
+    const ours = await cli('tsctr', ['run', '-i', '--rm', 'busybox', 'cat'], 'x\n');
+    expect(ours.stdout).toBe('x');
+    expect(ours.exitCode).toBe(0);
+    const docker = await cli(
+      'docker',
+      ['run', '-i', '--rm', 'busybox', 'sh', '-c', 'cat; echo end'],
+      'a\nb\n',
+    );
+    expect(docker.stdout).toBe('a\nb\nend');
+    expect(docker.exitCode).toBe(0);
+    const wc = await cli('tsctr', ['run', '-i', '--rm', 'busybox', 'wc', '-l'], 'one\ntwo\nthree\n');
+    expect(wc.stdout.trim()).toBe('3');
+  });
+
+  it('gives -t containers a terminal with raw output', async () => {
+    const r = await cli('tsctr', ['run', '-t', '--rm', 'busybox', 'sh', '-c', 'tty; echo a']);
+    expect(r.exitCode).toBe(0);
+    // A pty turns \n into \r\n: the output is passed through untouched.
+    expect(r.stdout).toBe('/dev/pts/0\r\na');
+  });
+
+  it('runs an interactive shell in a real terminal, resizes it, detaches and re-attaches (tsctr)', async () => {
+    const t = await terminal(`node ${CLI_BIN} run -it --name itsh busybox sh`);
+    await t.waitFor('#');
+    await t.keys('echo $((6*7)); stty size', 'Enter');
+    const screen = await t.waitFor(/^42$/m);
+    expect(screen).toMatch(/^30 100$/m);
+    await t.keys('C-p', 'C-q');
+    await eventually(async () => !(await t.screen()).includes('# \n'));
+    const ps = await daemon.tsctr(['ps', '--filter', 'name=itsh', '--format', '{{.Status}}']);
+    expect(ps.stdout).toMatch(/^Up /);
+    const again = await terminal(`node ${CLI_BIN} attach itsh`);
+    await again.keys('echo again-$((1+1))', 'Enter');
+    await again.waitFor(/^again-2$/m);
+    await again.keys('exit 3', 'Enter');
+    await eventually(
+      async () => (await daemon.tsctr(['inspect', '-f', '{{.State.Running}}', 'itsh'])).stdout === 'false',
+    );
+    expect((await daemon.tsctr(['inspect', '-f', '{{.State.ExitCode}}', 'itsh'])).stdout).toBe('3');
+  });
+
+  it('runs an interactive shell for the docker CLI', async () => {
+    const t = await terminal(`${DOCKER_CLI} run -it --rm --name dsh busybox sh`);
+    await t.waitFor('#');
+    await t.keys('echo docker-$((2*3))', 'Enter');
+    await t.waitFor(/^docker-6$/m);
+    await t.keys('exit', 'Enter');
+    await eventually(async () => (await daemon.tsctr(['ps', '-aq', '--filter', 'name=dsh'])).stdout === '');
+    expect((await daemon.tsctr(['ps', '-aq', '--filter', 'name=dsh'])).stdout).toBe('');
+  });
+
+  it('executes commands in a running container (tsctr and docker exec)', async () => {
+    expect((await daemon.tsctr(['run', '-d', '--name', 'ex', 'busybox', 'sleep', '300'])).exitCode).toBe(0);
+    const echo = await daemon.tsctr(['exec', 'ex', 'echo', 'hi']);
+    expect(echo).toMatchObject({ stdout: 'hi', exitCode: 0 });
+    const env = await daemon.tsctr([
+      'exec',
+      '-e',
+      'FOO=bar',
+      '-w',
+      '/tmp',
+      '-u',
+      '1000:1000',
+      'ex',
+      'sh',
+      '-c',
+      'echo $FOO $(pwd) $(id -u):$(id -g)',
+    ]);
+    expect(env.stdout).toBe('bar /tmp 1000:1000');
+    expect((await daemon.tsctr(['exec', 'ex', 'sh', '-c', 'exit 3'])).exitCode).toBe(3);
+    const missing = await daemon.tsctr(['exec', 'ex', 'nosuch']);
+    expect(missing.exitCode).toBe(127);
+    expect(missing.stderr).toContain('exec: "nosuch": executable file not found in $PATH');
+    const piped = await cli('tsctr', ['exec', '-i', 'ex', 'sh', '-c', 'cat; echo eof'], 'in\n');
+    expect(piped.stdout).toBe('in\neof');
+    const tty = await cli('tsctr', ['exec', '-t', 'ex', 'tty']);
+    expect(tty.stdout).toMatch(/^\/dev\/pts\/\d+$/);
+    expect((await daemon.tsctr(['exec', '-d', 'ex', 'touch', '/tmp/detached'])).exitCode).toBe(0);
+    await eventually(async () =>
+      (await daemon.tsctr(['exec', 'ex', 'ls', '/tmp'])).stdout.includes('detached'),
+    );
+    // PID 1 is still the container's command; exec'd processes are its siblings.
+    expect((await daemon.tsctr(['exec', 'ex', 'cat', '/proc/1/cmdline'])).stdout).toBe(
+      'sleep\u0000300\u0000',
+    );
+    const docker = await daemon.docker(['exec', 'ex', 'sh', '-c', 'echo from-docker; exit 5']);
+    expect(docker).toMatchObject({ stdout: 'from-docker', exitCode: 5 });
+    const dockerIn = await cli('docker', ['exec', '-i', 'ex', 'cat'], 'piped\n');
+    expect(dockerIn.stdout).toBe('piped');
+  });
+
+  it('reports exec instances through the API', async () => {
+    const c = daemon.client;
+    const { Id } = await c.request<{ Id: string }>('POST', '/containers/ex/exec', {
+      body: { Cmd: ['sh', '-c', 'sleep 1; exit 4'], AttachStdout: false, AttachStderr: false },
+    });
+    await c.request('POST', `/exec/${Id}/start`, { body: { Detach: true } });
+    let info = await c.request<{ Running: boolean; ExitCode: number | null; Pid: number }>(
+      'GET',
+      `/exec/${Id}/json`,
+    );
+    expect(info.Running).toBe(true);
+    await eventually(async () => (await c.request<{ Pid: number }>('GET', `/exec/${Id}/json`)).Pid > 0);
+    await eventually(async () => !(await c.request<{ Running: boolean }>('GET', `/exec/${Id}/json`)).Running);
+    info = await c.request('GET', `/exec/${Id}/json`);
+    expect(info).toMatchObject({ Running: false, ExitCode: 4 });
+  });
+
+  it('pauses and unpauses every process of a container', async () => {
+    const pid = (await daemon.tsctr(['inspect', '-f', '{{.State.Pid}}', 'ex'])).stdout;
+    expect((await daemon.tsctr(['pause', 'ex'])).stdout).toBe('ex');
+    expect((await daemon.tsctr(['inspect', '-f', '{{.State.Status}}', 'ex'])).stdout).toBe('paused');
+    expect((await daemon.tsctr(['ps', '--filter', 'name=^ex$', '--format', '{{.Status}}'])).stdout).toMatch(
+      /\(Paused\)$/,
+    );
+    const id = (await daemon.tsctr(['inspect', '-f', '{{.Id}}', 'ex'])).stdout;
+    const freezer = join('/sys/fs/cgroup/freezer', daemon.cgroupParent, id, 'freezer.state');
+    expect((await readFile(freezer, 'utf8')).trim()).toBe('FROZEN');
+    // A frozen task sleeps in the freezer (state D or S, never R) and cannot run exec.
+    const exec = await daemon.tsctr(['exec', 'ex', 'true']);
+    expect(exec.exitCode).not.toBe(0);
+    expect(exec.stderr).toContain('is paused, unpause the container before exec');
+    expect((await daemon.tsctr(['unpause', 'ex'])).exitCode).toBe(0);
+    expect((await readFile(freezer, 'utf8')).trim()).toBe('THAWED');
+    expect((await readFile(`/proc/${pid}/status`, 'utf8')).match(/^State:\s+(\S)/m)?.[1]).toBe('S');
+    expect((await daemon.tsctr(['exec', 'ex', 'echo', 'thawed'])).stdout).toBe('thawed');
+  });
+
+  it('lists the processes of a container with top', async () => {
+    const top = await daemon.tsctr(['top', 'ex']);
+    const [header, ...rows] = top.stdout.split('\n');
+    expect(header).toMatch(/^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$/);
+    expect(rows.some((r) => r.endsWith('sleep 300'))).toBe(true);
+    const custom = await daemon.tsctr(['top', 'ex', '-o', 'pid,comm']);
+    expect(custom.stdout.split('\n')[0]).toMatch(/^PID\s+COMMAND$/);
+    expect(custom.stdout).toContain('sleep');
+    const docker = await daemon.docker(['top', 'ex']);
+    expect(docker.stdout).toContain('sleep 300');
+  });
+
+  it('reports resource usage with stats (API, tsctr and docker)', async () => {
+    const s = await daemon.client.request<{
+      name: string;
+      pids_stats: { current: number };
+      memory_stats: { usage: number; limit: number };
+      cpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage: number; online_cpus: number };
+      precpu_stats: { system_cpu_usage?: number };
+      networks: Record<string, { rx_bytes: number }>;
+    }>('GET', '/containers/ex/stats', { query: { stream: 0 } });
+    expect(s.name).toBe('/ex');
+    expect(s.pids_stats.current).toBeGreaterThanOrEqual(1);
+    expect(s.memory_stats.usage).toBeGreaterThan(0);
+    expect(s.memory_stats.limit).toBeGreaterThan(0);
+    expect(s.cpu_stats.cpu_usage.total_usage).toBeGreaterThan(0);
+    expect(s.cpu_stats.system_cpu_usage).toBeGreaterThan(0);
+    expect(s.precpu_stats.system_cpu_usage).toBeGreaterThan(0);
+    expect(Object.keys(s.networks)).toContain('eth0');
+    const ours = await daemon.tsctr(['stats', '--no-stream', 'ex']);
+    const [header, row] = ours.stdout.split('\n');
+    expect(header).toMatch(
+      /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/,
+    );
+    expect(row).toMatch(
+      /^[0-9a-f]{12}\s+ex\s+\d+\.\d\d%\s+[\d.]+[KMG]?i?B \/ [\d.]+[KMG]iB\s+\d+\.\d\d%\s+\S+ \/ \S+\s+\S+ \/ \S+\s+1$/,
+    );
+    const docker = await daemon.docker(['stats', '--no-stream', 'ex']);
+    expect(docker.exitCode).toBe(0);
+    expect(docker.stdout).toMatch(/\sex\s/);
+  });
+
+  it('restarts containers by policy and stops doing so after docker stop', async () => {
+    await daemon.tsctr([
+      'run',
+      '-d',
+      '--name',
+      'onfail',
+      '--restart',
+      'on-failure:2',
+      'busybox',
+      'sh',
+      '-c',
+      'exit 3',
+    ]);
+    await eventually(
+      async () =>
+        (await daemon.tsctr(['inspect', '-f', '{{.RestartCount}} {{.State.Status}}', 'onfail'])).stdout ===
+        '2 exited',
+    );
+    expect(
+      (
+        await daemon.tsctr([
+          'inspect',
+          '-f',
+          '{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}',
+          'onfail',
+        ])
+      ).stdout,
+    ).toBe('2 exited 3');
+
+    await daemon.tsctr([
+      'run',
+      '-d',
+      '--name',
+      'always',
+      '--restart',
+      'always',
+      'busybox',
+      'sh',
+      '-c',
+      'sleep 0.3',
+    ]);
+    await eventually(
+      async () => Number((await daemon.tsctr(['inspect', '-f', '{{.RestartCount}}', 'always'])).stdout) >= 2,
+    );
+    expect((await daemon.docker(['stop', 'always'])).exitCode).toBe(0);
+    const stopped = (await daemon.tsctr(['inspect', '-f', '{{.RestartCount}}', 'always'])).stdout;
+    await sleep(1500);
+    expect(
+      (await daemon.tsctr(['inspect', '-f', '{{.RestartCount}} {{.State.Running}}', 'always'])).stdout,
+    ).toBe(`${stopped} false`);
+  });
+
+  it('starts always and unless-stopped containers when the daemon starts', async () => {
+    await daemon.tsctr([
+      'run',
+      '-d',
+      '--name',
+      'boot-always',
+      '--restart',
+      'always',
+      'busybox',
+      'sleep',
+      '300',
+    ]);
+    await daemon.tsctr([
+      'run',
+      '-d',
+      '--name',
+      'boot-unless',
+      '--restart',
+      'unless-stopped',
+      'busybox',
+      'sleep',
+      '300',
+    ]);
+    await daemon.tsctr(['stop', '-t', '1', 'boot-always', 'boot-unless']);
+    await daemon.kill9();
+    await daemon.launch();
+    expect((await daemon.tsctr(['inspect', '-f', '{{.State.Running}}', 'boot-always'])).stdout).toBe('true');
+    expect((await daemon.tsctr(['inspect', '-f', '{{.State.Running}}', 'boot-unless'])).stdout).toBe('false');
+    await daemon.tsctr(['rm', '-f', 'boot-always', 'boot-unless']);
+  });
+});
+
+describe.skipIf(skip !== undefined)('container isolation and health through the daemon', () => {
+  let daemon: TestDaemon;
+  beforeAll(async () => {
+    daemon = await TestDaemon.start();
+    await daemon.importBusybox();
+  });
+  afterAll(async () => {
+    await daemon?.destroy();
+  });
+
+  it('applies --init, --read-only, --cap-drop, --cpuset-cpus and seccomp', async () => {
+    const init = await daemon.tsctr([
+      'run',
+      '--rm',
+      '--init',
+      'busybox',
+      'sh',
+      '-c',
+      'cat /proc/1/cmdline; echo; echo $$',
+    ]);
+    expect(init.stdout.split('\n')[0]).toBe(
+      '/sbin/docker-init\u0000--\u0000sh\u0000-c\u0000cat /proc/1/cmdline; echo; echo $$\u0000',
+    );
+    expect(init.stdout.split('\n')[1]).not.toBe('1');
+    const ro = await daemon.tsctr([
+      'run',
+      '--rm',
+      '--read-only',
+      'busybox',
+      'sh',
+      '-c',
+      'touch /x 2>&1; echo rc=$?',
+    ]);
+    expect(ro.stdout).toBe('touch: /x: Read-only file system\nrc=1');
+    const chown = await daemon.tsctr([
+      'run',
+      '--rm',
+      '--cap-drop',
+      'CHOWN',
+      'busybox',
+      'sh',
+      '-c',
+      'chown 1 /tmp 2>&1; echo rc=$?',
+    ]);
+    expect(chown.stdout).toMatch(/Operation not permitted\nrc=1$/);
+    const ping = await daemon.tsctr([
+      'run',
+      '--rm',
+      '--cap-drop',
+      'NET_RAW',
+      'busybox',
+      'ping',
+      '-c',
+      '1',
+      '-W',
+      '1',
+      '127.0.0.1',
+    ]);
+    expect(ping.exitCode).not.toBe(0);
+    expect(ping.stderr).toMatch(/permission denied|Operation not permitted/i);
+    const cpuset = await daemon.tsctr([
+      'run',
+      '--rm',
+      '--cpuset-cpus',
+      '0',
+      'busybox',
+      'cat',
+      '/sys/fs/cgroup/cpuset/cpuset.cpus',
+    ]);
+    expect(cpuset.stdout).toBe('0');
+    const unshare = await daemon.docker(['run', '--rm', 'busybox', 'unshare', '-U', 'true']);
+    expect(unshare.exitCode).not.toBe(0);
+    expect(unshare.stderr).toMatch(/Operation not permitted/);
+    const unconfined = await daemon.docker([
+      'run',
+      '--rm',
+      '--security-opt',
+      'seccomp=unconfined',
+      'busybox',
+      'unshare',
+      '-U',
+      'true',
+    ]);
+    expect(unconfined.exitCode).toBe(0);
+  });
+
+  it('runs health checks and reports them in inspect and ps', async () => {
+    await daemon.tsctr([
+      'run',
+      '-d',
+      '--name',
+      'hc',
+      '--health-cmd',
+      'test -e /tmp/ok',
+      '--health-interval',
+      '200ms',
+      '--health-retries',
+      '2',
+      'busybox',
+      'sh',
+      '-c',
+      'touch /tmp/ok; sleep 300',
+    ]);
+    await eventually(
+      async () =>
+        (await daemon.tsctr(['inspect', '-f', '{{.State.Health.Status}}', 'hc'])).stdout === 'healthy',
+    );
+    expect((await daemon.tsctr(['ps', '--filter', 'name=hc', '--format', '{{.Status}}'])).stdout).toMatch(
+      /^Up .* \(healthy\)$/,
+    );
+    await daemon.tsctr(['exec', 'hc', 'rm', '/tmp/ok']);
+    await eventually(
+      async () =>
+        (await daemon.tsctr(['inspect', '-f', '{{.State.Health.Status}}', 'hc'])).stdout === 'unhealthy',
+    );
+    const health = JSON.parse((await daemon.tsctr(['inspect', '-f', '{{json .State.Health}}', 'hc'])).stdout);
+    expect(health.Status).toBe('unhealthy');
+    expect(health.FailingStreak).toBeGreaterThanOrEqual(2);
+    expect(health.Log.at(-1).ExitCode).toBe(1);
+    expect((await daemon.tsctr(['ps', '--filter', 'name=hc', '--format', '{{.Status}}'])).stdout).toMatch(
+      /\(unhealthy\)$/,
+    );
+  });
+});

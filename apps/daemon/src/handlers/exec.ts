@@ -1,0 +1,209 @@
+import { type Duplex, PassThrough, Writable } from 'node:stream';
+import { encodeFrame } from '@ts-container/api';
+import { type Engine, pauseContainer, topContainer, unpauseContainer } from '@ts-container/engine';
+import { z } from 'zod';
+import { HttpError, boolParam, readJson, sendEmpty, sendJson } from '../http.js';
+import type { Router } from '../router.js';
+
+const ExecCreateSchema = z
+  .object({
+    Cmd: z.array(z.string()).min(1, 'No exec command specified'),
+    Env: z.array(z.string()).nullable().optional(),
+    User: z.string().optional(),
+    WorkingDir: z.string().optional(),
+    Tty: z.boolean().optional(),
+    AttachStdin: z.boolean().optional(),
+    AttachStdout: z.boolean().optional(),
+    AttachStderr: z.boolean().optional(),
+    Privileged: z.boolean().optional(),
+  })
+  .passthrough();
+
+const ExecStartSchema = z
+  .object({ Detach: z.boolean().optional(), Tty: z.boolean().optional() })
+  .passthrough();
+
+/** A writable that frames what it is given as one stream of the multiplexed format. */
+function framed(out: NodeJS.WritableStream, stream: 'stdout' | 'stderr', tty: boolean): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      out.write(tty ? chunk : encodeFrame(stream, chunk));
+      cb();
+    },
+  });
+}
+
+/** Takes the first `n` bytes of an upgraded connection (head first, then the socket). */
+async function takeBytes(upgrade: { socket: Duplex; head: Buffer }, n: number): Promise<Buffer> {
+  let buf = upgrade.head;
+  while (buf.length < n) {
+    const chunk = await new Promise<Buffer | null>((resolve) => {
+      upgrade.socket.once('data', (c: Buffer) => {
+        upgrade.socket.pause();
+        resolve(c);
+      });
+      upgrade.socket.once('end', () => resolve(null));
+      upgrade.socket.resume();
+    });
+    if (!chunk) break;
+    buf = Buffer.concat([buf, chunk]);
+  }
+  upgrade.head = buf.subarray(n);
+  return buf.subarray(0, n);
+}
+
+function parseJson(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, `invalid JSON: ${(err as Error).message}`);
+  }
+}
+
+export function registerExec(router: Router, engine: Engine): void {
+  router.add('POST', '/containers/{id}/exec', async ({ req, res, params }) => {
+    const body = ExecCreateSchema.parse(await readJson(req));
+    const id = engine.exec.create(params.id!, {
+      Cmd: body.Cmd,
+      ...(body.Env ? { Env: body.Env } : {}),
+      ...(body.User ? { User: body.User } : {}),
+      ...(body.WorkingDir ? { WorkingDir: body.WorkingDir } : {}),
+      Tty: body.Tty ?? false,
+      AttachStdin: body.AttachStdin ?? false,
+      AttachStdout: body.AttachStdout ?? true,
+      AttachStderr: body.AttachStderr ?? true,
+    });
+    sendJson(res, 201, { Id: id });
+  });
+
+  router.add('POST', '/exec/{id}/start', async ({ req, res, params, upgrade }) => {
+    let body: z.infer<typeof ExecStartSchema>;
+    if (upgrade) {
+      // An upgraded request's body arrives with the stream, ahead of any stdin.
+      const length = Number(req.headers['content-length'] ?? 0);
+      const raw = await takeBytes(upgrade, length);
+      body = ExecStartSchema.parse(raw.length ? parseJson(raw) : {});
+    } else body = ExecStartSchema.parse(await readJson(req));
+    const session = engine.exec.get(params.id!);
+    if (body.Detach) {
+      void engine.exec.start(session.ID, {}).catch(() => undefined);
+      sendEmpty(res, 200);
+      return;
+    }
+    const tty = session.config.Tty ?? false;
+    const contentType = tty
+      ? 'application/vnd.docker.raw-stream'
+      : 'application/vnd.docker.multiplexed-stream';
+    let out: NodeJS.WritableStream;
+    let input: NodeJS.ReadableStream | undefined;
+    if (upgrade) {
+      upgrade.socket.write(
+        `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
+      );
+      out = upgrade.socket;
+      if (session.config.AttachStdin) {
+        const stdin = new PassThrough();
+        if (upgrade.head.length > 0) stdin.write(upgrade.head);
+        upgrade.socket.pipe(stdin);
+        input = stdin;
+      }
+    } else {
+      res.writeHead(200, { 'Content-Type': contentType });
+      out = res;
+    }
+    try {
+      await engine.exec.start(session.ID, {
+        ...(input ? { stdin: input as PassThrough } : {}),
+        ...(session.config.AttachStdout !== false ? { stdout: framed(out, 'stdout', tty) } : {}),
+        ...(session.config.AttachStderr !== false ? { stderr: framed(out, 'stderr', tty) } : {}),
+      });
+    } finally {
+      out.end();
+    }
+  });
+
+  router.add('GET', '/exec/{id}/json', async ({ res, params }) => {
+    const s = engine.exec.get(params.id!);
+    sendJson(res, 200, {
+      ID: s.ID,
+      Running: s.Running,
+      ExitCode: s.ExitCode,
+      ProcessConfig: {
+        tty: s.config.Tty ?? false,
+        entrypoint: s.config.Cmd[0],
+        arguments: s.config.Cmd.slice(1),
+        privileged: false,
+        user: s.config.User ?? '',
+      },
+      OpenStdin: s.config.AttachStdin ?? false,
+      OpenStderr: s.config.AttachStderr ?? true,
+      OpenStdout: s.config.AttachStdout ?? true,
+      CanRemove: false,
+      ContainerID: s.ContainerID,
+      DetachKeys: '',
+      Pid: s.Pid,
+    });
+  });
+
+  router.add('POST', '/exec/{id}/resize', async ({ res, params }) => {
+    engine.exec.get(params.id!);
+    sendEmpty(res, 200);
+  });
+
+  router.add('POST', '/containers/{id}/pause', async ({ res, params }) => {
+    await pauseContainer(engine, params.id!);
+    sendEmpty(res, 204);
+  });
+
+  router.add('POST', '/containers/{id}/unpause', async ({ res, params }) => {
+    await unpauseContainer(engine, params.id!);
+    sendEmpty(res, 204);
+  });
+
+  router.add('GET', '/containers/{id}/top', async ({ res, params, query }) => {
+    const psArgs = query.get('ps_args') || '-ef';
+    if (/[;&|`$]/.test(psArgs)) throw new HttpError(400, `invalid ps arguments: ${psArgs}`);
+    sendJson(res, 200, await topContainer(engine, params.id!, psArgs));
+  });
+
+  router.add('GET', '/containers/{id}/stats', async ({ req, res, params, query }) => {
+    const c = engine.containers.get(params.id!);
+    const stream = boolParam(query, 'stream', true);
+    if (!stream) {
+      // Docker waits for a second sample so that precpu_stats (and CPU %) are meaningful,
+      // unless the client asks for a one-shot answer.
+      if (boolParam(query, 'one-shot') || !c.State.Running) {
+        sendJson(res, 200, await engine.stats.sample(c.Id));
+        return;
+      }
+      let count = 0;
+      await new Promise<void>((resolve) => {
+        const stop = engine.stats.subscribe(c.Id, (stats) => {
+          if (++count < 2 && stats.precpu_stats.system_cpu_usage === undefined) return;
+          stop();
+          sendJson(res, 200, stats);
+          resolve();
+        });
+      });
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    await new Promise<void>((resolve) => {
+      const stop = engine.stats.subscribe(c.Id, (stats) => {
+        res.write(`${JSON.stringify(stats)}\n`);
+        // A stopped container gets one zeroed document, then the stream ends, as in Docker.
+        if (stats.read === '0001-01-01T00:00:00Z') finish();
+      });
+      let finished = false;
+      const finish = () => {
+        if (finished) return;
+        finished = true;
+        stop();
+        res.end();
+        resolve();
+      };
+      req.socket.once('close', finish);
+    });
+  });
+}

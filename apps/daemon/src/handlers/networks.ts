@@ -1,0 +1,167 @@
+import { BridgeNetworking, type Engine, EngineError } from '@ts-container/engine';
+import type { NetworkInspect } from '@ts-container/network';
+import { z } from 'zod';
+import { HttpError, filtersParam, readJson, sendEmpty, sendJson } from '../http.js';
+import type { Router } from '../router.js';
+
+const NetworkCreateSchema = z
+  .object({
+    Name: z.string(),
+    Driver: z.string().optional(),
+    Internal: z.boolean().optional(),
+    Attachable: z.boolean().optional(),
+    EnableIPv6: z.boolean().nullable().optional(),
+    IPAM: z
+      .object({
+        Driver: z.string().optional(),
+        Config: z
+          .array(
+            z
+              .object({
+                Subnet: z.string().optional(),
+                IPRange: z.string().optional(),
+                Gateway: z.string().optional(),
+              })
+              .passthrough(),
+          )
+          .nullable()
+          .optional(),
+        Options: z.record(z.string()).nullable().optional(),
+      })
+      .passthrough()
+      .nullable()
+      .optional(),
+    Options: z.record(z.string()).nullable().optional(),
+    Labels: z.record(z.string()).nullable().optional(),
+  })
+  .passthrough();
+
+const EndpointConfigSchema = z
+  .object({
+    IPAMConfig: z.object({ IPv4Address: z.string().optional() }).passthrough().nullable().optional(),
+    Aliases: z.array(z.string()).nullable().optional(),
+    MacAddress: z.string().optional(),
+  })
+  .passthrough();
+
+const ConnectSchema = z
+  .object({ Container: z.string(), EndpointConfig: EndpointConfigSchema.nullable().optional() })
+  .passthrough();
+const DisconnectSchema = z.object({ Container: z.string(), Force: z.boolean().optional() }).passthrough();
+
+const PREDEFINED = ['bridge', 'host', 'none'];
+
+/** The Engine API's network routes over the engine's bridge networking. */
+export function registerNetworks(router: Router, engine: Engine): void {
+  const networking = () => {
+    const n = engine.options.networking;
+    if (!(n instanceof BridgeNetworking))
+      throw new EngineError('unavailable', 'networking is not enabled in this daemon');
+    return n;
+  };
+
+  router.add('GET', '/networks', async ({ res, query }) => {
+    const filters = filtersParam(query);
+    const list = (await networking().manager.listNetworks()).filter((n) => matches(n, filters));
+    sendJson(res, 200, list);
+  });
+
+  router.add('GET', '/networks/{id}', async ({ res, params }) => {
+    sendJson(res, 200, await networking().manager.inspectNetwork(params.id!));
+  });
+
+  router.add('POST', '/networks/create', async ({ req, res }) => {
+    const body = NetworkCreateSchema.parse(await readJson(req));
+    if (body.Name === '') throw new HttpError(400, 'network name is required');
+    if (body.EnableIPv6) throw new HttpError(400, 'IPv6 networks are not supported');
+    if (body.IPAM?.Driver && body.IPAM.Driver !== 'default')
+      throw new EngineError('not-found', `plugin "${body.IPAM.Driver}" not found`);
+    const configs = body.IPAM?.Config ?? [];
+    if (configs.length > 1) throw new HttpError(400, 'only one IPAM configuration is supported');
+    const ipam = configs[0];
+    const created = await networking().manager.createNetwork({
+      name: body.Name,
+      driver: body.Driver || 'bridge',
+      subnet: ipam?.Subnet || undefined,
+      gateway: ipam?.Gateway || undefined,
+      ipRange: ipam?.IPRange || undefined,
+      internal: body.Internal ?? false,
+      labels: body.Labels ?? {},
+      options: body.Options ?? {},
+    });
+    sendJson(res, 201, { Id: created.Id, Warning: '' });
+  });
+
+  router.add('DELETE', '/networks/{id}', async ({ res, params }) => {
+    await networking().manager.removeNetwork(params.id!);
+    sendEmpty(res, 204);
+  });
+
+  router.add('POST', '/networks/prune', async ({ res, query }) => {
+    const labels: Record<string, string> = {};
+    for (const l of filtersParam(query).get('label') ?? []) {
+      const i = l.indexOf('=');
+      if (i < 0) throw new HttpError(400, `label filter without value is not supported: ${l}`);
+      labels[l.slice(0, i)] = l.slice(i + 1);
+    }
+    const deleted = await networking().manager.pruneNetworks({ labels });
+    sendJson(res, 200, { NetworksDeleted: deleted });
+  });
+
+  router.add('POST', '/networks/{id}/connect', async ({ req, res, params }) => {
+    const body = ConnectSchema.parse(await readJson(req));
+    const c = engine.containers.get(body.Container);
+    const settings = await networking().connect(c, params.id!, {
+      ...(body.EndpointConfig ?? {}),
+      IPAMConfig: body.EndpointConfig?.IPAMConfig ?? null,
+      Aliases: body.EndpointConfig?.Aliases ?? null,
+    });
+    await engine.containerStore.update(c.Id, (r) => {
+      r.NetworkSettings = settings;
+    });
+    sendEmpty(res, 200);
+  });
+
+  router.add('POST', '/networks/{id}/disconnect', async ({ req, res, params }) => {
+    const body = DisconnectSchema.parse(await readJson(req));
+    const c = engine.containers.get(body.Container);
+    const settings = await networking().disconnect(c, params.id!);
+    await engine.containerStore.update(c.Id, (r) => {
+      r.NetworkSettings = settings;
+    });
+    sendEmpty(res, 200);
+  });
+}
+
+/** Docker's network list filters: name and id are substring/prefix matches, the rest exact. */
+function matches(n: NetworkInspect, filters: Map<string, string[]>): boolean {
+  for (const [key, values] of filters) {
+    const ok = values.some((v) => {
+      switch (key) {
+        case 'name':
+          return n.Name.includes(v);
+        case 'id':
+          return n.Id.startsWith(v);
+        case 'driver':
+          return n.Driver === v;
+        case 'scope':
+          return v === 'local';
+        case 'type':
+          if (v !== 'custom' && v !== 'builtin') throw new HttpError(400, `invalid filter: 'type'='${v}'`);
+          return (v === 'builtin') === PREDEFINED.includes(n.Name);
+        case 'dangling': {
+          const dangling = !PREDEFINED.includes(n.Name) && Object.keys(n.Containers).length === 0;
+          return ['true', '1'].includes(v) === dangling;
+        }
+        case 'label': {
+          const i = v.indexOf('=');
+          return i < 0 ? v in n.Labels : n.Labels[v.slice(0, i)] === v.slice(i + 1);
+        }
+        default:
+          throw new HttpError(400, `invalid filter '${key}'`);
+      }
+    });
+    if (!ok) return false;
+  }
+  return true;
+}

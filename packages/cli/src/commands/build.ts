@@ -1,0 +1,274 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { BuildContext } from '@ts-container/builder';
+import { type Command, type CommandContext, CommandError, write } from '../context.js';
+
+interface BuildMessage {
+  stream?: string;
+  status?: string;
+  id?: string;
+  progress?: string;
+  aux?: { ID?: string };
+  error?: string;
+  errorDetail?: { message?: string; code?: number };
+}
+
+/** Files always sent even when .dockerignore excludes them (the daemon needs them), as the docker CLI does. */
+const ALWAYS_SENT = ['.dockerignore'];
+
+/**
+ * A tar stream of `paths` (relative to `dir`, each added without recursion), owned by root as
+ * the docker CLI sends contexts. `extra` adds files from other directories at the top level.
+ */
+function tarOf(dir: string, paths: string[], extra?: { dir: string; name: string }): Readable {
+  const args = [
+    '-c',
+    '--no-recursion',
+    '--numeric-owner',
+    '--owner=0',
+    '--group=0',
+    '-C',
+    dir,
+    '--null',
+    '-T',
+    '-',
+  ];
+  if (extra) args.push('-C', extra.dir, '--', extra.name);
+  const proc = spawn('tar', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  proc.on('close', (code) => {
+    if (code !== 0) proc.stdout.destroy(new CommandError(`error creating build context: ${stderr.trim()}`));
+  });
+  proc.stdin.end(paths.map((p) => `${p}\0`).join(''));
+  return proc.stdout;
+}
+
+/** Whether a buffer starts like a tar archive (plain or compressed), as the docker CLI checks `-`. */
+function looksLikeArchive(buf: Buffer): boolean {
+  if (buf[0] === 0x1f && buf[1] === 0x8b) return true;
+  if (buf.subarray(0, 3).toString('latin1') === 'BZh') return true;
+  if (buf.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return true;
+  return buf.length >= 262 && buf.subarray(257, 262).toString('latin1') === 'ustar';
+}
+
+async function readStream(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
+  return Buffer.concat(chunks);
+}
+
+interface PreparedContext {
+  body: Readable | Buffer;
+  /** The Dockerfile's name inside the context, when not the default. */
+  dockerfile?: string;
+  cleanup: () => Promise<void>;
+}
+
+/** The build context to send: a directory (with .dockerignore applied) or stdin (`-`). */
+async function prepareContext(
+  ctx: CommandContext,
+  path: string,
+  file: string | undefined,
+): Promise<PreparedContext> {
+  const noop = async () => {};
+  if (path === '-') {
+    if (file === '-')
+      throw new CommandError("invalid argument: can't use stdin for both build context and dockerfile");
+    const data = await readStream(ctx.io.stdin);
+    if (looksLikeArchive(data)) return { body: data, ...(file ? { dockerfile: file } : {}), cleanup: noop };
+    // A Dockerfile on stdin: the context is empty.
+    const dir = await mkdtemp(join(tmpdir(), 'tsctr-build-'));
+    await writeFile(join(dir, 'Dockerfile'), data);
+    return { body: tarOf(dir, ['Dockerfile']), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  }
+  const contextDir = resolve(path);
+  const st = await lstat(contextDir).catch(() => undefined);
+  if (!st) throw new CommandError(`unable to prepare context: path "${path}" not found`);
+  if (!st.isDirectory())
+    throw new CommandError(`unable to prepare context: path "${path}" is not a directory`);
+  const context = await BuildContext.fromDirectory(contextDir);
+  const paths = await context.walk('.');
+  for (const name of ALWAYS_SENT) {
+    if (!paths.includes(name) && (await lstat(join(contextDir, name)).catch(() => undefined)))
+      paths.push(name);
+  }
+  if (file === '-') {
+    const dir = await mkdtemp(join(tmpdir(), 'tsctr-build-'));
+    const name = `.dockerfile.${randomBytes(10).toString('hex')}`;
+    await writeFile(join(dir, name), await readStream(ctx.io.stdin));
+    return {
+      body: tarOf(contextDir, paths, { dir, name }),
+      dockerfile: name,
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  }
+  // -f is relative to the current directory, or else to the context, like the docker CLI.
+  let dockerfile = file === undefined ? join(contextDir, 'Dockerfile') : resolve(file);
+  if (file !== undefined && !isAbsolute(file) && !(await lstat(dockerfile).catch(() => undefined)))
+    dockerfile = join(contextDir, file);
+  if (!(await lstat(dockerfile).catch(() => undefined))) {
+    const lower = join(contextDir, 'dockerfile');
+    if (file === undefined && (await lstat(lower).catch(() => undefined))) dockerfile = lower;
+    else
+      throw new CommandError(
+        `unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${dockerfile}: no such file or directory`,
+      );
+  }
+  const rel = relative(contextDir, dockerfile);
+  if (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel)) {
+    const name = rel.split(sep).join('/');
+    if (!paths.includes(name)) paths.push(name);
+    return {
+      body: tarOf(contextDir, paths),
+      ...(name !== 'Dockerfile' ? { dockerfile: name } : {}),
+      cleanup: noop,
+    };
+  }
+  // A Dockerfile outside the context travels under a random name, as the docker CLI sends it.
+  const dir = await mkdtemp(join(tmpdir(), 'tsctr-build-'));
+  const name = `.dockerfile.${randomBytes(10).toString('hex')}`;
+  await writeFile(join(dir, name), await readFile(dockerfile));
+  return {
+    body: tarOf(contextDir, paths, { dir, name }),
+    dockerfile: name,
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** `--build-arg KEY=value`, or `--build-arg KEY` taking the value from the environment. */
+function buildArgs(ctx: CommandContext, list: string[]): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq >= 0) out[item.slice(0, eq)] = item.slice(eq + 1);
+    else out[item] = ctx.io.env[item] ?? null;
+  }
+  return out;
+}
+
+function labels(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    out[eq < 0 ? item : item.slice(0, eq)] = eq < 0 ? '' : item.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Prints the classic builder's JSON stream; returns the image ID from the `aux` message. */
+async function printBuildStream(ctx: CommandContext, res: IncomingMessage): Promise<string | undefined> {
+  let buffered = '';
+  let imageId: string | undefined;
+  const seen = new Set<string>();
+  const handle = (line: string) => {
+    if (line.trim() === '') return;
+    const msg = JSON.parse(line) as BuildMessage;
+    if (msg.error !== undefined || msg.errorDetail !== undefined) {
+      const code = msg.errorDetail?.code;
+      throw new CommandError(
+        msg.errorDetail?.message ?? msg.error ?? 'build failed',
+        code && code > 0 ? code : 1,
+      );
+    }
+    if (msg.aux?.ID) imageId = msg.aux.ID;
+    if (msg.stream !== undefined) ctx.io.stdout.write(msg.stream);
+    else if (msg.status !== undefined && msg.progress === undefined) {
+      const key = `${msg.id ?? ''}\0${msg.status}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      write(ctx.io.stdout, msg.id ? `${msg.id}: ${msg.status}` : msg.status);
+    }
+  };
+  for await (const chunk of res) {
+    buffered += (chunk as Buffer).toString('utf8');
+    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      handle(line);
+    }
+  }
+  handle(buffered);
+  return imageId;
+}
+
+export const buildCommand: Command = {
+  name: 'build',
+  aliases: ['image build', 'builder build'],
+  usage: 'build [OPTIONS] PATH | URL | -',
+  description: 'Build an image from a Dockerfile',
+  flags: [
+    {
+      name: 'tag',
+      short: 't',
+      type: 'list',
+      description: 'Name and optionally a tag in the "name:tag" format',
+    },
+    {
+      name: 'file',
+      short: 'f',
+      type: 'string',
+      description: "Name of the Dockerfile (Default is 'PATH/Dockerfile')",
+    },
+    { name: 'build-arg', type: 'list', description: 'Set build-time variables' },
+    { name: 'target', type: 'string', description: 'Set the target build stage to build.' },
+    { name: 'no-cache', type: 'bool', description: 'Do not use cache when building the image' },
+    {
+      name: 'quiet',
+      short: 'q',
+      type: 'bool',
+      description: 'Suppress the build output and print image ID on success',
+    },
+    { name: 'label', type: 'list', description: 'Set metadata for an image' },
+    { name: 'pull', type: 'bool', description: 'Always attempt to pull a newer version of the image' },
+    {
+      name: 'rm',
+      type: 'bool',
+      default: true,
+      description: 'Remove intermediate containers after a successful build',
+    },
+    { name: 'force-rm', type: 'bool', description: 'Always remove intermediate containers' },
+    { name: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
+  ],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx, args, flags) {
+    const path = args[0]!;
+    if (/^(https?|git):\/\//.test(path) || path.startsWith('git@'))
+      throw new CommandError(`unable to prepare context: remote contexts are not supported: ${path}`);
+    const file = flags.file as string | undefined;
+    const quiet = flags.quiet === true;
+    const prepared = await prepareContext(ctx, path, file);
+    try {
+      const res = await ctx.client.stream('POST', '/build', {
+        query: {
+          t: flags.tag as string[],
+          dockerfile: prepared.dockerfile,
+          buildargs: JSON.stringify(buildArgs(ctx, flags['build-arg'] as string[])),
+          labels: JSON.stringify(labels(flags.label as string[])),
+          target: flags.target as string | undefined,
+          nocache: flags['no-cache'] === true ? '1' : undefined,
+          pull: flags.pull === true ? '1' : undefined,
+          rm: flags.rm === false ? '0' : '1',
+          forcerm: flags['force-rm'] === true ? '1' : undefined,
+          q: quiet ? '1' : undefined,
+          platform: flags.platform as string | undefined,
+        },
+        body: prepared.body,
+        headers: { 'Content-Type': 'application/x-tar' },
+      });
+      // With -q the daemon's only output is the image ID.
+      await printBuildStream(ctx, res);
+      return 0;
+    } finally {
+      await prepared.cleanup();
+    }
+  },
+};

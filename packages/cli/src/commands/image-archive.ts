@@ -1,0 +1,314 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ImageSummary } from '@ts-container/api';
+import { type Command, type CommandContext, CommandError } from '../context.js';
+import { formatList, timeAgo } from '../format.js';
+
+/** Docker's units.HumanSize: decimal units, four significant digits (`16.43MB`, `0B`). */
+export function humanSizeLong(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${Number(v.toPrecision(4))}${units[i]}`;
+}
+
+async function readLine(ctx: CommandContext): Promise<string> {
+  if (ctx.io.stdin.isTTY === undefined && ctx.io.stdin.readableEnded) return '';
+  return new Promise((resolve) => {
+    let data = '';
+    const onData = (chunk: Buffer) => {
+      data += chunk.toString('utf8');
+      const nl = data.indexOf('\n');
+      if (nl >= 0) done(data.slice(0, nl));
+    };
+    const done = (line: string) => {
+      ctx.io.stdin.off('data', onData);
+      ctx.io.stdin.off('end', onEnd);
+      ctx.io.stdin.pause();
+      resolve(line);
+    };
+    const onEnd = () => done(data);
+    ctx.io.stdin.on('data', onData);
+    ctx.io.stdin.once('end', onEnd);
+  });
+}
+
+function filtersQuery(list: string[]): Record<string, string[]> {
+  const filters: Record<string, string[]> = {};
+  for (const f of list) {
+    const i = f.indexOf('=');
+    if (i < 0) throw new CommandError('bad format of filter (expected name=value)');
+    (filters[f.slice(0, i)] ??= []).push(f.slice(i + 1));
+  }
+  return filters;
+}
+
+export const saveCommand: Command = {
+  name: 'save',
+  aliases: ['image save'],
+  usage: 'save [OPTIONS] IMAGE [IMAGE...]',
+  description: 'Save one or more images to a tar archive (streamed to STDOUT by default)',
+  flags: [{ name: 'output', short: 'o', type: 'string', description: 'Write to a file, instead of STDOUT' }],
+  minArgs: 1,
+  async run(ctx, args, flags) {
+    const output = flags.output as string | undefined;
+    if (!output && ctx.io.stdoutIsTTY)
+      throw new CommandError('Cowardly refusing to save to a terminal. Use the -o flag or redirect');
+    const res = await ctx.client.stream('GET', '/images/get', { query: { names: args } });
+    if (!output) {
+      await pipeline(res, ctx.io.stdout, { end: false });
+      return 0;
+    }
+    // Written beside the target and renamed, so a failed save leaves no truncated archive.
+    const tmp = `${output}.tmp-${process.pid}`;
+    try {
+      await pipeline(res, createWriteStream(tmp));
+      await rename(tmp, output);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw new CommandError(`failed to save image: ${(err as Error).message}`);
+    }
+    return 0;
+  },
+};
+
+export const loadCommand: Command = {
+  name: 'load',
+  aliases: ['image load'],
+  usage: 'load [OPTIONS]',
+  description: 'Load an image from a tar archive or STDIN',
+  flags: [
+    {
+      name: 'input',
+      short: 'i',
+      type: 'string',
+      description: 'Read from tar archive file, instead of STDIN',
+    },
+    { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the load output' },
+  ],
+  maxArgs: 0,
+  async run(ctx, _args, flags) {
+    const input = flags.input as string | undefined;
+    let body: Readable;
+    if (input) {
+      body = createReadStream(input);
+      await new Promise<void>((resolve, reject) => {
+        body.once('open', () => resolve());
+        body.once('error', (err: NodeJS.ErrnoException) =>
+          reject(
+            new CommandError(
+              `open ${input}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`,
+            ),
+          ),
+        );
+      });
+    } else {
+      if (ctx.io.stdin.isTTY) throw new CommandError('requested load from stdin, but stdin is empty');
+      body = ctx.io.stdin;
+    }
+    const res = await ctx.client.stream('POST', '/images/load', {
+      query: { quiet: flags.quiet === true ? 1 : undefined },
+      body,
+      headers: { 'Content-Type': 'application/x-tar' },
+    });
+    let buffered = '';
+    for await (const chunk of res) {
+      buffered += (chunk as Buffer).toString('utf8');
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, nl).trim();
+        buffered = buffered.slice(nl + 1);
+        if (line === '') continue;
+        const msg = JSON.parse(line) as {
+          stream?: string;
+          error?: string;
+          errorDetail?: { message: string };
+        };
+        if (msg.error)
+          throw new CommandError(`Error response from daemon: ${msg.errorDetail?.message ?? msg.error}`);
+        // Docker's -q only hides progress: the "Loaded image" lines are still printed.
+        if (msg.stream) ctx.io.stdout.write(msg.stream);
+      }
+    }
+    return 0;
+  },
+};
+
+export const imagePruneCommand: Command = {
+  name: 'image prune',
+  usage: 'image prune [OPTIONS]',
+  description: 'Remove unused images',
+  flags: [
+    {
+      name: 'all',
+      short: 'a',
+      type: 'bool',
+      description: 'Remove all unused images, not just dangling ones',
+    },
+    { name: 'force', short: 'f', type: 'bool', description: 'Do not prompt for confirmation' },
+    { name: 'filter', type: 'list', description: 'Provide filter values (e.g. "until=<timestamp>")' },
+  ],
+  maxArgs: 0,
+  async run(ctx, _args, flags) {
+    const all = flags.all === true;
+    if (flags.force !== true) {
+      ctx.io.stdout.write(
+        all
+          ? 'WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue? [y/N] '
+          : 'WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] ',
+      );
+      const answer = await readLine(ctx);
+      if (!/^y(es)?$/i.test(answer.trim())) return 0;
+    }
+    const filters = filtersQuery(flags.filter as string[]);
+    filters.dangling = [all ? 'false' : 'true'];
+    const result = await ctx.client.request<{
+      ImagesDeleted: Array<{ Untagged?: string; Deleted?: string }> | null;
+      SpaceReclaimed: number;
+    }>('POST', '/images/prune', { query: { filters: JSON.stringify(filters) } });
+    const deleted = result.ImagesDeleted ?? [];
+    let out = '';
+    if (deleted.length > 0) {
+      out += 'Deleted Images:\n';
+      for (const d of deleted) out += d.Untagged ? `untagged: ${d.Untagged}\n` : `deleted: ${d.Deleted}\n`;
+      out += '\n';
+    }
+    out += `Total reclaimed space: ${humanSizeLong(result.SpaceReclaimed)}\n`;
+    ctx.io.stdout.write(out);
+    return 0;
+  },
+};
+
+interface DiskUsage {
+  LayersSize?: number;
+  Images?: ImageSummary[];
+  Containers?: Array<{
+    Id: string;
+    Names: string[];
+    Image: string;
+    Command: string;
+    Created: number;
+    State: string;
+    Status: string;
+    SizeRw: number;
+  }>;
+  Volumes?: unknown[];
+  BuildCache?: unknown[];
+}
+
+export const systemDfCommand: Command = {
+  name: 'system df',
+  usage: 'system df [OPTIONS]',
+  description: 'Show docker disk usage',
+  flags: [
+    { name: 'verbose', short: 'v', type: 'bool', description: 'Show detailed information on space usage' },
+    { name: 'format', type: 'string', description: 'Format output using a custom template' },
+  ],
+  maxArgs: 0,
+  async run(ctx, _args, flags) {
+    const du = await ctx.client.request<DiskUsage>('GET', '/system/df');
+    const images = du.Images ?? [];
+    const containers = du.Containers ?? [];
+    if (flags.verbose === true) {
+      let out = 'Images space usage:\n\n';
+      const rows = images.flatMap((i) => {
+        const tags = i.RepoTags.length > 0 ? i.RepoTags : ['<none>:<none>'];
+        return tags.map((t) => ({
+          Repository: t.slice(0, t.lastIndexOf(':')),
+          Tag: t.slice(t.lastIndexOf(':') + 1),
+          ID: i.Id.slice(7, 19),
+          CreatedSince: timeAgo(i.Created),
+          Size: humanSizeLong(i.Size),
+          SharedSize: humanSizeLong(Math.max(0, i.SharedSize)),
+          UniqueSize: humanSizeLong(i.Size - Math.max(0, i.SharedSize)),
+          Containers: String(Math.max(0, i.Containers)),
+        }));
+      });
+      out += formatList(
+        rows,
+        undefined,
+        '{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}',
+        {
+          Repository: 'REPOSITORY',
+          Tag: 'TAG',
+          ID: 'IMAGE ID',
+          CreatedSince: 'CREATED',
+          Size: 'SIZE',
+          SharedSize: 'SHARED SIZE',
+          UniqueSize: 'UNIQUE SIZE',
+          Containers: 'CONTAINERS',
+        },
+      );
+      out += '\nContainers space usage:\n\n';
+      out += formatList(
+        containers.map((c) => ({
+          ID: c.Id.slice(0, 12),
+          Image: c.Image,
+          Command: JSON.stringify(c.Command.length > 20 ? `${c.Command.slice(0, 19)}…` : c.Command),
+          LocalVolumes: '0',
+          Size: humanSizeLong(c.SizeRw),
+          CreatedSince: timeAgo(c.Created),
+          Status: c.Status,
+          Names: c.Names.map((n) => n.replace(/^\//, '')).join(','),
+        })),
+        undefined,
+        '{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.CreatedSince}}\t{{.Status}}\t{{.Names}}',
+        {
+          ID: 'CONTAINER ID',
+          Image: 'IMAGE',
+          Command: 'COMMAND',
+          LocalVolumes: 'LOCAL VOLUMES',
+          Size: 'SIZE',
+          CreatedSince: 'CREATED',
+          Status: 'STATUS',
+          Names: 'NAMES',
+        },
+      );
+      out += '\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n';
+      out +=
+        '\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n';
+      ctx.io.stdout.write(out);
+      return 0;
+    }
+    const total = du.LayersSize ?? 0;
+    let used = 0;
+    for (const i of images)
+      if (i.Containers > 0 && i.Size >= 0 && i.SharedSize >= 0) used += i.Size - i.SharedSize;
+    const reclaimable = (size: number, of: number) =>
+      of > 0 ? `${humanSizeLong(size)} (${Math.floor((size * 100) / of)}%)` : humanSizeLong(size);
+    const containersSize = containers.reduce((s, c) => s + c.SizeRw, 0);
+    const stoppedSize = containers.filter((c) => c.State !== 'running').reduce((s, c) => s + c.SizeRw, 0);
+    const rows = [
+      {
+        Type: 'Images',
+        TotalCount: String(images.length),
+        Active: String(images.filter((i) => i.Containers > 0).length),
+        Size: humanSizeLong(total),
+        Reclaimable: reclaimable(total - used, total),
+      },
+      {
+        Type: 'Containers',
+        TotalCount: String(containers.length),
+        Active: String(containers.filter((c) => c.State === 'running').length),
+        Size: humanSizeLong(containersSize),
+        Reclaimable: reclaimable(stoppedSize, containersSize),
+      },
+      { Type: 'Local Volumes', TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' },
+      { Type: 'Build Cache', TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' },
+    ];
+    ctx.io.stdout.write(
+      formatList(
+        rows,
+        flags.format as string | undefined,
+        '{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}',
+        { Type: 'TYPE', TotalCount: 'TOTAL', Active: 'ACTIVE', Size: 'SIZE', Reclaimable: 'RECLAIMABLE' },
+      ),
+    );
+    return 0;
+  },
+};

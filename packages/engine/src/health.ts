@@ -1,0 +1,125 @@
+import { Writable } from 'node:stream';
+import type { ContainerRecord } from './container-store.js';
+import type { Engine } from './engine.js';
+
+/** Docker's defaults for a HEALTHCHECK without options (durations in nanoseconds). */
+const DEFAULT_INTERVAL_NS = 30e9;
+const DEFAULT_TIMEOUT_NS = 30e9;
+const DEFAULT_RETRIES = 3;
+/** Docker keeps the last five probes and at most 4 KiB of each one's output. */
+const MAX_LOG_ENTRIES = 5;
+const MAX_OUTPUT = 4096;
+
+interface Healthcheck {
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  Retries?: number;
+}
+
+/** The command a health check runs, or undefined when there is none (`NONE`, empty). */
+export function healthCommand(check: Healthcheck | undefined): string[] | undefined {
+  const test = check?.Test;
+  if (!test || test.length === 0 || test[0] === 'NONE') return undefined;
+  if (test[0] === 'CMD-SHELL') return ['/bin/sh', '-c', test.slice(1).join(' ')];
+  if (test[0] === 'CMD') return test.slice(1);
+  return test;
+}
+
+/**
+ * Runs each running container's health check (as an exec) at its interval and keeps
+ * State.Health as Docker does: `starting` until the first success (failures within the start
+ * period do not count), `healthy`, or `unhealthy` after `Retries` consecutive failures.
+ */
+export class HealthMonitor {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly engine: Engine) {
+    const containers = engine.containers;
+    containers.events.on('start', (r: ContainerRecord) => void this.begin(r));
+    containers.events.on('die', (r: ContainerRecord) => this.end(r.Id));
+    containers.events.on('destroy', (r: ContainerRecord) => this.end(r.Id));
+    // Containers still running after a daemon restart are checked again.
+    setImmediate(() => {
+      for (const c of engine.containerStore.all()) if (c.State.Running) void this.begin(c, false);
+    });
+  }
+
+  private async begin(c: ContainerRecord, reset = true): Promise<void> {
+    const check = c.Config.Healthcheck as Healthcheck | undefined;
+    const cmd = healthCommand(check);
+    if (!cmd || this.timers.has(c.Id)) return;
+    if (reset || !c.State.Health)
+      await this.engine.containerStore.update(c.Id, (r) => {
+        r.State.Health = { Status: 'starting', FailingStreak: 0, Log: [] };
+      });
+    const interval = (check?.Interval || DEFAULT_INTERVAL_NS) / 1e6;
+    const schedule = () => {
+      const timer = setTimeout(async () => {
+        await this.probe(c.Id, cmd, check ?? {}).catch(() => undefined);
+        if (this.timers.get(c.Id) === timer) schedule();
+      }, interval);
+      timer.unref();
+      this.timers.set(c.Id, timer);
+    };
+    schedule();
+  }
+
+  private end(id: string): void {
+    const timer = this.timers.get(id);
+    if (timer) clearTimeout(timer);
+    this.timers.delete(id);
+  }
+
+  /** Runs one probe now and records its result. */
+  async probe(id: string, cmd: string[], check: Healthcheck): Promise<void> {
+    const c = this.engine.containerStore.find(id);
+    if (!c?.State.Running || c.State.Paused) return;
+    const start = new Date().toISOString();
+    let output = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        if (output.length < MAX_OUTPUT) output += chunk.toString();
+        cb();
+      },
+    });
+    const execId = this.engine.exec.create(id, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const timeoutMs = (check.Timeout || DEFAULT_TIMEOUT_NS) / 1e6;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.engine.exec.get(execId).process?.kill('SIGKILL');
+    }, timeoutMs);
+    let exitCode: number;
+    try {
+      exitCode = await this.engine.exec.start(execId, { stdout: sink, stderr: sink });
+    } finally {
+      clearTimeout(timer);
+      this.engine.exec.remove(execId);
+    }
+    if (timedOut) {
+      exitCode = -1;
+      output = `Health check exceeded timeout (${timeoutMs / 1000}s)`;
+    }
+    const end = new Date().toISOString();
+    const startPeriodMs = (check.StartPeriod ?? 0) / 1e6;
+    const inStartPeriod = Date.now() - Date.parse(c.State.StartedAt) < startPeriodMs;
+    const retries = check.Retries || DEFAULT_RETRIES;
+    await this.engine.containerStore.update(id, (r) => {
+      const health = r.State.Health ?? { Status: 'starting' as const, FailingStreak: 0, Log: [] };
+      health.Log = [
+        ...health.Log,
+        { Start: start, End: end, ExitCode: exitCode, Output: output.slice(0, MAX_OUTPUT) },
+      ].slice(-MAX_LOG_ENTRIES);
+      if (exitCode === 0) {
+        health.Status = 'healthy';
+        health.FailingStreak = 0;
+      } else if (!(inStartPeriod && health.Status === 'starting')) {
+        health.FailingStreak++;
+        if (health.FailingStreak >= retries) health.Status = 'unhealthy';
+      }
+      r.State.Health = health;
+    });
+  }
+}

@@ -1,0 +1,155 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { ContentStore, ImageStore } from '@ts-container/image';
+import { Snapshotter } from '@ts-container/unionfs';
+import { execa } from 'execa';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Engine } from './engine.js';
+import { collectGarbage } from './gc.js';
+import { loadImages, saveImages } from './image-archive.js';
+import { ImageService } from './images.js';
+
+async function rootfsTar(files: Record<string, string>): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'rootfs-'));
+  try {
+    for (const [name, body] of Object.entries(files)) {
+      await mkdir(dirname(join(dir, name)), { recursive: true });
+      await writeFile(join(dir, name), body);
+    }
+    const { stdout } = await execa(
+      'tar',
+      ['-C', dir, '--mtime=@0', '--owner=0', '--group=0', '-cf', '-', '.'],
+      {
+        encoding: 'buffer',
+      },
+    );
+    return Buffer.from(stdout);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('ImageService', () => {
+  let root: string;
+  let images: ImageService;
+  let engine: Engine;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), `images-${process.pid}-`));
+    const content = new ContentStore(join(root, 'content'));
+    await content.init();
+    const store = new ImageStore(join(root, 'image'), content);
+    await store.init();
+    // The copy driver needs neither root nor overlayfs.
+    const snapshotter = await Snapshotter.open({ root: join(root, 'storage'), driver: 'copy' });
+    images = new ImageService(content, store, snapshotter);
+    engine = {
+      images,
+      imageStore: store,
+      content,
+      snapshotter,
+      containerStore: { all: () => [] },
+    } as unknown as Engine;
+  });
+  afterEach(() => rm(root, { recursive: true, force: true }));
+
+  const noUsers = () => [] as string[];
+
+  it('saves and loads images, keeping the image ID', async () => {
+    const id = await images.importRootfs(Readable.from([await rootfsTar({ 'etc/a': 'a' })]), {
+      reference: 'demo:1',
+    });
+    const archive = await collect(await saveImages(images, ['demo:1'], join(root, 'tmp')));
+    await images.store.delete(id);
+    await collectGarbage(engine);
+    expect(await images.content.list()).toEqual([]);
+    const messages: string[] = [];
+    const loaded = await loadImages(images, Readable.from([archive]), (m) => messages.push(m.stream));
+    expect(loaded).toEqual([id]);
+    expect(messages).toEqual(['Loaded image: demo:1\n']);
+    expect(images.store.resolve('demo:1')).toBe(id);
+  });
+
+  it('saves an image by ID without names, and a bare repository with all its tags', async () => {
+    const id = await images.importRootfs(Readable.from([await rootfsTar({ a: '1' })]), { reference: 'r:1' });
+    await images.store.tag(id, 'r:2');
+    const messages: string[] = [];
+    const all = await collect(await saveImages(images, ['r'], join(root, 'tmp')));
+    await loadImages(images, Readable.from([all]), (m) => messages.push(m.stream));
+    expect(messages.sort()).toEqual(['Loaded image: r:1\n', 'Loaded image: r:2\n']);
+    messages.length = 0;
+    const byId = await collect(await saveImages(images, [id.slice(7, 19)], join(root, 'tmp')));
+    await loadImages(images, Readable.from([byId]), (m) => messages.push(m.stream));
+    expect(messages).toEqual([`Loaded image ID: ${id}\n`]);
+  });
+
+  it('rejects an archive whose layer does not match the config', async () => {
+    const id = await images.importRootfs(Readable.from([await rootfsTar({ a: '1' })]), { reference: 'x:1' });
+    const archive = await collect(await saveImages(images, ['x:1'], join(root, 'tmp')));
+    // Flip one byte inside the layer's file content ("1" → "2").
+    const at = archive.indexOf(Buffer.from('1\0'), 512 * 3);
+    archive[at] = '2'.charCodeAt(0);
+    await images.store.delete(id);
+    await collectGarbage(engine);
+    await expect(loadImages(images, Readable.from([archive]), () => undefined)).rejects.toThrow();
+    // What the failed load stored is garbage now.
+    const gc = await collectGarbage(engine);
+    expect(gc.blobs).toBeGreaterThan(0);
+    expect(await images.content.list()).toEqual([]);
+  });
+
+  it('does not collect what a lease holds', async () => {
+    const blob = await images.content.put('in flight');
+    const lease = images.leases.create();
+    lease.add(blob.digest);
+    await collectGarbage(engine);
+    expect(await images.content.has(blob.digest)).toBe(true);
+    lease.release();
+    await collectGarbage(engine);
+    expect(await images.content.has(blob.digest)).toBe(false);
+  });
+
+  it('prunes dangling images, or all unused ones, with label filters', async () => {
+    const first = await images.importRootfs(Readable.from([await rootfsTar({ a: '1' })]), {
+      reference: 'p:1',
+      changes: ['LABEL keep=yes'],
+    });
+    const second = await images.importRootfs(Readable.from([await rootfsTar({ a: '2' })]), {
+      reference: 'p:1',
+    });
+    expect(images.store.tagsOf(first)).toEqual([]);
+    expect(await images.prune({ usedBy: noUsers })).toEqual([{ Deleted: first }]);
+    expect(await images.prune({ usedBy: (id) => (id === second ? ['c1'] : []), all: true })).toEqual([]);
+    expect(
+      await images.prune({ usedBy: noUsers, all: true, filters: new Map([['label', ['keep=yes']]]) }),
+    ).toEqual([]);
+    expect(await images.prune({ usedBy: noUsers, all: true })).toEqual([
+      { Untagged: 'p:1' },
+      { Deleted: second },
+    ]);
+    await expect(images.prune({ usedBy: noUsers, filters: new Map([['bogus', ['1']]]) })).rejects.toThrow(
+      "invalid filter 'bogus'",
+    );
+  });
+
+  it('keeps within the disk budget by removing the least recently used unused images', async () => {
+    const big = 'x'.repeat(100_000);
+    const a = await images.importRootfs(Readable.from([await rootfsTar({ a: big })]), { reference: 'a:1' });
+    const b = await images.importRootfs(Readable.from([await rootfsTar({ b: big })]), { reference: 'b:1' });
+    const c = await images.importRootfs(Readable.from([await rootfsTar({ c: big })]), { reference: 'c:1' });
+    await images.markUsed(a, new Date(Date.now() + 60_000));
+    // b is least recently used, but a container uses it: c goes first, then a.
+    const deleted = await images.enforceBudget(150_000, (id) => (id === b ? ['ctr'] : []));
+    expect(deleted).toEqual([c, a]);
+    expect(images.store.ids()).toEqual([b]);
+    const gc = await collectGarbage(engine);
+    expect(gc.layers).toBe(2);
+  });
+});

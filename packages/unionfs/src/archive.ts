@@ -1,0 +1,197 @@
+import type { Stats } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { basename, dirname, join, posix, relative } from 'node:path';
+import { Readable } from 'node:stream';
+import { applyLayer } from '@ts-container/image';
+import tar from 'tar-stream';
+import { LayerWriter } from './changes.js';
+import { SnapshotError } from './errors.js';
+
+const MAX_SYMLINK_HOPS = 40;
+
+/** Go's os.FileMode type bits, as the Engine API's X-Docker-Container-Path-Stat carries them. */
+const GO_MODE = {
+  dir: 2 ** 31,
+  symlink: 2 ** 27,
+  device: 2 ** 26,
+  namedPipe: 2 ** 25,
+  socket: 2 ** 24,
+  setuid: 2 ** 23,
+  setgid: 2 ** 22,
+  charDevice: 2 ** 21,
+  sticky: 2 ** 20,
+} as const;
+
+/** Docker's ContainerPathStat. */
+export interface PathStat {
+  name: string;
+  size: number;
+  /** A Go os.FileMode: permission bits plus type bits. */
+  mode: number;
+  mtime: string;
+  /** For a symlink: where it leads, resolved inside the container. */
+  linkTarget: string;
+}
+
+/** Normalises a container path to an absolute, clean one (`etc//x/../y` → `/etc/y`). */
+export function cleanContainerPath(path: string): string {
+  return posix.normalize(`/${path}`).replace(/(.)\/$/, '$1');
+}
+
+/**
+ * Resolves container path `path` to a host path inside `root`, following symlinks as the
+ * kernel would if `root` were `/`: absolute link targets and `..` never leave `root`. The last
+ * component is followed only when `followLast` (like stat vs lstat).
+ */
+export async function resolveInRoot(root: string, path: string, followLast = true): Promise<string> {
+  const stack = cleanContainerPath(path)
+    .split('/')
+    .filter((c) => c !== '');
+  let current = root;
+  let hops = 0;
+  while (stack.length > 0) {
+    const component = stack.shift()!;
+    if (component === '.' || component === '') continue;
+    if (component === '..') {
+      current = current === root ? root : dirname(current);
+      continue;
+    }
+    const next = join(current, component);
+    const st = await lstat(next).catch(() => undefined);
+    if (st?.isSymbolicLink() && (stack.length > 0 || followLast)) {
+      if (++hops > MAX_SYMLINK_HOPS)
+        throw new SnapshotError('invalid-argument', `${path}: too many levels of symbolic links`);
+      const target = await readlink(next);
+      if (target.startsWith('/')) current = root;
+      stack.unshift(...target.split('/'));
+      continue;
+    }
+    current = next;
+  }
+  return current;
+}
+
+/** The container path of host path `hostPath` inside `root`. */
+function containerPathOf(root: string, hostPath: string): string {
+  const rel = relative(root, hostPath);
+  return rel === '' ? '/' : `/${rel}`;
+}
+
+function goMode(st: Stats): number {
+  let mode = st.mode & 0o777;
+  if (st.mode & 0o4000) mode += GO_MODE.setuid;
+  if (st.mode & 0o2000) mode += GO_MODE.setgid;
+  if (st.mode & 0o1000) mode += GO_MODE.sticky;
+  if (st.isDirectory()) mode += GO_MODE.dir;
+  else if (st.isSymbolicLink()) mode += GO_MODE.symlink;
+  else if (st.isFIFO()) mode += GO_MODE.namedPipe;
+  else if (st.isSocket()) mode += GO_MODE.socket;
+  else if (st.isCharacterDevice()) mode += GO_MODE.device + GO_MODE.charDevice;
+  else if (st.isBlockDevice()) mode += GO_MODE.device;
+  return mode;
+}
+
+/** Whether a Go FileMode from a path stat is a directory. */
+export function isDirMode(mode: number): boolean {
+  return mode >= GO_MODE.dir;
+}
+
+function notFound(path: string): SnapshotError {
+  return new SnapshotError('not-found', `Could not find the file ${path}`);
+}
+
+/** Docker's stat of a container path (lstat semantics; symlinks report where they lead). */
+export async function statInRoot(root: string, path: string): Promise<PathStat> {
+  const clean = cleanContainerPath(path);
+  const host = await resolveInRoot(root, clean, false);
+  const st = await lstat(host).catch(() => undefined);
+  if (!st) throw notFound(clean);
+  let linkTarget = '';
+  if (st.isSymbolicLink()) linkTarget = containerPathOf(root, await resolveInRoot(root, clean, true));
+  return {
+    name: clean === '/' ? '/' : basename(clean),
+    size: st.size,
+    mode: goMode(st),
+    mtime: st.mtime.toISOString(),
+    linkTarget,
+  };
+}
+
+/**
+ * A tarball of container path `path` (GET /containers/{id}/archive): its entries are named
+ * after the path's last component (`/etc` → `etc/…`); a trailing symlink is archived as the
+ * link itself. Nothing is followed outside `root`.
+ */
+export async function archiveFromRoot(
+  root: string,
+  path: string,
+): Promise<{ stat: PathStat; tar: Readable }> {
+  const stat = await statInRoot(root, path);
+  const host = await resolveInRoot(root, cleanContainerPath(path), false);
+  const base = stat.name === '/' ? '.' : stat.name;
+  const parent = dirname(host);
+  const first = basename(host);
+  const writer = new LayerWriter(parent, (rel) =>
+    rel === first ? base : `${base}${rel.slice(first.length)}`,
+  );
+  const walk = async (rel: string) => {
+    const st = await writer.add(rel);
+    if (!st.isDirectory()) return;
+    for (const name of (await readdir(join(parent, rel))).sort()) await walk(`${rel}/${name}`);
+  };
+  if (host === root) {
+    // The root itself: archive its contents under `.`.
+    const rootWriter = new LayerWriter(root, (rel) => (rel === '' ? '.' : `./${rel}`));
+    const walkRoot = async (rel: string) => {
+      for (const name of (await readdir(join(root, rel))).sort()) {
+        const child = rel === '' ? name : `${rel}/${name}`;
+        const st = await rootWriter.add(child);
+        if (st.isDirectory()) await walkRoot(child);
+      }
+    };
+    return { stat, tar: rootWriter.stream(() => walkRoot(''), root) };
+  }
+  return { stat, tar: writer.stream(() => walk(first), host) };
+}
+
+export interface ExtractOptions {
+  /** Keep the archive's uid/gid (`docker cp -a`); otherwise files belong to root. */
+  copyUIDGID?: boolean;
+}
+
+/**
+ * Unpacks tarball `source` into container directory `path` (PUT /containers/{id}/archive).
+ * The destination must be an existing directory; every entry is resolved inside `root`, so
+ * symlinks in the container (or in the archive) cannot place files on the host.
+ */
+export async function extractToRoot(
+  root: string,
+  path: string,
+  source: Readable,
+  options: ExtractOptions = {},
+): Promise<void> {
+  const clean = cleanContainerPath(path);
+  const host = await resolveInRoot(root, clean, true);
+  const st = await lstat(host).catch(() => undefined);
+  if (!st) throw notFound(clean);
+  if (!st.isDirectory()) throw new SnapshotError('invalid-argument', 'extraction point is not a directory');
+  const prefix = relative(root, host);
+  // Re-root every entry under the destination, then let the layer applier (which resolves
+  // each path inside the root) write them.
+  const extract = tar.extract();
+  const pack = tar.pack();
+  const prefixed = (name: string) => (prefix === '' ? name : posix.join(prefix, name));
+  extract.on('entry', (header, stream, next) => {
+    const renamed: tar.Header = { ...header, name: prefixed(header.name) };
+    if (header.type === 'link' && header.linkname) renamed.linkname = prefixed(header.linkname);
+    stream.pipe(pack.entry(renamed, (err) => next(err ?? undefined)));
+  });
+  extract.on('finish', () => pack.finalize());
+  extract.on('error', (err) => pack.destroy(err));
+  source.on('error', (err) => extract.destroy(err));
+  source.pipe(extract);
+  await applyLayer(Readable.from(pack as unknown as AsyncIterable<Buffer>), root, {
+    whiteouts: 'apply',
+    sameOwner: options.copyUIDGID === true,
+  });
+}

@@ -1,0 +1,159 @@
+// Inputs made locally (Docker Hub is unreachable): the busybox rootfs, a ~60 MB three-layer
+// image as a `docker save` archive, a build context, and a plain-HTTP registry on loopback.
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { REPO_ROOT } from './engines.mjs';
+import { run, sleep } from './proc.mjs';
+
+export async function busyboxRootfs(root) {
+  const out = join(root, 'busybox.tar');
+  await run(join(REPO_ROOT, 'tools/images/make-busybox-rootfs'), [out]);
+  return out;
+}
+
+function sha256File(path) {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(path)
+      .on('data', (d) => h.update(d))
+      .on('end', () => resolve(h.digest('hex')))
+      .on('error', reject);
+  });
+}
+
+/**
+ * A `docker save`-format archive of `bench/big:latest`: busybox plus two layers of ~29 MB of
+ * random bytes each (random so compression cannot shrink what pull/push move).
+ */
+export async function bigImageArchive(root, busyboxTar) {
+  const dir = await mkdtemp(join(root, 'big-'));
+  const layers = [busyboxTar];
+  for (const name of ['a', 'b']) {
+    const content = join(dir, `content-${name}`);
+    await mkdir(join(content, 'data'), { recursive: true });
+    await writeFile(join(content, 'data', `${name}.bin`), randomBytes(29 * 1024 * 1024));
+    const tar = join(dir, `layer-${name}.tar`);
+    await run('tar', ['--numeric-owner', '-C', content, '-cf', tar, 'data']);
+    await rm(content, { recursive: true, force: true });
+    layers.push(tar);
+  }
+  const archive = join(dir, 'archive');
+  await mkdir(archive);
+  const diffIds = [];
+  const layerPaths = [];
+  for (const tar of layers) {
+    const hex = await sha256File(tar);
+    diffIds.push(`sha256:${hex}`);
+    await mkdir(join(archive, hex));
+    await run('cp', [tar, join(archive, hex, 'layer.tar')]);
+    layerPaths.push(`${hex}/layer.tar`);
+  }
+  const created = '2024-01-01T00:00:00Z';
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      created,
+      config: { Cmd: ['sh'], Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
+      rootfs: { type: 'layers', diff_ids: diffIds },
+      history: layers.map((_, i) => ({ created, created_by: `bench layer ${i}` })),
+    }),
+  );
+  const configHex = createHash('sha256').update(config).digest('hex');
+  await writeFile(join(archive, `${configHex}.json`), config);
+  await writeFile(
+    join(archive, 'manifest.json'),
+    JSON.stringify([{ Config: `${configHex}.json`, RepoTags: ['bench/big:latest'], Layers: layerPaths }]),
+  );
+  const out = join(dir, 'big.tar');
+  await run('tar', ['-C', archive, '-cf', out, '.']);
+  await rm(archive, { recursive: true, force: true });
+  for (const tar of layers.slice(1)) await rm(tar, { force: true });
+  return { path: out, bytes: (await stat(out)).size, reference: 'bench/big:latest' };
+}
+
+export async function buildContext(root) {
+  const dir = join(root, 'build-context');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'data.bin'), randomBytes(1024 * 1024));
+  await writeFile(
+    join(dir, 'Dockerfile'),
+    [
+      'FROM busybox',
+      'ENV GREETING=hello',
+      'RUN echo "$GREETING" > /greeting',
+      'COPY data.bin /data/data.bin',
+      'RUN mkdir /gen && for i in $(seq 200); do echo $i > /gen/$i; done',
+      'WORKDIR /gen',
+      'CMD ["cat", "/greeting"]',
+      '',
+    ].join('\n'),
+  );
+  return dir;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Debian's docker-registry on 127.0.0.1, restartable on the same port with empty storage. */
+export class LocalRegistry {
+  static async start(root) {
+    const r = new LocalRegistry();
+    r.dir = await mkdtemp(join(root, 'registry-'));
+    r.port = await freePort();
+    await writeFile(
+      join(r.dir, 'config.yml'),
+      `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(r.dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${r.port}\n`,
+    );
+    await r.launch();
+    return r;
+  }
+
+  get host() {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async launch() {
+    this.proc = spawn('docker-registry', ['serve', join(this.dir, 'config.yml')], { stdio: 'ignore' });
+    for (let i = 0; i < 200; i++) {
+      const ok = await fetch(`http://${this.host}/v2/`).then(
+        () => true,
+        () => false,
+      );
+      if (ok) return;
+      await sleep(50);
+    }
+    throw new Error('docker-registry did not start');
+  }
+
+  async halt() {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    this.proc.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Empty storage, so a push uploads every blob (no cross-repository mounts or dedup). */
+  async reset() {
+    await this.halt();
+    await rm(join(this.dir, 'data'), { recursive: true, force: true });
+    await this.launch();
+  }
+
+  async stop() {
+    await this.halt();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,116 @@
+import { readFile } from 'node:fs/promises';
+// The results as a Markdown table (for people) and JSON (for tools and later comparisons).
+import { cpus, totalmem } from 'node:os';
+import { run } from './proc.mjs';
+import { ENGINE_IDS } from './workloads.mjs';
+
+export async function machineInfo() {
+  const osRelease = await readFile('/etc/os-release', 'utf8').catch(() => '');
+  return {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: (await run('uname', ['-r'])).stdout.trim(),
+    os: /PRETTY_NAME="([^"]+)"/.exec(osRelease)?.[1] ?? 'unknown',
+    node: process.version,
+    cgroups:
+      (await run('stat', ['-fc', '%T', '/sys/fs/cgroup'])).stdout.trim() === 'cgroup2fs'
+        ? 'v2'
+        : 'v1 (hybrid)',
+  };
+}
+
+const HEAD = {
+  tsctr: 'tsctr (ours)',
+  'docker→tsctrd': 'docker CLI → tsctrd',
+  docker: 'Docker',
+  podman: 'Podman',
+};
+
+function fmt(x) {
+  if (x === undefined || x === null || Number.isNaN(x)) return '–';
+  return String(x);
+}
+
+function ratio(a, b) {
+  if (!a || !b || a.skipped || b.skipped || !b.median) return undefined;
+  return Math.round((a.median / b.median) * 100) / 100;
+}
+
+/** Adds ours/theirs ratios (on medians) to every comparison row. */
+export function withRatios(rows) {
+  for (const row of rows) {
+    if (row.kind === 'micro') continue;
+    const ours = row.results.tsctr;
+    row.ratios = {
+      docker: ratio(ours, row.results.docker),
+      podman: ratio(ours, row.results.podman),
+    };
+  }
+  return rows;
+}
+
+export function markdown(report) {
+  const { machine, engines, rows, settings } = report;
+  const lines = [];
+  lines.push('# ts-container benchmarks', '');
+  lines.push(
+    `Run ${report.date} in ${Math.round(report.durationSeconds)} s on ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, ` +
+      `${machine.os}, kernel ${machine.kernel}, cgroups ${machine.cgroups}, Node ${machine.node}.`,
+    '',
+  );
+  lines.push('| engine | version |', '| --- | --- |');
+  for (const [id, e] of Object.entries(engines))
+    lines.push(`| ${HEAD[id] ?? id} | ${e.version ?? `not run: ${e.skipped}`} |`);
+  lines.push('');
+  lines.push(
+    `Each cell: median (min–max) over ${settings.reps} runs unless the note says otherwise, engines alternated run by run. ` +
+      'Ratio = ours ÷ theirs on medians: above 1 we are slower or bigger, below 1 we are faster or smaller. ' +
+      '"docker CLI → tsctrd" is the same docker CLI (Go) talking to our daemon: the gap between it and `tsctr` is our CLI.',
+    '',
+  );
+  const notes = [];
+  const noteRef = (text) => {
+    let i = notes.indexOf(text);
+    if (i < 0) i = notes.push(text) - 1;
+    return `[${i + 1}]`;
+  };
+  lines.push(
+    `| workload | unit | ${ENGINE_IDS.map((id) => HEAD[id]).join(' | ')} | ours/Docker | ours/Podman |`,
+    `| --- | --- |${ENGINE_IDS.map(() => ' ---: |').join('')} ---: | ---: |`,
+  );
+  for (const row of rows) {
+    if (row.kind === 'micro') continue;
+    const cells = ENGINE_IDS.map((id) => {
+      const r = row.results[id];
+      if (!r) return '–';
+      if (r.skipped) return `skipped ${noteRef(`${HEAD[id]}, ${row.title}: ${r.skipped}`)}`;
+      if (r.n === 1) return `**${fmt(r.median)}**`;
+      return `**${fmt(r.median)}** (${fmt(r.min)}–${fmt(r.max)})`;
+    });
+    const title = row.note ? `${row.title} ${noteRef(row.note)}` : row.title;
+    const rt = (x) => (x === undefined ? '–' : `${x.toFixed(2)}×`);
+    lines.push(
+      `| ${title} | ${row.unit} | ${cells.join(' | ')} | ${rt(row.ratios?.docker)} | ${rt(row.ratios?.podman)} |`,
+    );
+  }
+  const micro = rows.filter((r) => r.kind === 'micro');
+  if (micro.length) {
+    lines.push('', '## Our components alone', '');
+    lines.push('| benchmark | unit | figures |', '| --- | --- | --- |');
+    for (const row of micro) {
+      const figs = row.skipped
+        ? `skipped: ${row.skipped}`
+        : Object.entries(row.figures)
+            .map(([k, v]) => `${k}: **${v}**`)
+            .join(', ');
+      lines.push(`| ${row.title} | ${row.unit} | ${figs} |`);
+    }
+  }
+  if (notes.length) {
+    lines.push('', '## Notes', '');
+    notes.forEach((n, i) => lines.push(`${i + 1}. ${n.replace(/\|/g, '\\|')}`));
+  }
+  lines.push('');
+  return lines.join('\n');
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+// `pnpm bench [WORKLOAD…] [--reps N] [--engines tsctr,docker,podman] [--quick] [--out DIR]`
+// Runs the benchmark suite against our daemon and, when installed, Docker and Podman, all on
+// private temp roots, and writes results/latest.{md,json} (full runs) or results/partial.*.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DockerCliOnTsctr, DockerEngine, PodmanEngine, TsctrEngine, commandExists } from './lib/engines.mjs';
+import { machineInfo, markdown, withRatios } from './lib/report.mjs';
+import { WORKLOADS, selectWorkloads } from './lib/workloads.mjs';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    reps: { type: 'string' },
+    engines: { type: 'string', default: 'tsctr,docker,podman' },
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (values.help) {
+  console.log(`usage: pnpm bench [WORKLOAD…] [--reps N] [--engines tsctr,docker,podman] [--quick] [--out DIR]
+workloads: ${WORKLOADS.map((w) => w.id).join(', ')}`);
+  process.exit(0);
+}
+if (process.getuid?.() !== 0) {
+  console.error('bench: needs root (containers, mounts, cgroups)');
+  process.exit(1);
+}
+
+const workloads = selectWorkloads(positionals);
+const quick = values.quick;
+const settings = {
+  reps: Number(values.reps ?? (quick ? 2 : 5)),
+  containers: quick ? 10 : 50,
+  psLevels: quick ? [0, 20] : [0, 100, 500],
+  extractMb: quick ? 20 : 200,
+};
+const full = positionals.length === 0 && !quick;
+const outDir = resolve(values.out ?? join(HERE, 'results'));
+const outName = full || values.out ? 'latest' : 'partial';
+
+const log = (msg) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+const root = await mkdtemp(join(tmpdir(), 'tsctr-bench-'));
+const wanted = new Set(values.engines.split(',').map((s) => s.trim()));
+const candidates = [new TsctrEngine(), new DockerEngine(), new PodmanEngine()].filter((e) =>
+  wanted.has(e.id),
+);
+const ctx = { root, engines: {}, unavailable: {}, cleanups: [], ...settings };
+const started = [];
+
+let cleaning;
+async function cleanup() {
+  cleaning ??= (async () => {
+    for (const fn of ctx.cleanups.reverse()) await fn().catch((e) => log(`cleanup: ${e.message}`));
+    for (const e of started.reverse()) {
+      log(`stopping ${e.id}`);
+      await e.stop().catch((err) => log(`stopping ${e.id}: ${err.message}`));
+    }
+    await rm(root, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    log(`${sig}: cleaning up`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+const t0 = Date.now();
+const rows = [];
+try {
+  for (const e of candidates) {
+    const why = await e.available();
+    if (why) {
+      log(`${e.id}: not run (${why})`);
+      ctx.unavailable[e.id] = why;
+      continue;
+    }
+    log(`starting ${e.id}`);
+    started.push(e);
+    try {
+      await e.start(root);
+      ctx.engines[e.id] = e;
+    } catch (err) {
+      ctx.unavailable[e.id] = `did not start: ${err.message.slice(0, 300)}`;
+      log(`${e.id}: ${ctx.unavailable[e.id]}`);
+    }
+  }
+  for (const id of ['tsctr', 'docker', 'podman'])
+    if (!wanted.has(id)) ctx.unavailable[id] = 'not selected (--engines)';
+  if (ctx.engines.tsctr && (await commandExists('docker'))) {
+    const dockerConfig = join(root, 'docker-config');
+    await mkdir(dockerConfig, { recursive: true });
+    ctx.engines['docker→tsctrd'] = new DockerCliOnTsctr(ctx.engines.tsctr, dockerConfig);
+  } else ctx.unavailable['docker→tsctrd'] = ctx.unavailable.tsctr ?? 'no docker CLI';
+
+  for (const w of workloads) {
+    const t = Date.now();
+    log(`${w.id}: ${w.title}`);
+    try {
+      const got = await w.run(ctx);
+      for (const row of got) {
+        rows.push({ workload: w.id, ...row });
+        for (const [id, r] of Object.entries(row.results ?? {})) {
+          log(
+            `  ${row.id} ${id}: ${r.skipped ? `skipped (${r.skipped})` : `median ${r.median} ${row.unit} (${r.min}–${r.max})`}`,
+          );
+        }
+        if (row.figures)
+          log(`  ${row.id}: ${JSON.stringify(row.figures)}${row.skipped ? ` skipped: ${row.skipped}` : ''}`);
+      }
+    } catch (err) {
+      log(`${w.id} failed: ${err.stack ?? err}`);
+      rows.push({
+        workload: w.id,
+        id: w.id,
+        kind: 'micro',
+        title: w.title,
+        unit: '',
+        skipped: `failed: ${err.message}`,
+      });
+    }
+    log(`${w.id}: ${Math.round((Date.now() - t) / 1000)} s`);
+  }
+} finally {
+  await cleanup();
+}
+
+const engines = {};
+for (const id of ['tsctr', 'docker→tsctrd', 'docker', 'podman']) {
+  const e = ctx.engines[id];
+  engines[id] = e
+    ? { label: e.label, version: e.version }
+    : { skipped: ctx.unavailable[id] ?? 'not selected' };
+}
+const report = {
+  date: new Date().toISOString(),
+  durationSeconds: (Date.now() - t0) / 1000,
+  machine: await machineInfo(),
+  settings: { ...settings, workloads: workloads.map((w) => w.id) },
+  engines,
+  rows: withRatios(rows),
+};
+const md = markdown(report);
+await mkdir(outDir, { recursive: true });
+await writeFile(join(outDir, `${outName}.json`), `${JSON.stringify(report, null, 2)}\n`);
+await writeFile(join(outDir, `${outName}.md`), md);
+process.stdout.write(`${md}\n`);
+log(`wrote ${join(outDir, `${outName}.md`)} and .json`);
