@@ -53,47 +53,6 @@ describe.skipIf(skip !== undefined)('pull and push against the real registry', (
     expect(inspected.Digest).toBe(digest);
   });
 
-  it('round-trips a two-layer committed image (stored uncompressed) with the same ID and Docker-like output', async () => {
-    const container = `reg-commit-${process.pid}`;
-    const name = `${registry.host}/e2e/multi:2`;
-    const run = await daemon.tsctr([
-      'run',
-      '--name',
-      container,
-      'busybox',
-      'sh',
-      '-c',
-      'echo layered > /marker',
-    ]);
-    expect(run.exitCode).toBe(0);
-    expect((await daemon.tsctr(['commit', container, name])).exitCode).toBe(0);
-    await daemon.tsctr(['rm', container]);
-    const id = (await daemon.tsctr(['image', 'inspect', '--format', '{{.Id}}', name])).stdout;
-    expect(
-      (await daemon.tsctr(['image', 'inspect', '--format', '{{len .RootFS.Layers}}', name])).stdout,
-    ).toBe('2');
-    const push = await daemon.tsctr(['push', name]);
-    expect(push.exitCode).toBe(0);
-    // busybox's layer went up with the first test: only the new layer and the config are pushed.
-    expect(push.stdout).toMatch(/: Layer already exists$/m);
-    expect(push.stdout.match(/: Pushed$/gm)).toHaveLength(2);
-    expect((await daemon.tsctr(['rmi', name])).exitCode).toBe(0);
-    const pull = await daemon.tsctr(['pull', name]);
-    expect(pull.exitCode).toBe(0);
-    const lines = pull.stdout.split('\n');
-    expect(lines[0]).toBe('2: Pulling from e2e/multi');
-    // busybox's layer is still unpacked locally: Docker says "Already exists" and downloads only the new one.
-    expect(lines.filter((l) => /^[0-9a-f]{12}: Already exists$/.test(l))).toHaveLength(1);
-    expect(lines.filter((l) => /^[0-9a-f]{12}: Pull complete$/.test(l))).toHaveLength(1);
-    expect(lines.at(-3)).toMatch(/^Digest: sha256:[0-9a-f]{64}$/);
-    expect(lines.at(-2)).toBe(`Status: Downloaded newer image for ${name}`);
-    expect(lines.at(-1)).toBe(name);
-    expect((await daemon.tsctr(['image', 'inspect', '--format', '{{.Id}}', name])).stdout).toBe(id);
-    expect((await daemon.tsctr(['run', '--rm', name, 'cat', '/marker'])).stdout).toBe('layered');
-    const again = await daemon.tsctr(['pull', name]);
-    expect(again.stdout).toContain(`Status: Image is up to date for ${name}`);
-  });
-
   it('says clearly that the registry has no search API', async () => {
     const r = await daemon.tsctr(['search', 'busybox']);
     expect(r.exitCode).toBe(1);
