@@ -3,13 +3,21 @@
 // Runs the benchmark suite against our daemon and, when installed, Docker and Podman, all on
 // private temp roots, and writes results/latest.{md,json} (full runs) or results/partial.*.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DockerCliOnTsctr, DockerEngine, PodmanEngine, TsctrEngine, commandExists } from './lib/engines.mjs';
+import {
+  DockerCliOnTsctr,
+  DockerEngine,
+  PodmanEngine,
+  TsctrEngine,
+  commandExists,
+  sweep,
+} from './lib/engines.mjs';
+import { withTimeout } from './lib/proc.mjs';
 import { machineInfo, markdown, withRatios } from './lib/report.mjs';
-import { WORKLOADS, selectWorkloads } from './lib/workloads.mjs';
+import { WORKLOADS, recordIdleMemory, selectWorkloads } from './lib/workloads.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
@@ -38,6 +46,8 @@ const workloads = selectWorkloads(positionals);
 const quick = values.quick;
 const settings = {
   reps: Number(values.reps ?? (quick ? 2 : 5)),
+  /** Repetitions of the workloads that take seconds each (build, commit, save/load, pull/push). */
+  heavyReps: Math.min(Number(values.reps ?? 3), quick ? 2 : 3),
   containers: quick ? 10 : 50,
   psLevels: quick ? [0, 20] : [0, 100, 500],
   extractMb: quick ? 20 : 200,
@@ -59,11 +69,13 @@ const started = [];
 let cleaning;
 async function cleanup() {
   cleaning ??= (async () => {
-    for (const fn of ctx.cleanups.reverse()) await fn().catch((e) => log(`cleanup: ${e.message}`));
+    for (const fn of ctx.cleanups.reverse())
+      await withTimeout(fn(), 30_000, 'cleanup').catch((e) => log(`cleanup: ${e.message}`));
     for (const e of started.reverse()) {
       log(`stopping ${e.id}`);
-      await e.stop().catch((err) => log(`stopping ${e.id}: ${err.message}`));
+      await withTimeout(e.stop(), 180_000, `stopping ${e.id}`).catch((err) => log(err.message));
     }
+    await withTimeout(sweep(), 30_000, 'sweep').catch((e) => log(e.message));
     await rm(root, { recursive: true, force: true });
   })();
   return cleaning;
@@ -76,6 +88,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 const t0 = Date.now();
+const loadStart = loadavg()[0];
 const rows = [];
 try {
   for (const e of candidates) {
@@ -103,6 +116,7 @@ try {
     ctx.engines['docker→tsctrd'] = new DockerCliOnTsctr(ctx.engines.tsctr, dockerConfig);
   } else ctx.unavailable['docker→tsctrd'] = ctx.unavailable.tsctr ?? 'no docker CLI';
 
+  if (workloads.some((w) => w.id === 'lifecycle')) await recordIdleMemory(ctx);
   for (const w of workloads) {
     const t = Date.now();
     log(`${w.id}: ${w.title}`);
@@ -145,6 +159,7 @@ for (const id of ['tsctr', 'docker→tsctrd', 'docker', 'podman']) {
 const report = {
   date: new Date().toISOString(),
   durationSeconds: (Date.now() - t0) / 1000,
+  loadAverage: { start: Math.round(loadStart * 10) / 10, end: Math.round(loadavg()[0] * 10) / 10 },
   machine: await machineInfo(),
   settings: { ...settings, workloads: workloads.map((w) => w.id) },
   engines,
@@ -156,3 +171,5 @@ await writeFile(join(outDir, `${outName}.json`), `${JSON.stringify(report, null,
 await writeFile(join(outDir, `${outName}.md`), md);
 process.stdout.write(`${md}\n`);
 log(`wrote ${join(outDir, `${outName}.md`)} and .json`);
+// Pending grace-period timers from the shutdown must not hold the process open.
+process.exit(0);

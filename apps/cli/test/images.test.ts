@@ -30,7 +30,7 @@ async function makeDockerArchive(
   await mkdir(dir, { recursive: true });
   const diffIds: string[] = [];
   const layerPaths: string[] = [];
-  for (const [i, tarPath] of layerTars.entries()) {
+  for (const tarPath of layerTars) {
     const diffId = await sha256File(tarPath);
     diffIds.push(diffId);
     const layerDir = join(dir, `${diffId.slice(7)}`);
@@ -38,7 +38,6 @@ async function makeDockerArchive(
     await execa('cp', [tarPath, join(layerDir, 'layer.tar')]);
     await writeFile(join(layerDir, 'VERSION'), '1.0');
     layerPaths.push(`${diffId.slice(7)}/layer.tar`);
-    void i;
   }
   const config = JSON.stringify({
     architecture: process.arch === 'x64' ? 'amd64' : process.arch,
@@ -93,6 +92,11 @@ describe.skipIf(skip !== undefined)('image save, load, prune and disk usage', ()
     // The OCI layout inside the archive is valid as well.
     const oci = await execa('skopeo', ['inspect', `oci-archive:${file}`], { reject: false });
     expect(oci.exitCode, oci.stderr).toBe(0);
+    // docker save against our daemon writes the same archive.
+    const viaDocker = join(work, 'busybox-docker.tar');
+    const d = await daemon.docker(['save', '-o', viaDocker, 'busybox:latest']);
+    expect(d.stderr).toBe('');
+    expect((await execa('skopeo', ['inspect', `docker-archive:${viaDocker}`])).exitCode).toBe(0);
   });
 
   it("loads what it saved, by file and by stdin, with Docker's messages", async () => {
@@ -227,6 +231,12 @@ describe.skipIf(skip !== undefined)('image save, load, prune and disk usage', ()
     const dfv = await daemon.tsctr(['system', 'df', '-v']);
     expect(dfv.stdout).toContain('Images space usage:');
     expect(dfv.stdout).toMatch(/SHARED SIZE\s+UNIQUE SIZE\s+CONTAINERS/);
+    // The real docker CLI reads the same endpoints.
+    const dockerDf = await daemon.docker(['system', 'df']);
+    expect(dockerDf.stderr).toBe('');
+    expect(dockerDf.stdout).toMatch(/^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE\nImages\s+\d+/);
+    const dockerPrune = await daemon.docker(['image', 'prune', '-f']);
+    expect(dockerPrune.stdout).toBe('Total reclaimed space: 0B');
     await daemon.tsctr(['rmi', 'app:1', 'spare:1']);
   });
 

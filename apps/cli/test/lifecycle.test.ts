@@ -439,12 +439,73 @@ describe.skipIf(skip !== undefined)('container isolation and health through the 
       async () =>
         (await daemon.tsctr(['inspect', '-f', '{{.State.Health.Status}}', 'hc'])).stdout === 'unhealthy',
     );
-    const health = JSON.parse((await daemon.tsctr(['inspect', '-f', '{{json .State.Health}}', 'hc'])).stdout);
+    const { State } = await daemon.client.request<{
+      State: { Health: { Status: string; FailingStreak: number; Log: { ExitCode: number }[] } };
+    }>('GET', '/containers/hc/json');
+    const health = State.Health;
     expect(health.Status).toBe('unhealthy');
     expect(health.FailingStreak).toBeGreaterThanOrEqual(2);
-    expect(health.Log.at(-1).ExitCode).toBe(1);
+    expect(health.Log.at(-1)?.ExitCode).toBe(1);
     expect((await daemon.tsctr(['ps', '--filter', 'name=hc', '--format', '{{.Status}}'])).stdout).toMatch(
       /\(unhealthy\)$/,
     );
+  });
+
+  it('acts on --health-on-failure once a container turns unhealthy', async () => {
+    await daemon.tsctr([
+      'run',
+      '-d',
+      '--name',
+      'hk',
+      '--health-cmd',
+      'false',
+      '--health-interval',
+      '200ms',
+      '--health-retries',
+      '1',
+      '--health-timeout',
+      '2s',
+      '--health-on-failure',
+      'kill',
+      'busybox',
+      'sleep',
+      '300',
+    ]);
+    await eventually(
+      async () => (await daemon.tsctr(['inspect', '-f', '{{.State.Running}}', 'hk'])).stdout === 'false',
+    );
+    expect(
+      (await daemon.tsctr(['inspect', '-f', '{{.State.ExitCode}} {{.State.Health.Status}}', 'hk'])).stdout,
+    ).toBe('137 unhealthy');
+  });
+
+  it('rotates logs past --log-opt max-size, keeping max-file files', async () => {
+    await daemon.tsctr([
+      'run',
+      '-d',
+      '--name',
+      'chatty',
+      '--log-opt',
+      'max-size=10k',
+      '--log-opt',
+      'max-file=3',
+      'busybox',
+      'sh',
+      '-c',
+      'i=0; while [ $i -lt 60 ]; do head -c 2000 /dev/zero | tr "\\0" a; echo " $i"; i=$((i+1)); sleep 0.2; done; echo last; sleep 300',
+    ]);
+    const logPath = (await daemon.tsctr(['inspect', '-f', '{{.LogPath}}', 'chatty'])).stdout;
+    await eventually(async () => (await daemon.tsctr(['logs', '--tail', '1', 'chatty'])).stdout === 'last');
+    const { readdir } = await import('node:fs/promises');
+    const { basename, dirname } = await import('node:path');
+    const files = (await readdir(dirname(logPath))).filter((f) => f.startsWith(basename(logPath)));
+    expect(files.sort()).toEqual([basename(logPath), `${basename(logPath)}.1`, `${basename(logPath)}.2`]);
+    // The oldest lines were rotated out; what is kept reads in order.
+    const lines = (await daemon.tsctr(['logs', 'chatty'])).stdout.split('\n');
+    expect(lines.at(-1)).toBe('last');
+    expect(lines.length).toBeLessThan(61);
+    const numbers = lines.slice(0, -1).map((l) => Number(l.split(' ')[1]));
+    expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
+    expect(numbers.at(-1)).toBe(59);
   });
 });

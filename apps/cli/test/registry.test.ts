@@ -1,6 +1,8 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { TestDaemon, TestRegistry, e2eSkipReason, hasRegistry } from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +55,47 @@ describe.skipIf(skip !== undefined)('pull and push against the real registry', (
     expect(inspected.Digest).toBe(digest);
   });
 
+  it('round-trips a two-layer committed image (stored uncompressed) with the same ID and Docker-like output', async () => {
+    const container = `reg-commit-${process.pid}`;
+    const name = `${registry.host}/e2e/multi:2`;
+    const run = await daemon.tsctr([
+      'run',
+      '--name',
+      container,
+      'busybox',
+      'sh',
+      '-c',
+      'echo layered > /marker',
+    ]);
+    expect(run.exitCode).toBe(0);
+    expect((await daemon.tsctr(['commit', container, name])).exitCode).toBe(0);
+    await daemon.tsctr(['rm', container]);
+    const id = (await daemon.tsctr(['image', 'inspect', '--format', '{{.Id}}', name])).stdout;
+    expect(
+      (await daemon.tsctr(['image', 'inspect', '--format', '{{len .RootFS.Layers}}', name])).stdout,
+    ).toBe('2');
+    const push = await daemon.tsctr(['push', name]);
+    expect(push.exitCode).toBe(0);
+    // busybox's layer went up with the first test: mounted from there, only the new layer and the config are sent.
+    expect(push.stdout).toMatch(/^[0-9a-f]{12}: Mounted from e2e\/busybox$/m);
+    expect(push.stdout.match(/: Pushed$/gm)).toHaveLength(2);
+    expect((await daemon.tsctr(['rmi', name])).exitCode).toBe(0);
+    const pull = await daemon.tsctr(['pull', name]);
+    expect(pull.exitCode).toBe(0);
+    const lines = pull.stdout.split('\n');
+    expect(lines[0]).toBe('2: Pulling from e2e/multi');
+    // busybox's layer is still unpacked locally: Docker says "Already exists" and downloads only the new one.
+    expect(lines.filter((l) => /^[0-9a-f]{12}: Already exists$/.test(l))).toHaveLength(1);
+    expect(lines.filter((l) => /^[0-9a-f]{12}: Pull complete$/.test(l))).toHaveLength(1);
+    expect(lines.at(-3)).toMatch(/^Digest: sha256:[0-9a-f]{64}$/);
+    expect(lines.at(-2)).toBe(`Status: Downloaded newer image for ${name}`);
+    expect(lines.at(-1)).toBe(name);
+    expect((await daemon.tsctr(['image', 'inspect', '--format', '{{.Id}}', name])).stdout).toBe(id);
+    expect((await daemon.tsctr(['run', '--rm', name, 'cat', '/marker'])).stdout).toBe('layered');
+    const again = await daemon.tsctr(['pull', name]);
+    expect(again.stdout).toContain(`Status: Image is up to date for ${name}`);
+  });
+
   it('says clearly that the registry has no search API', async () => {
     const r = await daemon.tsctr(['search', 'busybox']);
     expect(r.exitCode).toBe(1);
@@ -86,6 +129,96 @@ describe.skipIf(skip !== undefined)('pull and push against the real registry', (
     }
   });
 
+  it('pulls and runs a two-layer image skopeo pushed from an OCI layout built here', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oci-layout-'));
+    try {
+      const blobs = join(dir, 'layout', 'blobs', 'sha256');
+      await mkdir(blobs, { recursive: true });
+      const putBlob = async (data: Buffer) => {
+        const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+        await writeFile(join(blobs, digest.slice(7)), data);
+        return { digest, size: data.length };
+      };
+      const layers = [];
+      const diffIds = [];
+      for (const [name, files] of [
+        [
+          'base',
+          async (root: string) => {
+            await mkdir(join(root, 'bin'));
+            await copyFile('/bin/busybox', join(root, 'bin', 'busybox'));
+            await symlink('busybox', join(root, 'bin', 'sh'));
+          },
+        ],
+        ['app', async (root: string) => writeFile(join(root, 'hello.txt'), 'hello from an OCI layout\n')],
+      ] as const) {
+        const root = join(dir, name);
+        await mkdir(root);
+        await files(root);
+        const tar = (
+          await execa('tar', ['-C', root, '--owner=0', '--group=0', '-cf', '-', '.'], { encoding: 'buffer' })
+        ).stdout;
+        diffIds.push(`sha256:${createHash('sha256').update(tar).digest('hex')}`);
+        layers.push({
+          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+          ...(await putBlob(gzipSync(tar))),
+        });
+      }
+      const config = await putBlob(
+        Buffer.from(
+          JSON.stringify({
+            architecture: 'amd64',
+            os: 'linux',
+            config: { Cmd: ['/bin/sh'], Env: ['PATH=/bin'] },
+            rootfs: { type: 'layers', diff_ids: diffIds },
+          }),
+        ),
+      );
+      const manifest = await putBlob(
+        Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+            layers,
+          }),
+        ),
+      );
+      await writeFile(join(dir, 'layout', 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+      await writeFile(
+        join(dir, 'layout', 'index.json'),
+        JSON.stringify({
+          schemaVersion: 2,
+          manifests: [
+            {
+              mediaType: 'application/vnd.oci.image.manifest.v1+json',
+              ...manifest,
+              annotations: { 'org.opencontainers.image.ref.name': 'v1' },
+            },
+          ],
+        }),
+      );
+      const name = `${registry.host}/layout/app:v1`;
+      await execa('skopeo', [
+        'copy',
+        '--dest-tls-verify=false',
+        `oci:${join(dir, 'layout')}:v1`,
+        `docker://${name}`,
+      ]);
+      const pull = await daemon.tsctr(['pull', name]);
+      expect(pull.exitCode).toBe(0);
+      expect(pull.stdout).toContain(`Digest: ${manifest.digest}`);
+      expect((await daemon.tsctr(['image', 'inspect', '--format', '{{.Id}}', name])).stdout).toBe(
+        config.digest,
+      );
+      expect((await daemon.tsctr(['run', '--rm', name, 'sh', '-c', 'busybox cat /hello.txt'])).stdout).toBe(
+        'hello from an OCI layout',
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('works with the real docker CLI', async () => {
     const name = `${registry.host}/e2e/docker:2`;
     expect((await daemon.docker(['tag', 'busybox', name])).exitCode).toBe(0);
@@ -106,7 +239,9 @@ describe.skipIf(skip !== undefined)('pull and push against the real registry', (
       });
     const bad = await tsctr(['login', '-u', 'alice', '--password-stdin', secured.host], 'wrong\n');
     expect(bad.exitCode).toBe(1);
-    expect(bad.stderr).toContain('unauthorized: incorrect username or password');
+    expect(bad.stderr).toBe(
+      `Error response from daemon: login attempt to http://${secured.host}/v2/ failed with status: 401 Unauthorized`,
+    );
     const good = await tsctr(['login', '-u', 'alice', '--password-stdin', secured.host], 's3cret\n');
     expect(good.stdout).toBe('Login Succeeded');
     const configPath = join(configDir, 'config.json');
@@ -122,6 +257,48 @@ describe.skipIf(skip !== undefined)('pull and push against the real registry', (
     );
     const denied = await tsctr(['pull', name]);
     expect(denied.exitCode).toBe(1);
+  });
+
+  it('pulls every tag of a repository with --all-tags', async () => {
+    const repo = `${registry.host}/e2e/all`;
+    for (const tag of ['a', 'b']) {
+      expect((await daemon.tsctr(['tag', 'busybox', `${repo}:${tag}`])).exitCode).toBe(0);
+      expect((await daemon.tsctr(['push', `${repo}:${tag}`])).exitCode).toBe(0);
+      expect((await daemon.tsctr(['rmi', `${repo}:${tag}`])).exitCode).toBe(0);
+    }
+    const pull = await daemon.tsctr(['pull', '-a', repo]);
+    expect(pull.exitCode).toBe(0);
+    expect(pull.stdout).toContain('a: Pulling from e2e/all');
+    expect(pull.stdout).toContain('b: Pulling from e2e/all');
+    expect(pull.stdout.split('\n').at(-1)).toBe(repo);
+    for (const tag of ['a', 'b'])
+      expect((await daemon.tsctr(['image', 'inspect', '--format', '{{.Id}}', `${repo}:${tag}`])).stdout).toBe(
+        imageId,
+      );
+  });
+
+  it('the real docker CLI logs in, pushes and pulls through our daemon with X-Registry-Auth', async () => {
+    const name = `${secured.host}/docker/bb:1`;
+    const bad = await daemon.docker(['login', '-u', 'alice', '-p', 'wrong', secured.host]);
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toContain('401 Unauthorized');
+    const good = await daemon.docker(['login', '-u', 'alice', '-p', 's3cret', secured.host]);
+    expect(good.exitCode).toBe(0);
+    expect(good.stdout).toContain('Login Succeeded');
+    expect((await daemon.docker(['tag', 'busybox', name])).exitCode).toBe(0);
+    const push = await daemon.docker(['push', name]);
+    expect(push.exitCode).toBe(0);
+    expect(push.stdout).toMatch(/^1: digest: sha256:[0-9a-f]{64} size: \d+$/m);
+    expect((await daemon.docker(['rmi', name])).exitCode).toBe(0);
+    const pull = await daemon.docker(['pull', name]);
+    expect(pull.exitCode).toBe(0);
+    expect(pull.stdout).toContain(`Status: Downloaded newer image for ${name}`);
+    expect((await daemon.docker(['logout', secured.host])).exitCode).toBe(0);
+    const denied = await daemon.docker(['pull', name]);
+    expect(denied.exitCode).not.toBe(0);
+    expect(denied.stderr).toBe(
+      `Error response from daemon: Head "http://${secured.host}/v2/docker/bb/manifests/1": no basic auth credentials`,
+    );
   });
 
   it('fails a pull of an unknown tag with Docker’s message', async () => {

@@ -94,6 +94,11 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
     description: 'Start period for the container to initialize before starting health-retries countdown',
   },
   { name: 'no-healthcheck', type: 'bool', description: 'Disable any container-specified HEALTHCHECK' },
+  {
+    name: 'health-on-failure',
+    type: 'string',
+    description: 'Action to take once the container turns unhealthy (none|kill|restart|stop)',
+  },
   { name: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
   {
     name: 'pull',
@@ -192,6 +197,9 @@ function parseRange(value: string, what: string): [number, number] {
   if (end < start) throw new CommandError(`invalid range specified for ${what}: ${value}`, 125);
   return [start, end];
 }
+
+/** Where `--health-on-failure` travels (the engine's HealthMonitor reads it). */
+export const HEALTH_ON_FAILURE_LABEL = 'io.tsctr.health-on-failure';
 
 export function parseRestart(value: string): {
   Name: 'no' | 'always' | 'unless-stopped' | 'on-failure';
@@ -309,6 +317,14 @@ export function buildCreateRequest(
   if (str('runtime')) hostConfig.Runtime = str('runtime')!;
   if (str('ipc')) hostConfig.IpcMode = str('ipc')!;
   if (str('pid')) hostConfig.PidMode = str('pid')!;
+
+  const onFailure = str('health-on-failure');
+  if (onFailure !== undefined) {
+    if (!['none', 'kill', 'restart', 'stop'].includes(onFailure))
+      throw new CommandError(`invalid health-on-failure action: ${onFailure}`, 125);
+    // Docker's API has no field for it: the engine reads this label (as Podman's flag does).
+    labels[HEALTH_ON_FAILURE_LABEL] = onFailure;
+  }
 
   const request: ContainerCreateRequest = {
     Image: image,

@@ -19,6 +19,7 @@ import { type Snapshotter, mountAll, unmount } from '@ts-container/unionfs';
 import { type ContainerRecord, type ContainerStore, emptyState } from './container-store.js';
 import { EngineError, conflict, invalidParameter } from './errors.js';
 import type { ImageService } from './images.js';
+import { logLimits, rotatedLogPaths } from './log-rotation.js';
 import { followLog } from './logs.js';
 import { VALID_CONTAINER_NAME, newId, randomContainerName } from './names.js';
 import type { ContainerNetworking, NetworkNamespace } from './networking.js';
@@ -174,6 +175,7 @@ export class ContainerService {
       ResolvConfPath: join(dir, 'resolv.conf'),
       NetworkSettings: networkSettings,
     };
+    logLimits(record); // bad --log-opt values fail `create`, as in Docker
     await this.store.save(record);
     this.emit('create', record);
     return { Id: id, Warnings: [] };
@@ -227,6 +229,7 @@ export class ContainerService {
       await this.writeEtcFiles(withNetwork, network.resolvConf, network.hosts);
       const spec = await this.specFor(withNetwork, rootfs, network.namespace);
       await rm(c.LogPath, { force: true }).catch(() => undefined);
+      for (const path of rotatedLogPaths(c.LogPath, logLimits(c).maxFile)) await rm(path, { force: true });
       const created = await this.runtime.create(c.Id, spec, {
         name: c.Name.slice(1),
         logPath: c.LogPath,
@@ -630,7 +633,9 @@ export class ContainerService {
     const wanted = (r: LogRecord) =>
       (r.stream === 'stdout' ? options.stdout : options.stderr) && inTimeRange(r, options);
     const existing: LogRecord[] = [];
-    for await (const r of followLog(c.LogPath, { from: 0 })) if (wanted(r)) existing.push(r);
+    // Rotated files first (oldest to newest), then the current one.
+    for (const path of [...rotatedLogPaths(c.LogPath, logLimits(c).maxFile), c.LogPath])
+      for await (const r of followLog(path, { from: 0 })) if (wanted(r)) existing.push(r);
     const start = options.tail === 'all' ? 0 : Math.max(0, existing.length - options.tail);
     for (const r of existing.slice(start)) yield r;
     if (!options.follow || !this.store.get(c.Id).State.Running) return;

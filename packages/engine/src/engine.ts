@@ -8,12 +8,13 @@ import { type CommitOptions, commitContainer, repairTemporaryMounts } from './ch
 import { ContainerStore } from './container-store.js';
 import { ContainerService, type Logger } from './containers.js';
 import { type GarbageCollectionResult, collectGarbage } from './gc.js';
+import { HealthMonitor } from './health.js';
 import { ImageService } from './images.js';
 import { ExecService, StdinBroker } from './interactive.js';
+import { LogRotator } from './log-rotation.js';
 import { type ContainerNetworking, isolatedNetworking } from './networking.js';
 import { RegistryService, type RegistrySettings } from './registry.js';
 import { StatsService } from './stats.js';
-import { HealthMonitor } from './health.js';
 
 export interface EngineOptions {
   /** Persistent state: images, layers, containers (like /var/lib/docker). */
@@ -49,6 +50,8 @@ export class Engine {
   readonly stats: StatsService;
   /** Health checks of running containers. */
   readonly health: HealthMonitor;
+  /** Rotates container logs past their max-size. */
+  readonly logRotator: LogRotator;
 
   private constructor(
     readonly options: EngineOptions,
@@ -69,6 +72,7 @@ export class Engine {
     this.stdin = new StdinBroker(this);
     this.stats = new StatsService(containers);
     this.health = new HealthMonitor(this);
+    this.logRotator = new LogRotator(containers, runtime);
   }
 
   static async open(options: EngineOptions): Promise<Engine> {

@@ -2,6 +2,9 @@ import { Writable } from 'node:stream';
 import type { ContainerRecord } from './container-store.js';
 import type { Engine } from './engine.js';
 
+/** The label `--health-on-failure=none|kill|restart|stop` is stored in. */
+export const HEALTH_ON_FAILURE_LABEL = 'io.tsctr.health-on-failure';
+
 /** Docker's defaults for a HEALTHCHECK without options (durations in nanoseconds). */
 const DEFAULT_INTERVAL_NS = 30e9;
 const DEFAULT_TIMEOUT_NS = 30e9;
@@ -106,6 +109,7 @@ export class HealthMonitor {
     const startPeriodMs = (check.StartPeriod ?? 0) / 1e6;
     const inStartPeriod = Date.now() - Date.parse(c.State.StartedAt) < startPeriodMs;
     const retries = check.Retries || DEFAULT_RETRIES;
+    let becameUnhealthy = false;
     await this.engine.containerStore.update(id, (r) => {
       const health = r.State.Health ?? { Status: 'starting' as const, FailingStreak: 0, Log: [] };
       health.Log = [
@@ -117,9 +121,27 @@ export class HealthMonitor {
         health.FailingStreak = 0;
       } else if (!(inStartPeriod && health.Status === 'starting')) {
         health.FailingStreak++;
-        if (health.FailingStreak >= retries) health.Status = 'unhealthy';
+        if (health.FailingStreak >= retries && health.Status !== 'unhealthy') {
+          health.Status = 'unhealthy';
+          becameUnhealthy = true;
+        }
       }
       r.State.Health = health;
     });
+    if (becameUnhealthy) await this.onFailure(id);
+  }
+
+  /** `--health-on-failure`: what to do once a container turns unhealthy. */
+  private async onFailure(id: string): Promise<void> {
+    const c = this.engine.containerStore.find(id);
+    const action =
+      (c?.Config.Labels as Record<string, string> | undefined)?.[HEALTH_ON_FAILURE_LABEL] ?? 'none';
+    const containers = this.engine.containers;
+    if (action === 'kill') await containers.kill(id, 'SIGKILL');
+    else if (action === 'stop') await containers.stop(id);
+    else if (action === 'restart') {
+      await containers.stop(id);
+      await containers.start(id);
+    }
   }
 }

@@ -87,4 +87,13 @@ export {
   sampleStats,
   StatsService,
 } from './stats.js';
-export { HealthMonitor, healthCommand } from './health.js';
+export { HEALTH_ON_FAILURE_LABEL, HealthMonitor, healthCommand } from './health.js';
+export {
+  DEFAULT_LOG_MAX_FILE,
+  DEFAULT_LOG_MAX_SIZE,
+  type LogLimits,
+  LogRotator,
+  logLimits,
+  parseLogSize,
+  rotatedLogPaths,
+} from './log-rotation.js';

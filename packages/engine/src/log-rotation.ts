@@ -1,8 +1,8 @@
 import { rename, rm, stat } from 'node:fs/promises';
+import type { ContainerRuntime } from '@ts-container/runtime';
 import type { ContainerRecord } from './container-store.js';
 import type { ContainerService } from './containers.js';
 import { invalidParameter } from './errors.js';
-import type { ContainerRuntime } from '@ts-container/runtime';
 
 /** Rotation applies unless `--log-opt max-size/max-file` say otherwise: 20 MB × 5 files. */
 export const DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024;
@@ -22,13 +22,12 @@ export interface LogLimits {
 }
 
 export function logLimits(c: ContainerRecord): LogLimits {
-  const opts = ((c.HostConfig.LogConfig as { Config?: Record<string, string> } | undefined)?.Config ?? {}) as Record<
-    string,
-    string
-  >;
+  const opts = ((c.HostConfig.LogConfig as { Config?: Record<string, string> } | undefined)?.Config ??
+    {}) as Record<string, string>;
   const maxSize = opts['max-size'] !== undefined ? parseLogSize(opts['max-size']) : DEFAULT_LOG_MAX_SIZE;
   const maxFile = opts['max-file'] !== undefined ? Number(opts['max-file']) : DEFAULT_LOG_MAX_FILE;
-  if (!Number.isInteger(maxFile) || maxFile < 1) throw invalidParameter(`invalid value for max-file: ${opts['max-file']}`);
+  if (!Number.isInteger(maxFile) || maxFile < 1)
+    throw invalidParameter(`invalid value for max-file: ${opts['max-file']}`);
   return { maxSize, maxFile };
 }
 

@@ -6,6 +6,7 @@ import {
   type ImageReference,
   type ImageStore,
   MediaType,
+  chainIds,
   familiarName,
   formatReference,
   hostPlatform,
@@ -17,6 +18,7 @@ import {
   RegistryClient,
   RegistryError,
   fetchManifest,
+  listTags,
   pullImage,
   pushImage,
 } from '@ts-container/registry';
@@ -45,8 +47,12 @@ export class RegistryService {
   ) {}
 
   private client(domain: string, credentials?: Credentials): RegistryClient {
+    // A mirror configured with an http:// URL is meant to be reached over plain HTTP.
+    const plainMirrors = this.settings.mirrors
+      .filter((m) => m.startsWith('http://'))
+      .map((m) => new URL(m).host);
     return new RegistryClient(domain, {
-      insecureRegistries: this.settings.insecureRegistries,
+      insecureRegistries: [...this.settings.insecureRegistries, ...plainMirrors],
       ...(credentials ? { credentials } : {}),
     });
   }
@@ -59,7 +65,6 @@ export class RegistryService {
     const ref = parseReference(reference);
     const platform = options.platform ? parsePlatform(options.platform) : undefined;
     const progress = options.onProgress ?? (() => undefined);
-    progress({ id: ref.tag ?? ref.digest ?? 'latest', status: `Pulling from ${ref.path}` });
     // Docker Hub images try each mirror first and fall back to the registry itself.
     const sources =
       ref.domain === 'docker.io'
@@ -81,6 +86,23 @@ export class RegistryService {
     throw lastError;
   }
 
+  /**
+   * `docker pull --all-tags` (the API's `fromImage` without a tag): every tag the registry lists,
+   * one after the other; returns the image IDs.
+   */
+  async pullAllTags(
+    repository: string,
+    options: { credentials?: Credentials; onProgress?: ProgressSink; platform?: string } = {},
+  ): Promise<string[]> {
+    const ref = parseReference(repository);
+    if (ref.digest !== undefined)
+      throw new RegistryError('invalid-parameter', 'tag can only be used with --all-tags/-a');
+    const tags = await listTags(this.client(ref.domain, options.credentials), ref.path);
+    const ids: string[] = [];
+    for (const tag of tags) ids.push(await this.pull(`${ref.domain}/${ref.path}:${tag}`, options));
+    return ids;
+  }
+
   private async pullFrom(
     domain: string,
     ref: ImageReference,
@@ -90,18 +112,22 @@ export class RegistryService {
   ): Promise<string> {
     const client = this.client(domain, domain === ref.domain ? credentials : undefined);
     const existing = this.store.lookup(formatReference(ref));
+    const present = new Set<string>();
     const result = await pullImage({
       client,
       reference: ref,
       store: this.content,
       maxConcurrentDownloads: this.settings.maxConcurrentDownloads,
+      layerExists: (diffIds, index) => this.images.snapshotter.has(chainIds(diffIds)[index]!),
       ...(platform ? { platform } : {}),
-      onProgress: (e) =>
+      onProgress: (e) => {
+        if (e.status === 'Already exists' && e.id) present.add(e.id);
         progress(
           e.progressDetail
             ? { ...e, progress: progressBar(e.progressDetail.current, e.progressDetail.total) }
             : e,
-        ),
+        );
+      },
     });
     const diffIds = result.config.rootfs.diff_ids;
     if (diffIds.length !== result.layers.length)
@@ -111,7 +137,8 @@ export class RegistryService {
       );
     const blobOf = new Map(diffIds.map((d, i) => [d, result.layers[i]!.digest]));
     await this.images.ensureLayers(diffIds, (d) => blobOf.get(d)!);
-    for (const layer of result.layers) progress({ id: short(layer.digest), status: 'Pull complete' });
+    for (const layer of result.layers)
+      if (!present.has(short(layer.digest))) progress({ id: short(layer.digest), status: 'Pull complete' });
     const id = await this.store.create(result.config, {
       layers: result.layers,
       rawConfig: await this.content.read(result.configDigest),
@@ -148,10 +175,21 @@ export class RegistryService {
     const layers: Descriptor[] = [];
     const diffIds = image.config.rootfs.diff_ids;
     const known = image.record.layers ?? [];
+    // Like Docker's distribution metadata: other images sharing a layer know its compressed blob and
+    // the repositories holding it, so a shared layer is neither recompressed nor uploaded again.
+    const shared = await this.compressedLayers(ref.domain);
+    const mountFrom = new Set<string>();
     for (let i = 0; i < diffIds.length; i++) {
       const recorded = known[i];
       if (recorded && recorded.digest !== diffIds[i] && (await this.content.has(recorded.digest))) {
         layers.push(recorded);
+        for (const repo of shared.get(diffIds[i]!)?.repositories ?? []) mountFrom.add(repo);
+        continue;
+      }
+      const other = shared.get(diffIds[i]!);
+      if (other && (await this.content.has(other.descriptor.digest))) {
+        layers.push(other.descriptor);
+        for (const repo of other.repositories) mountFrom.add(repo);
         continue;
       }
       // Stored uncompressed (imported or committed): compress once for the registry.
@@ -185,10 +223,13 @@ export class RegistryService {
       manifest,
       manifestMediaType: MediaType.DockerManifest,
       // Repositories of the same registry this image came from or went to already hold its blobs.
-      mountFrom: image.record.repoDigests
-        .map((d) => parseReference(d))
-        .filter((r) => r.domain === ref.domain && r.path !== ref.path)
-        .map((r) => r.path),
+      mountFrom: [
+        ...image.record.repoDigests
+          .map((d) => parseReference(d))
+          .filter((r) => r.domain === ref.domain)
+          .map((r) => r.path),
+        ...mountFrom,
+      ].filter((path, i, all) => path !== ref.path && all.indexOf(path) === i),
       onProgress: progress,
     });
     const repoDigest = `${ref.domain}/${ref.path}@${result.digest}`;
@@ -196,6 +237,28 @@ export class RegistryService {
       if (!r.repoDigests.includes(repoDigest)) r.repoDigests.push(repoDigest);
     });
     return { ...result, tag: ref.tag ?? 'latest' };
+  }
+
+  /** DiffID → the compressed blob some image records for it, and its repositories in `domain`. */
+  private async compressedLayers(
+    domain: string,
+  ): Promise<Map<string, { descriptor: Descriptor; repositories: string[] }>> {
+    const map = new Map<string, { descriptor: Descriptor; repositories: string[] }>();
+    for (const image of await this.store.list()) {
+      const layers = image.record.layers ?? [];
+      const repositories = image.record.repoDigests
+        .map((d) => parseReference(d))
+        .filter((r) => r.domain === domain)
+        .map((r) => r.path);
+      image.config.rootfs.diff_ids.forEach((diffId, i) => {
+        const layer = layers[i];
+        if (!layer || layer.digest === diffId) return;
+        const entry = map.get(diffId) ?? { descriptor: layer, repositories: [] };
+        entry.repositories.push(...repositories);
+        map.set(diffId, entry);
+      });
+    }
+    return map;
   }
 
   /** `docker login`: checks the credentials against the registry. */

@@ -84,7 +84,11 @@ export class RegistryClient {
     const res = await this.request('/v2/', {});
     drain(res);
     if (res.status === 401)
-      throw new RegistryError('unauthorized', 'unauthorized: incorrect username or password');
+      throw new RegistryError(
+        'unauthorized',
+        // moby's loginV2 wording for a registry that refuses the credentials itself (basic auth).
+        `login attempt to ${await this.baseUrl()}/v2/ failed with status: 401 Unauthorized`,
+      );
     if (res.status >= 400)
       throw new RegistryError('system', `registry ${this.host} answered ${res.status} to /v2/`);
   }
@@ -121,6 +125,12 @@ export class RegistryClient {
     return res;
   }
 
+  /** Whether the registry asked for basic auth and this client has no credentials to give. */
+  get lacksBasicCredentials(): boolean {
+    const creds = this.options.credentials ?? {};
+    return this.challenge?.scheme === 'basic' && creds.username === undefined && !creds.registryToken;
+  }
+
   private async authorization(scope: string | undefined): Promise<string | undefined> {
     const creds = this.options.credentials ?? {};
     if (creds.registryToken) return `Bearer ${creds.registryToken}`;
@@ -142,13 +152,36 @@ export class RegistryClient {
     if (basic) headers.Authorization = basic;
     let res: HttpResponse;
     try {
-      res = await send(url.toString(), { headers, insecureTls: this.insecure });
+      if (creds.identityToken) {
+        // Token spec (OAuth2): a stored identity token is exchanged with POST grant_type=refresh_token.
+        const form = new URLSearchParams({
+          grant_type: 'refresh_token',
+          refresh_token: creds.identityToken,
+          client_id: 'tsctr',
+          service: challenge.params.service ?? '',
+        });
+        for (const s of (scope ?? '').split(' ').filter(Boolean)) form.append('scope', s);
+        const body = Buffer.from(form.toString());
+        res = await send(realm, {
+          method: 'POST',
+          headers: {
+            'Content-Type': 'application/x-www-form-urlencoded',
+            'Content-Length': String(body.length),
+          },
+          body,
+          insecureTls: this.insecure,
+        });
+      } else res = await send(url.toString(), { headers, insecureTls: this.insecure });
     } catch (err) {
       throw unreachable(url.toString(), err);
     }
     const body = await readBody(res);
     if (res.status === 401 || res.status === 403)
-      throw new RegistryError('unauthorized', 'unauthorized: incorrect username or password');
+      // What Docker prints when a token server refuses the credentials.
+      throw new RegistryError(
+        'unauthorized',
+        `Get "${await this.baseUrl()}/v2/": unauthorized: incorrect username or password`,
+      );
     if (res.status >= 400)
       throw new RegistryError('system', `token server ${url.origin} answered ${res.status}`);
     const parsed = JSON.parse(body.toString('utf8')) as {

@@ -53,6 +53,11 @@ export interface PullOptions {
   store: BlobStore;
   platform?: { os: string; architecture: string; variant?: string };
   maxConcurrentDownloads?: number;
+  /**
+   * Whether layer `index` is already unpacked locally (the engine checks its chain ID), so its blob
+   * need not be downloaded: Docker's `Already exists` is about layers, not blobs.
+   */
+  layerExists?: (diffIds: string[], index: number) => boolean | Promise<boolean>;
   onProgress?: (event: ProgressEvent) => void;
 }
 
@@ -90,9 +95,16 @@ export async function fetchManifest(
       );
     }
     if (res.status === 401 || res.status === 403) {
+      if (client.lacksBasicCredentials)
+        // moby asks with HEAD first; its message names that request.
+        throw new RegistryError(
+          'unauthorized',
+          `Head "${await client.baseUrl()}/v2/${ref.path}/manifests/${target}": no basic auth credentials`,
+        );
+      const detail = registryErrorText(body);
       throw new RegistryError(
         'unauthorized',
-        `pull access denied for ${ref.domain}/${ref.path}, repository does not exist or may require 'docker login'`,
+        `pull access denied for ${ref.domain}/${ref.path}, repository does not exist or may require 'docker login'${detail ? `: ${detail}` : ''}`,
       );
     }
     if (res.status >= 400)
@@ -131,6 +143,17 @@ export async function fetchManifest(
   };
 }
 
+/** `code: message` of a distribution error body (`{"errors":[{"code","message"}]}`), as Docker prints it. */
+function registryErrorText(body: Buffer): string | undefined {
+  try {
+    const first = (JSON.parse(body.toString('utf8')) as { errors?: { code?: string; message?: string }[] })
+      .errors?.[0];
+    return first?.code ? `${first.code.toLowerCase()}: ${first.message ?? ''}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Pulls an image's config and layers into the store: downloads in parallel (bounded), skips
  * blobs already present, resumes an interrupted download with Range, verifies every digest.
@@ -139,21 +162,28 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
   const { client, reference: ref, store } = options;
   const progress = options.onProgress ?? (() => undefined);
   const { digest: manifestDigest, manifest } = await fetchManifest(client, ref, options.platform);
+  // Like moby: announced once the manifest resolved, so a missing image fails before any output.
+  progress({ id: ref.digest ?? ref.tag ?? 'latest', status: `Pulling from ${ref.path}` });
   const configDigest = manifest.config.digest;
   if (!(await store.has(configDigest)))
     await downloadBlob(client, ref, store, manifest.config, () => undefined);
   const config = ImageConfigSchema.parse(JSON.parse((await store.read(configDigest)).toString('utf8')));
-  const queue = [...manifest.layers];
-  for (const layer of queue) progress({ id: short(layer.digest), status: 'Pulling fs layer' });
+  const diffIds = config.rootfs.diff_ids;
+  const queue = manifest.layers.map((layer, index) => ({ layer, index }));
+  for (const { layer } of queue) progress({ id: short(layer.digest), status: 'Pulling fs layer' });
   const worker = async () => {
-    for (let layer = queue.shift(); layer; layer = queue.shift()) {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      const { layer, index } = next;
       const id = short(layer.digest);
-      if (await store.has(layer.digest)) {
+      if (
+        (diffIds.length === manifest.layers.length && (await options.layerExists?.(diffIds, index))) ||
+        (await store.has(layer.digest))
+      ) {
         progress({ id, status: 'Already exists' });
         continue;
       }
       await downloadBlob(client, ref, store, layer, (current) =>
-        progress({ id, status: 'Downloading', progressDetail: { current, total: layer!.size } }),
+        progress({ id, status: 'Downloading', progressDetail: { current, total: layer.size } }),
       );
       progress({ id, status: 'Verifying Checksum' });
       progress({ id, status: 'Download complete' });

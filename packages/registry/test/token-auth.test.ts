@@ -54,11 +54,25 @@ async function startTokenServer(
   const cert = await readFile(join(dir, 'token.crt'), 'utf8');
   const der = cert.replace(/-----[^-]+-----|\s/g, '');
   const requests: TokenRequest[] = [];
-  const server = createServer((req, res) => {
+  const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const header = req.headers.authorization ?? '';
     let authorized = false;
-    if (header.startsWith('Basic ')) {
+    if (req.method === 'POST') {
+      // OAuth2 refresh-token grant: the form carries service, scopes and the identity token.
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const form = new URLSearchParams(Buffer.concat(chunks).toString());
+      if (form.get('grant_type') !== 'refresh_token' || form.get('refresh_token') !== 'alice-refresh-token') {
+        res.writeHead(401);
+        res.end();
+        return;
+      }
+      authorized = true;
+      url.searchParams.set('service', form.get('service') ?? '');
+      url.searchParams.set('account', 'alice');
+      for (const sc of form.getAll('scope')) url.searchParams.append('scope', sc);
+    } else if (header.startsWith('Basic ')) {
       if (Buffer.from(header.slice(6), 'base64').toString() !== 'alice:s3cret') {
         res.writeHead(401, { 'Content-Type': 'application/json' });
         res.end('{"details":"incorrect username or password"}');
@@ -186,7 +200,7 @@ describe.skipIf(skip !== undefined)('bearer token auth against the real registry
     await new RegistryClient(host, { credentials: alice }).ping();
     await expect(
       new RegistryClient(host, { credentials: { username: 'alice', password: 'wrong' } }).ping(),
-    ).rejects.toThrow('unauthorized: incorrect username or password');
+    ).rejects.toThrow(`Get "http://${host}/v2/": unauthorized: incorrect username or password`);
   });
 
   it('pushes with a push-scoped token (chunked), pulls anonymously, and caches tokens per scope', async () => {
@@ -251,6 +265,21 @@ describe.skipIf(skip !== undefined)('bearer token auth against the real registry
     ).rejects.toThrow(
       `pull access denied for ${host}/private/app, repository does not exist or may require 'docker login'`,
     );
+  });
+
+  it('exchanges a stored identity token with the OAuth2 refresh-token grant', async () => {
+    const ref = parseReference(`${host}/private/app:1`);
+    const target = new ContentStore(join(dir, 'identity'));
+    await target.init();
+    const pulled = await pullImage({
+      client: new RegistryClient(host, { credentials: { identityToken: 'alice-refresh-token' } }),
+      reference: ref,
+      store: target,
+    });
+    expect(pulled.configDigest).toBe(image.blobs[0]!.digest);
+    await expect(
+      new RegistryClient(host, { credentials: { identityToken: 'stale' } }).ping(),
+    ).rejects.toThrow('unauthorized: incorrect username or password');
   });
 
   it('mounts blobs from another repository instead of uploading them again', async () => {

@@ -37,6 +37,11 @@ export async function attachStdin(bundle: string, input: Readable): Promise<void
   input.resume();
   if (result.exitCode !== 0 && !result.isTerminated)
     throw new RuntimeError('system', `attach to ${socket} failed: ${String(result.stderr).trim()}`);
+  // Seen about once in fifteen runs: conmon misses the EOF of a connection that ends right
+  // after it started (the container keeps waiting for input). A second, empty connection
+  // repeats the EOF; when stdin is already closed, conmon ignores it.
+  await new Promise((r) => setTimeout(r, 50));
+  await execa(socat, ['-u', '/dev/null', `UNIX-CONNECT:${socket},socktype=5`], { reject: false });
 }
 
 /**

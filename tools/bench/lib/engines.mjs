@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process';
 // daemon or store someone else uses, and stopped (with everything it left in the kernel)
 // afterwards: our tsctrd, Debian's dockerd (+ its managed containerd) and podman (no daemon).
 import { existsSync, openSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, sh, sleep, unixRequest } from './proc.mjs';
+import { alive, run, sh, sleep, unixRequest } from './proc.mjs';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 export const TSCTRD_BIN = join(REPO_ROOT, 'apps/daemon/dist/index.js');
@@ -62,6 +62,12 @@ async function rmCgroup(name) {
   }
 }
 
+function killQuietly(pid) {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {}
+}
+
 class Engine {
   /** Short id used in tables and JSON: tsctr, docker, podman. */
   id;
@@ -115,7 +121,7 @@ export class TsctrEngine extends Engine {
   }
 
   cli(args, options = {}) {
-    return run(process.execPath, [TSCTR_BIN, ...args], {
+    return run(process.execPath, [this.cliPath ?? TSCTR_BIN, ...args], {
       ...options,
       env: { ...this.env, ...options.env },
     });
@@ -123,6 +129,10 @@ export class TsctrEngine extends Engine {
 
   async start(root) {
     this.dir = await mkdtemp(join(root, 'tsctr-'));
+    // The CLI is one self-contained bundle: a copy keeps the run immune to rebuilds under way
+    // (the daemon loads all its code when it starts).
+    this.cliPath = join(this.dir, 'tsctr.mjs');
+    await copyFile(TSCTR_BIN, this.cliPath);
     this.socketPath = join(this.dir, 'tsctr.sock');
     this.env = { DOCKER_HOST: `unix://${this.socketPath}` };
     const log = openSync(join(this.dir, 'tsctrd.log'), 'a');
@@ -163,7 +173,7 @@ export class TsctrEngine extends Engine {
   }
 
   async daemonProcesses() {
-    return this.process?.exitCode === null ? [{ name: 'tsctrd', pid: this.process.pid }] : [];
+    return alive(this.process) ? [{ name: 'tsctrd', pid: this.process.pid }] : [];
   }
 
   async monitorPids() {
@@ -172,15 +182,15 @@ export class TsctrEngine extends Engine {
 
   async stop() {
     if (!this.started) return;
-    if (this.process?.exitCode === null) {
+    if (alive(this.process)) {
       await this.removeAllContainers();
       const exited = new Promise((r) => this.process.once('exit', r));
       this.process.kill('SIGTERM');
       await Promise.race([exited, sleep(15_000)]);
-      if (this.process.exitCode === null) this.process.kill('SIGKILL');
+      if (alive(this.process)) this.process.kill('SIGKILL');
     }
     // Monitors of containers that outlived the daemon would keep mounts busy.
-    for (const pid of await this.monitorPids()) process.kill(pid, 'SIGKILL');
+    for (const pid of await this.monitorPids()) killQuietly(pid);
     await umountUnder(this.dir);
     await run('ip', ['link', 'del', this.bridge], { check: false });
     await run('nft', ['delete', 'table', 'ip', `tsctr_${this.bridge}`], { check: false });
@@ -277,7 +287,7 @@ export class DockerEngine extends Engine {
   }
 
   async daemonProcesses() {
-    if (this.process?.exitCode !== null) return [];
+    if (!alive(this.process)) return [];
     const containerd = await findPids(
       (c) => c.startsWith('containerd ') && c.includes(join(this.dir, 'run')),
     );
@@ -293,18 +303,18 @@ export class DockerEngine extends Engine {
 
   async stop() {
     if (!this.started) return;
-    if (this.process?.exitCode === null) {
+    if (alive(this.process)) {
       await this.removeAllContainers();
       const exited = new Promise((r) => this.process.once('exit', r));
       this.process.kill('SIGTERM');
       await Promise.race([exited, sleep(20_000)]);
-      if (this.process.exitCode === null) this.process.kill('SIGKILL');
+      if (alive(this.process)) this.process.kill('SIGKILL');
     }
     const left = [
       ...(await findPids((c) => c.startsWith('containerd ') && c.includes(this.dir))),
       ...(await this.monitorPids()),
     ];
-    for (const pid of left) process.kill(pid, 'SIGKILL');
+    for (const pid of left) killQuietly(pid);
     await sleep(200);
     await umountUnder(this.dir);
     if (this.bridgeCreated) await run('ip', ['link', 'del', this.bridge], { check: false });
@@ -312,6 +322,18 @@ export class DockerEngine extends Engine {
     await rm(this.dir, { recursive: true, force: true });
     this.started = false;
   }
+}
+
+/**
+ * A last sweep for this run's kernel state (bridges, firewall table, cgroups), in case a daemon
+ * recreated something while it shut down. Idempotent.
+ */
+export async function sweep() {
+  await sleep(1000);
+  for (const link of [`tb${tag}`.slice(0, 15), `bd${tag}`.slice(0, 15)])
+    await run('ip', ['link', 'del', link], { check: false });
+  await run('nft', ['delete', 'table', 'ip', `tsctr_${`tb${tag}`.slice(0, 15)}`], { check: false });
+  for (const cg of [`tsctr-bench-${tag}`, `bench-docker-${tag}`]) await rmCgroup(cg);
 }
 
 const PODMAN_LEFTOVERS = ['/run/containers', '/run/libpod', '/var/lib/containers'];
@@ -379,10 +401,42 @@ default_subnet = "172.31.252.0/24"
     return findPids((c) => c.startsWith('/usr/bin/conmon ') && c.includes(this.dir));
   }
 
+  /**
+   * Podman's Docker-compatible API service, for seeding hundreds of containers without one
+   * podman process each (never used for a timed operation). Returns its socket path.
+   */
+  async startService() {
+    if (alive(this.service)) return this.serviceSocket;
+    this.serviceSocket = join(this.dir, 'podman.sock');
+    this.service = spawn('podman', ['system', 'service', '--time=0', `unix://${this.serviceSocket}`], {
+      env: { ...process.env, ...this.env },
+      stdio: 'ignore',
+    });
+    for (let i = 0; i < 200; i++) {
+      const ok = await unixRequest(this.serviceSocket, 'GET', '/_ping').then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ok) return this.serviceSocket;
+      if (!alive(this.service)) break;
+      await sleep(50);
+    }
+    throw new Error('podman system service did not start');
+  }
+
+  async stopService() {
+    if (!alive(this.service)) return;
+    const exited = new Promise((r) => this.service.once('exit', r));
+    this.service.kill('SIGTERM');
+    await Promise.race([exited, sleep(10_000)]);
+    if (alive(this.service)) this.service.kill('SIGKILL');
+  }
+
   async stop() {
     if (!this.started) return;
+    await this.stopService();
     await this.cli(['rm', '-fa', '-t', '0'], { check: false, timeoutMs: 300_000 });
-    for (const pid of await this.monitorPids()) process.kill(pid, 'SIGKILL');
+    for (const pid of await this.monitorPids()) killQuietly(pid);
     await this.cli(['system', 'reset', '-f'], { check: false, timeoutMs: 120_000 });
     await umountUnder(this.dir);
     // netavark sets up iptables chains for podman's default bridge and leaves them behind.

@@ -139,10 +139,10 @@ export class LocalRegistry {
   }
 
   async halt() {
-    if (!this.proc || this.proc.exitCode !== null) return;
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
     const exited = new Promise((r) => this.proc.once('exit', r));
     this.proc.kill('SIGKILL');
-    await exited;
+    await Promise.race([exited, sleep(5000)]);
   }
 
   /** Empty storage, so a push uploads every blob (no cross-repository mounts or dedup). */

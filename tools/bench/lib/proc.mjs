@@ -101,3 +101,17 @@ export async function pool(items, limit, fn) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** True while a spawned child has neither exited nor been killed by a signal. */
+export const alive = (child) => !!child && child.exitCode === null && child.signalCode === null;
+
+/** Resolves to `promise`'s value, or rejects after `ms` (cleanup must never hang the suite). */
+export function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -51,12 +51,14 @@ export function withRatios(rows) {
 }
 
 export function markdown(report) {
-  const { machine, engines, rows, settings } = report;
+  const { machine, engines, rows } = report;
   const lines = [];
   lines.push('# ts-container benchmarks', '');
   lines.push(
     `Run ${report.date} in ${Math.round(report.durationSeconds)} s on ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, ` +
-      `${machine.os}, kernel ${machine.kernel}, cgroups ${machine.cgroups}, Node ${machine.node}.`,
+      `${machine.os}, kernel ${machine.kernel}, cgroups ${machine.cgroups}, Node ${machine.node}. ` +
+      `Load average (1 min) at start ${report.loadAverage.start}, at end ${report.loadAverage.end}` +
+      ' (anything above the core count means other work shared the machine: compare ratios, not absolute times).',
     '',
   );
   lines.push('| engine | version |', '| --- | --- |');
@@ -64,7 +66,7 @@ export function markdown(report) {
     lines.push(`| ${HEAD[id] ?? id} | ${e.version ?? `not run: ${e.skipped}`} |`);
   lines.push('');
   lines.push(
-    `Each cell: median (min–max) over ${settings.reps} runs unless the note says otherwise, engines alternated run by run. ` +
+    'Each cell: median (min–max) over n runs per engine (after one unrecorded warm-up run for the quick workloads), engines alternated run by run in a rotating order. ' +
       'Ratio = ours ÷ theirs on medians: above 1 we are slower or bigger, below 1 we are faster or smaller. ' +
       '"docker CLI → tsctrd" is the same docker CLI (Go) talking to our daemon: the gap between it and `tsctr` is our CLI.',
     '',
@@ -76,8 +78,8 @@ export function markdown(report) {
     return `[${i + 1}]`;
   };
   lines.push(
-    `| workload | unit | ${ENGINE_IDS.map((id) => HEAD[id]).join(' | ')} | ours/Docker | ours/Podman |`,
-    `| --- | --- |${ENGINE_IDS.map(() => ' ---: |').join('')} ---: | ---: |`,
+    `| workload | unit | n | ${ENGINE_IDS.map((id) => HEAD[id]).join(' | ')} | ours/Docker | ours/Podman |`,
+    `| --- | --- | ---: |${ENGINE_IDS.map(() => ' ---: |').join('')} ---: | ---: |`,
   );
   for (const row of rows) {
     if (row.kind === 'micro') continue;
@@ -90,8 +92,9 @@ export function markdown(report) {
     });
     const title = row.note ? `${row.title} ${noteRef(row.note)}` : row.title;
     const rt = (x) => (x === undefined ? '–' : `${x.toFixed(2)}×`);
+    const n = Math.max(0, ...Object.values(row.results).map((r) => r.n ?? 0)) || '–';
     lines.push(
-      `| ${title} | ${row.unit} | ${cells.join(' | ')} | ${rt(row.ratios?.docker)} | ${rt(row.ratios?.podman)} |`,
+      `| ${title} | ${row.unit} | ${n} | ${cells.join(' | ')} | ${rt(row.ratios?.docker)} | ${rt(row.ratios?.podman)} |`,
     );
   }
   const micro = rows.filter((r) => r.kind === 'micro');

@@ -75,33 +75,55 @@ async function bigImage(ctx) {
 const rmForce = (e, names) => e.cli(['rm', '-f', ...names], { check: false });
 const rmi = (e, refs) => e.cli(['rmi', '-f', ...refs], { check: false });
 
-/** Creates `n` stopped containers quickly (API for daemons, parallel CLI for podman). */
+/** The Engine API socket used to seed containers: the daemon's, or podman's API service. */
+async function seedSocket(e) {
+  return e.socketPath ?? (await e.startService());
+}
+
+/** Creates stopped containers bench-ps-FROM…TO-1 through the API (not timed). */
 async function seedContainers(e, from, to) {
+  const socket = await seedSocket(e);
   const idx = Array.from({ length: to - from }, (_, i) => from + i);
-  if (e.socketPath) {
-    await pool(idx, 4, async (i) => {
-      const r = await unixRequest(e.socketPath, 'POST', `/containers/create?name=bench-ps-${i}`, {
-        Image: 'busybox',
-        Cmd: ['true'],
-        HostConfig: { NetworkMode: 'none' },
-      });
-      if (r.status !== 201) throw new Error(`create: ${r.status} ${r.body}`);
+  await pool(idx, 4, async (i) => {
+    const r = await unixRequest(socket, 'POST', `/containers/create?name=bench-ps-${i}`, {
+      Image: 'busybox',
+      Cmd: ['true'],
+      HostConfig: { NetworkMode: 'none' },
     });
-  } else {
-    await pool(idx, 4, (i) =>
-      e.cli(['create', '--network', 'none', '--name', `bench-ps-${i}`, 'busybox', 'true']),
-    );
-  }
+    if (r.status !== 201) throw new Error(`create: ${r.status} ${r.body}`);
+  });
 }
 
 async function removeSeeded(e, n) {
-  if (e.socketPath) {
-    await pool(
-      Array.from({ length: n }, (_, i) => i),
-      4,
-      (i) => unixRequest(e.socketPath, 'DELETE', `/containers/bench-ps-${i}?force=1`).catch(() => {}),
-    );
-  } else await e.cli(['rm', '-fa'], { check: false, timeoutMs: 300_000 });
+  const socket = await seedSocket(e);
+  await pool(
+    Array.from({ length: n }, (_, i) => i),
+    4,
+    (i) => unixRequest(socket, 'DELETE', `/containers/bench-ps-${i}?force=1`).catch(() => {}),
+  );
+  await e.stopService?.();
+}
+
+/** The daemon's resident memory (dockerd + containerd for Docker), or undefined without a daemon. */
+async function daemonRss(e) {
+  const procs = await e.daemonProcesses();
+  if (procs.length === 0) return undefined;
+  let total = 0;
+  const parts = [];
+  for (const p of procs) {
+    const mb = (await rssMiB(p.pid)) ?? 0;
+    total += mb;
+    parts.push(`${p.name} ${round(mb)}`);
+  }
+  return { value: round(total), detail: parts.join(' + ') };
+}
+
+/** Records each daemon's idle memory right after start (busybox imported, nothing run yet). */
+export async function recordIdleMemory(ctx) {
+  await ensureBusybox(ctx);
+  await new Promise((r) => setTimeout(r, 2000));
+  ctx.idleMemory = {};
+  for (const id of ENGINES) if (ctx.engines[id]) ctx.idleMemory[id] = await daemonRss(ctx.engines[id]);
 }
 
 export const WORKLOADS = [
@@ -200,6 +222,7 @@ export const WORKLOADS = [
       const name = (e) => `bench-exec-${slug(e)}`;
       const started = new Set();
       const results = await rounds(ctx, {
+        engines: ENGINE_IDS,
         reps: ctx.reps * 2,
         op: async (e) => {
           if (!started.has(e.id)) {
@@ -221,6 +244,7 @@ export const WORKLOADS = [
       const name = (e) => `bench-logs-${slug(e)}`;
       const made = new Set();
       const results = await rounds(ctx, {
+        engines: ENGINE_IDS,
         op: async (e) => {
           if (!made.has(e.id)) {
             made.add(e.id);
@@ -257,46 +281,60 @@ export const WORKLOADS = [
       const N = ctx.containers;
       const engines = ENGINES.filter((id) => ctx.engines[id]).map((id) => ctx.engines[id]);
       const memory = { daemonIdle: {}, daemonBusy: {}, monitor: {} };
-      const daemonRss = async (e) => {
-        const procs = await e.daemonProcesses();
-        if (procs.length === 0) return undefined;
-        let total = 0;
-        const parts = [];
-        for (const p of procs) {
-          const mb = (await rssMiB(p.pid)) ?? 0;
-          total += mb;
-          parts.push(`${p.name} ${round(mb)}`);
-        }
-        return { value: round(total), detail: parts.join(' + ') };
-      };
-      for (const e of engines) memory.daemonIdle[e.id] = await daemonRss(e);
-      const createStart = Object.fromEntries(engines.map((e) => [e.id, []]));
-      const stopRm = Object.fromEntries(engines.map((e) => [e.id, []]));
+      // Idle means just started with busybox imported: recorded before the first workload.
+      for (const e of engines) memory.daemonIdle[e.id] = ctx.idleMemory?.[e.id] ?? (await daemonRss(e));
+      const all = [...engines, ...(ctx.engines['docker→tsctrd'] ? [ctx.engines['docker→tsctrd']] : [])];
+      const createStart = Object.fromEntries(all.map((e) => [e.id, []]));
+      const stopRm = Object.fromEntries(all.map((e) => [e.id, []]));
+      const wall = Object.fromEntries(all.map((e) => [e.id, 0]));
+      const stopWall = Object.fromEntries(all.map((e) => [e.id, 0]));
       const failed = {};
       const cname = (e, i) => `bench-life-${slug(e)}-${i}`;
-      const wall = Object.fromEntries(engines.map((e) => [e.id, 0]));
-      for (let i = 0; i < N; i++) {
-        for (const e of rotation(engines, i)) {
-          if (failed[e.id]) continue;
-          try {
-            const a = await e.cli([
-              'create',
-              '--network',
-              'none',
-              '--name',
-              cname(e, i),
-              'busybox',
-              'sleep',
-              '3600',
-            ]);
-            const b = await e.cli(['start', cname(e, i)]);
-            createStart[e.id].push(a.ms + b.ms);
-            wall[e.id] += a.ms + b.ms;
-          } catch (err) {
-            failed[e.id] = reasonOf(err);
+      const createPhase = async (list) => {
+        for (let i = 0; i < N; i++) {
+          for (const e of rotation(list, i)) {
+            if (failed[e.id]) continue;
+            try {
+              const a = await e.cli([
+                'create',
+                '--network',
+                'none',
+                '--name',
+                cname(e, i),
+                'busybox',
+                'sleep',
+                '3600',
+              ]);
+              const b = await e.cli(['start', cname(e, i)]);
+              createStart[e.id].push(a.ms + b.ms);
+              wall[e.id] += a.ms + b.ms;
+            } catch (err) {
+              failed[e.id] = reasonOf(err);
+            }
           }
         }
-      }
+      };
+      const stopPhase = async (list) => {
+        for (let i = 0; i < N; i++) {
+          for (const e of rotation(list, i)) {
+            if (failed[e.id]) continue;
+            try {
+              const a = await e.cli(['stop', '-t', '0', cname(e, i)]);
+              const b = await e.cli(['rm', cname(e, i)]);
+              stopRm[e.id].push(a.ms + b.ms);
+              stopWall[e.id] += a.ms + b.ms;
+            } catch (err) {
+              failed[e.id] = `stop/rm: ${reasonOf(err)}`;
+            }
+          }
+        }
+        for (const e of list)
+          await rmForce(
+            e,
+            Array.from({ length: N }, (_, i) => cname(e, i)),
+          );
+      };
+      await createPhase(engines);
       // Let the daemons settle (lazy allocations, GC) before reading memory with N running.
       await new Promise((r) => setTimeout(r, 2000));
       for (const e of engines) {
@@ -309,25 +347,14 @@ export const WORKLOADS = [
             ? { value: round(rss.reduce((a, b) => a + b, 0) / rss.length), detail: `${rss.length} monitors` }
             : undefined;
       }
-      const stopWall = Object.fromEntries(engines.map((e) => [e.id, 0]));
-      for (let i = 0; i < N; i++) {
-        for (const e of rotation(engines, i)) {
-          if (failed[e.id]) continue;
-          try {
-            const a = await e.cli(['stop', '-t', '0', cname(e, i)]);
-            const b = await e.cli(['rm', cname(e, i)]);
-            stopRm[e.id].push(a.ms + b.ms);
-            stopWall[e.id] += a.ms + b.ms;
-          } catch (err) {
-            failed[e.id] = `stop/rm: ${reasonOf(err)}`;
-          }
-        }
+      await stopPhase(engines);
+      // The docker CLI against our daemon runs afterwards, on its own, so that the memory
+      // figures above are for exactly N containers per daemon.
+      if (all.length > engines.length) {
+        const dt = all.slice(engines.length);
+        await createPhase(dt);
+        await stopPhase(dt);
       }
-      for (const e of engines)
-        await rmForce(
-          e,
-          Array.from({ length: N }, (_, i) => cname(e, i)),
-        );
       const pack = (samples, id) => {
         if (!ctx.engines[id]) return { skipped: ctx.unavailable[id] ?? 'not selected' };
         if (failed[id]) return { skipped: failed[id] };
@@ -341,7 +368,7 @@ export const WORKLOADS = [
           .filter(([id]) => !failed[id])
           .map(([id, ms]) => `${id} ${round(ms / 1000)} s`)
           .join(', ')}`,
-        results: Object.fromEntries(ENGINES.map((id) => [id, pack(data[id] ?? [], id)])),
+        results: Object.fromEntries(ENGINE_IDS.map((id) => [id, pack(data[id] ?? [], id)])),
       });
       const memRow = (rid, title, m, note) => ({
         id: rid,
@@ -411,6 +438,8 @@ export const WORKLOADS = [
           } catch (err) {
             failed[id] = `seeding containers: ${reasonOf(err)}`;
           }
+          // A podman API service left running would compete with the timed `podman ps`.
+          await e.stopService?.();
         }
         const results = await rounds(ctx, {
           engines: ENGINE_IDS,
@@ -437,6 +466,8 @@ export const WORKLOADS = [
       await ensureBusybox(ctx);
       const name = (e, rep) => `bench-commit-${slug(e)}-${rep + 5}`;
       const results = await rounds(ctx, {
+        reps: ctx.heavyReps,
+        warmup: 0,
         op: async (e, rep) => {
           await e.cli([
             'run',
@@ -468,6 +499,8 @@ export const WORKLOADS = [
       // Docker's CLI 28 here has no buildx: the classic builder, as docker.io users get it.
       const env = (e) => (e.id === 'docker' ? { DOCKER_BUILDKIT: '0' } : {});
       const cold = await rounds(ctx, {
+        reps: ctx.heavyReps,
+        warmup: 0,
         op: async (e) =>
           (
             await e.cli(['build', '--no-cache', '-t', 'bench-build:latest', context], {
@@ -477,6 +510,7 @@ export const WORKLOADS = [
           ).ms,
       });
       const cached = await rounds(ctx, {
+        reps: ctx.heavyReps,
         warmup: 0,
         op: async (e) => {
           if (cold[e.id]?.skipped) throw new Error(`cold build failed: ${cold[e.id].skipped}`);
@@ -502,13 +536,17 @@ export const WORKLOADS = [
       const img = await bigImage(ctx);
       const out = (e) => join(ctx.root, `save-${slug(e)}.tar`);
       const load = await rounds(ctx, {
+        reps: ctx.heavyReps,
+        warmup: 0,
         op: async (e) => (await e.cli(['load', '-i', img.path], { timeoutMs: 300_000 })).ms,
         after: async (e) => rmi(e, [img.reference]),
       });
       const save = await rounds(ctx, {
+        reps: ctx.heavyReps,
+        warmup: 0,
         op: async (e, rep) => {
           if (load[e.id]?.skipped) throw new Error(`load failed: ${load[e.id].skipped}`);
-          if (rep < 0) await e.cli(['load', '-i', img.path], { timeoutMs: 300_000 });
+          if (rep === 0) await e.cli(['load', '-i', img.path], { timeoutMs: 300_000 });
           return (await e.cli(['save', '-o', out(e), img.reference], { timeoutMs: 300_000 })).ms;
         },
         after: async (e) => rm(out(e), { force: true }),
@@ -545,11 +583,14 @@ export const WORKLOADS = [
         await seed();
         const ref = `${registry.host}/bench/big:latest`;
         const pull = await rounds(ctx, {
+          reps: ctx.heavyReps,
+          warmup: 0,
           op: async (e) => (await e.cli(['pull', ...e.registryFlags, ref], { timeoutMs: 300_000 })).ms,
           after: async (e) => rmi(e, [ref]),
         });
         const pushRef = `${registry.host}/bench/pushed:latest`;
         const push = await rounds(ctx, {
+          reps: ctx.heavyReps,
           warmup: 0,
           op: async (e, rep) => {
             if (pull[e.id]?.skipped) throw new Error(`needs pull: ${pull[e.id].skipped}`);
@@ -582,7 +623,7 @@ export const WORKLOADS = [
   {
     id: 'extract',
     kind: 'micro',
-    title: 'layer extraction: `applyLayer` vs `tar -x`, 200 MB of small files',
+    title: 'layer extraction: `applyLayer` vs `tar -x` on a layer of many small files',
     async run(ctx) {
       const script = join(REPO_ROOT, 'packages/image/bench/extract.mjs');
       if (!existsSync(script))
@@ -591,7 +632,7 @@ export const WORKLOADS = [
         return [micro('extract', this.title, 's', {}, 'packages/image is not built')];
       const r = await run(
         process.execPath,
-        [script, '--mb', String(ctx.extractMb), '--runs', '3', '--dir', ctx.root],
+        [script, '--mb', String(ctx.extractMb), '--runs', '2', '--dir', ctx.root],
         {
           timeoutMs: 600_000,
         },
@@ -600,7 +641,7 @@ export const WORKLOADS = [
       return [
         micro(
           'extract',
-          `layer extraction, ${Math.round(j.layerBytes / 1e6)} MB in ${j.files} files (best of 3)`,
+          `layer extraction, ${Math.round(j.layerBytes / 1e6)} MB in ${j.files} files (best of 2)`,
           's',
           {
             'ours (applyLayer)': j.applyLayerSeconds,
@@ -621,7 +662,7 @@ export const WORKLOADS = [
         return [micro('storage', this.title, 'ms', {}, 'packages/unionfs/bench is missing')];
       const out = join(ctx.root, 'unionfs-bench.json');
       await run('pnpm', ['--filter', '@ts-container/unionfs', 'bench'], {
-        env: { BENCH_OUT: out, BENCH_ROUNDS: '5' },
+        env: { BENCH_OUT: out, BENCH_ROUNDS: '3' },
         cwd: REPO_ROOT,
         timeoutMs: 600_000,
       });

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { Engine, ProgressSink } from '@ts-container/engine';
+import type { Engine } from '@ts-container/engine';
 import type { Credentials } from '@ts-container/registry';
 import { z } from 'zod';
 import { HttpError, type RequestContext, messageFor, readJson, sendJson } from '../http.js';
@@ -37,16 +37,26 @@ function credentialsFrom(header: string | string[] | undefined): Credentials | u
 /** Streams Docker's JSON progress messages; an error after the headers becomes an errorDetail line. */
 async function streamProgress(
   res: ServerResponse,
-  work: (progress: ProgressSink) => Promise<void>,
+  work: (send: (message: object) => void) => Promise<void>,
 ): Promise<void> {
-  res.writeHead(200, { 'Content-Type': 'application/json' });
-  const send = (msg: object) => res.write(`${JSON.stringify(msg)}\n`);
+  // As moby does, the 200 and the stream start with the first message: an error before it (unknown
+  // image, refused credentials) is an ordinary HTTP error the clients print as such.
+  let started = false;
+  const send = (msg: object) => {
+    if (!started) {
+      started = true;
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+    }
+    res.write(`${JSON.stringify(msg)}\n`);
+  };
   try {
-    await work((e) => send(e));
+    await work(send);
   } catch (err) {
+    if (!started) throw err;
     const message = messageFor(err);
     send({ errorDetail: { message }, error: message });
   }
+  if (!started) res.writeHead(200, { 'Content-Type': 'application/json' });
   res.end();
 }
 
@@ -57,8 +67,18 @@ export async function pullImage(engine: Engine, { req, res, query }: RequestCont
   const tag = query.get('tag');
   const reference = tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from;
   const credentials = credentialsFrom(req.headers['x-registry-auth']);
+  // Engine API: "If empty when pulling an image, this causes all tags for the given image to be pulled."
+  const allTags = !tag && !/[:@]/.test(from.slice(from.lastIndexOf('/') + 1));
   await streamProgress(res, async (progress) => {
     const platform = query.get('platform');
+    if (allTags) {
+      await engine.registry.pullAllTags(from, {
+        ...(credentials ? { credentials } : {}),
+        ...(platform ? { platform } : {}),
+        onProgress: progress,
+      });
+      return;
+    }
     await engine.registry.pull(reference, {
       ...(credentials ? { credentials } : {}),
       ...(platform ? { platform } : {}),
@@ -80,9 +100,7 @@ export function registerRegistry(router: Router, engine: Engine): void {
         ...(credentials ? { credentials } : {}),
         onProgress: progress,
       });
-      res.write(
-        `${JSON.stringify({ progressDetail: {}, aux: { Tag: result.tag, Digest: result.digest, Size: result.size } })}\n`,
-      );
+      progress({ progressDetail: {}, aux: { Tag: result.tag, Digest: result.digest, Size: result.size } });
     });
   });
 

@@ -59,12 +59,15 @@ export async function printProgress(
 export async function pullImage(
   ctx: CommandContext,
   image: string,
-  options: { quiet?: boolean; toStderr?: boolean; platform?: string } = {},
+  options: { quiet?: boolean; toStderr?: boolean; platform?: string; allTags?: boolean } = {},
 ): Promise<void> {
   const ref = parseReference(image);
   const fromImage = `${ref.domain}/${ref.path}`;
-  const tag = ref.digest ?? ref.tag ?? 'latest';
-  if (!options.quiet && ref.tag === 'latest' && !image.includes(':latest'))
+  const explicitTag = /[:@]/.test(image.slice(image.lastIndexOf('/') + 1));
+  if (options.allTags && explicitTag) throw new CommandError("tag can't be used with --all-tags/-a");
+  // The API pulls every tag when `tag` is empty.
+  const tag = options.allTags ? undefined : (ref.digest ?? ref.tag ?? 'latest');
+  if (!options.quiet && !options.allTags && ref.tag === 'latest' && !image.includes(':latest'))
     write(options.toStderr ? ctx.io.stderr : ctx.io.stdout, 'Using default tag: latest');
   const res = await ctx.client.stream('POST', '/images/create', {
     query: { fromImage, tag, platform: options.platform },
@@ -92,8 +95,14 @@ export const pullCommand: Command = {
   maxArgs: 1,
   async run(ctx, args, flags) {
     const platform = flags.platform as string | undefined;
-    await pullImage(ctx, args[0]!, { quiet: flags.quiet === true, ...(platform ? { platform } : {}) });
-    write(ctx.io.stdout, formatReference(parseReference(args[0]!)));
+    const allTags = flags['all-tags'] === true;
+    await pullImage(ctx, args[0]!, {
+      quiet: flags.quiet === true,
+      allTags,
+      ...(platform ? { platform } : {}),
+    });
+    const ref = parseReference(args[0]!);
+    write(ctx.io.stdout, allTags ? `${ref.domain}/${ref.path}` : formatReference(ref));
     return 0;
   },
 };
