@@ -334,6 +334,34 @@ describe.skipIf(skip !== undefined)('container isolation and health through the 
     await daemon?.destroy();
   });
 
+  it('offers the OCI runtimes that work here, and refuses others with Docker-like errors', async () => {
+    const info = JSON.parse((await daemon.docker(['info', '--format', '{{json .}}'])).stdout) as {
+      DefaultRuntime: string;
+      Runtimes: Record<string, unknown>;
+      Warnings: string[] | null;
+    };
+    expect(Object.keys(info.Runtimes)).toContain(info.DefaultRuntime);
+    const ok = await daemon.docker([
+      'run',
+      '--rm',
+      '--runtime',
+      info.DefaultRuntime,
+      'busybox',
+      'echo',
+      'ok',
+    ]);
+    expect(ok.stdout).toBe('ok');
+    const unknown = await daemon.tsctr(['run', '--rm', '--runtime', 'nosuch', 'busybox', 'true']);
+    expect(unknown.exitCode).toBe(125);
+    expect(unknown.stderr).toContain('Error response from daemon: unknown or invalid runtime name: nosuch');
+    // crun 1.8 refuses cgroup v1 hybrid hosts such as this one: said in info, refused by name.
+    if (!('crun' in info.Runtimes) && (info.Warnings ?? []).some((w) => w.includes('crun'))) {
+      const crun = await daemon.tsctr(['run', '--rm', '--runtime', 'crun', 'busybox', 'true']);
+      expect(crun.exitCode).toBe(125);
+      expect(crun.stderr).toContain('runtime crun cannot run containers on this machine');
+    }
+  });
+
   it('applies --init, --read-only, --cap-drop, --cpuset-cpus and seccomp', async () => {
     const init = await daemon.tsctr([
       'run',

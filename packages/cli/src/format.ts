@@ -12,7 +12,10 @@ export function formatList<T extends object>(
   defaultTable: string,
   headers: Record<string, string>,
 ): string {
-  const f = format === undefined || format === '' || format === 'table' ? `table ${defaultTable}` : format;
+  // As Docker's formatter: the two-character escapes `\t` and `\n` typed in a shell become real ones.
+  const f = (format === undefined || format === '' || format === 'table' ? `table ${defaultTable}` : format)
+    .replace(/\\t/g, '\t')
+    .replace(/\\n/g, '\n');
   if (f === 'json') return items.map((i) => `${JSON.stringify(toPlain(i))}\n`).join('');
   if (f.startsWith('table')) {
     const template = f.slice(5).trim() || defaultTable;
@@ -26,7 +29,7 @@ export function formatList<T extends object>(
     const rows = items.map((i) => cells(renderTemplate(template, i)));
     return `${renderTable([headerRow, ...rows])}\n`;
   }
-  return items.map((i) => `${renderTemplate(f.replace(/\\t/g, '\t').replace(/\\n/g, '\n'), i)}\n`).join('');
+  return items.map((i) => `${renderTemplate(f, i)}\n`).join('');
 }
 
 /** Own and prototype getters flattened, so `json` shows the same fields a template sees. */

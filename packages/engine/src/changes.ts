@@ -56,7 +56,7 @@ export async function commitContainer(
   const c = engine.containers.get(ref);
   const image = await engine.imageStore.get(c.Image);
   const pause = options.pause !== false && c.State.Running && !c.State.Paused;
-  if (pause) await engine.runtime.oci.pause(c.Id);
+  if (pause) await engine.runtime.pause(c.Id);
   let blob: { digest: string; size: number };
   try {
     blob = await engine.content.ingestStream(
@@ -64,7 +64,7 @@ export async function commitContainer(
       `commit-${c.Id}-${Date.now()}`,
     );
   } finally {
-    if (pause) await engine.runtime.oci.resume(c.Id);
+    if (pause) await engine.runtime.resume(c.Id);
   }
   const diffIds = [...image.config.rootfs.diff_ids, blob.digest];
   await engine.images.ensureLayers(diffIds);

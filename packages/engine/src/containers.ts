@@ -176,6 +176,7 @@ export class ContainerService {
       NetworkSettings: networkSettings,
     };
     logLimits(record); // bad --log-opt values fail `create`, as in Docker
+    this.runtime.runtimeNamed(record.HostConfig.Runtime); // so does an unknown --runtime
     await this.store.save(record);
     this.emit('create', record);
     return { Id: id, Warnings: [] };
@@ -234,6 +235,7 @@ export class ContainerService {
         name: c.Name.slice(1),
         logPath: c.LogPath,
         stdin: c.Config.OpenStdin ?? false,
+        ...(c.HostConfig.Runtime ? { runtime: c.HostConfig.Runtime } : {}),
       });
       await this.runtime.start(c.Id);
       const record = await this.store.update(c.Id, (r) => {
@@ -482,7 +484,7 @@ export class ContainerService {
   async recover(): Promise<void> {
     for (const c of this.store.all()) {
       if (!c.State.Running) continue;
-      const state = await this.runtime.oci.state(c.Id);
+      const state = await this.runtime.state(c.Id);
       if (state && (state.status === 'running' || state.status === 'paused')) {
         this.watchExit(c.Id);
         continue;
@@ -656,7 +658,7 @@ export class ContainerService {
       Names: [c.Name],
       Image: c.Config.Image ?? imageName(c.Image),
       ImageID: c.Image,
-      Command: [c.Path, ...c.Args].map(quoteArg).join(' '),
+      Command: dockerCommandLine(c.Path, c.Args),
       Created: Math.floor(Date.parse(c.Created) / 1000),
       Ports: c.State.Running ? summaryPorts(c.NetworkSettings.Ports) : [],
       Labels: (c.Config.Labels ?? {}) as Record<string, string>,
@@ -748,8 +750,9 @@ function inTimeRange(r: LogRecord, o: LogsOptions): boolean {
   return (o.since === undefined || t >= o.since) && (o.until === undefined || t <= o.until);
 }
 
-function quoteArg(a: string): string {
-  return /[\s"'\\]/.test(a) ? JSON.stringify(a) : a;
+/** The `Command` of a container list entry, built as Docker's daemon does: arguments with a space in single quotes. */
+export function dockerCommandLine(path: string, args: readonly string[]): string {
+  return [path, ...args.map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' ');
 }
 
 export function normaliseSignal(signal: string): string {

@@ -185,12 +185,24 @@ export class Engine {
       Architecture: process.arch === 'x64' ? 'x86_64' : process.arch,
       ServerVersion: ENGINE_VERSION,
       DefaultRuntime: this.runtime.oci.info.name,
-      Runtimes: { [this.runtime.oci.info.name]: { path: this.runtime.oci.info.path } },
+      Runtimes: Object.fromEntries(
+        [...this.runtime.runtimes].map(([name, oci]) => [name, { path: oci.info.path }]),
+      ),
+      Plugins: {
+        Volume: ['local'],
+        Network: ['bridge', 'host', 'null'],
+        Authorization: null,
+        Log: ['json-file', 'k8s-file'],
+      },
+      InitBinary: 'tini',
       CgroupDriver: 'cgroupfs',
       CgroupVersion: '1',
       LoggingDriver: 'json-file',
       SecurityOptions: ['name=seccomp,profile=builtin'],
-      Warnings: [],
+      // An installed runtime that cannot work here (crun 1.8 on a cgroup v1 hybrid host) is said, not hidden.
+      Warnings: this.runtime.unusable.map(
+        (r) => `WARNING: ${r.name} (${r.path}) cannot run containers on this machine: ${r.reason}`,
+      ),
     };
   }
 }

@@ -11,6 +11,7 @@ export {
   type Logger,
   type LogsOptions,
   mergeConfig,
+  dockerCommandLine,
   normaliseSignal,
   statusText,
 } from './containers.js';

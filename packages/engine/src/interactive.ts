@@ -225,7 +225,7 @@ export class ExecService {
     const user = await resolveUser(this.engine.containers.rootfsDir(c.Id), s.config.User || c.Config.User);
     const env = new Map<string, string>();
     for (const e of [...(c.Config.Env ?? []), ...(s.config.Env ?? [])]) env.set(e.split('=')[0]!, e);
-    const oci = this.engine.runtime.oci;
+    const oci = await this.engine.runtime.ociFor(c.Id);
     const pidFile = join(this.engine.runtime.bundleDir(c.Id), `exec-${id.slice(0, 16)}.pid`);
     const tty = s.config.Tty ?? false;
     const args = [
@@ -314,7 +314,7 @@ export async function pauseContainer(engine: Engine, ref: string): Promise<void>
   const c = engine.containers.get(ref);
   if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
   if (c.State.Paused) throw conflict(`Container ${c.Id} is already paused`);
-  await engine.runtime.oci.pause(c.Id);
+  await engine.runtime.pause(c.Id);
   await engine.containerStore.update(c.Id, (r) => {
     r.State.Paused = true;
     r.State.Status = 'paused';
@@ -324,7 +324,7 @@ export async function pauseContainer(engine: Engine, ref: string): Promise<void>
 export async function unpauseContainer(engine: Engine, ref: string): Promise<void> {
   const c = engine.containers.get(ref);
   if (!c.State.Paused) throw conflict(`Container ${c.Id} is not paused`);
-  await engine.runtime.oci.resume(c.Id);
+  await engine.runtime.resume(c.Id);
   await engine.containerStore.update(c.Id, (r) => {
     r.State.Paused = false;
     r.State.Status = 'running';
@@ -339,7 +339,7 @@ export async function topContainer(
 ): Promise<{ Titles: string[]; Processes: string[][] }> {
   const c = engine.containers.get(ref);
   if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
-  const pids = new Set((await engine.runtime.oci.pids(c.Id)).map(String));
+  const pids = new Set((await engine.runtime.pids(c.Id)).map(String));
   const r = await execa('ps', psArgs.split(/\s+/).filter(Boolean), { reject: false });
   if (r.exitCode !== 0) throw invalidParameter(`Error running ps: ${r.stderr.trim()}`);
   const [header = '', ...lines] = r.stdout.split('\n');

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { type ContainerRecord, emptyState } from './container-store.js';
-import { shouldRestart, statusText } from './containers.js';
+import { dockerCommandLine, shouldRestart, statusText } from './containers.js';
 import { healthCommand } from './health.js';
 import { DetachKeyScanner, parseDetachKeys } from './interactive.js';
 import { parseLogSize, rotatedLogPaths } from './log-rotation.js';
@@ -127,5 +127,12 @@ describe('logs and stats helpers', () => {
         tx_dropped: 0,
       },
     });
+  });
+});
+
+describe('container list command line', () => {
+  it("quotes arguments with spaces in single quotes, as Docker's daemon does", () => {
+    expect(dockerCommandLine('sh', ['-c', 'echo "a b"; sleep 1'])).toBe(`sh -c 'echo "a b"; sleep 1'`);
+    expect(dockerCommandLine('/docker-entrypoint.sh', [])).toBe('/docker-entrypoint.sh');
   });
 });

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerRuntime } from './container-runtime.js';
 import { ContainerStartError } from './errors.js';
+import { findOciRuntimes } from './oci-runtime.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('runtime tests skipped: running containers needs root');
@@ -78,5 +79,40 @@ describe.skipIf(!isRoot)('ContainerRuntime with real containers', () => {
     expect(r.stdout.split('\n')[0]).toBe(String(16 * 1024 * 1024));
     expect(r.exitCode).toBe(137);
     expect(r.oomKilled).toBe(true);
+  });
+});
+
+describe.skipIf(!isRoot)('choosing the OCI runtime', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'runtime-choice-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('offers only the runtimes that can create containers here, and says why the others cannot', async () => {
+    const runtime = await ContainerRuntime.open({ stateDir: join(dir, 'state') });
+    const installed = await findOciRuntimes();
+    // Every installed runtime is either offered or reported with the runtime's own complaint.
+    expect([...runtime.runtimes.keys(), ...runtime.unusable.map((r) => r.name)].sort()).toEqual(
+      installed.map((r) => r.name).sort(),
+    );
+    for (const r of runtime.unusable) expect(r.reason).not.toBe('');
+    expect(runtime.runtimes.get(runtime.oci.info.name)).toBe(runtime.oci);
+    // On a cgroup v1 hybrid host (this project's CI), crun 1.8 refuses and runc is the default.
+    const crun = runtime.unusable.find((r) => r.name === 'crun');
+    if (crun) {
+      expect(crun.reason).toMatch(/hybrid/);
+      expect(() => runtime.runtimeNamed('crun')).toThrow(
+        /^runtime crun cannot run containers on this machine: /,
+      );
+    }
+    expect(() => runtime.runtimeNamed('nosuch')).toThrow('unknown or invalid runtime name: nosuch');
+    expect(runtime.runtimeNamed(undefined)).toBe(runtime.oci);
+  });
+
+  it('falls back from an asked-for runtime that cannot work to one that does', async () => {
+    const runtime = await ContainerRuntime.open({ stateDir: join(dir, 'state2'), runtime: 'crun' });
+    if (runtime.unusable.some((r) => r.name === 'crun')) expect(runtime.oci.info.name).toBe('runc');
+    else expect(runtime.oci.info.name).toBe('crun');
   });
 });

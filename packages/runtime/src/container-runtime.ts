@@ -1,18 +1,41 @@
 import { watch } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { attachStdin, reopenLog, resizeTerminal } from './attach.js';
+import { RuntimeError } from './errors.js';
 import { readLogRecords } from './log-file.js';
 import { launchMonitor, readExitCode, wasOomKilled } from './monitor.js';
-import { OciRuntime, type OciRuntimeName, resolveOciRuntime } from './oci-runtime.js';
+import {
+  type OciContainerState,
+  OciRuntime,
+  type OciRuntimeInfo,
+  type OciRuntimeName,
+  findOciRuntimes,
+  probeOciRuntime,
+  resolveOciRuntime,
+} from './oci-runtime.js';
 import type { ContainerSpecInput } from './spec-input.js';
 import { type OciSpec, generateSpec } from './spec.js';
+
+/** The bundle file naming the OCI runtime a container was created with. */
+const RUNTIME_FILE = 'oci-runtime';
 
 export interface ContainerRuntimeOptions {
   /** Where bundles, exit files and the OCI runtime's state live (an exec root such as /run/tsctr). */
   stateDir: string;
+  /** The default OCI runtime (a name or a path); by default the first of runc, crun that works here. */
   runtime?: OciRuntimeName | string;
+  /**
+   * Check that each installed runtime can create a container here before offering it (about
+   * 50 ms per runtime). Off, every installed runtime is offered unchecked.
+   */
+  probe?: boolean;
+}
+
+/** An installed OCI runtime that cannot run containers on this machine, and why. */
+export interface UnusableRuntime extends OciRuntimeInfo {
+  reason: string;
 }
 
 export interface CreateOptions {
@@ -21,6 +44,8 @@ export interface CreateOptions {
   logPath?: string;
   stdin?: boolean;
   logSizeMax?: number;
+  /** One of `runtimes` by name (Docker's `--runtime`); the default runtime otherwise. */
+  runtime?: string;
 }
 
 export interface ExitStatus {
@@ -33,17 +58,76 @@ export interface ExitStatus {
  * OCI bundle, starts it under a conmon monitor and the OCI runtime, and reports its exit.
  */
 export class ContainerRuntime {
+  /** Which runtime each container was created with (read back from its bundle after a restart). */
+  private readonly runtimeOf = new Map<string, OciRuntime>();
+
   private constructor(
     readonly stateDir: string,
+    /** The default runtime. */
     readonly oci: OciRuntime,
+    /** Every runtime that works here, by name (the default among them). */
+    readonly runtimes: ReadonlyMap<string, OciRuntime>,
+    /** Installed runtimes that failed the probe: offered to nobody, reported by `info`. */
+    readonly unusable: readonly UnusableRuntime[],
   ) {}
 
   static async open(options: ContainerRuntimeOptions): Promise<ContainerRuntime> {
-    const info = await resolveOciRuntime(options.runtime);
-    const root = join(options.stateDir, info.name);
-    await mkdir(root, { recursive: true });
     await mkdir(join(options.stateDir, 'exits'), { recursive: true });
-    return new ContainerRuntime(options.stateDir, new OciRuntime(info, root));
+    const installed = await findOciRuntimes(options.runtime);
+    // Asked for by name but missing: resolveOciRuntime throws the error naming the package.
+    if (installed.length === 0 || (options.runtime && !installed.some((r) => r.name === options.runtime)))
+      await resolveOciRuntime(options.runtime);
+    const usable: OciRuntimeInfo[] = [];
+    const unusable: UnusableRuntime[] = [];
+    const scratch = join(options.stateDir, 'probe');
+    for (const info of installed) {
+      const reason = options.probe === false ? undefined : await probeOciRuntime(info, scratch);
+      if (reason === undefined) usable.push(info);
+      else unusable.push({ ...info, reason });
+    }
+    await rm(scratch, { recursive: true, force: true });
+    const preferred =
+      usable.find((r) => r.name === options.runtime || r.path === options.runtime) ?? usable[0];
+    if (!preferred) {
+      const why = unusable.map((r) => `${r.name}: ${r.reason}`).join('; ');
+      throw new RuntimeError('unavailable', `no OCI runtime can run containers on this machine (${why})`);
+    }
+    const runtimes = new Map<string, OciRuntime>();
+    for (const info of [preferred, ...usable.filter((r) => r !== preferred)]) {
+      const root = join(options.stateDir, info.name);
+      await mkdir(root, { recursive: true });
+      runtimes.set(info.name, new OciRuntime(info, root));
+    }
+    return new ContainerRuntime(options.stateDir, runtimes.get(preferred.name)!, runtimes, unusable);
+  }
+
+  /** The runtime a container was created with. */
+  async ociFor(id: string): Promise<OciRuntime> {
+    const known = this.runtimeOf.get(id);
+    if (known) return known;
+    const name = await readFile(join(this.bundleDir(id), RUNTIME_FILE), 'utf8').catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return this.oci.info.name; // bundles from before runtimes were recorded
+        throw err;
+      },
+    );
+    const oci = this.runtimes.get(name.trim()) ?? this.oci;
+    this.runtimeOf.set(id, oci);
+    return oci;
+  }
+
+  /** Picks a runtime by name for a new container, with Docker's error for one it does not know. */
+  runtimeNamed(name: string | undefined): OciRuntime {
+    if (name === undefined || name === '') return this.oci;
+    const oci = this.runtimes.get(name);
+    if (oci) return oci;
+    const broken = this.unusable.find((r) => r.name === name);
+    if (broken)
+      throw new RuntimeError(
+        'invalid-parameter',
+        `runtime ${name} cannot run containers on this machine: ${broken.reason}`,
+      );
+    throw new RuntimeError('invalid-parameter', `unknown or invalid runtime name: ${name}`);
   }
 
   bundleDir(id: string): string {
@@ -64,14 +148,17 @@ export class ContainerRuntime {
     input: ContainerSpecInput,
     options: CreateOptions = {},
   ): Promise<{ pid: number; monitorPid: number; spec: OciSpec; logPath: string }> {
+    const oci = this.runtimeNamed(options.runtime);
     const spec = generateSpec(input);
     const bundle = this.bundleDir(id);
     await rm(bundle, { recursive: true, force: true });
     await rm(join(this.exitDir, id), { force: true });
     await mkdir(bundle, { recursive: true });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+    await writeFile(join(bundle, RUNTIME_FILE), oci.info.name);
+    this.runtimeOf.set(id, oci);
     const logPath = options.logPath ?? join(bundle, 'container.log');
-    const launched = await launchMonitor(this.oci, {
+    const launched = await launchMonitor(oci, {
       id,
       name: options.name ?? id,
       bundle,
@@ -86,7 +173,26 @@ export class ContainerRuntime {
   }
 
   async start(id: string): Promise<void> {
-    await this.oci.start(id);
+    await (await this.ociFor(id)).start(id);
+  }
+
+  /** The OCI runtime's view of a container, or undefined when it does not know it. */
+  async state(id: string): Promise<OciContainerState | undefined> {
+    return (await this.ociFor(id)).state(id);
+  }
+
+  /** Freezes every process of the container (cgroup freezer). */
+  async pause(id: string): Promise<void> {
+    await (await this.ociFor(id)).pause(id);
+  }
+
+  async resume(id: string): Promise<void> {
+    await (await this.ociFor(id)).resume(id);
+  }
+
+  /** Host PIDs of every process in the container. */
+  async pids(id: string): Promise<number[]> {
+    return (await this.ociFor(id)).pids(id);
   }
 
   async exitStatus(id: string): Promise<ExitStatus | undefined> {
@@ -140,12 +246,13 @@ export class ContainerRuntime {
   }
 
   async kill(id: string, signal: string | number = 'SIGTERM', all = false): Promise<void> {
-    await this.oci.kill(id, signal, all);
+    await (await this.ociFor(id)).kill(id, signal, all);
   }
 
   /** Removes the container from the OCI runtime and its bundle (its log too, if kept there). */
   async delete(id: string): Promise<void> {
-    await this.oci.delete(id, true);
+    await (await this.ociFor(id)).delete(id, true);
+    this.runtimeOf.delete(id);
     await rm(this.bundleDir(id), { recursive: true, force: true });
     await rm(join(this.exitDir, id), { force: true });
   }

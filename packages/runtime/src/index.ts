@@ -4,6 +4,7 @@ export {
   ContainerRuntime,
   type CreateOptions,
   type ExitStatus,
+  type UnusableRuntime,
 } from './container-runtime.js';
 export {
   ALL_CAPABILITIES,
@@ -24,10 +25,12 @@ export {
 } from './monitor.js';
 export {
   findExecutable,
+  findOciRuntimes,
   type OciContainerState,
   OciRuntime,
   type OciRuntimeInfo,
   type OciRuntimeName,
+  probeOciRuntime,
   resolveOciRuntime,
 } from './oci-runtime.js';
 export { effectiveCapabilities, generateSpec, normaliseCapability, type OciSpec } from './spec.js';

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +35,24 @@ describe.skipIf(!isRoot)("Docker's default isolation in real containers", () => 
       ...extra,
     });
   };
+
+  it('runs root in a user namespace as an unprivileged host user', async () => {
+    const map = [{ containerID: 0, hostID: 200000, size: 65536 }];
+    // The mapped root is an unprivileged host user: it must be able to reach the rootfs.
+    await chmod(dir, 0o755);
+    const r = await run(
+      'id -u; cat /proc/self/uid_map; sleep 0.2 & ps -o user,comm >/dev/null; touch /tmp/x && echo wrote',
+      {
+        userNamespace: { uidMappings: map, gidMappings: map },
+      },
+    );
+    expect(r.stderr).toBe('');
+    const [uid, uidMap] = r.stdout.split('\n');
+    expect(uid).toBe('0');
+    // Container root is host uid 200000: whatever it escapes to on the host, it is nobody there.
+    expect(uidMap?.trim().split(/\s+/)).toEqual(['0', '200000', '65536']);
+    expect(r.stdout).toContain('wrote');
+  });
 
   it('blocks namespace creation and mounts with the default seccomp profile', async () => {
     // unshare -U needs no capability: only seccomp stands in the way.

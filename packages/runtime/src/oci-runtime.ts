@@ -1,4 +1,4 @@
-import { constants, access } from 'node:fs/promises';
+import { constants, access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
 import { RuntimeError } from './errors.js';
@@ -53,6 +53,82 @@ export async function resolveOciRuntime(preferred?: OciRuntimeName | string): Pr
     'unavailable',
     `no OCI runtime found (looked for ${candidates.join(', ')}): install one with "apt-get install runc" (or crun)`,
   );
+}
+
+/**
+ * Finds the OCI runtimes installed here: the one asked for (a name or a path) or both runc
+ * and crun, in that order.
+ */
+export async function findOciRuntimes(preferred?: OciRuntimeName | string): Promise<OciRuntimeInfo[]> {
+  if (preferred?.includes('/')) return [await resolveOciRuntime(preferred)];
+  const found: OciRuntimeInfo[] = [];
+  for (const name of ['runc', 'crun'] as const) {
+    const path = await findExecutable(name);
+    if (path) found.push({ name, path });
+  }
+  return found;
+}
+
+/**
+ * Whether a runtime can create containers on this machine: creates (never starts) a container
+ * from an empty bundle with a cgroup, then deletes it. crun 1.8, for one, refuses cgroup v1
+ * hybrid layouts at this step. Resolves to the runtime's complaint, or undefined when it works.
+ */
+export async function probeOciRuntime(info: OciRuntimeInfo, scratchDir: string): Promise<string | undefined> {
+  const id = `tsctr-probe-${process.pid}-${info.name}-${Math.random().toString(16).slice(2, 10)}`;
+  const logFile = join(scratchDir, `${id}.log`);
+  const bundle = join(scratchDir, id);
+  const root = join(scratchDir, `${id}-state`);
+  await mkdir(join(bundle, 'rootfs', 'proc'), { recursive: true });
+  // runc checks at create that the command exists; it never runs.
+  await writeFile(join(bundle, 'rootfs', 'probe'), '', { mode: 0o755 });
+  const spec = {
+    ociVersion: '1.0.2',
+    process: { terminal: false, user: { uid: 0, gid: 0 }, args: ['/probe'], cwd: '/' },
+    root: { path: 'rootfs', readonly: false },
+    mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }],
+    linux: {
+      namespaces: [{ type: 'pid' }, { type: 'mount' }, { type: 'ipc' }, { type: 'uts' }],
+      cgroupsPath: `/tsctr-probe/${id}`,
+      resources: { pids: { limit: 10 } },
+    },
+  };
+  await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+  try {
+    // The created container's init inherits stdio: pipes would never close, so errors go to --log.
+    const created = await execa(
+      info.path,
+      ['--root', root, '--log', logFile, 'create', '--bundle', bundle, id],
+      {
+        reject: false,
+        stdio: 'ignore',
+        timeout: 10_000,
+      },
+    );
+    await execa(info.path, ['--root', root, 'delete', '--force', id], { reject: false, stdio: 'ignore' });
+    if (created.exitCode === 0) return undefined;
+    const log = await readFile(logFile, 'utf8').catch(() => '');
+    return lastLogMessage(log) ?? `${info.name} create exited with status ${created.exitCode}`;
+  } finally {
+    await rm(bundle, { recursive: true, force: true });
+    await rm(root, { recursive: true, force: true });
+    await rm(logFile, { force: true });
+  }
+}
+
+/** The last message of a runtime's `--log` file (runc writes logfmt lines, crun plain text). */
+function lastLogMessage(log: string): string | undefined {
+  const line = log.trim().split('\n').at(-1)?.trim();
+  if (!line) return undefined;
+  const logfmt = /msg="((?:[^"\\]|\\.)*)"/.exec(line);
+  if (logfmt) return logfmt[1]!.replace(/\\(.)/g, '$1');
+  try {
+    const json = JSON.parse(line) as { msg?: string };
+    if (typeof json.msg === 'string') return json.msg;
+  } catch {
+    // not JSON: a plain text line, as crun writes
+  }
+  return line;
 }
 
 /** Drives an OCI runtime binary with its own state root. */

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Engine, containerSize, loadImages, saveImages } from '@ts-container/engine';
+import { type Engine, containerSize, dockerCommandLine, loadImages, saveImages } from '@ts-container/engine';
 import { HttpError, filtersParam, messageFor, sendJson } from '../http.js';
 import type { Router } from '../router.js';
 
@@ -66,7 +66,7 @@ export function registerArchiveImages(router: Router, engine: Engine): void {
           Names: [`/${c.Name.replace(/^\//, '')}`],
           Image: c.Config.Image,
           ImageID: c.Image,
-          Command: [c.Path, ...c.Args].join(' '),
+          Command: dockerCommandLine(c.Path, c.Args),
           Created: Math.floor(Date.parse(c.Created) / 1000),
           State: c.State.Status,
           Status: c.State.Status,

@@ -19,7 +19,8 @@ class ContainerRow {
   }
   get Command() {
     const cmd = this.c.Command;
-    return `"${this.noTrunc || [...cmd].length <= 20 ? cmd : `${[...cmd].slice(0, 19).join('')}…`}"`;
+    // Go's strconv.Quote of the (shortened) command line, as the docker CLI prints it.
+    return JSON.stringify(this.noTrunc || [...cmd].length <= 20 ? cmd : `${[...cmd].slice(0, 19).join('')}…`);
   }
   get CreatedAt() {
     return new Date(this.c.Created * 1000)
