@@ -1,4 +1,4 @@
-import { constants, access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants, access, mkdir, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
 import { RuntimeError } from './errors.js';
@@ -113,6 +113,18 @@ export async function probeOciRuntime(info: OciRuntimeInfo, scratchDir: string):
     await rm(bundle, { recursive: true, force: true });
     await rm(root, { recursive: true, force: true });
     await rm(logFile, { force: true });
+    await removeProbeCgroups();
+  }
+}
+
+/** The (empty) parent cgroup the probes were created under, in every hierarchy. */
+async function removeProbeCgroups(): Promise<void> {
+  const roots = await readdir('/sys/fs/cgroup').catch(() => [] as string[]);
+  for (const dir of ['', ...roots].map((r) => join('/sys/fs/cgroup', r, 'tsctr-probe'))) {
+    // rmdir, not rm -r: a cgroup directory goes with rmdir once it has no processes.
+    await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR' && err.code !== 'EBUSY') throw err;
+    });
   }
 }
 
