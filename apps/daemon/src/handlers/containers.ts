@@ -39,6 +39,16 @@ export function registerContainers(router: Router, engine: Engine): void {
     let list = containers
       .all()
       .filter((c) => all || c.State.Running || filters.has('status') || filters.has('exited'));
+    // before/since name a container; the rest are tested one container at a time.
+    for (const key of ['before', 'since'] as const) {
+      for (const ref of filters.get(key) ?? []) {
+        const created = Date.parse(containers.get(ref).Created);
+        list = list.filter((c) =>
+          key === 'before' ? Date.parse(c.Created) < created : Date.parse(c.Created) > created,
+        );
+      }
+      filters.delete(key);
+    }
     list = list.filter((c) => matchesFilters(c, filters));
     list.sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
     const limit = intParam(query, 'limit');
@@ -238,9 +248,12 @@ function imageName(engine: Engine, id: string): string {
   return tags[0] ? familiarName(parseReference(tags[0])) : id;
 }
 
+/** Filter keys whose values must all match (Docker ANDs labels); any one value suffices for the others. */
+const ALL_MUST_MATCH = new Set(['label']);
+
 function matchesFilters(c: ContainerRecord, filters: Map<string, string[]>): boolean {
   for (const [key, values] of filters) {
-    const ok = values.some((v) => {
+    const test = (v: string): boolean => {
       switch (key) {
         case 'id':
           return c.Id.startsWith(v);
@@ -257,10 +270,32 @@ function matchesFilters(c: ContainerRecord, filters: Map<string, string[]>): boo
         }
         case 'ancestor':
           return c.Config.Image === v || c.Image === v || c.Image.startsWith(`sha256:${v}`);
+        case 'network': {
+          const networks = (c.NetworkSettings?.Networks ?? {}) as Record<string, { NetworkID?: string }>;
+          return Object.entries(networks).some(
+            ([name, n]) => name === v || (n.NetworkID ?? '').startsWith(v),
+          );
+        }
+        case 'health':
+          return (c.State.Health?.Status ?? 'none') === v;
+        case 'publish':
+        case 'expose': {
+          const [port = '', proto = 'tcp'] = v.split('/');
+          const key2 = `${port}/${proto}`;
+          if (key === 'expose') return key2 in ((c.Config.ExposedPorts ?? {}) as Record<string, unknown>);
+          const bindings = (c.HostConfig.PortBindings ?? {}) as Record<
+            string,
+            { HostPort?: string }[] | null
+          >;
+          return Object.values(bindings).some((list) => (list ?? []).some((b) => b.HostPort === port));
+        }
+        case 'is-task':
+          return v === 'false';
         default:
           throw new HttpError(400, `invalid filter '${key}'`);
       }
-    });
+    };
+    const ok = ALL_MUST_MATCH.has(key) ? values.every(test) : values.some(test);
     if (!ok) return false;
   }
   return true;
