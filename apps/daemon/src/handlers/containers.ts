@@ -168,9 +168,11 @@ export function registerContainers(router: Router, engine: Engine): void {
     const stderr = boolParam(query, 'stderr');
     if (!stdout && !stderr) throw new HttpError(400, 'Bad parameters: you must choose at least one stream');
     const tailRaw = query.get('tail');
-    const tail = tailRaw === null || tailRaw === '' || tailRaw === 'all' ? 'all' : Number(tailRaw);
-    if (tail !== 'all' && (!Number.isInteger(tail) || tail < 0))
-      throw new HttpError(400, `invalid tail value: ${tailRaw}`);
+    const tailNumber = Number(tailRaw);
+    // Docker reads any negative number (dockerode sends -1) as "all".
+    const tail =
+      tailRaw === null || tailRaw === '' || tailRaw === 'all' || tailNumber < 0 ? 'all' : tailNumber;
+    if (tail !== 'all' && !Number.isInteger(tail)) throw new HttpError(400, `invalid tail value: ${tailRaw}`);
     const since = parseTime(query.get('since'));
     const until = parseTime(query.get('until'));
     const tty = c.Config.Tty ?? false;
