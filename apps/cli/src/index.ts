@@ -38,6 +38,12 @@ async function startDaemon(socketPath: string): Promise<boolean> {
   return false;
 }
 
+// `tsctr events | head`: a reader that went away ends the command quietly, as the docker CLI does.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const code = await runCli(
   process.argv.slice(2),
   {

@@ -92,9 +92,9 @@ describe.skipIf(skip !== undefined)('Node Docker clients against tsctrd', () => 
         await container.stop();
       }
     } finally {
-      if (previous.host === undefined) delete process.env.DOCKER_HOST;
+      if (previous.host === undefined) Reflect.deleteProperty(process.env, 'DOCKER_HOST');
       else process.env.DOCKER_HOST = previous.host;
-      if (previous.ryuk === undefined) delete process.env.TESTCONTAINERS_RYUK_DISABLED;
+      if (previous.ryuk === undefined) Reflect.deleteProperty(process.env, 'TESTCONTAINERS_RYUK_DISABLED');
       else process.env.TESTCONTAINERS_RYUK_DISABLED = previous.ryuk;
     }
   });

@@ -24,6 +24,7 @@ import {
   rmiCommand,
   tagCommand,
 } from './commands/images.js';
+import { MAINTENANCE_COMMANDS } from './commands/maintenance.js';
 import { NETWORK_COMMANDS } from './commands/network.js';
 import { pullCommand, pushCommand } from './commands/pull.js';
 import { loginCommand, logoutCommand, searchCommand } from './commands/registry.js';
@@ -75,6 +76,7 @@ export const COMMANDS: Command[] = [
   versionCommand,
   infoCommand,
   ...NETWORK_COMMANDS,
+  ...MAINTENANCE_COMMANDS,
 ];
 
 export interface CliOptions {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   type ContainerCreateRequest,
   type ContainerSummary,
+  type HostConfig,
   type WaitCondition,
   humanDuration,
 } from '@ts-container/api';
@@ -13,6 +14,7 @@ import {
   type ContainerSpecInput,
   ContainerStartError,
   type LogRecord,
+  type Resources,
   findExecutable,
 } from '@ts-container/runtime';
 import { type Snapshotter, mountAll, unmount } from '@ts-container/unionfs';
@@ -182,6 +184,37 @@ export class ContainerService {
     return { Id: id, Warnings: [] };
   }
 
+  /**
+   * `docker update`: new cgroup limits (applied at once to a running container, through the OCI
+   * runtime) and a new restart policy; kept in the container's record for later starts.
+   */
+  async update(ref: string, changes: Partial<HostConfig>): Promise<{ Warnings: string[] }> {
+    const c = this.store.get(ref);
+    const next = { ...c.HostConfig };
+    for (const key of UPDATABLE_HOST_CONFIG) {
+      if (changes[key] !== undefined && changes[key] !== null)
+        (next as Record<string, unknown>)[key] = changes[key];
+    }
+    if (next.Memory && next.MemorySwap && next.MemorySwap > 0 && next.MemorySwap < next.Memory)
+      throw invalidParameter('Minimum memoryswap limit should be larger than memory limit, see usage');
+    if (changes.RestartPolicy?.Name && changes.RestartPolicy.Name !== 'no' && c.HostConfig.AutoRemove)
+      throw invalidParameter(
+        'Restart policy cannot be updated because AutoRemove is enabled for the container',
+      );
+    if (c.State.Running) {
+      try {
+        await this.runtime.update(c.Id, resourcesOf(next));
+      } catch (err) {
+        throw new EngineError('system', `Cannot update container ${c.Id}: ${(err as Error).message}`);
+      }
+    }
+    await this.store.update(c.Id, (r) => {
+      r.HostConfig = next;
+    });
+    this.emit('update', c);
+    return { Warnings: [] };
+  }
+
   async rename(ref: string, newName: string): Promise<void> {
     const c = this.store.get(ref);
     if (!VALID_CONTAINER_NAME.test(newName))
@@ -345,17 +378,7 @@ export class ContainerService {
       ...(c.Config.Domainname ? { domainname: c.Config.Domainname } : {}),
       network,
       mounts,
-      resources: {
-        ...(hc.Memory ? { memory: hc.Memory } : {}),
-        ...(hc.MemorySwap ? { memorySwap: hc.MemorySwap } : {}),
-        ...(hc.CpuShares ? { cpuShares: hc.CpuShares } : {}),
-        ...(hc.NanoCpus ? { cpuQuota: Math.round((hc.NanoCpus / 1e9) * 100_000), cpuPeriod: 100_000 } : {}),
-        ...(hc.CpuQuota ? { cpuQuota: hc.CpuQuota } : {}),
-        ...(hc.CpuPeriod ? { cpuPeriod: hc.CpuPeriod } : {}),
-        ...(hc.CpusetCpus ? { cpusetCpus: hc.CpusetCpus } : {}),
-        ...(hc.CpusetMems ? { cpusetMems: hc.CpusetMems } : {}),
-        ...(hc.PidsLimit ? { pidsLimit: hc.PidsLimit } : {}),
-      },
+      resources: resourcesOf(hc),
       privileged: hc.Privileged ?? false,
       capAdd: hc.CapAdd ?? [],
       capDrop: hc.CapDrop ?? [],
@@ -748,6 +771,37 @@ function inTimeRange(r: LogRecord, o: LogsOptions): boolean {
   if (o.since === undefined && o.until === undefined) return true;
   const t = Date.parse(r.time) / 1000;
   return (o.since === undefined || t >= o.since) && (o.until === undefined || t <= o.until);
+}
+
+/** What `docker update` may change (Docker refuses nothing else silently: other fields are ignored). */
+const UPDATABLE_HOST_CONFIG = [
+  'Memory',
+  'MemorySwap',
+  'MemoryReservation',
+  'CpuShares',
+  'NanoCpus',
+  'CpuQuota',
+  'CpuPeriod',
+  'CpusetCpus',
+  'CpusetMems',
+  'PidsLimit',
+  'BlkioWeight',
+  'RestartPolicy',
+] as const;
+
+/** The cgroup limits a container's host config asks for. */
+function resourcesOf(hc: HostConfig): Resources {
+  return {
+    ...(hc.Memory ? { memory: hc.Memory } : {}),
+    ...(hc.MemorySwap ? { memorySwap: hc.MemorySwap } : {}),
+    ...(hc.CpuShares ? { cpuShares: hc.CpuShares } : {}),
+    ...(hc.NanoCpus ? { cpuQuota: Math.round((hc.NanoCpus / 1e9) * 100_000), cpuPeriod: 100_000 } : {}),
+    ...(hc.CpuQuota ? { cpuQuota: hc.CpuQuota } : {}),
+    ...(hc.CpuPeriod ? { cpuPeriod: hc.CpuPeriod } : {}),
+    ...(hc.CpusetCpus ? { cpusetCpus: hc.CpusetCpus } : {}),
+    ...(hc.CpusetMems ? { cpusetMems: hc.CpusetMems } : {}),
+    ...(hc.PidsLimit ? { pidsLimit: hc.PidsLimit } : {}),
+  };
 }
 
 /** The `Command` of a container list entry, built as Docker's daemon does: arguments with a space in single quotes. */

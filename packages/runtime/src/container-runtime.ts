@@ -15,8 +15,8 @@ import {
   probeOciRuntime,
   resolveOciRuntime,
 } from './oci-runtime.js';
-import type { ContainerSpecInput } from './spec-input.js';
-import { type OciSpec, generateSpec } from './spec.js';
+import type { ContainerSpecInput, Resources } from './spec-input.js';
+import { type OciSpec, generateSpec, linuxResources } from './spec.js';
 
 /** The bundle file naming the OCI runtime a container was created with. */
 const RUNTIME_FILE = 'oci-runtime';
@@ -188,6 +188,18 @@ export class ContainerRuntime {
 
   async resume(id: string): Promise<void> {
     await (await this.ociFor(id)).resume(id);
+  }
+
+  /** Changes the cgroup limits of a running container (`docker update`). */
+  async update(id: string, resources: Resources): Promise<void> {
+    const oci = await this.ociFor(id);
+    const file = join(this.bundleDir(id), 'update-resources.json');
+    await writeFile(file, JSON.stringify(linuxResources(resources)));
+    try {
+      await oci.update(id, file);
+    } finally {
+      await rm(file, { force: true });
+    }
   }
 
   /** Host PIDs of every process in the container. */

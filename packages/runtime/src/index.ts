@@ -33,11 +33,18 @@ export {
   probeOciRuntime,
   resolveOciRuntime,
 } from './oci-runtime.js';
-export { effectiveCapabilities, generateSpec, normaliseCapability, type OciSpec } from './spec.js';
+export {
+  effectiveCapabilities,
+  generateSpec,
+  linuxResources,
+  normaliseCapability,
+  type OciSpec,
+} from './spec.js';
 export {
   type ContainerSpecInput,
   ContainerSpecInputSchema,
   type ContainerSpecOptions,
+  type Resources,
 } from './spec-input.js';
 export {
   defaultSeccompProfile,

@@ -196,6 +196,11 @@ export class OciRuntime {
     await this.run(['resume', id]);
   }
 
+  /** Applies the cgroup limits in a `linux.resources` JSON file to a running container. */
+  async update(id: string, resourcesFile: string): Promise<void> {
+    await this.run(['update', '--resources', resourcesFile, id]);
+  }
+
   /** Host PIDs of every process in the container. */
   async pids(id: string): Promise<number[]> {
     const result = await this.run(['ps', '--format', 'json', id]);

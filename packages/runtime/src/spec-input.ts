@@ -87,4 +87,6 @@ export const ContainerSpecInputSchema = z.object({
     .default(64 * 1024 * 1024),
 });
 export type ContainerSpecInput = z.input<typeof ContainerSpecInputSchema>;
+/** cgroup limits: `-m`, `--memory-swap`, `--cpu-shares`, `--cpus`, `--cpuset-cpus`, `--pids-limit`. */
+export type Resources = z.infer<typeof ResourcesSchema>;
 export type ContainerSpecOptions = z.output<typeof ContainerSpecInputSchema>;

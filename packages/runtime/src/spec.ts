@@ -11,6 +11,7 @@ import {
   type ContainerSpecInput,
   ContainerSpecInputSchema,
   type ContainerSpecOptions,
+  type Resources,
 } from './spec-input.js';
 
 /** The subset of the OCI runtime-spec config.json this package writes. */
@@ -104,20 +105,7 @@ export function generateSpec(input: ContainerSpecInput): OciSpec {
   const resources: Record<string, unknown> = {
     devices: o.privileged ? [{ allow: true, access: 'rwm' }] : DEFAULT_DEVICE_RULES,
   };
-  const memory: Record<string, number> = {};
-  if (o.resources.memory !== undefined) memory.limit = o.resources.memory;
-  if (o.resources.memorySwap !== undefined) memory.swap = o.resources.memorySwap;
-  else if (o.resources.memory !== undefined) memory.swap = o.resources.memory * 2; // Docker: swap defaults to the same again.
-  if (Object.keys(memory).length > 0) resources.memory = memory;
-  const cpu: Record<string, unknown> = {};
-  if (o.resources.cpuShares !== undefined) cpu.shares = o.resources.cpuShares;
-  if (o.resources.cpuQuota !== undefined) cpu.quota = o.resources.cpuQuota;
-  if (o.resources.cpuPeriod !== undefined) cpu.period = o.resources.cpuPeriod;
-  if (o.resources.cpusetCpus !== undefined) cpu.cpus = o.resources.cpusetCpus;
-  if (o.resources.cpusetMems !== undefined) cpu.mems = o.resources.cpusetMems;
-  if (Object.keys(cpu).length > 0) resources.cpu = cpu;
-  if (o.resources.pidsLimit !== undefined && o.resources.pidsLimit > 0)
-    resources.pids = { limit: o.resources.pidsLimit };
+  Object.assign(resources, linuxResources(o.resources));
 
   const linux: Record<string, unknown> = {
     namespaces,
@@ -169,4 +157,26 @@ function seccompProfile(o: ContainerSpecOptions): Record<string, unknown> | unde
   if (o.seccomp === 'unconfined' || o.privileged) return undefined;
   if (o.seccomp !== 'default') return o.seccomp;
   return defaultSeccompProfile(effectiveCapabilities(o)) as unknown as Record<string, unknown>;
+}
+
+/**
+ * The cgroup limits of an OCI spec's `linux.resources` (without devices), for `create` and for
+ * `runc update` on a running container.
+ */
+export function linuxResources(r: Resources): Record<string, unknown> {
+  const resources: Record<string, unknown> = {};
+  const memory: Record<string, number> = {};
+  if (r.memory !== undefined) memory.limit = r.memory;
+  if (r.memorySwap !== undefined) memory.swap = r.memorySwap;
+  else if (r.memory !== undefined) memory.swap = r.memory * 2; // Docker: swap defaults to the same again.
+  if (Object.keys(memory).length > 0) resources.memory = memory;
+  const cpu: Record<string, unknown> = {};
+  if (r.cpuShares !== undefined) cpu.shares = r.cpuShares;
+  if (r.cpuQuota !== undefined) cpu.quota = r.cpuQuota;
+  if (r.cpuPeriod !== undefined) cpu.period = r.cpuPeriod;
+  if (r.cpusetCpus !== undefined) cpu.cpus = r.cpusetCpus;
+  if (r.cpusetMems !== undefined) cpu.mems = r.cpusetMems;
+  if (Object.keys(cpu).length > 0) resources.cpu = cpu;
+  if (r.pidsLimit !== undefined && r.pidsLimit > 0) resources.pids = { limit: r.pidsLimit };
+  return resources;
 }

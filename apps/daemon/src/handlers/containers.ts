@@ -1,12 +1,18 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ContainerCreateRequestSchema, WaitConditionSchema, encodeFrame } from '@ts-container/api';
+import {
+  ContainerCreateRequestSchema,
+  HostConfigSchema,
+  WaitConditionSchema,
+  encodeFrame,
+} from '@ts-container/api';
 import {
   BridgeNetworking,
   type ContainerRecord,
   DEFAULT_DETACH_KEYS,
   DetachKeyScanner,
   type Engine,
+  containerSize,
   parseDetachKeys,
   statusText,
 } from '@ts-container/engine';
@@ -112,6 +118,37 @@ export function registerContainers(router: Router, engine: Engine): void {
   router.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
     await containers.remove(params.id!, { force: boolParam(query, 'force') });
     sendEmpty(res, 204);
+  });
+
+  router.add('POST', '/containers/{id}/update', async ({ req, res, params }) => {
+    // The body is a HostConfig subset (resources and RestartPolicy), as in Docker.
+    const body = HostConfigSchema.partial().parse(await readJson(req));
+    sendJson(res, 200, await containers.update(params.id!, body));
+  });
+
+  router.add('POST', '/containers/prune', async ({ res, query }) => {
+    const filters = filtersParam(query);
+    for (const key of filters.keys())
+      if (key !== 'until' && key !== 'label' && key !== 'label!')
+        throw new HttpError(400, `invalid filter '${key}'`);
+    const until = filters.get('until')?.map((v) => parseTime(v) ?? Number.POSITIVE_INFINITY);
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    for (const c of containers.all()) {
+      if (c.State.Running || c.State.Paused || c.State.Restarting) continue;
+      if (until && !until.every((t) => Date.parse(c.Created) / 1000 < t)) continue;
+      const labels = (c.Config.Labels ?? {}) as Record<string, string>;
+      const hasLabel = (v: string) => {
+        const [k = '', val] = v.split('=');
+        return k in labels && (val === undefined || labels[k] === val);
+      };
+      if (!(filters.get('label') ?? []).every(hasLabel)) continue;
+      if ((filters.get('label!') ?? []).some(hasLabel)) continue;
+      reclaimed += (await containerSize(engine, c.Id)).SizeRw;
+      await containers.remove(c.Id);
+      deleted.push(c.Id);
+    }
+    sendJson(res, 200, { ContainersDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed });
   });
 
   router.add('POST', '/containers/{id}/rename', async ({ res, params, query }) => {
@@ -303,11 +340,47 @@ function matchesFilters(c: ContainerRecord, filters: Map<string, string[]>): boo
   return true;
 }
 
+const HOST_CONFIG_DEFAULTS = {
+  Binds: null,
+  NetworkMode: 'default',
+  PortBindings: {},
+  RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+  AutoRemove: false,
+  CapAdd: null,
+  CapDrop: null,
+  Dns: [],
+  DnsOptions: [],
+  DnsSearch: [],
+  ExtraHosts: null,
+  IpcMode: 'private',
+  PidMode: '',
+  Privileged: false,
+  PublishAllPorts: false,
+  ReadonlyRootfs: false,
+  SecurityOpt: null,
+  ShmSize: 67108864,
+  CpuShares: 0,
+  Memory: 0,
+  NanoCpus: 0,
+  CpuPeriod: 0,
+  CpuQuota: 0,
+  CpusetCpus: '',
+  CpusetMems: '',
+  MemoryReservation: 0,
+  MemorySwap: 0,
+  PidsLimit: null,
+  Ulimits: null,
+  Init: null,
+  LogConfig: { Type: 'json-file', Config: {} },
+};
+
 export function inspectContainer(engine: Engine, c: ContainerRecord): Record<string, unknown> {
   const { StoppedByUser: _s, State, ...rest } = c;
   const { MonitorPid: _m, ...state } = State;
   return {
     ...rest,
+    // Unset fields as Docker shows them (templates such as {{.HostConfig.Memory}} expect values).
+    HostConfig: { ...HOST_CONFIG_DEFAULTS, Runtime: engine.runtime.oci.info.name, ...rest.HostConfig },
     State: state,
     ResolvConfPath: c.ResolvConfPath,
     Platform: 'linux',

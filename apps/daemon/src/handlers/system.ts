@@ -1,8 +1,9 @@
+import { EventEmitter } from 'node:events';
 import { release } from 'node:os';
 import { API_VERSION, MIN_API_VERSION } from '@ts-container/api';
 import { ENGINE_VERSION, type Engine } from '@ts-container/engine';
 import { execa } from 'execa';
-import { type RequestContext, sendJson } from '../http.js';
+import { HttpError, type RequestContext, filtersParam, sendJson } from '../http.js';
 import type { Router } from '../router.js';
 
 export function pingHeaders(): Record<string, string> {
@@ -74,36 +75,140 @@ export function registerSystem(router: Router, engine: Engine): void {
     sendJson(res, 200, await engine.info());
   });
 
-  router.add('GET', '/events', async ({ res, req }) => {
+  const journal = new EventJournal();
+  engine.containers.events.on('event', (e: ContainerEvent) => journal.record(e));
+
+  router.add('GET', '/events', async ({ res, req, query }) => {
+    const filters = filtersParam(query);
+    for (const key of filters.keys())
+      if (!EVENT_FILTERS.has(key)) throw new HttpError(400, `invalid filter '${key}'`);
+    const since = eventTimeParam(query.get('since'));
+    const until = eventTimeParam(query.get('until'));
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.flushHeaders();
-    const onEvent = (e: {
-      Type: string;
-      Action: string;
-      id: string;
-      record: { Name: string; Config: { Image?: string } };
-    }) => {
-      const now = Date.now();
-      res.write(
-        `${JSON.stringify({
-          status: e.Action,
-          id: e.id,
-          from: e.record.Config.Image,
-          Type: e.Type,
-          Action: e.Action,
-          Actor: {
-            ID: e.id,
-            Attributes: { name: e.record.Name.slice(1), image: e.record.Config.Image ?? '' },
-          },
-          scope: 'local',
-          time: Math.floor(now / 1000),
-          timeNano: now * 1_000_000,
-        })}\n`,
-      );
+    const send = (m: EventMessage) => {
+      if (matchesEventFilters(m, filters)) res.write(`${eventJson(m)}\n`);
     };
-    engine.containers.events.on('event', onEvent);
-    req.on('close', () => engine.containers.events.off('event', onEvent));
+    // `since` replays what the daemon still remembers; `until` in the past ends at once.
+    if (since !== undefined)
+      for (const m of journal.recent())
+        if (m.time >= Math.floor(since) && (until === undefined || m.time <= until)) send(m);
+    if (until !== undefined && until <= Date.now() / 1000) {
+      res.end();
+      return;
+    }
+    const onMessage = (m: EventMessage) => send(m);
+    journal.on('message', onMessage);
+    const timer =
+      until !== undefined ? setTimeout(() => res.end(), until * 1000 - Date.now()).unref() : undefined;
+    const stop = () => {
+      journal.off('message', onMessage);
+      if (timer) clearTimeout(timer);
+    };
+    req.on('close', stop);
+    res.on('finish', stop);
   });
+}
+
+interface ContainerEvent {
+  Type: string;
+  Action: string;
+  id: string;
+  record: {
+    Name: string;
+    Config: { Image?: string; Labels?: Record<string, string> | null };
+    State: { ExitCode?: number };
+  };
+}
+
+interface EventMessage {
+  status: string;
+  id: string;
+  from: string;
+  Type: string;
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  scope: 'local';
+  time: number;
+  timeNano: bigint;
+}
+
+const EVENT_FILTERS = new Set(['container', 'event', 'type', 'label', 'image', 'scope']);
+
+/** The last events, for `--since`, and a feed of new ones. */
+class EventJournal extends EventEmitter {
+  private readonly messages: EventMessage[] = [];
+  private static readonly KEEP = 1024;
+
+  record(e: ContainerEvent): void {
+    const now = Date.now();
+    const image = e.record.Config.Image ?? '';
+    const attributes: Record<string, string> = {
+      ...(e.record.Config.Labels ?? {}),
+      image,
+      name: e.record.Name.replace(/^\//, ''),
+    };
+    if (e.Action === 'die') attributes.exitCode = String(e.record.State.ExitCode ?? 0);
+    const message: EventMessage = {
+      status: e.Action,
+      id: e.id,
+      from: image,
+      Type: e.Type,
+      Action: e.Action,
+      Actor: { ID: e.id, Attributes: attributes },
+      scope: 'local',
+      time: Math.floor(now / 1000),
+      timeNano: BigInt(now) * 1_000_000n,
+    };
+    this.messages.push(message);
+    if (this.messages.length > EventJournal.KEEP) this.messages.shift();
+    this.emit('message', message);
+  }
+
+  recent(): readonly EventMessage[] {
+    return this.messages;
+  }
+}
+
+/** timeNano exceeds 2^53: it goes out as the exact integer, not a rounded double. */
+function eventJson(m: EventMessage): string {
+  return JSON.stringify({ ...m, timeNano: '@@' }).replace('"@@"', m.timeNano.toString());
+}
+
+function matchesEventFilters(m: EventMessage, filters: Map<string, string[]>): boolean {
+  for (const [key, values] of filters) {
+    const test = (v: string): boolean => {
+      switch (key) {
+        case 'container':
+          return m.id.startsWith(v) || m.Actor.Attributes.name === v;
+        case 'event':
+          return m.Action === v;
+        case 'type':
+          return m.Type === v;
+        case 'image':
+          return m.from === v || m.from === `${v}:latest`;
+        case 'scope':
+          return v === 'local';
+        default: {
+          // label=key or label=key=value
+          const [k = '', val] = v.split('=');
+          return k in m.Actor.Attributes && (val === undefined || m.Actor.Attributes[k] === val);
+        }
+      }
+    };
+    if (!(key === 'label' ? values.every(test) : values.some(test))) return false;
+  }
+  return true;
+}
+
+/** `since`/`until`: Unix seconds (with an optional fraction), as the docker CLI sends them. */
+function eventTimeParam(value: string | null): number | undefined {
+  if (value === null || value === '') return undefined;
+  const n = Number(value);
+  if (Number.isFinite(n)) return n;
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new HttpError(400, `invalid timestamp: ${value}`);
+  return t / 1000;
 }
 
 const versions = new Map<string, Promise<{ version: string; commit: string }>>();

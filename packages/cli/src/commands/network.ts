@@ -1,6 +1,7 @@
 import { ApiError } from '@ts-container/api';
 import { type Command, type CommandContext, CommandError, write } from '../context.js';
 import { formatList } from '../format.js';
+import { confirm, filtersQuery } from '../prompt.js';
 import { printInspect } from './containers.js';
 
 interface NetworkJson {
@@ -54,16 +55,6 @@ class NetworkRow {
   Label(name: string) {
     return this.n.Labels?.[name] ?? '';
   }
-}
-
-function filtersQuery(list: string[]): Record<string, string> {
-  const filters: Record<string, string[]> = {};
-  for (const f of list) {
-    const i = f.indexOf('=');
-    if (i < 0) throw new CommandError('bad format of filter (expected name=value)');
-    (filters[f.slice(0, i)] ??= []).push(f.slice(i + 1));
-  }
-  return Object.keys(filters).length > 0 ? { filters: JSON.stringify(filters) } : {};
 }
 
 /** `key=value` list flags (--label, --opt) into an object. */
@@ -220,13 +211,14 @@ export const networkPruneCommand: Command = {
   ],
   maxArgs: 0,
   async run(ctx, _args, flags) {
-    if (flags.force !== true) {
-      ctx.io.stdout.write(
-        'WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ',
-      );
-      const answer = await readLine(ctx);
-      if (!/^y(es)?$/i.test(answer.trim())) return 0;
-    }
+    if (
+      flags.force !== true &&
+      !(await confirm(
+        ctx,
+        'WARNING! This will remove all custom networks not used by at least one container.',
+      ))
+    )
+      return 0;
     const result = await ctx.client.request<{ NetworksDeleted: string[] | null }>('POST', '/networks/prune', {
       query: filtersQuery(flags.filter as string[]),
     });
@@ -335,23 +327,3 @@ export const NETWORK_COMMANDS: Command[] = [
   networkDisconnectCommand,
   portCommand,
 ];
-
-async function readLine(ctx: CommandContext): Promise<string> {
-  const stdin = ctx.io.stdin;
-  return new Promise((resolve) => {
-    let text = '';
-    const onData = (chunk: Buffer | string) => {
-      text += chunk.toString();
-      if (text.includes('\n')) done();
-    };
-    const done = () => {
-      stdin.off('data', onData);
-      stdin.off('end', done);
-      stdin.pause();
-      resolve(text.split('\n')[0] ?? '');
-    };
-    stdin.on('data', onData);
-    stdin.on('end', done);
-    stdin.resume();
-  });
-}
