@@ -59,6 +59,16 @@ export const HostConfigSchema = z
       .array(z.object({ Name: z.string(), Soft: z.number(), Hard: z.number() }))
       .nullable()
       .optional(),
+    Devices: z
+      .array(
+        z.object({
+          PathOnHost: z.string(),
+          PathInContainer: z.string().default(''),
+          CgroupPermissions: z.string().default('rwm'),
+        }),
+      )
+      .nullable()
+      .optional(),
     LogConfig: z
       .object({ Type: z.string().default(''), Config: z.record(z.string()).nullable().optional() })
       .passthrough()

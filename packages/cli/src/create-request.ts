@@ -16,6 +16,9 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'env', short: 'e', type: 'list', description: 'Set environment variables' },
   { name: 'env-file', type: 'list', description: 'Read in a file of environment variables' },
   { name: 'label', short: 'l', type: 'list', description: 'Set meta data on a container' },
+  { name: 'label-file', type: 'list', description: 'Read in a line delimited file of labels' },
+  { name: 'device', type: 'list', description: 'Add a host device to the container' },
+  { name: 'cidfile', type: 'string', description: 'Write the container ID to the file' },
   { name: 'publish', short: 'p', type: 'list', description: "Publish a container's port(s) to the host" },
   { name: 'publish-all', short: 'P', type: 'bool', description: 'Publish all exposed ports to random ports' },
   { name: 'expose', type: 'list', description: 'Expose a port or a range of ports' },
@@ -236,6 +239,25 @@ function readEnvFile(path: string): string[] {
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
+/** `--device HOST[:CONTAINER][:PERMISSIONS]`, as the docker CLI reads it. */
+export function parseDevice(value: string): {
+  PathOnHost: string;
+  PathInContainer: string;
+  CgroupPermissions: string;
+} {
+  const parts = value.split(':');
+  const isPermissions = (p: string | undefined) => p !== undefined && /^[rwm]{1,3}$/.test(p);
+  const [host = '', second, third] = parts;
+  if (parts.length > 3 || host === '' || (parts.length === 3 && !isPermissions(third)))
+    throw new CommandError(
+      `invalid argument "${value}" for "--device" flag: bad format for path: ${value}`,
+      125,
+    );
+  if (parts.length === 2 && isPermissions(second))
+    return { PathOnHost: host, PathInContainer: host, CgroupPermissions: second! };
+  return { PathOnHost: host, PathInContainer: second || host, CgroupPermissions: third ?? 'rwm' };
+}
+
 /** Builds `POST /containers/create` from `run`/`create` flags, as the docker CLI does. */
 export function buildCreateRequest(
   flags: FlagValues,
@@ -245,11 +267,12 @@ export function buildCreateRequest(
 ): ContainerCreateRequest {
   const list = (name: string) => (flags[name] as string[] | undefined) ?? [];
   const str = (name: string) => flags[name] as string | undefined;
-  const envs = [...list('env-file').flatMap(readEnvFile), ...list('env')].map((e) =>
-    e.includes('=') ? e : env[e] !== undefined ? `${e}=${env[e]}` : e,
+  // `-e NAME` takes NAME from the client's environment, and is left out when it is not set there.
+  const envs = [...list('env-file').flatMap(readEnvFile), ...list('env')].flatMap((e) =>
+    e.includes('=') ? [e] : env[e] !== undefined ? [`${e}=${env[e]}`] : [],
   );
   const labels: Record<string, string> = {};
-  for (const l of list('label')) {
+  for (const l of [...list('label-file').flatMap(readEnvFile), ...list('label')]) {
     const i = l.indexOf('=');
     labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
   }
@@ -315,6 +338,7 @@ export function buildCreateRequest(
   if (flags['pids-limit'] !== undefined) hostConfig.PidsLimit = flags['pids-limit'] as number;
   if (str('shm-size')) hostConfig.ShmSize = parseBytes(str('shm-size')!, '--shm-size');
   if (str('runtime')) hostConfig.Runtime = str('runtime')!;
+  if (list('device').length > 0) hostConfig.Devices = list('device').map(parseDevice);
   if (str('ipc')) hostConfig.IpcMode = str('ipc')!;
   if (str('pid')) hostConfig.PidMode = str('pid')!;
 

@@ -16,6 +16,7 @@ import {
   type LogRecord,
   type Resources,
   findExecutable,
+  hostDevice,
 } from '@ts-container/runtime';
 import { type Snapshotter, mountAll, unmount } from '@ts-container/unionfs';
 import { type ContainerRecord, type ContainerStore, emptyState } from './container-store.js';
@@ -379,6 +380,11 @@ export class ContainerService {
       network,
       mounts,
       resources: resourcesOf(hc),
+      devices: await Promise.all(
+        (hc.Devices ?? []).map((d) =>
+          hostDevice(d.PathOnHost, d.PathInContainer || d.PathOnHost, d.CgroupPermissions || 'rwm'),
+        ),
+      ),
       privileged: hc.Privileged ?? false,
       capAdd: hc.CapAdd ?? [],
       capDrop: hc.CapDrop ?? [],

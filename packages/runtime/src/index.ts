@@ -12,6 +12,7 @@ export {
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
 } from './defaults.js';
+export { hostDevice } from './devices.js';
 export { ContainerStartError, RuntimeError, type RuntimeErrorKind } from './errors.js';
 export { type LogRecord, parseLogLine, readLogRecords } from './log-file.js';
 export {
@@ -44,6 +45,7 @@ export {
   type ContainerSpecInput,
   ContainerSpecInputSchema,
   type ContainerSpecOptions,
+  type DeviceSpec,
   type Resources,
 } from './spec-input.js';
 export {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerRuntime } from './container-runtime.js';
+import { hostDevice } from './devices.js';
 import type { ContainerSpecInput } from './spec-input.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -52,6 +53,21 @@ describe.skipIf(!isRoot)("Docker's default isolation in real containers", () => 
     // Container root is host uid 200000: whatever it escapes to on the host, it is nobody there.
     expect(uidMap?.trim().split(/\s+/)).toEqual(['0', '200000', '65536']);
     expect(r.stdout).toContain('wrote');
+  });
+
+  it('adds a host device with its cgroup rule (--device), and nothing else opens', async () => {
+    const device = await hostDevice('/dev/loop7', '/dev/xloop');
+    expect(device).toMatchObject({ type: 'b', major: 7, minor: 7, path: '/dev/xloop' });
+    const r = await run('ls -l /dev/xloop | cut -c1; head -c 0 < /dev/xloop && echo opened', {
+      devices: [device],
+    });
+    expect(r.stdout).toBe('b\nopened\n');
+    // The same node made by hand is refused by the device cgroup.
+    const denied = await run('mknod /tmp/xl b 7 7 && head -c 0 < /tmp/xl && echo opened', {
+      capAdd: ['MKNOD'],
+    });
+    expect(denied.stdout).toBe('');
+    expect(denied.stderr).toMatch(/Operation not permitted/);
   });
 
   it('blocks namespace creation and mounts with the default seccomp profile', async () => {

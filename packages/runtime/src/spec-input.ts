@@ -29,6 +29,23 @@ export const ResourcesSchema = z.object({
   pidsLimit: z.number().int().optional(),
 });
 
+/** A device node created in the container, with its device cgroup rule. */
+export const DeviceSpecSchema = z.object({
+  /** Path inside the container. */
+  path: z.string().startsWith('/'),
+  type: z.enum(['c', 'b']),
+  major: z.number().int().nonnegative(),
+  minor: z.number().int().nonnegative(),
+  fileMode: z.number().int().optional(),
+  uid: z.number().int().optional(),
+  gid: z.number().int().optional(),
+  /** cgroup permissions: any of r, w, m. */
+  access: z
+    .string()
+    .regex(/^[rwm]{1,3}$/)
+    .default('rwm'),
+});
+
 export const RlimitSchema = z.object({ type: z.string(), soft: z.number().int(), hard: z.number().int() });
 
 /**
@@ -65,6 +82,8 @@ export const ContainerSpecInputSchema = z.object({
     })
     .optional(),
   mounts: z.array(MountSpecSchema).default([]),
+  /** Host devices made available (`--device /dev/x[:/dev/y[:rwm]]`). */
+  devices: z.array(DeviceSpecSchema).default([]),
   resources: ResourcesSchema.default({}),
   privileged: z.boolean().default(false),
   capAdd: z.array(z.string()).default([]),
@@ -87,6 +106,7 @@ export const ContainerSpecInputSchema = z.object({
     .default(64 * 1024 * 1024),
 });
 export type ContainerSpecInput = z.input<typeof ContainerSpecInputSchema>;
+export type DeviceSpec = z.infer<typeof DeviceSpecSchema>;
 /** cgroup limits: `-m`, `--memory-swap`, `--cpu-shares`, `--cpus`, `--cpuset-cpus`, `--pids-limit`. */
 export type Resources = z.infer<typeof ResourcesSchema>;
 export type ContainerSpecOptions = z.output<typeof ContainerSpecInputSchema>;

@@ -103,7 +103,18 @@ export function generateSpec(input: ContainerSpecInput): OciSpec {
   ];
 
   const resources: Record<string, unknown> = {
-    devices: o.privileged ? [{ allow: true, access: 'rwm' }] : DEFAULT_DEVICE_RULES,
+    devices: o.privileged
+      ? [{ allow: true, access: 'rwm' }]
+      : [
+          ...DEFAULT_DEVICE_RULES,
+          ...o.devices.map((d) => ({
+            allow: true,
+            type: d.type,
+            major: d.major,
+            minor: d.minor,
+            access: d.access,
+          })),
+        ],
   };
   Object.assign(resources, linuxResources(o.resources));
 
@@ -117,6 +128,16 @@ export function generateSpec(input: ContainerSpecInput): OciSpec {
     linux.maskedPaths = o.maskedPaths ?? DEFAULT_MASKED_PATHS;
     linux.readonlyPaths = o.readonlyPaths ?? DEFAULT_READONLY_PATHS;
   }
+  if (o.devices.length > 0)
+    linux.devices = o.devices.map((d) => ({
+      path: d.path,
+      type: d.type,
+      major: d.major,
+      minor: d.minor,
+      fileMode: d.fileMode ?? 0o666,
+      uid: d.uid ?? 0,
+      gid: d.gid ?? 0,
+    }));
   if (o.userNamespace) {
     linux.uidMappings = o.userNamespace.uidMappings;
     linux.gidMappings = o.userNamespace.gidMappings;

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { ApiError, FrameDecoder } from '@ts-container/api';
 import { parseReference } from '@ts-container/image';
@@ -25,6 +27,13 @@ async function createContainer(
   } catch (err) {
     throw new CommandError(`${(err as Error).message}.\nSee '${ctx.program} ${'run'} --help'.`, 125);
   }
+  const cidfile = flags.cidfile as string | undefined;
+  // Checked before anything is created, as Docker does.
+  if (cidfile && existsSync(cidfile))
+    throw new CommandError(
+      `Container ID file found, make sure the other container isn't running or delete ${cidfile}`,
+      125,
+    );
   const body = buildCreateRequest(flags, image, command, ctx.io.env);
   const name = flags.name as string | undefined;
   const create = () =>
@@ -54,6 +63,7 @@ async function createContainer(
     created = await create();
   }
   for (const w of created.Warnings ?? []) write(ctx.io.stderr, `WARNING: ${w}`);
+  if (cidfile) await writeFile(cidfile, created.Id);
   return created.Id;
 }
 
