@@ -96,14 +96,16 @@ export async function fetchManifest(
     }
     if (res.status === 401 || res.status === 403) {
       if (client.lacksBasicCredentials)
-        // moby asks with HEAD first; its message names that request.
+        // moby asks with HEAD first; its message names that request. Docker answers it as a
+        // plain (500) error: a 401 would make the docker CLI prompt for a Docker Hub login.
         throw new RegistryError(
-          'unauthorized',
+          'system',
           `Head "${await client.baseUrl()}/v2/${ref.path}/manifests/${target}": no basic auth credentials`,
         );
       const detail = registryErrorText(body);
+      // Docker's daemon answers this one 404 (notFoundError in moby), never 401, for the same reason.
       throw new RegistryError(
-        'unauthorized',
+        'not-found',
         `pull access denied for ${ref.domain}/${ref.path}, repository does not exist or may require 'docker login'${detail ? `: ${detail}` : ''}`,
       );
     }
@@ -316,11 +318,15 @@ export interface PushOptions {
 /** Uploads the blobs the registry lacks, then the manifest; returns the manifest digest. */
 export async function pushImage(options: PushOptions): Promise<{ digest: string; size: number }> {
   const { client, reference: ref } = options;
-  const progress = options.onProgress ?? (() => undefined);
+  const report = options.onProgress ?? (() => undefined);
   const scope = scopeFor(ref, 'pull,push');
-  for (const blob of options.blobs) progress({ id: short(blob.digest), status: 'Preparing' });
+  // Docker's progress shows layers only; the config goes up without a line of its own.
+  const isConfig = (blob: Descriptor) => /config|container\.image/.test(blob.mediaType);
+  for (const blob of options.blobs)
+    if (!isConfig(blob)) report({ id: short(blob.digest), status: 'Preparing' });
   for (const blob of options.blobs) {
     const id = short(blob.digest);
+    const progress = isConfig(blob) ? () => undefined : report;
     const head = await client.request(`/v2/${ref.path}/blobs/${blob.digest}`, { method: 'HEAD', scope });
     drain(head);
     if (head.status === 200) {
@@ -347,7 +353,7 @@ export async function pushImage(options: PushOptions): Promise<{ digest: string;
       `pushing the manifest: registry answered ${res.status}: ${body.toString('utf8').slice(0, 300)}`,
     );
   const digest = `sha256:${createHash('sha256').update(options.manifest).digest('hex')}`;
-  progress({ status: `${tag}: digest: ${digest} size: ${options.manifest.length}` });
+  report({ status: `${tag}: digest: ${digest} size: ${options.manifest.length}` });
   return { digest, size: options.manifest.length };
 }
 
