@@ -11,6 +11,7 @@ import { registerImages } from './handlers/images.js';
 import { registerNetworks } from './handlers/networks.js';
 import { registerRegistry } from './handlers/registry.js';
 import { pingHeaders, registerSystem } from './handlers/system.js';
+import { registerVolumes } from './handlers/volumes.js';
 import { HttpError, messageFor, statusFor } from './http.js';
 import { Router } from './router.js';
 
@@ -22,6 +23,7 @@ export function createApiServer(engine: Engine, logger: Logger): Server {
   registerArchiveImages(router, engine);
   registerContainers(router, engine);
   registerNetworks(router, engine);
+  registerVolumes(router, engine);
   registerRegistry(router, engine);
   registerChanges(router, engine);
   registerExec(router, engine);

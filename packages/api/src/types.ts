@@ -22,6 +22,23 @@ export const MountPointSchema = z
     Source: z.string().optional(),
     Target: z.string(),
     ReadOnly: z.boolean().optional(),
+    VolumeOptions: z
+      .object({
+        NoCopy: z.boolean().optional(),
+        Labels: z.record(z.string()).nullable().optional(),
+        DriverConfig: z
+          .object({ Name: z.string().optional(), Options: z.record(z.string()).nullable().optional() })
+          .nullable()
+          .optional(),
+      })
+      .passthrough()
+      .nullable()
+      .optional(),
+    TmpfsOptions: z
+      .object({ SizeBytes: z.number().int().optional(), Mode: z.number().int().optional() })
+      .passthrough()
+      .nullable()
+      .optional(),
   })
   .passthrough();
 

@@ -31,6 +31,7 @@ import { loginCommand, logoutCommand, searchCommand } from './commands/registry.
 import { createCommand, runCommand } from './commands/run.js';
 import { statsCommand } from './commands/stats.js';
 import { CLIENT_VERSION, infoCommand, versionCommand } from './commands/system.js';
+import { VOLUME_COMMANDS } from './commands/volume.js';
 import { type CliIO, type Command, CommandError, write } from './context.js';
 import { FlagError, flagHelp, parseFlags } from './flags.js';
 
@@ -77,6 +78,7 @@ export const COMMANDS: Command[] = [
   infoCommand,
   ...NETWORK_COMMANDS,
   ...MAINTENANCE_COMMANDS,
+  ...VOLUME_COMMANDS,
 ];
 
 export interface CliOptions {

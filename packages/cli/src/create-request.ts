@@ -23,6 +23,8 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'publish-all', short: 'P', type: 'bool', description: 'Publish all exposed ports to random ports' },
   { name: 'expose', type: 'list', description: 'Expose a port or a range of ports' },
   { name: 'volume', short: 'v', type: 'list', description: 'Bind mount a volume' },
+  { name: 'mount', type: 'list', description: 'Attach a filesystem mount to the container' },
+  { name: 'volumes-from', type: 'list', description: 'Mount volumes from the specified container(s)' },
   { name: 'workdir', short: 'w', type: 'string', description: 'Working directory inside the container' },
   {
     name: 'user',
@@ -239,6 +241,76 @@ function readEnvFile(path: string): string[] {
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
+type MountRequest = NonNullable<NonNullable<ContainerCreateRequest['HostConfig']>['Mounts']>[number];
+
+/** `--mount type=volume,source=data,target=/data,readonly,volume-opt=o=size=1m…`, as the docker CLI reads it. */
+export function parseMount(value: string): MountRequest {
+  const invalid = (why: string) =>
+    new CommandError(`invalid argument "${value}" for "--mount" flag: ${why}`, 125);
+  const mount: Record<string, unknown> = { Type: 'volume' };
+  const volumeOptions: {
+    NoCopy?: boolean;
+    Labels?: Record<string, string>;
+    DriverConfig?: { Options: Record<string, string> };
+  } = {};
+  const tmpfsOptions: { SizeBytes?: number; Mode?: number } = {};
+  for (const field of value.split(',')) {
+    const i = field.indexOf('=');
+    const key = (i < 0 ? field : field.slice(0, i)).trim().toLowerCase();
+    const v = i < 0 ? undefined : field.slice(i + 1);
+    const bool = () => v === undefined || v === 'true' || v === '1';
+    switch (key) {
+      case 'type':
+        if (!['volume', 'bind', 'tmpfs'].includes(v ?? '')) throw invalid(`invalid mount type: ${v}`);
+        mount.Type = v;
+        break;
+      case 'source':
+      case 'src':
+        mount.Source = v;
+        break;
+      case 'target':
+      case 'destination':
+      case 'dst':
+        mount.Target = v;
+        break;
+      case 'readonly':
+      case 'ro':
+        mount.ReadOnly = bool();
+        break;
+      case 'volume-nocopy':
+        volumeOptions.NoCopy = bool();
+        break;
+      case 'volume-label': {
+        const [lk = '', ...rest] = (v ?? '').split('=');
+        volumeOptions.Labels = { ...volumeOptions.Labels, [lk]: rest.join('=') };
+        break;
+      }
+      case 'volume-opt': {
+        const [ok = '', ...rest] = (v ?? '').split('=');
+        volumeOptions.DriverConfig = {
+          Options: { ...volumeOptions.DriverConfig?.Options, [ok]: rest.join('=') },
+        };
+        break;
+      }
+      case 'tmpfs-size':
+        tmpfsOptions.SizeBytes = parseBytes(v ?? '', '--mount tmpfs-size');
+        break;
+      case 'tmpfs-mode':
+        tmpfsOptions.Mode = Number.parseInt(v ?? '', 8);
+        break;
+      case 'bind-propagation':
+      case 'consistency':
+        break;
+      default:
+        throw invalid(`unexpected key '${key}' in '${field}'`);
+    }
+  }
+  if (typeof mount.Target !== 'string' || mount.Target === '') throw invalid('target is required');
+  if (Object.keys(volumeOptions).length > 0) mount.VolumeOptions = volumeOptions;
+  if (Object.keys(tmpfsOptions).length > 0) mount.TmpfsOptions = tmpfsOptions;
+  return mount as MountRequest;
+}
+
 /** `--device HOST[:CONTAINER][:PERMISSIONS]`, as the docker CLI reads it. */
 export function parseDevice(value: string): {
   PathOnHost: string;
@@ -288,7 +360,10 @@ export function buildCreateRequest(
     NetworkMode: network,
     PortBindings: bindings,
     PublishAllPorts: flags['publish-all'] === true,
-    Binds: list('volume'),
+    // `-v /path` is an anonymous volume (Config.Volumes); `-v src:dst[:mode]` a bind or named volume.
+    Binds: list('volume').filter((v) => v.includes(':')),
+    Mounts: list('mount').map(parseMount),
+    VolumesFrom: list('volumes-from'),
     RestartPolicy: parseRestart(str('restart') ?? 'no'),
     Privileged: flags.privileged === true,
     CapAdd: list('cap-add'),
@@ -364,6 +439,8 @@ export function buildCreateRequest(
     AttachStderr: true,
     HostConfig: hostConfig,
   };
+  const anonymous = list('volume').filter((v) => !v.includes(':'));
+  if (anonymous.length > 0) request.Volumes = Object.fromEntries(anonymous.map((v) => [v, {}]));
   if (str('entrypoint') !== undefined)
     request.Entrypoint = str('entrypoint') === '' ? [''] : [str('entrypoint')!];
   if (str('workdir')) request.WorkingDir = str('workdir')!;

@@ -1,6 +1,6 @@
 import { humanDuration } from '@ts-container/api';
 import { renderTable } from './table.js';
-import { renderTemplate } from './template.js';
+import { plainFields, renderTemplate } from './template.js';
 
 /**
  * Renders a list the way Docker's formatter does: `table` (the default, or `table {{…}}`),
@@ -16,7 +16,7 @@ export function formatList<T extends object>(
   const f = (format === undefined || format === '' || format === 'table' ? `table ${defaultTable}` : format)
     .replace(/\\t/g, '\t')
     .replace(/\\n/g, '\n');
-  if (f === 'json') return items.map((i) => `${JSON.stringify(toPlain(i))}\n`).join('');
+  if (f === 'json') return items.map((i) => `${JSON.stringify(plainFields(i))}\n`).join('');
   if (f.startsWith('table')) {
     const template = f.slice(5).trim() || defaultTable;
     const cells = (row: string) => row.split('\t');
@@ -30,21 +30,6 @@ export function formatList<T extends object>(
     return `${renderTable([headerRow, ...rows])}\n`;
   }
   return items.map((i) => `${renderTemplate(f, i)}\n`).join('');
-}
-
-/** Own and prototype getters flattened, so `json` shows the same fields a template sees. */
-function toPlain(item: object): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  let proto: object | null = item;
-  while (proto && proto !== Object.prototype) {
-    for (const [k, d] of Object.entries(Object.getOwnPropertyDescriptors(proto))) {
-      if (k === 'constructor' || k in out || k.startsWith('_')) continue;
-      if (d.get) out[k] = (item as Record<string, unknown>)[k];
-      else if (typeof d.value !== 'function') out[k] = d.value;
-    }
-    proto = Object.getPrototypeOf(proto);
-  }
-  return out;
 }
 
 export function timeAgo(unixSeconds: number, now = Date.now() / 1000): string {

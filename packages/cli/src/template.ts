@@ -326,7 +326,7 @@ export function formatValue(v: unknown): string {
 }
 
 const builtinFuncs: Funcs = {
-  json: (v) => JSON.stringify(v === undefined ? null : v),
+  json: (v) => JSON.stringify(v === undefined ? null : plainFields(v)),
   join: (list, sep) => (Array.isArray(list) ? list.map(formatValue).join(String(sep)) : formatValue(list)),
   index: (v, ...keys) =>
     keys.reduce(
@@ -389,4 +389,31 @@ function sprintf(fmt: string, args: unknown[]): string {
         : s.padStart(w, flags.includes('0') && verb !== 's' ? '0' : ' ');
     },
   );
+}
+
+/**
+ * What `{{json .}}` shows for a formatter row (a class whose fields are getters, as the
+ * docker CLI's contexts are): the getters' values. Plain data is returned as it is.
+ */
+export function plainFields(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  if (proto === null || proto === Object.prototype) return value;
+  const out: Record<string, unknown> = {};
+  for (
+    let p: object | null = proto;
+    p && p !== Object.prototype;
+    p = Object.getPrototypeOf(p) as object | null
+  ) {
+    for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(p))) {
+      if (key === 'constructor' || key in out || key.startsWith('_') || !d.get) continue;
+      out[key] = (value as Record<string, unknown>)[key];
+    }
+  }
+  return Object.keys(out)
+    .sort()
+    .reduce<Record<string, unknown>>((sorted, k) => {
+      sorted[k] = out[k];
+      return sorted;
+    }, {});
 }

@@ -43,6 +43,24 @@ export const ContainerStateSchema = z.object({
 });
 export type ContainerState = z.infer<typeof ContainerStateSchema>;
 
+/** A volume, bind or tmpfs mounted into a container (Docker's MountPoint). */
+export const MountPointSchema = z.object({
+  Type: z.enum(['volume', 'bind', 'tmpfs']),
+  /** The volume's name (volumes only). */
+  Name: z.string().optional(),
+  /** Host path for binds; for volumes, filled in when the volume is mounted. */
+  Source: z.string().default(''),
+  Destination: z.string(),
+  Mode: z.string().default(''),
+  RW: z.boolean().default(true),
+  Propagation: z.string().default(''),
+  /** Volumes: do not copy the image's files at the destination into an empty volume. */
+  NoCopy: z.boolean().default(false),
+  /** tmpfs: mount options (size=…, mode=…). */
+  Options: z.array(z.string()).default([]),
+});
+export type MountPoint = z.infer<typeof MountPointSchema>;
+
 /** What the engine keeps on disk per container; `inspect` is derived from it. */
 export const ContainerRecordSchema = z.object({
   Id: z.string(),
@@ -66,6 +84,8 @@ export const ContainerRecordSchema = z.object({
   HostsPath: z.string(),
   ResolvConfPath: z.string(),
   NetworkSettings: z.record(z.unknown()).default({}),
+  /** Volumes, binds and tmpfs mounts, resolved at create (records from before have none). */
+  MountPoints: z.array(MountPointSchema).default([]),
 });
 export type ContainerRecord = z.infer<typeof ContainerRecordSchema>;
 

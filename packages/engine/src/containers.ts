@@ -24,9 +24,11 @@ import { EngineError, conflict, invalidParameter } from './errors.js';
 import type { ImageService } from './images.js';
 import { logLimits, rotatedLogPaths } from './log-rotation.js';
 import { followLog } from './logs.js';
+import { copyUpIntoVolume, resolveMountPoints } from './mount-points.js';
 import { VALID_CONTAINER_NAME, newId, randomContainerName } from './names.js';
 import type { ContainerNetworking, NetworkNamespace } from './networking.js';
 import { resolveUser } from './user.js';
+import type { VolumeService } from './volumes.js';
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const DEFAULT_STOP_TIMEOUT = 10;
@@ -48,6 +50,8 @@ export interface ContainerServiceOptions {
   cgroupParent: string;
   networking: ContainerNetworking;
   logger: Logger;
+  /** Named and anonymous volumes (`-v name:/path`, `-v /path`, VOLUME). */
+  volumes: VolumeService;
 }
 
 export interface AttachOptions {
@@ -148,6 +152,9 @@ export class ContainerService {
     // Before anything is made on disk: an unknown network fails `create`, as in Docker.
     const networkSettings =
       (await this.options.networking.prepare?.({ ...request, HostConfig: hostConfig })) ?? {};
+    const mountPoints = await resolveMountPoints(config, hostConfig, this.options.volumes, (ref) =>
+      this.store.get(ref),
+    );
     const id = newId();
     config.Hostname = config.Hostname || id.slice(0, 12);
     config.Image = request.Image;
@@ -177,6 +184,7 @@ export class ContainerService {
       HostsPath: join(dir, 'hosts'),
       ResolvConfPath: join(dir, 'resolv.conf'),
       NetworkSettings: networkSettings,
+      MountPoints: mountPoints,
     };
     logLimits(record); // bad --log-opt values fail `create`, as in Docker
     this.runtime.runtimeNamed(record.HostConfig.Runtime); // so does an unknown --runtime
@@ -314,7 +322,7 @@ export class ContainerService {
       // auto-remove container whose start failed.
       this.emit('die', record);
       if (record.HostConfig.AutoRemove)
-        await this.remove(c.Id, { force: true }).catch((e: unknown) =>
+        await this.remove(c.Id, { force: true, removeVolumes: true }).catch((e: unknown) =>
           this.options.logger.error(`auto-remove ${c.Id}: ${String(e)}`),
         );
       if (err instanceof ContainerStartError && exitCode !== 125)
@@ -342,15 +350,28 @@ export class ContainerService {
         options: ['rbind', 'rprivate'],
       },
     ];
-    for (const bind of hc.Binds ?? []) {
-      const [source = '', destination = '', mode = ''] = bind.split(':');
-      if (!source.startsWith('/')) throw invalidParameter(`named volumes are not supported yet: ${bind}`);
-      await mkdir(source, { recursive: true });
+    for (const p of c.MountPoints) {
+      if (p.Type === 'tmpfs') {
+        mounts.push({
+          destination: p.Destination,
+          source: 'tmpfs',
+          type: 'tmpfs',
+          options: ['nosuid', 'nodev', 'noexec', ...(p.RW ? [] : ['ro']), ...p.Options],
+        });
+        continue;
+      }
+      let source = p.Source;
+      if (p.Type === 'volume' && p.Name) {
+        source = await this.options.volumes.mountpoint(p.Name);
+        await copyUpIntoVolume(rootfs, p, source);
+      } else if (p.Type === 'bind') {
+        await mkdir(source, { recursive: true });
+      }
       mounts.push({
-        destination,
+        destination: p.Destination,
         source,
         type: 'bind',
-        options: ['rbind', mode.split(',').includes('ro') ? 'ro' : 'rw'],
+        options: ['rbind', p.RW ? 'rw' : 'ro', ...(p.Propagation ? [p.Propagation] : [])],
       });
     }
     let args = [c.Path, ...c.Args];
@@ -463,7 +484,7 @@ export class ContainerService {
       return;
     }
     if (record.HostConfig.AutoRemove) {
-      await this.remove(id, { force: true }).catch((e: unknown) =>
+      await this.remove(id, { force: true, removeVolumes: true }).catch((e: unknown) =>
         this.options.logger.error(`auto-remove ${id}: ${String(e)}`),
       );
     }
@@ -596,7 +617,7 @@ export class ContainerService {
     }
   }
 
-  async remove(ref: string, options: { force?: boolean } = {}): Promise<void> {
+  async remove(ref: string, options: { force?: boolean; removeVolumes?: boolean } = {}): Promise<void> {
     const c = this.store.get(ref);
     if (c.State.Restarting && !options.force)
       throw conflict(
@@ -625,6 +646,26 @@ export class ContainerService {
     if (this.snapshotter.has(c.Id)) await this.snapshotter.remove(c.Id);
     await this.store.delete(c.Id);
     this.emit('destroy', c);
+    // `rm -v` (and `--rm`): the container's anonymous volumes go with it, named ones stay.
+    if (options.removeVolumes) {
+      for (const p of c.MountPoints) {
+        if (p.Type !== 'volume' || !p.Name || !this.options.volumes.has(p.Name)) continue;
+        if (!this.options.volumes.record(p.Name).Anonymous) continue;
+        const users = this.usingVolume(p.Name);
+        if (users.length > 0) continue; // still mounted elsewhere (--volumes-from)
+        await this.options.volumes
+          .remove(p.Name, [])
+          .catch((e: unknown) => this.options.logger.warn(`remove volume ${p.Name}: ${String(e)}`));
+      }
+    }
+  }
+
+  /** IDs of containers that mount volume `name`. */
+  usingVolume(name: string): string[] {
+    return this.store
+      .all()
+      .filter((c) => c.MountPoints.some((p) => p.Type === 'volume' && p.Name === name))
+      .map((c) => c.Id);
   }
 
   async *attach(ref: string, options: AttachOptions): AsyncGenerator<LogRecord> {
@@ -695,7 +736,7 @@ export class ContainerService {
       Status: statusText(c),
       HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'bridge' },
       NetworkSettings: { Networks: (c.NetworkSettings.Networks ?? {}) as Record<string, unknown> },
-      Mounts: [],
+      Mounts: mountsView(c),
     };
   }
 
@@ -808,6 +849,20 @@ function resourcesOf(hc: HostConfig): Resources {
     ...(hc.CpusetMems ? { cpusetMems: hc.CpusetMems } : {}),
     ...(hc.PidsLimit ? { pidsLimit: hc.PidsLimit } : {}),
   };
+}
+
+/** A container's mounts as `inspect` and `ps` show them (Docker's MountPoint). */
+export function mountsView(c: ContainerRecord): Record<string, unknown>[] {
+  return c.MountPoints.map((p) => ({
+    Type: p.Type,
+    ...(p.Name ? { Name: p.Name } : {}),
+    Source: p.Source,
+    Destination: p.Destination,
+    ...(p.Type === 'volume' ? { Driver: 'local' } : {}),
+    Mode: p.Mode,
+    RW: p.RW,
+    Propagation: p.Propagation,
+  }));
 }
 
 /** The `Command` of a container list entry, built as Docker's daemon does: arguments with a space in single quotes. */

@@ -15,6 +15,7 @@ import { LogRotator } from './log-rotation.js';
 import { type ContainerNetworking, isolatedNetworking } from './networking.js';
 import { RegistryService, type RegistrySettings } from './registry.js';
 import { StatsService } from './stats.js';
+import { VolumeService } from './volumes.js';
 
 export interface EngineOptions {
   /** Persistent state: images, layers, containers (like /var/lib/docker). */
@@ -62,6 +63,8 @@ export class Engine {
     readonly images: ImageService,
     readonly containers: ContainerService,
     readonly containerStore: ContainerStore,
+    /** Named and anonymous volumes (the local driver). */
+    readonly volumes: VolumeService,
   ) {
     this.registry = new RegistryService(images, content, imageStore, {
       mirrors: options.registry?.mirrors ?? [],
@@ -93,7 +96,9 @@ export class Engine {
     });
     const images = new ImageService(content, imageStore, snapshotter);
     const containerStore = new ContainerStore(join(options.dataRoot, 'containers'));
+    const volumes = await VolumeService.open(join(options.dataRoot, 'volumes'), logger);
     const containers = new ContainerService({
+      volumes,
       store: containerStore,
       images,
       snapshotter,
@@ -111,6 +116,7 @@ export class Engine {
       images,
       containers,
       containerStore,
+      volumes,
     );
     await engine.repair(logger);
     return engine;

@@ -12,6 +12,7 @@ export {
   type LogsOptions,
   mergeConfig,
   dockerCommandLine,
+  mountsView,
   normaliseSignal,
   statusText,
 } from './containers.js';
@@ -98,3 +99,4 @@ export {
   parseLogSize,
   rotatedLogPaths,
 } from './log-rotation.js';
+export { type CreateVolumeOptions, type Volume, type VolumeRecord, VolumeService } from './volumes.js';

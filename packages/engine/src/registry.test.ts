@@ -108,7 +108,7 @@ describe.skipIf(!hasRegistry)('RegistryService against the real registry', () =>
     const first = await source.registry.push(`${host}/library/mirrored:1`, {
       onProgress: (e) => events.push(e),
     });
-    expect(events.filter((e) => e.status === 'Pushed')).toHaveLength(3);
+    expect(events.filter((e) => e.status === 'Pushed')).toHaveLength(2); // the layers: the config has no progress line
     expect(events.at(-1)?.status).toBe(`1: digest: ${first.digest} size: ${first.size}`);
     const manifest = JSON.parse(
       Buffer.from(
@@ -130,14 +130,14 @@ describe.skipIf(!hasRegistry)('RegistryService against the real registry', () =>
       onProgress: (e) => again.push(e),
     });
     expect(second.digest).toBe(first.digest);
-    expect(again.filter((e) => e.status === 'Layer already exists')).toHaveLength(3);
+    expect(again.filter((e) => e.status === 'Layer already exists')).toHaveLength(2);
   });
 
   it('mounts blobs from a repository the image was already pushed to', async () => {
     await source.store.tag(imageId, `${host}/team/copy:1`);
     const events: Parameters<ProgressSink>[0][] = [];
     await source.registry.push(`${host}/team/copy:1`, { onProgress: (e) => events.push(e) });
-    expect(events.filter((e) => e.status === 'Mounted from library/mirrored')).toHaveLength(3);
+    expect(events.filter((e) => e.status === 'Mounted from library/mirrored')).toHaveLength(2);
   });
 
   it('pulls a Docker Hub name through a registry mirror into the same image ID, then finds it up to date', async () => {

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { type Engine, containerSize, dockerCommandLine, loadImages, saveImages } from '@ts-container/engine';
 import { HttpError, filtersParam, messageFor, sendJson } from '../http.js';
 import type { Router } from '../router.js';
+import { volumeUsage } from './volumes.js';
 
 /**
  * Image save/load, prune and disk usage: `GET /images/get`, `GET /images/{name}/get`,
@@ -78,7 +79,7 @@ export function registerArchiveImages(router: Router, engine: Engine): void {
       }
       body.Containers = containers;
     }
-    if (want('volume')) body.Volumes = [];
+    if (want('volume')) body.Volumes = await volumeUsage(engine);
     if (want('build-cache')) body.BuildCache = [];
     sendJson(res, 200, body);
   });

@@ -13,6 +13,7 @@ import {
   DetachKeyScanner,
   type Engine,
   containerSize,
+  mountsView,
   parseDetachKeys,
   statusText,
 } from '@ts-container/engine';
@@ -59,16 +60,18 @@ export function registerContainers(router: Router, engine: Engine): void {
     list.sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
     const limit = intParam(query, 'limit');
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);
-    sendJson(
-      res,
-      200,
-      list.map((c) => containers.summary(c, (id) => imageName(engine, id))),
-    );
+    const summaries = list.map((c) => containers.summary(c, (id) => imageName(engine, id)));
+    // Sizes cost a walk of each writable layer: only when asked (`ps -s`).
+    if (boolParam(query, 'size'))
+      for (const s of summaries) Object.assign(s, await containerSize(engine, s.Id));
+    sendJson(res, 200, summaries);
   });
 
-  router.add('GET', '/containers/{id}/json', async ({ res, params }) => {
+  router.add('GET', '/containers/{id}/json', async ({ res, params, query }) => {
     const c = containers.get(params.id!);
-    sendJson(res, 200, inspectContainer(engine, c));
+    const inspected = inspectContainer(engine, c);
+    if (boolParam(query, 'size')) Object.assign(inspected, await containerSize(engine, c.Id));
+    sendJson(res, 200, inspected);
   });
 
   router.add('POST', '/containers/{id}/start', async ({ res, params }) => {
@@ -116,7 +119,10 @@ export function registerContainers(router: Router, engine: Engine): void {
   });
 
   router.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
-    await containers.remove(params.id!, { force: boolParam(query, 'force') });
+    await containers.remove(params.id!, {
+      force: boolParam(query, 'force'),
+      removeVolumes: boolParam(query, 'v'),
+    });
     sendEmpty(res, 204);
   });
 
@@ -328,6 +334,8 @@ function matchesFilters(c: ContainerRecord, filters: Map<string, string[]>): boo
           >;
           return Object.values(bindings).some((list) => (list ?? []).some((b) => b.HostPort === port));
         }
+        case 'volume':
+          return c.MountPoints.some((p) => p.Name === v || p.Destination === v || p.Source === v);
         case 'is-task':
           return v === 'false';
         default:
@@ -389,7 +397,7 @@ export function inspectContainer(engine: Engine, c: ContainerRecord): Record<str
     AppArmorProfile: '',
     ExecIDs: null,
     GraphDriver: { Name: c.Driver, Data: {} },
-    Mounts: [],
+    Mounts: mountsView(c),
     NetworkSettings: {
       Bridge: '',
       SandboxID: '',

@@ -1,5 +1,5 @@
 import type { ContainerSummary } from '@ts-container/api';
-import { FrameDecoder } from '@ts-container/api';
+import { ApiError, FrameDecoder } from '@ts-container/api';
 import { type Command, type CommandContext, CommandError, write } from '../context.js';
 import { formatList, humanSize, timeAgo } from '../format.js';
 import { renderTemplate } from '../template.js';
@@ -417,10 +417,21 @@ export const inspectCommand: Command = {
     for (const name of args) {
       const id = encodeURIComponent(name);
       let found: unknown;
-      if (type === undefined || type === 'container')
-        found = await ctx.client.request('GET', `/containers/${id}/json`).catch(() => undefined);
-      if (found === undefined && (type === undefined || type === 'image'))
-        found = await ctx.client.request('GET', `/images/${name}/json`).catch(() => undefined);
+      // As the docker CLI: each kind of object in turn, the first that exists wins.
+      const lookups: [string, string, Record<string, string> | undefined][] = [
+        ['container', `/containers/${id}/json`, flags.size === true ? { size: '1' } : undefined],
+        ['image', `/images/${name}/json`, undefined],
+        ['network', `/networks/${id}`, undefined],
+        ['volume', `/volumes/${id}`, undefined],
+      ];
+      for (const [kind, path, query] of lookups) {
+        if (found !== undefined || (type !== undefined && type !== kind)) continue;
+        found = await ctx.client.request('GET', path, query ? { query } : {}).catch((err: unknown) => {
+          // Not this kind of object: try the next. Anything else (daemon down…) is the answer.
+          if (err instanceof ApiError && err.statusCode === 404) return undefined;
+          throw err;
+        });
+      }
       if (found === undefined) {
         write(ctx.io.stderr, `Error: No such object: ${name}`);
         code = 1;

@@ -197,7 +197,7 @@ interface DiskUsage {
     Status: string;
     SizeRw: number;
   }>;
-  Volumes?: unknown[];
+  Volumes?: { Name: string; UsageData?: { Size: number; RefCount: number } }[] | null;
   BuildCache?: unknown[];
 }
 
@@ -214,6 +214,8 @@ export const systemDfCommand: Command = {
     const du = await ctx.client.request<DiskUsage>('GET', '/system/df');
     const images = du.Images ?? [];
     const containers = du.Containers ?? [];
+    const volumes = du.Volumes ?? [];
+    const volumeSize = (v: (typeof volumes)[number]) => Math.max(0, v.UsageData?.Size ?? 0);
     if (flags.verbose === true) {
       let out = 'Images space usage:\n\n';
       const rows = images.flatMap((i) => {
@@ -269,7 +271,17 @@ export const systemDfCommand: Command = {
           Names: 'NAMES',
         },
       );
-      out += '\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n';
+      out += '\nLocal Volumes space usage:\n\n';
+      out += formatList(
+        volumes.map((v) => ({
+          Name: v.Name,
+          Links: String(v.UsageData?.RefCount ?? 0),
+          Size: humanSizeLong(volumeSize(v)),
+        })),
+        undefined,
+        '{{.Name}}\t{{.Links}}\t{{.Size}}',
+        { Name: 'VOLUME NAME', Links: 'LINKS', Size: 'SIZE' },
+      );
       out +=
         '\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n';
       ctx.io.stdout.write(out);
@@ -298,7 +310,18 @@ export const systemDfCommand: Command = {
         Size: humanSizeLong(containersSize),
         Reclaimable: reclaimable(stoppedSize, containersSize),
       },
-      { Type: 'Local Volumes', TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' },
+      {
+        Type: 'Local Volumes',
+        TotalCount: String(volumes.length),
+        Active: String(volumes.filter((v) => (v.UsageData?.RefCount ?? 0) > 0).length),
+        Size: humanSizeLong(volumes.reduce((sum, v) => sum + volumeSize(v), 0)),
+        Reclaimable: reclaimable(
+          volumes
+            .filter((v) => (v.UsageData?.RefCount ?? 0) === 0)
+            .reduce((sum, v) => sum + volumeSize(v), 0),
+          volumes.reduce((sum, v) => sum + volumeSize(v), 0),
+        ),
+      },
       { Type: 'Build Cache', TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' },
     ];
     ctx.io.stdout.write(
