@@ -350,7 +350,14 @@ export class ContainerService {
         options: ['rbind', 'rprivate'],
       },
     ];
-    for (const p of c.MountPoints) {
+    // Containers created before mount points were recorded kept only their Binds.
+    const points =
+      c.MountPoints.length > 0 || !hc.Binds?.length
+        ? c.MountPoints
+        : await resolveMountPoints({}, { Binds: hc.Binds }, this.options.volumes, (ref) =>
+            this.store.get(ref),
+          );
+    for (const p of points) {
       if (p.Type === 'tmpfs') {
         mounts.push({
           destination: p.Destination,
