@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { humanSize } from '@ts-container/api';
 import { familiarName, formatReference, parseReference } from '@ts-container/image';
 import { defaultDockerConfigPath, loadCredentials } from '@ts-container/registry';
 import { type Command, type CommandContext, CommandError, write } from '../context.js';
@@ -7,8 +8,46 @@ interface ProgressMessage {
   id?: string;
   status?: string;
   progress?: string;
+  progressDetail?: { current?: number; total?: number };
   error?: string;
   errorDetail?: { message: string };
+}
+
+/** Docker's progress bar: `[=====>      ]  1.2MB/5.3MB` (50 columns, decimal units). */
+export function progressBar(current: number, total: number): string {
+  const width = 50;
+  const filled = total > 0 ? Math.min(width, Math.floor((current / total) * width)) : 0;
+  const bar = filled > 0 ? `${'='.repeat(filled - 1)}>` : '';
+  return `[${bar.padEnd(width)}] ${humanSize(current).padStart(8)}/${humanSize(total)}`;
+}
+
+/**
+ * Docker's terminal rendering: one line per layer, redrawn in place (cursor up, clear line,
+ * cursor back down) as its state and progress change; other messages are printed as they come.
+ */
+export class TerminalProgress {
+  private readonly lines = new Map<string, number>();
+  private count = 0;
+
+  constructor(private readonly out: { write(text: string): unknown }) {}
+
+  show(msg: ProgressMessage): void {
+    const detail = msg.progressDetail;
+    const bar =
+      detail?.current !== undefined && detail.total !== undefined && detail.total > 0
+        ? ` ${progressBar(detail.current, detail.total)}`
+        : '';
+    const text = msg.id ? `${msg.id}: ${msg.status ?? ''}${bar}` : (msg.status ?? '');
+    const line = msg.id === undefined ? undefined : this.lines.get(msg.id);
+    if (msg.id === undefined || line === undefined) {
+      if (msg.id !== undefined) this.lines.set(msg.id, this.count);
+      this.count++;
+      this.out.write(`\x1b[2K\r${text}\n`);
+      return;
+    }
+    const up = this.count - line;
+    this.out.write(`\x1b[${up}A\x1b[2K\r${text}\x1b[${up}B\r`);
+  }
 }
 
 /** `X-Registry-Auth` from the credentials `login` saved for the image's registry, as the docker CLI sends it. */
@@ -34,6 +73,7 @@ export async function printProgress(
   options: { quiet?: boolean; toStderr?: boolean } = {},
 ): Promise<void> {
   const out = options.toStderr ? ctx.io.stderr : ctx.io.stdout;
+  const terminal = !options.toStderr && ctx.io.stdoutIsTTY ? new TerminalProgress(out) : undefined;
   let buffered = '';
   const seen = new Set<string>();
   for await (const chunk of res) {
@@ -46,6 +86,10 @@ export async function printProgress(
       if (msg.error)
         throw new CommandError(`Error response from daemon: ${msg.errorDetail?.message ?? msg.error}`, 1);
       if (options.quiet || msg.status === undefined) continue;
+      if (terminal) {
+        terminal.show(msg);
+        continue;
+      }
       // Without a terminal Docker prints each state once, without progress bars.
       const key = `${msg.id ?? ''}\0${msg.status}`;
       if (msg.progress !== undefined || seen.has(key)) continue;
