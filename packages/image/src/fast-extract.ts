@@ -2,11 +2,8 @@ import { createHash } from 'node:crypto';
 import { ReadStream, createReadStream } from 'node:fs';
 import { lutimes, open, readdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
-import tar from 'tar-stream';
-import { decompressStream, detectCompression } from './compression.js';
+import { detectCompression } from './compression.js';
 import type { Digest } from './digest.js';
 import { UnsafeTarEntryError } from './errors.js';
 
@@ -31,6 +28,9 @@ export interface LayerScan {
  * root, as the JavaScript extractor does.
  */
 export async function scanLayer(path: string): Promise<LayerScan | undefined> {
+  // A compressed layer would be decompressed twice (this scan, then tar): measured on a 20 MB
+  // gzip layer, the one-pass JavaScript extractor is faster (220 vs 340 ms). Plain tars only.
+  if (await isCompressed(path)) return undefined;
   const seen = new Set<string>();
   const symlinks = new Set<string>();
   const whiteouts: string[] = [];
@@ -106,13 +106,7 @@ const TYPES: Record<string, string> = {
   '6': 'fifo',
 };
 
-/**
- * Hashes the (uncompressed) tarball and hands every entry header to `visit`. Plain tars are
- * walked by hand in large chunks, skipping file bodies (tar-stream's per-entry streams cost
- * more than the extraction they guard); compressed ones go through tar-stream.
- */
-async function walkHeaders(path: string, visit: (h: ScannedHeader) => void): Promise<Digest> {
-  const hash = createHash('sha256');
+async function isCompressed(path: string): Promise<boolean> {
   const head = Buffer.alloc(4);
   const fh = await open(path, 'r');
   try {
@@ -120,31 +114,16 @@ async function walkHeaders(path: string, visit: (h: ScannedHeader) => void): Pro
   } finally {
     await fh.close();
   }
-  if (detectCompression(head) !== 'none') {
-    const hashing = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        cb(null, chunk);
-      },
-    });
-    const extract = tar.extract();
-    const consume = (async () => {
-      for await (const entry of extract) {
-        entry.resume();
-        const h = entry.header;
-        visit({
-          name: h.name,
-          type: h.type ?? 'file',
-          size: h.size ?? 0,
-          mtime: h.mtime ?? new Date(0),
-          linkname: h.linkname ?? '',
-          xattrs: Object.keys(h.pax ?? {}).some((k) => k.startsWith('SCHILY.xattr.')),
-        });
-      }
-    })();
-    await Promise.all([pipeline(await decompressStream(createReadStream(path)), hashing, extract), consume]);
-    return `sha256:${hash.digest('hex')}`;
-  }
+  return detectCompression(head) !== 'none';
+}
+
+/**
+ * Hashes the plain tarball and hands every entry header to `visit`, walking it by hand in large
+ * chunks and skipping file bodies (tar-stream's per-entry streams cost more than the extraction
+ * they guard).
+ */
+async function walkHeaders(path: string, visit: (h: ScannedHeader) => void): Promise<Digest> {
+  const hash = createHash('sha256');
   let skip = 0;
   let pending: Buffer[] = [];
   let pendingSize = 0;
