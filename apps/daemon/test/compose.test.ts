@@ -55,11 +55,15 @@ describe.skipIf(skip !== undefined)('docker-compose (v1) against tsctrd', () => 
         `      - "127.0.0.1:${port}:8080"`,
         '    labels:',
         '      tier: front',
+        '    volumes:',
+        '      - webdata:/www',
         '  client:',
         '    image: busybox',
         '    command: sh -c "sleep 3600"',
         '    depends_on:',
         '      - web',
+        'volumes:',
+        '  webdata:',
         '',
       ].join('\n'),
     );
@@ -82,6 +86,7 @@ describe.skipIf(skip !== undefined)('docker-compose (v1) against tsctrd', () => 
     // One line per container: the label filters compose sends are ANDed, as in Docker.
     expect(ps.stdout.split('\n').filter((l) => l.startsWith(project))).toHaveLength(2);
     expect(ps.stdout).toContain(`127.0.0.1:${port}->8080/tcp`);
+    expect(up.stderr).toContain(`Creating volume "${project}_webdata" with default driver`);
     const labels = await daemon.docker([
       'inspect',
       '--format',
@@ -120,12 +125,14 @@ describe.skipIf(skip !== undefined)('docker-compose (v1) against tsctrd', () => 
     expect((await daemon.docker(['ps', '-q'])).stdout).toBe('');
   });
 
-  it('takes the project down: containers and network removed', async () => {
-    const down = await compose(['down', '-t', '1']);
+  it('takes the project down: containers, network and (with -v) its volume removed', async () => {
+    expect((await daemon.docker(['volume', 'ls', '-q'])).stdout).toBe(`${project}_webdata`);
+    const down = await compose(['down', '-v', '-t', '1']);
     expect(down.exitCode, down.stderr).toBe(0);
     expect(
       (await daemon.docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`])).stdout,
     ).toBe('');
     expect((await daemon.docker(['network', 'ls', '--format', '{{.Name}}'])).stdout).not.toContain(project);
+    expect((await daemon.docker(['volume', 'ls', '-q'])).stdout).toBe('');
   });
 });
