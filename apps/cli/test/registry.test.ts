@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -98,9 +100,72 @@ describe.skipIf(skip !== undefined)('pull and push against the real registry', (
   });
 
   it('says clearly that the registry has no search API', async () => {
-    const r = await daemon.tsctr(['search', 'busybox']);
+    const r = await daemon.tsctr(['search', `${registry.host}/busybox`]);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toContain('the registry has no search API');
+    expect(r.stderr).toBe(
+      `Error response from daemon: Unexpected status code 404: the registry ${registry.host} has no search API (GET /v1/search)`,
+    );
+  });
+
+  it('searches a registry that has a search API, with --limit, --filter and --format', async () => {
+    const queries: string[] = [];
+    const server = createServer((req, res) => {
+      queries.push(req.url ?? '');
+      const results = [
+        {
+          name: 'library/busybox',
+          description: 'Busybox base image.',
+          star_count: 3000,
+          is_official: true,
+          is_automated: false,
+        },
+        {
+          name: 'someone/busybox-extras',
+          description: 'A busybox with a very long description that goes on and on',
+          star_count: 12,
+          is_official: false,
+          is_automated: true,
+        },
+        { name: 'other/bb', description: '', star_count: 0, is_official: false, is_automated: false },
+      ];
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ num_results: results.length, query: 'busybox', results }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const table = await daemon.tsctr(['search', `${host}/busybox`]);
+      expect(table.exitCode, table.stderr).toBe(0);
+      // The empty OFFICIAL cell leaves the STARS column padded, as Go's tabwriter does.
+      expect(table.stdout.split('\n')).toEqual([
+        'NAME                     DESCRIPTION                                     STARS     OFFICIAL',
+        'library/busybox          Busybox base image.                             3000      [OK]',
+        'someone/busybox-extras   A busybox with a very long description that …   12        ',
+        'other/bb                                                                 0         ',
+      ]);
+      expect(queries[0]).toBe('/v1/search?q=busybox&n=25');
+      const filtered = await daemon.tsctr([
+        'search',
+        '--filter',
+        'stars=10',
+        '--limit',
+        '2',
+        '--format',
+        '{{.Name}}: {{.StarCount}}',
+        `${host}/busybox`,
+      ]);
+      expect(filtered.stdout).toBe('library/busybox: 3000\nsomeone/busybox-extras: 12');
+      expect(queries[1]).toBe('/v1/search?q=busybox&n=2');
+      const official = await daemon.docker(['search', '--filter', 'is-official=true', `${host}/busybox`]);
+      expect(
+        official.stdout
+          .split('\n')
+          .slice(1)
+          .map((l) => l.split(/\s+/)[0]),
+      ).toEqual(['library/busybox']);
+    } finally {
+      server.close();
+    }
   });
 
   it('pulls an image skopeo copied into the registry and runs it', async () => {

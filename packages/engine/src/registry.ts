@@ -17,10 +17,12 @@ import {
   type ProgressEvent,
   RegistryClient,
   RegistryError,
+  type SearchResult,
   fetchManifest,
   listTags,
   pullImage,
   pushImage,
+  searchRepositories,
 } from '@ts-container/registry';
 import { notFound } from './errors.js';
 import type { ImageService } from './images.js';
@@ -268,6 +270,23 @@ export class RegistryService {
         ? 'docker.io'
         : serverAddress.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
     await this.client(host, credentials).ping();
+  }
+
+  /**
+   * `docker search TERM`: a term naming a registry (`host:port/name`, `localhost/name`) asks
+   * that registry's index, any other Docker Hub's.
+   */
+  async search(
+    term: string,
+    options: { limit?: number; credentials?: Credentials } = {},
+  ): Promise<SearchResult[]> {
+    const slash = term.indexOf('/');
+    const first = slash < 0 ? '' : term.slice(0, slash);
+    const namesRegistry =
+      first !== '' && (first.includes('.') || first.includes(':') || first === 'localhost');
+    const domain = namesRegistry ? first : 'docker.io';
+    const query = namesRegistry ? term.slice(slash + 1) : term;
+    return searchRepositories(this.client(domain, options.credentials), query, options.limit ?? 25);
   }
 
   /** The manifest digest a reference resolves to in its registry (for `--pull=always` checks). */

@@ -20,3 +20,4 @@ export {
   pushImage,
 } from './distribution.js';
 export { RegistryError, type RegistryErrorKind } from './errors.js';
+export { type SearchResult, SearchResultSchema, searchRepositories } from './search.js';

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Engine } from '@ts-container/engine';
 import type { Credentials } from '@ts-container/registry';
 import { z } from 'zod';
-import { HttpError, type RequestContext, messageFor, readJson, sendJson } from '../http.js';
+import { HttpError, type RequestContext, filtersParam, messageFor, readJson, sendJson } from '../http.js';
 import type { Router } from '../router.js';
 
 /** `X-Registry-Auth`: base64url JSON the docker CLI sends with pull and push. */
@@ -114,11 +114,41 @@ export function registerRegistry(router: Router, engine: Engine): void {
     sendJson(res, 200, { Status: 'Login Succeeded', IdentityToken: '' });
   });
 
-  router.add('GET', '/images/search', async ({ query }) => {
+  router.add('GET', '/images/search', async ({ req, res, query }) => {
     const term = query.get('term') ?? '';
-    throw new HttpError(
-      503,
-      `Error response from registry: search for ${JSON.stringify(term)} is not available: the registry has no search API (only Docker Hub's index has one, and it cannot be reached from here)`,
+    if (term === '') throw new HttpError(400, 'term is required');
+    const limit = Number(query.get('limit') || 25);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+      throw new HttpError(400, 'limit must be between 1 and 100');
+    const filters = filtersParam(query);
+    for (const key of filters.keys())
+      if (!['stars', 'is-official', 'is-automated'].includes(key))
+        throw new HttpError(400, `invalid filter '${key}'`);
+    const credentials = credentialsFrom(req.headers['x-registry-auth']);
+    const results = await engine.registry.search(term, { limit, ...(credentials ? { credentials } : {}) });
+    const minStars = Math.max(
+      0,
+      ...(filters.get('stars') ?? []).map((v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n)) throw new HttpError(400, `invalid filter 'stars=${v}'`);
+        return n;
+      }),
+    );
+    const flag = (key: string) => {
+      const v = filters.get(key)?.[0];
+      return v === undefined ? undefined : v === 'true' || v === '1';
+    };
+    const official = flag('is-official');
+    const automated = flag('is-automated');
+    sendJson(
+      res,
+      200,
+      results.filter(
+        (r) =>
+          r.star_count >= minStars &&
+          (official === undefined || r.is_official === official) &&
+          (automated === undefined || r.is_automated === automated),
+      ),
     );
   });
 }

@@ -1,5 +1,8 @@
 import { defaultDockerConfigPath, removeCredentials, saveCredentials } from '@ts-container/registry';
 import { type Command, CommandError, write } from '../context.js';
+import { formatList } from '../format.js';
+import { filtersQuery } from '../prompt.js';
+import { registryAuthHeader } from './pull.js';
 
 function registryHost(server: string | undefined): string {
   if (!server) return 'docker.io';
@@ -60,18 +63,77 @@ export const logoutCommand: Command = {
   },
 };
 
+interface SearchResultJson {
+  name: string;
+  description: string;
+  star_count: number;
+  is_official: boolean;
+  is_automated: boolean;
+}
+
+/** What `search --format` templates see, as in the docker CLI. */
+class SearchRow {
+  constructor(
+    private readonly r: SearchResultJson,
+    private readonly noTrunc: boolean,
+  ) {}
+  get Name() {
+    return this.r.name;
+  }
+  get Description() {
+    const d = this.r.description.replace(/\n/g, ' ');
+    return this.noTrunc || [...d].length <= 45 ? d : `${[...d].slice(0, 44).join('')}…`;
+  }
+  get StarCount() {
+    return String(this.r.star_count);
+  }
+  get IsOfficial() {
+    return this.r.is_official ? '[OK]' : '';
+  }
+  get IsAutomated() {
+    return this.r.is_automated ? '[OK]' : '';
+  }
+}
+
 export const searchCommand: Command = {
   name: 'search',
   usage: 'search [OPTIONS] TERM',
   description: 'Search Docker Hub for images',
   flags: [
     { name: 'limit', type: 'int', description: 'Max number of search results' },
+    { name: 'filter', short: 'f', type: 'list', description: 'Filter output based on conditions provided' },
     { name: 'format', type: 'string', description: 'Pretty-print search using a Go template' },
+    { name: 'no-trunc', type: 'bool', description: "Don't truncate output" },
   ],
   minArgs: 1,
   maxArgs: 1,
-  async run(ctx, args) {
-    await ctx.client.request('GET', '/images/search', { query: { term: args[0] } });
+  async run(ctx, args, flags) {
+    const term = args[0]!;
+    const slash = term.indexOf('/');
+    const domain = slash > 0 ? term.slice(0, slash) : 'docker.io';
+    const results = await ctx.client.request<SearchResultJson[]>('GET', '/images/search', {
+      query: {
+        term,
+        limit: flags.limit as number | undefined,
+        ...filtersQuery(flags.filter as string[]),
+      },
+      headers: await registryAuthHeader(ctx, domain),
+    });
+    const rows = results.map((r) => new SearchRow(r, flags['no-trunc'] === true));
+    ctx.io.stdout.write(
+      formatList(
+        rows,
+        flags.format as string | undefined,
+        '{{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}',
+        {
+          Name: 'NAME',
+          Description: 'DESCRIPTION',
+          StarCount: 'STARS',
+          IsOfficial: 'OFFICIAL',
+          IsAutomated: 'AUTOMATED',
+        },
+      ),
+    );
     return 0;
   },
 };
