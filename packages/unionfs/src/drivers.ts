@@ -26,9 +26,20 @@ export class OverlayDriver implements StorageDriver {
   readonly name = 'overlay';
   readonly whiteouts = 'overlay';
   private readonly linkDir: string;
+  /** Short link name per layer id: a deep image's mount would otherwise read one file per layer. */
+  private readonly links = new Map<string, string>();
 
   constructor(private readonly root: string) {
     this.linkDir = join(root, 'l');
+  }
+
+  private async linkOf(id: string): Promise<string> {
+    let short = this.links.get(id);
+    if (short === undefined) {
+      short = (await readFile(join(this.root, id, 'link'), 'utf8')).trim();
+      this.links.set(id, short);
+    }
+    return short;
   }
 
   async create(id: string, _parents: readonly string[]): Promise<void> {
@@ -39,6 +50,7 @@ export class OverlayDriver implements StorageDriver {
     const short = randomBytes(13).toString('hex').toUpperCase();
     await symlink(`../${id}/diff`, join(this.linkDir, short));
     await writeFile(join(dir, 'link'), short);
+    this.links.set(id, short);
   }
 
   upperDir(id: string): string {
@@ -49,9 +61,7 @@ export class OverlayDriver implements StorageDriver {
     if (parents.length === 0) {
       return [{ type: 'bind', source: this.upperDir(id), options: ['rbind', readonly ? 'ro' : 'rw'] }];
     }
-    const lowers = await Promise.all(
-      parents.map(async (p) => `l/${(await readFile(join(this.root, p, 'link'), 'utf8')).trim()}`),
-    );
+    const lowers = await Promise.all(parents.map(async (p) => `l/${await this.linkOf(p)}`));
     if (readonly) {
       if (lowers.length === 1)
         return [{ type: 'bind', source: this.upperDir(parents[0]!), options: ['rbind', 'ro'] }];
@@ -71,6 +81,7 @@ export class OverlayDriver implements StorageDriver {
 
   async remove(id: string): Promise<void> {
     const short = await readFile(join(this.root, id, 'link'), 'utf8').catch(() => undefined);
+    this.links.delete(id);
     if (short !== undefined) await rm(join(this.linkDir, short.trim()), { force: true });
     await rm(join(this.root, id), { recursive: true, force: true });
   }

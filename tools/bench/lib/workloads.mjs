@@ -663,7 +663,7 @@ export const WORKLOADS = [
         return [micro('storage', this.title, 'ms', {}, 'packages/unionfs/bench is missing')];
       const out = join(ctx.root, 'unionfs-bench.json');
       await run('pnpm', ['--filter', '@ts-container/unionfs', 'bench'], {
-        env: { BENCH_OUT: out, BENCH_ROUNDS: '3' },
+        env: { BENCH_OUT: out, BENCH_ROUNDS: '11' },
         cwd: REPO_ROOT,
         timeoutMs: 600_000,
       });
