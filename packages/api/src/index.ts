@@ -20,3 +20,4 @@ export {
 } from './types.js';
 export { API_VERSION, compareApiVersions, MIN_API_VERSION, splitVersionedPath } from './versions.js';
 export { humanDuration, humanSize } from './units.js';
+export { labelFilterMatches } from './filters.js';

@@ -311,6 +311,17 @@ export function parseMount(value: string): MountRequest {
   return mount as MountRequest;
 }
 
+/** `--cpus 1.5` → NanoCpus, with the docker CLI's error for what is not a number. */
+export function parseNanoCpus(value: string): number {
+  const cpus = Number(value);
+  if (!Number.isFinite(cpus) || cpus < 0)
+    throw new CommandError(
+      `invalid argument "${value}" for "--cpus" flag: failed to parse ${value} as a rational number`,
+      125,
+    );
+  return Math.round(cpus * 1e9);
+}
+
 /** `--device HOST[:CONTAINER][:PERMISSIONS]`, as the docker CLI reads it. */
 export function parseDevice(value: string): {
   PathOnHost: string;
@@ -396,15 +407,7 @@ export function buildCreateRequest(
   if (str('memory-swap'))
     hostConfig.MemorySwap =
       str('memory-swap') === '-1' ? -1 : parseBytes(str('memory-swap')!, '--memory-swap');
-  if (str('cpus')) {
-    const cpus = Number(str('cpus'));
-    if (!Number.isFinite(cpus) || cpus < 0)
-      throw new CommandError(
-        `invalid argument "${str('cpus')}" for "--cpus" flag: failed to parse ${str('cpus')} as a rational number`,
-        125,
-      );
-    hostConfig.NanoCpus = Math.round(cpus * 1e9);
-  }
+  if (str('cpus')) hostConfig.NanoCpus = parseNanoCpus(str('cpus')!);
   if (flags['cpu-shares'] !== undefined) hostConfig.CpuShares = flags['cpu-shares'] as number;
   if (flags['cpu-quota'] !== undefined) hostConfig.CpuQuota = flags['cpu-quota'] as number;
   if (flags['cpu-period'] !== undefined) hostConfig.CpuPeriod = flags['cpu-period'] as number;

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { ImageSummary } from '@ts-container/api';
+import { type ImageSummary, labelFilterMatches } from '@ts-container/api';
 import {
   type ContentStore,
   type ImageConfig,
@@ -328,10 +328,5 @@ function parseTimestamp(value: string): number {
 
 /** `label=k`, `label=k=v` (all must match) or `label!=…` (none may match). */
 function matchLabels(labels: Record<string, string>, wanted: string[], positive: boolean): boolean {
-  return wanted.every((w) => {
-    const i = w.indexOf('=');
-    const k = i < 0 ? w : w.slice(0, i);
-    const hit = k in labels && (i < 0 || labels[k] === w.slice(i + 1));
-    return positive ? hit : !hit;
-  });
+  return wanted.every((w) => labelFilterMatches(labels, w) === positive);
 }

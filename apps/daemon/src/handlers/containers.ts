@@ -5,6 +5,7 @@ import {
   HostConfigSchema,
   WaitConditionSchema,
   encodeFrame,
+  labelFilterMatches,
 } from '@ts-container/api';
 import {
   BridgeNetworking,
@@ -143,11 +144,7 @@ export function registerContainers(router: Router, engine: Engine): void {
     for (const c of containers.all()) {
       if (c.State.Running || c.State.Paused || c.State.Restarting) continue;
       if (until && !until.every((t) => Date.parse(c.Created) / 1000 < t)) continue;
-      const labels = (c.Config.Labels ?? {}) as Record<string, string>;
-      const hasLabel = (v: string) => {
-        const [k = '', val] = v.split('=');
-        return k in labels && (val === undefined || labels[k] === val);
-      };
+      const hasLabel = (v: string) => labelFilterMatches(c.Config.Labels, v);
       if (!(filters.get('label') ?? []).every(hasLabel)) continue;
       if ((filters.get('label!') ?? []).some(hasLabel)) continue;
       reclaimed += (await containerSize(engine, c.Id)).SizeRw;
@@ -308,11 +305,8 @@ function matchesFilters(c: ContainerRecord, filters: Map<string, string[]>): boo
           return c.State.Status === v;
         case 'exited':
           return c.State.Status === 'exited' && c.State.ExitCode === Number(v);
-        case 'label': {
-          const [k, val] = v.split('=');
-          const labels = (c.Config.Labels ?? {}) as Record<string, string>;
-          return k !== undefined && k in labels && (val === undefined || labels[k] === val);
-        }
+        case 'label':
+          return labelFilterMatches(c.Config.Labels, v);
         case 'ancestor':
           return c.Config.Image === v || c.Image === v || c.Image.startsWith(`sha256:${v}`);
         case 'network': {

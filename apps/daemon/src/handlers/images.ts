@@ -1,5 +1,6 @@
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
+import { labelFilterMatches } from '@ts-container/api';
 import type { Engine } from '@ts-container/engine';
 import { chainIds, familiarName, parseReference } from '@ts-container/image';
 import { HttpError, boolParam, filtersParam, sendJson } from '../http.js';
@@ -47,12 +48,7 @@ export function registerImages(router: Router, engine: Engine): void {
       );
     const labels = filters.get('label');
     if (labels) {
-      list = list.filter((i) =>
-        labels.every((l) => {
-          const [k, v] = l.split('=');
-          return k !== undefined && k in i.Labels && (v === undefined || i.Labels[k] === v);
-        }),
-      );
+      list = list.filter((i) => labels.every((l) => labelFilterMatches(i.Labels, l)));
     }
     sendJson(res, 200, list);
   });

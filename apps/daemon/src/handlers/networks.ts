@@ -1,3 +1,4 @@
+import { labelFilterMatches } from '@ts-container/api';
 import { BridgeNetworking, type Engine, EngineError } from '@ts-container/engine';
 import type { NetworkInspect } from '@ts-container/network';
 import { z } from 'zod';
@@ -153,10 +154,8 @@ function matches(n: NetworkInspect, filters: Map<string, string[]>): boolean {
           const dangling = !PREDEFINED.includes(n.Name) && Object.keys(n.Containers).length === 0;
           return ['true', '1'].includes(v) === dangling;
         }
-        case 'label': {
-          const i = v.indexOf('=');
-          return i < 0 ? v in n.Labels : n.Labels[v.slice(0, i)] === v.slice(i + 1);
-        }
+        case 'label':
+          return labelFilterMatches(n.Labels, v);
         default:
           throw new HttpError(400, `invalid filter '${key}'`);
       }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { release } from 'node:os';
-import { API_VERSION, MIN_API_VERSION } from '@ts-container/api';
+import { API_VERSION, MIN_API_VERSION, labelFilterMatches } from '@ts-container/api';
 import { ENGINE_VERSION, type Engine } from '@ts-container/engine';
 import { execa } from 'execa';
 import { HttpError, type RequestContext, filtersParam, sendJson } from '../http.js';
@@ -189,11 +189,8 @@ function matchesEventFilters(m: EventMessage, filters: Map<string, string[]>): b
           return m.from === v || m.from === `${v}:latest`;
         case 'scope':
           return v === 'local';
-        default: {
-          // label=key or label=key=value
-          const [k = '', val] = v.split('=');
-          return k in m.Actor.Attributes && (val === undefined || m.Actor.Attributes[k] === val);
-        }
+        default:
+          return labelFilterMatches(m.Actor.Attributes, v);
       }
     };
     if (!(key === 'label' ? values.every(test) : values.some(test))) return false;

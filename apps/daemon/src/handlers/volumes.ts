@@ -1,3 +1,4 @@
+import { labelFilterMatches } from '@ts-container/api';
 import type { Engine, Volume } from '@ts-container/engine';
 import { z } from 'zod';
 import { HttpError, boolParam, filtersParam, readJson, sendEmpty, sendJson } from '../http.js';
@@ -74,9 +75,7 @@ export function registerVolumes(router: Router, engine: Engine): void {
 }
 
 function hasLabel(v: Volume, filter: string): boolean {
-  const i = filter.indexOf('=');
-  const key = i < 0 ? filter : filter.slice(0, i);
-  return key in v.Labels && (i < 0 || v.Labels[key] === filter.slice(i + 1));
+  return labelFilterMatches(v.Labels, filter);
 }
 
 function matches(v: Volume, filters: Map<string, string[]>, refs: number): boolean {

@@ -1,6 +1,6 @@
 import { humanSize } from '@ts-container/api';
 import { type Command, CommandError, write } from '../context.js';
-import { parseBytes, parseRestart } from '../create-request.js';
+import { parseBytes, parseNanoCpus, parseRestart } from '../create-request.js';
 import { confirm, filtersMap, filtersQuery } from '../prompt.js';
 import { renderTemplate } from '../template.js';
 
@@ -35,15 +35,7 @@ export const updateCommand: Command = {
       body.MemorySwap = str('memory-swap') === '-1' ? -1 : parseBytes(str('memory-swap')!, '--memory-swap');
     if (str('memory-reservation'))
       body.MemoryReservation = parseBytes(str('memory-reservation')!, '--memory-reservation');
-    if (str('cpus')) {
-      const cpus = Number(str('cpus'));
-      if (!Number.isFinite(cpus) || cpus < 0)
-        throw new CommandError(
-          `invalid argument "${str('cpus')}" for "--cpus" flag: failed to parse ${str('cpus')} as a rational number`,
-          125,
-        );
-      body.NanoCpus = Math.round(cpus * 1e9);
-    }
+    if (str('cpus')) body.NanoCpus = parseNanoCpus(str('cpus')!);
     for (const [flag, field] of [
       ['cpu-shares', 'CpuShares'],
       ['cpu-quota', 'CpuQuota'],
