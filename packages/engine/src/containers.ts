@@ -152,6 +152,9 @@ export class ContainerService {
     // Before anything is made on disk: an unknown network fails `create`, as in Docker.
     const networkSettings =
       (await this.options.networking.prepare?.({ ...request, HostConfig: hostConfig })) ?? {};
+    // Checked before volumes are made for it: a refused create leaves nothing behind.
+    logLimits({ HostConfig: hostConfig }); // bad --log-opt values fail `create`, as in Docker
+    this.runtime.runtimeNamed(hostConfig.Runtime); // so does an unknown --runtime
     const mountPoints = await resolveMountPoints(config, hostConfig, this.options.volumes, (ref) =>
       this.store.get(ref),
     );
@@ -186,8 +189,6 @@ export class ContainerService {
       NetworkSettings: networkSettings,
       MountPoints: mountPoints,
     };
-    logLimits(record); // bad --log-opt values fail `create`, as in Docker
-    this.runtime.runtimeNamed(record.HostConfig.Runtime); // so does an unknown --runtime
     await this.store.save(record);
     this.emit('create', record);
     return { Id: id, Warnings: [] };

@@ -21,7 +21,7 @@ export interface LogLimits {
   maxFile: number;
 }
 
-export function logLimits(c: ContainerRecord): LogLimits {
+export function logLimits(c: Pick<ContainerRecord, 'HostConfig'>): LogLimits {
   const opts = ((c.HostConfig.LogConfig as { Config?: Record<string, string> } | undefined)?.Config ??
     {}) as Record<string, string>;
   const maxSize = opts['max-size'] !== undefined ? parseLogSize(opts['max-size']) : DEFAULT_LOG_MAX_SIZE;
