@@ -14,6 +14,7 @@ export const DaemonConfigSchema = z
     bip: z.string().optional(),
     'registry-mirrors': z.array(z.string()).optional(),
     'insecure-registries': z.array(z.string()).optional(),
+    'certs-dirs': z.array(z.string()).optional(),
     'log-level': z.enum(['debug', 'info', 'warn', 'error']).optional(),
     'image-gc-budget': z.union([z.number().int().nonnegative(), z.string()]).optional(),
   })
@@ -31,6 +32,8 @@ export interface DaemonOptions {
   bip?: string;
   registryMirrors: string[];
   insecureRegistries: string[];
+  /** certs.d-style directories of registry CAs; Docker's and ours when not given. */
+  certsDirs?: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Bytes of image layers above which unused images are removed, least recently used first. */
   imageGcBudget?: number;
@@ -56,6 +59,7 @@ const FLAGS_WITH_VALUE = new Set([
   '-l',
   '--registry-mirror',
   '--insecure-registry',
+  '--certs-dir',
   '--image-gc-budget',
 ]);
 
@@ -126,6 +130,9 @@ export async function parseDaemonArgs(argv: string[]): Promise<DaemonOptions> {
       ...(config['insecure-registries'] ?? []),
       ...(flags.get('--insecure-registry') ?? []),
     ],
+    ...(config['certs-dirs'] || flags.get('--certs-dir')
+      ? { certsDirs: [...(config['certs-dirs'] ?? []), ...(flags.get('--certs-dir') ?? [])] }
+      : {}),
     logLevel,
     ...(imageGcBudget ? { imageGcBudget } : {}),
   };
@@ -156,6 +163,7 @@ Options:
       --config-file string     Daemon configuration file (default "/etc/tsctr/daemon.json")
       --registry-mirror list   Preferred Docker Hub mirror
       --insecure-registry list Registries reached without TLS verification
+      --certs-dir list         certs.d-style CA directories (default /etc/tsctr/certs.d, /etc/docker/certs.d)
       --image-gc-budget bytes  Remove unused images, least recently used first, above this size
   -l, --log-level string       debug, info, warn or error (default "info")
 `;

@@ -85,7 +85,11 @@ async function main(): Promise<void> {
     storageDriver: options.storageDriver,
     cgroupParent: options.cgroupParent,
     networking,
-    registry: { mirrors: options.registryMirrors, insecureRegistries: options.insecureRegistries },
+    registry: {
+      mirrors: options.registryMirrors,
+      insecureRegistries: options.insecureRegistries,
+      ...(options.certsDirs ? { certsDirs: options.certsDirs } : {}),
+    },
     ...(options.imageGcBudget ? { imageGcBudget: options.imageGcBudget } : {}),
     logger,
     ...(options.runtime ? { runtime: options.runtime } : {}),

@@ -70,6 +70,7 @@ export class Engine {
       mirrors: options.registry?.mirrors ?? [],
       insecureRegistries: options.registry?.insecureRegistries ?? [],
       maxConcurrentDownloads: options.registry?.maxConcurrentDownloads ?? 3,
+      ...(options.registry?.certsDirs ? { certsDirs: options.registry.certsDirs } : {}),
     });
     this.exec = new ExecService(this);
     this.stdin = new StdinBroker(this);

@@ -45,7 +45,13 @@ export {
   type EndpointConfig,
   blankNetworkSettings,
 } from './bridge-networking.js';
-export { type ProgressSink, RegistryService, type RegistrySettings } from './registry.js';
+export {
+  DEFAULT_CERTS_DIRS,
+  type ProgressSink,
+  RegistryService,
+  type RegistrySettings,
+  registryCas,
+} from './registry.js';
 export {
   type CommitOptions,
   commitContainer,

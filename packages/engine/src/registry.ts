@@ -1,4 +1,6 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { createGzip } from 'node:zlib';
 import {
   type ContentStore,
@@ -33,6 +35,26 @@ export interface RegistrySettings {
   /** Registries reached over plain HTTP or unverified TLS (`insecure-registries`). */
   insecureRegistries: string[];
   maxConcurrentDownloads: number;
+  /**
+   * Directories laid out like Docker's `/etc/docker/certs.d`: `<dir>/<host:port>/*.crt` are CA
+   * certificates trusted for that registry (besides the system's).
+   */
+  certsDirs?: string[];
+}
+
+/** Where Docker users already keep registry CAs, and ours. */
+export const DEFAULT_CERTS_DIRS = ['/etc/tsctr/certs.d', '/etc/docker/certs.d'];
+
+/** The CA certificates `certs.d`-style directories hold for registry `host` (Docker reads `*.crt`). */
+export function registryCas(host: string, dirs: readonly string[]): Buffer[] {
+  const cas: Buffer[] = [];
+  for (const dir of dirs) {
+    const hostDir = join(dir, host);
+    if (!existsSync(hostDir)) continue;
+    for (const name of readdirSync(hostDir).sort())
+      if (name.endsWith('.crt')) cas.push(readFileSync(join(hostDir, name)));
+  }
+  return cas;
 }
 
 export type ProgressSink = (event: ProgressEvent & { progress?: string }) => void;
@@ -53,9 +75,12 @@ export class RegistryService {
     const plainMirrors = this.settings.mirrors
       .filter((m) => m.startsWith('http://'))
       .map((m) => new URL(m).host);
+    // Read at each use (a few small files), so a CA dropped into certs.d needs no restart.
+    const cas = registryCas(domain, this.settings.certsDirs ?? DEFAULT_CERTS_DIRS);
     return new RegistryClient(domain, {
       insecureRegistries: [...this.settings.insecureRegistries, ...plainMirrors],
       ...(credentials ? { credentials } : {}),
+      ...(cas.length > 0 ? { ca: [...rootCertificates.map((c) => Buffer.from(c)), ...cas] } : {}),
     });
   }
 

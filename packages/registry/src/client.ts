@@ -200,6 +200,15 @@ export class RegistryClient {
 }
 
 /** Docker's wording for a registry it cannot reach. */
+/** Node's codes for a certificate chain that does not end at a trusted CA. */
+const UNKNOWN_AUTHORITY = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+]);
+
 function unreachable(url: string, err: unknown): RegistryError {
   const e = err as NodeJS.ErrnoException;
   const u = new URL(url);
@@ -208,6 +217,9 @@ function unreachable(url: string, err: unknown): RegistryError {
       ? `dial tcp ${u.host}: connect: connection refused`
       : e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN'
         ? `dial tcp: lookup ${u.hostname}: no such host`
-        : e.message;
+        : UNKNOWN_AUTHORITY.has(e.code ?? '')
+          ? // Go's wording, which users search for; the fix is a CA in certs.d or insecure-registries.
+            'tls: failed to verify certificate: x509: certificate signed by unknown authority'
+          : e.message;
   return new RegistryError('unavailable', `Get "${u.origin}/v2/": ${detail}`, { cause: err });
 }

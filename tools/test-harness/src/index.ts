@@ -69,8 +69,12 @@ export class TestDaemon {
     this.client = new EngineClient(this.socketPath);
   }
 
-  static async start(): Promise<TestDaemon> {
+  /** Extra `tsctrd` flags for this daemon (e.g. `--certs-dir`), kept across `launch()`es. */
+  extraArgs: string[] = [];
+
+  static async start(options: { args?: string[] } = {}): Promise<TestDaemon> {
     const daemon = new TestDaemon(await mkdtemp(join(tmpdir(), 'tsctr-e2e-')));
+    daemon.extraArgs = options.args ?? [];
     await daemon.launch();
     return daemon;
   }
@@ -99,6 +103,7 @@ export class TestDaemon {
         this.cgroupParent,
         '--bridge',
         this.bridge,
+        ...this.extraArgs,
       ],
       { stdio: ['ignore', log, log] },
     );
