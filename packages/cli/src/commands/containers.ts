@@ -444,6 +444,31 @@ export const inspectCommand: Command = {
   },
 };
 
+/**
+ * `image/network/volume inspect`: each object by its own path; what exists is printed, what
+ * the daemon refuses is reported on stderr (exit 1), as the docker CLI does.
+ */
+export async function inspectEach(
+  ctx: CommandContext,
+  names: string[],
+  pathFor: (name: string) => string,
+  format: string | undefined,
+): Promise<number> {
+  const results: unknown[] = [];
+  const errors: string[] = [];
+  for (const name of names) {
+    try {
+      results.push(await ctx.client.request('GET', pathFor(name)));
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      errors.push(err.message);
+    }
+  }
+  printInspect(ctx, results, format);
+  for (const e of errors) write(ctx.io.stderr, `Error response from daemon: ${e}`);
+  return errors.length > 0 ? 1 : 0;
+}
+
 export function printInspect(ctx: CommandContext, results: unknown[], format: string | undefined): void {
   if (format) {
     for (const r of results) write(ctx.io.stdout, renderTemplate(format, r));

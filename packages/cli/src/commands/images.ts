@@ -4,7 +4,7 @@ import type { ImageSummary } from '@ts-container/api';
 import { parseReference } from '@ts-container/image';
 import { type Command, CommandError, write } from '../context.js';
 import { formatList, humanSize, timeAgo } from '../format.js';
-import { printInspect } from './containers.js';
+import { inspectEach } from './containers.js';
 
 /** One row of `docker images`: an image under one of its tags (or `<none>`). */
 class ImageRow {
@@ -325,18 +325,7 @@ export const imageInspectCommand: Command = {
     { name: 'format', short: 'f', type: 'string', description: 'Format output using a custom template' },
   ],
   minArgs: 1,
-  async run(ctx, args, flags) {
-    const results: unknown[] = [];
-    let code = 0;
-    for (const name of args) {
-      try {
-        results.push(await ctx.client.request('GET', `/images/${name}/json`));
-      } catch (err) {
-        write(ctx.io.stderr, `Error response from daemon: ${(err as Error).message}`);
-        code = 1;
-      }
-    }
-    printInspect(ctx, results, flags.format as string | undefined);
-    return code;
+  run(ctx, args, flags) {
+    return inspectEach(ctx, args, (n) => `/images/${n}/json`, flags.format as string | undefined);
   },
 };

@@ -2,7 +2,7 @@ import { ApiError } from '@ts-container/api';
 import { type Command, type CommandContext, CommandError, write } from '../context.js';
 import { formatList } from '../format.js';
 import { confirm, filtersQuery } from '../prompt.js';
-import { printInspect } from './containers.js';
+import { inspectEach } from './containers.js';
 
 interface NetworkJson {
   Name: string;
@@ -158,20 +158,13 @@ export const networkInspectCommand: Command = {
     { name: 'verbose', short: 'v', type: 'bool', description: 'Verbose output for diagnostics' },
   ],
   minArgs: 1,
-  async run(ctx, args, flags) {
-    const results: unknown[] = [];
-    const errors: string[] = [];
-    for (const name of args) {
-      try {
-        results.push(await ctx.client.request('GET', `/networks/${encodeURIComponent(name)}`));
-      } catch (err) {
-        if (!(err instanceof ApiError)) throw err;
-        errors.push(err.message);
-      }
-    }
-    printInspect(ctx, results, flags.format as string | undefined);
-    for (const e of errors) write(ctx.io.stderr, `Error response from daemon: ${e}`);
-    return errors.length > 0 ? 1 : 0;
+  run(ctx, args, flags) {
+    return inspectEach(
+      ctx,
+      args,
+      (n) => `/networks/${encodeURIComponent(n)}`,
+      flags.format as string | undefined,
+    );
   },
 };
 

@@ -2,7 +2,7 @@ import { ApiError, humanSize } from '@ts-container/api';
 import { type Command, CommandError, write } from '../context.js';
 import { formatList } from '../format.js';
 import { confirm, filtersQuery } from '../prompt.js';
-import { printInspect } from './containers.js';
+import { inspectEach } from './containers.js';
 
 interface VolumeJson {
   Name: string;
@@ -107,20 +107,13 @@ export const volumeInspectCommand: Command = {
     { name: 'format', short: 'f', type: 'string', description: 'Format output using a custom template' },
   ],
   minArgs: 1,
-  async run(ctx, args, flags) {
-    const results: unknown[] = [];
-    const errors: string[] = [];
-    for (const name of args) {
-      try {
-        results.push(await ctx.client.request('GET', `/volumes/${encodeURIComponent(name)}`));
-      } catch (err) {
-        if (!(err instanceof ApiError)) throw err;
-        errors.push(err.message);
-      }
-    }
-    printInspect(ctx, results, flags.format as string | undefined);
-    for (const e of errors) write(ctx.io.stderr, `Error response from daemon: ${e}`);
-    return errors.length > 0 ? 1 : 0;
+  run(ctx, args, flags) {
+    return inspectEach(
+      ctx,
+      args,
+      (n) => `/volumes/${encodeURIComponent(n)}`,
+      flags.format as string | undefined,
+    );
   },
 };
 
