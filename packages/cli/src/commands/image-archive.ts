@@ -3,8 +3,9 @@ import { rename, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ImageSummary } from '@ts-container/api';
-import { type Command, type CommandContext, CommandError } from '../context.js';
+import { type Command, CommandError } from '../context.js';
 import { formatList, timeAgo } from '../format.js';
+import { confirm, filtersMap } from '../prompt.js';
 
 /** Docker's units.HumanSize: decimal units, four significant digits (`16.43MB`, `0B`). */
 export function humanSizeLong(bytes: number): string {
@@ -16,37 +17,6 @@ export function humanSizeLong(bytes: number): string {
     i++;
   }
   return `${Number(v.toPrecision(4))}${units[i]}`;
-}
-
-async function readLine(ctx: CommandContext): Promise<string> {
-  if (ctx.io.stdin.isTTY === undefined && ctx.io.stdin.readableEnded) return '';
-  return new Promise((resolve) => {
-    let data = '';
-    const onData = (chunk: Buffer) => {
-      data += chunk.toString('utf8');
-      const nl = data.indexOf('\n');
-      if (nl >= 0) done(data.slice(0, nl));
-    };
-    const done = (line: string) => {
-      ctx.io.stdin.off('data', onData);
-      ctx.io.stdin.off('end', onEnd);
-      ctx.io.stdin.pause();
-      resolve(line);
-    };
-    const onEnd = () => done(data);
-    ctx.io.stdin.on('data', onData);
-    ctx.io.stdin.once('end', onEnd);
-  });
-}
-
-function filtersQuery(list: string[]): Record<string, string[]> {
-  const filters: Record<string, string[]> = {};
-  for (const f of list) {
-    const i = f.indexOf('=');
-    if (i < 0) throw new CommandError('bad format of filter (expected name=value)');
-    (filters[f.slice(0, i)] ??= []).push(f.slice(i + 1));
-  }
-  return filters;
 }
 
 export const saveCommand: Command = {
@@ -156,16 +126,11 @@ export const imagePruneCommand: Command = {
   maxArgs: 0,
   async run(ctx, _args, flags) {
     const all = flags.all === true;
-    if (flags.force !== true) {
-      ctx.io.stdout.write(
-        all
-          ? 'WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue? [y/N] '
-          : 'WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] ',
-      );
-      const answer = await readLine(ctx);
-      if (!/^y(es)?$/i.test(answer.trim())) return 0;
-    }
-    const filters = filtersQuery(flags.filter as string[]);
+    const warning = all
+      ? 'WARNING! This will remove all images without at least one container associated to them.'
+      : 'WARNING! This will remove all dangling images.';
+    if (flags.force !== true && !(await confirm(ctx, warning))) return 0;
+    const filters = filtersMap(flags.filter as string[]);
     filters.dangling = [all ? 'false' : 'true'];
     const result = await ctx.client.request<{
       ImagesDeleted: Array<{ Untagged?: string; Deleted?: string }> | null;
