@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -22,9 +23,12 @@ describe.skipIf(skip !== undefined)('a TLS registry with its own CA (certs.d)', 
   const nsVeth = `vca${process.pid}n`.slice(0, 15);
   const ip = `10.250.${n}.2`;
   const host = `${ip}:5443`;
+  /** The same registry again, requiring a client certificate signed by the CA (mutual TLS). */
+  const mtlsHost = `${ip}:5444`;
   let dir: string;
   let certsDir: string;
   let registry: ChildProcess | undefined;
+  let mtlsRegistry: ChildProcess | undefined;
   let daemon: TestDaemon;
 
   beforeAll(async () => {
@@ -77,21 +81,52 @@ describe.skipIf(skip !== undefined)('a TLS registry with its own CA (certs.d)', 
       '-extfile',
       'ext.cnf',
     ]);
-    await writeFile(
-      join(dir, 'config.yml'),
+    await ssl([
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'client.key',
+      '-out',
+      'client.csr',
+      '-subj',
+      '/CN=tsctr client',
+    ]);
+    await writeFile(join(dir, 'client-ext.cnf'), 'extendedKeyUsage=clientAuth\n');
+    await ssl([
+      'x509',
+      '-req',
+      '-in',
+      'client.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'client.cert',
+      '-days',
+      '1',
+      '-extfile',
+      'client-ext.cnf',
+    ]);
+    const registryConfig = (addr: string, data: string, clientCas: boolean) =>
       [
         'version: 0.1',
         'storage:',
         '  filesystem:',
-        `    rootdirectory: ${join(dir, 'data')}`,
+        `    rootdirectory: ${join(dir, data)}`,
         'http:',
-        `  addr: ${host}`,
+        `  addr: ${addr}`,
         '  tls:',
         `    certificate: ${join(dir, 'server.crt')}`,
         `    key: ${join(dir, 'server.key')}`,
+        ...(clientCas ? ['    clientcas:', `      - ${join(dir, 'ca.crt')}`] : []),
         '',
-      ].join('\n'),
-    );
+      ].join('\n');
+    await writeFile(join(dir, 'config.yml'), registryConfig(host, 'data', false));
+    await writeFile(join(dir, 'mtls.yml'), registryConfig(mtlsHost, 'mtls-data', true));
     await execa('ip', ['netns', 'add', ns]);
     await execa('ip', ['link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', nsVeth]);
     await execa('ip', ['link', 'set', nsVeth, 'netns', ns]);
@@ -102,10 +137,21 @@ describe.skipIf(skip !== undefined)('a TLS registry with its own CA (certs.d)', 
     registry = spawn('ip', ['netns', 'exec', ns, 'docker-registry', 'serve', join(dir, 'config.yml')], {
       stdio: 'ignore',
     });
-    for (let i = 0; i < 100; i++) {
+    mtlsRegistry = spawn('ip', ['netns', 'exec', ns, 'docker-registry', 'serve', join(dir, 'mtls.yml')], {
+      stdio: 'ignore',
+    });
+    for (let i = 0, port = 5443; i < 100 && port <= 5444; i++) {
       const up = await new Promise<boolean>((resolve) => {
         const req = request(
-          { host: ip, port: 5443, path: '/v2/', rejectUnauthorized: false, timeout: 500 },
+          {
+            host: ip,
+            port,
+            path: '/v2/',
+            rejectUnauthorized: false,
+            timeout: 500,
+            cert: readFileSync(join(dir, 'client.cert')),
+            key: readFileSync(join(dir, 'client.key')),
+          },
           (res) => {
             res.resume();
             resolve(true);
@@ -115,8 +161,8 @@ describe.skipIf(skip !== undefined)('a TLS registry with its own CA (certs.d)', 
         req.on('timeout', () => req.destroy());
         req.end();
       });
-      if (up) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      if (up) port++;
+      else await new Promise((resolve) => setTimeout(resolve, 100));
     }
     daemon = await TestDaemon.start({ args: ['--certs-dir', certsDir] });
     await daemon.importBusybox();
@@ -124,6 +170,7 @@ describe.skipIf(skip !== undefined)('a TLS registry with its own CA (certs.d)', 
   afterAll(async () => {
     await daemon?.destroy();
     registry?.kill();
+    mtlsRegistry?.kill();
     await execa('ip', ['netns', 'del', ns], { reject: false });
     await execa('ip', ['link', 'del', hostVeth], { reject: false });
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -150,5 +197,31 @@ describe.skipIf(skip !== undefined)('a TLS registry with its own CA (certs.d)', 
     expect((await daemon.tsctr(['run', '--rm', `${host}/tls/busybox:1`, 'echo', 'verified'])).stdout).toBe(
       'verified',
     );
+  });
+
+  it('presents the client certificate of certs.d/<host:port>/client.cert + client.key (mutual TLS)', async () => {
+    const hostDir = join(certsDir, mtlsHost);
+    await mkdir(hostDir);
+    await copyFile(join(dir, 'ca.crt'), join(hostDir, 'ca.crt'));
+    expect((await daemon.tsctr(['tag', 'busybox', `${mtlsHost}/tls/busybox:1`])).exitCode).toBe(0);
+    // The CA alone is not enough: the registry asks for a client certificate.
+    const refused = await daemon.tsctr(['push', `${mtlsHost}/tls/busybox:1`]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/certificate/i);
+
+    // A certificate without its key is refused before any connection, in Docker's words.
+    await copyFile(join(dir, 'client.cert'), join(hostDir, 'client.cert'));
+    const keyless = await daemon.tsctr(['push', `${mtlsHost}/tls/busybox:1`]);
+    expect(keyless.exitCode).toBe(1);
+    expect(keyless.stderr).toContain(
+      'missing key client.key for client certificate client.cert. CA certificates must use the extension .crt',
+    );
+
+    await copyFile(join(dir, 'client.key'), join(hostDir, 'client.key'));
+    const push = await daemon.tsctr(['push', `${mtlsHost}/tls/busybox:1`]);
+    expect(push.exitCode, push.stderr).toBe(0);
+    expect((await daemon.tsctr(['rmi', `${mtlsHost}/tls/busybox:1`])).exitCode).toBe(0);
+    const pull = await daemon.tsctr(['pull', `${mtlsHost}/tls/busybox:1`]);
+    expect(pull.exitCode, pull.stderr).toBe(0);
   });
 });

@@ -16,7 +16,7 @@ import { HttpError, messageFor, statusFor } from './http.js';
 import { Router } from './router.js';
 
 /** The Docker Engine API over the engine: validation and shapes here, behaviour below. */
-export function createApiServer(engine: Engine, logger: Logger): Server {
+export function createApiServer(engine: Engine, logger: Logger & { debug?(msg: string): void }): Server {
   const router = new Router();
   registerSystem(router, engine);
   registerImages(router, engine);
@@ -97,12 +97,29 @@ export function createApiServer(engine: Engine, logger: Logger): Server {
       for (const [k, v] of Object.entries(pingHeaders()))
         if (k === 'Api-Version' || k === 'Ostype') res.setHeader(k, v);
       res.setHeader('Server', `tsctr/${API_VERSION}`);
+      if (logger.debug) logCall(req, res, res, logger.debug);
       void handle(req, res);
     },
   );
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Upgraded requests answer on the socket itself; this response object is never sent.
-    void handle(req, new ServerResponse(req), { socket, head });
+    const res = new ServerResponse(req);
+    if (logger.debug) logCall(req, res, socket, logger.debug);
+    void handle(req, res, { socket, head });
   });
   return server;
+}
+
+/** Docker's debug log of API calls, with how long each took (until its response or stream ended). */
+function logCall(
+  req: IncomingMessage,
+  res: ServerResponse,
+  done: { once(event: 'close', listener: () => void): unknown },
+  debug: (msg: string) => void,
+): void {
+  const started = performance.now();
+  debug(`Calling ${req.method} ${req.url}`);
+  done.once('close', () =>
+    debug(`${req.method} ${req.url}: ${res.statusCode} in ${(performance.now() - started).toFixed(1)} ms`),
+  );
 }

@@ -464,13 +464,16 @@ export class ContainerService {
   }
 
   private async handleExit(id: string, exitCode: number, oomKilled: boolean): Promise<void> {
-    await this.runtime
-      .delete(id)
-      .catch((e: unknown) => this.options.logger.warn(`runtime delete ${id}: ${String(e)}`));
-    await this.options.networking
-      .teardown(this.store.get(id))
-      .catch((e: unknown) => this.options.logger.warn(`network teardown of ${id}: ${String(e)}`));
-    await unmount(this.rootfsDir(id));
+    // Independent of each other once the process is gone: side by side, as `run --rm` waits on them.
+    await Promise.all([
+      this.runtime
+        .delete(id)
+        .catch((e: unknown) => this.options.logger.warn(`runtime delete ${id}: ${String(e)}`)),
+      this.options.networking
+        .teardown(this.store.get(id))
+        .catch((e: unknown) => this.options.logger.warn(`network teardown of ${id}: ${String(e)}`)),
+      unmount(this.rootfsDir(id)),
+    ]);
     const record = await this.store.update(id, (r) => {
       r.State = {
         ...r.State,

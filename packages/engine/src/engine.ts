@@ -71,6 +71,7 @@ export class Engine {
       insecureRegistries: options.registry?.insecureRegistries ?? [],
       maxConcurrentDownloads: options.registry?.maxConcurrentDownloads ?? 3,
       ...(options.registry?.certsDirs ? { certsDirs: options.registry.certsDirs } : {}),
+      logger: options.logger ?? silentLogger,
     });
     this.exec = new ExecService(this);
     this.stdin = new StdinBroker(this);

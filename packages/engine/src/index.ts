@@ -50,7 +50,8 @@ export {
   type ProgressSink,
   RegistryService,
   type RegistrySettings,
-  registryCas,
+  registryTls,
+  type RegistryTlsFiles,
 } from './registry.js';
 export {
   type CommitOptions,

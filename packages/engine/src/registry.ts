@@ -26,8 +26,10 @@ import {
   pushImage,
   searchRepositories,
 } from '@ts-container/registry';
+import type { Logger } from './containers.js';
 import { notFound } from './errors.js';
 import type { ImageService } from './images.js';
+import { StreamedLayers } from './streamed-layers.js';
 
 export interface RegistrySettings {
   /** Tried first, in order, for Docker Hub images (`registry-mirrors`). */
@@ -40,21 +42,53 @@ export interface RegistrySettings {
    * certificates trusted for that registry (besides the system's).
    */
   certsDirs?: string[];
+  logger?: Logger;
 }
 
 /** Where Docker users already keep registry CAs, and ours. */
 export const DEFAULT_CERTS_DIRS = ['/etc/tsctr/certs.d', '/etc/docker/certs.d'];
 
-/** The CA certificates `certs.d`-style directories hold for registry `host` (Docker reads `*.crt`). */
-export function registryCas(host: string, dirs: readonly string[]): Buffer[] {
-  const cas: Buffer[] = [];
+/** What `certs.d`-style directories hold for one registry host. */
+export interface RegistryTlsFiles {
+  /** `*.crt`: CA certificates trusted for this registry (besides the system's). */
+  cas: Buffer[];
+  /** `<name>.cert` with `<name>.key`: the client certificate for mutual TLS (the first by name). */
+  clientCertificate?: { cert: Buffer; key: Buffer };
+}
+
+/**
+ * Reads `<dir>/<host:port>/` as Docker does: `*.crt` are CAs, `*.cert` + `*.key` of the same
+ * name are a client certificate and its key. A certificate without its key (or a key without
+ * its certificate) is an error with Docker's words, rather than a TLS failure later.
+ */
+export function registryTls(host: string, dirs: readonly string[]): RegistryTlsFiles {
+  const files: RegistryTlsFiles = { cas: [] };
   for (const dir of dirs) {
     const hostDir = join(dir, host);
     if (!existsSync(hostDir)) continue;
-    for (const name of readdirSync(hostDir).sort())
-      if (name.endsWith('.crt')) cas.push(readFileSync(join(hostDir, name)));
+    const names = readdirSync(hostDir).sort();
+    for (const name of names) {
+      if (name.endsWith('.crt')) files.cas.push(readFileSync(join(hostDir, name)));
+      else if (name.endsWith('.cert')) {
+        const keyName = `${name.slice(0, -'.cert'.length)}.key`;
+        if (!names.includes(keyName))
+          throw new RegistryError(
+            'invalid-parameter',
+            `missing key ${keyName} for client certificate ${name}. CA certificates must use the extension .crt`,
+          );
+        files.clientCertificate ??= {
+          cert: readFileSync(join(hostDir, name)),
+          key: readFileSync(join(hostDir, keyName)),
+        };
+      } else if (name.endsWith('.key') && !names.includes(`${name.slice(0, -'.key'.length)}.cert`)) {
+        throw new RegistryError(
+          'invalid-parameter',
+          `missing client certificate ${name.slice(0, -'.key'.length)}.cert for key ${name}`,
+        );
+      }
+    }
   }
-  return cas;
+  return files;
 }
 
 export type ProgressSink = (event: ProgressEvent & { progress?: string }) => void;
@@ -76,11 +110,12 @@ export class RegistryService {
       .filter((m) => m.startsWith('http://'))
       .map((m) => new URL(m).host);
     // Read at each use (a few small files), so a CA dropped into certs.d needs no restart.
-    const cas = registryCas(domain, this.settings.certsDirs ?? DEFAULT_CERTS_DIRS);
+    const tls = registryTls(domain, this.settings.certsDirs ?? DEFAULT_CERTS_DIRS);
     return new RegistryClient(domain, {
       insecureRegistries: [...this.settings.insecureRegistries, ...plainMirrors],
       ...(credentials ? { credentials } : {}),
-      ...(cas.length > 0 ? { ca: [...rootCertificates.map((c) => Buffer.from(c)), ...cas] } : {}),
+      ...(tls.cas.length > 0 ? { ca: [...rootCertificates.map((c) => Buffer.from(c)), ...tls.cas] } : {}),
+      ...(tls.clientCertificate ? { clientCertificate: tls.clientCertificate } : {}),
     });
   }
 
@@ -140,12 +175,16 @@ export class RegistryService {
     const client = this.client(domain, domain === ref.domain ? credentials : undefined);
     const existing = this.store.lookup(formatReference(ref));
     const present = new Set<string>();
-    const result = await pullImage({
+    const streamed = StreamedLayers.usable(this.images.snapshotter)
+      ? new StreamedLayers(this.images.snapshotter)
+      : undefined;
+    const pulling = pullImage({
       client,
       reference: ref,
       store: this.content,
       maxConcurrentDownloads: this.settings.maxConcurrentDownloads,
       layerExists: (diffIds, index) => this.images.snapshotter.has(chainIds(diffIds)[index]!),
+      ...(streamed ? { layerSink: (_layer, index, diffIds) => streamed.sinkFor(index, diffIds) } : {}),
       ...(platform ? { platform } : {}),
       onProgress: (e) => {
         if (e.status === 'Already exists' && e.id) present.add(e.id);
@@ -156,6 +195,11 @@ export class RegistryService {
         );
       },
     });
+    // A failed pull returns once the layers it was unpacking stopped.
+    const result = await pulling.catch(async (err: unknown) => {
+      await streamed?.settle();
+      throw err;
+    });
     const diffIds = result.config.rootfs.diff_ids;
     if (diffIds.length !== result.layers.length)
       throw new RegistryError(
@@ -163,6 +207,13 @@ export class RegistryService {
         'image config and manifest disagree on the number of layers',
       );
     const blobOf = new Map(diffIds.map((d, i) => [d, result.layers[i]!.digest]));
+    if (streamed) {
+      await streamed.settle();
+      for (const reason of streamed.fallbacks)
+        this.settings.logger?.warn(
+          `pull ${formatReference(ref)}: ${reason}; unpacking it again from the downloaded blob`,
+        );
+    }
     await this.images.ensureLayers(diffIds, (d) => blobOf.get(d)!);
     for (const layer of result.layers)
       if (!present.has(short(layer.digest))) progress({ id: short(layer.digest), status: 'Pull complete' });

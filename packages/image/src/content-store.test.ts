@@ -30,9 +30,25 @@ describe('ContentStore', () => {
     expect(await readdir(store.ingestDir)).toEqual([]);
   });
 
+  it('resumes an ingest and verifies the whole blob, kept part included', async () => {
+    const first = await store.openIngest('ref2');
+    await first.write(Buffer.alloc(3 << 20, 7));
+    await first.close();
+    const again = await store.openIngest('ref2');
+    expect(again.offset).toBe(3 << 20);
+    await again.write(Buffer.from('tail'));
+    const whole = Buffer.concat([Buffer.alloc(3 << 20, 7), Buffer.from('tail')]);
+    expect(await again.commit(sha256Digest(whole), whole.length)).toEqual({
+      digest: sha256Digest(whole),
+      size: whole.length,
+    });
+    expect((await store.read(sha256Digest(whole))).equals(whole)).toBe(true);
+  });
+
   it('resumes an ingest and refuses a wrong digest, keeping nothing', async () => {
     const first = await store.openIngest('ref1');
     await first.write(Buffer.from('hel'));
+    await first.close();
     const again = await store.openIngest('ref1');
     expect(again.offset).toBe(3);
     await again.write(Buffer.from('lo'));

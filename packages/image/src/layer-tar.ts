@@ -164,7 +164,7 @@ async function applyLayerJs(
           break;
         case 'file':
         case 'contiguous-file':
-          await pipeline(entry, createWriteStream(path, { mode }));
+          await pipeline(entry, createWriteStream(path, { mode, highWaterMark: 1 << 20 }));
           contentSize += header.size ?? 0;
           break;
         case 'symlink':

@@ -514,7 +514,10 @@ export class NetworkManager {
   disconnectAll(containerId: string): Promise<void> {
     return this.locked(async () => {
       this.assertInitialized();
-      for (const endpoint of this.state.endpoints.filter((e) => e.containerId === containerId)) {
+      const endpoints = this.state.endpoints.filter((e) => e.containerId === containerId);
+      // `--network none` and host containers have nothing here: no state or firewall to rewrite.
+      if (endpoints.length === 0 && !this.state.ports.some((p) => p.containerId === containerId)) return;
+      for (const endpoint of endpoints) {
         await this.removeEndpoint(endpoint);
       }
       await this.unpublishLocked(containerId);

@@ -1,4 +1,4 @@
-import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { run, tryRun } from './exec.js';
 import type { Logger } from './logger.js';
@@ -13,8 +13,8 @@ export async function createNetns(path: string, options: { logger?: Logger } = {
   const handle = await open(path, 'a');
   await handle.close();
   try {
-    await run('unshare', [`--net=${path}`, 'true'], options);
-    await run('nsenter', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up'], options);
+    // One process: unshare binds the new namespace to `path`, then runs `ip` inside it.
+    await run('unshare', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up'], options);
   } catch (err) {
     await removeNetns(path);
     throw err;
@@ -24,7 +24,7 @@ export async function createNetns(path: string, options: { logger?: Logger } = {
 /** Unmounts and deletes a namespace file made by createNetns; a missing file is not an error. */
 export async function removeNetns(path: string, options: { logger?: Logger } = {}): Promise<void> {
   // Lazy unmount: a process still inside keeps the namespace alive, but the file goes away.
-  while (await isNetnsMounted(path)) {
+  for (let mounts = await mountCount(path); mounts > 0; mounts--) {
     if (!(await tryRun('umount', ['-l', path], options))) break;
   }
   await rm(path, { force: true });
@@ -41,8 +41,20 @@ export async function netnsExists(path: string): Promise<boolean> {
 }
 
 async function isNetnsMounted(path: string): Promise<boolean> {
-  // A bound namespace file is an nsfs mount point; findmnt exits non-zero otherwise.
-  return tryRun('findmnt', ['--noheadings', '--mountpoint', path]);
+  return (await mountCount(path)) > 0;
+}
+
+/**
+ * How many mounts sit on `path` (a bound namespace file is an nsfs mount point), read from
+ * mountinfo rather than by running findmnt: this is on every container's start and stop.
+ */
+async function mountCount(path: string): Promise<number> {
+  // mountinfo escapes space, tab, newline and backslash in paths as octal.
+  const escaped = path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  let count = 0;
+  for (const line of mountinfo.split('\n')) if (line.split(' ')[4] === escaped) count++;
+  return count;
 }
 
 /** Runs a command inside the namespace (nsenter --net); stdout is returned. */

@@ -9,6 +9,8 @@ export interface RegistryOptions {
   credentials?: Credentials;
   /** Extra CA certificates for this registry (from a certs.d directory). */
   ca?: Buffer[];
+  /** A client certificate and its key (PEM) for registries that require mutual TLS. */
+  clientCertificate?: { cert: Buffer; key: Buffer };
   userAgent?: string;
 }
 
@@ -57,6 +59,13 @@ export class RegistryClient {
     this.host = apiHost(domain);
   }
 
+  private tls(): { ca?: Buffer[]; cert?: Buffer; key?: Buffer } {
+    return {
+      ...(this.options.ca ? { ca: this.options.ca } : {}),
+      ...(this.options.clientCertificate ?? {}),
+    };
+  }
+
   private get insecure(): boolean {
     return isInsecure(this.host, this.options.insecureRegistries);
   }
@@ -68,7 +77,7 @@ export class RegistryClient {
       const res = await send(`https://${this.host}/v2/`, {
         insecureTls: this.insecure,
         timeoutMs: 10_000,
-        ...(this.options.ca ? { ca: this.options.ca } : {}),
+        ...this.tls(),
       });
       drain(res);
       this.base = `https://${this.host}`;
@@ -108,7 +117,7 @@ export class RegistryClient {
           headers,
           insecureTls: this.insecure,
           ...(body ? { body } : {}),
-          ...(this.options.ca ? { ca: this.options.ca } : {}),
+          ...this.tls(),
         });
       } catch (err) {
         throw unreachable(url, err);

@@ -28,6 +28,8 @@ export interface BlobStore {
     offset: number;
     write(chunk: Buffer): Promise<void>;
     commit(expectedDigest: string, expectedSize?: number): Promise<unknown>;
+    /** Keeps what was written for a later resume. */
+    close(): Promise<void>;
     abort(): Promise<void>;
   }>;
 }
@@ -58,7 +60,23 @@ export interface PullOptions {
    * need not be downloaded: Docker's `Already exists` is about layers, not blobs.
    */
   layerExists?: (diffIds: string[], index: number) => boolean | Promise<boolean>;
+  /**
+   * Asked when layer `index` starts downloading from its first byte: a sink returned here gets
+   * every byte as it arrives, so the caller can unpack while the layer downloads (Docker
+   * downloads first and extracts after).
+   */
+  layerSink?: (layer: Descriptor, index: number, diffIds: string[]) => LayerSink | undefined;
   onProgress?: (event: ProgressEvent) => void;
+}
+
+/** Receives a layer blob's bytes while it downloads (see `PullOptions.layerSink`). */
+export interface LayerSink {
+  /** The next bytes, in order (a resumed range continues where the last attempt stopped); resolves when the sink can take more. */
+  write(chunk: Buffer): Promise<void>;
+  /** Every byte arrived and the blob's digest verified. */
+  end(): void;
+  /** The download failed or had to start over: what the sink got is void. */
+  abort(err: Error): void;
 }
 
 export interface PullResult {
@@ -184,8 +202,13 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
         progress({ id, status: 'Already exists' });
         continue;
       }
-      await downloadBlob(client, ref, store, layer, (current) =>
-        progress({ id, status: 'Downloading', progressDetail: { current, total: layer.size } }),
+      await downloadBlob(
+        client,
+        ref,
+        store,
+        layer,
+        (current) => progress({ id, status: 'Downloading', progressDetail: { current, total: layer.size } }),
+        options.layerSink && ((layer) => options.layerSink?.(layer, index, diffIds)),
       );
       progress({ id, status: 'Verifying Checksum' });
       progress({ id, status: 'Download complete' });
@@ -204,12 +227,13 @@ function downloadBlob(
   store: BlobStore,
   blob: Descriptor,
   onBytes: (current: number) => void,
+  sinkFor?: (blob: Descriptor) => LayerSink | undefined,
 ): Promise<void> {
   let running = inFlight.get(store);
   if (!running) inFlight.set(store, (running = new Map()));
   const existing = running.get(blob.digest);
   if (existing) return existing;
-  const download = downloadBlobOnce(client, ref, store, blob, onBytes).finally(() =>
+  const download = downloadBlobOnce(client, ref, store, blob, onBytes, sinkFor).finally(() =>
     running.delete(blob.digest),
   );
   running.set(blob.digest, download);
@@ -222,11 +246,27 @@ async function downloadBlobOnce(
   store: BlobStore,
   blob: Descriptor,
   onBytes: (current: number) => void,
+  sinkFor?: (blob: Descriptor) => LayerSink | undefined,
 ): Promise<void> {
   const ingest = () => store.openIngest(`pull-${blob.digest}`, { resume: true });
+  // The sink sees the blob only when it sees it whole: from byte 0, each retry continuing
+  // exactly where the stored part ends.
+  let sink: LayerSink | undefined;
+  let sinkOffset = 0;
+  const dropSink = (err: Error) => {
+    sink?.abort(err);
+    sink = undefined;
+  };
   for (let attempt = 1; ; attempt++) {
     const writer = await ingest();
     let offset = writer.offset;
+    if (attempt === 1 && offset === 0) sink = sinkFor?.(blob);
+    else if (sink && offset !== sinkOffset) dropSink(new Error('download resumed elsewhere than the sink'));
+    const forward = async (chunk: Buffer) => {
+      if (!sink) return;
+      await sink.write(chunk);
+      sinkOffset += chunk.length;
+    };
     try {
       if (offset > blob.size) throw new RegistryError('system', 'partial download is larger than the blob');
       if (offset < blob.size) {
@@ -248,6 +288,7 @@ async function downloadBlobOnce(
         }
         // A registry that ignores Range answers 200 with the whole blob: start again.
         if (offset > 0 && res.status !== 206) {
+          dropSink(new Error('registry ignored the range request'));
           await writer.abort();
           offset = 0;
           const fresh = await store.openIngest(`pull-${blob.digest}`, { resume: false });
@@ -261,16 +302,21 @@ async function downloadBlobOnce(
         }
         for await (const chunk of res.body) {
           await writer.write(chunk as Buffer);
+          await forward(chunk as Buffer);
           offset += (chunk as Buffer).length;
           onBytes(offset);
         }
       }
       await commitBlob(writer, blob);
+      sink?.end();
       return;
     } catch (err) {
       const retryable = !(err instanceof RegistryError) || err.kind === 'unavailable';
-      // A partial download stays in the store's ingest area for a later resume.
+      // A partial download stays in the store's ingest area for a later resume. Closing it
+      // can fail only where the download already did; the download's error is the one told.
+      await writer.close().catch(() => undefined);
       if (!retryable || attempt >= MAX_ATTEMPTS) {
+        dropSink(err as Error);
         throw err instanceof RegistryError
           ? err
           : new RegistryError('unavailable', `downloading ${blob.digest}: ${(err as Error).message}`, {

@@ -15,6 +15,9 @@ export interface HttpRequestOptions {
   /** Accept any TLS certificate (insecure registries only). */
   insecureTls?: boolean;
   ca?: Buffer[];
+  /** Client certificate and key (PEM) for mutual TLS. */
+  cert?: Buffer;
+  key?: Buffer;
   timeoutMs?: number;
 }
 
@@ -30,7 +33,11 @@ export function send(url: string, options: HttpRequestOptions = {}): Promise<Htt
         headers: options.headers,
         timeout: options.timeoutMs ?? 30_000,
         ...(u.protocol === 'https:'
-          ? { rejectUnauthorized: !options.insecureTls, ...(options.ca ? { ca: options.ca } : {}) }
+          ? {
+              rejectUnauthorized: !options.insecureTls,
+              ...(options.ca ? { ca: options.ca } : {}),
+              ...(options.cert && options.key ? { cert: options.cert, key: options.key } : {}),
+            }
           : {}),
       },
       (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),

@@ -13,6 +13,7 @@ export {
   fetchManifest,
   listTags,
   type ProgressEvent,
+  type LayerSink,
   type PullOptions,
   type PullResult,
   pullImage,

@@ -1,5 +1,5 @@
 import { watch } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { attachStdin, reopenLog, resizeTerminal } from './attach.js';
@@ -263,7 +263,13 @@ export class ContainerRuntime {
 
   /** Removes the container from the OCI runtime and its bundle (its log too, if kept there). */
   async delete(id: string): Promise<void> {
-    await (await this.ociFor(id)).delete(id, true);
+    // Without its bundle the container was deleted already (the bundle goes last) or never
+    // created: no need to ask the OCI runtime again (a process start each time).
+    const bundleExists = await access(this.bundleDir(id)).then(
+      () => true,
+      () => false,
+    );
+    if (bundleExists) await (await this.ociFor(id)).delete(id, true);
     this.runtimeOf.delete(id);
     await rm(this.bundleDir(id), { recursive: true, force: true });
     await rm(join(this.exitDir, id), { force: true });

@@ -80,6 +80,8 @@ export async function probeOciRuntime(info: OciRuntimeInfo, scratchDir: string):
   const bundle = join(scratchDir, id);
   const root = join(scratchDir, `${id}-state`);
   await mkdir(join(bundle, 'rootfs', 'proc'), { recursive: true });
+  // crun opens the rootfs' /dev at create, runc does not mind its absence.
+  await mkdir(join(bundle, 'rootfs', 'dev'), { recursive: true });
   // runc checks at create that the command exists; it never runs.
   await writeFile(join(bundle, 'rootfs', 'probe'), '', { mode: 0o755 });
   const spec = {

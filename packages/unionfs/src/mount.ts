@@ -28,6 +28,8 @@ export async function mountAll(mounts: readonly Mount[], target: string): Promis
 
 /** Unmounts `target`; an already-unmounted target is fine (repair after a crash calls this blindly). */
 export async function unmount(target: string): Promise<void> {
+  // Reading mountinfo costs far less than starting umount for the usual "nothing there".
+  if (!(await mountsUnder(target)).includes(target)) return;
   const result = await execa('umount', [target], { reject: false });
   if (result.exitCode !== 0 && !/not mounted|no mount point|not found/i.test(result.stderr)) {
     // A busy mount is detached lazily: the container is gone, stray references will follow.

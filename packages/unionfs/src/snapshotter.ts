@@ -155,19 +155,32 @@ export class Snapshotter {
     return this.driver.mounts(info.id, this.parentIds(info.parent), info.kind === 'view');
   }
 
-  /** Turns active snapshot `key` into committed snapshot `name`. */
-  async commit(name: string, key: string, labels: Record<string, string> = {}): Promise<void> {
+  /**
+   * Turns active snapshot `key` into committed snapshot `name`; `parent` gives a parentless
+   * layer unpacked ahead of its parent (see `unpackLayer`) the parent it belongs on.
+   */
+  async commit(
+    name: string,
+    key: string,
+    labels: Record<string, string> = {},
+    parent: string | undefined = this.snapshots.get(key)?.parent,
+  ): Promise<void> {
     const info = this.stat(key);
     if (info.kind !== 'active')
       throw new SnapshotError('failed-precondition', `snapshot ${key} is not active`);
     if (this.snapshots.has(name))
       throw new SnapshotError('already-exists', `snapshot ${name} already exists`);
+    if (parent !== info.parent && (info.parent !== undefined || !this.unpacksLayersIndependently))
+      throw new SnapshotError('failed-precondition', `snapshot ${key} cannot change its parent`);
+    if (parent !== undefined && this.stat(parent).kind !== 'committed')
+      throw new SnapshotError('failed-precondition', `parent snapshot ${parent} is not committed`);
     const committed: SnapshotInfo = {
       ...info,
       key: name,
       kind: 'committed',
       labels: { ...info.labels, ...labels },
     };
+    if (parent !== undefined) committed.parent = parent;
     await this.saveInfo(committed);
     this.snapshots.delete(key);
     await rm(this.metaPath(key), { force: true });
@@ -207,29 +220,46 @@ export class Snapshotter {
   }
 
   /**
+   * Whether a layer can be unpacked before its parent exists (overlay: a layer's directory holds
+   * only its own changes), so the layers of one image can be unpacked side by side.
+   */
+  get unpacksLayersIndependently(): boolean {
+    return this.driver.name === 'overlay';
+  }
+
+  /**
    * Unpacks a layer tarball as a committed snapshot on top of `parent`. The name is chosen
-   * once the layer's DiffID is known (`nameFor`, usually its chain ID); when a snapshot of
-   * that name already exists the new copy is dropped and the existing one kept.
+   * once the layer's DiffID is known (`nameFor`, usually its chain ID; it may throw to refuse
+   * the layer); when a snapshot of that name already exists the new copy is dropped and the
+   * existing one kept. `parent` may be a function resolving to the parent's key once it is
+   * committed; with `unpacksLayersIndependently` it is awaited only after the layer is
+   * unpacked, otherwise before.
    */
   async unpackLayer(
-    parent: string | undefined,
+    parent: string | undefined | (() => Promise<string | undefined>),
     source: Readable,
     nameFor: (result: ApplyLayerResult) => string,
   ): Promise<ApplyLayerResult & { key: string }> {
+    const deferred = typeof parent === 'function' && this.unpacksLayersIndependently;
     const tmpKey = `${EXTRACT_PREFIX}${randomBytes(8).toString('hex')}`;
-    await this.prepare(tmpKey, parent);
     let result: ApplyLayerResult;
+    let key: string;
+    let parentKey: string | undefined;
     try {
+      if (!deferred) parentKey = typeof parent === 'function' ? await parent() : parent;
+      await this.prepare(tmpKey, parentKey);
       result = await applyLayer(source, this.upperDir(tmpKey), { whiteouts: this.driver.whiteouts });
+      key = nameFor(result);
+      if (deferred) parentKey = await (parent as () => Promise<string | undefined>)();
     } catch (err) {
-      await this.remove(tmpKey);
+      source.destroy();
+      if (this.snapshots.has(tmpKey)) await this.remove(tmpKey);
       throw err;
     }
-    const key = nameFor(result);
     if (this.snapshots.has(key)) {
       await this.remove(tmpKey);
     } else {
-      await this.commit(key, tmpKey, { 'tsctr.size': String(result.contentSize) });
+      await this.commit(key, tmpKey, { 'tsctr.size': String(result.contentSize) }, parentKey);
     }
     return { ...result, key };
   }
