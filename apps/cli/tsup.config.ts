@@ -1,12 +1,19 @@
+import { writeFile } from 'node:fs/promises';
 import { preset } from '../../tsup.preset.ts';
 
 // One bundled, tree-shaken file: the CLI starts on every command, and loading dozens of
 // modules (zod, execa, tar-stream) it mostly does not need costs more than the work itself.
+// CommonJS, unlike the libraries: Node starts a CommonJS script about 40 ms of CPU sooner
+// than the same bundle as an ES module (measured with `tsctr --version` on Node 20).
 export default preset({
+  format: ['cjs'],
+  outExtension: () => ({ js: '.js' }),
   noExternal: [/.*/],
   dts: false,
   treeshake: true,
-  banner: {
-    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+  shims: true,
+  // The package is `"type": "module"`; this tells Node the bundle in dist/ is CommonJS.
+  onSuccess: async () => {
+    await writeFile(new URL('./dist/package.json', import.meta.url), '{ "type": "commonjs" }\n');
   },
 });

@@ -44,7 +44,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-const code = await runCli(
+// No top-level await: the bundle is CommonJS (see tsup.config.ts).
+void runCli(
   process.argv.slice(2),
   {
     stdout: process.stdout,
@@ -54,6 +55,7 @@ const code = await runCli(
     stdoutIsTTY: process.stdout.isTTY === true,
   },
   { program: 'tsctr', startDaemon },
-);
-// Let pending writes reach a pipe before exiting.
-process.stdout.write('', () => process.exit(code));
+).then((code) => {
+  // Let pending writes reach a pipe before exiting.
+  process.stdout.write('', () => process.exit(code));
+});

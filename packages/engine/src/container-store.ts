@@ -107,6 +107,8 @@ export const emptyState = (): ContainerState => ({
 /** Containers on disk: `<root>/<id>/config.json`, written atomically, validated on load. */
 export class ContainerStore {
   private readonly containers = new Map<string, ContainerRecord>();
+  /** The update in progress (the last one queued) per container. */
+  private readonly updates = new Map<string, Promise<ContainerRecord>>();
 
   constructor(readonly root: string) {}
 
@@ -159,11 +161,28 @@ export class ContainerStore {
     this.containers.set(record.Id, record);
   }
 
+  /**
+   * Changes a record and saves it. Updates of one container run one after the other, each on
+   * the record the previous one saved: two interleaved updates (an exit and a health check,
+   * say) would otherwise each start from the same old record, and the last save would undo
+   * the other's change.
+   */
   async update(id: string, change: (record: ContainerRecord) => void): Promise<ContainerRecord> {
-    const record = structuredClone(this.get(id));
-    change(record);
-    await this.save(record);
-    return record;
+    const key = this.get(id).Id;
+    // An earlier update's failure is its own caller's to handle; this one still runs.
+    const previous = (this.updates.get(key) ?? Promise.resolve()).catch(() => undefined);
+    const next = previous.then(async () => {
+      const record = structuredClone(this.get(key));
+      change(record);
+      await this.save(record);
+      return record;
+    });
+    this.updates.set(key, next);
+    try {
+      return await next;
+    } finally {
+      if (this.updates.get(key) === next) this.updates.delete(key);
+    }
   }
 
   async delete(id: string): Promise<void> {

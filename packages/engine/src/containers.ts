@@ -85,6 +85,8 @@ export class ContainerService {
   private readonly options: ContainerServiceOptions;
   /** Resolves when the current run of a container has ended (and its state is saved). */
   private readonly exits = new Map<string, Promise<void>>();
+  /** Starts by restart policy under way: `stop` waits for one, then stops what it started. */
+  private readonly policyStarts = new Map<string, Promise<void>>();
   /** Pending restarts by restart policy, and the back-off delay each is at. */
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private readonly restartDelays = new Map<string, number>();
@@ -518,12 +520,26 @@ export class ContainerService {
     const timer = setTimeout(() => {
       this.restartTimers.delete(id);
       const current = this.store.find(id);
-      if (!current || current.State.Running || current.StoppedByUser) return;
-      this.start(id, { byPolicy: true }).catch(async (err: unknown) => {
-        this.options.logger.warn(`restart of ${id}: ${String(err)}`);
-        const failed = this.store.find(id);
-        if (failed && shouldRestart(failed)) await this.scheduleRestart(failed).catch(() => undefined);
-      });
+      if (!current || current.State.Running) return;
+      if (current.StoppedByUser) {
+        // Stopped while this restart was being scheduled: it stays exited.
+        void this.store
+          .update(id, (r) => {
+            r.State.Restarting = false;
+            r.State.Status = 'exited';
+          })
+          .catch((err: unknown) => this.options.logger.error(`container ${id}: ${String(err)}`));
+        return;
+      }
+      const starting = this.start(id, { byPolicy: true })
+        .catch(async (err: unknown) => {
+          this.options.logger.warn(`restart of ${id}: ${String(err)}`);
+          const failed = this.store.find(id);
+          if (failed && shouldRestart(failed)) await this.scheduleRestart(failed);
+        })
+        .catch((err: unknown) => this.options.logger.error(`restart of ${id}: ${String(err)}`))
+        .finally(() => this.policyStarts.delete(id));
+      this.policyStarts.set(id, starting);
     }, delay);
     this.restartTimers.set(id, timer);
   }
@@ -601,7 +617,13 @@ export class ContainerService {
   }
 
   async stop(ref: string, options: { timeout?: number; signal?: string } = {}): Promise<void> {
-    const c = this.store.get(ref);
+    let c = this.store.get(ref);
+    const starting = this.policyStarts.get(c.Id);
+    if (starting) {
+      // A restart by policy is under way: it is not "stopped" yet; let it finish, then stop it.
+      await starting;
+      c = this.store.get(ref);
+    }
     if (!c.State.Running && this.cancelRestart(c.Id)) {
       await this.store.update(c.Id, (r) => {
         r.StoppedByUser = true;
@@ -610,7 +632,13 @@ export class ContainerService {
       });
       return;
     }
-    if (!c.State.Running) throw new EngineError('not-modified', 'container already stopped');
+    if (!c.State.Running) {
+      // Between a run's end and its policy restart being scheduled, too: no restart after a stop.
+      await this.store.update(c.Id, (r) => {
+        r.StoppedByUser = true;
+      });
+      throw new EngineError('not-modified', 'container already stopped');
+    }
     await this.store.update(c.Id, (r) => {
       r.StoppedByUser = true;
     });
@@ -629,12 +657,18 @@ export class ContainerService {
   }
 
   async remove(ref: string, options: { force?: boolean; removeVolumes?: boolean } = {}): Promise<void> {
-    const c = this.store.get(ref);
+    let c = this.store.get(ref);
     if (c.State.Restarting && !options.force)
       throw conflict(
         `cannot remove container "${c.Name}": container is restarting: stop the container before removing or force remove`,
       );
     this.cancelRestart(c.Id);
+    // A restart by policy under way finishes first; what it started is then running.
+    const starting = this.policyStarts.get(c.Id);
+    if (starting) {
+      await starting;
+      c = this.store.get(ref);
+    }
     if (c.State.Running) {
       if (!options.force) {
         throw conflict(

@@ -37,6 +37,8 @@ export function healthCommand(check: Healthcheck | undefined): string[] | undefi
  */
 export class HealthMonitor {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Unhealthy containers whose `--health-on-failure` action has not succeeded yet. */
+  private readonly actionPending = new Set<string>();
 
   constructor(private readonly engine: Engine) {
     const containers = engine.containers;
@@ -60,7 +62,9 @@ export class HealthMonitor {
     const interval = (check?.Interval || DEFAULT_INTERVAL_NS) / 1e6;
     const schedule = () => {
       const timer = setTimeout(async () => {
-        await this.probe(c.Id, cmd, check ?? {}).catch(() => undefined);
+        await this.probe(c.Id, cmd, check ?? {}).catch((err: unknown) =>
+          this.engine.options.logger?.warn(`health check of ${c.Id}: ${String(err)}`),
+        );
         if (this.timers.get(c.Id) === timer) schedule();
       }, interval);
       timer.unref();
@@ -70,6 +74,7 @@ export class HealthMonitor {
   }
 
   private end(id: string): void {
+    this.actionPending.delete(id);
     const timer = this.timers.get(id);
     if (timer) clearTimeout(timer);
     this.timers.delete(id);
@@ -110,6 +115,7 @@ export class HealthMonitor {
     const inStartPeriod = Date.now() - Date.parse(c.State.StartedAt) < startPeriodMs;
     const retries = check.Retries || DEFAULT_RETRIES;
     let becameUnhealthy = false;
+    let unhealthy = false;
     await this.engine.containerStore.update(id, (r) => {
       const health = r.State.Health ?? { Status: 'starting' as const, FailingStreak: 0, Log: [] };
       health.Log = [
@@ -126,9 +132,20 @@ export class HealthMonitor {
           becameUnhealthy = true;
         }
       }
+      unhealthy = health.Status === 'unhealthy';
       r.State.Health = health;
     });
-    if (becameUnhealthy) await this.onFailure(id);
+    if (!unhealthy) this.actionPending.delete(id);
+    // An action that failed (say, the runtime was busy) is tried again at the next failing check.
+    if (becameUnhealthy || (unhealthy && this.actionPending.has(id))) {
+      try {
+        await this.onFailure(id);
+        this.actionPending.delete(id);
+      } catch (err) {
+        this.actionPending.add(id);
+        this.engine.options.logger?.warn(`--health-on-failure action for ${id}: ${String(err)}`);
+      }
+    }
   }
 
   /** `--health-on-failure`: what to do once a container turns unhealthy. */
@@ -137,6 +154,8 @@ export class HealthMonitor {
     const action =
       (c?.Config.Labels as Record<string, string> | undefined)?.[HEALTH_ON_FAILURE_LABEL] ?? 'none';
     const containers = this.engine.containers;
+    if (action !== 'none')
+      this.engine.options.logger?.info(`container ${id} is unhealthy: --health-on-failure=${action}`);
     if (action === 'kill') await containers.kill(id, 'SIGKILL');
     else if (action === 'stop') await containers.stop(id);
     else if (action === 'restart') {

@@ -110,13 +110,30 @@ export async function probeOciRuntime(info: OciRuntimeInfo, scratchDir: string):
     await execa(info.path, ['--root', root, 'delete', '--force', id], { reject: false, stdio: 'ignore' });
     if (created.exitCode === 0) return undefined;
     const log = await readFile(logFile, 'utf8').catch(() => '');
-    return lastLogMessage(log) ?? `${info.name} create exited with status ${created.exitCode}`;
+    const reason = lastLogMessage(log) ?? `${info.name} create exited with status ${created.exitCode}`;
+    return /hybrid mode not supported/.test(reason) ? `${reason} (${await hybridHint()})` : reason;
   } finally {
     await rm(bundle, { recursive: true, force: true });
     await rm(root, { recursive: true, force: true });
     await rm(logFile, { force: true });
     await removeProbeCgroups();
   }
+}
+
+/**
+ * What keeps crun from a hybrid host: it wants the cgroup v2 hierarchy free of controllers, and
+ * a controller that no v1 hierarchy mounts (often hugetlb) stays there.
+ */
+async function hybridHint(): Promise<string> {
+  const controllers = (await readFile('/sys/fs/cgroup/unified/cgroup.controllers', 'utf8').catch(() => ''))
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
+  if (controllers.length === 0) return 'the cgroup v2 hierarchy must hold no controllers';
+  const mounts = controllers
+    .map((c) => `mkdir /sys/fs/cgroup/${c} && mount -t cgroup -o ${c} cgroup /sys/fs/cgroup/${c}`)
+    .join('; ');
+  return `the cgroup v2 hierarchy holds ${controllers.join(', ')}; mounting it as cgroup v1 (${mounts}) lets crun run`;
 }
 
 /** The (empty) parent cgroup the probes were created under, in every hierarchy. */
