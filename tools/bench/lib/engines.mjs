@@ -129,9 +129,9 @@ export class TsctrEngine extends Engine {
 
   async start(root) {
     this.dir = await mkdtemp(join(root, 'tsctr-'));
-    // The CLI is one self-contained bundle: a copy keeps the run immune to rebuilds under way
+    // The CLI is one self-contained CommonJS bundle (hence .cjs): a copy keeps the run immune to rebuilds under way
     // (the daemon loads all its code when it starts).
-    this.cliPath = join(this.dir, 'tsctr.mjs');
+    this.cliPath = join(this.dir, 'tsctr.cjs');
     await copyFile(TSCTR_BIN, this.cliPath);
     this.socketPath = join(this.dir, 'tsctr.sock');
     this.env = { DOCKER_HOST: `unix://${this.socketPath}` };
