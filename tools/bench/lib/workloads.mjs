@@ -623,6 +623,8 @@ export const WORKLOADS = [
         await seed();
         const ref = `${registry.host}/bench/big:latest`;
         const pull = await rounds(ctx, {
+          // The docker CLI against tsctrd too: the daemons compared without Node's start-up.
+          engines: ENGINE_IDS,
           reps: ctx.heavyReps,
           warmup: 0,
           op: async (e) => (await e.cli(['pull', ...e.registryFlags, ref], { timeoutMs: 300_000 })).ms,
