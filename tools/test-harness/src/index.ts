@@ -174,6 +174,16 @@ export class TestDaemon {
     // The daemon leaves kernel network state for containers that outlive it; tests do not.
     await execa('ip', ['link', 'del', this.bridge], { reject: false });
     await execa('nft', ['delete', 'table', 'ip', `tsctr_${this.bridge}`], { reject: false });
+    // And the (now empty) cgroup parent in every hierarchy: rmdir, deepest first, as cgroup
+    // directories go; one still holding a process stays and says so.
+    await execa(
+      'sh',
+      [
+        '-c',
+        `find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d -name '${this.cgroupParent.slice(1)}' | while read -r d; do find "$d" -depth -type d -exec rmdir {} +; done`,
+      ],
+      { reject: false },
+    );
     await rm(this.dir, { recursive: true, force: true });
   }
 }
