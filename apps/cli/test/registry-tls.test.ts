@@ -51,66 +51,41 @@ describe.skipIf(skip !== undefined)('a TLS registry with its own CA (certs.d)', 
       '-subj',
       '/CN=tsctr test CA',
     ]);
-    await ssl([
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'server.key',
-      '-out',
-      'server.csr',
-      '-subj',
-      `/CN=${ip}`,
-    ]);
-    await writeFile(join(dir, 'ext.cnf'), `subjectAltName=IP:${ip}\n`);
-    await ssl([
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      'server.crt',
-      '-days',
-      '1',
-      '-extfile',
-      'ext.cnf',
-    ]);
-    await ssl([
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'client.key',
-      '-out',
-      'client.csr',
-      '-subj',
-      '/CN=tsctr client',
-    ]);
-    await writeFile(join(dir, 'client-ext.cnf'), 'extendedKeyUsage=clientAuth\n');
-    await ssl([
-      'x509',
-      '-req',
-      '-in',
-      'client.csr',
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      'client.cert',
-      '-days',
-      '1',
-      '-extfile',
-      'client-ext.cnf',
-    ]);
+    /** A key and a certificate for `subject` signed by the test CA, with one extension line. */
+    const signed = async (name: string, cert: string, subject: string, extension: string) => {
+      await ssl([
+        'req',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        `${name}.key`,
+        '-out',
+        `${name}.csr`,
+        '-subj',
+        subject,
+      ]);
+      await writeFile(join(dir, `${name}-ext.cnf`), `${extension}\n`);
+      await ssl([
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-extfile',
+        `${name}-ext.cnf`,
+      ]);
+    };
+    await signed('server', 'server.crt', `/CN=${ip}`, `subjectAltName=IP:${ip}`);
+    await signed('client', 'client.cert', '/CN=tsctr client', 'extendedKeyUsage=clientAuth');
     const registryConfig = (addr: string, data: string, clientCas: boolean) =>
       [
         'version: 0.1',

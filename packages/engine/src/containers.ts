@@ -632,16 +632,12 @@ export class ContainerService {
       });
       return;
     }
-    if (!c.State.Running) {
-      // Between a run's end and its policy restart being scheduled, too: no restart after a stop.
-      await this.store.update(c.Id, (r) => {
-        r.StoppedByUser = true;
-      });
-      throw new EngineError('not-modified', 'container already stopped');
-    }
+    // Also when it is not running (between a run's end and its policy restart being
+    // scheduled, say): no restart after a stop.
     await this.store.update(c.Id, (r) => {
       r.StoppedByUser = true;
     });
+    if (!c.State.Running) throw new EngineError('not-modified', 'container already stopped');
     const exited = this.exits.get(c.Id) ?? Promise.resolve();
     const timeout = options.timeout ?? c.Config.StopTimeout ?? DEFAULT_STOP_TIMEOUT;
     await this.runtime

@@ -175,7 +175,8 @@ export class RegistryService {
     const client = this.client(domain, domain === ref.domain ? credentials : undefined);
     const existing = this.store.lookup(formatReference(ref));
     const present = new Set<string>();
-    const streamed = StreamedLayers.usable(this.images.snapshotter)
+    // Only where a layer can be unpacked before the one below it (overlay).
+    const streamed = this.images.snapshotter.unpacksLayersIndependently
       ? new StreamedLayers(this.images.snapshotter)
       : undefined;
     const pulling = pullImage({

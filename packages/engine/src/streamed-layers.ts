@@ -19,11 +19,6 @@ export class StreamedLayers {
 
   constructor(private readonly snapshotter: Snapshotter) {}
 
-  /** Whether this storage driver can unpack a layer before the one below it. */
-  static usable(snapshotter: Snapshotter): boolean {
-    return snapshotter.unpacksLayersIndependently;
-  }
-
   sinkFor(index: number, diffIds: readonly string[]): LayerSink {
     const chain = chainIds([...diffIds]);
     const body = new PassThrough({ highWaterMark: 1 << 20 });

@@ -20,6 +20,8 @@ export interface IngestWriter {
   /** Bytes already kept from an earlier attempt with the same ref (resume point). */
   readonly offset: number;
   write(chunk: Buffer): Promise<void>;
+  /** The digest of every byte taken so far (the kept part of a resumed ingest included). */
+  digest(): Digest;
   commit(expectedDigest: string, expectedSize?: number): Promise<BlobInfo>;
   /** Writes out what was taken and closes, keeping the partial blob for a later resume. */
   close(): Promise<void>;
@@ -100,18 +102,13 @@ export class ContentStore {
   /** Streams a blob in, computing its digest on the way; the digest is known only at the end. */
   async ingestStream(source: Readable, ref: string): Promise<BlobInfo> {
     const w = await this.openIngest(ref, { resume: false });
-    const hash = createHash('sha256');
     try {
-      for await (const chunk of source) {
-        const buf = chunk as Buffer;
-        hash.update(buf);
-        await w.write(buf);
-      }
+      for await (const chunk of source) await w.write(chunk as Buffer);
     } catch (err) {
       await w.abort();
       throw err;
     }
-    return w.commit(`sha256:${hash.digest('hex')}`);
+    return w.commit(w.digest());
   }
 
   async openIngest(ref: string, options: { resume?: boolean } = {}): Promise<IngestWriter> {
@@ -168,6 +165,7 @@ export class ContentStore {
         batchBytes += chunk.length;
         if (batchBytes >= INGEST_BATCH_BYTES) await startWrite();
       },
+      digest: () => `sha256:${hash.copy().digest('hex')}` as Digest,
       commit: async (expectedDigest, expectedSize) => {
         try {
           await flush();
@@ -175,7 +173,7 @@ export class ContentStore {
         } finally {
           await close();
         }
-        const actual: BlobInfo = { digest: `sha256:${hash.digest('hex')}`, size };
+        const actual: BlobInfo = { digest: `sha256:${hash.digest('hex')}` as Digest, size };
         if (
           actual.digest !== expectedDigest ||
           (expectedSize !== undefined && actual.size !== expectedSize)
