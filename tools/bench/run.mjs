@@ -46,8 +46,8 @@ const workloads = selectWorkloads(positionals);
 const quick = values.quick;
 const settings = {
   reps: Number(values.reps ?? (quick ? 2 : 5)),
-  /** Repetitions of the workloads that take seconds each (build, commit, save/load, pull/push). */
-  heavyReps: Math.min(Number(values.reps ?? 3), quick ? 2 : 3),
+  /** Repetitions of the workloads that take seconds each (build, commit, save/load, pull/push): 3 unless `--reps` says. */
+  heavyReps: values.reps !== undefined ? Number(values.reps) : quick ? 2 : 3,
   containers: quick ? 10 : 50,
   psLevels: quick ? [0, 20] : [0, 100, 500],
   extractMb: quick ? 20 : 200,

@@ -55,6 +55,36 @@ describe.skipIf(skip !== undefined)('pull and push against the real registry', (
       (await execa('skopeo', ['inspect', '--tls-verify=false', `docker://${name}`])).stdout,
     );
     expect(inspected.Digest).toBe(digest);
+    // ...and copies it into an OCI layout with every digest kept: manifest, config (the
+    // image ID) and layers, each blob hashing to its name.
+    const layout = await mkdtemp(join(tmpdir(), 'skopeo-layout-'));
+    try {
+      await execa('skopeo', [
+        'copy',
+        '--quiet',
+        '--preserve-digests',
+        '--src-tls-verify=false',
+        `docker://${name}`,
+        `oci:${layout}:1`,
+      ]);
+      const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
+      expect(index.manifests[0].digest).toBe(digest);
+      const blob = (d: string) => join(layout, 'blobs', 'sha256', d.slice('sha256:'.length));
+      const copied = JSON.parse(await readFile(blob(digest!), 'utf8')) as {
+        config: { digest: string };
+        layers: Array<{ digest: string }>;
+      };
+      expect(copied.config.digest).toBe(imageId);
+      expect(copied.layers.map((l) => l.digest)).toEqual(inspected.Layers);
+      for (const d of [digest!, copied.config.digest, ...copied.layers.map((l) => l.digest)])
+        expect(
+          `sha256:${createHash('sha256')
+            .update(await readFile(blob(d)))
+            .digest('hex')}`,
+        ).toBe(d);
+    } finally {
+      await rm(layout, { recursive: true, force: true });
+    }
   });
 
   it('round-trips a two-layer committed image (stored uncompressed) with the same ID and Docker-like output', async () => {

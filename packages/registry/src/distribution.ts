@@ -48,6 +48,21 @@ const MANIFEST_ACCEPT = [
   MediaType.OciIndex,
 ].join(', ');
 const MAX_ATTEMPTS = 5;
+const PROGRESS_INTERVAL_MS = 100;
+
+/**
+ * Byte counts as progress events at most every 100 ms, and always the last one: one event per
+ * network chunk (a thousand per layer) cost the daemon as much CPU as hashing the layer.
+ */
+function everyFewTicks(total: number, report: (current: number) => void): (current: number) => void {
+  let last = 0;
+  return (current) => {
+    const now = performance.now();
+    if (current < total && now - last < PROGRESS_INTERVAL_MS) return;
+    last = now;
+    report(current);
+  };
+}
 
 export interface PullOptions {
   client: RegistryClient;
@@ -207,7 +222,9 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
         ref,
         store,
         layer,
-        (current) => progress({ id, status: 'Downloading', progressDetail: { current, total: layer.size } }),
+        everyFewTicks(layer.size, (current) =>
+          progress({ id, status: 'Downloading', progressDetail: { current, total: layer.size } }),
+        ),
         options.layerSink && ((layer) => options.layerSink?.(layer, index, diffIds)),
       );
       progress({ id, status: 'Verifying Checksum' });
@@ -380,8 +397,12 @@ export async function pushImage(options: PushOptions): Promise<{ digest: string;
       continue;
     }
     if (head.status === 401 || head.status === 403) throw denied();
-    await uploadBlob(options, blob, (current) =>
-      progress({ id, status: 'Pushing', progressDetail: { current, total: blob.size } }),
+    await uploadBlob(
+      options,
+      blob,
+      everyFewTicks(blob.size, (current) =>
+        progress({ id, status: 'Pushing', progressDetail: { current, total: blob.size } }),
+      ),
     ).then((how) => progress({ id, status: how === 'pushed' ? 'Pushed' : `Mounted from ${how}` }));
   }
   const tag = ref.digest ?? ref.tag ?? 'latest';
