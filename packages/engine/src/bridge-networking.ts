@@ -230,17 +230,20 @@ export class BridgeNetworking implements ContainerNetworking {
 
     const path = this.netnsPath(c.Id);
     await removeNetns(path); // a leftover from a crash
-    await createNetns(path);
-    const sandbox = { id: c.Id, key: path };
     if (resolved.kind === 'none') {
+      // Nothing is ever wired into it (`network connect` refuses none): the OCI runtime makes
+      // the namespace and brings `lo` up itself, two process starts fewer on each start and stop.
+      // Containers joining it do so through the process (see joinContainer).
       const network = await this.manager.inspectNetwork('none');
       return {
-        namespace: { mode: 'path', path },
-        settings: blankNetworkSettings({ none: { NetworkID: network.Id } }, sandbox),
+        namespace: { mode: 'new' },
+        settings: blankNetworkSettings({ none: { NetworkID: network.Id } }, { id: c.Id }),
         resolvConf: buildResolvConf({ mode: 'none', hostResolvConf, ...dnsOptions }).content,
         hosts: buildHostsFile({ hostname, extraHosts, hostGatewayIp }),
       };
     }
+    await createNetns(path);
+    const sandbox = { id: c.Id, key: path };
 
     // bridge or a user-defined network, plus networks connected with `network connect`.
     const primary =
@@ -250,7 +253,9 @@ export class BridgeNetworking implements ContainerNetworking {
     const names = Object.keys(wanted).sort((a, b) => (a === primary ? -1 : b === primary ? 1 : 0));
     const endpoints: EndpointInfo[] = [];
     for (const name of names) {
-      endpoints.push(await this.connectEndpoint(c, name, wanted[name] ?? {}, path));
+      // The namespace was made just above: the first endpoint needs no look inside it.
+      const onlyLoopback = endpoints.length === 0;
+      endpoints.push(await this.connectEndpoint(c, name, wanted[name] ?? {}, path, onlyLoopback));
     }
     const first = endpoints[0];
     if (first) {
@@ -377,12 +382,14 @@ export class BridgeNetworking implements ContainerNetworking {
     network: string,
     config: EndpointConfig,
     netnsPath: string,
+    onlyLoopback = false,
   ): Promise<EndpointInfo> {
     const mac = config.MacAddress && !isDerivedMac(config) ? config.MacAddress : undefined;
     return this.manager.connect({
       containerId: c.Id,
       containerName: c.Name,
       netnsPath,
+      onlyLoopback,
       network,
       ipv4Address: config.IPAMConfig?.IPv4Address || undefined,
       aliases: config.Aliases ?? undefined,
@@ -442,10 +449,13 @@ export class BridgeNetworking implements ContainerNetworking {
       readFile(other.ResolvConfPath, 'utf8').catch(() => ''),
       readFile(other.HostsPath, 'utf8').catch(() => ''),
     ]);
+    const otherMode = other.HostConfig.NetworkMode;
     const namespace =
-      other.HostConfig.NetworkMode === 'host'
+      otherMode === 'host'
         ? ({ mode: 'host' } as const)
-        : ({ mode: 'path', path: this.netnsPath(other.Id) } as const);
+        : otherMode === 'none'
+          ? ({ mode: 'path', path: `/proc/${other.State.Pid}/ns/net` } as const)
+          : ({ mode: 'path', path: this.netnsPath(other.Id) } as const);
     return { namespace, settings: blankNetworkSettings(), resolvConf, hosts };
   }
 

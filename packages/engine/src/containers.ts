@@ -266,14 +266,20 @@ export class ContainerService {
     const rootfs = this.rootfsDir(c.Id);
     await mkdir(rootfs, { recursive: true });
     await unmount(rootfs);
-    await mountAll(await this.snapshotter.mounts(c.Id), rootfs);
+    const mounts = await this.snapshotter.mounts(c.Id);
     try {
-      const network = await this.options.networking.setup(c);
+      // Side by side (each waits on its own processes); both settled before any cleanup below.
+      const [network, mounted] = await Promise.allSettled([
+        this.options.networking.setup(c),
+        mountAll(mounts, rootfs),
+      ]);
+      if (mounted.status === 'rejected') throw mounted.reason;
+      if (network.status === 'rejected') throw network.reason;
       const withNetwork = await this.store.update(c.Id, (r) => {
-        r.NetworkSettings = network.settings;
+        r.NetworkSettings = network.value.settings;
       });
-      await this.writeEtcFiles(withNetwork, network.resolvConf, network.hosts);
-      const spec = await this.specFor(withNetwork, rootfs, network.namespace);
+      await this.writeEtcFiles(withNetwork, network.value.resolvConf, network.value.hosts);
+      const spec = await this.specFor(withNetwork, rootfs, network.value.namespace);
       await rm(c.LogPath, { force: true }).catch(() => undefined);
       for (const path of rotatedLogPaths(c.LogPath, logLimits(c).maxFile)) await rm(path, { force: true });
       const created = await this.runtime.create(c.Id, spec, {

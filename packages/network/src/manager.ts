@@ -93,6 +93,11 @@ export interface ConnectOptions {
   containerName: string;
   /** The container's network namespace file (see createNetns). */
   netnsPath: string;
+  /**
+   * The namespace holds nothing but `lo` (just made by createNetns): its interface is eth0 and
+   * it has no default route yet, so nothing inside it needs looking at first.
+   */
+  onlyLoopback?: boolean | undefined;
   /** Network name, id or unique id prefix. */
   network: string;
   /** --ip; only on networks with a user-chosen subnet, as in Docker. */
@@ -454,7 +459,7 @@ export class NetworkManager {
         containerName: trimName(options.containerName),
         netnsPath: options.netnsPath,
         hostVeth: `veth${createHash('sha256').update(endpointId).digest('hex').slice(0, 7)}`,
-        interfaceName: await nextInterfaceName(options.netnsPath),
+        interfaceName: options.onlyLoopback ? 'eth0' : await nextInterfaceName(options.netnsPath),
         ipAddress,
         prefixLen: subnet.prefixLen,
         macAddress: (options.macAddress ?? macFromIpv4(ipAddress)).toLowerCase(),
@@ -475,6 +480,7 @@ export class NetworkManager {
             macAddress: endpoint.macAddress,
             ipCidr: `${ipAddress}/${subnet.prefixLen}`,
             ...(network.internal ? {} : { gateway: network.gateway }),
+            onlyLoopback: options.onlyLoopback ?? false,
           },
           this.log(),
         );
@@ -516,13 +522,15 @@ export class NetworkManager {
       this.assertInitialized();
       const endpoints = this.state.endpoints.filter((e) => e.containerId === containerId);
       // `--network none` and host containers have nothing here: no state or firewall to rewrite.
-      if (endpoints.length === 0 && !this.state.ports.some((p) => p.containerId === containerId)) return;
+      const published = this.state.ports.some((p) => p.containerId === containerId);
+      if (endpoints.length === 0 && !published) return;
       for (const endpoint of endpoints) {
         await this.removeEndpoint(endpoint);
       }
       await this.unpublishLocked(containerId);
       await this.save();
-      await this.applyFirewall();
+      // The rules name bridges, subnets and published ports, never a container's address.
+      if (published) await this.applyFirewall();
     });
   }
 
