@@ -16,6 +16,9 @@ import { conflict, invalidParameter } from './errors.js';
 import { type Lease, LeaseManager } from './gc.js';
 import { applyConfigChanges } from './import-changes.js';
 
+/** Layers unpacked at once by ensureLayers: each is a `tar` or a JavaScript extractor busy on disk. */
+const LAYER_UNPACKS = 3;
+
 export interface ImportOptions {
   /** `repo[:tag]` to tag the new image with. */
   reference?: string;
@@ -93,21 +96,41 @@ export class ImageService {
    */
   async ensureLayers(diffIds: string[], blobFor: (diffId: string) => string = (d) => d): Promise<string[]> {
     const chain = chainIds(diffIds);
-    for (let i = 0; i < chain.length; i++) {
-      const key = chain[i]!;
-      if (this.snapshotter.has(key)) continue;
-      const parent = i === 0 ? undefined : chain[i - 1];
-      const expected = diffIds[i]!;
-      const result = await this.snapshotter.unpackLayer(
-        parent,
-        this.content.createReadStream(blobFor(expected)),
-        () => key,
-      );
-      if (result.diffId !== expected) {
-        await this.snapshotter.remove(key);
-        throw invalidParameter(`layer ${expected}: unpacked content has DiffID ${result.diffId}`);
-      }
+    const unpack = (i: number, parent: string | undefined | (() => Promise<string | undefined>)) =>
+      this.snapshotter.unpackLayer(parent, this.content.createReadStream(blobFor(diffIds[i]!)), (result) => {
+        // Checked before the commit: a layer that is not the one named never becomes a snapshot.
+        if (result.diffId !== diffIds[i])
+          throw invalidParameter(`layer ${diffIds[i]}: unpacked content has DiffID ${result.diffId}`);
+        return chain[i]!;
+      });
+    if (!this.snapshotter.unpacksLayersIndependently) {
+      for (let i = 0; i < chain.length; i++)
+        if (!this.snapshotter.has(chain[i]!)) await unpack(i, i === 0 ? undefined : chain[i - 1]);
+      return chain;
     }
+    // Overlay layers unpack side by side (a few at a time, lowest first), each committed on its
+    // parent once that one is: `load` of a 3-layer image no longer extracts one layer after another.
+    const committed: Promise<unknown>[] = [];
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < chain.length; i = next++) {
+        const below = i === 0 ? undefined : committed[i - 1];
+        if (this.snapshotter.has(chain[i]!)) {
+          committed[i] = Promise.resolve();
+          continue;
+        }
+        committed[i] = unpack(i, async () => {
+          await below;
+          return i === 0 ? undefined : chain[i - 1];
+        });
+        // A failure is reported below, once every unpack under way has stopped.
+        await committed[i]!.catch(() => undefined);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LAYER_UNPACKS, chain.length) }, worker));
+    const outcomes = await Promise.allSettled(committed);
+    const failed = outcomes.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
     return chain;
   }
 
