@@ -646,10 +646,17 @@ export class ContainerService {
     if (!c.State.Running) throw new EngineError('not-modified', 'container already stopped');
     const exited = this.exits.get(c.Id) ?? Promise.resolve();
     const timeout = options.timeout ?? c.Config.StopTimeout ?? DEFAULT_STOP_TIMEOUT;
-    await this.runtime
-      .kill(c.Id, normaliseSignal(options.signal ?? c.Config.StopSignal ?? 'SIGTERM'))
-      .catch((e: unknown) => this.options.logger.warn(`stop ${c.Id}: ${String(e)}`));
-    const graceful = await Promise.race([exited.then(() => true), sleep(timeout * 1000).then(() => false)]);
+    // `-t 0` gives the stop signal no time to act: straight to SIGKILL (as Podman does), one
+    // OCI runtime call fewer. A negative timeout waits as long as it takes (Docker's -1).
+    if (timeout !== 0)
+      await this.runtime
+        .kill(c.Id, normaliseSignal(options.signal ?? c.Config.StopSignal ?? 'SIGTERM'))
+        .catch((e: unknown) => this.options.logger.warn(`stop ${c.Id}: ${String(e)}`));
+    const graceful =
+      timeout < 0
+        ? await exited.then(() => true)
+        : timeout > 0 &&
+          (await Promise.race([exited.then(() => true), sleep(timeout * 1000).then(() => false)]));
     if (!graceful) {
       await this.runtime
         .kill(c.Id, 'SIGKILL', true)
