@@ -178,6 +178,19 @@ describe.skipIf(skip !== undefined)('container lifecycle: stdin, tty, exec, paus
     expect(info).toMatchObject({ Running: false, ExitCode: 4 });
   });
 
+  it('stop -t 0 kills at once; stop -t -1 waits for the stop signal to end the container', async () => {
+    const trapper = ['sh', '-c', 'trap "echo got TERM; exit 3" TERM; while true; do sleep 0.1; done'];
+    expect((await daemon.tsctr(['run', '-d', '--name', 'trapper', 'busybox', ...trapper])).exitCode).toBe(0);
+    await eventually(async () => (await daemon.tsctr(['top', 'trapper'])).stdout.includes('sleep'));
+    expect((await daemon.tsctr(['stop', '-t', '-1', 'trapper'])).exitCode).toBe(0);
+    expect((await daemon.tsctr(['inspect', '-f', '{{.State.ExitCode}}', 'trapper'])).stdout).toBe('3');
+    expect((await daemon.tsctr(['logs', 'trapper'])).stdout).toBe('got TERM');
+    expect((await daemon.tsctr(['start', 'trapper'])).exitCode).toBe(0);
+    expect((await daemon.tsctr(['stop', '-t', '0', 'trapper'])).exitCode).toBe(0);
+    expect((await daemon.tsctr(['inspect', '-f', '{{.State.ExitCode}}', 'trapper'])).stdout).toBe('137');
+    await daemon.tsctr(['rm', 'trapper']);
+  });
+
   it('pauses and unpauses every process of a container', async () => {
     const pid = (await daemon.tsctr(['inspect', '-f', '{{.State.Pid}}', 'ex'])).stdout;
     expect((await daemon.tsctr(['pause', 'ex'])).stdout).toBe('ex');

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { type Server, createServer, get } from 'node:http';
 import { join } from 'node:path';
@@ -128,6 +129,32 @@ describe.skipIf(skip !== undefined)('tsctr networking: modes, user networks, pub
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toContain(`cannot join network of a non running container: stopped${tag}`);
     await run(['rm', '-f', `stopped${tag}`]);
+  });
+
+  it('--network container:NAME of a --network none container shares its namespace (made by the OCI runtime)', async () => {
+    const loner = `none${tag}`;
+    expect(
+      (await run(['run', '-d', '--name', loner, '--network', 'none', 'busybox', 'sleep', '300'])).exitCode,
+    ).toBe(0);
+    try {
+      const pid = await inspect(loner, '{{.State.Pid}}');
+      const joined = await run([
+        'run',
+        '--rm',
+        '--network',
+        `container:${loner}`,
+        'busybox',
+        'sh',
+        '-c',
+        'ip -o link | cut -d: -f2; readlink /proc/self/ns/net',
+      ]);
+      expect(joined.exitCode).toBe(0);
+      const [link, ns] = joined.stdout.split('\n').map((l) => l.trim());
+      expect(link).toBe('lo');
+      expect(ns).toBe(readlinkSync(`/proc/${pid}/ns/net`));
+    } finally {
+      await run(['rm', '-f', loner]);
+    }
   });
 
   it("--network host: the host's interfaces", async () => {
