@@ -166,7 +166,7 @@ export const importCommand: Command = {
       fromSrc = source!;
       body = (await import('node:stream')).Readable.from([]);
     } else {
-      body = createReadStream(source!);
+      body = createReadStream(source!, { highWaterMark: 1 << 20 }); // as `load -i` does
       await new Promise<void>((resolve, reject) => {
         body.once('open', () => resolve());
         body.once('error', (err: NodeJS.ErrnoException) =>
