@@ -1,9 +1,9 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ContentStore, ImageStore } from '@ts-container/image';
-import { Snapshotter } from '@ts-container/unionfs';
+import { ContentStore, ImageStore, chainIds } from '@ts-container/image';
+import { Snapshotter, mountAll, overlaySupported, unmount } from '@ts-container/unionfs';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Engine } from './engine.js';
@@ -153,3 +153,69 @@ describe('ImageService', () => {
     expect(gc.layers).toBe(2);
   });
 });
+
+const overlayReason =
+  process.getuid?.() !== 0
+    ? 'needs root (overlay mounts)'
+    : !(await overlaySupported(tmpdir()))
+      ? `overlayfs does not work on ${tmpdir()}`
+      : undefined;
+if (overlayReason) console.warn(`side-by-side layer unpack tests skipped: ${overlayReason}`);
+
+describe.skipIf(overlayReason !== undefined)(
+  'ImageService.ensureLayers on overlay (layers side by side)',
+  () => {
+    let root: string;
+    let images: ImageService;
+    beforeEach(async () => {
+      root = await mkdtemp(join(tmpdir(), `layers-${process.pid}-`));
+      const content = new ContentStore(join(root, 'content'));
+      await content.init();
+      const store = new ImageStore(join(root, 'image'), content);
+      await store.init();
+      const snapshotter = await Snapshotter.open({ root: join(root, 'storage'), driver: 'overlay' });
+      images = new ImageService(content, store, snapshotter);
+    });
+    afterEach(() => rm(root, { recursive: true, force: true }));
+
+    /** Stores 4 one-file layers uncompressed (blob digest = DiffID), returns their DiffIDs. */
+    async function layers(): Promise<string[]> {
+      const diffIds: string[] = [];
+      for (const n of [1, 2, 3, 4])
+        diffIds.push((await images.content.put(await rootfsTar({ [`layer${n}`]: String(n) }))).digest);
+      return diffIds;
+    }
+
+    it('commits every layer on its parent, the merged view holding them all', async () => {
+      const diffIds = await layers();
+      const chain = await images.ensureLayers(diffIds);
+      const snapshotter = images.snapshotter;
+      expect(snapshotter.chain(chain[3]!).map((s) => s.key)).toEqual([...chain].reverse());
+      const rootfs = join(root, 'merged');
+      await snapshotter.prepare('view', chain[3]);
+      await mkdir(rootfs);
+      await mountAll(await snapshotter.mounts('view'), rootfs);
+      try {
+        for (const n of [1, 2, 3, 4])
+          expect(await readFile(join(rootfs, `layer${n}`), 'utf8')).toBe(String(n));
+      } finally {
+        await unmount(rootfs);
+        await snapshotter.remove('view');
+      }
+    });
+
+    it('a layer whose content is not its DiffID fails the unpack, and no layer above it is committed', async () => {
+      const diffIds = await layers();
+      // Layer 3's blob is swapped for another one under its DiffID's name.
+      const wrong = await images.content.put(await rootfsTar({ other: 'x' }));
+      const blobFor = (d: string) => (d === diffIds[2] ? wrong.digest : d);
+      await expect(images.ensureLayers(diffIds, blobFor)).rejects.toThrow(
+        `layer ${diffIds[2]}: unpacked content has DiffID ${wrong.digest}`,
+      );
+      const chain = chainIds(diffIds);
+      expect(chain.map((k) => images.snapshotter.has(k))).toEqual([true, true, false, false]);
+      // Nothing half-made is left: only the two committed layers are snapshots.
+      expect(images.snapshotter.list()).toHaveLength(2);
+    });
+  },
+);

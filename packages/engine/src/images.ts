@@ -112,8 +112,10 @@ export class ImageService {
     // parent once that one is: `load` of a 3-layer image no longer extracts one layer after another.
     const committed: Promise<unknown>[] = [];
     let next = 0;
+    let failed = false;
     const worker = async () => {
-      for (let i = next++; i < chain.length; i = next++) {
+      // After a failure no new layer is started: every one above it would fail on its parent.
+      for (let i = next++; i < chain.length && !failed; i = next++) {
         const below = i === 0 ? undefined : committed[i - 1];
         if (this.snapshotter.has(chain[i]!)) {
           committed[i] = Promise.resolve();
@@ -124,13 +126,15 @@ export class ImageService {
           return i === 0 ? undefined : chain[i - 1];
         });
         // A failure is reported below, once every unpack under way has stopped.
-        await committed[i]!.catch(() => undefined);
+        await committed[i]!.catch(() => {
+          failed = true;
+        });
       }
     };
     await Promise.all(Array.from({ length: Math.min(LAYER_UNPACKS, chain.length) }, worker));
     const outcomes = await Promise.allSettled(committed);
-    const failed = outcomes.find((o) => o.status === 'rejected');
-    if (failed) throw failed.reason;
+    const firstFailure = outcomes.find((o) => o.status === 'rejected');
+    if (firstFailure) throw firstFailure.reason;
     return chain;
   }
 

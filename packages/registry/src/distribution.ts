@@ -54,7 +54,7 @@ const PROGRESS_INTERVAL_MS = 100;
  * Byte counts as progress events at most every 100 ms, and always the last one: one event per
  * network chunk (a thousand per layer) cost the daemon as much CPU as hashing the layer.
  */
-function everyFewTicks(total: number, report: (current: number) => void): (current: number) => void {
+function throttledProgress(total: number, report: (current: number) => void): (current: number) => void {
   let last = 0;
   return (current) => {
     const now = performance.now();
@@ -222,7 +222,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
         ref,
         store,
         layer,
-        everyFewTicks(layer.size, (current) =>
+        throttledProgress(layer.size, (current) =>
           progress({ id, status: 'Downloading', progressDetail: { current, total: layer.size } }),
         ),
         options.layerSink && ((layer) => options.layerSink?.(layer, index, diffIds)),
@@ -400,7 +400,7 @@ export async function pushImage(options: PushOptions): Promise<{ digest: string;
     await uploadBlob(
       options,
       blob,
-      everyFewTicks(blob.size, (current) =>
+      throttledProgress(blob.size, (current) =>
         progress({ id, status: 'Pushing', progressDetail: { current, total: blob.size } }),
       ),
     ).then((how) => progress({ id, status: how === 'pushed' ? 'Pushed' : `Mounted from ${how}` }));
