@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ContentStore, ImageStore, chainIds } from '@ts-container/image';
-import { Snapshotter, mountAll, overlaySupported, unmount } from '@ts-container/unionfs';
+import { Snapshotter, mountAll, unmount } from '@ts-container/unionfs';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Engine } from './engine.js';
 import { collectGarbage } from './gc.js';
 import { loadImages, saveImages } from './image-archive.js';
 import { ImageService } from './images.js';
+import { overlaySkipReason } from './test-support.js';
 
 async function rootfsTar(files: Record<string, string>): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'rootfs-'));
@@ -31,6 +32,15 @@ async function rootfsTar(files: Record<string, string>): Promise<Buffer> {
   }
 }
 
+async function openImageService(root: string, driver: 'copy' | 'overlay'): Promise<ImageService> {
+  const content = new ContentStore(join(root, 'content'));
+  await content.init();
+  const store = new ImageStore(join(root, 'image'), content);
+  await store.init();
+  const snapshotter = await Snapshotter.open({ root: join(root, 'storage'), driver });
+  return new ImageService(content, store, snapshotter);
+}
+
 async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(c as Buffer);
@@ -43,18 +53,13 @@ describe('ImageService', () => {
   let engine: Engine;
   beforeEach(async () => {
     root = await mkdtemp(join(tmpdir(), `images-${process.pid}-`));
-    const content = new ContentStore(join(root, 'content'));
-    await content.init();
-    const store = new ImageStore(join(root, 'image'), content);
-    await store.init();
     // The copy driver needs neither root nor overlayfs.
-    const snapshotter = await Snapshotter.open({ root: join(root, 'storage'), driver: 'copy' });
-    images = new ImageService(content, store, snapshotter);
+    images = await openImageService(root, 'copy');
     engine = {
       images,
-      imageStore: store,
-      content,
-      snapshotter,
+      imageStore: images.store,
+      content: images.content,
+      snapshotter: images.snapshotter,
       containerStore: { all: () => [] },
     } as unknown as Engine;
   });
@@ -154,12 +159,7 @@ describe('ImageService', () => {
   });
 });
 
-const overlayReason =
-  process.getuid?.() !== 0
-    ? 'needs root (overlay mounts)'
-    : !(await overlaySupported(tmpdir()))
-      ? `overlayfs does not work on ${tmpdir()}`
-      : undefined;
+const overlayReason = await overlaySkipReason();
 if (overlayReason) console.warn(`side-by-side layer unpack tests skipped: ${overlayReason}`);
 
 describe.skipIf(overlayReason !== undefined)(
@@ -169,12 +169,7 @@ describe.skipIf(overlayReason !== undefined)(
     let images: ImageService;
     beforeEach(async () => {
       root = await mkdtemp(join(tmpdir(), `layers-${process.pid}-`));
-      const content = new ContentStore(join(root, 'content'));
-      await content.init();
-      const store = new ImageStore(join(root, 'image'), content);
-      await store.init();
-      const snapshotter = await Snapshotter.open({ root: join(root, 'storage'), driver: 'overlay' });
-      images = new ImageService(content, store, snapshotter);
+      images = await openImageService(root, 'overlay');
     });
     afterEach(() => rm(root, { recursive: true, force: true }));
 

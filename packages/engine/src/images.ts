@@ -103,13 +103,9 @@ export class ImageService {
           throw invalidParameter(`layer ${diffIds[i]}: unpacked content has DiffID ${result.diffId}`);
         return chain[i]!;
       });
-    if (!this.snapshotter.unpacksLayersIndependently) {
-      for (let i = 0; i < chain.length; i++)
-        if (!this.snapshotter.has(chain[i]!)) await unpack(i, i === 0 ? undefined : chain[i - 1]);
-      return chain;
-    }
-    // Overlay layers unpack side by side (a few at a time, lowest first), each committed on its
-    // parent once that one is: `load` of a 3-layer image no longer extracts one layer after another.
+    // A few layers at a time, lowest first, each committed on its parent once that one is. Where
+    // the snapshotter unpacks layers independently (overlay) they extract side by side (`load` of
+    // a 3-layer image: 1.03 -> 0.71 s); elsewhere each unpack waits for its parent to begin.
     const committed: Promise<unknown>[] = [];
     let next = 0;
     let failed = false;

@@ -6,11 +6,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContentStore, ImageStore, MediaType, chainIds, sha256Digest } from '@ts-container/image';
-import { Snapshotter, overlaySupported } from '@ts-container/unionfs';
+import { Snapshotter } from '@ts-container/unionfs';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ImageService } from './images.js';
 import { type ProgressSink, RegistryService } from './registry.js';
+import { overlaySkipReason } from './test-support.js';
 
 const hasRegistry = await execa('sh', ['-c', 'command -v docker-registry']).then(
   () => true,
@@ -109,12 +110,7 @@ async function tamperingProxy(upstream: string) {
   return { host, rules, close: () => new Promise((r) => server.close(r)) };
 }
 
-const overlayReason =
-  process.getuid?.() !== 0
-    ? 'needs root (overlay mounts)'
-    : !(await overlaySupported(tmpdir()))
-      ? `overlayfs does not work on ${tmpdir()}`
-      : undefined;
+const overlayReason = await overlaySkipReason();
 if (hasRegistry && overlayReason) console.warn(`streamed-unpack pull tests skipped: ${overlayReason}`);
 
 describe.skipIf(!hasRegistry)('RegistryService against the real registry', () => {
