@@ -103,6 +103,8 @@ async function tamperingProxy(upstream: string) {
         up.on('end', () => res.end());
       },
     );
+    // A connection the registry drops under a request the client gave up on is dropped here too.
+    forward.on('error', () => res.destroy());
     req.pipe(forward);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -85,6 +85,9 @@ async function startProxy(
         });
       },
     );
+    // The registry may drop a kept-alive connection under a request the client gave up on (a
+    // cut or retried download): a real proxy passes that on as a dropped connection too.
+    upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
