@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough, type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
+import { type ExecCommand, commandFailureFrom, isCommandFailure } from '@ts-container/runtime';
 import { execa } from 'execa';
 import type { ContainerRecord } from './container-store.js';
 import type { Engine } from './engine.js';
@@ -222,34 +222,33 @@ export class ExecService {
     if (s.Running || s.ExitCode !== null) throw conflict(`Error: Exec command ${id} has already run`);
     const c = this.engine.containers.get(s.ContainerID);
     if (!c.State.Running) throw conflict(`container ${c.Id} is not running`);
-    const user = await resolveUser(this.engine.containers.rootfsDir(c.Id), s.config.User || c.Config.User);
-    const env = new Map<string, string>();
-    for (const e of [...(c.Config.Env ?? []), ...(s.config.Env ?? [])]) env.set(e.split('=')[0]!, e);
-    const oci = await this.engine.runtime.ociFor(c.Id);
-    const pidFile = join(this.engine.runtime.bundleDir(c.Id), `exec-${id.slice(0, 16)}.pid`);
+    // Running from here on: a detached start returns before the process is spawned, and an
+    // inspect right after it must not see an exec that never started.
+    s.Running = true;
     const tty = s.config.Tty ?? false;
-    const args = [
-      ...oci.globalArgs(),
-      'exec',
-      '--pid-file',
-      pidFile,
-      ...(tty ? ['--tty'] : []),
-      ...(s.config.Privileged ? ['--cap', 'CAP_SYS_ADMIN'] : []),
-      '--user',
-      `${user.uid}:${user.gid}`,
-      ...user.additionalGids.flatMap((g) => ['--additional-gids', String(g)]),
-      '--cwd',
-      s.config.WorkingDir || c.Config.WorkingDir || '/',
-      ...[...env.values()].flatMap((e) => ['--env', e]),
-      c.Id,
-      ...s.config.Cmd,
-    ];
+    let command: ExecCommand;
+    try {
+      const user = await resolveUser(this.engine.containers.rootfsDir(c.Id), s.config.User || c.Config.User);
+      const env = new Map<string, string>();
+      for (const e of [...(c.Config.Env ?? []), ...(s.config.Env ?? [])]) env.set(e.split('=')[0]!, e);
+      command = await this.engine.runtime.execCommand(c.Id, id.slice(0, 16), {
+        args: s.config.Cmd,
+        env: [...env.values()],
+        cwd: s.config.WorkingDir || c.Config.WorkingDir || '/',
+        user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+        terminal: tty,
+        privileged: s.config.Privileged ?? false,
+      });
+    } catch (err) {
+      s.Running = false;
+      throw err;
+    }
     const withStdin = Boolean(s.config.AttachStdin && io.stdin);
-    // `runc exec --tty` without a console socket needs a terminal of its own to relay: `script`
-    // gives it one (runc puts it in raw mode, so the container's output passes unchanged).
+    // A tty exec without a console socket needs a terminal of its own to relay: `script` gives
+    // it one (the OCI runtime puts it in raw mode, so the container's output passes unchanged).
     const [file, argv] = tty
-      ? ['script', ['-q', '-e', '-c', [oci.info.path, ...args].map(shellQuote).join(' '), '/dev/null']]
-      : [oci.info.path, args];
+      ? ['script', ['-q', '-e', '-c', [command.file, ...command.args].map(shellQuote).join(' '), '/dev/null']]
+      : [command.file, command.args];
     const child = execa(file, argv as string[], {
       // runc copies a tty exec's pty to its own stdio; an ignored stdin would be an instant EOF.
       stdin: withStdin || tty ? 'pipe' : 'ignore',
@@ -259,35 +258,35 @@ export class ExecService {
       buffer: false,
     });
     s.process = child;
-    s.Running = true;
-    void waitForPid(pidFile, child).then((pid) => {
+    void waitForPid(command.pidFile, child).then((pid) => {
       s.Pid = pid;
     });
     if (withStdin && child.stdin) io.stdin!.pipe(child.stdin);
     child.stdin?.on('error', () => undefined);
     if (io.stdout) child.stdout?.pipe(io.stdout, { end: false });
     else child.stdout?.resume();
-    // runc's own complaints (command not found) arrive on stderr: keep them for the exit code.
-    let runcError = '';
+    // The OCI runtime's own complaints (command not found) arrive on stderr: keep them for the exit code.
+    let runtimeError = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       const text = chunk.toString();
-      if (/exec failed|unable to start container process/.test(text)) {
-        runcError += text;
+      if (isCommandFailure(text)) {
+        runtimeError += text;
         return;
       }
       if (io.stderr) io.stderr.write(chunk);
     });
     const result = await child;
-    s.Running = false;
-    await rm(pidFile, { force: true });
     let code = result.exitCode ?? (result.signal ? 128 + (signalNumber(result.signal) ?? 9) : 255);
-    if (runcError) {
+    if (runtimeError) {
       // Docker: 127 for a command that does not exist, 126 for one that cannot be executed.
-      code = /not found|no such file/.test(runcError) ? 127 : 126;
-      const msg = /msg="((?:[^"\\]|\\.)*)"/.exec(runcError)?.[1] ?? runcError.trim();
-      io.stderr?.write(`OCI runtime exec failed: ${msg.replace(/\\"/g, '"')}: unknown\r\n`);
+      const failure = commandFailureFrom(runtimeError);
+      code = failure.exitCode === 125 ? 126 : failure.exitCode;
+      io.stderr?.write(`OCI runtime exec failed: ${failure.message}: unknown\r\n`);
     }
+    // Both at once: an inspect in between would see a finished exec without its exit code.
     s.ExitCode = code;
+    s.Running = false;
+    await command.remove();
     return code;
   }
 }

@@ -16,7 +16,7 @@ import {
   resolveOciRuntime,
 } from './oci-runtime.js';
 import type { ContainerSpecInput, Resources } from './spec-input.js';
-import { type OciSpec, generateSpec, linuxResources } from './spec.js';
+import { type OciSpec, effectiveCapabilities, generateSpec, linuxResources } from './spec.js';
 
 /** The bundle file naming the OCI runtime a container was created with. */
 const RUNTIME_FILE = 'oci-runtime';
@@ -24,7 +24,7 @@ const RUNTIME_FILE = 'oci-runtime';
 export interface ContainerRuntimeOptions {
   /** Where bundles, exit files and the OCI runtime's state live (an exec root such as /run/tsctr). */
   stateDir: string;
-  /** The default OCI runtime (a name or a path); by default the first of runc, crun that works here. */
+  /** The default OCI runtime (a name or a path); by default the first of crun, runc that works here. */
   runtime?: OciRuntimeName | string;
   /**
    * Check that each installed runtime can create a container here before offering it (about
@@ -46,6 +46,26 @@ export interface CreateOptions {
   logSizeMax?: number;
   /** One of `runtimes` by name (Docker's `--runtime`); the default runtime otherwise. */
   runtime?: string;
+}
+
+/** A new process in a running container: `docker exec`'s settings. */
+export interface ExecProcessOptions {
+  args: string[];
+  /** The whole environment (`KEY=value`), the container's included. */
+  env: string[];
+  cwd: string;
+  user: { uid: number; gid: number; additionalGids?: number[] };
+  terminal: boolean;
+  /** Every capability, as `docker exec --privileged` gives. */
+  privileged?: boolean;
+}
+
+/** How to start an exec process: spawn `file` with `args`; its host PID appears in `pidFile`. */
+export interface ExecCommand {
+  file: string;
+  args: string[];
+  pidFile: string;
+  remove(): Promise<void>;
 }
 
 export interface ExitStatus {
@@ -205,6 +225,47 @@ export class ContainerRuntime {
   /** Host PIDs of every process in the container. */
   async pids(id: string): Promise<number[]> {
     return (await this.ociFor(id)).pids(id);
+  }
+
+  /**
+   * The command line that runs a new process in a running container (`docker exec`), for the
+   * caller to spawn and wait on. The OCI runtime gets a process file: the container's own
+   * process settings (capabilities, rlimits, no-new-privileges, AppArmor) with the command,
+   * environment, directory, user and terminal replaced, which runc and crun read alike (their
+   * flags differ: crun has no `--additional-gids`). `remove()` deletes the file and the PID file.
+   */
+  async execCommand(id: string, execId: string, options: ExecProcessOptions): Promise<ExecCommand> {
+    const oci = await this.ociFor(id);
+    const bundle = this.bundleDir(id);
+    const config = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as OciSpec;
+    const caps = options.privileged
+      ? effectiveCapabilities({ privileged: true, capAdd: [], capDrop: [] })
+      : undefined;
+    const process = {
+      ...config.process,
+      terminal: options.terminal,
+      args: options.args,
+      env: options.env,
+      cwd: options.cwd,
+      user: {
+        uid: options.user.uid,
+        gid: options.user.gid,
+        additionalGids: options.user.additionalGids ?? [],
+      },
+      ...(caps ? { capabilities: { bounding: caps, effective: caps, permitted: caps } } : {}),
+    };
+    const processFile = join(bundle, `exec-${execId}.json`);
+    const pidFile = join(bundle, `exec-${execId}.pid`);
+    await writeFile(processFile, JSON.stringify(process));
+    return {
+      file: oci.info.path,
+      args: [...oci.globalArgs(), 'exec', '--pid-file', pidFile, '--process', processFile, id],
+      pidFile,
+      remove: async () => {
+        await rm(processFile, { force: true });
+        await rm(pidFile, { force: true });
+      },
+    };
   }
 
   async exitStatus(id: string): Promise<ExitStatus | undefined> {

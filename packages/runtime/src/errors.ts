@@ -24,3 +24,37 @@ export class ContainerStartError extends RuntimeError {
     this.name = 'ContainerStartError';
   }
 }
+
+/** An OCI runtime's complaint about a command it could not start, as Docker words it. */
+export interface CommandFailure {
+  /** The runtime's message, runc's and crun's put the same way (`exec: "x": executable file not found in $PATH`). */
+  message: string;
+  /** `docker run`'s and `docker exec`'s exit code: 127 not found, 126 not executable, 125 otherwise. */
+  exitCode: 125 | 126 | 127;
+}
+
+/** Whether runtime output is its complaint that the command could not start (runc's or crun's words). */
+export function isCommandFailure(text: string): boolean {
+  return /exec failed|unable to start container process|executable file `.*` not found in \$PATH|open executable: /.test(
+    text,
+  );
+}
+
+/**
+ * Reads an OCI runtime's complaint (runc logs logfmt `msg="…"`, crun plain text) the way Docker
+ * reports it: crun's wording for a missing or unexecutable command is put in runc's, which is
+ * what Docker users see and scripts match.
+ */
+export function commandFailureFrom(text: string): CommandFailure {
+  const quoted = /msg="((?:[^"\\]|\\.)*)"/.exec(text);
+  let message = quoted ? (JSON.parse(`"${quoted[1]}"`) as string) : text.trim();
+  const crunNotFound = /executable file `(.*)` not found in \$PATH(?:: No such file or directory)?/.exec(
+    message,
+  );
+  if (crunNotFound) message = `exec: "${crunNotFound[1]}": executable file not found in $PATH`;
+  else if (/^open executable: Permission denied/.test(message)) message = 'exec: permission denied';
+  if (/exec: .*(executable file not found|no such file or directory)/.test(message))
+    return { message, exitCode: 127 };
+  if (/exec: .*(permission denied|is a directory)/.test(message)) return { message, exitCode: 126 };
+  return { message, exitCode: 125 };
+}

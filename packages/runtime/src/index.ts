@@ -3,6 +3,8 @@ export {
   type ContainerRuntimeOptions,
   ContainerRuntime,
   type CreateOptions,
+  type ExecCommand,
+  type ExecProcessOptions,
   type ExitStatus,
   type UnusableRuntime,
 } from './container-runtime.js';
@@ -13,7 +15,14 @@ export {
   DEFAULT_READONLY_PATHS,
 } from './defaults.js';
 export { hostDevice } from './devices.js';
-export { ContainerStartError, RuntimeError, type RuntimeErrorKind } from './errors.js';
+export {
+  type CommandFailure,
+  commandFailureFrom,
+  ContainerStartError,
+  isCommandFailure,
+  RuntimeError,
+  type RuntimeErrorKind,
+} from './errors.js';
 export { type LogRecord, parseLogLine, readLogRecords } from './log-file.js';
 export {
   launchMonitor,

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ContainerStartError, RuntimeError } from './errors.js';
+import { ContainerStartError, RuntimeError, commandFailureFrom } from './errors.js';
 import { type OciRuntime, findExecutable } from './oci-runtime.js';
 
 export interface MonitorLaunchOptions {
@@ -127,15 +127,10 @@ export async function launchMonitor(
 }
 
 /** Maps an OCI runtime failure to Docker's message and `docker run` exit code. */
-export function startErrorFrom(message: string): ContainerStartError {
-  // runc logs `time=… level=error msg="…"`; Docker shows only the msg part.
-  const quoted = /msg="((?:[^"\\]|\\.)*)"/.exec(message);
-  const core = quoted ? (JSON.parse(`"${quoted[1]}"`) as string) : message.trim();
-  const text = `failed to create task for container: failed to create shim task: OCI runtime create failed: ${core}: unknown`;
-  if (/exec: .*(executable file not found|no such file or directory)/.test(core))
-    return new ContainerStartError(text, 127);
-  if (/exec: .*(permission denied|is a directory)/.test(core)) return new ContainerStartError(text, 126);
-  return new ContainerStartError(text, 125);
+export function startErrorFrom(runtimeOutput: string): ContainerStartError {
+  const failure = commandFailureFrom(runtimeOutput);
+  const text = `failed to create task for container: failed to create shim task: OCI runtime create failed: ${failure.message}: unknown`;
+  return new ContainerStartError(text, failure.exitCode);
 }
 
 /** The exit code conmon recorded, or undefined while the container still runs. */

@@ -35,12 +35,12 @@ export async function findExecutable(name: string): Promise<string | undefined> 
 }
 
 /**
- * Picks the OCI runtime: the one asked for, else runc, else crun (runc first because crun 1.8
- * refuses cgroup v1 hybrid layouts that runc handles).
+ * Picks the OCI runtime: the one asked for, else crun, else runc (crun first: it creates, starts
+ * and deletes a container in about half runc's time).
  */
 export async function resolveOciRuntime(preferred?: OciRuntimeName | string): Promise<OciRuntimeInfo> {
   const candidates: OciRuntimeName[] =
-    preferred === 'crun' ? ['crun'] : preferred === 'runc' ? ['runc'] : ['runc', 'crun'];
+    preferred === 'crun' ? ['crun'] : preferred === 'runc' ? ['runc'] : ['crun', 'runc'];
   if (preferred?.includes('/')) {
     const name: OciRuntimeName = preferred.endsWith('crun') ? 'crun' : 'runc';
     return { name, path: preferred };
@@ -56,13 +56,13 @@ export async function resolveOciRuntime(preferred?: OciRuntimeName | string): Pr
 }
 
 /**
- * Finds the OCI runtimes installed here: the one asked for (a name or a path) or both runc
- * and crun, in that order.
+ * Finds the OCI runtimes installed here: the one asked for (a name or a path) or both crun
+ * and runc, in that order.
  */
 export async function findOciRuntimes(preferred?: OciRuntimeName | string): Promise<OciRuntimeInfo[]> {
   if (preferred?.includes('/')) return [await resolveOciRuntime(preferred)];
   const found: OciRuntimeInfo[] = [];
-  for (const name of ['runc', 'crun'] as const) {
+  for (const name of ['crun', 'runc'] as const) {
     const path = await findExecutable(name);
     if (path) found.push({ name, path });
   }
