@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerRuntime } from './container-runtime.js';
 import { ContainerStartError, commandFailureFrom, isCommandFailure } from './errors.js';
+import { readLogRecords } from './log-file.js';
 import { findOciRuntimes, probeOciRuntime } from './oci-runtime.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -118,6 +119,62 @@ describe.skipIf(!isRoot)('ContainerRuntime with real containers', () => {
           message: expect.stringContaining('exec: "nosuch": executable file not found in $PATH'),
           exitCode: 127,
         });
+      } finally {
+        await runtime.kill(cid, 'SIGKILL');
+        await runtime.wait(cid);
+        await runtime.delete(cid);
+      }
+    }
+  });
+  it('hands crun the filter it compiled for a profile before, and the filter still holds (run and exec)', async (ctx) => {
+    if (!runtime.runtimes.has('crun')) {
+      console.warn(
+        `compiled seccomp test skipped: crun cannot run here (${runtime.unusable.find((r) => r.name === 'crun')?.reason ?? 'not installed'})`,
+      );
+      ctx.skip();
+    }
+    // CAP_SYS_PACCT allows acct(2): a profile no other test here uses, so the first container
+    // compiles it, the second gets the compiled filter.
+    const input = (cid: string) => ({
+      rootfs,
+      args: ['sh', '-c', 'unshare -U true 2>&1; echo "unshare=$?"; sleep 30'],
+      env: ENV,
+      capAdd: ['SYS_PACCT'],
+      cgroupsPath: `/tsctr-test/${cid}`,
+    });
+    for (const round of ['compiles', 'reuses']) {
+      const cid = id();
+      await runtime.create(cid, input(cid), { runtime: 'crun' });
+      try {
+        const config = JSON.parse(await readFile(join(runtime.bundleDir(cid), 'config.json'), 'utf8'));
+        if (round === 'compiles') expect(config.linux.seccomp).toBeDefined();
+        else {
+          expect(config.linux.seccomp).toBeUndefined();
+          expect(config.annotations['run.oci.seccomp_bpf_data']).toMatch(/^[A-Za-z0-9+/]+=*$/);
+        }
+        await runtime.start(cid);
+        const command = await runtime.execCommand(cid, `s${n++}`, {
+          args: ['unshare', '-U', 'true'],
+          env: ENV,
+          cwd: '/',
+          user: { uid: 0, gid: 0 },
+          terminal: false,
+        });
+        const exec = await execa(command.file, command.args, { reject: false });
+        await command.remove();
+        expect({ round, code: exec.exitCode, stderr: exec.stderr }).toEqual({
+          round,
+          code: 1,
+          stderr: expect.stringContaining('Operation not permitted'),
+        });
+        // The container's own attempt, logged before its sleep.
+        let log = '';
+        for (let i = 0; i < 100 && !log.includes('unshare='); i++) {
+          await new Promise((r) => setTimeout(r, 20));
+          const { records } = await readLogRecords(join(runtime.bundleDir(cid), 'container.log'), 0);
+          log = records.map((r) => r.text).join('');
+        }
+        expect({ round, log }).toEqual({ round, log: expect.stringContaining('unshare=1') });
       } finally {
         await runtime.kill(cid, 'SIGKILL');
         await runtime.wait(cid);

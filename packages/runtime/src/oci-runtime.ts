@@ -220,6 +220,26 @@ export class OciRuntime {
     await this.run(['update', '--resources', resourcesFile, id]);
   }
 
+  /**
+   * Whether the runtime can be handed a compiled seccomp filter instead of the profile: crun's
+   * `run.oci.seccomp_bpf_data` annotation (runc would ignore it and run unfiltered).
+   */
+  get takesCompiledSeccomp(): boolean {
+    return this.info.name === 'crun';
+  }
+
+  /**
+   * The seccomp filter crun compiled for a container, which it keeps beside the container's
+   * state for `crun exec`; undefined for runc, or when it is not there.
+   */
+  async compiledSeccomp(id: string): Promise<Buffer | undefined> {
+    if (!this.takesCompiledSeccomp) return undefined;
+    return readFile(join(this.stateRoot, id, 'seccomp.bpf')).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+  }
+
   /** Host PIDs of every process in the container. */
   async pids(id: string): Promise<number[]> {
     const result = await this.run(['ps', '--format', 'json', id]);

@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { execa } from 'execa';
 import { it } from 'vitest';
 import { Snapshotter, mountAll, unmount } from '../src/index.js';
 import { layerTarball } from '../src/testsuite.js';
@@ -61,6 +62,32 @@ it.skipIf(process.getuid?.() !== 0)('storage benchmark', async () => {
           await snapshotter.remove(key);
         }
         figures[`prepareMount_${depth}layers_ms`] = median(times);
+      }
+      if (driver === 'overlay') {
+        // mount(2)+umount2(2) through koffi (what mountAll does) against util-linux's tools,
+        // on the same 10-layer snapshot: the brief's "measure which is faster".
+        const key = `syscalls-${n++}`;
+        const target = join(root, 'mnt', key);
+        await mkdir(target, { recursive: true });
+        const mounts = await snapshotter.prepare(key, tops.get(10));
+        const viaSyscalls: number[] = [];
+        const viaTools: number[] = [];
+        for (let r = 0; r < ROUNDS * 4; r++) {
+          let start = performance.now();
+          await mountAll(mounts, target);
+          await unmount(target);
+          viaSyscalls.push(performance.now() - start);
+          const m = mounts[0]!;
+          start = performance.now();
+          await execa('mount', ['-t', 'overlay', '-o', m.options.join(','), m.source, target], {
+            cwd: m.cwd,
+          });
+          await execa('umount', [target]);
+          viaTools.push(performance.now() - start);
+        }
+        await snapshotter.remove(key);
+        figures.mountUnmount_10layers_syscalls_ms = median(viaSyscalls);
+        figures.mountUnmount_10layers_tools_ms = median(viaTools);
       }
       const commitTimes: number[] = [];
       for (let r = 0; r < Math.min(ROUNDS, 3); r++) {

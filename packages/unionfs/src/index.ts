@@ -7,6 +7,7 @@ export {
 } from './drivers.js';
 export { SnapshotError, type SnapshotErrorKind } from './errors.js';
 export { type Mount, mountAll, mountsUnder, unmount } from './mount.js';
+export { mountSyscallsUnavailable } from './syscalls.js';
 export {
   type SnapshotInfo,
   SnapshotInfoSchema,

@@ -1,4 +1,6 @@
+import { isAbsolute, join } from 'node:path';
 import { execa } from 'execa';
+import { MS_BIND, MS_RDONLY, MS_REMOUNT, mountSyscall, umountSyscall } from './syscalls.js';
 
 /**
  * What a snapshot needs mounted to appear as a filesystem (containerd's Mount). Storage
@@ -15,9 +17,13 @@ export interface Mount {
   cwd?: string;
 }
 
-/** Mounts `mounts` onto `target` with util-linux mount(8). */
+/** The kernel copies a mount's options into one page. */
+const MOUNT_DATA_MAX = 4095;
+
+/** Mounts `mounts` onto `target`: with mount(2) where it can be called, else util-linux mount(8). */
 export async function mountAll(mounts: readonly Mount[], target: string): Promise<void> {
   for (const m of mounts) {
+    if (await mountWithSyscall(m, target)) continue;
     const args =
       m.type === 'bind'
         ? ['--bind', ...(m.options.includes('ro') ? ['-o', 'ro'] : []), m.source, target]
@@ -26,9 +32,35 @@ export async function mountAll(mounts: readonly Mount[], target: string): Promis
   }
 }
 
+/** True when mount(2) did it; false sends the caller to mount(8), which also explains failures. */
+async function mountWithSyscall(m: Mount, target: string): Promise<boolean> {
+  if (m.type === 'bind') {
+    if (!(await mountSyscall(m.source, target, null, MS_BIND, null))) return false;
+    if (!m.options.includes('ro')) return true;
+    // A bind mount turns read-only by a remount of its own, as mount(8) does it.
+    if (await mountSyscall(null, target, null, MS_BIND | MS_REMOUNT | MS_RDONLY, null)) return true;
+    await unmount(target);
+    return false;
+  }
+  // The thread making the call cannot change directory: relative layer directories become
+  // absolute, and options that no longer fit the kernel's page go to mount(8), run in `cwd`.
+  const cwd = m.cwd;
+  const absolute = (dir: string) => (cwd === undefined || isAbsolute(dir) ? dir : join(cwd, dir));
+  const options = m.options.map((o) => {
+    const [key, value] = [o.slice(0, o.indexOf('=')), o.slice(o.indexOf('=') + 1)];
+    if (key === 'lowerdir') return `lowerdir=${value.split(':').map(absolute).join(':')}`;
+    if (key === 'upperdir' || key === 'workdir') return `${key}=${absolute(value)}`;
+    return o;
+  });
+  const data = options.join(',');
+  if (data.length > MOUNT_DATA_MAX) return false;
+  return mountSyscall(m.source, target, m.type, 0, data);
+}
+
 /** Unmounts `target`; an already-unmounted target is fine (repair after a crash calls this blindly). */
 export async function unmount(target: string): Promise<void> {
-  // Reading mountinfo costs far less than starting umount for the usual "nothing there".
+  if (await umountSyscall(target)) return;
+  // Nothing mounted there is the usual reason for a failure, and fine.
   if (!(await mountsUnder(target)).includes(target)) return;
   const result = await execa('umount', [target], { reject: false });
   if (result.exitCode !== 0 && !/not mounted|no mount point|not found/i.test(result.stderr)) {
