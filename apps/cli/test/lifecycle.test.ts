@@ -549,4 +549,33 @@ describe.skipIf(skip !== undefined)('container isolation and health through the 
     expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
     expect(numbers.at(-1)).toBe(59);
   });
+
+  it('bounds a log by its monitor while no daemon is there to rotate it', async () => {
+    await daemon.tsctr([
+      'run',
+      '-d',
+      '--name',
+      'unwatched',
+      '--log-opt',
+      'max-size=10k',
+      '--log-opt',
+      'max-file=2',
+      'busybox',
+      'sh',
+      '-c',
+      'sleep 1; i=0; while [ $i -lt 100 ]; do head -c 1000 /dev/zero | tr "\\0" b; echo " $i"; i=$((i+1)); done; echo last; sleep 300',
+    ]);
+    const logPath = (await daemon.tsctr(['inspect', '-f', '{{.LogPath}}', 'unwatched'])).stdout;
+    await daemon.kill9();
+    try {
+      // 100 kB written with no daemon: conmon truncates at 2 × max-size instead of growing.
+      const { readFile, stat } = await import('node:fs/promises');
+      await eventually(async () => (await readFile(logPath, 'utf8').catch(() => '')).includes(' last\n'));
+      expect((await stat(logPath)).size).toBeLessThanOrEqual(20 * 1024);
+    } finally {
+      await daemon.launch();
+    }
+    expect((await daemon.tsctr(['logs', '--tail', '1', 'unwatched'])).stdout).toBe('last');
+    await daemon.tsctr(['rm', '-f', 'unwatched']);
+  });
 });

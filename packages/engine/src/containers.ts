@@ -22,7 +22,7 @@ import { type Snapshotter, mountAll, unmount } from '@ts-container/unionfs';
 import { type ContainerRecord, type ContainerStore, emptyState } from './container-store.js';
 import { EngineError, conflict, invalidParameter } from './errors.js';
 import type { ImageService } from './images.js';
-import { logLimits, rotatedLogPaths } from './log-rotation.js';
+import { logLimits, monitorLogSizeMax, rotatedLogPaths } from './log-rotation.js';
 import { followLog } from './logs.js';
 import { copyUpIntoVolume, resolveMountPoints } from './mount-points.js';
 import { VALID_CONTAINER_NAME, newId, randomContainerName } from './names.js';
@@ -286,6 +286,7 @@ export class ContainerService {
         name: c.Name.slice(1),
         logPath: c.LogPath,
         stdin: c.Config.OpenStdin ?? false,
+        logSizeMax: monitorLogSizeMax(logLimits(c)),
         ...(c.HostConfig.Runtime ? { runtime: c.HostConfig.Runtime } : {}),
       });
       await this.runtime.start(c.Id);

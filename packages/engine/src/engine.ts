@@ -77,7 +77,7 @@ export class Engine {
     this.stdin = new StdinBroker(this);
     this.stats = new StatsService(containers);
     this.health = new HealthMonitor(this);
-    this.logRotator = new LogRotator(containers, runtime);
+    this.logRotator = new LogRotator(containers, runtime, options.logger ?? silentLogger);
   }
 
   static async open(options: EngineOptions): Promise<Engine> {

@@ -1,7 +1,7 @@
 import { rename, rm, stat } from 'node:fs/promises';
 import type { ContainerRuntime } from '@ts-container/runtime';
 import type { ContainerRecord } from './container-store.js';
-import type { ContainerService } from './containers.js';
+import type { ContainerService, Logger } from './containers.js';
 import { invalidParameter } from './errors.js';
 
 /** Rotation applies unless `--log-opt max-size/max-file` say otherwise: 20 MB × 5 files. */
@@ -31,6 +31,16 @@ export function logLimits(c: Pick<ContainerRecord, 'HostConfig'>): LogLimits {
   return { maxSize, maxFile };
 }
 
+/**
+ * The size at which conmon itself truncates a log. The daemon rotates at max-size; this bound
+ * is for when no daemon is there to rotate (stopped or crashed): the log then loses its older
+ * lines but never fills the disk. Twice max-size at least, so a daemon that polls once a
+ * second rotates first unless output runs faster than max-size per second.
+ */
+export function monitorLogSizeMax(limits: LogLimits): number {
+  return limits.maxSize * Math.max(2, limits.maxFile);
+}
+
 /** The rotated files of a log, oldest first (`log.4` … `log.1`), that may exist. */
 export function rotatedLogPaths(logPath: string, maxFile: number): string[] {
   const out: string[] = [];
@@ -41,7 +51,7 @@ export function rotatedLogPaths(logPath: string, maxFile: number): string[] {
 /**
  * Rotates container logs like Docker's json-file driver with max-size/max-file. conmon writes
  * one k8s-file log and has no rotation of its own (its --log-size-max truncates, losing the
- * log), so a poller checks the sizes: a log past max-size is renamed to `.1` (older ones shift
+ * log: kept only as a bound for when the daemon is down, see monitorLogSizeMax), so a poller checks the sizes: a log past max-size is renamed to `.1` (older ones shift
  * up, the oldest beyond max-file is deleted) and conmon is told to reopen its log path. A log
  * can grow past max-size by what is written between two polls.
  */
@@ -52,6 +62,7 @@ export class LogRotator {
   constructor(
     private readonly containers: ContainerService,
     private readonly runtime: ContainerRuntime,
+    private readonly logger: Pick<Logger, 'warn'>,
     intervalMs = 1000,
   ) {
     this.timer = setInterval(() => void this.check(), intervalMs);
@@ -68,7 +79,10 @@ export class LogRotator {
     try {
       for (const c of this.containers.all()) {
         if (!c.State.Running) continue;
-        await this.rotateIfNeeded(c).catch(() => undefined);
+        await this.rotateIfNeeded(c).catch((err: unknown) =>
+          // The container may have stopped meanwhile; the next poll tries again.
+          this.logger.warn(`log rotation of ${c.Id.slice(0, 12)}: ${String(err)}`),
+        );
       }
     } finally {
       this.busy = false;
