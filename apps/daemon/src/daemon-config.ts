@@ -17,6 +17,7 @@ export const DaemonConfigSchema = z
     'certs-dirs': z.array(z.string()).optional(),
     'log-level': z.enum(['debug', 'info', 'warn', 'error']).optional(),
     'image-gc-budget': z.union([z.number().int().nonnegative(), z.string()]).optional(),
+    'userns-remap': z.string().optional(),
   })
   .strict();
 export type DaemonConfig = z.infer<typeof DaemonConfigSchema>;
@@ -37,6 +38,8 @@ export interface DaemonOptions {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Bytes of image layers above which unused images are removed, least recently used first. */
   imageGcBudget?: number;
+  /** `--userns-remap`: `default`, `user[:group]` or `uid[:gid]`, resolved by the engine. */
+  usernsRemap?: string;
 }
 
 export class UsageError extends Error {}
@@ -61,6 +64,7 @@ const FLAGS_WITH_VALUE = new Set([
   '--insecure-registry',
   '--certs-dir',
   '--image-gc-budget',
+  '--userns-remap',
 ]);
 
 export async function parseDaemonArgs(argv: string[]): Promise<DaemonOptions> {
@@ -116,6 +120,7 @@ export async function parseDaemonArgs(argv: string[]): Promise<DaemonOptions> {
   const bip = one('--bip') ?? config.bip;
   const budgetRaw = one('--image-gc-budget') ?? config['image-gc-budget'];
   const imageGcBudget = budgetRaw === undefined ? undefined : parseBytes(String(budgetRaw));
+  const usernsRemap = one('--userns-remap') ?? config['userns-remap'];
   return {
     socketPath: host.slice('unix://'.length),
     dataRoot: one('--data-root') ?? config['data-root'] ?? '/var/lib/tsctr',
@@ -135,6 +140,7 @@ export async function parseDaemonArgs(argv: string[]): Promise<DaemonOptions> {
       : {}),
     logLevel,
     ...(imageGcBudget ? { imageGcBudget } : {}),
+    ...(usernsRemap ? { usernsRemap } : {}),
   };
 }
 
@@ -165,6 +171,7 @@ Options:
       --insecure-registry list Registries reached without TLS verification
       --certs-dir list         certs.d-style CA directories (default /etc/tsctr/certs.d, /etc/docker/certs.d)
       --image-gc-budget bytes  Remove unused images, least recently used first, above this size
+      --userns-remap string    Run containers in a user namespace: default, user[:group] or uid[:gid]
   -l, --log-level string       debug, info, warn or error (default "info")
 `;
 }

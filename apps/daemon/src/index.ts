@@ -2,7 +2,7 @@
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
-import { BridgeNetworking, Engine, type Logger } from '@ts-container/engine';
+import { BridgeNetworking, Engine, type Logger, resolveUsernsRemap } from '@ts-container/engine';
 import { type DefaultBridgeConfig, NetworkManager } from '@ts-container/network';
 import { type DaemonOptions, UsageError, parseDaemonArgs } from './daemon-config.js';
 import { createApiServer } from './server.js';
@@ -93,6 +93,7 @@ async function main(): Promise<void> {
     ...(options.imageGcBudget ? { imageGcBudget: options.imageGcBudget } : {}),
     logger,
     ...(options.runtime ? { runtime: options.runtime } : {}),
+    ...(options.usernsRemap ? { usernsRemap: await resolveUsernsRemap(options.usernsRemap) } : {}),
   });
   opened.engine = engine;
   await networking.init();

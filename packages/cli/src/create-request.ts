@@ -85,6 +85,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'runtime', type: 'string', description: 'Runtime to use for this container' },
   { name: 'ipc', type: 'string', description: 'IPC mode to use' },
   { name: 'pid', type: 'string', description: 'PID namespace to use' },
+  { name: 'userns', type: 'string', description: 'User namespace to use' },
   { name: 'health-cmd', type: 'string', description: 'Command to run to check health' },
   { name: 'health-interval', type: 'string', description: 'Time between running the check (ms|s|m|h)' },
   {
@@ -419,6 +420,11 @@ export function buildCreateRequest(
   if (list('device').length > 0) hostConfig.Devices = list('device').map(parseDevice);
   if (str('ipc')) hostConfig.IpcMode = str('ipc')!;
   if (str('pid')) hostConfig.PidMode = str('pid')!;
+  if (str('userns')) {
+    // As the docker CLI: only the host's user namespace can be asked for by name.
+    if (str('userns') !== 'host') throw new CommandError('--userns: invalid USER mode', 125);
+    hostConfig.UsernsMode = str('userns')!;
+  }
 
   const onFailure = str('health-on-failure');
   if (onFailure !== undefined) {

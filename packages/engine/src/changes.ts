@@ -60,7 +60,7 @@ export async function commitContainer(
   let blob: { digest: string; size: number };
   try {
     blob = await engine.content.ingestStream(
-      engine.snapshotter.layerTar(c.Id),
+      engine.snapshotter.layerTar(c.Id, c.IdMappings ? { idMappings: c.IdMappings } : {}),
       `commit-${c.Id}-${Date.now()}`,
     );
   } finally {
@@ -142,7 +142,11 @@ async function withRootfs<T>(
   try {
     await mkdir(dir);
     const mounts = await engine.snapshotter.mounts(c.Id);
-    await mountAll(mode === 'ro' ? readonlyMounts(mounts) : mounts, dir);
+    await mountAll(
+      mode === 'ro' ? readonlyMounts(mounts) : mounts,
+      dir,
+      await engine.containers.mountOptions(c),
+    );
   } catch (err) {
     await release();
     throw err;
@@ -155,7 +159,17 @@ async function withRootfs<T>(
  * one is mounted read-only for the export).
  */
 export async function exportContainer(engine: Engine, ref: string): Promise<Readable> {
+  const { IdMappings: idMappings } = engine.containers.get(ref);
   return withRootfs(engine, ref, 'ro', async (dir, release) => {
+    if (idMappings) {
+      // Its files show host ids here: our own writer gives them back the container's.
+      const { tar } = await archiveFromRoot(dir, '/', { idMappings }).catch(async (err: unknown) => {
+        await release();
+        throw err;
+      });
+      tar.on('close', () => void release());
+      return tar;
+    }
     const proc = execa('tar', ['--numeric-owner', '--xattrs', '--acls', '-C', dir, '-cf', '-', '.'], {
       buffer: false,
       stderr: 'pipe',
@@ -205,7 +219,8 @@ export async function getContainerArchive(
   return withRootfs(engine, ref, 'ro', async (dir, release) => {
     let result: { stat: PathStat; tar: Readable };
     try {
-      result = await archiveFromRoot(dir, path);
+      const idMappings = engine.containers.get(ref).IdMappings;
+      result = await archiveFromRoot(dir, path, idMappings ? { idMappings } : {});
     } catch (err) {
       await release();
       throw pathError(err, ref);
@@ -234,7 +249,8 @@ export async function putContainerArchive(
 ): Promise<void> {
   await withRootfs(engine, ref, 'rw', async (dir, release) => {
     try {
-      await extractToRoot(dir, path, source, options);
+      const idMappings = engine.containers.get(ref).IdMappings;
+      await extractToRoot(dir, path, source, idMappings ? { ...options, idMappings } : options);
     } catch (err) {
       throw pathError(err, ref);
     } finally {

@@ -2,6 +2,7 @@ import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ContainerConfigSchema, HostConfigSchema } from '@ts-container/api';
 import { writeFileAtomic } from '@ts-container/image';
+import { IdMappingsSchema } from '@ts-container/unionfs';
 import { z } from 'zod';
 import { conflict, notFound } from './errors.js';
 
@@ -86,6 +87,11 @@ export const ContainerRecordSchema = z.object({
   NetworkSettings: z.record(z.unknown()).default({}),
   /** Volumes, binds and tmpfs mounts, resolved at create (records from before have none). */
   MountPoints: z.array(MountPointSchema).default([]),
+  /**
+   * The user namespace mappings of a container created under `--userns-remap` (kept with it,
+   * so a daemon restarted with other settings still runs it as it was made).
+   */
+  IdMappings: IdMappingsSchema.optional(),
 });
 export type ContainerRecord = z.infer<typeof ContainerRecordSchema>;
 

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { chown, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type ContainerCreateRequest,
@@ -18,7 +18,14 @@ import {
   findExecutable,
   hostDevice,
 } from '@ts-container/runtime';
-import { type Snapshotter, mountAll, unmount } from '@ts-container/unionfs';
+import {
+  type IdMappings,
+  type MountOptions,
+  type Snapshotter,
+  UserNamespaceHandle,
+  mountAll,
+  unmount,
+} from '@ts-container/unionfs';
 import { type ContainerRecord, type ContainerStore, emptyState } from './container-store.js';
 import { EngineError, conflict, invalidParameter } from './errors.js';
 import type { ImageService } from './images.js';
@@ -52,6 +59,8 @@ export interface ContainerServiceOptions {
   logger: Logger;
   /** Named and anonymous volumes (`-v name:/path`, `-v /path`, VOLUME). */
   volumes: VolumeService;
+  /** `--userns-remap`: new containers run in a user namespace with these mappings. */
+  usernsRemap?: IdMappings;
 }
 
 export interface AttachOptions {
@@ -154,6 +163,7 @@ export class ContainerService {
     // Before anything is made on disk: an unknown network fails `create`, as in Docker.
     const networkSettings =
       (await this.options.networking.prepare?.({ ...request, HostConfig: hostConfig })) ?? {};
+    const idMappings = this.idMappingsFor(hostConfig);
     // Checked before volumes are made for it: a refused create leaves nothing behind.
     logLimits({ HostConfig: hostConfig }); // bad --log-opt values fail `create`, as in Docker
     this.runtime.runtimeNamed(hostConfig.Runtime); // so does an unknown --runtime
@@ -190,6 +200,7 @@ export class ContainerService {
       ResolvConfPath: join(dir, 'resolv.conf'),
       NetworkSettings: networkSettings,
       MountPoints: mountPoints,
+      ...(idMappings ? { IdMappings: idMappings } : {}),
     };
     await this.store.save(record);
     this.emit('create', record);
@@ -252,6 +263,51 @@ export class ContainerService {
     return `${this.options.cgroupParent}/${id}`;
   }
 
+  /**
+   * The user namespace a new container gets: the daemon's `--userns-remap` mappings unless it
+   * asks for `--userns=host`; what cannot share a namespace with the host is refused as dockerd
+   * refuses it.
+   */
+  private idMappingsFor(hc: NonNullable<ContainerCreateRequest['HostConfig']>): IdMappings | undefined {
+    const mode = hc.UsernsMode ?? '';
+    if (mode !== '' && mode !== 'host') throw invalidParameter(`invalid userns mode: ${mode}`);
+    const remap = this.options.usernsRemap;
+    if (!remap || mode === 'host') return undefined;
+    if (hc.Privileged)
+      throw invalidParameter(
+        'privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode',
+      );
+    if (hc.NetworkMode === 'host')
+      throw invalidParameter("cannot share the host's network namespace when user namespaces are enabled");
+    if (hc.PidMode === 'host')
+      throw invalidParameter('cannot share the host PID namespace when user namespaces are enabled');
+    return remap;
+  }
+
+  private readonly userNamespaces = new Map<string, Promise<UserNamespaceHandle>>();
+
+  /** How container `c`'s filesystem is mounted: through its user namespace when it has one. */
+  async mountOptions(c: ContainerRecord): Promise<MountOptions> {
+    if (!c.IdMappings) return {};
+    const key = JSON.stringify(c.IdMappings);
+    let handle = this.userNamespaces.get(key);
+    if (!handle) {
+      handle = UserNamespaceHandle.create(c.IdMappings);
+      this.userNamespaces.set(key, handle);
+      // A failed attempt is not kept: the next start tries again.
+      handle.catch(() => this.userNamespaces.delete(key));
+    }
+    return { idmap: await handle };
+  }
+
+  /** Gives `path` to the container's mapped root when the daemon made it (owned by host root). */
+  private async ownByMappedRoot(c: ContainerRecord, path: string): Promise<void> {
+    if (!c.IdMappings) return;
+    const { idmap } = await this.mountOptions(c);
+    const st = await lstat(path);
+    if (idmap && st.uid === 0 && st.gid === 0) await chown(path, idmap.rootOwner.uid, idmap.rootOwner.gid);
+  }
+
   rootfsDir(id: string): string {
     return join(this.store.dir(id), 'rootfs');
   }
@@ -271,7 +327,7 @@ export class ContainerService {
       // Side by side (each waits on its own processes); both settled before any cleanup below.
       const [network, mounted] = await Promise.allSettled([
         this.options.networking.setup(c),
-        mountAll(mounts, rootfs),
+        this.mountOptions(c).then((options) => mountAll(mounts, rootfs, options)),
       ]);
       if (mounted.status === 'rejected') throw mounted.reason;
       if (network.status === 'rejected') throw network.reason;
@@ -349,7 +405,11 @@ export class ContainerService {
     const hc = c.HostConfig;
     const user = await resolveUser(rootfs, c.Config.User);
     const cwd = c.Config.WorkingDir || '/';
-    if (cwd !== '/') await mkdir(join(rootfs, cwd), { recursive: true });
+    if (cwd !== '/') {
+      const made = await mkdir(join(rootfs, cwd), { recursive: true });
+      if (made !== undefined) await this.ownByMappedRoot(c, made);
+    }
+    for (const file of [c.HostnamePath, c.HostsPath, c.ResolvConfPath]) await this.ownByMappedRoot(c, file);
     const mounts: NonNullable<ContainerSpecInput['mounts']> = [
       { destination: '/etc/hostname', source: c.HostnamePath, type: 'bind', options: ['rbind', 'rprivate'] },
       { destination: '/etc/hosts', source: c.HostsPath, type: 'bind', options: ['rbind', 'rprivate'] },
@@ -381,6 +441,8 @@ export class ContainerService {
       if (p.Type === 'volume' && p.Name) {
         source = await this.options.volumes.mountpoint(p.Name);
         await copyUpIntoVolume(rootfs, p, source);
+        // An empty new volume belongs to the mapped root, as under dockerd's remapped root.
+        if ((await readdir(source)).length === 0) await this.ownByMappedRoot(c, source);
       } else if (p.Type === 'bind') {
         await mkdir(source, { recursive: true });
       }
@@ -432,6 +494,7 @@ export class ContainerService {
       sysctls: hc.Sysctls ?? {},
       cgroupsPath: this.cgroupPath(c.Id),
       ...(hc.ShmSize ? { shmSize: hc.ShmSize } : {}),
+      ...(c.IdMappings ? { userNamespace: c.IdMappings } : {}),
     };
   }
 

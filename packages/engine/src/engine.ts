@@ -3,10 +3,17 @@ import { cpus, hostname, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ContentStore, ImageStore } from '@ts-container/image';
 import { ContainerRuntime } from '@ts-container/runtime';
-import { Snapshotter, mountsUnder, unmount } from '@ts-container/unionfs';
+import {
+  type IdMappings,
+  Snapshotter,
+  idmappedMountsUnavailable,
+  mountsUnder,
+  unmount,
+} from '@ts-container/unionfs';
 import { type CommitOptions, commitContainer, repairTemporaryMounts } from './changes.js';
 import { ContainerStore } from './container-store.js';
 import { ContainerService, type Logger } from './containers.js';
+import { invalidParameter } from './errors.js';
 import { type GarbageCollectionResult, collectGarbage } from './gc.js';
 import { HealthMonitor } from './health.js';
 import { ImageService } from './images.js';
@@ -15,6 +22,7 @@ import { LogRotator } from './log-rotation.js';
 import { type ContainerNetworking, isolatedNetworking } from './networking.js';
 import { RegistryService, type RegistrySettings } from './registry.js';
 import { StatsService } from './stats.js';
+import { allowRemappedRootTraversal } from './userns-remap.js';
 import { VolumeService } from './volumes.js';
 
 export interface EngineOptions {
@@ -32,6 +40,12 @@ export interface EngineOptions {
   registry?: Partial<RegistrySettings>;
   /** Bytes of image layers above which unused images are removed, least recently used first. */
   imageGcBudget?: number;
+  /**
+   * `--userns-remap` (see resolveUsernsRemap): new containers run in a user namespace with
+   * these mappings, their root an unprivileged host user; image layers are shown to them
+   * through idmapped mounts, so images are shared with other containers and never copied.
+   */
+  usernsRemap?: IdMappings;
   logger?: Logger;
 }
 
@@ -99,6 +113,20 @@ export class Engine {
     const images = new ImageService(content, imageStore, snapshotter);
     const containerStore = new ContainerStore(join(options.dataRoot, 'containers'));
     const volumes = await VolumeService.open(join(options.dataRoot, 'volumes'), logger);
+    if (options.usernsRemap) {
+      if (snapshotter.driver.name !== 'overlay')
+        throw invalidParameter(
+          '--userns-remap needs the overlay storage driver (its layers are idmapped mounts)',
+        );
+      const why = idmappedMountsUnavailable();
+      if (why) throw invalidParameter(`--userns-remap needs idmapped mounts: ${why}`);
+      await mkdir(join(options.dataRoot, 'containers'), { recursive: true });
+      await allowRemappedRootTraversal([
+        options.dataRoot,
+        join(options.dataRoot, 'containers'),
+        join(options.dataRoot, 'volumes'),
+      ]);
+    }
     const containers = new ContainerService({
       volumes,
       store: containerStore,
@@ -108,6 +136,7 @@ export class Engine {
       cgroupParent: options.cgroupParent ?? '/tsctr',
       networking: options.networking ?? isolatedNetworking,
       logger,
+      ...(options.usernsRemap ? { usernsRemap: options.usernsRemap } : {}),
     });
     const engine = new Engine(
       options,
@@ -206,7 +235,7 @@ export class Engine {
       CgroupDriver: 'cgroupfs',
       CgroupVersion: '1',
       LoggingDriver: 'json-file',
-      SecurityOptions: ['name=seccomp,profile=builtin'],
+      SecurityOptions: ['name=seccomp,profile=builtin', ...(this.options.usernsRemap ? ['name=userns'] : [])],
       // An installed runtime that cannot work here (crun 1.8 on a cgroup v1 hybrid host) is said, not hidden.
       Warnings: this.runtime.unusable.map(
         (r) => `WARNING: ${r.name} (${r.path}) cannot run containers on this machine: ${r.reason}`,

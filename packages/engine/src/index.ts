@@ -32,6 +32,7 @@ export { applyConfigChanges } from './import-changes.js';
 export { followLog } from './logs.js';
 export { randomContainerName } from './names.js';
 export { resolveUser } from './user.js';
+export { DEFAULT_REMAP_USER, resolveUsernsRemap } from './userns-remap.js';
 export {
   type ContainerNetworking,
   type ContainerNetworkSetup,

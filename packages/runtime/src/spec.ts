@@ -90,7 +90,18 @@ export function generateSpec(input: ContainerSpecInput): OciSpec {
       source: 'devpts',
       options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
     },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: sysMount },
+    o.userNamespace && o.network.mode !== 'new'
+      ? // sysfs may only be mounted by the owner of the network namespace, which a container
+        // in its own user namespace is not when it joins one made outside it (the engine's
+        // bridge, another container's, the host's): it gets the host's /sys read-only instead,
+        // as crun falls back to and Podman does.
+        {
+          destination: '/sys',
+          type: 'bind',
+          source: '/sys',
+          options: ['rbind', 'rprivate', 'nosuid', 'noexec', 'nodev', 'ro'],
+        }
+      : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: sysMount },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: [...sysMount, 'relatime'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     {

@@ -1,11 +1,12 @@
 import type { Stats } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lchown, lstat, readdir, readlink } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { applyLayer } from '@ts-container/image';
 import tar from 'tar-stream';
 import { LayerWriter } from './changes.js';
 import { SnapshotError } from './errors.js';
+import { type IdMappings, OVERFLOW_ID, hostIdOf } from './idmap.js';
 
 const MAX_SYMLINK_HOPS = 40;
 
@@ -125,14 +126,17 @@ export async function statInRoot(root: string, path: string): Promise<PathStat> 
 export async function archiveFromRoot(
   root: string,
   path: string,
+  options: { idMappings?: IdMappings } = {},
 ): Promise<{ stat: PathStat; tar: Readable }> {
   const stat = await statInRoot(root, path);
   const host = await resolveInRoot(root, cleanContainerPath(path), false);
   const base = stat.name === '/' ? '.' : stat.name;
   const parent = dirname(host);
   const first = basename(host);
-  const writer = new LayerWriter(parent, (rel) =>
-    rel === first ? base : `${base}${rel.slice(first.length)}`,
+  const writer = new LayerWriter(
+    parent,
+    (rel) => (rel === first ? base : `${base}${rel.slice(first.length)}`),
+    options.idMappings,
   );
   const walk = async (rel: string) => {
     const st = await writer.add(rel);
@@ -141,7 +145,7 @@ export async function archiveFromRoot(
   };
   if (host === root) {
     // The root itself: archive its contents under `.`.
-    const rootWriter = new LayerWriter(root, (rel) => (rel === '' ? '.' : `./${rel}`));
+    const rootWriter = new LayerWriter(root, (rel) => (rel === '' ? '.' : `./${rel}`), options.idMappings);
     const walkRoot = async (rel: string) => {
       for (const name of (await readdir(join(root, rel))).sort()) {
         const child = rel === '' ? name : `${rel}/${name}`;
@@ -157,6 +161,11 @@ export async function archiveFromRoot(
 export interface ExtractOptions {
   /** Keep the archive's uid/gid (`docker cp -a`); otherwise files belong to root. */
   copyUIDGID?: boolean;
+  /**
+   * The container's id mappings (`--userns-remap`): what is written belongs to the host ids
+   * of those owners, so that the container sees root (or the archive's owners) as its own.
+   */
+  idMappings?: IdMappings;
 }
 
 /**
@@ -181,8 +190,17 @@ export async function extractToRoot(
   const extract = tar.extract();
   const pack = tar.pack();
   const prefixed = (name: string) => (prefix === '' ? name : posix.join(prefix, name));
+  const written: { name: string; uid: number; gid: number }[] = [];
   extract.on('entry', (header, stream, next) => {
     const renamed: tar.Header = { ...header, name: prefixed(header.name) };
+    if (options.idMappings && !posix.basename(header.name).startsWith('.wh.')) {
+      const keep = options.copyUIDGID === true;
+      written.push({
+        name: renamed.name,
+        uid: keep ? (header.uid ?? 0) : 0,
+        gid: keep ? (header.gid ?? 0) : 0,
+      });
+    }
     if (header.type === 'link' && header.linkname) renamed.linkname = prefixed(header.linkname);
     stream.pipe(pack.entry(renamed, (err) => next(err ?? undefined)));
   });
@@ -194,4 +212,23 @@ export async function extractToRoot(
     whiteouts: 'apply',
     sameOwner: options.copyUIDGID === true,
   });
+  if (options.idMappings) await shiftOwners(root, written, options.idMappings);
+}
+
+/** Gives each extracted entry the host ids of its container owner (resolved inside `root`). */
+async function shiftOwners(
+  root: string,
+  entries: readonly { name: string; uid: number; gid: number }[],
+  m: IdMappings,
+): Promise<void> {
+  for (const e of entries) {
+    const host = await resolveInRoot(root, cleanContainerPath(`/${e.name}`), false);
+    const uid = hostIdOf(m.uidMappings, e.uid) ?? hostIdOf(m.uidMappings, OVERFLOW_ID);
+    const gid = hostIdOf(m.gidMappings, e.gid) ?? hostIdOf(m.gidMappings, OVERFLOW_ID);
+    if (uid === undefined || gid === undefined) continue;
+    await lchown(host, uid, gid).catch((err: NodeJS.ErrnoException) => {
+      // A later entry of the same archive may have removed it (a whiteout or a replacement).
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
 }

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import tar from 'tar-stream';
 import { SnapshotError } from './errors.js';
+import { type IdMappings, OVERFLOW_ID, containerIdOf } from './idmap.js';
 
 /** One line of `docker diff`: Added, Changed or Deleted. */
 export interface Change {
@@ -254,11 +255,25 @@ export class LayerWriter {
   /** Filled in by `stream` before the first entry. */
   private xattrs = new Map<string, Map<string, Buffer>>();
 
-  /** `rename` maps a path relative to `root` to its name in the archive (default: itself). */
+  /**
+   * `rename` maps a path relative to `root` to its name in the archive (default: itself);
+   * `idMappings` turns host owners into the container's (files of a `--userns-remap`
+   * container are stored with host ids, its archives carry the ids it sees).
+   */
   constructor(
     private readonly root: string,
     private readonly rename: (rel: string) => string = (rel) => rel,
+    private readonly idMappings?: IdMappings,
   ) {}
+
+  private owner(s: Stats): { uid: number; gid: number } {
+    const m = this.idMappings;
+    if (!m) return { uid: s.uid, gid: s.gid };
+    return {
+      uid: containerIdOf(m.uidMappings, s.uid) ?? OVERFLOW_ID,
+      gid: containerIdOf(m.gidMappings, s.gid) ?? OVERFLOW_ID,
+    };
+  }
 
   whiteout(rel: string): Promise<void> {
     const name = posix.join(posix.dirname(this.rename(rel)), `.wh.${posix.basename(rel)}`);
@@ -297,8 +312,7 @@ export class LayerWriter {
     const name = this.rename(rel);
     const base: EntryHeader = {
       name,
-      uid: s.uid,
-      gid: s.gid,
+      ...this.owner(s),
       mode: s.mode & 0o7777,
       mtime: new Date(Math.trunc(s.mtimeMs / 1000) * 1000),
       ...(pax ? { pax } : {}),
@@ -343,8 +357,8 @@ export class LayerWriter {
  * with `.wh..wh..opq`. Entries are sorted and carry only file metadata, so the same changes
  * give the same bytes and so the same DiffID.
  */
-export function overlayLayerTar(upper: string): Readable {
-  const w = new LayerWriter(upper);
+export function overlayLayerTar(upper: string, idMappings?: IdMappings): Readable {
+  const w = new LayerWriter(upper, undefined, idMappings);
   const walk = async (rel: string, opaque: ReadonlySet<string>) => {
     for (const name of (await readdir(join(upper, rel))).sort()) {
       const childRel = rel === '' ? name : `${rel}/${name}`;

@@ -6,8 +6,18 @@ export {
   type StorageDriver,
 } from './drivers.js';
 export { SnapshotError, type SnapshotErrorKind } from './errors.js';
-export { type Mount, mountAll, mountsUnder, unmount } from './mount.js';
-export { mountSyscallsUnavailable } from './syscalls.js';
+export { type Mount, type MountOptions, mountAll, mountsUnder, unmount } from './mount.js';
+export { idmappedMountsUnavailable, mountSyscallsUnavailable } from './syscalls.js';
+export {
+  containerIdOf,
+  hostIdOf,
+  type IdMap,
+  IdMapSchema,
+  type IdMappings,
+  IdMappingsSchema,
+  OVERFLOW_ID,
+  UserNamespaceHandle,
+} from './idmap.js';
 export {
   type SnapshotInfo,
   SnapshotInfoSchema,

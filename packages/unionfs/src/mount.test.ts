@@ -1,9 +1,10 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chown, lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UserNamespaceHandle } from './idmap.js';
 import { mountAll, mountsUnder, unmount } from './mount.js';
-import { mountSyscallsUnavailable } from './syscalls.js';
+import { idmappedMountsUnavailable, mountSyscallsUnavailable } from './syscalls.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('mount tests skipped: mounting needs root');
@@ -91,5 +92,57 @@ describe.skipIf(!isRoot)('mountAll and unmount', () => {
       mountAll([{ type: 'overlay', source: 'overlay', options: ['lowerdir=/nonexistent-lower'] }], target),
     ).rejects.toThrow(/mount/);
     expect(await mountsUnder(target)).toEqual([]);
+  });
+  it('shows idmapped layers owned by the mapped root, leaving the files on disk as they were', async (ctx) => {
+    const why = idmappedMountsUnavailable();
+    if (why) {
+      console.warn(`idmapped mount test skipped: ${why}`);
+      ctx.skip();
+    }
+    const root = join(dir, 'idmap');
+    for (const d of ['l/a', 'l/b', 'c/diff', 'c/work', 'merged'])
+      await mkdir(join(root, d), { recursive: true });
+    await writeFile(join(root, 'l/a/root-owned'), 'a');
+    await writeFile(join(root, 'l/b/user-owned'), 'b');
+    await chown(join(root, 'l/b/user-owned'), 1000, 1000);
+    const userns = await UserNamespaceHandle.create({
+      uidMappings: [{ containerID: 0, hostID: 300000, size: 65536 }],
+      gidMappings: [{ containerID: 0, hostID: 310000, size: 65536 }],
+    });
+    const merged = join(root, 'merged');
+    try {
+      await mountAll(
+        [
+          {
+            type: 'overlay',
+            source: 'overlay',
+            options: ['lowerdir=l/a:l/b', 'upperdir=c/diff', 'workdir=c/work'],
+            cwd: root,
+          },
+        ],
+        merged,
+        { idmap: userns },
+      );
+    } finally {
+      userns.close();
+    }
+    const owner = async (p: string) => {
+      const st = await lstat(p);
+      return [st.uid, st.gid];
+    };
+    expect(await owner(join(merged, 'root-owned'))).toEqual([300000, 310000]);
+    expect(await owner(join(merged, 'user-owned'))).toEqual([301000, 311000]);
+    // The container's root owns its `/` (the upper layer's root).
+    expect(await owner(merged)).toEqual([300000, 310000]);
+    // A copy-up keeps the mapped owner; the layer below is untouched.
+    await writeFile(join(merged, 'root-owned'), 'changed');
+    expect(await owner(join(root, 'c/diff/root-owned'))).toEqual([300000, 310000]);
+    expect(await owner(join(root, 'l/a/root-owned'))).toEqual([0, 0]);
+    expect(await readFile(join(root, 'l/a/root-owned'), 'utf8')).toBe('a');
+    // Only the overlay is left mounted: the idmapped layers were detached, their scratch removed.
+    expect(await mountsUnder(root)).toEqual([merged]);
+    expect((await readdir(root)).sort()).toEqual(['c', 'l', 'merged']);
+    await unmount(merged);
+    expect(await mountsUnder(root)).toEqual([]);
   });
 });

@@ -14,6 +14,7 @@ import {
   overlaySupported,
 } from './drivers.js';
 import { SnapshotError } from './errors.js';
+import type { IdMappings } from './idmap.js';
 import type { Mount } from './mount.js';
 
 export const SnapshotInfoSchema = z.object({
@@ -277,10 +278,15 @@ export class Snapshotter {
     return treeChanges(this.driver.upperDir(info.id), parents[0]);
   }
 
-  /** The OCI layer tarball (uncompressed) of snapshot `key`'s own changes, for commit and builds. */
-  layerTar(key: string): Readable {
+  /**
+   * The OCI layer tarball (uncompressed) of snapshot `key`'s own changes, for commit and builds.
+   * `idMappings`: the snapshot was mounted with them (a `--userns-remap` container), so its
+   * files are stored with host ids, which the tarball turns back into the container's.
+   */
+  layerTar(key: string, options: { idMappings?: IdMappings } = {}): Readable {
     const info = this.stat(key);
-    if (this.driver.name === 'overlay') return overlayLayerTar(this.driver.upperDir(info.id));
+    if (this.driver.name === 'overlay')
+      return overlayLayerTar(this.driver.upperDir(info.id), options.idMappings);
     const parent = info.parent === undefined ? undefined : this.driver.upperDir(this.stat(info.parent).id);
     return treeLayerTar(this.driver.upperDir(info.id), parent);
   }

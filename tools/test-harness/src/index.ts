@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, openSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,8 +72,13 @@ export class TestDaemon {
   /** Extra `tsctrd` flags for this daemon (e.g. `--certs-dir`), kept across `launch()`es. */
   extraArgs: string[] = [];
 
-  static async start(options: { args?: string[] } = {}): Promise<TestDaemon> {
+  /**
+   * `dirMode`: the test directory's mode (mkdtemp makes it 0700; a `--userns-remap` daemon
+   * needs o+x on every directory above its data root).
+   */
+  static async start(options: { args?: string[]; dirMode?: number } = {}): Promise<TestDaemon> {
     const daemon = new TestDaemon(await mkdtemp(join(tmpdir(), 'tsctr-e2e-')));
+    if (options.dirMode !== undefined) await chmod(daemon.dir, options.dirMode);
     daemon.extraArgs = options.args ?? [];
     await daemon.launch();
     return daemon;

@@ -377,7 +377,8 @@ const HOST_CONFIG_DEFAULTS = {
 };
 
 export function inspectContainer(engine: Engine, c: ContainerRecord): Record<string, unknown> {
-  const { StoppedByUser: _s, State, ...rest } = c;
+  // Not in Docker's inspect: the user namespace mappings are the daemon's (`docker info` SecurityOptions).
+  const { StoppedByUser: _s, IdMappings: _i, State, ...rest } = c;
   const { MonitorPid: _m, ...state } = State;
   return {
     ...rest,
