@@ -550,7 +550,30 @@ describe.skipIf(skip !== undefined)('container isolation and health through the 
     expect(numbers.at(-1)).toBe(59);
   });
 
-  it('bounds a log by its monitor while no daemon is there to rotate it', async () => {
+  it('loses no line of a fast writer while its spool is cut and its log rotated', async () => {
+    // 300 lines of ~500 bytes as fast as sh can: conmon cuts its 10k spool ~15 times meanwhile.
+    const r = await daemon.tsctr([
+      'run',
+      '--name',
+      'fast',
+      '--log-opt',
+      'max-size=10k',
+      '--log-opt',
+      'max-file=20',
+      'busybox',
+      'sh',
+      '-c',
+      'pad=$(head -c 500 /dev/zero | tr "\\0" c); i=0; while [ $i -lt 300 ]; do echo "$i $pad"; i=$((i+1)); done',
+    ]);
+    expect(r.exitCode).toBe(0);
+    const numbers = (await daemon.tsctr(['logs', 'fast'])).stdout
+      .split('\n')
+      .map((l) => Number(l.split(' ')[0]));
+    expect(numbers).toEqual([...Array(300).keys()]);
+    await daemon.tsctr(['rm', 'fast']);
+  });
+
+  it('keeps the log in Docker’s json-file format, and ships what was written while no daemon ran', async () => {
     await daemon.tsctr([
       'run',
       '-d',
@@ -563,19 +586,70 @@ describe.skipIf(skip !== undefined)('container isolation and health through the 
       'busybox',
       'sh',
       '-c',
-      'sleep 1; i=0; while [ $i -lt 100 ]; do head -c 1000 /dev/zero | tr "\\0" b; echo " $i"; i=$((i+1)); done; echo last; sleep 300',
+      'echo first; echo oops >&2; sleep 1; i=0; while [ $i -lt 100 ]; do head -c 1000 /dev/zero | tr "\\0" b; echo " $i"; i=$((i+1)); done; echo last; sleep 300',
     ]);
     const logPath = (await daemon.tsctr(['inspect', '-f', '{{.LogPath}}', 'unwatched'])).stdout;
+    const { readFile, stat } = await import('node:fs/promises');
+    const { dirname, join } = await import('node:path');
+    await eventually(async () => (await readFile(logPath, 'utf8').catch(() => '')).includes('oops'));
+    const lines = (await readFile(logPath, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines[0]).toEqual({
+      log: 'first\n',
+      stream: 'stdout',
+      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/),
+    });
+    expect(lines[1]).toMatchObject({ log: 'oops\n', stream: 'stderr' });
     await daemon.kill9();
     try {
-      // 100 kB written with no daemon: conmon truncates at 2 × max-size instead of growing.
-      const { readFile, stat } = await import('node:fs/promises');
-      await eventually(async () => (await readFile(logPath, 'utf8').catch(() => '')).includes(' last\n'));
-      expect((await stat(logPath)).size).toBeLessThanOrEqual(20 * 1024);
+      // Written with no daemon: conmon keeps it in its spool.
+      const spool = join(dirname(logPath), 'monitor.log');
+      await eventually(async () => (await readFile(spool, 'utf8').catch(() => '')).includes(' last\n'));
     } finally {
       await daemon.launch();
     }
+    // The restarted daemon ships it into the json-file log, rotated at 10k × 2.
     expect((await daemon.tsctr(['logs', '--tail', '1', 'unwatched'])).stdout).toBe('last');
+    const numbers = (await daemon.tsctr(['logs', 'unwatched'])).stdout
+      .split('\n')
+      .slice(0, -1)
+      .map((l) => Number(l.split(' ')[1]));
+    expect(numbers.length).toBeGreaterThan(5);
+    expect(numbers).toEqual([...Array(numbers.length).keys()].map((i) => 100 - numbers.length + i));
+    expect((await stat(logPath)).size).toBeLessThanOrEqual(10 * 1024);
     await daemon.tsctr(['rm', '-f', 'unwatched']);
+  });
+
+  it('bounds the spool of a container writing while no daemon ships it', async () => {
+    await daemon.tsctr([
+      'run',
+      '-d',
+      '--name',
+      'flood',
+      '--log-opt',
+      'max-size=1m',
+      '--log-opt',
+      'max-file=2',
+      'busybox',
+      'sh',
+      '-c',
+      'sleep 1; yes 0123456789abcdef | head -c 24000000; echo; echo done; sleep 300',
+    ]);
+    const logPath = (await daemon.tsctr(['inspect', '-f', '{{.LogPath}}', 'flood'])).stdout;
+    const { readFile, stat } = await import('node:fs/promises');
+    const { dirname, join } = await import('node:path');
+    await daemon.kill9();
+    try {
+      const spool = join(dirname(logPath), 'monitor.log');
+      await eventually(async () => (await readFile(spool, 'utf8').catch(() => '')).endsWith(' done\n'));
+      // ~80 MB of log lines written, conmon cut its spool at 16 MiB (max-size × max-file is less).
+      expect((await stat(spool)).size).toBeLessThanOrEqual(16 * 1024 * 1024);
+    } finally {
+      await daemon.launch();
+    }
+    expect((await daemon.tsctr(['logs', '--tail', '1', 'flood'])).stdout).toBe('done');
+    await daemon.tsctr(['rm', '-f', 'flood']);
   });
 });

@@ -30,6 +30,7 @@ import { type ContainerRecord, type ContainerStore, emptyState } from './contain
 import { EngineError, conflict, invalidParameter } from './errors.js';
 import type { ImageService } from './images.js';
 import { logLimits, monitorLogSizeMax, rotatedLogPaths } from './log-rotation.js';
+import { LogShipper, monitorLogPath } from './log-shipper.js';
 import { followLog } from './logs.js';
 import { copyUpIntoVolume, resolveMountPoints } from './mount-points.js';
 import { VALID_CONTAINER_NAME, newId, randomContainerName } from './names.js';
@@ -87,6 +88,8 @@ export interface LogsOptions {
 /** Container lifecycle: create, start, watch, stop, remove; state on disk in the store. */
 export class ContainerService {
   readonly events = new EventEmitter();
+  /** Copies what conmon writes into each container's json-file log. */
+  readonly logShipper: LogShipper;
   private readonly store: ContainerStore;
   private readonly images: ImageService;
   private readonly snapshotter: Snapshotter;
@@ -106,6 +109,7 @@ export class ContainerService {
     this.images = options.images;
     this.snapshotter = options.snapshotter;
     this.runtime = options.runtime;
+    this.logShipper = new LogShipper(options.logger, (id) => this.runtime.reopenLog(id));
     this.events.setMaxListeners(0);
   }
 
@@ -336,11 +340,11 @@ export class ContainerService {
       });
       await this.writeEtcFiles(withNetwork, network.value.resolvConf, network.value.hosts);
       const spec = await this.specFor(withNetwork, rootfs, network.value.namespace);
-      await rm(c.LogPath, { force: true }).catch(() => undefined);
-      for (const path of rotatedLogPaths(c.LogPath, logLimits(c).maxFile)) await rm(path, { force: true });
+      // A new run, a new spool; the json-file log goes on across runs, as Docker's does.
+      await this.logShipper.reset(c);
       const created = await this.runtime.create(c.Id, spec, {
         name: c.Name.slice(1),
-        logPath: c.LogPath,
+        logPath: monitorLogPath(c),
         stdin: c.Config.OpenStdin ?? false,
         logSizeMax: monitorLogSizeMax(logLimits(c)),
         ...(c.HostConfig.Runtime ? { runtime: c.HostConfig.Runtime } : {}),
@@ -528,6 +532,7 @@ export class ContainerService {
 
   /** Waits for the container's process to end, in the background, then records the exit. */
   private watchExit(id: string): void {
+    this.logShipper.follow(this.store.get(id));
     const done = this.runtime
       .wait(id)
       .then((status) => this.handleExit(id, status.exitCode, status.oomKilled))
@@ -545,6 +550,8 @@ export class ContainerService {
         .teardown(this.store.get(id))
         .catch((e: unknown) => this.options.logger.warn(`network teardown of ${id}: ${String(e)}`)),
       unmount(this.rootfsDir(id)),
+      // Its last words are in the log before anyone learns that it ended.
+      this.logShipper.finish(this.store.get(id)),
     ]);
     const record = await this.store.update(id, (r) => {
       r.State = {
@@ -630,7 +637,11 @@ export class ContainerService {
    */
   async recover(): Promise<void> {
     for (const c of this.store.all()) {
-      if (!c.State.Running) continue;
+      if (!c.State.Running) {
+        // Ended before a crash cut its last shipping short: what is left goes in now.
+        await this.logShipper.finish(c);
+        continue;
+      }
       const state = await this.runtime.state(c.Id);
       if (state && (state.status === 'running' || state.status === 'paused')) {
         this.watchExit(c.Id);
@@ -791,6 +802,7 @@ export class ContainerService {
     const wanted = (r: LogRecord) => (r.stream === 'stdout' ? options.stdout : options.stderr);
     // A container not started yet will write its log from the beginning.
     const from = options.logs || c.State.Status === 'created' ? 0 : 'end';
+    if (options.logs) await this.logShipper.ship(c);
     if (!options.stream) {
       if (options.logs) for await (const r of followLog(c.LogPath, { from: 0 })) if (wanted(r)) yield r;
       return;
@@ -823,6 +835,7 @@ export class ContainerService {
     const wanted = (r: LogRecord) =>
       (r.stream === 'stdout' ? options.stdout : options.stderr) && inTimeRange(r, options);
     const existing: LogRecord[] = [];
+    await this.logShipper.ship(c);
     // Rotated files first (oldest to newest), then the current one.
     for (const path of [...rotatedLogPaths(c.LogPath, logLimits(c).maxFile), c.LogPath])
       for await (const r of followLog(path, { from: 0 })) if (wanted(r)) existing.push(r);

@@ -18,7 +18,6 @@ import { type GarbageCollectionResult, collectGarbage } from './gc.js';
 import { HealthMonitor } from './health.js';
 import { ImageService } from './images.js';
 import { ExecService, StdinBroker } from './interactive.js';
-import { LogRotator } from './log-rotation.js';
 import { type ContainerNetworking, isolatedNetworking } from './networking.js';
 import { RegistryService, type RegistrySettings } from './registry.js';
 import { StatsService } from './stats.js';
@@ -65,8 +64,6 @@ export class Engine {
   readonly stats: StatsService;
   /** Health checks of running containers. */
   readonly health: HealthMonitor;
-  /** Rotates container logs past their max-size. */
-  readonly logRotator: LogRotator;
 
   private constructor(
     readonly options: EngineOptions,
@@ -91,7 +88,6 @@ export class Engine {
     this.stdin = new StdinBroker(this);
     this.stats = new StatsService(containers);
     this.health = new HealthMonitor(this);
-    this.logRotator = new LogRotator(containers, runtime, options.logger ?? silentLogger);
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -229,7 +225,7 @@ export class Engine {
         Volume: ['local'],
         Network: ['bridge', 'host', 'null'],
         Authorization: null,
-        Log: ['json-file', 'k8s-file'],
+        Log: ['json-file'],
       },
       InitBinary: 'tini',
       CgroupDriver: 'cgroupfs',

@@ -102,9 +102,9 @@ export {
   DEFAULT_LOG_MAX_FILE,
   DEFAULT_LOG_MAX_SIZE,
   type LogLimits,
-  LogRotator,
   logLimits,
   parseLogSize,
   rotatedLogPaths,
 } from './log-rotation.js';
+export { LogShipper, monitorLogPath } from './log-shipper.js';
 export { type CreateVolumeOptions, type Volume, type VolumeRecord, VolumeService } from './volumes.js';

@@ -23,7 +23,7 @@ export {
   RuntimeError,
   type RuntimeErrorKind,
 } from './errors.js';
-export { type LogRecord, parseLogLine, readLogRecords } from './log-file.js';
+export { formatJsonLogLine, type LogRecord, parseLogLine, readLogRecords } from './log-file.js';
 export {
   launchMonitor,
   type MonitorLaunchOptions,

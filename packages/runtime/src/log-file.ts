@@ -1,6 +1,9 @@
 import { open } from 'node:fs/promises';
 
-/** One record of conmon's k8s-file log: `<RFC3339Nano> <stdout|stderr> <P|F> <text>`. */
+/**
+ * One record of a container log. conmon writes them in the k8s-file format
+ * (`<RFC3339Nano> <stdout|stderr> <P|F> <text>`), the engine keeps them in Docker's json-file.
+ */
 export interface LogRecord {
   time: string;
   stream: 'stdout' | 'stderr';
@@ -8,7 +11,35 @@ export interface LogRecord {
   text: string;
 }
 
+/**
+ * One line of Docker's json-file log: `{"log":"text\n","stream":"stdout","time":"…Z"}`. The
+ * time is RFC 3339 with nanoseconds, in UTC as dockerd writes it.
+ */
+export function formatJsonLogLine(r: LogRecord): string {
+  const time = r.time.endsWith('+00:00') ? `${r.time.slice(0, -6)}Z` : r.time;
+  return `${JSON.stringify({ log: r.text, stream: r.stream, time })}\n`;
+}
+
+/** A line of either format: Docker's json-file (what the engine keeps) or conmon's k8s-file. */
 export function parseLogLine(line: string): LogRecord | undefined {
+  if (line.startsWith('{')) return parseJsonLogLine(line);
+  return parseK8sLogLine(line);
+}
+
+function parseJsonLogLine(line: string): LogRecord | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return undefined; // a torn line (a crash mid-write) is skipped, as dockerd's reader does
+  }
+  const v = value as { log?: unknown; stream?: unknown; time?: unknown };
+  if (typeof v.log !== 'string' || typeof v.time !== 'string') return undefined;
+  if (v.stream !== 'stdout' && v.stream !== 'stderr') return undefined;
+  return { time: v.time, stream: v.stream, text: v.log };
+}
+
+function parseK8sLogLine(line: string): LogRecord | undefined {
   const a = line.indexOf(' ');
   const b = line.indexOf(' ', a + 1);
   const c = line.indexOf(' ', b + 1);
