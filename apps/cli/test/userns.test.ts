@@ -160,12 +160,24 @@ describe.skipIf(skip !== undefined)('--userns-remap: container root is an unpriv
     ).rejects.toMatchObject({ statusCode: 400, message: 'invalid userns mode: other' });
   });
 
-  it('exec joins the container’s user namespace', async () => {
+  it('exec joins the container’s user namespace, and a WORKDIR made for it is its root’s', async () => {
     await daemon.tsctr(['run', '-d', '--name', 'execd', 'busybox', 'sleep', '300']);
     const r = await daemon.docker(['exec', 'execd', 'sh', '-c', 'id -u; cat /proc/self/uid_map']);
     expect(r.stdout.split('\n')[0]).toBe('0');
     expect(r.stdout.split('\n')[1]?.trim().split(/\s+/)).toEqual(['0', String(base.uid), '65536']);
     await daemon.tsctr(['rm', '-f', 'execd']);
+    // A WORKDIR the daemon makes belongs to the container's root, all the way down.
+    const workdir = await daemon.tsctr([
+      'run',
+      '--rm',
+      '-w',
+      '/deep/work/dir',
+      'busybox',
+      'sh',
+      '-c',
+      'stat -c "%u:%g" /deep /deep/work .; touch here && echo wrote',
+    ]);
+    expect(workdir.stdout).toBe('0:0\n0:0\n0:0\nwrote');
   });
   it('keeps a container’s mappings across a daemon crash and a restart without --userns-remap', async () => {
     await daemon.tsctr(['run', '-d', '--name', 'survivor', 'busybox', 'sleep', '300']);

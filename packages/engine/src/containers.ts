@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { chown, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   type ContainerCreateRequest,
   type ContainerSummary,
@@ -410,8 +410,13 @@ export class ContainerService {
     const user = await resolveUser(rootfs, c.Config.User);
     const cwd = c.Config.WorkingDir || '/';
     if (cwd !== '/') {
-      const made = await mkdir(join(rootfs, cwd), { recursive: true });
-      if (made !== undefined) await this.ownByMappedRoot(c, made);
+      const full = join(rootfs, cwd);
+      const made = await mkdir(full, { recursive: true });
+      // Every directory made for the WORKDIR is the container root's, not just the first.
+      if (made !== undefined) {
+        for (let dir = full; dir.length >= made.length; dir = dirname(dir))
+          await this.ownByMappedRoot(c, dir);
+      }
     }
     for (const file of [c.HostnamePath, c.HostsPath, c.ResolvConfPath]) await this.ownByMappedRoot(c, file);
     const mounts: NonNullable<ContainerSpecInput['mounts']> = [

@@ -107,14 +107,6 @@ export class LogShipper {
     for (const path of [monitorLogPath(c), oldSpoolPath(c), shippedPath(c)]) await rm(path, { force: true });
   }
 
-  /** Removes every file of the container's log. */
-  async remove(c: ContainerRecord): Promise<void> {
-    await this.reset(c);
-    for (const path of [...rotatedLogPaths(c.LogPath, logLimits(c).maxFile), c.LogPath]) {
-      await rm(path, { force: true });
-    }
-  }
-
   private async drain(c: ContainerRecord): Promise<void> {
     const spool = monitorLogPath(c);
     for (;;) {
