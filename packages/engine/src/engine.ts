@@ -20,7 +20,7 @@ import { ImageService } from './images.js';
 import { ExecService, StdinBroker } from './interactive.js';
 import { type ContainerNetworking, isolatedNetworking } from './networking.js';
 import { RegistryService, type RegistrySettings } from './registry.js';
-import { StatsService } from './stats.js';
+import { StatsService, cgroupVersion } from './stats.js';
 import { allowRemappedRootTraversal } from './userns-remap.js';
 import { VolumeService } from './volumes.js';
 
@@ -229,7 +229,7 @@ export class Engine {
       },
       InitBinary: 'tini',
       CgroupDriver: 'cgroupfs',
-      CgroupVersion: '1',
+      CgroupVersion: String(await cgroupVersion()),
       LoggingDriver: 'json-file',
       SecurityOptions: ['name=seccomp,profile=builtin', ...(this.options.usernsRemap ? ['name=userns'] : [])],
       // An installed runtime that cannot work here (crun 1.8 on a cgroup v1 hybrid host) is said, not hidden.

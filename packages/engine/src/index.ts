@@ -89,6 +89,7 @@ export {
 } from './build.js';
 export {
   type BlkioEntry,
+  cgroupVersion,
   type ContainerStats,
   type CpuStats,
   emptyStats,

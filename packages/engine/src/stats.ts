@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { ContainerRecord } from './container-store.js';
 import type { ContainerService } from './containers.js';
 
-/** Docker's `GET /containers/{id}/stats` document (the cgroup v1 fields). */
+/** Docker's `GET /containers/{id}/stats` document. */
 export interface ContainerStats {
   read: string;
   preread: string;
@@ -157,9 +157,28 @@ async function systemCpuUsage(): Promise<number | undefined> {
   return (ticks * 1e9) / CLOCK_TICKS;
 }
 
-/** One sample of a running container's cgroup v1 counters. */
-export async function sampleStats(c: ContainerRecord, cgroupPath: string): Promise<ContainerStats> {
-  const cg = (controller: string, file: string) => read(join(CGROUP_ROOT, controller, cgroupPath, file));
+/**
+ * The cgroup version of the hierarchy at `root`: 2 when it is the unified hierarchy itself
+ * (cgroup.controllers at its top), 1 otherwise (a v1 or hybrid layout, as on this machine).
+ */
+export async function cgroupVersion(root = CGROUP_ROOT): Promise<1 | 2> {
+  return (await read(join(root, 'cgroup.controllers'))) === undefined ? 1 : 2;
+}
+
+/** One sample of a running container's cgroup counters (v1 or v2, as the host has them). */
+export async function sampleStats(
+  c: ContainerRecord,
+  cgroupPath: string,
+  root = CGROUP_ROOT,
+): Promise<ContainerStats> {
+  return (await cgroupVersion(root)) === 2
+    ? sampleV2(c, join(root, cgroupPath))
+    : sampleV1(c, cgroupPath, root);
+}
+
+/** cgroup v1: one hierarchy per controller. */
+async function sampleV1(c: ContainerRecord, cgroupPath: string, root: string): Promise<ContainerStats> {
+  const cg = (controller: string, file: string) => read(join(root, controller, cgroupPath, file));
   const [
     usage,
     maxUsage,
@@ -311,4 +330,85 @@ export class StatsService {
       for (const fn of set) fn(stats);
     }
   }
+}
+
+/**
+ * cgroup v2: one directory with every controller's files, in the units and keys Docker reports
+ * for v2 hosts (CPU times from microseconds, no per-CPU usage, `io.stat` as read/write entries,
+ * memory.stat's v2 keys).
+ */
+async function sampleV2(c: ContainerRecord, dir: string): Promise<ContainerStats> {
+  const [current, peak, max, memStat, cpuStat, pids, pidsMax, ioStat, netDev, sys] = await Promise.all([
+    read(join(dir, 'memory.current')),
+    read(join(dir, 'memory.peak')),
+    read(join(dir, 'memory.max')),
+    read(join(dir, 'memory.stat')),
+    read(join(dir, 'cpu.stat')),
+    read(join(dir, 'pids.current')),
+    read(join(dir, 'pids.max')),
+    read(join(dir, 'io.stat')),
+    c.State.Pid > 0 ? read(`/proc/${c.State.Pid}/net/dev`) : Promise.resolve(undefined),
+    systemCpuUsage(),
+  ]);
+  const cpu = keyValues(cpuStat);
+  const usec = (key: string) => (cpu[key] ?? 0) * 1000;
+  const limit = max === undefined || max.trim() === 'max' ? totalmem() : Math.min(num(max)!, totalmem());
+  const [bytes, ios] = ioStatEntries(ioStat);
+  const stats: ContainerStats = {
+    read: new Date().toISOString(),
+    preread: ZERO_TIME,
+    pids_stats: {
+      ...(pids !== undefined ? { current: num(pids)! } : {}),
+      ...(pidsMax !== undefined && pidsMax.trim() !== 'max' ? { limit: num(pidsMax)! } : {}),
+    },
+    blkio_stats: blkio(bytes, ios),
+    num_procs: 0,
+    storage_stats: {},
+    cpu_stats: {
+      cpu_usage: {
+        total_usage: usec('usage_usec'),
+        usage_in_kernelmode: usec('system_usec'),
+        usage_in_usermode: usec('user_usec'),
+      },
+      ...(sys !== undefined ? { system_cpu_usage: sys } : {}),
+      online_cpus: availableParallelism(),
+      throttling_data: {
+        periods: cpu.nr_periods ?? 0,
+        throttled_periods: cpu.nr_throttled ?? 0,
+        throttled_time: usec('throttled_usec'),
+      },
+    },
+    precpu_stats: emptyCpu(),
+    memory_stats: {
+      ...(current !== undefined ? { usage: num(current)! } : {}),
+      ...(peak !== undefined ? { max_usage: num(peak)! } : {}),
+      stats: keyValues(memStat),
+      ...(max !== undefined ? { limit } : {}),
+    },
+    name: c.Name,
+    id: c.Id,
+  };
+  if (netDev !== undefined) stats.networks = parseNetDev(netDev);
+  return stats;
+}
+
+/** `io.stat` (`8:0 rbytes=… wbytes=… rios=… wios=…`) as Docker's v2 read/write entries. */
+function ioStatEntries(text: string | undefined): [BlkioEntry[] | null, BlkioEntry[] | null] {
+  const bytes: BlkioEntry[] = [];
+  const ios: BlkioEntry[] = [];
+  for (const line of (text ?? '').split('\n')) {
+    const [dev, ...fields] = line.trim().split(/\s+/);
+    if (!dev?.includes(':')) continue;
+    const [major = 0, minor = 0] = dev.split(':').map(Number);
+    const f = Object.fromEntries(fields.map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]));
+    bytes.push(
+      { major, minor, op: 'read', value: f.rbytes ?? 0 },
+      { major, minor, op: 'write', value: f.wbytes ?? 0 },
+    );
+    ios.push(
+      { major, minor, op: 'read', value: f.rios ?? 0 },
+      { major, minor, op: 'write', value: f.wios ?? 0 },
+    );
+  }
+  return [bytes.length ? bytes : null, ios.length ? ios : null];
 }
