@@ -550,26 +550,32 @@ describe.skipIf(skip !== undefined)('container isolation and health through the 
     expect(numbers.at(-1)).toBe(59);
   });
 
-  it('loses no line of a fast writer while its spool is cut and its log rotated', async () => {
-    // 300 lines of ~500 bytes as fast as sh can: conmon cuts its 10k spool ~15 times meanwhile.
+  it('loses no line of a fast writer across rotations of the spool and of the log', async () => {
+    // 4000 lines of ~500 bytes as fast as sh can: 2 MB through conmon's spool (rotated every MiB)
+    // into a json-file log rotated every 200k.
     const r = await daemon.tsctr([
       'run',
       '--name',
       'fast',
       '--log-opt',
-      'max-size=10k',
+      'max-size=200k',
       '--log-opt',
-      'max-file=20',
+      'max-file=15',
       'busybox',
       'sh',
       '-c',
-      'pad=$(head -c 500 /dev/zero | tr "\\0" c); i=0; while [ $i -lt 300 ]; do echo "$i $pad"; i=$((i+1)); done',
+      'pad=$(head -c 500 /dev/zero | tr "\\0" c); i=0; while [ $i -lt 4000 ]; do echo "$i $pad"; i=$((i+1)); done',
     ]);
     expect(r.exitCode).toBe(0);
     const numbers = (await daemon.tsctr(['logs', 'fast'])).stdout
       .split('\n')
       .map((l) => Number(l.split(' ')[0]));
-    expect(numbers).toEqual([...Array(300).keys()]);
+    expect(numbers).toEqual([...Array(4000).keys()]);
+    // Once it has ended and all of it is shipped, conmon's spool is gone: the log is on disk once.
+    const logPath = (await daemon.tsctr(['inspect', '-f', '{{.LogPath}}', 'fast'])).stdout;
+    const { readdir } = await import('node:fs/promises');
+    const { dirname } = await import('node:path');
+    expect((await readdir(dirname(logPath))).filter((f) => f.startsWith('monitor.log'))).toEqual([]);
     await daemon.tsctr(['rm', 'fast']);
   });
 

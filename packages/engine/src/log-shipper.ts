@@ -48,7 +48,7 @@ const SPOOL_ROTATE_AT = 1024 * 1024;
  * crash mid-batch; none is lost).
  */
 export class LogShipper {
-  private readonly queues = new Map<string, Promise<void>>();
+  private readonly queues = new Map<string, Promise<boolean>>();
   private readonly watchers = new Map<string, FSWatcher>();
   private readonly readers = new Map<string, Reader>();
 
@@ -58,13 +58,21 @@ export class LogShipper {
     private readonly reopenLog: (id: string) => Promise<void>,
   ) {}
 
-  /** Ships what the container's monitor wrote since the last call (calls queue per container). */
-  ship(c: ContainerRecord): Promise<void> {
-    const previous = this.queues.get(c.Id) ?? Promise.resolve();
-    const next = previous.then(() => this.drain(c));
-    const settled = next.catch((err: unknown) => {
-      this.logger.warn(`log of ${c.Id.slice(0, 12)}: ${String(err)}`);
-    });
+  /**
+   * Ships what the container's monitor wrote since the last call (calls queue per container);
+   * false when it failed (said in the log; the spool keeps what was not shipped).
+   */
+  ship(c: ContainerRecord): Promise<boolean> {
+    const previous = this.queues.get(c.Id) ?? Promise.resolve(true);
+    const settled = previous
+      .then(() => this.drain(c))
+      .then(
+        () => true,
+        (err: unknown) => {
+          this.logger.warn(`log of ${c.Id.slice(0, 12)}: ${String(err)}`);
+          return false;
+        },
+      );
     this.queues.set(c.Id, settled);
     void settled.then(() => {
       if (this.queues.get(c.Id) === settled) this.queues.delete(c.Id);
@@ -86,25 +94,28 @@ export class LogShipper {
     void this.ship(c);
   }
 
-  /** The container ended: ships the rest and stops following it. */
+  /**
+   * The container ended (its conmon is gone): ships the rest, stops following it, and removes
+   * the spool once all of it is in the json-file log.
+   */
   async finish(c: ContainerRecord): Promise<void> {
     this.watchers.get(c.Id)?.close();
     this.watchers.delete(c.Id);
-    await this.ship(c);
+    const shipped = await this.ship(c);
     const reader = this.readers.get(c.Id);
     this.readers.delete(c.Id);
     await reader?.fh.close();
-    // Nobody writes to a renamed spool once its conmon is gone, and it has been read.
-    if (reader?.path === oldSpoolPath(c) && !(await exists(monitorLogPath(c)))) {
-      await rm(reader.path, { force: true });
-      await rm(shippedPath(c), { force: true });
-    }
+    if (shipped) await this.removeSpool(c);
+  }
+
+  private async removeSpool(c: ContainerRecord): Promise<void> {
+    for (const path of [monitorLogPath(c), oldSpoolPath(c), shippedPath(c)]) await rm(path, { force: true });
   }
 
   /** A new run starts a new spool (the json-file log goes on, as Docker keeps it across restarts). */
   async reset(c: ContainerRecord): Promise<void> {
     await this.finish(c);
-    for (const path of [monitorLogPath(c), oldSpoolPath(c), shippedPath(c)]) await rm(path, { force: true });
+    await this.removeSpool(c);
   }
 
   private async drain(c: ContainerRecord): Promise<void> {
@@ -216,16 +227,6 @@ async function rotate(logPath: string, maxFile: number): Promise<void> {
 
 function oldSpoolPath(c: Pick<ContainerRecord, 'LogPath'>): string {
   return `${monitorLogPath(c)}.old`;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return false;
-      throw err;
-    },
-  );
 }
 
 function shippedPath(c: Pick<ContainerRecord, 'LogPath'>): string {
