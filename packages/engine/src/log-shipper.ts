@@ -27,6 +27,8 @@ interface Reader {
 
 /** Shipped this far, the spool is rotated. */
 const SPOOL_ROTATE_AT = 1024 * 1024;
+/** At most this much of the spool is read and converted at once. */
+const READ_CHUNK = 4 * 1024 * 1024;
 
 /**
  * Keeps each container's log in Docker's json-file format, rotated at max-size × max-file.
@@ -129,20 +131,20 @@ export class LogShipper {
       const replaced = current !== undefined && current.ino !== reader.ino;
       const size = (await reader.fh.stat()).size;
       if (size < reader.offset) reader.offset = 0; // truncated in place: start at the top
-      if (size > reader.offset) {
-        const buf = Buffer.alloc(size - reader.offset);
+      // In chunks: a daemon back from a crash may find up to max-size × max-file waiting.
+      while (size > reader.offset) {
+        const buf = Buffer.alloc(Math.min(size - reader.offset, READ_CHUNK));
         const { bytesRead } = await reader.fh.read(buf, 0, buf.length, reader.offset);
         const end = buf.subarray(0, bytesRead).lastIndexOf(0x0a);
-        if (end >= 0) {
-          const records: LogRecord[] = [];
-          for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
-            const r = parseLogLine(line);
-            if (r) records.push(r);
-          }
-          await this.append(c, records);
-          reader.offset += end + 1;
-          await saveShipped(c, { ino: reader.ino, offset: reader.offset });
+        if (end < 0) break; // a line still being written (conmon's lines are far below a chunk)
+        const records: LogRecord[] = [];
+        for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
+          const r = parseLogLine(line);
+          if (r) records.push(r);
         }
+        await this.append(c, records);
+        reader.offset += end + 1;
+        await saveShipped(c, { ino: reader.ino, offset: reader.offset });
       }
       if (replaced) {
         await reader.fh.close();
