@@ -107,7 +107,8 @@ export class LogShipper {
     const reader = this.readers.get(c.Id);
     this.readers.delete(c.Id);
     await reader?.fh.close();
-    if (shipped) await this.removeSpool(c);
+    // No reader: no spool was there to ship (most stopped containers at daemon start).
+    if (shipped && reader) await this.removeSpool(c);
   }
 
   private async removeSpool(c: ContainerRecord): Promise<void> {
