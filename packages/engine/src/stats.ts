@@ -104,6 +104,14 @@ function blkio(bytes: BlkioEntry[] | null, ios: BlkioEntry[] | null): ContainerS
 const read = (path: string) => readFile(path, 'utf8').catch(() => undefined);
 const num = (text: string | undefined) => (text === undefined ? undefined : Number(text.trim()));
 
+/** pids.current and pids.max, named alike in cgroup v1 and v2 (`max`: no limit). */
+function pidsStats(current: string | undefined, max: string | undefined): ContainerStats['pids_stats'] {
+  return {
+    ...(current !== undefined ? { current: num(current)! } : {}),
+    ...(max !== undefined && max.trim() !== 'max' ? { limit: num(max)! } : {}),
+  };
+}
+
 function keyValues(text: string | undefined): Record<string, number> {
   const out: Record<string, number> = {};
   for (const line of (text ?? '').split('\n')) {
@@ -221,10 +229,7 @@ async function sampleV1(c: ContainerRecord, cgroupPath: string, root: string): P
   const stats: ContainerStats = {
     read: new Date().toISOString(),
     preread: ZERO_TIME,
-    pids_stats: {
-      ...(pids !== undefined ? { current: num(pids)! } : {}),
-      ...(pidsMax !== undefined && pidsMax.trim() !== 'max' ? { limit: num(pidsMax)! } : {}),
-    },
+    pids_stats: pidsStats(pids, pidsMax),
     blkio_stats: blkio(blkioEntries(ioBytes), blkioEntries(ioOps)),
     num_procs: 0,
     storage_stats: {},
@@ -357,10 +362,7 @@ async function sampleV2(c: ContainerRecord, dir: string): Promise<ContainerStats
   const stats: ContainerStats = {
     read: new Date().toISOString(),
     preread: ZERO_TIME,
-    pids_stats: {
-      ...(pids !== undefined ? { current: num(pids)! } : {}),
-      ...(pidsMax !== undefined && pidsMax.trim() !== 'max' ? { limit: num(pidsMax)! } : {}),
-    },
+    pids_stats: pidsStats(pids, pidsMax),
     blkio_stats: blkio(bytes, ios),
     num_procs: 0,
     storage_stats: {},

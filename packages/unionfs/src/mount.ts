@@ -62,8 +62,7 @@ async function mountWithSyscall(m: Mount, target: string): Promise<boolean> {
   }
   // The thread making the call cannot change directory: relative layer directories become
   // absolute, and options that no longer fit the kernel's page go to mount(8), run in `cwd`.
-  const cwd = m.cwd;
-  const absolute = (dir: string) => (cwd === undefined || isAbsolute(dir) ? dir : join(cwd, dir));
+  const absolute = absoluteIn(m.cwd);
   const options = m.options.map((o) => {
     const [key, value] = [o.slice(0, o.indexOf('=')), o.slice(o.indexOf('=') + 1)];
     if (key === 'lowerdir') return `lowerdir=${value.split(':').map(absolute).join(':')}`;
@@ -73,6 +72,11 @@ async function mountWithSyscall(m: Mount, target: string): Promise<boolean> {
   const data = options.join(',');
   if (data.length > MOUNT_DATA_MAX) return false;
   return mountSyscall(m.source, target, m.type, 0, data);
+}
+
+/** Layer directories of a Mount are relative to its `cwd`: this makes them absolute. */
+function absoluteIn(cwd: string | undefined): (dir: string) => string {
+  return (dir) => (cwd === undefined || isAbsolute(dir) ? dir : join(cwd, dir));
 }
 
 /** Unmounts `target`; an already-unmounted target is fine (repair after a crash calls this blindly). */
@@ -113,7 +117,7 @@ export async function mountsUnder(prefix: string): Promise<string[]> {
  * host ids, and its root is handed to the mapped root so that the container's root owns `/`.
  */
 async function mountIdmapped(m: Mount, target: string, userns: UserNamespaceHandle): Promise<void> {
-  const absolute = (dir: string) => (m.cwd === undefined || isAbsolute(dir) ? dir : join(m.cwd, dir));
+  const absolute = absoluteIn(m.cwd);
   if (m.type === 'bind') {
     idmappedBind(m.source, target, userns.fd, m.options.includes('ro'));
     return;
