@@ -381,9 +381,9 @@ export class ImageService {
         const labels = (image.config.config?.Labels ?? {}) as Record<string, string>;
         if (!matchLabels(labels, filters.get('label') ?? [], true)) continue;
         if (!matchLabels(labels, filters.get('label!') ?? [], false)) continue;
-        for (const t of image.tags) {
-          await this.store.untag(t);
-          report.push({ Untagged: familiarName(parseReference(t)) });
+        for (const r of this.store.references(id)) {
+          await this.store.removeReference(r);
+          report.push({ Untagged: familiarName(parseReference(r, { defaultTag: false })) });
         }
         await this.store.delete(id);
         report.push({ Deleted: id });
