@@ -356,3 +356,169 @@ describe.skipIf(skip !== undefined)('image load survives a daemon crash', () => 
     expect(await snapshots()).toEqual([]);
   });
 });
+
+/** Docker's layer chain IDs (`Deleted: sha256:…` lines of rmi name layers by these), bottom first. */
+function chainIdsOf(diffIds: string[]): string[] {
+  const out: string[] = [];
+  for (const d of diffIds) {
+    const below = out.at(-1);
+    out.push(below ? `sha256:${createHash('sha256').update(`${below} ${d}`).digest('hex')}` : d);
+  }
+  return out;
+}
+
+describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s rules', () => {
+  let daemon: TestDaemon;
+  let work: string;
+  let busyboxId: string;
+  const short = (id: string) => id.slice(7, 19);
+  /** `REPOSITORY:TAG` of every row `docker images` prints (with extra args). */
+  const rows = async (...args: string[]) =>
+    (await daemon.docker(['images', '--format', '{{.Repository}}:{{.Tag}}', ...args])).stdout
+      .split('\n')
+      .filter(Boolean)
+      .sort();
+  beforeAll(async () => {
+    daemon = await TestDaemon.start();
+    work = await mkdtemp(join(tmpdir(), `tsctr-rmi-${process.pid}-`));
+    busyboxId = await daemon.importBusybox();
+  });
+  afterAll(async () => {
+    await daemon?.destroy();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('rmi -f of one tag untags only that tag; by ID it needs -f while tags span repositories', async () => {
+    for (const cli of ['docker', 'tsctr'] as const) {
+      expect((await daemon.docker(['tag', 'busybox', 'x/y:v1'])).exitCode).toBe(0);
+      const forced = await daemon[cli](['rmi', '-f', 'x/y:v1']);
+      expect(forced.stdout, cli).toBe('Untagged: x/y:v1');
+      expect(forced.exitCode).toBe(0);
+      expect(await rows()).toEqual(['busybox:latest']);
+    }
+    await daemon.docker(['tag', 'busybox', 'x/y:v1']);
+    for (const cli of ['docker', 'tsctr'] as const) {
+      const byId = await daemon[cli](['rmi', short(busyboxId)]);
+      expect(byId.exitCode).toBe(1);
+      expect(byId.stderr, cli).toBe(
+        `Error response from daemon: conflict: unable to delete ${short(busyboxId)} (must be forced) - image is referenced in multiple repositories`,
+      );
+    }
+    // Untagging by name without -f is fine while another tag remains.
+    expect((await daemon.docker(['rmi', 'x/y:v1'])).stdout).toBe('Untagged: x/y:v1');
+    expect(await rows()).toEqual(['busybox:latest']);
+  });
+
+  it('rmi by ID with -f removes every tag and the image', async () => {
+    const id = (await daemon.tsctr(['import', '-c', 'LABEL k=1', await busyboxRootfsTar(), 'one:1'])).stdout;
+    await daemon.docker(['tag', 'one:1', 'two:2']);
+    const r = await daemon.docker(['rmi', '-f', short(id)]);
+    expect(r.stderr).toBe('');
+    // The layer is busybox's too, so only the image goes.
+    expect(r.stdout).toBe(`Untagged: one:1\nUntagged: two:2\nDeleted: ${id}`);
+    expect(await rows()).toEqual(['busybox:latest']);
+  });
+
+  it("refuses to delete an image containers use, with Docker's messages", async () => {
+    const id = (await daemon.tsctr(['import', '-c', 'LABEL k=2', await busyboxRootfsTar(), 'solo:1'])).stdout;
+    const c = (await daemon.docker(['create', 'solo:1', 'sleep', '60'])).stdout.trim();
+    const byName = await daemon.docker(['rmi', 'solo:1']);
+    expect(byName.stderr).toBe(
+      `Error response from daemon: conflict: unable to remove repository reference "solo:1" (must force) - container ${c.slice(0, 12)} is using its referenced image ${short(id)}`,
+    );
+    for (const cli of ['docker', 'tsctr'] as const) {
+      const byId = await daemon[cli](['rmi', short(id)]);
+      expect(byId.stderr, cli).toBe(
+        `Error response from daemon: conflict: unable to delete ${short(id)} (must be forced) - image is being used by stopped container ${c.slice(0, 12)}`,
+      );
+    }
+    expect((await daemon.docker(['start', c])).exitCode).toBe(0);
+    const running = await daemon.docker(['rmi', '-f', short(id)]);
+    expect(running.stderr).toBe(
+      `Error response from daemon: conflict: unable to delete ${short(id)} (cannot be forced) - image is being used by running container ${c.slice(0, 12)}`,
+    );
+    // By name with -f the tag goes; the image stays for its running container.
+    expect((await daemon.docker(['rmi', '-f', 'solo:1'])).stdout).toBe('Untagged: solo:1');
+    expect((await daemon.docker(['image', 'inspect', '-f', '{{.Id}}', short(id)])).stdout).toBe(id);
+    await daemon.docker(['rm', '-f', c]);
+    expect((await daemon.docker(['rmi', short(id)])).stdout).toBe(`Deleted: ${id}`);
+  });
+
+  it('rmi of a built image deletes its untagged parents and their layers; --no-prune keeps them', async () => {
+    const dir = join(work, 'ctx');
+    await mkdir(dir, { recursive: true });
+    await writeFile(
+      join(dir, 'Dockerfile'),
+      'FROM busybox\nRUN echo one > /one\nRUN echo two > /two\nCMD ["sh"]\n',
+    );
+    const build = async () => {
+      const b = await daemon.tsctr(['build', '-q', '-t', 'built:1', dir]);
+      expect(b.exitCode, b.stderr).toBe(0);
+      // history -q: the local images from the top down, the last one busybox.
+      const ids = (await daemon.docker(['history', '-q', '--no-trunc', 'built:1'])).stdout.split('\n');
+      expect(ids.at(-1)).toBe(busyboxId);
+      const diffIds = JSON.parse(
+        (await daemon.docker(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', 'built:1'])).stdout,
+      ) as string[];
+      return { ids, chain: chainIdsOf(diffIds) };
+    };
+    const first = await build();
+    expect(first.ids).toHaveLength(4);
+    const [top, two, one] = first.ids as [string, string, string];
+    const rmi = await daemon.docker(['rmi', 'built:1']);
+    expect(rmi.stderr).toBe('');
+    // The CMD step made no layer: layer `two` goes with the image that added it.
+    expect(rmi.stdout).toBe(
+      [
+        'Untagged: built:1',
+        `Deleted: ${top}`,
+        `Deleted: ${two}`,
+        `Deleted: ${first.chain[2]}`,
+        `Deleted: ${one}`,
+        `Deleted: ${first.chain[1]}`,
+      ].join('\n'),
+    );
+    const all = (await daemon.docker(['images', '-a', '-q', '--no-trunc'])).stdout.split('\n');
+    expect(all).toEqual([busyboxId]);
+
+    const second = await build();
+    const kept = await daemon.tsctr(['rmi', '--no-prune', 'built:1']);
+    expect(kept.stdout).toBe(`Untagged: built:1\nDeleted: ${second.ids[0]}`);
+    const left = (await daemon.docker(['images', '-a', '-q', '--no-trunc'])).stdout.split('\n').sort();
+    expect(left).toEqual([busyboxId, second.ids[1], second.ids[2]].sort());
+    // The parents are dangling now: an rmi of the lower one is refused (it has a child)...
+    const child = await daemon.docker(['rmi', second.ids[2]!]);
+    expect(child.stderr).toBe(
+      `Error response from daemon: conflict: unable to delete ${short(second.ids[2]!)} (cannot be forced) - image has dependent child images`,
+    );
+    // ...and a prune takes both.
+    expect((await daemon.docker(['image', 'prune', '-f'])).exitCode).toBe(0);
+    expect((await daemon.docker(['images', '-a', '-q', '--no-trunc'])).stdout).toBe(busyboxId);
+  });
+
+  it('images REPO[:TAG] lists only the matching references, one row each', async () => {
+    await daemon.docker(['tag', 'busybox', 'x/y:v1']);
+    await daemon.docker(['tag', 'busybox', 'x/y:v2']);
+    await daemon.docker(['tag', 'busybox', 'x/z:v1']);
+    for (const cli of ['docker', 'tsctr'] as const) {
+      const list = async (...args: string[]) =>
+        (await daemon[cli](['images', ...args])).stdout.split('\n').filter(Boolean).sort();
+      expect(await list('--format', '{{.Repository}}:{{.Tag}}', 'x/y'), cli).toEqual(['x/y:v1', 'x/y:v2']);
+      expect(await list('--format', '{{.Repository}}:{{.Tag}}', 'x/y:v2'), cli).toEqual(['x/y:v2']);
+      expect(await list('--format', '{{.Repository}}:{{.Tag}}', 'busybox'), cli).toEqual(['busybox:latest']);
+      expect(await list('-q', 'x/y'), cli).toEqual([short(busyboxId), short(busyboxId)]);
+      expect(await list('-q', 'nothing'), cli).toEqual([]);
+      expect(await list('--format', '{{.Repository}}:{{.Tag}}', '--filter', 'reference=x/*:v1'), cli).toEqual(
+        ['x/y:v1', 'x/z:v1'],
+      );
+      expect(await list('--format', '{{.Repository}}:{{.Tag}}', '--filter', 'reference=*/y'), cli).toEqual([
+        'x/y:v1',
+        'x/y:v2',
+      ]);
+      const table = (await daemon[cli](['images', 'x/z'])).stdout.split('\n');
+      expect(table, cli).toHaveLength(2);
+      expect(table[1]).toMatch(new RegExp(`^x/z\\s+v1\\s+${short(busyboxId)}\\s+`));
+    }
+    await daemon.docker(['rmi', 'x/y:v1', 'x/y:v2', 'x/z:v1']);
+  });
+});

@@ -43,7 +43,13 @@ describe.skipIf(skip !== undefined)('pull and push against the real registry', (
     );
     const digest = /^1: digest: (sha256:[a-f0-9]{64}) size: \d+$/m.exec(push.stdout)?.[1];
     expect(digest).toBeDefined();
-    expect((await daemon.tsctr(['rmi', name])).stdout).toBe(`Untagged: ${name}`);
+    // The repository's last tag went, so its digest reference goes too (busybox:latest stays).
+    expect((await daemon.tsctr(['rmi', name])).stdout).toBe(
+      `Untagged: ${name}\nUntagged: ${registry.host}/e2e/busybox@${digest}`,
+    );
+    expect((await daemon.docker(['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout).not.toContain(
+      'e2e/busybox',
+    );
     const pull = await daemon.tsctr(['pull', name]);
     expect(pull.exitCode).toBe(0);
     expect(pull.stdout).toContain(`Digest: ${digest}`);
@@ -112,7 +118,15 @@ describe.skipIf(skip !== undefined)('pull and push against the real registry', (
     // without a line of its own as in Docker, the config) are sent.
     expect(push.stdout).toMatch(/^[0-9a-f]{12}: Mounted from e2e\/busybox$/m);
     expect(push.stdout.match(/: Pushed$/gm)).toHaveLength(1);
-    expect((await daemon.tsctr(['rmi', name])).exitCode).toBe(0);
+    const pushed = /^2: digest: (sha256:[a-f0-9]{64}) size: \d+$/m.exec(push.stdout)?.[1];
+    // Docker's report: the tag, the digest, the image, then the one layer no other image has.
+    const rmi = (await daemon.tsctr(['rmi', name])).stdout.split('\n');
+    expect(rmi.slice(0, 3)).toEqual([
+      `Untagged: ${name}`,
+      `Untagged: ${registry.host}/e2e/multi@${pushed}`,
+      `Deleted: ${id}`,
+    ]);
+    expect(rmi.slice(3)).toEqual([expect.stringMatching(/^Deleted: sha256:[0-9a-f]{64}$/)]);
     const pull = await daemon.tsctr(['pull', name]);
     expect(pull.exitCode).toBe(0);
     const lines = pull.stdout.split('\n');

@@ -101,6 +101,24 @@ describe.skipIf(skip !== undefined)('tsctrd serves the Docker Engine API to the 
     expect((await daemon.docker(['rm', '-f', 'sleeper'])).exitCode).toBe(0);
   });
 
+  it('DELETE /images/{name}: a name only untags while references remain, an ID across repositories is a 409', async () => {
+    expect((await daemon.docker(['tag', 'busybox', 'api/rmi:1'])).exitCode).toBe(0);
+    const id = (await daemon.docker(['image', 'inspect', '-f', '{{.Id}}', 'busybox'])).stdout;
+    const byId = await rawRequest(daemon.socketPath, 'DELETE', `/v1.41/images/${id.slice(7, 19)}`);
+    expect(byId.status).toBe(409);
+    expect(JSON.parse(byId.body)).toEqual({
+      message: `conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
+    });
+    const byName = await rawRequest(daemon.socketPath, 'DELETE', '/v1.41/images/api/rmi:1?force=1&noprune=1');
+    expect(byName.status).toBe(200);
+    expect(JSON.parse(byName.body)).toEqual([{ Untagged: 'api/rmi:1' }]);
+    const missing = await rawRequest(daemon.socketPath, 'DELETE', '/v1.41/images/api/rmi:1');
+    expect(missing.status).toBe(404);
+    expect((await daemon.docker(['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout).toBe(
+      'busybox:latest',
+    );
+  });
+
   it('reports a missing command with exit code 127', async () => {
     const r = await daemon.docker(['run', '--rm', 'busybox', 'nosuchcommand']);
     expect(r.exitCode).toBe(127);

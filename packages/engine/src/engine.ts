@@ -16,7 +16,7 @@ import { ContainerService, type Logger } from './containers.js';
 import { invalidParameter } from './errors.js';
 import { type GarbageCollectionResult, collectGarbage } from './gc.js';
 import { HealthMonitor } from './health.js';
-import { ImageService } from './images.js';
+import { type ImageDeleteEntry, ImageService, type RemoveImageOptions } from './images.js';
 import { ExecService, StdinBroker } from './interactive.js';
 import { type ContainerNetworking, isolatedNetworking } from './networking.js';
 import { RegistryService, type RegistrySettings } from './registry.js';
@@ -187,6 +187,31 @@ export class Engine {
   /** `docker commit`: see {@link commitContainer}. */
   commitContainer(ref: string, options: CommitOptions = {}): Promise<string> {
     return commitContainer(this, ref, options);
+  }
+
+  /**
+   * `docker rmi` (see {@link ImageService.remove}), then frees the layers no other image or
+   * container uses and reports each as moby's layer store does: `Deleted: <chain ID>`, top
+   * first, after the last deleted image that had it.
+   */
+  async removeImage(ref: string, options: Omit<RemoveImageOptions, 'usedBy' | 'isRunning'> = {}) {
+    const removal = await this.images.remove(ref, {
+      ...options,
+      usedBy: (id) => this.containers.usingImage(id),
+      isRunning: (cid) => this.containerStore.all().some((c) => c.Id === cid && c.State.Running),
+    });
+    if (removal.deleted.length === 0) return removal.report;
+    const freed = new Set((await this.collectGarbage()).removedLayers);
+    const report: ImageDeleteEntry[] = [];
+    for (const entry of removal.report) {
+      report.push(entry);
+      const index = removal.deleted.findIndex((d) => d.id === entry.Deleted);
+      if (index < 0) continue;
+      const later = new Set(removal.deleted.slice(index + 1).flatMap((d) => d.layers));
+      for (const key of [...removal.deleted[index]!.layers].reverse())
+        if (freed.has(key) && !later.has(key)) report.push({ Deleted: key });
+    }
+    return report;
   }
 
   /** Mark and sweep of unreferenced blobs and layers: see {@link collectGarbage}. */

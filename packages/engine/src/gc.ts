@@ -36,6 +36,8 @@ export class LeaseManager {
 export interface GarbageCollectionResult {
   blobs: number;
   layers: number;
+  /** Keys (chain IDs) of the layers removed, each before the layer it stood on. */
+  removedLayers: string[];
   /** Bytes of blobs freed plus the recorded content size of the layers removed. */
   bytes: number;
 }
@@ -64,7 +66,7 @@ export async function collectGarbage(engine: Engine): Promise<GarbageCollectionR
     if (liveLayers.has(s.key) || leases.has(s.key) || s.kind !== 'committed')
       for (const p of engine.snapshotter.chain(s.key)) liveLayers.add(p.key);
   }
-  let layers = 0;
+  const removedLayers: string[] = [];
   let bytes = 0;
   // Children before parents: repeat until nothing more can go.
   for (let removed = true; removed; ) {
@@ -74,7 +76,7 @@ export async function collectGarbage(engine: Engine): Promise<GarbageCollectionR
       if (engine.snapshotter.list().some((o) => o.parent === s.key)) continue;
       bytes += engine.snapshotter.layerSize(s.key);
       await engine.snapshotter.remove(s.key);
-      layers++;
+      removedLayers.push(s.key);
       removed = true;
     }
   }
@@ -85,5 +87,5 @@ export async function collectGarbage(engine: Engine): Promise<GarbageCollectionR
     blobs++;
     bytes += blob.size;
   }
-  return { blobs, layers, bytes };
+  return { blobs, layers: removedLayers.length, removedLayers, bytes };
 }

@@ -144,6 +144,42 @@ describe('ImageService', () => {
     );
   });
 
+  it('removes the digest references of a repository with its last tag (moby image_delete.go)', async () => {
+    const digest = `sha256:${'d'.repeat(64)}`;
+    const remove = (ref: string, force = false) =>
+      images.remove(ref, { force, usedBy: noUsers, isRunning: () => false });
+    const id = await images.importRootfs(Readable.from([await rootfsTar({ a: '1' })]), {
+      reference: 'reg.example/a/b:1',
+    });
+    await images.store.tag(id, 'reg.example/a/b:2');
+    await images.store.tag(id, 'other:1');
+    await images.store.update(id, (r) => {
+      r.repoDigests.push(`reg.example/a/b@${digest}`);
+    });
+    // By ID, references in two repositories need force.
+    await expect(remove(id.slice(7, 19))).rejects.toThrow(
+      `conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
+    );
+    expect((await remove('reg.example/a/b:1', true)).report).toEqual([{ Untagged: 'reg.example/a/b:1' }]);
+    expect((await remove('reg.example/a/b:2')).report).toEqual([
+      { Untagged: 'reg.example/a/b:2' },
+      { Untagged: `reg.example/a/b@${digest}` },
+    ]);
+    expect(images.store.references(id)).toEqual(['docker.io/library/other:1']);
+    // One tag with digests of its own repository is a single reference: by ID, no force needed.
+    await images.store.update(id, (r) => {
+      r.repoDigests.push(`docker.io/library/other@${digest}`);
+    });
+    const removal = await remove(id);
+    expect(removal.report).toEqual([
+      { Untagged: 'other:1' },
+      { Untagged: `other@${digest}` },
+      { Deleted: id },
+    ]);
+    expect(removal.deleted).toEqual([{ id, layers: [expect.stringMatching(/^sha256:/)] }]);
+    expect(images.store.has(id)).toBe(false);
+  });
+
   it('keeps within the disk budget by removing the least recently used unused images', async () => {
     const big = 'x'.repeat(100_000);
     const a = await images.importRootfs(Readable.from([await rootfsTar({ a: big })]), { reference: 'a:1' });

@@ -1,20 +1,52 @@
 import type { Readable } from 'node:stream';
 import { type ImageSummary, labelFilterMatches } from '@ts-container/api';
+import { matchPath } from '@ts-container/builder';
 import {
   type ContentStore,
   type ImageConfig,
+  type ImageReference,
   type ImageStore,
+  NoSuchImageError,
   type StoredImage,
   chainIds,
   decompressStream,
   familiarName,
+  familiarRepository,
+  formatReference,
   hostPlatform,
   parseReference,
+  repositoryName,
 } from '@ts-container/image';
 import type { Snapshotter } from '@ts-container/unionfs';
 import { conflict, invalidParameter } from './errors.js';
 import { type Lease, LeaseManager } from './gc.js';
 import { applyConfigChanges } from './import-changes.js';
+
+export interface RemoveImageOptions {
+  force?: boolean;
+  /** Delete the untagged parents a deleted image leaves without children (default; `noprune` off). */
+  prune?: boolean;
+  /** IDs of the containers created from the image. */
+  usedBy: (id: string) => string[];
+  isRunning: (containerId: string) => boolean;
+}
+
+/** One line of `docker rmi`'s report: a reference removed or an image (or layer) deleted. */
+export interface ImageDeleteEntry {
+  Untagged?: string;
+  Deleted?: string;
+}
+
+export interface ImageRemoval {
+  report: ImageDeleteEntry[];
+  /** The images deleted, in order, with their layers' chain IDs (bottom first). */
+  deleted: Array<{ id: string; layers: string[] }>;
+}
+
+/** moby's imageDeleteConflict kinds: hard ones even force cannot override. */
+const Conflict = { DependentChild: 1, RunningContainer: 2, ActiveReference: 4, StoppedContainer: 8 } as const;
+const HARD_CONFLICTS = Conflict.DependentChild | Conflict.RunningContainer;
+const SOFT_CONFLICTS = Conflict.ActiveReference | Conflict.StoppedContainer;
 
 /** Layers unpacked at once by ensureLayers: each is a `tar` or a JavaScript extractor busy on disk. */
 const LAYER_UNPACKS = 3;
@@ -150,20 +182,30 @@ export class ImageService {
     );
   }
 
+  /**
+   * `GET /images/json`. With `references` (the `reference` filter, `docker images REPO[:TAG]`)
+   * only images with a matching reference are listed, each with just its matching tags and
+   * digests; a pattern matches a reference's familiar form or its repository (Go's path.Match).
+   */
   async summaries(
-    options: { all?: boolean; containersUsing?: (id: string) => number } = {},
+    options: { all?: boolean; containersUsing?: (id: string) => number; references?: string[] } = {},
   ): Promise<ImageSummary[]> {
     const out: ImageSummary[] = [];
+    const patterns = options.references;
     for (const image of await this.store.list()) {
+      const refs = this.store
+        .references(image.record.id)
+        .map((r) => parseReference(r, { defaultTag: false }))
+        .filter((r) => patterns === undefined || patterns.some((p) => referenceMatches(p, r)));
+      if (patterns !== undefined && refs.length === 0) continue;
       // Docker hides intermediate images (untagged parents of other images) unless -a.
-      if (!options.all && image.tags.length === 0 && this.store.children(image.record.id).length > 0)
-        continue;
+      if (!options.all && refs.length === 0 && this.store.children(image.record.id).length > 0) continue;
       const size = this.imageSize(image.config);
       out.push({
         Id: image.record.id,
         ParentId: image.record.parent ?? '',
-        RepoTags: image.tags.map((t) => familiarName(parseReference(t))),
-        RepoDigests: image.record.repoDigests.map((d) => familiarName(parseReference(d))),
+        RepoTags: refs.filter((r) => r.digest === undefined).map(familiarName),
+        RepoDigests: refs.filter((r) => r.digest !== undefined).map(familiarName),
         Created: Math.floor(Date.parse(image.config.created ?? image.record.stored) / 1000),
         Size: size,
         SharedSize: -1,
@@ -177,63 +219,127 @@ export class ImageService {
   }
 
   /**
-   * `docker rmi`: untags `ref`; when no tag is left (or an ID was given) deletes the image.
-   * Returns Docker's list of `{Untagged}` / `{Deleted}` entries.
+   * `docker rmi` by moby's rules (daemon/images/image_delete.go). By a name: that reference
+   * goes (with the repository's digest references once its last tag is gone), and the image
+   * is deleted only when no reference is left. By an ID or ID prefix: every reference goes and
+   * the image is deleted, which needs `force` when the references span repositories or tags.
+   * A deleted image's untagged parents follow unless `prune` is false. Returns Docker's
+   * `{Untagged}` / `{Deleted}` entries for references and images, and the layers of each image
+   * deleted (the caller frees the layers no one else uses).
    */
-  async remove(
-    ref: string,
-    options: {
-      force?: boolean;
-      usedBy: (id: string) => string[];
-      isRunning?: (containerId: string) => boolean;
-    },
-  ): Promise<Array<{ Untagged?: string; Deleted?: string }>> {
+  async remove(ref: string, options: RemoveImageOptions): Promise<ImageRemoval> {
     const id = this.store.resolve(ref);
-    const report: Array<{ Untagged?: string; Deleted?: string }> = [];
-    const tags = this.store.tagsOf(id);
-    const byName = !/^(sha256:)?[a-f0-9]{4,64}$/.test(ref) || tags.some((t) => t === ref);
+    const removal: ImageRemoval = { report: [], deleted: [] };
+    const report = removal.report;
+    const force = options.force === true;
+    let quiet = false;
+    if (!isImageIdPrefix(id, ref)) {
+      const users = options.usedBy(id);
+      if (!force && isSingleReference(this.store.references(id)) && users.length > 0)
+        // Untagging would leave a dangling image behind a container: the user must say so.
+        throw conflict(
+          `conflict: unable to remove repository reference "${ref}" (must force) - container ${users[0]!.slice(0, 12)} is using its referenced image ${shortId(id)}`,
+        );
+      const named = parseReference(ref);
+      if ((await this.store.removeReference(formatReference(named))) === undefined)
+        throw new NoSuchImageError(ref);
+      report.push({ Untagged: familiarName(named) });
+      if (named.digest === undefined) {
+        // The repository's last tag is gone: its digest references go with it.
+        const repository = repositoryName(named);
+        const left = this.store.references(id).map((r) => parseReference(r, { defaultTag: false }));
+        if (!left.some((r) => r.digest === undefined && repositoryName(r) === repository))
+          for (const r of left.filter((r) => r.digest !== undefined && repositoryName(r) === repository)) {
+            await this.store.removeReference(formatReference(r));
+            report.push({ Untagged: familiarName(r) });
+          }
+      }
+      if (this.store.references(id).length > 0) return removal;
+      quiet = true;
+    } else if (isSingleReference(this.store.references(id))) {
+      const found = this.deleteConflict(
+        id,
+        force ? HARD_CONFLICTS : HARD_CONFLICTS | (SOFT_CONFLICTS & ~Conflict.ActiveReference),
+        options,
+      );
+      if (found) throw found.error;
+      for (const r of this.store.references(id)) {
+        await this.store.removeReference(r);
+        report.push({ Untagged: familiarName(parseReference(r, { defaultTag: false })) });
+      }
+    }
+    await this.deleteWithParents(id, removal, force, options.prune !== false, quiet, options);
+    return removal;
+  }
+
+  /**
+   * moby's imageDeleteHelper: deletes the image and its remaining references unless a conflict
+   * stands in the way, then its parent when that is left untagged and unused. `quiet` ignores
+   * conflicts of an image that is still referenced or used (the parents of a deleted image).
+   */
+  private async deleteWithParents(
+    id: string,
+    removal: ImageRemoval,
+    force: boolean,
+    prune: boolean,
+    quiet: boolean,
+    options: RemoveImageOptions,
+  ): Promise<void> {
+    for (let current: string | undefined = id; current !== undefined && this.store.has(current); ) {
+      const found = this.deleteConflict(
+        current,
+        force ? HARD_CONFLICTS : HARD_CONFLICTS | SOFT_CONFLICTS,
+        options,
+      );
+      if (found) {
+        if (quiet && (!this.isDangling(current) || found.used)) return;
+        throw found.error;
+      }
+      const image = await this.store.get(current);
+      for (const r of this.store.references(current)) {
+        await this.store.removeReference(r);
+        removal.report.push({ Untagged: familiarName(parseReference(r, { defaultTag: false })) });
+      }
+      await this.store.delete(current);
+      removal.report.push({ Deleted: current });
+      removal.deleted.push({ id: current, layers: chainIds(image.config.rootfs.diff_ids) });
+      const parent: string | undefined = image.record.parent;
+      if (!prune) return;
+      // Parents are pruned without force, stopping quietly at the first one still needed.
+      current = parent;
+      force = false;
+      quiet = true;
+    }
+  }
+
+  /** moby's checkImageDeleteConflict, in its order: children, running, references, stopped. */
+  private deleteConflict(
+    id: string,
+    mask: number,
+    options: RemoveImageOptions,
+  ): { error: Error; used: boolean } | undefined {
+    const fail = (hard: boolean, used: boolean, why: string) => ({
+      used,
+      error: conflict(
+        `conflict: unable to delete ${shortId(id)} (${hard ? 'cannot be forced' : 'must be forced'}) - ${why}`,
+      ),
+    });
+    if (mask & Conflict.DependentChild && this.store.children(id).length > 0)
+      return fail(true, false, 'image has dependent child images');
     const users = options.usedBy(id);
-    if (byName && tags.length > 1 && !options.force) {
-      const removed = await this.store.untag(ref);
-      if (removed) report.push({ Untagged: familiarName(parseReference(ref)) });
-      return report;
-    }
-    if (!byName && tags.length > 1 && !options.force) {
-      throw conflict(
-        `conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
-      );
-    }
-    if (users.length > 0 && !byName) {
-      // moby's image_delete.go: a running container's image cannot be deleted even by force.
-      const running = users.find((u) => options.isRunning?.(u));
-      if (running !== undefined)
-        throw conflict(
-          `conflict: unable to delete ${id.slice(7, 19)} (cannot be forced) - image is being used by running container ${running.slice(0, 12)}`,
-        );
-      if (!options.force)
-        throw conflict(
-          `conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is being used by stopped container ${users[0]!.slice(0, 12)}`,
-        );
-    }
-    if (users.length > 0 && !options.force) {
-      throw conflict(
-        `conflict: unable to remove repository reference "${ref}" (must force) - container ${users[0]!.slice(0, 12)} is using its referenced image ${id.slice(7, 19)}`,
-      );
-    }
-    for (const t of tags) report.push({ Untagged: familiarName(parseReference(t)) });
-    if (users.length > 0) {
-      // Forced while in use: Docker untags but keeps the image for its containers.
-      for (const t of tags) await this.store.untag(t);
-      return report;
-    }
-    if (this.store.children(id).length > 0 && tags.length === 0 && !options.force) {
-      throw conflict(
-        `conflict: unable to delete ${id.slice(7, 19)} (cannot be forced) - image has dependent child images`,
-      );
-    }
-    await this.store.delete(id);
-    report.push({ Deleted: id });
-    return report;
+    const running = users.find((c) => options.isRunning(c));
+    if (mask & Conflict.RunningContainer && running !== undefined)
+      return fail(true, true, `image is being used by running container ${running.slice(0, 12)}`);
+    if (mask & Conflict.ActiveReference && this.store.references(id).length > 0)
+      return fail(false, false, 'image is referenced in multiple repositories');
+    const stopped = users.find((c) => !options.isRunning(c));
+    if (mask & Conflict.StoppedContainer && stopped !== undefined)
+      return fail(false, true, `image is being used by stopped container ${stopped.slice(0, 12)}`);
+    return undefined;
+  }
+
+  private isDangling(id: string): boolean {
+    return this.store.references(id).length === 0 && this.store.children(id).length === 0;
   }
 
   /** Records that a container was created from the image (for least-recently-used eviction). */
@@ -275,9 +381,9 @@ export class ImageService {
         const labels = (image.config.config?.Labels ?? {}) as Record<string, string>;
         if (!matchLabels(labels, filters.get('label') ?? [], true)) continue;
         if (!matchLabels(labels, filters.get('label!') ?? [], false)) continue;
-        for (const t of image.tags) {
-          await this.store.untag(t);
-          report.push({ Untagged: familiarName(parseReference(t)) });
+        for (const r of this.store.references(id)) {
+          await this.store.removeReference(r);
+          report.push({ Untagged: familiarName(parseReference(r, { defaultTag: false })) });
         }
         await this.store.delete(id);
         report.push({ Deleted: id });
@@ -330,6 +436,34 @@ export class ImageService {
       deleted.push(victim.record.id);
     }
   }
+}
+
+/** distribution/reference's FamiliarMatch: the pattern against `name:tag`/`name@digest`, or the name. */
+function referenceMatches(pattern: string, ref: ImageReference): boolean {
+  return matchPath(pattern, familiarName(ref)) || matchPath(pattern, familiarRepository(ref));
+}
+
+/** Docker's stringid.TruncateID: 12 hex digits, without `sha256:`. */
+function shortId(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
+}
+
+/** moby's isImageIDPrefix: the input names the image by (a prefix of) its ID, not by a reference. */
+function isImageIdPrefix(id: string, input: string): boolean {
+  return id.startsWith(input) || id.slice(id.indexOf(':') + 1).startsWith(input);
+}
+
+/**
+ * moby's isSingleReference: at most one tag, and every reference (digests included) in that
+ * one repository. An ID then stands for that one name, so rmi by ID needs no force.
+ */
+function isSingleReference(references: string[]): boolean {
+  if (references.length <= 1) return references.length === 1;
+  const parsed = references.map((r) => parseReference(r, { defaultTag: false }));
+  const tags = parsed.filter((r) => r.digest === undefined);
+  if (tags.length > 1) return false;
+  const digestRepositories = new Set(parsed.filter((r) => r.digest !== undefined).map(repositoryName));
+  return digestRepositories.size === 1 && digestRepositories.has(repositoryName(tags[0] ?? parsed[0]!));
 }
 
 function lastUse(image: StoredImage): number {

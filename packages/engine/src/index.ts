@@ -25,7 +25,13 @@ export {
   invalidParameter,
   notFound,
 } from './errors.js';
-export { ImageService, type ImportOptions } from './images.js';
+export {
+  type ImageDeleteEntry,
+  type ImageRemoval,
+  ImageService,
+  type ImportOptions,
+  type RemoveImageOptions,
+} from './images.js';
 export { type LoadMessage, layerSourceFor, loadImages, resolveSaveSet, saveImages } from './image-archive.js';
 export { collectGarbage, type GarbageCollectionResult, type Lease, LeaseManager } from './gc.js';
 export { applyConfigChanges } from './import-changes.js';

@@ -135,6 +135,14 @@ export class ImageStore {
     return [...this.refs].filter(([, target]) => target === id).map(([ref]) => ref);
   }
 
+  /**
+   * Every reference to the image, fully qualified: its tags and its `repo@sha256:…` digests,
+   * in lexical order as moby's reference store lists them.
+   */
+  references(id: string): string[] {
+    return [...this.tagsOf(id), ...(this.records.get(id)?.repoDigests ?? [])].sort();
+  }
+
   /** All tags, fully qualified, with the image they point at. */
   allTags(): Array<[string, string]> {
     return [...this.refs];
@@ -206,6 +214,19 @@ export class ImageStore {
     this.refs.delete(key);
     await this.saveRefs();
     return id;
+  }
+
+  /** Removes a tag or a `repo@sha256:…` digest reference; returns the image it pointed at. */
+  async removeReference(reference: string): Promise<string | undefined> {
+    const ref = parseReference(reference);
+    if (ref.digest === undefined) return this.untag(reference);
+    const key = `${ref.domain}/${ref.path}@${ref.digest}`;
+    const record = [...this.records.values()].find((r) => r.repoDigests.includes(key));
+    if (record === undefined) return undefined;
+    await this.update(record.id, (r) => {
+      r.repoDigests = r.repoDigests.filter((d) => d !== key);
+    });
+    return record.id;
   }
 
   /** Forgets an image (its tags too). Its blobs are freed by the garbage collector. */

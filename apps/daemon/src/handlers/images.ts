@@ -14,9 +14,11 @@ export function registerImages(router: Router, engine: Engine): void {
     for (const key of filters.keys())
       if (!['dangling', 'label', 'before', 'since', 'reference', 'until'].includes(key))
         throw new HttpError(400, `invalid filter '${key}'`);
+    const references = filters.get('reference');
     let list = await engine.images.summaries({
       all: boolParam(query, 'all'),
       containersUsing: (id) => engine.containers.usingImage(id).length,
+      ...(references ? { references } : {}),
     });
     // before/since: images created before or after the named one.
     for (const [key, keep] of [
@@ -41,11 +43,6 @@ export function registerImages(router: Router, engine: Engine): void {
       throw new HttpError(400, `Invalid filter 'dangling=${dangling}'`);
     if (dangling !== undefined)
       list = list.filter((i) => (i.RepoTags.length === 0) === (dangling === 'true' || dangling === '1'));
-    const refs = filters.get('reference');
-    if (refs)
-      list = list.filter((i) =>
-        i.RepoTags.some((t) => refs.some((r) => globMatch(r.includes(':') ? r : `${r}:*`, t))),
-      );
     const labels = filters.get('label');
     if (labels) {
       list = list.filter((i) => labels.every((l) => labelFilterMatches(i.Labels, l)));
@@ -164,12 +161,10 @@ export function registerImages(router: Router, engine: Engine): void {
   });
 
   router.add('DELETE', '/images/{name*}', async ({ res, params, query }) => {
-    const report = await engine.images.remove(params.name!, {
+    const report = await engine.removeImage(params.name!, {
       force: boolParam(query, 'force'),
-      usedBy: (id) => engine.containers.usingImage(id),
-      isRunning: (cid) => engine.containerStore.all().some((c) => c.Id === cid && c.State.Running),
+      prune: !boolParam(query, 'noprune'),
     });
-    if (report.some((r) => r.Deleted)) await engine.collectGarbage();
     sendJson(res, 200, report);
   });
 }
@@ -200,15 +195,4 @@ function layerSize(engine: Engine, diffIds: string[], index: number): number {
   // A layer's snapshot is named by its chain ID.
   const key = chainIds(diffIds.slice(0, index + 1)).at(-1)!;
   return engine.snapshotter.has(key) ? engine.snapshotter.layerSize(key) : 0;
-}
-
-/** `docker images --filter reference=` glob: `*` within a path component. */
-function globMatch(pattern: string, value: string): boolean {
-  const re = new RegExp(
-    `^${pattern
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '[^/]*')
-      .replace(/\?/g, '[^/]')}$`,
-  );
-  return re.test(value);
 }

@@ -6,27 +6,53 @@ import { type Command, CommandError, write } from '../context.js';
 import { formatList, humanSize, timeAgo } from '../format.js';
 import { inspectEach } from './containers.js';
 
-/** One row of `docker images`: an image under one of its tags (or `<none>`). */
+/**
+ * The rows of one image, as the docker CLI makes them: one per tag (per tag and digest of its
+ * repository with --digests), one per repository known only by digest, or `<none>` for a
+ * dangling image.
+ */
+function imageRows(image: ImageSummary, noTrunc: boolean, showDigests: boolean): ImageRow[] {
+  const tagged = image.RepoTags.filter((t) => t !== '<none>:<none>');
+  const digested = image.RepoDigests.filter((d) => d !== '<none>@<none>');
+  if (tagged.length === 0 && digested.length === 0)
+    return [new ImageRow(image, '<none>', '<none>', '<none>', noTrunc)];
+  const split = (ref: string, sep: string) => {
+    const at = ref.lastIndexOf(sep);
+    return [ref.slice(0, at), ref.slice(at + 1)] as const;
+  };
+  const digestsOf = new Map<string, string[]>();
+  for (const d of digested) {
+    const [repo, digest] = split(d, '@');
+    digestsOf.set(repo, [...(digestsOf.get(repo) ?? []), digest]);
+  }
+  const rows: ImageRow[] = [];
+  const tagRepos = new Set<string>();
+  for (const t of tagged) {
+    const [repo, tag] = split(t, ':');
+    tagRepos.add(repo);
+    const digests = showDigests ? (digestsOf.get(repo) ?? []) : [];
+    if (digests.length === 0) rows.push(new ImageRow(image, repo, tag, '<none>', noTrunc));
+    for (const d of digests) rows.push(new ImageRow(image, repo, tag, d, noTrunc));
+  }
+  for (const [repo, digests] of digestsOf) {
+    if (tagRepos.has(repo)) continue;
+    if (showDigests) for (const d of digests) rows.push(new ImageRow(image, repo, '<none>', d, noTrunc));
+    else rows.push(new ImageRow(image, repo, '<none>', '<none>', noTrunc));
+  }
+  return rows;
+}
+
+/** One row of `docker images`: an image under one of its references (or `<none>`). */
 class ImageRow {
   constructor(
     private readonly image: ImageSummary,
-    private readonly repoTag: string | undefined,
+    readonly Repository: string,
+    readonly Tag: string,
+    readonly Digest: string,
     private readonly noTrunc: boolean,
-    private readonly digest: string,
   ) {}
   get ID() {
     return this.noTrunc ? this.image.Id : this.image.Id.replace(/^sha256:/, '').slice(0, 12);
-  }
-  get Repository() {
-    if (!this.repoTag) return '<none>';
-    return this.repoTag.slice(0, this.repoTag.lastIndexOf(':'));
-  }
-  get Tag() {
-    if (!this.repoTag) return '<none>';
-    return this.repoTag.slice(this.repoTag.lastIndexOf(':') + 1);
-  }
-  get Digest() {
-    return this.digest || '<none>';
   }
   get CreatedSince() {
     return timeAgo(this.image.Created);
@@ -89,18 +115,14 @@ export const imagesCommand: Command = {
       },
     });
     const noTrunc = flags['no-trunc'] === true;
+    const showDigests = flags.digests === true;
+    const rows = list.flatMap((image) => imageRows(image, noTrunc, showDigests));
     if (flags.quiet === true) {
-      const ids = [...new Set(list.map((i) => (noTrunc ? i.Id : i.Id.slice(7, 19))))];
-      ctx.io.stdout.write(ids.map((i) => `${i}\n`).join(''));
+      // Like Docker: one ID per row, so an image listed under two tags shows twice.
+      ctx.io.stdout.write(rows.map((r) => `${r.ID}\n`).join(''));
       return 0;
     }
-    const rows: ImageRow[] = [];
-    for (const image of list) {
-      const digest = image.RepoDigests[0]?.split('@')[1] ?? '';
-      if (image.RepoTags.length === 0) rows.push(new ImageRow(image, undefined, noTrunc, digest));
-      for (const t of image.RepoTags) rows.push(new ImageRow(image, t, noTrunc, digest));
-    }
-    const digests = flags.digests === true ? '\t{{.Digest}}' : '';
+    const digests = showDigests ? '\t{{.Digest}}' : '';
     ctx.io.stdout.write(
       formatList(
         rows,
