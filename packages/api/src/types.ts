@@ -5,29 +5,46 @@ import { z } from 'zod';
 
 const stringList = z.array(z.string()).nullable().optional();
 
+/**
+ * An optional field of a request body: absent or JSON `null` both mean unset, as a Go client's
+ * zero values do (docker-py sends `null` for every option it was not given).
+ */
+function unset<T extends z.ZodTypeAny>(schema: T) {
+  return z.preprocess(nullAsAbsent, schema.optional());
+}
+
+/** Like {@link unset}, with the value an unset field takes. */
+function unsetOr<T extends z.ZodTypeAny>(schema: T, value: z.input<T>) {
+  return z.preprocess(nullAsAbsent, schema.default(value));
+}
+
+function nullAsAbsent(v: unknown): unknown {
+  return v === null ? undefined : v;
+}
+
 export const RestartPolicySchema = z
   .object({
-    Name: z.enum(['', 'no', 'always', 'unless-stopped', 'on-failure']).default('no'),
-    MaximumRetryCount: z.number().int().nonnegative().default(0),
+    Name: unsetOr(z.enum(['', 'no', 'always', 'unless-stopped', 'on-failure']), 'no'),
+    MaximumRetryCount: unsetOr(z.number().int().nonnegative(), 0),
   })
   .passthrough();
 
 export const PortBindingSchema = z
-  .object({ HostIp: z.string().default(''), HostPort: z.string().default('') })
+  .object({ HostIp: unsetOr(z.string(), ''), HostPort: unsetOr(z.string(), '') })
   .passthrough();
 
 export const MountPointSchema = z
   .object({
-    Type: z.enum(['bind', 'volume', 'tmpfs', 'npipe', 'cluster']).default('volume'),
-    Source: z.string().optional(),
+    Type: unsetOr(z.enum(['bind', 'volume', 'tmpfs', 'npipe', 'cluster']), 'volume'),
+    Source: unset(z.string()),
     Target: z.string(),
-    ReadOnly: z.boolean().optional(),
+    ReadOnly: unset(z.boolean()),
     VolumeOptions: z
       .object({
-        NoCopy: z.boolean().optional(),
+        NoCopy: unset(z.boolean()),
         Labels: z.record(z.string()).nullable().optional(),
         DriverConfig: z
-          .object({ Name: z.string().optional(), Options: z.record(z.string()).nullable().optional() })
+          .object({ Name: unset(z.string()), Options: z.record(z.string()).nullable().optional() })
           .nullable()
           .optional(),
       })
@@ -35,7 +52,7 @@ export const MountPointSchema = z
       .nullable()
       .optional(),
     TmpfsOptions: z
-      .object({ SizeBytes: z.number().int().optional(), Mode: z.number().int().optional() })
+      .object({ SizeBytes: unset(z.number().int()), Mode: unset(z.number().int()) })
       .passthrough()
       .nullable()
       .optional(),
@@ -45,26 +62,26 @@ export const MountPointSchema = z
 export const HostConfigSchema = z
   .object({
     Binds: stringList,
-    NetworkMode: z.string().optional(),
+    NetworkMode: unset(z.string()),
     PortBindings: z.record(z.array(PortBindingSchema).nullable()).nullable().optional(),
-    PublishAllPorts: z.boolean().optional(),
-    AutoRemove: z.boolean().optional(),
-    RestartPolicy: RestartPolicySchema.optional(),
-    Memory: z.number().int().nonnegative().optional(),
-    MemorySwap: z.number().int().optional(),
-    MemoryReservation: z.number().int().optional(),
-    NanoCpus: z.number().int().nonnegative().optional(),
-    CpuShares: z.number().int().nonnegative().optional(),
-    CpuQuota: z.number().int().optional(),
-    CpuPeriod: z.number().int().nonnegative().optional(),
-    CpusetCpus: z.string().optional(),
-    CpusetMems: z.string().optional(),
+    PublishAllPorts: unset(z.boolean()),
+    AutoRemove: unset(z.boolean()),
+    RestartPolicy: unset(RestartPolicySchema),
+    Memory: unset(z.number().int().nonnegative()),
+    MemorySwap: unset(z.number().int()),
+    MemoryReservation: unset(z.number().int()),
+    NanoCpus: unset(z.number().int().nonnegative()),
+    CpuShares: unset(z.number().int().nonnegative()),
+    CpuQuota: unset(z.number().int()),
+    CpuPeriod: unset(z.number().int().nonnegative()),
+    CpusetCpus: unset(z.string()),
+    CpusetMems: unset(z.string()),
     PidsLimit: z.number().int().nullable().optional(),
     OomKillDisable: z.boolean().nullable().optional(),
-    Privileged: z.boolean().optional(),
+    Privileged: unset(z.boolean()),
     CapAdd: stringList,
     CapDrop: stringList,
-    ReadonlyRootfs: z.boolean().optional(),
+    ReadonlyRootfs: unset(z.boolean()),
     SecurityOpt: stringList,
     Dns: stringList,
     DnsSearch: stringList,
@@ -80,26 +97,32 @@ export const HostConfigSchema = z
       .array(
         z.object({
           PathOnHost: z.string(),
-          PathInContainer: z.string().default(''),
-          CgroupPermissions: z.string().default('rwm'),
+          PathInContainer: unsetOr(z.string(), ''),
+          CgroupPermissions: unsetOr(z.string(), 'rwm'),
         }),
       )
       .nullable()
       .optional(),
-    LogConfig: z
-      .object({ Type: z.string().default(''), Config: z.record(z.string()).nullable().optional() })
-      .passthrough()
-      .optional(),
-    ShmSize: z.number().int().nonnegative().optional(),
+    LogConfig: unset(
+      z
+        .object({ Type: unsetOr(z.string(), ''), Config: z.record(z.string()).nullable().optional() })
+        .passthrough(),
+    ),
+    ShmSize: unset(z.number().int().nonnegative()),
     Sysctls: z.record(z.string()).nullable().optional(),
     Tmpfs: z.record(z.string()).nullable().optional(),
-    IpcMode: z.string().optional(),
-    PidMode: z.string().optional(),
-    UTSMode: z.string().optional(),
-    UsernsMode: z.string().optional(),
-    Runtime: z.string().optional(),
+    IpcMode: unset(z.string()),
+    PidMode: unset(z.string()),
+    UTSMode: unset(z.string()),
+    UsernsMode: unset(z.string()),
+    Runtime: unset(z.string()),
     Mounts: z.array(MountPointSchema).nullable().optional(),
     VolumesFrom: stringList,
+    /** Supplementary groups, by name or number (docker-py may send numbers). */
+    GroupAdd: z
+      .array(z.union([z.string(), z.number().int().transform(String)]))
+      .nullable()
+      .optional(),
   })
   .passthrough();
 export type HostConfig = z.infer<typeof HostConfigSchema>;
@@ -107,43 +130,43 @@ export type HostConfig = z.infer<typeof HostConfigSchema>;
 export const HealthConfigSchema = z
   .object({
     Test: stringList,
-    Interval: z.number().optional(),
-    Timeout: z.number().optional(),
-    Retries: z.number().optional(),
-    StartPeriod: z.number().optional(),
-    StartInterval: z.number().optional(),
+    Interval: unset(z.number()),
+    Timeout: unset(z.number()),
+    Retries: unset(z.number()),
+    StartPeriod: unset(z.number()),
+    StartInterval: unset(z.number()),
   })
   .passthrough();
 
 export const ContainerConfigSchema = z
   .object({
-    Hostname: z.string().optional(),
-    Domainname: z.string().optional(),
-    User: z.string().optional(),
-    AttachStdin: z.boolean().optional(),
-    AttachStdout: z.boolean().optional(),
-    AttachStderr: z.boolean().optional(),
+    Hostname: unset(z.string()),
+    Domainname: unset(z.string()),
+    User: unset(z.string()),
+    AttachStdin: unset(z.boolean()),
+    AttachStdout: unset(z.boolean()),
+    AttachStderr: unset(z.boolean()),
     ExposedPorts: z.record(z.object({}).passthrough()).nullable().optional(),
-    Tty: z.boolean().optional(),
-    OpenStdin: z.boolean().optional(),
-    StdinOnce: z.boolean().optional(),
+    Tty: unset(z.boolean()),
+    OpenStdin: unset(z.boolean()),
+    StdinOnce: unset(z.boolean()),
     Env: stringList,
     Cmd: z
       .union([z.array(z.string()), z.string()])
       .nullable()
       .optional(),
-    Healthcheck: HealthConfigSchema.nullable().optional(),
-    Image: z.string().optional(),
+    Healthcheck: unset(HealthConfigSchema),
+    Image: unset(z.string()),
     Volumes: z.record(z.object({}).passthrough()).nullable().optional(),
-    WorkingDir: z.string().optional(),
+    WorkingDir: unset(z.string()),
     Entrypoint: z
       .union([z.array(z.string()), z.string()])
       .nullable()
       .optional(),
-    NetworkDisabled: z.boolean().optional(),
-    MacAddress: z.string().optional(),
+    NetworkDisabled: unset(z.boolean()),
+    MacAddress: unset(z.string()),
     Labels: z.record(z.string()).nullable().optional(),
-    StopSignal: z.string().optional(),
+    StopSignal: unset(z.string()),
     StopTimeout: z.number().int().nullable().optional(),
     Shell: stringList,
   })
@@ -152,9 +175,13 @@ export type ContainerConfig = z.infer<typeof ContainerConfigSchema>;
 
 export const EndpointSettingsSchema = z
   .object({
-    IPAMConfig: z.object({ IPv4Address: z.string().optional() }).passthrough().nullable().optional(),
+    IPAMConfig: z
+      .object({ IPv4Address: unset(z.string()) })
+      .passthrough()
+      .nullable()
+      .optional(),
     Aliases: stringList,
-    MacAddress: z.string().optional(),
+    MacAddress: unset(z.string()),
   })
   .passthrough();
 

@@ -1,5 +1,5 @@
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { HistoryEntry, ImageConfig, ImageRunConfig } from '@ts-container/image';
 import {
@@ -9,6 +9,7 @@ import {
   type PathStat,
   SnapshotError,
   archiveFromRoot,
+  cleanContainerPath,
   extractToRoot,
   mountAll,
   mountsUnder,
@@ -19,6 +20,7 @@ import { execa } from 'execa';
 import type { Engine } from './engine.js';
 import { conflict, invalidParameter, notFound } from './errors.js';
 import { applyConfigChanges } from './import-changes.js';
+import { mountHolding } from './mount-points.js';
 
 /** Prefixes of the short-lived mount directories this file makes under the exec root. */
 const TEMP_MOUNT_PREFIXES = ['export-', 'archive-'];
@@ -55,8 +57,8 @@ export async function commitContainer(
 ): Promise<string> {
   const c = engine.containers.get(ref);
   const image = await engine.imageStore.get(c.Image);
-  const pause = options.pause !== false && c.State.Running && !c.State.Paused;
-  if (pause) await engine.runtime.pause(c.Id);
+  const pause =
+    options.pause !== false && c.State.Running && !c.State.Paused && (await freezeForCommit(engine, c.Id));
   let blob: { digest: string; size: number };
   try {
     blob = await engine.content.ingestStream(
@@ -64,7 +66,10 @@ export async function commitContainer(
       `commit-${c.Id}-${Date.now()}`,
     );
   } finally {
-    if (pause) await engine.runtime.resume(c.Id);
+    if (pause)
+      await engine.runtime.resume(c.Id).catch(async (err: unknown) => {
+        if (await processAlive(engine, c.Id)) throw err;
+      });
   }
   const diffIds = [...image.config.rootfs.diff_ids, blob.digest];
   await engine.images.ensureLayers(diffIds);
@@ -112,6 +117,26 @@ export async function commitContainer(
   return id;
 }
 
+/**
+ * Pauses a running container for its commit. One that is just exiting cannot be paused, and
+ * needs no freezing (Docker commits it all the same): false, nothing to resume.
+ */
+async function freezeForCommit(engine: Engine, id: string): Promise<boolean> {
+  try {
+    await engine.runtime.pause(id);
+    return true;
+  } catch (err) {
+    if (await processAlive(engine, id)) throw err;
+    return false;
+  }
+}
+
+async function processAlive(engine: Engine, id: string): Promise<boolean> {
+  if (!engine.containers.get(id).State.Running) return false;
+  const state = await engine.runtime.state(id);
+  return state?.status === 'running' || state?.status === 'paused';
+}
+
 function readonlyMounts(mounts: Mount[]): Mount[] {
   return mounts.map((m) => ({ ...m, options: [...m.options.filter((o) => o !== 'rw'), 'ro'] }));
 }
@@ -152,6 +177,38 @@ async function withRootfs<T>(
     throw err;
   }
   return body(dir, release);
+}
+
+/**
+ * Runs `body` with the directory that holds container path `path` and the path inside it: a
+ * volume's or bind's host directory when a mount holds the path (running or not), else the
+ * container's merged filesystem (see withRootfs).
+ */
+async function withPathRoot<T>(
+  engine: Engine,
+  ref: string,
+  path: string,
+  mode: 'ro' | 'rw',
+  body: (root: string, inner: string, release: () => Promise<void>) => Promise<T>,
+): Promise<T> {
+  const c = engine.containers.get(ref);
+  const held = mountHolding(c.MountPoints, path);
+  if (!held) return withRootfs(engine, ref, mode, (dir, release) => body(dir, path, release));
+  if (c.State.Status === 'removing') throw conflict(`container ${c.Id} is being removed`);
+  if (mode === 'rw' && !held.point.RW)
+    throw invalidParameter(`mounted volume is marked read-only: ${held.point.Destination}`);
+  const root =
+    held.point.Type === 'volume' && held.point.Name
+      ? await engine.volumes.mountpoint(held.point.Name)
+      : held.point.Source;
+  return body(root, held.inner, async () => {});
+}
+
+/** The stat of a mount's own root is named after its destination, not `/`. */
+function named(stat: PathStat, path: string): PathStat {
+  return stat.name === '/' && cleanContainerPath(path) !== '/'
+    ? { ...stat, name: posix.basename(cleanContainerPath(path)) }
+    : stat;
 }
 
 /**
@@ -196,9 +253,9 @@ function pathError(err: unknown, ref: string): unknown {
 
 /** HEAD /containers/{id}/archive: Docker's stat of a path inside the container. */
 export async function statContainerPath(engine: Engine, ref: string, path: string): Promise<PathStat> {
-  return withRootfs(engine, ref, 'ro', async (dir, release) => {
+  return withPathRoot(engine, ref, path, 'ro', async (dir, inner, release) => {
     try {
-      return await statInRoot(dir, path);
+      return named(await statInRoot(dir, inner), path);
     } catch (err) {
       throw pathError(err, ref);
     } finally {
@@ -216,11 +273,12 @@ export async function getContainerArchive(
   ref: string,
   path: string,
 ): Promise<{ stat: PathStat; tar: Readable }> {
-  return withRootfs(engine, ref, 'ro', async (dir, release) => {
+  return withPathRoot(engine, ref, path, 'ro', async (dir, inner, release) => {
     let result: { stat: PathStat; tar: Readable };
     try {
       const idMappings = engine.containers.get(ref).IdMappings;
-      result = await archiveFromRoot(dir, path, idMappings ? { idMappings } : {});
+      result = await archiveFromRoot(dir, inner, idMappings ? { idMappings } : {});
+      result = { ...result, stat: named(result.stat, path) };
     } catch (err) {
       await release();
       throw pathError(err, ref);
@@ -247,10 +305,10 @@ export async function putContainerArchive(
   source: Readable,
   options: ExtractOptions = {},
 ): Promise<void> {
-  await withRootfs(engine, ref, 'rw', async (dir, release) => {
+  await withPathRoot(engine, ref, path, 'rw', async (dir, inner, release) => {
     try {
       const idMappings = engine.containers.get(ref).IdMappings;
-      await extractToRoot(dir, path, source, idMappings ? { ...options, idMappings } : options);
+      await extractToRoot(dir, inner, source, idMappings ? { ...options, idMappings } : options);
     } catch (err) {
       throw pathError(err, ref);
     } finally {

@@ -27,12 +27,13 @@ import {
   unmount,
 } from '@ts-container/unionfs';
 import { type ContainerRecord, type ContainerStore, emptyState } from './container-store.js';
-import { EngineError, conflict, invalidParameter } from './errors.js';
+import { EngineError, conflict, invalidParameter, notFound } from './errors.js';
+import { healthCommand } from './health.js';
 import type { ImageService } from './images.js';
 import { logLimits, monitorLogSizeMax, rotatedLogPaths } from './log-rotation.js';
 import { LogShipper, monitorLogPath } from './log-shipper.js';
 import { followLog } from './logs.js';
-import { copyUpIntoVolume, resolveMountPoints } from './mount-points.js';
+import { copyUpIntoVolume, ensureBindSource, resolveMountPoints } from './mount-points.js';
 import { VALID_CONTAINER_NAME, newId, randomContainerName } from './names.js';
 import type { ContainerNetworking, NetworkNamespace } from './networking.js';
 import { resolveUser } from './user.js';
@@ -40,6 +41,11 @@ import type { VolumeService } from './volumes.js';
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const DEFAULT_STOP_TIMEOUT = 10;
+/** Docker's default logging driver; `local` and `none` are accepted and logged as json-file. */
+const DEFAULT_LOG_DRIVER = 'json-file';
+const LOG_DRIVERS = ['json-file', 'local', 'none'];
+/** How long `kill` waits for a SIGKILLed container to exit (Docker: 10 s). */
+const KILL_EXIT_TIMEOUT_MS = 10_000;
 /** Where `--init` puts the init binary, as Docker does. */
 const INIT_PATH = '/sbin/docker-init';
 
@@ -170,7 +176,17 @@ export class ContainerService {
     const idMappings = this.idMappingsFor(hostConfig);
     // Checked before volumes are made for it: a refused create leaves nothing behind.
     logLimits({ HostConfig: hostConfig }); // bad --log-opt values fail `create`, as in Docker
-    this.runtime.runtimeNamed(hostConfig.Runtime); // so does an unknown --runtime
+    const logConfig = {
+      Type: hostConfig.LogConfig?.Type || DEFAULT_LOG_DRIVER,
+      Config: hostConfig.LogConfig?.Config ?? {},
+    };
+    if (!LOG_DRIVERS.includes(logConfig.Type))
+      throw invalidParameter(`logger: no log driver named '${logConfig.Type}' is registered`);
+    // So does an unknown --runtime. docker-py sends `runtime=` beside HostConfig, not in it.
+    const topLevelRuntime = (request as { Runtime?: unknown }).Runtime;
+    const runtimeName = this.runtime.runtimeNamed(
+      hostConfig.Runtime || (typeof topLevelRuntime === 'string' ? topLevelRuntime : undefined),
+    ).info.name;
     const mountPoints = await resolveMountPoints(config, hostConfig, this.options.volumes, (ref) =>
       this.store.get(ref),
     );
@@ -190,6 +206,9 @@ export class ContainerService {
       Config: config,
       HostConfig: {
         ...hostConfig,
+        LogConfig: logConfig,
+        // The runtime it was created with (Docker records the daemon's default at create).
+        Runtime: runtimeName,
         NetworkMode:
           !hostConfig.NetworkMode || hostConfig.NetworkMode === 'default' ? 'bridge' : hostConfig.NetworkMode,
       },
@@ -366,6 +385,9 @@ export class ContainerService {
           StartedAt: new Date().toISOString(),
           FinishedAt: '0001-01-01T00:00:00Z',
         };
+        // Inspect right after start shows the check `starting`, as Docker does, before any probe.
+        if (healthCommand(r.Config.Healthcheck as Parameters<typeof healthCommand>[0]))
+          r.State.Health = { Status: 'starting', FailingStreak: 0, Log: [] };
         r.StoppedByUser = false;
         r.RestartCount = options.byPolicy ? r.RestartCount + 1 : 0;
       });
@@ -407,7 +429,7 @@ export class ContainerService {
     network: NetworkNamespace,
   ): Promise<ContainerSpecInput> {
     const hc = c.HostConfig;
-    const user = await resolveUser(rootfs, c.Config.User);
+    const user = await resolveUser(rootfs, c.Config.User, hc.GroupAdd ?? []);
     const cwd = c.Config.WorkingDir || '/';
     if (cwd !== '/') {
       const full = join(rootfs, cwd);
@@ -453,7 +475,7 @@ export class ContainerService {
         // An empty new volume belongs to the mapped root, as under dockerd's remapped root.
         if ((await readdir(source)).length === 0) await this.ownByMappedRoot(c, source);
       } else if (p.Type === 'bind') {
-        await mkdir(source, { recursive: true });
+        await ensureBindSource(source);
       }
       mounts.push({
         destination: p.Destination,
@@ -480,7 +502,8 @@ export class ContainerService {
       rootfs,
       readonlyRootfs: hc.ReadonlyRootfs ?? false,
       args,
-      env: c.Config.Env ?? [],
+      // Docker's legacy link variables come first: the container's own Env wins over them.
+      env: [...this.linkEnv(c), ...(c.Config.Env ?? [])],
       cwd,
       user,
       terminal: c.Config.Tty ?? false,
@@ -505,6 +528,73 @@ export class ContainerService {
       ...(hc.ShmSize ? { shmSize: hc.ShmSize } : {}),
       ...(c.IdMappings ? { userNamespace: c.IdMappings } : {}),
     };
+  }
+
+  /**
+   * `--link name:alias` environment, as Docker sets it: ALIAS_NAME, ALIAS_PORT…, and the linked
+   * container's own Env as ALIAS_ENV_… (HOME and PATH left out). Links that cannot resolve are
+   * the networking's to refuse; they add nothing here.
+   */
+  private linkEnv(c: ContainerRecord): string[] {
+    const env: string[] = [];
+    for (const link of c.HostConfig.Links ?? []) {
+      const [ref = '', aliasPart] = link.split(':');
+      const target = this.store.find(ref);
+      if (!target) continue;
+      const aliasName = (aliasPart ?? target.Name).split('/').pop() ?? '';
+      const prefix = aliasName.toUpperCase().replace(/-/g, '_');
+      env.push(`${prefix}_NAME=${c.Name}/${aliasName}`);
+      const networks = (target.NetworkSettings.Networks ?? {}) as Record<string, { IPAddress?: string }>;
+      const ip = networks.bridge?.IPAddress ?? '';
+      const ports = Object.keys((target.Config.ExposedPorts ?? {}) as Record<string, unknown>)
+        .map((key) => {
+          const [port = '', proto = 'tcp'] = key.split('/');
+          return { port: Number(port), proto };
+        })
+        .filter((p) => Number.isInteger(p.port))
+        .sort((a, b) => a.port - b.port || a.proto.localeCompare(b.proto));
+      if (ip && ports[0]) env.push(`${prefix}_PORT=${ports[0].proto}://${ip}:${ports[0].port}`);
+      for (const { port, proto } of ip ? ports : []) {
+        const key = `${prefix}_PORT_${port}_${proto.toUpperCase()}`;
+        env.push(
+          `${key}=${proto}://${ip}:${port}`,
+          `${key}_ADDR=${ip}`,
+          `${key}_PORT=${port}`,
+          `${key}_PROTO=${proto}`,
+        );
+      }
+      for (const e of target.Config.Env ?? []) {
+        const i = e.indexOf('=');
+        if (i <= 0) continue;
+        const key = e.slice(0, i);
+        if (key === 'HOME' || key === 'PATH') continue;
+        env.push(`${prefix}_ENV_${key}=${e.slice(i + 1)}`);
+      }
+    }
+    return env;
+  }
+
+  /**
+   * `DELETE /containers/PARENT/ALIAS?link=1` (`docker rm --link`): PARENT no longer links to
+   * ALIAS; both containers stay.
+   */
+  async removeLink(name: string): Promise<void> {
+    const full = name.startsWith('/') ? name : `/${name}`;
+    const slash = full.lastIndexOf('/');
+    if (slash === 0) throw conflict('Conflict, cannot remove the default link name of the container');
+    const parentName = full.slice(0, slash);
+    const alias = full.slice(slash + 1);
+    const parent = this.store.find(parentName);
+    if (!parent) throw notFound(`Cannot get parent ${parentName} for link name ${full}`);
+    const aliasOf = (link: string) => {
+      const [ref = '', aliasPart] = link.split(':');
+      return (aliasPart ?? ref).split('/').pop();
+    };
+    const links = parent.HostConfig.Links ?? [];
+    if (!links.some((l) => aliasOf(l) === alias)) throw notFound(`No such container: ${name}`);
+    await this.store.update(parent.Id, (r) => {
+      r.HostConfig.Links = links.filter((l) => aliasOf(l) !== alias);
+    });
   }
 
   private async writeEtcFiles(c: ContainerRecord, resolvConf?: string, hostsFile?: string): Promise<void> {
@@ -571,10 +661,15 @@ export class ContainerService {
         ExitCode: exitCode,
         FinishedAt: new Date().toISOString(),
       };
+      // Restarting from the moment it is seen exited: a remove that follows a wait is refused.
+      if (!r.HostConfig.AutoRemove && shouldRestart(r)) {
+        r.State.Restarting = true;
+        r.State.Status = 'restarting';
+      }
     });
     this.exits.delete(id);
     this.emit('die', record);
-    if (!record.HostConfig.AutoRemove && shouldRestart(record)) {
+    if (record.State.Restarting) {
       await this.scheduleRestart(record);
       return;
     }
@@ -699,7 +794,19 @@ export class ContainerService {
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
     const c = this.store.get(ref);
     if (!c.State.Running) throw conflict(`Cannot kill container: ${ref}: container ${c.Id} is not running`);
-    await this.runtime.kill(c.Id, normaliseSignal(signal));
+    const sig = normaliseSignal(signal);
+    const exited = this.exits.get(c.Id);
+    await this.runtime.kill(c.Id, sig);
+    // Docker answers a SIGKILL once the container has exited (and its state is saved), so an
+    // inspect or a remove right after sees it stopped; other signals answer at once.
+    if ((sig === 'SIGKILL' || sig === '9') && exited) {
+      const done = await Promise.race([
+        exited.then(() => true),
+        sleep(KILL_EXIT_TIMEOUT_MS).then(() => false),
+      ]);
+      if (!done)
+        this.options.logger.warn(`kill ${c.Id}: still running ${KILL_EXIT_TIMEOUT_MS} ms after SIGKILL`);
+    }
   }
 
   async stop(ref: string, options: { timeout?: number; signal?: string } = {}): Promise<void> {
@@ -904,7 +1011,14 @@ export function mergeConfig(
   request: ContainerCreateRequest,
   image: ImageRunConfig,
 ): ContainerRecord['Config'] {
-  const { HostConfig: _h, NetworkingConfig: _n, ...config } = request;
+  const {
+    HostConfig: _h,
+    NetworkingConfig: _n,
+    Runtime: _r,
+    ...config
+  } = request as ContainerCreateRequest & {
+    Runtime?: unknown;
+  };
   const env = new Map<string, string>();
   for (const e of [...(image.Env ?? [DEFAULT_PATH]), ...(config.Env ?? [])]) env.set(e.split('=')[0]!, e);
   if (![...env.keys()].includes('PATH')) env.set('PATH', DEFAULT_PATH);

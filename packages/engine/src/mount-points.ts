@@ -66,8 +66,9 @@ export async function resolveMountPoints(
       Options: [],
     };
     if (isAbsolute(source)) {
-      // Docker creates a missing bind source directory (for -v, not for --mount).
-      await mkdir(source, { recursive: true });
+      // Docker creates a missing bind source directory (for -v, not for --mount); an existing
+      // file is bound as it is.
+      await ensureBindSource(source);
       add({ Type: 'bind', Source: source, ...common, Propagation: common.Propagation || 'rprivate' });
     } else {
       await volumes.create({ Name: source });
@@ -188,4 +189,37 @@ export async function copyUpIntoVolume(rootfs: string, p: MountPoint, volumeDir:
   const r = await execa('cp', ['-a', '--', `${from}/.`, volumeDir], { reject: false });
   if (r.exitCode !== 0)
     throw new EngineError('system', `copying ${p.Destination} into its volume: ${r.stderr.trim()}`);
+}
+
+/**
+ * The mount that holds container path `path` (the deepest one whose destination contains it),
+ * and the path inside it: `docker cp` reads and writes volumes and binds, as Docker does.
+ * tmpfs mounts live only in the container's mount namespace: not reachable from here.
+ */
+export function mountHolding(
+  points: readonly MountPoint[],
+  path: string,
+): { point: MountPoint; inner: string } | undefined {
+  const clean = posix.normalize(`/${path}`).replace(/(.)\/$/, '$1');
+  let best: MountPoint | undefined;
+  for (const p of points) {
+    if (p.Type === 'tmpfs') continue;
+    const d = p.Destination;
+    const holds = clean === d || clean.startsWith(d === '/' ? '/' : `${d}/`);
+    if (holds && (!best || d.length > best.Destination.length)) best = p;
+  }
+  if (!best) return undefined;
+  return { point: best, inner: `/${posix.relative(best.Destination, clean)}` };
+}
+
+/** A `-v` bind source: kept when it exists (a directory or a single file), else a new directory. */
+export async function ensureBindSource(source: string): Promise<void> {
+  const exists = await stat(source).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return false;
+      throw err;
+    },
+  );
+  if (!exists) await mkdir(source, { recursive: true });
 }

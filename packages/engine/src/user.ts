@@ -3,15 +3,16 @@ import { join } from 'node:path';
 import { invalidParameter } from './errors.js';
 
 /**
- * Resolves `--user` (`name`, `uid`, `uid:gid`, `name:group`) against the container's
- * /etc/passwd and /etc/group, as Docker does; numeric IDs need no entry.
+ * Resolves `--user` (`name`, `uid`, `uid:gid`, `name:group`; root when unset) against the
+ * container's /etc/passwd and /etc/group, as Docker does; numeric IDs need no entry. The
+ * supplementary groups are the user's groups in /etc/group, then `--group-add` (names or ids).
  */
 export async function resolveUser(
   rootfs: string,
   spec: string | undefined,
+  groupAdd: readonly string[] = [],
 ): Promise<{ uid: number; gid: number; additionalGids: number[] }> {
-  if (spec === undefined || spec === '') return { uid: 0, gid: 0, additionalGids: [] };
-  const [userPart = '', groupPart] = spec.split(':');
+  const [userPart = '', groupPart] = (spec || '0').split(':');
   const passwd = await readDb(join(rootfs, 'etc/passwd'));
   const groups = await readDb(join(rootfs, 'etc/group'));
   let uid: number;
@@ -43,7 +44,15 @@ export async function resolveUser(
     userName === undefined
       ? []
       : groups.filter((g) => (g[3] ?? '').split(',').includes(userName)).map((g) => Number(g[2]));
-  return { uid, gid: gid ?? 0, additionalGids };
+  for (const group of groupAdd) {
+    if (/^\d+$/.test(group)) additionalGids.push(Number(group));
+    else {
+      const g = groups.find((e) => e[0] === group);
+      if (!g) throw invalidParameter(`Unable to find group ${group}: no matching entries in group file`);
+      additionalGids.push(Number(g[2]));
+    }
+  }
+  return { uid, gid: gid ?? 0, additionalGids: [...new Set(additionalGids)] };
 }
 
 async function readDb(path: string): Promise<string[][]> {

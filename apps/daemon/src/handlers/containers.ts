@@ -42,7 +42,9 @@ export function registerContainers(router: Router, engine: Engine): void {
   });
 
   router.add('GET', '/containers/json', async ({ res, query }) => {
-    const all = boolParam(query, 'all');
+    const limit = intParam(query, 'limit');
+    // A limit (`ps -n 2`, `ps -l`) lists containers in any state, as Docker does.
+    const all = boolParam(query, 'all') || (limit !== undefined && limit > 0);
     const filters = filtersParam(query);
     let list = containers
       .all()
@@ -59,7 +61,6 @@ export function registerContainers(router: Router, engine: Engine): void {
     }
     list = list.filter((c) => matchesFilters(c, filters));
     list.sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
-    const limit = intParam(query, 'limit');
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);
     const summaries = list.map((c) => containers.summary(c, (id) => imageName(engine, id)));
     // Sizes cost a walk of each writable layer: only when asked (`ps -s`).
@@ -119,7 +120,20 @@ export function registerContainers(router: Router, engine: Engine): void {
     }
   });
 
+  // `docker rm --link parent/alias`: a link's name has a slash in it.
+  router.add('DELETE', '/containers/{parent}/{alias}', async ({ res, params, query }) => {
+    const name = `${params.parent!}/${params.alias!}`;
+    if (!boolParam(query, 'link')) throw new HttpError(404, `No such container: ${name}`);
+    await containers.removeLink(name);
+    sendEmpty(res, 204);
+  });
+
   router.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
+    if (boolParam(query, 'link')) {
+      await containers.removeLink(params.id!);
+      sendEmpty(res, 204);
+      return;
+    }
     await containers.remove(params.id!, {
       force: boolParam(query, 'force'),
       removeVolumes: boolParam(query, 'v'),
