@@ -24,11 +24,18 @@ export class HttpError extends Error {
   }
 }
 
+/** A connection the client asked to upgrade (attach, exec start): the handler answers on the socket. */
+export interface Upgrade {
+  socket: Duplex;
+  head: Buffer;
+  /** Set once `101 UPGRADED` is sent: from then on the socket carries the stream, not an HTTP answer. */
+  hijacked?: boolean;
+}
+
 export interface RequestContext {
   req: IncomingMessage;
   res: ServerResponse;
-  /** Present when the client asked to upgrade the connection (attach, exec start). */
-  upgrade?: { socket: Duplex; head: Buffer };
+  upgrade?: Upgrade;
   params: Record<string, string>;
   query: URLSearchParams;
   version: string;
@@ -53,6 +60,52 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   const data = Buffer.from(JSON.stringify(body));
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': data.length });
   res.end(data);
+}
+
+/**
+ * Takes over the connection for a stream: `101 UPGRADED` when the client asked to upgrade (as
+ * the docker CLI does), else a 200 whose body is the stream.
+ */
+export function hijack(
+  ctx: Pick<RequestContext, 'res' | 'upgrade'>,
+  contentType: string,
+): Duplex | ServerResponse {
+  if (ctx.upgrade) {
+    ctx.upgrade.socket.write(
+      `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
+    );
+    ctx.upgrade.hijacked = true;
+    return ctx.upgrade.socket;
+  }
+  ctx.res.writeHead(200, { 'Content-Type': contentType });
+  ctx.res.flushHeaders();
+  return ctx.res;
+}
+
+/** Whether a response or socket can still take data (the client has not gone, nor has it been ended). */
+export function writable(out: NodeJS.WritableStream | Duplex | ServerResponse): boolean {
+  const s = out as { writableEnded?: boolean; destroyed?: boolean };
+  return !s.writableEnded && !s.destroyed;
+}
+
+/**
+ * Writes one chunk of a stream and waits while the client is slow to read; resolves false
+ * (without writing) once the client has gone, so a producer stops instead of waiting forever.
+ */
+export async function writeChunk(out: Duplex | ServerResponse, chunk: Buffer | string): Promise<boolean> {
+  if (!writable(out)) return false;
+  if (out.write(chunk)) return true;
+  return new Promise<boolean>((resolve) => {
+    const done = (ok: boolean) => {
+      out.off('drain', onDrain);
+      out.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = () => done(true);
+    const onClose = () => done(false);
+    out.on('drain', onDrain);
+    out.on('close', onClose);
+  });
 }
 
 export function sendEmpty(res: ServerResponse, status: number): void {

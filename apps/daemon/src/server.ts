@@ -12,7 +12,7 @@ import { registerNetworks } from './handlers/networks.js';
 import { registerRegistry } from './handlers/registry.js';
 import { pingHeaders, registerSystem } from './handlers/system.js';
 import { registerVolumes } from './handlers/volumes.js';
-import { HttpError, messageFor, statusFor } from './http.js';
+import { HttpError, type Upgrade, messageFor, statusFor, writable } from './http.js';
 import { Router } from './router.js';
 
 /** The Docker Engine API over the engine: validation and shapes here, behaviour below. */
@@ -29,11 +29,7 @@ export function createApiServer(engine: Engine, logger: Logger & { debug?(msg: s
   registerExec(router, engine);
   registerBuild(router, engine);
 
-  const handle = async (
-    req: IncomingMessage,
-    res: ServerResponse,
-    upgrade?: { socket: Duplex; head: Buffer },
-  ) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, upgrade?: Upgrade) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const { version, path } = splitVersionedPath(url.pathname);
     try {
@@ -69,7 +65,13 @@ export function createApiServer(engine: Engine, logger: Logger & { debug?(msg: s
         logger.error(
           `${req.method} ${url.pathname}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
         );
-      if (upgrade && !res.headersSent) {
+      if (upgrade) {
+        // Once hijacked the socket carries the stream (the handler reports on it); before, the
+        // error is an ordinary HTTP answer. A client that has gone gets neither.
+        if (upgrade.hijacked || !writable(upgrade.socket)) {
+          upgrade.socket.destroy();
+          return;
+        }
         const body = JSON.stringify({ message: messageFor(err) });
         upgrade.socket.end(
           `HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
@@ -102,6 +104,12 @@ export function createApiServer(engine: Engine, logger: Logger & { debug?(msg: s
     },
   );
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // The HTTP server lets go of an upgraded socket, its error handling included: a client that
+    // resets the connection (closing an attach or exec socket) ends this request only.
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      logger.debug?.(`${req.method} ${req.url}: connection ${err.code ?? err.message}`);
+      socket.destroy();
+    });
     // Upgraded requests answer on the socket itself; this response object is never sent.
     const res = new ServerResponse(req);
     if (logger.debug) logCall(req, res, socket, logger.debug);

@@ -66,6 +66,12 @@ export interface ExecCommand {
   file: string;
   args: string[];
   pidFile: string;
+  /**
+   * The OCI runtime's own log (JSON lines), kept apart from the process's terminal: crun, when it
+   * relays a terminal itself, writes there what the process printed but it had not relayed
+   * when the process exited (see `readExecLog`).
+   */
+  logFile: string;
   remove(): Promise<void>;
 }
 
@@ -288,14 +294,31 @@ export class ContainerRuntime {
     };
     const processFile = join(bundle, `exec-${execId}.json`);
     const pidFile = join(bundle, `exec-${execId}.pid`);
+    const logFile = join(bundle, `exec-${execId}.log`);
     await writeFile(processFile, JSON.stringify(process));
     return {
       file: oci.info.path,
-      args: [...oci.globalArgs(), 'exec', '--pid-file', pidFile, '--process', processFile, id],
+      // Without --log the runtime logs to its stderr, which for a terminal exec is the terminal
+      // the caller relays: its messages (colored, timestamped) would reach the client as output.
+      args: [
+        ...oci.globalArgs(),
+        '--log',
+        logFile,
+        '--log-format',
+        'json',
+        'exec',
+        '--pid-file',
+        pidFile,
+        '--process',
+        processFile,
+        id,
+      ],
       pidFile,
+      logFile,
       remove: async () => {
         await rm(processFile, { force: true });
         await rm(pidFile, { force: true });
+        await rm(logFile, { force: true });
       },
     };
   }

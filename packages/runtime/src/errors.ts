@@ -58,3 +58,51 @@ export function commandFailureFrom(text: string): CommandFailure {
   if (/exec: .*(permission denied|is a directory)/.test(message)) return { message, exitCode: 126 };
   return { message, exitCode: 125 };
 }
+
+/** What an OCI runtime's JSON `--log` of one exec holds. */
+export interface ExecLog {
+  /** The runtime's messages (`{"msg":…,"level":…}` lines). */
+  messages: { level: string; msg: string }[];
+  /**
+   * Terminal output the process wrote that the runtime had not relayed when the process
+   * exited: crun writes it raw into its log, each read of up to 255 bytes followed by a newline.
+   */
+  output: Buffer;
+}
+
+/** crun reads the leftover terminal output in chunks of this many bytes (a 256-byte buffer, NUL-terminated). */
+const CRUN_FLUSH_CHUNK = 255;
+
+export function readExecLog(log: Buffer): ExecLog {
+  const messages: ExecLog['messages'] = [];
+  const raw: Buffer[] = [];
+  let at = 0;
+  while (at < log.length) {
+    const nl = log.indexOf(10, at);
+    const end = nl < 0 ? log.length : nl + 1;
+    const line = log.subarray(at, end);
+    const record = parseLogRecord(line.toString('utf8'));
+    if (record) messages.push(record);
+    else raw.push(line);
+    at = end;
+  }
+  // Undo crun's framing: a newline after every full chunk and after the last one.
+  const text = Buffer.concat(raw);
+  const out: Buffer[] = [];
+  for (let i = 0; i < text.length; i += CRUN_FLUSH_CHUNK + 1) {
+    const chunk = text.subarray(i, Math.min(i + CRUN_FLUSH_CHUNK + 1, text.length));
+    out.push(chunk.at(-1) === 10 ? chunk.subarray(0, -1) : chunk);
+  }
+  return { messages, output: Buffer.concat(out) };
+}
+
+function parseLogRecord(line: string): { level: string; msg: string } | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const v = JSON.parse(line) as { level?: unknown; msg?: unknown };
+    if (typeof v.msg === 'string' && typeof v.level === 'string') return { level: v.level, msg: v.msg };
+  } catch {
+    // not one of the runtime's records: terminal output that happens to start with a brace
+  }
+  return undefined;
+}

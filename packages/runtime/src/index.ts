@@ -19,7 +19,9 @@ export {
   type CommandFailure,
   commandFailureFrom,
   ContainerStartError,
+  type ExecLog,
   isCommandFailure,
+  readExecLog,
   RuntimeError,
   type RuntimeErrorKind,
 } from './errors.js';

@@ -22,13 +22,15 @@ import { familiarName, parseReference } from '@ts-container/image';
 import type { LogRecord } from '@ts-container/runtime';
 import {
   HttpError,
-  type RequestContext,
   boolParam,
   filtersParam,
+  hijack,
   intParam,
   readJson,
   sendEmpty,
   sendJson,
+  writable,
+  writeChunk,
 } from '../http.js';
 import type { Router } from '../router.js';
 
@@ -190,7 +192,10 @@ export function registerContainers(router: Router, engine: Engine): void {
     const { params, query } = ctx;
     const c = containers.get(params.id!);
     const tty = c.Config.Tty ?? false;
-    const out = hijack(ctx, tty);
+    const out = hijack(
+      ctx,
+      tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream',
+    );
     const abort = new AbortController();
     if (boolParam(query, 'stdin') && ctx.upgrade) {
       // What the client types goes to the container's stdin; its half-close is stdin's EOF,
@@ -249,24 +254,6 @@ export function registerContainers(router: Router, engine: Engine): void {
   });
 }
 
-/**
- * Takes over the connection: `101 UPGRADED` when the client asked to upgrade (as the docker
- * CLI does), else a 200 whose body is the raw stream.
- */
-function hijack(ctx: RequestContext, tty: boolean): Duplex | ServerResponse {
-  const contentType = tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream';
-  if (ctx.upgrade) {
-    const socket = ctx.upgrade.socket;
-    socket.write(
-      `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
-    );
-    return socket;
-  }
-  ctx.res.writeHead(200, { 'Content-Type': contentType });
-  ctx.res.flushHeaders();
-  return ctx.res;
-}
-
 async function pump(
   records: AsyncGenerator<LogRecord>,
   out: Duplex | ServerResponse,
@@ -277,11 +264,11 @@ async function pump(
     for await (const r of records) {
       const text = timestamps ? `${dockerTimestamp(r.time)} ${r.text}` : r.text;
       const payload = Buffer.from(text);
-      const ok = tty ? out.write(payload) : out.write(encodeFrame(r.stream, payload));
-      if (!ok) await new Promise((resolve) => out.once('drain', resolve));
+      // A client gone mid-stream ends the stream here (and the generator, with its watchers).
+      if (!(await writeChunk(out, tty ? payload : encodeFrame(r.stream, payload)))) break;
     }
   } finally {
-    out.end();
+    if (writable(out)) out.end();
   }
 }
 

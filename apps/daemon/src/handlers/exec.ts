@@ -1,8 +1,18 @@
+import type { ServerResponse } from 'node:http';
 import { type Duplex, PassThrough, Writable } from 'node:stream';
 import { encodeFrame } from '@ts-container/api';
 import { type Engine, pauseContainer, topContainer, unpauseContainer } from '@ts-container/engine';
 import { z } from 'zod';
-import { HttpError, boolParam, readJson, sendEmpty, sendJson } from '../http.js';
+import {
+  HttpError,
+  boolParam,
+  hijack,
+  readJson,
+  sendEmpty,
+  sendJson,
+  writable,
+  writeChunk,
+} from '../http.js';
 import type { Router } from '../router.js';
 
 const ExecCreateSchema = z
@@ -16,6 +26,9 @@ const ExecCreateSchema = z
     AttachStdout: z.boolean().optional(),
     AttachStderr: z.boolean().optional(),
     Privileged: z.boolean().optional(),
+    DetachKeys: z.string().nullable().optional(),
+    // Go decodes JSON field names case-insensitively; docker-py sends `detachKeys`.
+    detachKeys: z.string().nullable().optional(),
   })
   .passthrough();
 
@@ -23,13 +36,24 @@ const ExecStartSchema = z
   .object({ Detach: z.boolean().optional(), Tty: z.boolean().optional() })
   .passthrough();
 
-/** A writable that frames what it is given as one stream of the multiplexed format. */
-function framed(out: NodeJS.WritableStream, stream: 'stdout' | 'stderr', tty: boolean): Writable {
+/**
+ * A writable that frames what it is given as one stream of the multiplexed format (unless
+ * `raw`), waits while the client is slow, and drops what comes after the client has gone.
+ */
+function framed(out: Duplex | ServerResponse, stream: 'stdout' | 'stderr', raw: boolean): Writable {
   return new Writable({
     write(chunk: Buffer, _enc, cb) {
-      out.write(tty ? chunk : encodeFrame(stream, chunk));
-      cb();
+      writeChunk(out, raw ? chunk : encodeFrame(stream, chunk)).then(() => cb(), cb);
     },
+  });
+}
+
+/** Ends a writable and resolves once what it was given has been passed on. */
+function flushed(w: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    w.once('finish', resolve);
+    w.once('error', () => resolve());
+    w.end();
   });
 }
 
@@ -68,6 +92,7 @@ export function registerExec(router: Router, engine: Engine): void {
       ...(body.Env ? { Env: body.Env } : {}),
       ...(body.User ? { User: body.User } : {}),
       ...(body.WorkingDir ? { WorkingDir: body.WorkingDir } : {}),
+      ...(body.DetachKeys || body.detachKeys ? { DetachKeys: (body.DetachKeys || body.detachKeys)! } : {}),
       Tty: body.Tty ?? false,
       AttachStdin: body.AttachStdin ?? false,
       AttachStdout: body.AttachStdout ?? true,
@@ -76,7 +101,8 @@ export function registerExec(router: Router, engine: Engine): void {
     sendJson(res, 201, { Id: id });
   });
 
-  router.add('POST', '/exec/{id}/start', async ({ req, res, params, upgrade }) => {
+  router.add('POST', '/exec/{id}/start', async (ctx) => {
+    const { req, params, upgrade } = ctx;
     let body: z.infer<typeof ExecStartSchema>;
     if (upgrade) {
       // An upgraded request's body arrives with the stream, ahead of any stdin.
@@ -84,41 +110,61 @@ export function registerExec(router: Router, engine: Engine): void {
       const raw = await takeBytes(upgrade, length);
       body = ExecStartSchema.parse(raw.length ? parseJson(raw) : {});
     } else body = ExecStartSchema.parse(await readJson(req));
-    const session = engine.exec.get(params.id!);
+    const session = engine.exec.assertStartable(params.id!);
     if (body.Detach) {
-      void engine.exec.start(session.ID, {}).catch(() => undefined);
-      sendEmpty(res, 200);
+      engine.exec.startDetached(session.ID);
+      sendEmpty(ctx.res, 200);
       return;
     }
-    const tty = session.config.Tty ?? false;
-    const contentType = tty
-      ? 'application/vnd.docker.raw-stream'
-      : 'application/vnd.docker.multiplexed-stream';
-    let out: NodeJS.WritableStream;
-    let input: NodeJS.ReadableStream | undefined;
-    if (upgrade) {
-      upgrade.socket.write(
-        `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
-      );
-      out = upgrade.socket;
-      if (session.config.AttachStdin) {
-        const stdin = new PassThrough();
-        if (upgrade.head.length > 0) stdin.write(upgrade.head);
-        upgrade.socket.pipe(stdin);
-        input = stdin;
-      }
-    } else {
-      res.writeHead(200, { 'Content-Type': contentType });
-      out = res;
+    // Docker frames the output unless the START request asks for a tty: the exec's own Tty only
+    // decides whether the process gets a terminal (whose output then all comes as stdout).
+    const raw = body.Tty ?? false;
+    const out = hijack(
+      ctx,
+      raw ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream',
+    );
+    let input: PassThrough | undefined;
+    if (upgrade && session.config.AttachStdin) {
+      input = new PassThrough();
+      if (upgrade.head.length > 0) input.write(upgrade.head);
+      upgrade.socket.pipe(input);
     }
+    // A client that goes away ends its exec (Docker kills the process), unless it detached.
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    out.once('close', onClose);
+    let detach: () => void = () => undefined;
+    const detached = new Promise<'detached'>((resolve) => {
+      detach = () => resolve('detached');
+    });
+    const stdout = framed(out, 'stdout', raw);
+    const stderr = framed(out, 'stderr', raw);
+    const started = engine.exec.start(session.ID, {
+      ...(input ? { stdin: input } : {}),
+      ...(session.config.AttachStdout !== false ? { stdout } : {}),
+      ...(session.config.AttachStderr !== false ? { stderr } : {}),
+      signal: gone.signal,
+      onDetach: detach,
+    });
     try {
-      await engine.exec.start(session.ID, {
-        ...(input ? { stdin: input as PassThrough } : {}),
-        ...(session.config.AttachStdout !== false ? { stdout: framed(out, 'stdout', tty) } : {}),
-        ...(session.config.AttachStderr !== false ? { stderr: framed(out, 'stderr', tty) } : {}),
-      });
+      if ((await Promise.race([started, detached])) === 'detached') {
+        out.off('close', onClose);
+        if (upgrade && input) upgrade.socket.unpipe(input);
+        // The process runs on with no one to read it; its exit is still recorded.
+        started.catch((err: unknown) =>
+          engine.options.logger?.warn(
+            `exec ${session.ID}: ${err instanceof Error ? err.message : String(err)}`,
+          ),
+        );
+        return;
+      }
+    } catch (err) {
+      // After the 101 an error can only be reported on the stream, as Docker does.
+      stdout.write(`${err instanceof Error ? err.message : String(err)}\r\n`);
+      throw err;
     } finally {
-      out.end();
+      await Promise.all([flushed(stdout), flushed(stderr)]);
+      if (writable(out)) out.end();
     }
   });
 
