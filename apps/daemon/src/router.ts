@@ -1,4 +1,4 @@
-import type { Handler } from './http.js';
+import { type Handler, HttpError } from './http.js';
 
 interface Route {
   method: string;
@@ -33,10 +33,21 @@ export class Router {
       if (route.method !== method && !(method === 'HEAD' && route.method === 'GET')) continue;
       const params: Record<string, string> = {};
       route.keys.forEach((k, i) => {
-        params[k] = decodeURIComponent(m[i + 1]!);
+        params[k] = decodeParam(m[i + 1]!);
       });
       return { handler: route.handler, params };
     }
     return pathMatched ? 'method-not-allowed' : undefined;
+  }
+}
+
+/** A path segment, percent-decoded; a malformed escape is the client's error (Go's wording). */
+function decodeParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch (err) {
+    if (!(err instanceof URIError)) throw err;
+    const bad = /%(?![0-9a-fA-F]{2})..?|%[0-9a-fA-F]{2}/.exec(raw)?.[0] ?? raw;
+    throw new HttpError(400, `invalid URL escape ${JSON.stringify(bad)}`);
   }
 }

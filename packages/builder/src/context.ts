@@ -1,19 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import {
-  chmod,
-  lstat,
-  mkdir,
-  mkdtemp,
-  readFile,
-  readdir,
-  readlink,
-  rm,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { extractArchive, resolveInRoot } from '@ts-container/image';
 import { PatternMatcher, parseDockerignore } from './dockerignore.js';
 import { BuildContextError } from './errors.js';
 
@@ -67,6 +58,8 @@ async function hashFile(path: string): Promise<string> {
 export interface BuildContextOptions {
   /** The Dockerfile's context-relative path, default `Dockerfile`. */
   dockerfile?: string;
+  /** Where a tar context is unpacked (default: the OS temporary directory). */
+  tempDir?: string;
 }
 
 export class BuildContext {
@@ -93,15 +86,20 @@ export class BuildContext {
 
   /**
    * A context sent as a tar stream (what the Docker API's POST /build receives). It is unpacked
-   * into a temporary directory, removed by {@link close}.
+   * as it arrives into a temporary directory (removed by {@link close}, or at once when the
+   * archive is bad), every entry resolved inside that directory.
    */
   static async fromTar(
     tar: AsyncIterable<Uint8Array> | Buffer,
     options: BuildContextOptions = {},
   ): Promise<BuildContext> {
-    const dir = await mkdtemp(join(tmpdir(), 'ts-container-context-'));
+    const dir = await mkdtemp(join(options.tempDir ?? tmpdir(), 'ts-container-context-'));
     try {
-      await extractTar(tar, dir);
+      await extractArchive(Buffer.isBuffer(tar) ? Readable.from([tar]) : tar, dir, {
+        whiteouts: 'none',
+        devices: 'skip',
+        sameOwner: false,
+      });
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
       throw e;
@@ -119,7 +117,7 @@ export class BuildContext {
   async readDockerfile(): Promise<string> {
     const rel = cleanSource(this.dockerfilePath);
     try {
-      return await readFile(join(this.root, rel), 'utf8');
+      return await readFile(await resolveInRoot(this.root, rel), 'utf8');
     } catch {
       throw new BuildContextError(`Cannot locate specified Dockerfile: ${this.dockerfilePath}`, 'not-found');
     }
@@ -166,8 +164,9 @@ export class BuildContext {
     return out;
   }
 
+  /** A context path's entry; symlinks on the way are followed inside the context, never out of it. */
   private async entry(path: string): Promise<ContextSource> {
-    const absolute = path === '.' ? this.root : join(this.root, path);
+    const absolute = path === '.' ? this.root : await resolveInRoot(this.root, path, false);
     const st = await lstat(absolute);
     const type = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'directory' : 'file';
     return { path, absolute, type };
@@ -232,103 +231,11 @@ export function cleanSource(src: string): string {
 
 async function readIgnore(dir: string): Promise<string[]> {
   try {
-    return parseDockerignore(await readFile(join(dir, '.dockerignore'), 'utf8'));
+    return parseDockerignore(await readFile(await resolveInRoot(dir, '.dockerignore'), 'utf8'));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new BuildContextError(`error reading .dockerignore: ${(e as Error).message}`, 'system', {
       cause: e,
     });
-  }
-}
-
-// ---------------------------------------------------------------- tar (POSIX ustar, pax, GNU long names)
-
-async function collect(tar: AsyncIterable<Uint8Array> | Buffer): Promise<Buffer> {
-  if (Buffer.isBuffer(tar)) return tar;
-  const chunks: Buffer[] = [];
-  for await (const c of tar) chunks.push(Buffer.from(c));
-  return Buffer.concat(chunks);
-}
-
-function field(buf: Buffer, off: number, len: number): string {
-  const s = buf.subarray(off, off + len);
-  const nul = s.indexOf(0);
-  return s.subarray(0, nul < 0 ? len : nul).toString('utf8');
-}
-
-function octal(buf: Buffer, off: number, len: number): number {
-  const s = field(buf, off, len).trim();
-  return s === '' ? 0 : Number.parseInt(s, 8);
-}
-
-function paxRecords(data: Buffer): Record<string, string> {
-  const out: Record<string, string> = {};
-  let pos = 0;
-  while (pos < data.length) {
-    const sp = data.indexOf(0x20, pos);
-    if (sp < 0) break;
-    const len = Number(data.subarray(pos, sp).toString());
-    if (!len) break;
-    const rec = data.subarray(sp + 1, pos + len - 1).toString('utf8');
-    const eq = rec.indexOf('=');
-    if (eq > 0) out[rec.slice(0, eq)] = rec.slice(eq + 1);
-    pos += len;
-  }
-  return out;
-}
-
-/** Unpacks a (possibly gzip-compressed) tar into `dest`, refusing entries that escape it. */
-export async function extractTar(tar: AsyncIterable<Uint8Array> | Buffer, dest: string): Promise<void> {
-  let buf = await collect(tar);
-  if (buf[0] === 0x1f && buf[1] === 0x8b) {
-    const { gunzipSync } = await import('node:zlib');
-    buf = gunzipSync(buf);
-  }
-  let pos = 0;
-  let longName: string | undefined;
-  let longLink: string | undefined;
-  let pax: Record<string, string> = {};
-  while (pos + 512 <= buf.length) {
-    const h = buf.subarray(pos, pos + 512);
-    if (h.every((b) => b === 0)) break;
-    const size = octal(h, 124, 12);
-    const type = String.fromCharCode(h[156] || 0x30);
-    const body = buf.subarray(pos + 512, pos + 512 + size);
-    pos += 512 + Math.ceil(size / 512) * 512;
-    if (type === 'x') {
-      pax = { ...pax, ...paxRecords(body) };
-      continue;
-    }
-    if (type === 'g') continue;
-    if (type === 'L') {
-      longName = body.toString('utf8').replace(/\0+$/, '');
-      continue;
-    }
-    if (type === 'K') {
-      longLink = body.toString('utf8').replace(/\0+$/, '');
-      continue;
-    }
-    const prefix = field(h, 345, 155);
-    let name = pax.path ?? longName ?? (prefix ? `${prefix}/${field(h, 0, 100)}` : field(h, 0, 100));
-    const linkName = pax.linkpath ?? longLink ?? field(h, 157, 100);
-    const mode = octal(h, 100, 8) & 0o7777;
-    pax = {};
-    longName = undefined;
-    longLink = undefined;
-    name = posix.normalize(`/${name}`).slice(1).replace(/\/+$/, '');
-    if (name === '' || name === '.') continue;
-    const target = join(dest, name);
-    await mkdir(join(target, '..'), { recursive: true });
-    if (type === '5') await mkdir(target, { recursive: true, mode: mode || 0o755 });
-    else if (type === '2') await symlink(linkName, target);
-    else if (type === '1') {
-      const src = join(dest, posix.normalize(`/${linkName}`).slice(1));
-      await writeFile(target, await readFile(src), { mode });
-    } else if (type === '0' || type === '7') {
-      await writeFile(target, body);
-      // Set the mode explicitly: writeFile's mode is subject to the umask.
-      await chmod(target, mode);
-    }
-    // Devices and FIFOs have no place in a build context; skip them like unknown types.
   }
 }

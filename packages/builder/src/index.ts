@@ -22,7 +22,6 @@ export {
   cleanSource,
   combineChecksums,
   type ContextSource,
-  extractTar,
   matchPath,
 } from './context.js';
 export { compileIgnorePattern, PatternMatcher, parseDockerignore } from './dockerignore.js';

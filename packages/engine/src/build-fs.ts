@@ -3,6 +3,7 @@ import {
   chmod,
   copyFile,
   lchown,
+  link,
   lstat,
   lutimes,
   mkdir,
@@ -15,6 +16,7 @@ import {
 } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { matchPath } from '@ts-container/builder';
+import { resolveInRoot } from '@ts-container/image';
 import { invalidParameter } from './errors.js';
 
 /**
@@ -23,35 +25,8 @@ import { invalidParameter } from './errors.js';
  * the image (absolute or relative, `..` included) never lead out of the root.
  */
 
-const MAX_SYMLINKS = 255;
-
-/**
- * The host path of `path` inside `root`, following symlinks within the root (like
- * securejoin). With `followFinal` false the last component is not followed.
- */
-export async function resolveInRoot(root: string, path: string, followFinal = true): Promise<string> {
-  const pending = path.split('/').filter((p) => p !== '' && p !== '.');
-  const current: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const part = pending.shift()!;
-    if (part === '..') {
-      current.pop();
-      continue;
-    }
-    const candidate = join(root, ...current, part);
-    const st = await lstat(candidate).catch(() => undefined);
-    if (st?.isSymbolicLink() && (pending.length > 0 || followFinal)) {
-      if (++links > MAX_SYMLINKS) throw invalidParameter(`too many levels of symbolic links: ${path}`);
-      const target = await readlink(candidate);
-      if (target.startsWith('/')) current.length = 0;
-      pending.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
-      continue;
-    }
-    current.push(part);
-  }
-  return join(root, ...current);
-}
+/** One in-root resolution for the whole engine: the safe archive module's. */
+export { resolveInRoot };
 
 /** Whether `path` (inside `root`, symlinks followed) is an existing directory. */
 export async function isDirectoryInRoot(root: string, path: string): Promise<boolean> {
@@ -93,6 +68,11 @@ export interface CopyOptions {
   mode?: number;
   /** Skips a source entry by its path relative to the copied source (`sub/x.log`). */
   exclude?: (relPath: string) => boolean;
+  /**
+   * Hard links seen so far (source `dev:ino` → host path written): a second name of a file
+   * becomes a hard link again, as Docker's tar-based copy keeps it (`cp -al` trees stay small).
+   */
+  links?: Map<string, string>;
 }
 
 /**
@@ -129,12 +109,13 @@ export async function copyIntoRoot(
   options: CopyOptions = {},
 ): Promise<void> {
   const st = await lstat(source);
+  const withLinks = { ...options, links: options.links ?? new Map<string, string>() };
   if (st.isDirectory()) {
-    await copyDirectory(root, source, dest, '', options, true);
+    await copyDirectory(root, source, dest, '', withLinks, true);
     return;
   }
   await mkdirInRoot(root, posix.dirname(dest), options.owner);
-  await copyEntry(root, source, dest, options);
+  await copyEntry(root, source, dest, withLinks);
 }
 
 /**
@@ -200,6 +181,14 @@ async function copyEntry(root: string, source: string, dest: string, options: Co
     throw invalidParameter(`cannot copy to non-directory: ${dest} is a directory`);
   }
   if (existing) await rm(target, { force: true });
+  const inode = `${st.dev}:${st.ino}`;
+  const first = st.nlink > 1 ? options.links?.get(inode) : undefined;
+  if (first !== undefined) {
+    // Owner, mode and times are the inode's: already set through its first name.
+    await link(first, target);
+    return;
+  }
+  if (st.nlink > 1 && (st.isFile() || st.isSymbolicLink())) options.links?.set(inode, target);
   if (st.isSymbolicLink()) {
     await symlink(await readlink(source), target);
     if (options.owner) await lchown(target, options.owner.uid, options.owner.gid);

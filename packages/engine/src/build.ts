@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { ContainerCreateRequest } from '@ts-container/api';
@@ -22,11 +23,11 @@ import {
   type ImageConfig,
   NoSuchImageError,
   type StoredImage,
+  extractArchive,
   hostPlatform,
   writeFileAtomic,
 } from '@ts-container/image';
 import { mountAll, unmount } from '@ts-container/unionfs';
-import { execa } from 'execa';
 import { z } from 'zod';
 import {
   type Ownership,
@@ -394,12 +395,11 @@ export class EngineBuildBackend implements BuildBackend {
       // Unpacked on the host into a fresh directory first, then copied in with the in-root
       // path resolution: the archive's own paths and links can never reach outside the image.
       const unpacked = await mkdtemp(join(work, 'archive-'));
-      await execa('tar', ['-xf', source.absolute, '-C', unpacked, '--no-same-permissions', '--same-owner'], {
-        stdin: 'ignore',
+      await extractArchive(createReadStream(source.absolute), unpacked, {
+        whiteouts: 'none',
+        sameOwner: true,
       }).catch((err: unknown) => {
-        throw new BuildError(
-          `ADD failed: unpacking ${source.path}: ${(err as { stderr?: string }).stderr ?? String(err)}`,
-        );
+        throw new BuildError(`ADD failed: unpacking ${source.path}: ${(err as Error).message}`);
       });
       await this.mkdirDest(root, step.dest, options);
       await copyIntoRoot(root, unpacked, step.dest, {
@@ -470,7 +470,12 @@ export async function buildFromTar(
   options: BuildFromContextOptions,
   onProgress: ProgressListener,
 ): Promise<BuildResult> {
+  // Under the data root, like Docker's /var/lib/docker/tmp: on the disk that holds images, and
+  // emptied when the daemon starts (a crash mid-upload leaves nothing for good).
+  const tempDir = join(engine.options.dataRoot, 'tmp');
+  await mkdir(tempDir, { recursive: true, mode: 0o700 });
   const context = await BuildContext.fromTar(tar, {
+    tempDir,
     dockerfile: options.dockerfile && options.dockerfile !== '' ? options.dockerfile : 'Dockerfile',
   });
   try {
@@ -480,7 +485,7 @@ export async function buildFromTar(
     } catch (err) {
       // Docker also accepts a lower-case `dockerfile` when none was named.
       if (options.dockerfile) throw err;
-      dockerfile = await readFile(join(context.root, 'dockerfile'), 'utf8').catch(() => {
+      dockerfile = await readFile(await resolveInRoot(context.root, 'dockerfile'), 'utf8').catch(() => {
         throw err;
       });
     }

@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ContentStore, ImageStore } from '@ts-container/image';
@@ -94,6 +94,8 @@ export class Engine {
     const logger = options.logger ?? silentLogger;
     await mkdir(options.dataRoot, { recursive: true, mode: 0o710 });
     await mkdir(options.execRoot, { recursive: true, mode: 0o700 });
+    // Build contexts being received when the daemon last stopped (see buildFromTar).
+    await rm(join(options.dataRoot, 'tmp'), { recursive: true, force: true });
     const content = new ContentStore(join(options.dataRoot, 'content'));
     await content.init();
     const imageStore = new ImageStore(join(options.dataRoot, 'image'), content);
@@ -182,6 +184,10 @@ export class Engine {
       }
     }
     await this.content.pruneIngests(0);
+    // What a crash left between storing and referencing (a load or import cut short) goes now.
+    const swept = await collectGarbage(this);
+    if (swept.blobs + swept.layers > 0)
+      logger.warn(`removed ${swept.blobs} unreferenced blobs and ${swept.layers} unreferenced layers`);
   }
 
   /** `docker commit`: see {@link commitContainer}. */

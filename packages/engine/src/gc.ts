@@ -4,6 +4,8 @@ import type { Engine } from './engine.js';
 /** Blobs and layers an operation in flight still needs (containerd's leases). */
 export interface Lease {
   add(digestOrKey: string): void;
+  /** What the lease holds. */
+  items(): string[];
   release(): void;
 }
 
@@ -21,6 +23,7 @@ export class LeaseManager {
       add: (d) => {
         held.add(d);
       },
+      items: () => [...held],
       release: () => {
         this.active.delete(held);
       },

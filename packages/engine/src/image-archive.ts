@@ -164,6 +164,10 @@ export async function loadImages(
       }
     }
     return loaded;
+  } catch (err) {
+    lease.release();
+    await images.dropUnreferencedBlobs(lease.items());
+    throw err;
   } finally {
     lease.release();
   }

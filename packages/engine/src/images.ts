@@ -14,6 +14,7 @@ import {
   familiarRepository,
   formatReference,
   hostPlatform,
+  isDigest,
   parseReference,
   repositoryName,
 } from '@ts-container/image';
@@ -79,9 +80,29 @@ export class ImageService {
     const lease = this.leases.create();
     try {
       return await this.importLeased(source, options, tag !== undefined, lease);
+    } catch (err) {
+      lease.release();
+      await this.dropUnreferencedBlobs(lease.items());
+      throw err;
     } finally {
       lease.release();
     }
+  }
+
+  /**
+   * Removes the blobs a failed import or load stored that no image references and no other
+   * operation holds: a bad upload leaves nothing in the content store.
+   */
+  async dropUnreferencedBlobs(digests: readonly string[]): Promise<void> {
+    const candidates = digests.filter((d) => isDigest(d) && !this.leases.has(d));
+    if (candidates.length === 0) return;
+    const live = new Set<string>();
+    for (const image of await this.store.list()) {
+      live.add(image.record.id);
+      for (const l of image.record.layers ?? []) live.add(l.digest);
+      for (const d of image.config.rootfs.diff_ids) live.add(d);
+    }
+    for (const d of candidates) if (!live.has(d)) await this.content.delete(d);
   }
 
   private async importLeased(

@@ -1,11 +1,14 @@
 import { PassThrough, type Readable, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 
-export type Compression = 'gzip' | 'zstd' | 'none';
+export type Compression = 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'none';
 
 export function detectCompression(head: Buffer): Compression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  // Docker's DecompressStream also takes bzip2 and xz (`docker import`, ADD of an archive).
+  if (head.length >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+  if (head.length >= 4 && head.readUInt32BE(0) === 0xfd377a58) return 'xz';
   return 'none';
 }
 
@@ -22,10 +25,18 @@ export async function decompressStream(source: Readable): Promise<Readable> {
     pipeline(body, gunzip, () => undefined);
     return gunzip;
   }
-  if (kind === 'zstd') {
+  if (kind === 'zstd' || kind === 'bzip2' || kind === 'xz') {
     const { execa } = await import('execa');
-    const proc = execa('zstd', ['-d', '-c'], { input: body, stdout: 'pipe', buffer: false });
-    return proc.stdout as Readable;
+    const proc = execa(kind, ['-d', '-c'], { input: body, stdout: 'pipe', buffer: false });
+    const out = new PassThrough();
+    // The tool's failure (a corrupt stream) reaches the reader as a stream error, not a crash.
+    pipeline(proc.stdout as Readable, out, () => undefined);
+    proc.then(
+      () => undefined,
+      (err: unknown) =>
+        out.destroy(Object.assign(new Error('unexpected EOF'), { code: 'Z_DATA_ERROR', cause: err })),
+    );
+    return out;
   }
   return body;
 }

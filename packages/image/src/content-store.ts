@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Digest, digestHex, isDigest, sha256Digest } from './digest.js';
 import { DigestMismatchError, ImageError } from './errors.js';
+import { archiveFailure, noSpaceError } from './safe-archive.js';
 
 export interface BlobInfo {
   digest: Digest;
@@ -107,7 +108,7 @@ export class ContentStore {
       for await (const chunk of source) await w.write(chunk as Buffer);
     } catch (err) {
       await w.abort();
-      throw err;
+      throw archiveFailure(err);
     }
     return w.commit(w.digest());
   }
@@ -141,11 +142,11 @@ export class ContentStore {
       // Failures surface at the next write, flush or commit.
       writing = fh.writev(data).then(
         ({ bytesWritten }) => {
-          if (bytesWritten !== bytes)
-            writeError = new Error(`short write: ${bytesWritten} of ${bytes} bytes`);
+          // A regular file takes fewer bytes than asked only when the disk is full.
+          if (bytesWritten !== bytes) writeError = noSpaceError();
         },
         (err: unknown) => {
-          writeError = err;
+          writeError = archiveFailure(err);
         },
       );
     };
@@ -176,6 +177,11 @@ export class ContentStore {
         try {
           await flush();
           await fh.sync();
+        } catch (err) {
+          // A failed ingest is removed at once (a full disk gets its space back).
+          await close();
+          await rm(dir, { recursive: true, force: true });
+          throw archiveFailure(err);
         } finally {
           await close();
         }

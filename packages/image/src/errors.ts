@@ -39,9 +39,17 @@ export class NoSuchImageError extends ImageError {
   }
 }
 
-export class UnsafeTarEntryError extends ImageError {
+/** An archive the client sent that cannot be unpacked safely or at all (a 4xx, never a 500). */
+export class ArchiveError extends ImageError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid-parameter', message, options);
+    this.name = 'ArchiveError';
+  }
+}
+
+export class UnsafeTarEntryError extends ArchiveError {
   constructor(entry: string, reason: string) {
-    super('invalid-parameter', `refusing tar entry ${JSON.stringify(entry)}: ${reason}`);
+    super(`refusing tar entry ${JSON.stringify(entry)}: ${reason}`);
     this.name = 'UnsafeTarEntryError';
   }
 }

@@ -250,7 +250,7 @@ function canonical(raw: string): string | undefined {
   if (parts.includes('..')) {
     const normal = posix.normalize(stripped);
     if (normal === '..' || normal.startsWith('../'))
-      throw new UnsafeTarEntryError(raw, 'path escapes the layer root');
+      throw new UnsafeTarEntryError(raw, 'path escapes the root');
     return undefined;
   }
   if (parts.some((p) => p === '' || p === '.')) return undefined;

@@ -11,6 +11,7 @@ export { type Compression, decompressStream, detectCompression } from './compres
 export { type BlobInfo, ContentStore, hashFile, type IngestWriter } from './content-store.js';
 export { chainIds, type Digest, DigestSchema, digestHex, isDigest, sha256Digest, shortId } from './digest.js';
 export {
+  ArchiveError,
   DigestMismatchError,
   type ErrorKind,
   ImageError,
@@ -19,15 +20,20 @@ export {
   UnsafeTarEntryError,
 } from './errors.js';
 export { type ImageRecord, ImageRecordSchema, ImageStore, type StoredImage } from './image-store.js';
+export { type ApplyLayerOptions, type ApplyLayerResult, applyLayer } from './layer-tar.js';
 export {
-  type ApplyLayerOptions,
-  type ApplyLayerResult,
-  applyLayer,
+  archiveFailure,
+  type ExtractArchiveOptions,
+  type ExtractArchiveResult,
+  extractArchive,
+  noSpaceError,
   normaliseEntryName,
   OPAQUE_WHITEOUT,
   OVERLAY_OPAQUE_XATTR,
+  RootResolver,
+  resolveInRoot,
   WHITEOUT_PREFIX,
-} from './layer-tar.js';
+} from './safe-archive.js';
 export {
   type Descriptor,
   DescriptorSchema,

@@ -83,7 +83,7 @@ describe('applyLayer', () => {
     it('rejects ../ traversal', async () => {
       const data = await makeTar([{ name: '../escape', body: 'x' }]);
       await expect(applyLayer(Readable.from(data), target, { whiteouts: 'apply' })).rejects.toThrow(
-        /escapes the layer root/,
+        /escapes the root/,
       );
       await expect(lstat(join(root, 'escape'))).rejects.toThrow();
     });
@@ -118,7 +118,7 @@ describe('applyLayer', () => {
     it('keeps hard links inside the root', async () => {
       const data = await makeTar([{ name: 'hl', type: 'link', linkname: '../../../etc/passwd' }]);
       await expect(applyLayer(Readable.from(data), target, { whiteouts: 'apply' })).rejects.toThrow(
-        /escapes the layer root/,
+        /escapes the root/,
       );
     });
   });
@@ -196,7 +196,7 @@ describe('applyLayer fast path (pre-scan + GNU tar) for overlay layers read from
     await mkdir(join(root, 'a'));
     await expect(
       applyLayer(createReadStream(traversal), join(root, 'a'), { whiteouts: 'overlay' }),
-    ).rejects.toThrow(/escapes the layer root/);
+    ).rejects.toThrow(/escapes the root/);
 
     const viaLink = await makeTar([
       { name: 'link', type: 'symlink', linkname: root },
@@ -214,6 +214,6 @@ describe('applyLayer fast path (pre-scan + GNU tar) for overlay layers read from
     await mkdir(join(root, 'b'));
     await expect(
       applyLayer(createReadStream(hard), join(root, 'b'), { whiteouts: 'overlay' }),
-    ).rejects.toThrow(/escapes the layer root/);
+    ).rejects.toThrow(/escapes the root/);
   });
 });

@@ -1,14 +1,11 @@
 import type { Stats } from 'node:fs';
 import { lchown, lstat, readdir, readlink } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative } from 'node:path';
-import { Readable } from 'node:stream';
-import { applyLayer } from '@ts-container/image';
-import tar from 'tar-stream';
+import type { Readable } from 'node:stream';
+import { ArchiveError, extractArchive, resolveInRoot as resolveAnyInRoot } from '@ts-container/image';
 import { LayerWriter } from './changes.js';
 import { SnapshotError } from './errors.js';
 import { type IdMappings, OVERFLOW_ID, hostIdOf } from './idmap.js';
-
-const MAX_SYMLINK_HOPS = 40;
 
 /** Go's os.FileMode type bits, as the Engine API's X-Docker-Container-Path-Stat carries them. */
 const GO_MODE = {
@@ -40,36 +37,16 @@ export function cleanContainerPath(path: string): string {
 }
 
 /**
- * Resolves container path `path` to a host path inside `root`, following symlinks as the
- * kernel would if `root` were `/`: absolute link targets and `..` never leave `root`. The last
- * component is followed only when `followLast` (like stat vs lstat).
+ * Resolves container path `path` to a host path inside `root` (the safe archive module's one
+ * implementation); a symlink loop is an invalid argument.
  */
 export async function resolveInRoot(root: string, path: string, followLast = true): Promise<string> {
-  const stack = cleanContainerPath(path)
-    .split('/')
-    .filter((c) => c !== '');
-  let current = root;
-  let hops = 0;
-  while (stack.length > 0) {
-    const component = stack.shift()!;
-    if (component === '.' || component === '') continue;
-    if (component === '..') {
-      current = current === root ? root : dirname(current);
-      continue;
-    }
-    const next = join(current, component);
-    const st = await lstat(next).catch(() => undefined);
-    if (st?.isSymbolicLink() && (stack.length > 0 || followLast)) {
-      if (++hops > MAX_SYMLINK_HOPS)
-        throw new SnapshotError('invalid-argument', `${path}: too many levels of symbolic links`);
-      const target = await readlink(next);
-      if (target.startsWith('/')) current = root;
-      stack.unshift(...target.split('/'));
-      continue;
-    }
-    current = next;
+  try {
+    return await resolveAnyInRoot(root, cleanContainerPath(path), followLast);
+  } catch (err) {
+    if (err instanceof ArchiveError) throw new SnapshotError('invalid-argument', err.message);
+    throw err;
   }
-  return current;
 }
 
 /** The container path of host path `hostPath` inside `root`. */
@@ -184,33 +161,19 @@ export async function extractToRoot(
   const st = await lstat(host).catch(() => undefined);
   if (!st) throw notFound(clean);
   if (!st.isDirectory()) throw new SnapshotError('invalid-argument', 'extraction point is not a directory');
-  const prefix = relative(root, host);
-  // Re-root every entry under the destination, then let the layer applier (which resolves
-  // each path inside the root) write them.
-  const extract = tar.extract();
-  const pack = tar.pack();
-  const prefixed = (name: string) => (prefix === '' ? name : posix.join(prefix, name));
   const written: { name: string; uid: number; gid: number }[] = [];
-  extract.on('entry', (header, stream, next) => {
-    const renamed: tar.Header = { ...header, name: prefixed(header.name) };
-    if (options.idMappings && !posix.basename(header.name).startsWith('.wh.')) {
-      const keep = options.copyUIDGID === true;
-      written.push({
-        name: renamed.name,
-        uid: keep ? (header.uid ?? 0) : 0,
-        gid: keep ? (header.gid ?? 0) : 0,
-      });
-    }
-    if (header.type === 'link' && header.linkname) renamed.linkname = prefixed(header.linkname);
-    stream.pipe(pack.entry(renamed, (err) => next(err ?? undefined)));
-  });
-  extract.on('finish', () => pack.finalize());
-  extract.on('error', (err) => pack.destroy(err));
-  source.on('error', (err) => extract.destroy(err));
-  source.pipe(extract);
-  await applyLayer(Readable.from(pack as unknown as AsyncIterable<Buffer>), root, {
+  await extractArchive(source, root, {
+    into: relative(root, host),
     whiteouts: 'apply',
     sameOwner: options.copyUIDGID === true,
+    ...(options.idMappings
+      ? {
+          onEntry: (e: { name: string; uid: number; gid: number }) => {
+            const keep = options.copyUIDGID === true;
+            written.push({ name: e.name, uid: keep ? e.uid : 0, gid: keep ? e.gid : 0 });
+          },
+        }
+      : {}),
   });
   if (options.idMappings) await shiftOwners(root, written, options.idMappings);
 }

@@ -1,0 +1,382 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, readlink, rm, symlink } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { execa } from 'execa';
+import tar from 'tar-stream';
+import { decompressStream } from './compression.js';
+import type { Digest } from './digest.js';
+import { ArchiveError, ImageError, UnsafeTarEntryError } from './errors.js';
+
+/**
+ * The one place an archive is written into a directory (build contexts, ADD, PUT archive,
+ * import, load, layers). Every entry is resolved inside the root as the kernel would resolve it
+ * after `chroot` (symlinks followed within the root, like moby's FollowSymlinkInScope), hard
+ * links may only name entries inside the root, and the archive is streamed, never held whole.
+ */
+
+/** OCI image-spec layer.md: a whiteout file hides NAME from lower layers. */
+export const WHITEOUT_PREFIX = '.wh.';
+/** OCI image-spec layer.md: an opaque whiteout hides every lower entry of its directory. */
+export const OPAQUE_WHITEOUT = '.wh..wh..opq';
+export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
+
+/** Linux's MAXSYMLINKS. */
+const MAX_SYMLINK_HOPS = 40;
+
+export interface ExtractArchiveOptions {
+  /**
+   * What `.wh.` entries mean. `overlay`: keep them in overlayfs' form (a 0/0 character device,
+   * the opaque xattr); `apply`: carry the deletions out on the root; `none`: ordinary files.
+   */
+  whiteouts: 'overlay' | 'apply' | 'none';
+  /** Restore uid/gid from the archive (default: when running as root). */
+  sameOwner?: boolean;
+  /** Device nodes and FIFOs: made (default) or skipped (a build context has no use for them). */
+  devices?: 'create' | 'skip';
+  /** The directory inside the root that entry names are relative to (default: the root). */
+  into?: string;
+  /** Hash the uncompressed stream (a layer's DiffID). */
+  digest?: boolean;
+  /** Called with every written entry's root-relative name and archive owner. */
+  onEntry?: (entry: { name: string; uid: number; gid: number }) => void;
+}
+
+export interface ExtractArchiveResult {
+  /** sha256 of the uncompressed tar stream, when asked for. */
+  diffId?: Digest;
+  /** Bytes of regular file content written. */
+  contentSize: number;
+}
+
+/** Strips `./` and leading `/`; rejects names that climb above the root with `..`. */
+export function normaliseEntryName(name: string): string {
+  const cleaned = posix.normalize(`/${name}`).replace(/^\/+/, '').replace(/\/+$/, '');
+  if (cleaned === '.' || cleaned === '') return '';
+  if (name.split('/').includes('..')) {
+    const depthCheck = posix.normalize(name.replace(/^\/+/, ''));
+    if (depthCheck === '..' || depthCheck.startsWith('../')) {
+      throw new UnsafeTarEntryError(name, 'path escapes the root');
+    }
+  }
+  return cleaned;
+}
+
+/**
+ * The host path of `path` inside `root`, following symlinks within the root (an absolute
+ * target or `..` never leaves it). With `followFinal` false the last component is not
+ * followed (lstat rather than stat). Nothing is created.
+ */
+export async function resolveInRoot(root: string, path: string, followFinal = true): Promise<string> {
+  const stack = path.split('/').filter((c) => c !== '' && c !== '.');
+  let current = root;
+  let hops = 0;
+  while (stack.length > 0) {
+    const component = stack.shift()!;
+    if (component === '..') {
+      current = current === root ? root : dirname(current);
+      continue;
+    }
+    const next = join(current, component);
+    const st = await lstatOrUndefined(next);
+    if (st?.isSymbolicLink() && (stack.length > 0 || followFinal)) {
+      if (++hops > MAX_SYMLINK_HOPS) throw new ArchiveError(`${path}: too many levels of symbolic links`);
+      const target = await readlink(next);
+      if (target.startsWith('/')) current = root;
+      stack.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
+      continue;
+    }
+    current = next;
+  }
+  return current;
+}
+
+/**
+ * Resolves (creating missing directories, as tar does) directories inside a root, with a cache
+ * of those already known to be real directories.
+ */
+export class RootResolver {
+  private readonly knownDirs = new Set<string>();
+
+  constructor(private readonly root: string) {
+    this.knownDirs.add(root);
+  }
+
+  markDir(path: string): void {
+    this.knownDirs.add(path);
+  }
+
+  forget(path: string): void {
+    for (const known of this.knownDirs) {
+      if (known === path || known.startsWith(`${path}/`)) this.knownDirs.delete(known);
+    }
+  }
+
+  /** The host path of directory `rel` (root-relative), made if missing. */
+  async resolveDir(rel: string): Promise<string> {
+    if (rel === '.' || rel === '') return this.root;
+    const direct = join(this.root, rel);
+    if (this.knownDirs.has(direct)) return direct;
+    const stack = rel.split('/');
+    let current = this.root;
+    let hops = 0;
+    while (stack.length > 0) {
+      const component = stack.shift()!;
+      if (component === '' || component === '.') continue;
+      if (component === '..') {
+        current = current === this.root ? this.root : dirname(current);
+        continue;
+      }
+      const next = join(current, component);
+      if (this.knownDirs.has(next)) {
+        current = next;
+        continue;
+      }
+      const st = await lstatOrUndefined(next);
+      if (st === undefined) {
+        await mkdir(next, { mode: 0o755 });
+        this.knownDirs.add(next);
+        current = next;
+      } else if (st.isSymbolicLink()) {
+        if (++hops > MAX_SYMLINK_HOPS)
+          throw new UnsafeTarEntryError(rel, 'too many levels of symbolic links');
+        const target = await readlink(next);
+        if (target.startsWith('/')) current = this.root;
+        stack.unshift(...target.split('/'));
+      } else if (st.isDirectory()) {
+        this.knownDirs.add(next);
+        current = next;
+      } else {
+        throw new UnsafeTarEntryError(rel, `${component} is not a directory`);
+      }
+    }
+    return current;
+  }
+}
+
+/**
+ * Unpacks a (possibly compressed) tar stream into `root`. Entries are written one by one as
+ * they arrive; a malformed or hostile archive fails with an {@link ArchiveError} (a 4xx), disk
+ * full with `no space left on device`. What was written before a failure stays: callers
+ * extract into a directory they remove on failure.
+ */
+export async function extractArchive(
+  source: Readable | AsyncIterable<Uint8Array>,
+  root: string,
+  options: ExtractArchiveOptions,
+): Promise<ExtractArchiveResult> {
+  const sameOwner = options.sameOwner ?? process.getuid?.() === 0;
+  const into = options.into === undefined ? '' : normaliseEntryName(options.into);
+  const hash = options.digest ? createHash('sha256') : undefined;
+  const extract = tar.extract();
+  const resolver = new RootResolver(root);
+  const writtenThisLayer = new Set<string>();
+  const dirTimes: Array<{ path: string; mtime: Date }> = [];
+  const xattrs: Array<{ path: string; name: string; value: Buffer }> = [];
+  let contentSize = 0;
+  const inRoot = (name: string) => (into === '' ? name : name === '' ? into : posix.join(into, name));
+
+  const consume = async () => {
+    for await (const entry of extract) {
+      const header = entry.header;
+      const name = inRoot(normaliseEntryName(header.name));
+      if (name === into) {
+        entry.resume();
+        continue;
+      }
+      const base = posix.basename(name);
+      const parentRel = posix.dirname(name);
+
+      if (options.whiteouts !== 'none' && base.startsWith(WHITEOUT_PREFIX)) {
+        entry.resume();
+        const parent = await resolver.resolveDir(parentRel);
+        if (base === OPAQUE_WHITEOUT) {
+          if (options.whiteouts === 'overlay') {
+            xattrs.push({ path: parent, name: OVERLAY_OPAQUE_XATTR, value: Buffer.from('y') });
+          } else {
+            for (const child of await readdir(parent)) {
+              const childPath = join(parent, child);
+              if (!writtenThisLayer.has(childPath)) {
+                resolver.forget(childPath);
+                await rm(childPath, { recursive: true, force: true });
+              }
+            }
+          }
+          continue;
+        }
+        const hidden = join(parent, base.slice(WHITEOUT_PREFIX.length));
+        resolver.forget(hidden);
+        await rm(hidden, { recursive: true, force: true });
+        if (options.whiteouts === 'overlay') await mknod(hidden, 'c', 0, 0, 0o000);
+        continue;
+      }
+
+      const isDevice =
+        header.type === 'character-device' || header.type === 'block-device' || header.type === 'fifo';
+      if (isDevice && options.devices === 'skip') {
+        entry.resume();
+        continue;
+      }
+      const parent = await resolver.resolveDir(parentRel);
+      const path = join(parent, base);
+      writtenThisLayer.add(path);
+      const existing = await lstatOrUndefined(path);
+      // The last component is never followed: an existing symlink is replaced, not written through.
+      if (existing && !(existing.isDirectory() && header.type === 'directory')) {
+        resolver.forget(path);
+        await rm(path, { recursive: true, force: true });
+      }
+      const mode = (header.mode ?? 0o644) & 0o7777;
+      const mtime = header.mtime ?? new Date(0);
+
+      switch (header.type) {
+        case 'directory':
+          if (!existing?.isDirectory()) await mkdir(path);
+          resolver.markDir(path);
+          dirTimes.push({ path, mtime });
+          break;
+        case 'file':
+        case 'contiguous-file':
+          await pipeline(entry, createWriteStream(path, { mode, highWaterMark: 1 << 20 }));
+          contentSize += header.size ?? 0;
+          break;
+        case 'symlink':
+          await symlink(header.linkname ?? '', path);
+          break;
+        case 'link':
+          await hardLink(root, header.name, inRoot(normaliseEntryName(header.linkname ?? '')), path);
+          break;
+        case 'character-device':
+        case 'block-device':
+          await mknod(
+            path,
+            header.type === 'character-device' ? 'c' : 'b',
+            header.devmajor ?? 0,
+            header.devminor ?? 0,
+            mode,
+          );
+          break;
+        case 'fifo':
+          await execa('mkfifo', ['-m', mode.toString(8), '--', path]);
+          break;
+        default:
+          // pax/GNU extension headers are consumed by tar-stream; anything else is unknown.
+          entry.resume();
+          continue;
+      }
+      entry.resume();
+      options.onEntry?.({ name, uid: header.uid ?? 0, gid: header.gid ?? 0 });
+      if (header.type === 'link') continue;
+      if (sameOwner) await lchown(path, header.uid ?? 0, header.gid ?? 0);
+      if (header.type !== 'symlink') await chmod(path, mode);
+      if (header.type !== 'directory') await lutimes(path, mtime, mtime);
+      for (const [key, value] of Object.entries(header.pax ?? {})) {
+        if (key.startsWith('SCHILY.xattr.')) {
+          xattrs.push({ path, name: key.slice('SCHILY.xattr.'.length), value: Buffer.from(value, 'binary') });
+        }
+      }
+    }
+  };
+
+  try {
+    const readable = source instanceof Readable ? source : Readable.from(source);
+    const input = await decompressStream(readable);
+    const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [input];
+    if (hash) {
+      stages.push(
+        new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            hash.update(chunk);
+            cb(null, chunk);
+          },
+        }),
+      );
+    }
+    await Promise.all([pipeline([...stages, extract] as unknown as [Readable, tar.Extract]), consume()]);
+    await restoreXattrs(xattrs);
+    // Directory mtimes last, deepest first: writing children would otherwise bump them.
+    for (const { path, mtime } of dirTimes.reverse()) await lutimes(path, mtime, mtime);
+  } catch (err) {
+    extract.destroy();
+    throw archiveFailure(err);
+  }
+  return { ...(hash ? { diffId: `sha256:${hash.digest('hex')}` as Digest } : {}), contentSize };
+}
+
+/** A hard link to an entry that already exists inside the root (never outside, never a directory). */
+async function hardLink(root: string, entryName: string, linkName: string, path: string): Promise<void> {
+  if (linkName === '') throw new UnsafeTarEntryError(entryName, 'hard link with an empty target');
+  // The link's parent directories are followed inside the root; the target itself is not
+  // (link(2) does not follow a symlink either: a hard link to a symlink stays one).
+  const target = join(await resolveInRoot(root, posix.dirname(linkName)), posix.basename(linkName));
+  const st = await lstatOrUndefined(target);
+  if (!st) throw new UnsafeTarEntryError(entryName, `hard link to ${linkName}: no such file or directory`);
+  if (st.isDirectory()) throw new UnsafeTarEntryError(entryName, `hard link to ${linkName}: is a directory`);
+  await link(target, path);
+}
+
+/** Node's errno codes that mean the disk (or quota) is full. */
+const NO_SPACE = new Set(['ENOSPC', 'EDQUOT']);
+
+/**
+ * A failure while unpacking → a typed error without host paths: the archive's fault is a
+ * 4xx (`ArchiveError`), a full disk reads like Docker's `no space left on device`.
+ */
+export function archiveFailure(err: unknown): Error {
+  if (err instanceof ImageError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code !== undefined && NO_SPACE.has(e.code)) return noSpaceError(e);
+  if (e?.code === 'Z_DATA_ERROR' || e?.code === 'Z_BUF_ERROR' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE')
+    return new ArchiveError('unexpected EOF', { cause: err });
+  const message = e instanceof Error ? e.message : String(err);
+  // tar-stream's wording for a stream that is not a tar, or one cut short (Go's archive/tar words).
+  if (/Invalid tar header|Invalid pax header|Invalid tar/i.test(message))
+    return new ArchiveError('archive/tar: invalid tar header', { cause: err });
+  if (/Unexpected end of data|unexpected end of file/i.test(message))
+    return new ArchiveError('unexpected EOF', { cause: err });
+  if (e?.code === 'ELOOP') return new ArchiveError('too many levels of symbolic links', { cause: err });
+  if (e?.code === 'ENAMETOOLONG') return new ArchiveError('file name too long', { cause: err });
+  return err instanceof Error ? err : new Error(message);
+}
+
+/** Docker's message for a full disk, whatever path the failing write had. */
+export function noSpaceError(cause?: unknown): ImageError {
+  return new ImageError('system', 'no space left on device', { cause });
+}
+
+async function lstatOrUndefined(path: string) {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+async function mknod(
+  path: string,
+  type: 'c' | 'b',
+  major: number,
+  minor: number,
+  mode: number,
+): Promise<void> {
+  await execa('mknod', ['-m', mode.toString(8), '--', path, type, String(major), String(minor)]);
+}
+
+/** Node has no xattr call: hand all of an archive's attributes to one `setfattr --restore`. */
+export async function restoreXattrs(
+  xattrs: Array<{ path: string; name: string; value: Buffer }>,
+): Promise<void> {
+  if (xattrs.length === 0) return;
+  const lines: string[] = [];
+  for (const { path, name, value } of xattrs) {
+    lines.push(`# file: ${escapeAttrPath(path)}`, `${name}=0x${value.toString('hex')}`, '');
+  }
+  await execa('setfattr', ['-h', '--restore=-'], { input: lines.join('\n') });
+}
+
+function escapeAttrPath(path: string): string {
+  return path.replace(/[\\\n\r\0-\x1f\x7f]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
