@@ -10,6 +10,7 @@ import { registerExec } from './handlers/exec.js';
 import { registerImages } from './handlers/images.js';
 import { registerNetworks } from './handlers/networks.js';
 import { registerRegistry } from './handlers/registry.js';
+import { registerSwarm } from './handlers/swarm.js';
 import { pingHeaders, registerSystem } from './handlers/system.js';
 import { registerVolumes } from './handlers/volumes.js';
 import { HttpError, type Upgrade, messageFor, statusFor, writable } from './http.js';
@@ -24,6 +25,7 @@ export function createApiServer(engine: Engine, logger: Logger & { debug?(msg: s
   registerContainers(router, engine);
   registerNetworks(router, engine);
   registerVolumes(router, engine);
+  registerSwarm(router);
   registerRegistry(router, engine);
   registerChanges(router, engine);
   registerExec(router, engine);

@@ -1,4 +1,4 @@
-import { labelFilterMatches } from '@ts-container/api';
+import { compareApiVersions, labelFilterMatches } from '@ts-container/api';
 import type { Engine, Volume } from '@ts-container/engine';
 import { z } from 'zod';
 import { HttpError, boolParam, filtersParam, readJson, sendEmpty, sendJson } from '../http.js';
@@ -40,12 +40,14 @@ export function registerVolumes(router: Router, engine: Engine): void {
     sendJson(res, 201, v);
   });
 
-  router.add('POST', '/volumes/prune', async ({ res, query }) => {
+  router.add('POST', '/volumes/prune', async ({ res, query, version }) => {
     const filters = filtersParam(query);
     for (const key of filters.keys())
       if (!PRUNE_FILTERS.has(key)) throw new HttpError(400, `invalid filter '${key}'`);
-    // API 1.42+: only anonymous volumes, unless all=true.
-    const all = (filters.get('all') ?? []).some((v) => v === 'true' || v === '1');
+    // API 1.42+: only anonymous volumes, unless all=true; before 1.42 every unused volume.
+    const all =
+      compareApiVersions(version, '1.42') < 0 ||
+      (filters.get('all') ?? []).some((v) => v === 'true' || v === '1');
     const deleted: string[] = [];
     let reclaimed = 0;
     for (const v of volumes.list()) {
@@ -57,7 +59,7 @@ export function registerVolumes(router: Router, engine: Engine): void {
       await volumes.remove(v.Name, []);
       deleted.push(v.Name);
     }
-    sendJson(res, 200, { VolumesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed });
+    sendJson(res, 200, { VolumesDeleted: deleted, SpaceReclaimed: reclaimed });
   });
 
   router.add('GET', '/volumes/{name}', async ({ res, params }) => {
