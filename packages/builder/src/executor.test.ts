@@ -78,7 +78,7 @@ class FakeBackend implements BuildBackend {
     step.onStarted?.(containerId);
     step.onOutput(`output of ${step.argv.at(-1)}\n`);
     if (step.argv.includes('false')) return { exitCode: 1, containerId };
-    return { exitCode: 0, imageId: this.commitImage(step), containerId };
+    return { exitCode: 0, imageId: this.commitImage(step), containerId, containerRemoved: true };
   }
   async copy(step: CopyStep) {
     this.copies.push(step);

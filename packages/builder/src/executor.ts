@@ -66,8 +66,8 @@ export interface RunStep extends StepCommon {
   /** `RUN --mount=...`, `--network=...` as written; a backend may refuse what it cannot do. */
   mounts: string[];
   network?: string;
-  /** Output of the command, to be forwarded as it comes. */
-  onOutput: (chunk: string) => void;
+  /** Output of the command, to be forwarded as it comes, with the stream it was written to. */
+  onOutput: (chunk: string, stream?: OutputStream) => void;
   /** Call once the container exists, so `---> Running in <id>` precedes the output. */
   onStarted?: (containerId: string) => void;
 }
@@ -116,6 +116,8 @@ export interface StepResult {
   imageId: string;
   /** The container used for the step, when one was created (printed as `Running in`). */
   containerId?: string;
+  /** The container was removed after the step (`--rm`). */
+  containerRemoved?: boolean;
 }
 
 export interface RunResult {
@@ -123,6 +125,8 @@ export interface RunResult {
   /** The committed image, present when exitCode is 0. */
   imageId?: string;
   containerId?: string;
+  /** The container was removed after the step (`--rm`): printed as `Removing intermediate container`. */
+  containerRemoved?: boolean;
 }
 
 /** What the engine provides for building. Every method may throw; errors abort the build. */
@@ -157,6 +161,11 @@ export interface BuildOptions {
   labels?: Readonly<Record<string, string>>;
   /** Clock for history timestamps (tests). */
   now?: () => Date;
+  /**
+   * Each built stage's image, as the classic builder reports it (`{"aux":{"ID":…}}`) before
+   * `Successfully built`: API clients take the last one as the result.
+   */
+  onImage?: (imageId: string) => void;
 }
 
 export interface BuildResult {
@@ -167,8 +176,13 @@ export interface BuildResult {
   warnings: string[];
 }
 
-/** Progress output: whole lines ending in `\n`, plus RUN output chunks as they come. */
-export type ProgressListener = (message: string) => void;
+export type OutputStream = 'stdout' | 'stderr';
+
+/**
+ * Progress output: whole lines ending in `\n`, plus RUN output chunks as they come; `stream`
+ * is `stderr` for what a RUN command wrote to its stderr (Docker shows it in red).
+ */
+export type ProgressListener = (message: string, stream?: OutputStream) => void;
 
 interface StageState {
   imageId: string | null;
@@ -275,6 +289,7 @@ export async function build(
     stageImages.set(stage.index, state.imageId);
     stageConfigs.set(stage.index, state.config);
     lastImage = state.imageId;
+    options.onImage?.(state.imageId);
   }
 
   if (plan.unusedBuildArgs.length > 0) {
@@ -364,7 +379,8 @@ export async function build(
   }
 
   function finish(state: StageState, result: StepResult): void {
-    if (result.containerId) say(`Removing intermediate container ${shortId(result.containerId)}`);
+    if (result.containerId && result.containerRemoved)
+      say(`Removing intermediate container ${shortId(result.containerId)}`);
     say(` ---> ${shortId(result.imageId)}`);
     state.imageId = result.imageId;
   }
@@ -467,7 +483,7 @@ export async function build(
       user: state.config.User ?? '',
       workingDir: state.config.WorkingDir || '/',
       mounts: inst.mounts,
-      onOutput: (chunk) => onProgress(chunk),
+      onOutput: (chunk, stream) => onProgress(chunk, stream),
     };
     if (inst.network !== undefined) runStepArgs.network = inst.network;
     if (state.author !== undefined) runStepArgs.author = state.author;
@@ -488,6 +504,7 @@ export async function build(
     finish(state, {
       imageId: result.imageId,
       ...(result.containerId ? { containerId: result.containerId } : {}),
+      ...(result.containerRemoved ? { containerRemoved: true } : {}),
     });
   }
 

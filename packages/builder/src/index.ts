@@ -43,6 +43,7 @@ export {
   type CopySource,
   type CopyStep,
   normalizeTag,
+  type OutputStream,
   type ProgressListener,
   type RunResult,
   type RunStep,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import type { ContainerCreateRequest } from '@ts-container/api';
+import type { ContainerCreateRequest, HostConfig } from '@ts-container/api';
 import {
   type BaseImage,
   type BuildBackend,
@@ -39,6 +39,7 @@ import {
   readFileInRoot,
   resolveInRoot,
 } from './build-fs.js';
+import { fetchRemoteContext } from './build-remote.js';
 import type { Engine } from './engine.js';
 import { EngineError, notFound } from './errors.js';
 import type { ProgressSink } from './registry.js';
@@ -59,6 +60,16 @@ export interface EngineBuildOptions {
   pull?: boolean;
   /** Pull progress of base images, in Docker's JSON message shape. */
   onPullProgress?: ProgressSink;
+  /**
+   * Host settings of every RUN container: `networkmode`, `extrahosts`, `shmsize` and the
+   * resource limits of `POST /build`. `RUN --network=…` overrides the network.
+   */
+  runHostConfig?: HostConfig;
+  /**
+   * `--cache-from`: when given, only these images (and the images they were built from) may
+   * serve as cache, as in Docker's classic builder; a name that does not exist adds nothing.
+   */
+  cacheFrom?: readonly string[];
 }
 
 const CacheIndexSchema = z.object({
@@ -152,6 +163,8 @@ const EMPTY_LAYER_MEDIA_TYPE = 'application/vnd.docker.image.rootfs.diff.tar';
 
 export class EngineBuildBackend implements BuildBackend {
   private readonly cache: BuildCache;
+  /** With `cacheFrom`: the images a cache hit may be, else undefined (any image). */
+  private cacheSources: Promise<Set<string>> | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -187,7 +200,30 @@ export class EngineBuildBackend implements BuildBackend {
 
   async lookupCache(parentImageId: string | null, cacheKey: string): Promise<string | undefined> {
     const id = await this.cache.get(parentImageId, cacheKey);
-    return id !== undefined && this.engine.imageStore.has(id) ? id : undefined;
+    if (id === undefined || !this.engine.imageStore.has(id)) return undefined;
+    if (this.options.cacheFrom === undefined || this.options.cacheFrom.length === 0) return id;
+    this.cacheSources ??= this.cacheFromImages(this.options.cacheFrom);
+    return (await this.cacheSources).has(id) ? id : undefined;
+  }
+
+  /** The `cacheFrom` images and their ancestors (Docker accepts a hit that is a parent of a source). */
+  private async cacheFromImages(refs: readonly string[]): Promise<Set<string>> {
+    const store = this.engine.imageStore;
+    const out = new Set<string>();
+    for (const ref of refs) {
+      let id: string | undefined;
+      try {
+        id = store.lookup(ref);
+      } catch (err) {
+        // An unparsable or ambiguous name is a source that does not exist, as Docker skips it.
+        if (!(err instanceof Error)) throw err;
+      }
+      while (id !== undefined && !out.has(id) && store.has(id)) {
+        out.add(id);
+        id = (await store.get(id)).record.parent;
+      }
+    }
+    return out;
   }
 
   async tag(imageId: string, reference: string): Promise<void> {
@@ -216,7 +252,9 @@ export class EngineBuildBackend implements BuildBackend {
       );
     }
     const containers = this.engine.containers;
-    const network = step.network === 'none' || step.network === 'host' ? step.network : undefined;
+    const hostConfig: HostConfig = { ...this.options.runHostConfig };
+    // `RUN --network=default` keeps the build's network.
+    if (step.network === 'none' || step.network === 'host') hostConfig.NetworkMode = step.network;
     const request: ContainerCreateRequest = {
       Image: step.parentImageId,
       Cmd: step.argv,
@@ -229,7 +267,7 @@ export class EngineBuildBackend implements BuildBackend {
       Healthcheck: { Test: ['NONE'] },
       AttachStdout: true,
       AttachStderr: true,
-      HostConfig: network ? { NetworkMode: network } : {},
+      HostConfig: hostConfig,
     };
     const { Id: id } = await containers.create(request);
     step.onStarted?.(id);
@@ -237,7 +275,7 @@ export class EngineBuildBackend implements BuildBackend {
     try {
       const output = (async () => {
         for await (const r of containers.attach(id, { stdout: true, stderr: true, logs: true, stream: true }))
-          step.onOutput(r.text);
+          step.onOutput(r.text, r.stream);
       })();
       const exited = containers.wait(id, 'next-exit');
       try {
@@ -258,7 +296,8 @@ export class EngineBuildBackend implements BuildBackend {
       });
       await this.cache.set(step.parentImageId, step.cacheKey, imageId);
       succeeded = true;
-      return { exitCode: 0, imageId, containerId: id };
+      const containerRemoved = this.options.removeIntermediate !== false;
+      return { exitCode: 0, imageId, containerId: id, ...(containerRemoved ? { containerRemoved } : {}) };
     } finally {
       const remove = succeeded
         ? this.options.removeIntermediate !== false
@@ -470,6 +509,40 @@ export async function buildFromTar(
   options: BuildFromContextOptions,
   onProgress: ProgressListener,
 ): Promise<BuildResult> {
+  return buildContext(engine, tar, undefined, options, onProgress);
+}
+
+/**
+ * `POST /build?remote=…`: fetches a git repository or an http(s) tarball or Dockerfile (see
+ * build-remote.ts) and builds it like an uploaded context; the fetched copy is removed after.
+ */
+export async function buildFromRemote(
+  engine: Engine,
+  remote: string,
+  options: BuildFromContextOptions,
+  onProgress: ProgressListener,
+): Promise<BuildResult> {
+  const fetched = await fetchRemoteContext(engine, remote);
+  try {
+    // A Dockerfile on its own is built with an empty context, as Docker does.
+    if ('dockerfile' in fetched)
+      return await buildContext(engine, EMPTY_TAR, fetched.dockerfile, options, onProgress);
+    return await buildContext(engine, fetched.tar, undefined, options, onProgress);
+  } finally {
+    await fetched.cleanup();
+  }
+}
+
+/** Two zero blocks: a tar archive with nothing in it. */
+const EMPTY_TAR = Buffer.alloc(1024);
+
+async function buildContext(
+  engine: Engine,
+  tar: AsyncIterable<Uint8Array> | Buffer,
+  dockerfileText: string | undefined,
+  options: BuildFromContextOptions,
+  onProgress: ProgressListener,
+): Promise<BuildResult> {
   // Under the data root, like Docker's /var/lib/docker/tmp: on the disk that holds images, and
   // emptied when the daemon starts (a crash mid-upload leaves nothing for good).
   const tempDir = join(engine.options.dataRoot, 'tmp');
@@ -480,20 +553,25 @@ export async function buildFromTar(
   });
   try {
     let dockerfile: string;
-    try {
-      dockerfile = await context.readDockerfile();
-    } catch (err) {
-      // Docker also accepts a lower-case `dockerfile` when none was named.
-      if (options.dockerfile) throw err;
-      dockerfile = await readFile(await resolveInRoot(context.root, 'dockerfile'), 'utf8').catch(() => {
-        throw err;
-      });
+    if (dockerfileText !== undefined) dockerfile = dockerfileText;
+    else {
+      try {
+        dockerfile = await context.readDockerfile();
+      } catch (err) {
+        // Docker also accepts a lower-case `dockerfile` when none was named.
+        if (options.dockerfile) throw err;
+        dockerfile = await readFile(await resolveInRoot(context.root, 'dockerfile'), 'utf8').catch(() => {
+          throw err;
+        });
+      }
     }
     const {
       removeIntermediate,
       forceRemove,
       pull,
       onPullProgress,
+      runHostConfig,
+      cacheFrom,
       dockerfile: _df,
       ...buildOptions
     } = options;
@@ -502,6 +580,8 @@ export async function buildFromTar(
       ...(forceRemove !== undefined ? { forceRemove } : {}),
       ...(pull !== undefined ? { pull } : {}),
       ...(onPullProgress !== undefined ? { onPullProgress } : {}),
+      ...(runHostConfig !== undefined ? { runHostConfig } : {}),
+      ...(cacheFrom !== undefined ? { cacheFrom } : {}),
     });
     return await build(dockerfile, context, buildOptions, backend, onProgress);
   } finally {

@@ -246,6 +246,8 @@ export class Engine {
       KernelVersion: release(),
       OperatingSystem: prettyName,
       OSType: 'linux',
+      // Clients (docker-py) read it to skip experimental builder features (`--squash`).
+      ExperimentalBuild: false,
       Architecture: process.arch === 'x64' ? 'x86_64' : process.arch,
       ServerVersion: ENGINE_VERSION,
       DefaultRuntime: this.runtime.oci.info.name,

@@ -88,11 +88,19 @@ export {
   BuildCache,
   type BuildFromContextOptions,
   buildCacheOf,
+  buildFromRemote,
   buildFromTar,
   EngineBuildBackend,
   type EngineBuildOptions,
   pruneBuildCache,
 } from './build.js';
+export {
+  fetchRemoteContext,
+  isGitUrl,
+  isRemoteUrl,
+  parseGitRemote,
+  type RemoteContext,
+} from './build-remote.js';
 export {
   type BlkioEntry,
   cgroupVersion,

@@ -1,4 +1,11 @@
-import { type Engine, buildFromTar, pruneBuildCache } from '@ts-container/engine';
+import type { HostConfig } from '@ts-container/api';
+import {
+  type BuildFromContextOptions,
+  type Engine,
+  buildFromRemote,
+  buildFromTar,
+  pruneBuildCache,
+} from '@ts-container/engine';
 import { z } from 'zod';
 import { HttpError, type RequestContext, boolParam, messageFor, sendJson } from '../http.js';
 import type { Router } from '../router.js';
@@ -21,19 +28,75 @@ function jsonParam<T>(query: URLSearchParams, name: string, schema: z.ZodType<T>
   return result.data;
 }
 
+/** `ulimits`: `[{"Name":"nofile","Soft":1024,"Hard":2048}]`; `cachefrom`: `["image:tag"]`. */
+const UlimitsSchema = z.array(z.object({ Name: z.string(), Soft: z.number().int(), Hard: z.number().int() }));
+const CacheFromSchema = z.array(z.string());
+
+/** An integer parameter moby reads leniently: absent or unparsable means unset. */
+function lenientInt(query: URLSearchParams, name: string): number | undefined {
+  const raw = query.get(name);
+  if (raw === null || raw === '' || !/^-?\d+$/.test(raw)) return undefined;
+  const n = Number(raw);
+  return n === 0 ? undefined : n;
+}
+
 /**
- * `POST /build`: the classic builder API. The body is the build context as a tar; progress
- * is a stream of JSON messages (`{"stream":"Step 1/3 : FROM busybox\n"}`, then
- * `{"aux":{"ID":"sha256:…"}}`), and a failure after the first message is an
- * `{"errorDetail":{…},"error":…}` line, which is what the docker CLI and compose parse.
+ * The RUN containers' host settings from the query: network, extra hosts, shm size and the
+ * resource limits, as the docker CLI's `--network`, `--add-host`, `--shm-size`, `-m`, … send them.
+ */
+function runHostConfigOf(query: URLSearchParams): HostConfig {
+  const hc: HostConfig = {};
+  const network = query.get('networkmode');
+  if (network && network !== 'default') hc.NetworkMode = network;
+  // `host:ip` (the docker CLI's form) or `host=ip`; /etc/hosts lines are `ip<TAB>host`.
+  const extraHosts = query
+    .getAll('extrahosts')
+    .flatMap((v) => v.split(','))
+    .filter((v) => v !== '');
+  if (extraHosts.length > 0) hc.ExtraHosts = extraHosts.map((h) => h.replace('=', ':'));
+  const ints: Array<[string, 'ShmSize' | 'Memory' | 'MemorySwap' | 'CpuShares' | 'CpuPeriod' | 'CpuQuota']> =
+    [
+      ['shmsize', 'ShmSize'],
+      ['memory', 'Memory'],
+      ['memswap', 'MemorySwap'],
+      ['cpushares', 'CpuShares'],
+      ['cpuperiod', 'CpuPeriod'],
+      ['cpuquota', 'CpuQuota'],
+    ];
+  for (const [param, field] of ints) {
+    const v = lenientInt(query, param);
+    if (v !== undefined) hc[field] = v;
+  }
+  const cpusetCpus = query.get('cpusetcpus');
+  if (cpusetCpus) hc.CpusetCpus = cpusetCpus;
+  const cpusetMems = query.get('cpusetmems');
+  if (cpusetMems) hc.CpusetMems = cpusetMems;
+  const securityOpt = query.getAll('securityopt').filter((v) => v !== '');
+  if (securityOpt.length > 0) hc.SecurityOpt = securityOpt;
+  const ulimits = jsonParam(query, 'ulimits', UlimitsSchema);
+  if (ulimits && ulimits.length > 0) hc.Ulimits = ulimits;
+  return hc;
+}
+
+/**
+ * `POST /build`: the classic builder API. The body is the build context as a tar (or, with
+ * `remote`, a git repository or URL is fetched instead); progress is a stream of JSON messages
+ * in moby's order: `{"stream":"Step 1/3 : FROM busybox\n"}` …, RUN stderr wrapped in red
+ * (`\u001b[91m…\u001b[0m`), `{"aux":{"ID":"sha256:…"}}` per built stage, then
+ * `Successfully built …` and `Successfully tagged …`, which clients read as the last lines. A
+ * failure after the first message is an `{"errorDetail":{…},"error":…}` line, which is what the
+ * docker CLI and compose parse.
  */
 async function postBuild(engine: Engine, { req, res, query }: RequestContext): Promise<void> {
   if (query.get('version') === '2')
     throw new HttpError(400, 'BuildKit is not supported by this daemon: use the classic builder (version=1)');
+  if (boolParam(query, 'squash')) throw new HttpError(400, 'squash is only supported with experimental mode');
+  const isolation = query.get('isolation');
+  if (isolation && isolation !== 'default') throw new HttpError(400, `Unsupported isolation: "${isolation}"`);
   const remote = query.get('remote');
-  if (remote) throw new HttpError(400, `remote build contexts are not supported: ${remote}`);
   const buildArgs = jsonParam(query, 'buildargs', BuildArgsSchema) ?? {};
   const labels = jsonParam(query, 'labels', LabelsSchema);
+  const cacheFrom = jsonParam(query, 'cachefrom', CacheFromSchema);
   const quiet = boolParam(query, 'q');
   const tags = query.getAll('t').filter((t) => t !== '');
   const target = query.get('target');
@@ -48,30 +111,33 @@ async function postBuild(engine: Engine, { req, res, query }: RequestContext): P
     }
     res.write(`${JSON.stringify(msg)}\n`);
   };
+  const options: BuildFromContextOptions = {
+    tags,
+    buildArgs: Object.fromEntries(Object.entries(buildArgs).map(([k, v]) => [k, v ?? undefined])),
+    noCache: boolParam(query, 'nocache'),
+    removeIntermediate: boolParam(query, 'rm', true),
+    forceRemove: boolParam(query, 'forcerm'),
+    pull: boolParam(query, 'pull'),
+    runHostConfig: runHostConfigOf(query),
+    ...(cacheFrom ? { cacheFrom } : {}),
+    ...(dockerfile ? { dockerfile } : {}),
+    ...(target ? { target } : {}),
+    ...(platform ? { platform } : {}),
+    ...(labels ? { labels } : {}),
+    onPullProgress: (e) => {
+      if (!quiet) send(e);
+    },
+    onImage: (id) => send({ aux: { ID: id } }),
+  };
+  const onProgress = (message: string, stream?: 'stdout' | 'stderr') => {
+    if (quiet) return;
+    // moby's stderr formatter: what RUN wrote to stderr, in red.
+    send({ stream: stream === 'stderr' ? `\u001b[91m${message}\u001b[0m` : message });
+  };
   try {
-    const result = await buildFromTar(
-      engine,
-      req,
-      {
-        tags,
-        buildArgs: Object.fromEntries(Object.entries(buildArgs).map(([k, v]) => [k, v ?? undefined])),
-        noCache: boolParam(query, 'nocache'),
-        removeIntermediate: boolParam(query, 'rm', true),
-        forceRemove: boolParam(query, 'forcerm'),
-        pull: boolParam(query, 'pull'),
-        ...(dockerfile ? { dockerfile } : {}),
-        ...(target ? { target } : {}),
-        ...(platform ? { platform } : {}),
-        ...(labels ? { labels } : {}),
-        onPullProgress: (e) => {
-          if (!quiet) send(e);
-        },
-      },
-      (message) => {
-        if (!quiet) send({ stream: message });
-      },
-    );
-    send({ aux: { ID: result.imageId } });
+    const result = remote
+      ? await buildFromRemote(engine, remote, options, onProgress)
+      : await buildFromTar(engine, req, options, onProgress);
     // With -q the image ID is the only output, which the docker CLI prints as is.
     if (quiet) send({ stream: `${result.imageId}\n` });
   } catch (err) {
