@@ -3,6 +3,9 @@ import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddedDnsServer, parseQuestion } from './dns-server.js';
 
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('DNS forwarding test skipped: its fake upstream binds port 53, which needs root');
+
 function query(name: string, type: number, id = 0x1234): Buffer {
   const header = Buffer.from([id >> 8, id & 255, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
   const labels = name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
@@ -63,7 +66,8 @@ describe('EmbeddedDnsServer', () => {
     expect(ptr.includes(Buffer.from('\x03web\x00', 'latin1'))).toBe(true);
   });
 
-  it('forgets removed containers and forwards unknown names upstream', async () => {
+  // Port 53 is privileged: as non-root the bind never completes (an error event, no callback).
+  it.skipIf(!isRoot)('forgets removed containers and forwards unknown names upstream', async () => {
     // A fake upstream resolver on another loopback address, port 53, as forwarding uses.
     const upstreamAddress = `127.0.0.${100 + (process.pid % 150)}`;
     const upstream = createSocket('udp4');

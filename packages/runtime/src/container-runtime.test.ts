@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -65,19 +65,27 @@ describe.skipIf(!isRoot)('ContainerRuntime with real containers', () => {
     expect((err as Error).message).toContain('exec: "nosuch": executable file not found in $PATH');
   });
 
-  it('applies a memory limit and reports an OOM kill as 137', async () => {
+  it("applies a memory limit and reports an OOM kill as 137, writing nothing to the caller's directory", async () => {
     const cid = id();
-    const r = await runtime.run(cid, {
-      rootfs,
-      args: [
-        'sh',
-        '-c',
-        'cat /sys/fs/cgroup/memory/memory.limit_in_bytes; x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived',
-      ],
-      env: ENV,
-      resources: { memory: 16 * 1024 * 1024, memorySwap: 16 * 1024 * 1024 },
-      cgroupsPath: `/tsctr-test/${cid}`,
-    });
+    // conmon writes an `oom` file in its working directory: it must be the bundle, not ours.
+    const callerDir = join(dir, 'caller-cwd');
+    await mkdir(callerDir);
+    const cwd = process.cwd();
+    process.chdir(callerDir);
+    const r = await runtime
+      .run(cid, {
+        rootfs,
+        args: [
+          'sh',
+          '-c',
+          'cat /sys/fs/cgroup/memory/memory.limit_in_bytes; x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived',
+        ],
+        env: ENV,
+        resources: { memory: 16 * 1024 * 1024, memorySwap: 16 * 1024 * 1024 },
+        cgroupsPath: `/tsctr-test/${cid}`,
+      })
+      .finally(() => process.chdir(cwd));
+    expect(await readdir(callerDir)).toEqual([]);
     expect(r.stdout.split('\n')[0]).toBe(String(16 * 1024 * 1024));
     expect(r.exitCode).toBe(137);
     expect(r.oomKilled).toBe(true);
@@ -243,5 +251,56 @@ describe.skipIf(!isRoot)('choosing the OCI runtime', () => {
     const runtime = await ContainerRuntime.open({ stateDir: join(dir, 'state2'), runtime: 'crun' });
     if (runtime.unusable.some((r) => r.name === 'crun')) expect(runtime.oci.info.name).toBe('runc');
     else expect(runtime.oci.info.name).toBe('crun');
+  });
+});
+
+describe.skipIf(!isRoot)('errors a caller can act on', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'runtime-errors-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it("names a missing rootfs instead of passing on the OCI runtime's complaint", async () => {
+    const runtime = await ContainerRuntime.open({ stateDir: join(dir, 'state'), probe: false });
+    const rootfs = join(dir, 'no-such-rootfs');
+    await expect(
+      runtime.create('rt-missing-rootfs', {
+        rootfs,
+        args: ['true'],
+        env: ENV,
+        cgroupsPath: '/tsctr-test/rt-errors',
+      }),
+    ).rejects.toThrow(`rootfs ${rootfs} does not exist`);
+  });
+
+  it('names a runtime or conmon path that cannot be run', async () => {
+    await expect(
+      ContainerRuntime.open({ stateDir: join(dir, 'state'), runtime: '/nonexistent/crun' }),
+    ).rejects.toThrow('OCI runtime /nonexistent/crun cannot be run: ENOENT');
+    const rootfs = join(dir, 'rootfs');
+    await mkdir(rootfs, { recursive: true });
+    const runtime = await ContainerRuntime.open({
+      stateDir: join(dir, 'state'),
+      probe: false,
+      conmonPath: '/nonexistent/conmon',
+    });
+    await expect(
+      runtime.create('rt-no-conmon', {
+        rootfs,
+        args: ['true'],
+        env: ENV,
+        cgroupsPath: '/tsctr-test/rt-errors',
+      }),
+    ).rejects.toThrow('conmon /nonexistent/conmon cannot be run: ENOENT');
+  });
+
+  it('tells a non-root caller that root is needed', async () => {
+    const dist = resolve(__dirname, '../dist/index.js');
+    const script = `import(${JSON.stringify(dist)}).then((m) => m.ContainerRuntime.open({ stateDir: '/tmp/never-made' })).catch((e) => { console.log(e.message); })`;
+    const r = await execa('runuser', ['-u', 'nobody', '--', process.execPath, '-e', script], {
+      reject: false,
+    });
+    expect(r.stdout).toBe('creating containers needs root (CAP_SYS_ADMIN): run as root, e.g. with sudo');
   });
 });

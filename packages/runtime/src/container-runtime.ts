@@ -28,10 +28,14 @@ export interface ContainerRuntimeOptions {
   /** The default OCI runtime (a name or a path); by default the first of crun, runc that works here. */
   runtime?: OciRuntimeName | string;
   /**
-   * Check that each installed runtime can create a container here before offering it (about
-   * 50 ms per runtime). Off, every installed runtime is offered unchecked.
+   * Check that an installed runtime can create a container here before offering it (about
+   * 50 ms per runtime). `'default'` (the default) checks runtimes in order of preference (the
+   * one asked for, crun, runc) until one works, and offers the rest unchecked; `'all'` checks
+   * every one (what a daemon's `info` wants); `false` checks none.
    */
-  probe?: boolean;
+  probe?: boolean | 'default' | 'all';
+  /** The conmon binary; by default `conmon` on the PATH (or in /usr/bin, /usr/sbin…). */
+  conmonPath?: string;
 }
 
 /** An installed OCI runtime that cannot run containers on this machine, and why. */
@@ -101,25 +105,35 @@ export class ContainerRuntime {
     readonly runtimes: ReadonlyMap<string, OciRuntime>,
     /** Installed runtimes that failed the probe: offered to nobody, reported by `info`. */
     readonly unusable: readonly UnusableRuntime[],
+    private readonly conmonPath?: string,
   ) {}
 
   static async open(options: ContainerRuntimeOptions): Promise<ContainerRuntime> {
+    // Namespaces, cgroups and mounts need root: say so before any runtime says it its own way.
+    if (process.getuid?.() !== 0)
+      throw new RuntimeError(
+        'unavailable',
+        'creating containers needs root (CAP_SYS_ADMIN): run as root, e.g. with sudo',
+      );
     await mkdir(join(options.stateDir, 'exits'), { recursive: true });
     const installed = await findOciRuntimes(options.runtime);
     // Asked for by name but missing: resolveOciRuntime throws the error naming the package.
     if (installed.length === 0 || (options.runtime && !installed.some((r) => r.name === options.runtime)))
       await resolveOciRuntime(options.runtime);
+    const asked = (r: OciRuntimeInfo) => r.name === options.runtime || r.path === options.runtime;
+    const byPreference = [...installed.filter(asked), ...installed.filter((r) => !asked(r))];
+    const probe = options.probe ?? 'default';
     const usable: OciRuntimeInfo[] = [];
     const unusable: UnusableRuntime[] = [];
     const scratch = join(options.stateDir, 'probe');
-    for (const info of installed) {
-      const reason = options.probe === false ? undefined : await probeOciRuntime(info, scratch);
+    for (const info of byPreference) {
+      const check = probe === 'all' || probe === true || (probe === 'default' && usable.length === 0);
+      const reason = check ? await probeOciRuntime(info, scratch) : undefined;
       if (reason === undefined) usable.push(info);
       else unusable.push({ ...info, reason });
     }
     await rm(scratch, { recursive: true, force: true });
-    const preferred =
-      usable.find((r) => r.name === options.runtime || r.path === options.runtime) ?? usable[0];
+    const preferred = usable.find(asked) ?? usable[0];
     if (!preferred) {
       const why = unusable.map((r) => `${r.name}: ${r.reason}`).join('; ');
       throw new RuntimeError('unavailable', `no OCI runtime can run containers on this machine (${why})`);
@@ -130,7 +144,13 @@ export class ContainerRuntime {
       await mkdir(root, { recursive: true });
       runtimes.set(info.name, new OciRuntime(info, root));
     }
-    return new ContainerRuntime(options.stateDir, runtimes.get(preferred.name)!, runtimes, unusable);
+    return new ContainerRuntime(
+      options.stateDir,
+      runtimes.get(preferred.name)!,
+      runtimes,
+      unusable,
+      options.conmonPath,
+    );
   }
 
   /** The runtime a container was created with. */
@@ -182,6 +202,11 @@ export class ContainerRuntime {
   ): Promise<{ pid: number; monitorPid: number; spec: OciSpec; logPath: string }> {
     const oci = this.runtimeNamed(options.runtime);
     const spec = generateSpec(input);
+    // The runtime's own complaint about a missing rootfs comes in Docker's "shim task" wording.
+    await access(spec.root.path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      throw new RuntimeError('invalid-parameter', `rootfs ${spec.root.path} does not exist`, { cause: err });
+    });
     const bundle = this.bundleDir(id);
     await rm(bundle, { recursive: true, force: true });
     await rm(join(this.exitDir, id), { force: true });
@@ -200,6 +225,7 @@ export class ContainerRuntime {
       persistDir: this.persistDir(id),
       terminal: spec.process.terminal,
       stdin: options.stdin ?? false,
+      ...(this.conmonPath !== undefined ? { conmonPath: this.conmonPath } : {}),
       ...(options.logSizeMax !== undefined ? { logSizeMax: options.logSizeMax } : {}),
     });
     if (seccomp.learn) {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { constants, access, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ContainerStartError, RuntimeError, commandFailureFrom } from './errors.js';
 import { type OciRuntime, findExecutable } from './oci-runtime.js';
@@ -16,6 +16,8 @@ export interface MonitorLaunchOptions {
   persistDir: string;
   terminal?: boolean;
   stdin?: boolean;
+  /** The conmon binary; by default `conmon` found on the PATH. */
+  conmonPath?: string;
   /** Bytes; conmon truncates the log past this (rotation is done by the log reader). */
   logSizeMax?: number;
 }
@@ -49,9 +51,14 @@ export async function launchMonitor(
   runtime: OciRuntime,
   options: MonitorLaunchOptions,
 ): Promise<{ pid: number; monitorPid: number }> {
-  const conmon = await findExecutable('conmon');
+  const conmon = options.conmonPath ?? (await findExecutable('conmon'));
   if (!conmon)
     throw new RuntimeError('unavailable', 'conmon not found: install it with "apt-get install conmon"');
+  await access(conmon, constants.X_OK).catch((err: NodeJS.ErrnoException) => {
+    throw new RuntimeError('unavailable', `conmon ${conmon} cannot be run: ${err.code ?? err.message}`, {
+      cause: err,
+    });
+  });
   await mkdir(options.exitDir, { recursive: true });
   await mkdir(options.persistDir, { recursive: true });
   const paths = monitorPaths(options.bundle);
@@ -91,6 +98,8 @@ export async function launchMonitor(
 
   // conmon reports on the pipe named by _OCI_SYNCPIPE: {"data": pid} or {"data": -1, "message": …}.
   const child = spawn(conmon, args, {
+    // conmon writes files (an `oom` file, for one) in its working directory: the bundle, not the caller's.
+    cwd: options.bundle,
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     env: { ...process.env, _OCI_SYNCPIPE: '3' },
     detached: true,

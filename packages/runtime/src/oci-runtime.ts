@@ -43,6 +43,15 @@ export async function resolveOciRuntime(preferred?: OciRuntimeName | string): Pr
     preferred === 'crun' ? ['crun'] : preferred === 'runc' ? ['runc'] : ['crun', 'runc'];
   if (preferred?.includes('/')) {
     const name: OciRuntimeName = preferred.endsWith('crun') ? 'crun' : 'runc';
+    await access(preferred, constants.X_OK).catch((err: NodeJS.ErrnoException) => {
+      throw new RuntimeError(
+        'unavailable',
+        `OCI runtime ${preferred} cannot be run: ${err.code ?? err.message}`,
+        {
+          cause: err,
+        },
+      );
+    });
     return { name, path: preferred };
   }
   for (const name of candidates) {
