@@ -57,11 +57,11 @@ describe.skipIf(skip !== undefined)('tsctr runs real containers', () => {
     expect(badFlag.stderr).toBe("unknown flag: --bogus\nSee 'tsctr run --help'.");
   });
 
-  it('says so in one line when the daemon is not running', async () => {
+  it('says so, and how to start tsctrd, when the daemon is not running', async () => {
     const r = await daemon.tsctr(['-H', 'unix:///nonexistent/tsctr.sock', 'ps']);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toBe(
-      'Cannot connect to the tsctr daemon at unix:///nonexistent/tsctr.sock. Is the tsctr daemon running?',
+      'Cannot connect to the tsctr daemon at unix:///nonexistent/tsctr.sock. Is the tsctr daemon running?\nStart it as root with: tsctrd -H unix:///nonexistent/tsctr.sock &',
     );
   });
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
-import { createConnection } from 'node:net';
-import { dirname, join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { BridgeNetworking, Engine, type Logger, resolveUsernsRemap } from '@ts-container/engine';
 import { type DefaultBridgeConfig, NetworkManager } from '@ts-container/network';
 import { type DaemonOptions, UsageError, parseDaemonArgs } from './daemon-config.js';
+import { openListeners, socketAlive } from './listeners.js';
 import { createApiServer } from './server.js';
 
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
@@ -49,27 +49,14 @@ function createNetworkManager(options: DaemonOptions, logger: ReturnType<typeof 
   });
 }
 
-/** True when something already answers on the socket (another daemon). */
-function socketAlive(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 async function main(): Promise<void> {
   const options = await parseDaemonArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new UsageError('tsctrd needs to be started as root');
   const logger = makeLogger(options.logLevel);
-  if (await socketAlive(options.socketPath)) {
-    throw new UsageError(`another daemon is already serving ${options.socketPath}`);
-  }
-  await mkdir(dirname(options.socketPath), { recursive: true, mode: 0o700 });
-  await rm(options.socketPath, { force: true });
+  // Refuse a served socket before touching anything else (a second daemon on the same state).
+  for (const host of options.hosts)
+    if (host.kind === 'unix' && (await socketAlive(host.path)))
+      throw new UsageError(`another daemon is already serving ${host.path}`);
   // The networking is built before the engine (the engine is built with it) and learns the
   // containers once the engine has loaded them; init then drops endpoints of dead containers.
   const opened: { engine?: Engine } = {};
@@ -98,27 +85,17 @@ async function main(): Promise<void> {
   opened.engine = engine;
   await networking.init();
   const server = createApiServer(engine, logger);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    // Only root may talk to the daemon: the socket is 0660 root:root.
-    const previous = process.umask(0o117);
-    server.listen(options.socketPath, () => {
-      process.umask(previous);
-      resolve();
-    });
-  });
-  await chmod(options.socketPath, 0o660);
+  const listeners = await openListeners(server, options, logger);
   await writeFile(join(options.execRoot, 'tsctrd.pid'), `${process.pid}\n`);
   logger.info(
-    `API listen on ${options.socketPath} (storage driver ${engine.snapshotter.driver.name}, runtime ${engine.runtime.oci.info.name})`,
+    `API listen on ${listeners.map((l) => l.address).join(', ')} (storage driver ${engine.snapshotter.driver.name}, runtime ${engine.runtime.oci.info.name})`,
   );
   const shutdown = (signal: string) => {
     logger.info(`received ${signal}, shutting down; containers keep running under their monitors`);
     server.close();
-    void networking.manager
-      .close()
+    void Promise.all(listeners.map((l) => l.close().catch(() => undefined)))
+      .then(() => networking.manager.close())
       .catch(() => undefined)
-      .then(() => rm(options.socketPath, { force: true }))
       .finally(() => process.exit(0));
   };
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -1,6 +1,8 @@
-import { type IncomingMessage, request } from 'node:http';
-import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
+import { spawn } from 'node:child_process';
+import { type RequestOptions as HttpRequestOptions, type IncomingMessage, request } from 'node:http';
+import { type Socket, isIP, connect as netConnect } from 'node:net';
+import { Duplex, type Readable } from 'node:stream';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { ApiError, DaemonUnreachableError } from './errors.js';
 import { API_VERSION } from './versions.js';
 
@@ -14,20 +16,203 @@ export interface RequestOptions {
 
 export const DEFAULT_SOCKET = '/run/tsctr/tsctr.sock';
 
-/** Resolves `-H`/`DOCKER_HOST` (`unix:///path`) to a socket path. */
-export function socketPathFromHost(host: string | undefined): string {
-  if (host === undefined || host === '') return DEFAULT_SOCKET;
-  if (host.startsWith('unix://')) return host.slice('unix://'.length);
-  if (host.startsWith('/')) return host;
-  throw new Error(`unsupported host ${JSON.stringify(host)}: only unix:// sockets are served`);
+/** Client TLS, as the docker CLI's `--tls*` flags, `DOCKER_TLS_VERIFY` or a context give it. */
+export interface TlsMaterial {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  /** False for `--tls` without `--tlsverify`: the daemon's certificate is not checked. */
+  verify: boolean;
 }
 
-/** A Docker Engine API client over a unix socket. */
+/** Where the daemon answers: a unix socket, TCP (with or without TLS), or `ssh://` to a host running tsctr. */
+export type Endpoint =
+  | { kind: 'unix'; path: string }
+  | { kind: 'tcp'; host: string; port: number; tls?: TlsMaterial }
+  | { kind: 'ssh'; host: string; user?: string; port?: number };
+
+/**
+ * Parses a Docker host (`-H`, `DOCKER_HOST`, a context's endpoint): `unix:///path`, `/path`,
+ * `tcp://host[:port]` (2375, or 2376 with TLS, as the docker CLI defaults) and
+ * `ssh://[user@]host[:port]`.
+ */
+export function parseHost(host: string | undefined, tls?: TlsMaterial): Endpoint {
+  if (host === undefined || host === '') return { kind: 'unix', path: DEFAULT_SOCKET };
+  if (host.startsWith('unix://'))
+    return { kind: 'unix', path: host.slice('unix://'.length) || DEFAULT_SOCKET };
+  if (host.startsWith('/')) return { kind: 'unix', path: host };
+  const m = /^(tcp|http|https|ssh):\/\/(?:([^@/]*)@)?(\[[^\]]*\]|[^:/]*)(?::(\d+))?\/?$/.exec(host);
+  if (!m) throw new Error(`unable to parse docker host \`${host}\``);
+  const [, scheme, user, hostname = '', port] = m;
+  const name = hostname.replace(/^\[(.*)\]$/, '$1');
+  if (scheme === 'ssh') {
+    if (name === '') throw new Error(`invalid SSH URL ${JSON.stringify(host)}: no host specified`);
+    return { kind: 'ssh', host: name, ...(user ? { user } : {}), ...(port ? { port: Number(port) } : {}) };
+  }
+  return {
+    kind: 'tcp',
+    host: name || 'localhost',
+    port: port ? Number(port) : tls ? 2376 : 2375,
+    ...(tls ? { tls } : {}),
+  };
+}
+
+/** The endpoint written back as a Docker host URL, for messages and `context ls`. */
+export function hostUrl(endpoint: Endpoint): string {
+  switch (endpoint.kind) {
+    case 'unix':
+      return `unix://${endpoint.path}`;
+    case 'tcp':
+      return `tcp://${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`;
+    case 'ssh':
+      return `ssh://${endpoint.user ? `${endpoint.user}@` : ''}${endpoint.host}${endpoint.port ? `:${endpoint.port}` : ''}`;
+  }
+}
+
+/** Resolves `-H`/`DOCKER_HOST` (`unix:///path`) to a socket path; other endpoints go through parseHost. */
+export function socketPathFromHost(host: string | undefined): string {
+  const endpoint = parseHost(host);
+  if (endpoint.kind !== 'unix') throw new Error(`${hostUrl(endpoint)} is not a unix socket`);
+  return endpoint.path;
+}
+
+/**
+ * The command that reaches the daemon of an `ssh://` host, as the docker CLI runs
+ * `ssh … docker system dial-stdio`: the remote `tsctr` relays stdin/stdout to its daemon.
+ */
+export function sshCommand(endpoint: Extract<Endpoint, { kind: 'ssh' }>, program = 'tsctr'): string[] {
+  return [
+    'ssh',
+    '-o',
+    'ConnectTimeout=30',
+    '-T',
+    ...(endpoint.user ? ['-l', endpoint.user] : []),
+    ...(endpoint.port ? ['-p', String(endpoint.port)] : []),
+    '--',
+    endpoint.host,
+    program,
+    'system',
+    'dial-stdio',
+  ];
+}
+
+/** One connection over ssh: the child's stdout/stdin as a duplex; ssh's complaint becomes the error. */
+function sshConnection(endpoint: Extract<Endpoint, { kind: 'ssh' }>): Duplex {
+  const [cmd, ...args] = sshCommand(endpoint);
+  const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString('utf8');
+  });
+  const duplex = Duplex.from({ readable: child.stdout, writable: child.stdin });
+  child.once('error', (err) => duplex.destroy(err));
+  child.once('exit', (code) => {
+    if (code !== 0 && code !== null && !duplex.destroyed)
+      duplex.destroy(new Error(`ssh exited with status ${code}: ${stderr.trim() || 'no output'}`));
+  });
+  duplex.once('close', () => {
+    if (child.exitCode === null) child.kill();
+  });
+  return duplex;
+}
+
+/** Opens a raw connection to the daemon (also what `tsctr system dial-stdio` relays). */
+export function connectEndpoint(endpoint: Endpoint): Duplex {
+  switch (endpoint.kind) {
+    case 'unix':
+      return netConnect(endpoint.path);
+    case 'tcp':
+      return endpoint.tls
+        ? tlsConnect(tlsOptions(endpoint, endpoint.tls))
+        : netConnect(endpoint.port, endpoint.host);
+    case 'ssh':
+      return sshConnection(endpoint);
+  }
+}
+
+function tlsOptions(endpoint: { host: string; port: number }, tls: TlsMaterial): ConnectionOptions {
+  return {
+    host: endpoint.host,
+    port: endpoint.port,
+    ...(isIP(endpoint.host) ? {} : { servername: endpoint.host }),
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    ...(tls.cert ? { cert: tls.cert } : {}),
+    ...(tls.key ? { key: tls.key } : {}),
+    rejectUnauthorized: tls.verify,
+  };
+}
+
+function httpOptions(endpoint: Endpoint): HttpRequestOptions {
+  switch (endpoint.kind) {
+    case 'unix':
+      return { socketPath: endpoint.path };
+    case 'tcp':
+      return endpoint.tls
+        ? {
+            host: endpoint.host,
+            port: endpoint.port,
+            createConnection: () => connectEndpoint(endpoint) as Socket,
+          }
+        : { host: endpoint.host, port: endpoint.port, agent: false };
+    case 'ssh':
+      // The remote end talks to its local socket: the Host header only has to be valid.
+      return { host: 'api.moby.localhost', createConnection: () => connectEndpoint(endpoint) as Socket };
+  }
+}
+
+/** TLS failures in Go's words (what docker users search for), else Node's message. */
+function tlsMessage(err: NodeJS.ErrnoException): string {
+  const code = err.code ?? '';
+  const alert = /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13)_ALERT_(.+)$/.exec(code);
+  if (alert) return `remote error: tls: ${alert[1]!.toLowerCase().replace(/_/g, ' ')}`;
+  if (
+    [
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'DEPTH_ZERO_SELF_SIGNED_CERT',
+      'SELF_SIGNED_CERT_IN_CHAIN',
+      'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    ].includes(code)
+  )
+    return `tls: failed to verify certificate: x509: certificate signed by unknown authority (${err.message})`;
+  return err.message;
+}
+
+/**
+ * Connection errors of an endpoint, as the docker CLI words them: unreachable and permission
+ * denied are typed; others read `error during connect: Get "https://host:port/v1.xx/path": why`.
+ */
+export function connectError(
+  endpoint: Endpoint,
+  err: NodeJS.ErrnoException,
+  request?: { method: string; path: string },
+): Error {
+  if (err.code === 'EACCES' || err.code === 'EPERM')
+    return new DaemonUnreachableError(hostUrl(endpoint), { cause: err, reason: 'permission' });
+  if (['ENOENT', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTSOCK'].includes(err.code ?? ''))
+    return new DaemonUnreachableError(hostUrl(endpoint), { cause: err });
+  const base =
+    endpoint.kind === 'unix'
+      ? `http://${encodeURIComponent(endpoint.path)}`
+      : endpoint.kind === 'tcp'
+        ? `${endpoint.tls ? 'https' : 'http'}://${hostUrl(endpoint).slice('tcp://'.length)}`
+        : 'http://docker.example.com';
+  const op = request
+    ? `${request.method[0]}${request.method.slice(1).toLowerCase()} "${base}${request.path}": `
+    : `${hostUrl(endpoint)}: `;
+  return new Error(`error during connect: ${op}${tlsMessage(err)}`, { cause: err });
+}
+
+/** A Docker Engine API client over a unix socket, TCP (with TLS) or ssh. */
 export class EngineClient {
+  readonly endpoint: Endpoint;
+
   constructor(
-    readonly socketPath: string,
+    /** A unix socket path, or any endpoint. */
+    endpoint: string | Endpoint,
     readonly version: string = API_VERSION,
-  ) {}
+  ) {
+    this.endpoint = typeof endpoint === 'string' ? { kind: 'unix', path: endpoint } : endpoint;
+  }
 
   private path(path: string, query?: RequestOptions['query']): string {
     const qs = new URLSearchParams();
@@ -45,7 +230,7 @@ export class EngineClient {
     return new Promise((resolve, reject) => {
       const req = request(
         {
-          socketPath: this.socketPath,
+          ...httpOptions(this.endpoint),
           method,
           path: this.path(path, options.query),
           headers,
@@ -62,11 +247,9 @@ export class EngineClient {
           resolve(res);
         },
       );
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES')
-          reject(new DaemonUnreachableError(this.socketPath, { cause: err }));
-        else reject(err);
-      });
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        reject(connectError(this.endpoint, err, { method, path: this.path(path, options.query) })),
+      );
       if (body && typeof (body as Readable).pipe === 'function') (body as Readable).pipe(req);
       else req.end(body as Buffer | undefined);
     });
@@ -97,7 +280,7 @@ export class EngineClient {
     });
     return new Promise((resolve, reject) => {
       const req = request({
-        socketPath: this.socketPath,
+        ...httpOptions(this.endpoint),
         method,
         path: this.path(path, options.query),
         headers,
@@ -106,11 +289,9 @@ export class EngineClient {
       req.on('response', (res) => {
         readAll(res).then((data) => reject(new ApiError(res.statusCode ?? 500, errorMessage(data))), reject);
       });
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES')
-          reject(new DaemonUnreachableError(this.socketPath, { cause: err }));
-        else reject(err);
-      });
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        reject(connectError(this.endpoint, err, { method, path: this.path(path, options.query) })),
+      );
       req.end(body as Buffer | undefined);
     });
   }

@@ -1,4 +1,17 @@
-export { DEFAULT_SOCKET, EngineClient, readAll, type RequestOptions, socketPathFromHost } from './client.js';
+export {
+  connectEndpoint,
+  connectError,
+  DEFAULT_SOCKET,
+  type Endpoint,
+  EngineClient,
+  hostUrl,
+  parseHost,
+  readAll,
+  type RequestOptions,
+  socketPathFromHost,
+  sshCommand,
+  type TlsMaterial,
+} from './client.js';
 export { ApiError, DaemonUnreachableError } from './errors.js';
 export { encodeFrame, FrameDecoder, type StreamName, StreamType } from './stream.js';
 export {

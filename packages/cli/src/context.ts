@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { EngineClient } from '@ts-container/api';
+import type { ConnectionFlags } from './docker-config.js';
 import type { FlagSpec, FlagValues } from './flags.js';
 
 export interface CliIO {
@@ -16,6 +17,12 @@ export interface CommandContext {
   client: EngineClient;
   /** The program name users typed (tsctr), for messages. */
   program: string;
+  /** The docker CLI's configuration directory (contexts, config.json). */
+  configDir: string;
+  /** The context in use (`default` for -H/DOCKER_HOST/the default socket). */
+  contextName: string;
+  /** The global options that chose the daemon. */
+  connection: ConnectionFlags;
 }
 
 export interface Command {
@@ -24,6 +31,8 @@ export interface Command {
   usage: string;
   description: string;
   flags: FlagSpec[];
+  /** Left out of the main help (dial-stdio). */
+  hidden?: boolean;
   /** False for commands whose trailing words belong to a container command (run, exec). */
   interspersed?: boolean;
   minArgs?: number;

@@ -30,6 +30,7 @@ export const versionCommand: Command = {
     }
     if (flags.format) {
       write(ctx.io.stdout, renderTemplate(flags.format as string, { Client: client, Server: server }));
+      if (serverError) write(ctx.io.stderr, serverError.message);
       return serverError ? 1 : 0;
     }
     write(
