@@ -265,9 +265,7 @@ export class Engine {
       CgroupVersion: String(await cgroupVersion()),
       LoggingDriver: 'json-file',
       SecurityOptions: ['name=seccomp,profile=builtin', ...(this.options.usernsRemap ? ['name=userns'] : [])],
-      // An installed runtime that cannot work here (crun 1.8 on a cgroup v1 hybrid host) is said, not hidden.
       Debug: false,
-      ExperimentalBuild: false,
       LiveRestoreEnabled: false,
       Labels: [],
       // Swarm mode is not implemented: this is what Docker reports for a node outside any swarm.
@@ -279,6 +277,7 @@ export class Engine {
         Error: '',
         RemoteManagers: null,
       },
+      // An installed runtime that cannot work here (crun 1.8 on a cgroup v1 hybrid host) is said, not hidden.
       Warnings: this.runtime.unusable.map(
         (r) => `WARNING: ${r.name} (${r.path}) cannot run containers on this machine: ${r.reason}`,
       ),
