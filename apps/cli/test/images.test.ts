@@ -407,6 +407,10 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
     // Untagging by name without -f is fine while another tag remains.
     expect((await daemon.docker(['rmi', 'x/y:v1'])).stdout).toBe('Untagged: x/y:v1');
     expect(await rows()).toEqual(['busybox:latest']);
+    for (const cli of ['docker', 'tsctr'] as const)
+      expect((await daemon[cli](['rmi', 'x/y'])).stderr, cli).toBe(
+        'Error response from daemon: No such image: x/y:latest',
+      );
   });
 
   it('rmi by ID with -f removes every tag and the image', async () => {
