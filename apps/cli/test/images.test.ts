@@ -504,6 +504,7 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
     await daemon.docker(['tag', 'busybox', 'x/y:v1']);
     await daemon.docker(['tag', 'busybox', 'x/y:v2']);
     await daemon.docker(['tag', 'busybox', 'x/z:v1']);
+    const keys: Record<string, string[]> = {};
     for (const cli of ['docker', 'tsctr'] as const) {
       const list = async (...args: string[]) =>
         (await daemon[cli](['images', ...args])).stdout.split('\n').filter(Boolean).sort();
@@ -522,7 +523,11 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
       const table = (await daemon[cli](['images', 'x/z'])).stdout.split('\n');
       expect(table, cli).toHaveLength(2);
       expect(table[1]).toMatch(new RegExp(`^x/z\\s+v1\\s+${short(busyboxId)}\\s+`));
+      const json = JSON.parse((await daemon[cli](['images', '--format', '{{json .}}', 'x/z'])).stdout);
+      expect(json, cli).toMatchObject({ Repository: 'x/z', Tag: 'v1', ID: short(busyboxId) });
+      keys[cli] = Object.keys(json).sort();
     }
+    expect(keys.tsctr).toEqual(keys.docker);
     await daemon.docker(['rmi', 'x/y:v1', 'x/y:v2', 'x/z:v1']);
   });
 });

@@ -46,11 +46,21 @@ function imageRows(image: ImageSummary, noTrunc: boolean, showDigests: boolean):
 class ImageRow {
   constructor(
     private readonly image: ImageSummary,
-    readonly Repository: string,
-    readonly Tag: string,
-    readonly Digest: string,
+    private readonly repository: string,
+    private readonly tag: string,
+    private readonly digest: string,
     private readonly noTrunc: boolean,
   ) {}
+  // Getters, not fields: `{{json .}}` shows a row's getters (as Docker shows its fields).
+  get Repository() {
+    return this.repository;
+  }
+  get Tag() {
+    return this.tag;
+  }
+  get Digest() {
+    return this.digest;
+  }
   get ID() {
     return this.noTrunc ? this.image.Id : this.image.Id.replace(/^sha256:/, '').slice(0, 12);
   }
