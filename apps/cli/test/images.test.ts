@@ -407,10 +407,17 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
     // Untagging by name without -f is fine while another tag remains.
     expect((await daemon.docker(['rmi', 'x/y:v1'])).stdout).toBe('Untagged: x/y:v1');
     expect(await rows()).toEqual(['busybox:latest']);
-    for (const cli of ['docker', 'tsctr'] as const)
-      expect((await daemon[cli](['rmi', 'x/y'])).stderr, cli).toBe(
-        'Error response from daemon: No such image: x/y:latest',
+    for (const cli of ['docker', 'tsctr'] as const) {
+      const missing = await daemon[cli](['rmi', 'x/y']);
+      expect(missing.stderr, cli).toBe('Error response from daemon: No such image: x/y:latest');
+      expect(missing.exitCode, cli).toBe(1);
+      // -f: a missing image is reported, but is no failure.
+      const forced = await daemon[cli](['rmi', '-f', 'x/y', 'x/y:v2']);
+      expect(forced.stderr, cli).toBe(
+        'Error response from daemon: No such image: x/y:latest\nError response from daemon: No such image: x/y:v2',
       );
+      expect(forced.exitCode, cli).toBe(0);
+    }
   });
 
   it('rmi by ID with -f removes every tag and the image', async () => {

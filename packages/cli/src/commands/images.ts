@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { ImageSummary } from '@ts-container/api';
+import { ApiError, type ImageSummary } from '@ts-container/api';
 import { parseReference } from '@ts-container/image';
 import { type Command, CommandError, write } from '../context.js';
 import { formatList, humanSize, timeAgo } from '../format.js';
@@ -242,7 +242,8 @@ export const rmiCommand: Command = {
   ],
   minArgs: 1,
   async run(ctx, args, flags) {
-    let code = 0;
+    const errors: string[] = [];
+    let fatal = false;
     for (const name of args) {
       try {
         const report = await ctx.client.request<Array<{ Untagged?: string; Deleted?: string }>>(
@@ -258,11 +259,14 @@ export const rmiCommand: Command = {
         for (const r of report)
           write(ctx.io.stdout, r.Untagged ? `Untagged: ${r.Untagged}` : `Deleted: ${r.Deleted}`);
       } catch (err) {
-        write(ctx.io.stderr, `Error response from daemon: ${(err as Error).message}`);
-        code = 1;
+        if (!(err instanceof ApiError && err.statusCode === 404)) fatal = true;
+        errors.push(`Error response from daemon: ${(err as Error).message}`);
       }
     }
-    return code;
+    if (errors.length === 0) return 0;
+    // Like docker: with -f, images that do not exist are reported but do not fail the command.
+    write(ctx.io.stderr, errors.join('\n'));
+    return flags.force === true && !fatal ? 0 : 1;
   },
 };
 
