@@ -407,6 +407,17 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
     // Untagging by name without -f is fine while another tag remains.
     expect((await daemon.docker(['rmi', 'x/y:v1'])).stdout).toBe('Untagged: x/y:v1');
     expect(await rows()).toEqual(['busybox:latest']);
+    for (const cli of ['docker', 'tsctr'] as const) {
+      const missing = await daemon[cli](['rmi', 'x/y']);
+      expect(missing.stderr, cli).toBe('Error response from daemon: No such image: x/y:latest');
+      expect(missing.exitCode, cli).toBe(1);
+      // -f: a missing image is reported, but is no failure.
+      const forced = await daemon[cli](['rmi', '-f', 'x/y', 'x/y:v2']);
+      expect(forced.stderr, cli).toBe(
+        'Error response from daemon: No such image: x/y:latest\nError response from daemon: No such image: x/y:v2',
+      );
+      expect(forced.exitCode, cli).toBe(0);
+    }
   });
 
   it('rmi by ID with -f removes every tag and the image', async () => {
@@ -500,6 +511,7 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
     await daemon.docker(['tag', 'busybox', 'x/y:v1']);
     await daemon.docker(['tag', 'busybox', 'x/y:v2']);
     await daemon.docker(['tag', 'busybox', 'x/z:v1']);
+    const keys: Record<string, string[]> = {};
     for (const cli of ['docker', 'tsctr'] as const) {
       const list = async (...args: string[]) =>
         (await daemon[cli](['images', ...args])).stdout.split('\n').filter(Boolean).sort();
@@ -518,7 +530,11 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
       const table = (await daemon[cli](['images', 'x/z'])).stdout.split('\n');
       expect(table, cli).toHaveLength(2);
       expect(table[1]).toMatch(new RegExp(`^x/z\\s+v1\\s+${short(busyboxId)}\\s+`));
+      const json = JSON.parse((await daemon[cli](['images', '--format', '{{json .}}', 'x/z'])).stdout);
+      expect(json, cli).toMatchObject({ Repository: 'x/z', Tag: 'v1', ID: short(busyboxId) });
+      keys[cli] = Object.keys(json).sort();
     }
+    expect(keys.tsctr).toEqual(keys.docker);
     await daemon.docker(['rmi', 'x/y:v1', 'x/y:v2', 'x/z:v1']);
   });
 });

@@ -6,7 +6,13 @@ import type { ContentStore } from './content-store.js';
 import { type Digest, digestHex, isDigest } from './digest.js';
 import { ImageError, NoSuchImageError } from './errors.js';
 import { DescriptorSchema, type ImageConfig, ImageConfigSchema } from './oci.js';
-import { type ImageReference, formatReference, looksLikeImageId, parseReference } from './reference.js';
+import {
+  type ImageReference,
+  familiarName,
+  formatReference,
+  looksLikeImageId,
+  parseReference,
+} from './reference.js';
 
 export const ImageRecordSchema = z.object({
   /** Image ID: the digest of the config blob. */
@@ -154,7 +160,7 @@ export class ImageStore {
    */
   resolve(input: string): string {
     const found = this.lookup(input);
-    if (found === undefined) throw new NoSuchImageError(input);
+    if (found === undefined) throw new NoSuchImageError(missingName(input));
     return found;
   }
 
@@ -244,4 +250,11 @@ export class ImageStore {
   private async saveRefs(): Promise<void> {
     await writeFileAtomic(this.repositoriesPath, JSON.stringify({ refs: Object.fromEntries(this.refs) }));
   }
+}
+
+/** How moby's ErrImageDoesNotExist names what was not found: `busybox:latest`, `sha256:…`. */
+function missingName(input: string): string {
+  if (/^[a-f0-9]{64}$/.test(input)) return `sha256:${input}`;
+  if (isDigest(input)) return input;
+  return familiarName(parseReference(input));
 }

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { ImageSummary } from '@ts-container/api';
+import { ApiError, type ImageSummary } from '@ts-container/api';
 import { parseReference } from '@ts-container/image';
 import { type Command, CommandError, write } from '../context.js';
 import { formatList, humanSize, timeAgo } from '../format.js';
@@ -46,11 +46,21 @@ function imageRows(image: ImageSummary, noTrunc: boolean, showDigests: boolean):
 class ImageRow {
   constructor(
     private readonly image: ImageSummary,
-    readonly Repository: string,
-    readonly Tag: string,
-    readonly Digest: string,
+    private readonly repository: string,
+    private readonly tag: string,
+    private readonly digest: string,
     private readonly noTrunc: boolean,
   ) {}
+  // Getters, not fields: `{{json .}}` shows a row's getters (as Docker shows its fields).
+  get Repository() {
+    return this.repository;
+  }
+  get Tag() {
+    return this.tag;
+  }
+  get Digest() {
+    return this.digest;
+  }
   get ID() {
     return this.noTrunc ? this.image.Id : this.image.Id.replace(/^sha256:/, '').slice(0, 12);
   }
@@ -232,7 +242,8 @@ export const rmiCommand: Command = {
   ],
   minArgs: 1,
   async run(ctx, args, flags) {
-    let code = 0;
+    const errors: string[] = [];
+    let fatal = false;
     for (const name of args) {
       try {
         const report = await ctx.client.request<Array<{ Untagged?: string; Deleted?: string }>>(
@@ -248,11 +259,14 @@ export const rmiCommand: Command = {
         for (const r of report)
           write(ctx.io.stdout, r.Untagged ? `Untagged: ${r.Untagged}` : `Deleted: ${r.Deleted}`);
       } catch (err) {
-        write(ctx.io.stderr, `Error response from daemon: ${(err as Error).message}`);
-        code = 1;
+        if (!(err instanceof ApiError && err.statusCode === 404)) fatal = true;
+        errors.push(`Error response from daemon: ${(err as Error).message}`);
       }
     }
-    return code;
+    if (errors.length === 0) return 0;
+    // Like docker: with -f, images that do not exist are reported but do not fail the command.
+    write(ctx.io.stderr, errors.join('\n'));
+    return flags.force === true && !fatal ? 0 : 1;
   },
 };
 
