@@ -226,6 +226,10 @@ describe.skipIf(skip !== undefined)('containers through the Engine API, as Docke
       const r = await daemon.docker(['cp', `${id}:/vol1/data.txt`, out]);
       expect(r.stderr).toBe('');
       expect(await readFile(out, 'utf8')).toBe('data\n');
+      // The mount point itself: a directory named after it, holding the volume's files.
+      const dirCopy = join(hostDir, `vol-${state}`);
+      expect((await daemon.docker(['cp', `${id}:/vol1`, dirCopy])).stderr).toBe('');
+      expect(await readFile(join(dirCopy, 'data.txt'), 'utf8')).toBe('data\n');
       const stat = await daemon.client.stream('HEAD', `/containers/${id}/archive`, {
         query: { path: '/bind/bound.txt' },
       });

@@ -73,6 +73,8 @@ export const HostConfigSchema = z
     NanoCpus: unset(z.number().int().nonnegative()),
     CpuShares: unset(z.number().int().nonnegative()),
     CpuQuota: unset(z.number().int()),
+    CpuRealtimePeriod: unset(z.number().int().nonnegative()),
+    CpuRealtimeRuntime: unset(z.number().int()),
     CpuPeriod: unset(z.number().int().nonnegative()),
     CpusetCpus: unset(z.string()),
     CpusetMems: unset(z.string()),
@@ -185,7 +187,7 @@ export const EndpointSettingsSchema = z
   })
   .passthrough();
 
-export const ContainerCreateRequestSchema = ContainerConfigSchema.extend({
+const ContainerCreateBodySchema = ContainerConfigSchema.extend({
   HostConfig: HostConfigSchema.nullable().optional(),
   NetworkingConfig: z
     .object({ EndpointsConfig: z.record(EndpointSettingsSchema.nullable()).nullable().optional() })
@@ -193,7 +195,47 @@ export const ContainerCreateRequestSchema = ContainerConfigSchema.extend({
     .nullable()
     .optional(),
 });
-export type ContainerCreateRequest = z.infer<typeof ContainerCreateRequestSchema>;
+/** `POST /containers/create`: field names matched as Go's JSON decoder does (docker-py sends `CPURealtimePeriod`). */
+export const ContainerCreateRequestSchema = z.preprocess(
+  (v) => withGoFieldNames(v, ContainerCreateBodySchema),
+  ContainerCreateBodySchema,
+);
+export type ContainerCreateRequest = z.infer<typeof ContainerCreateBodySchema>;
+
+function innerSchema(schema: z.ZodTypeAny): z.ZodTypeAny {
+  let s = schema;
+  for (;;) {
+    if (s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s.unwrap();
+    else if (s instanceof z.ZodDefault) s = s.removeDefault();
+    else if (s instanceof z.ZodEffects) s = s.innerType();
+    else return s;
+  }
+}
+
+/**
+ * Renames the fields of `value` that match a field of `schema` but for case to that field's
+ * name, through nested objects, arrays and maps: Go's encoding/json matches struct fields
+ * case-insensitively, and clients rely on it.
+ */
+export function withGoFieldNames(value: unknown, schema: z.ZodTypeAny): unknown {
+  const s = innerSchema(schema);
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value))
+    return s instanceof z.ZodArray ? value.map((v) => withGoFieldNames(v, s.element)) : value;
+  if (s instanceof z.ZodRecord)
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withGoFieldNames(v, s.valueSchema)]));
+  if (!(s instanceof z.ZodObject)) return value;
+  const shape = s.shape as Record<string, z.ZodTypeAny>;
+  const byLowerCase = new Map(Object.keys(shape).map((k) => [k.toLowerCase(), k]));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const key = Object.hasOwn(shape, k) ? k : (byLowerCase.get(k.toLowerCase()) ?? k);
+    // The exact name wins over a case variant of it.
+    if (key !== k && Object.hasOwn(value, key)) continue;
+    out[key] = Object.hasOwn(shape, key) ? withGoFieldNames(v, shape[key]!) : v;
+  }
+  return out;
+}
 
 /** `POST /containers/{id}/wait?condition=…` */
 export const WaitConditionSchema = z.enum(['not-running', 'next-exit', 'removed']).default('not-running');

@@ -277,8 +277,13 @@ export async function getContainerArchive(
     let result: { stat: PathStat; tar: Readable };
     try {
       const idMappings = engine.containers.get(ref).IdMappings;
-      result = await archiveFromRoot(dir, inner, idMappings ? { idMappings } : {});
-      result = { ...result, stat: named(result.stat, path) };
+      const stat = named(await statInRoot(dir, inner), path);
+      result = await archiveFromRoot(dir, inner, {
+        ...(idMappings ? { idMappings } : {}),
+        // A mount's own root goes by its destination's name (`vol1/…`), as in Docker.
+        ...(stat.name !== '/' && cleanContainerPath(inner) === '/' ? { rootName: stat.name } : {}),
+      });
+      result = { ...result, stat };
     } catch (err) {
       await release();
       throw pathError(err, ref);

@@ -103,7 +103,11 @@ export async function statInRoot(root: string, path: string): Promise<PathStat> 
 export async function archiveFromRoot(
   root: string,
   path: string,
-  options: { idMappings?: IdMappings } = {},
+  options: {
+    idMappings?: IdMappings;
+    /** The name `root` itself has when `path` is the root (a volume mounted at /vol1: `vol1`). */
+    rootName?: string;
+  } = {},
 ): Promise<{ stat: PathStat; tar: Readable }> {
   const stat = await statInRoot(root, path);
   const host = await resolveInRoot(root, cleanContainerPath(path), false);
@@ -121,9 +125,15 @@ export async function archiveFromRoot(
     for (const name of (await readdir(join(parent, rel))).sort()) await walk(`${rel}/${name}`);
   };
   if (host === root) {
-    // The root itself: archive its contents under `.`.
-    const rootWriter = new LayerWriter(root, (rel) => (rel === '' ? '.' : `./${rel}`), options.idMappings);
+    // The root itself: archive its contents under `.` (or under its name, with its own entry).
+    const top = options.rootName ?? '.';
+    const rootWriter = new LayerWriter(
+      root,
+      (rel) => (rel === '' ? top : `${top}/${rel}`),
+      options.idMappings,
+    );
     const walkRoot = async (rel: string) => {
+      if (rel === '' && options.rootName !== undefined) await rootWriter.add('');
       for (const name of (await readdir(join(root, rel))).sort()) {
         const child = rel === '' ? name : `${rel}/${name}`;
         const st = await rootWriter.add(child);
