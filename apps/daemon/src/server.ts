@@ -63,6 +63,12 @@ export function createApiServer(engine: Engine, logger: Logger & { debug?(msg: s
       });
     } catch (err) {
       const status = statusFor(err);
+      if (clientWentAway(req, err)) {
+        logger.debug?.(`${req.method} ${url.pathname}: the client went away (${messageFor(err)})`);
+        upgrade?.socket.destroy();
+        if (!upgrade) res.destroy();
+        return;
+      }
       if (status >= 500)
         logger.error(
           `${req.method} ${url.pathname}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
@@ -118,6 +124,12 @@ export function createApiServer(engine: Engine, logger: Logger & { debug?(msg: s
     void handle(req, res, { socket, head });
   });
   return server;
+}
+
+/** The request failed because its client closed the connection mid-request (an upload cut short). */
+function clientWentAway(req: IncomingMessage, err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return req.socket.destroyed && (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE');
 }
 
 /** Docker's debug log of API calls, with how long each took (until its response or stream ended). */

@@ -9,25 +9,28 @@ export function rawRequest(
   socketPath: string,
   method: string,
   path: string,
-  options: { body?: unknown; upgrade?: boolean } = {},
+  options: { body?: unknown; upgrade?: boolean; tar?: Buffer } = {},
 ): Socket {
-  const body = options.body === undefined ? '' : JSON.stringify(options.body);
+  const body: Buffer =
+    options.tar ?? Buffer.from(options.body === undefined ? '' : JSON.stringify(options.body));
+  const type = options.tar ? 'application/x-tar' : 'application/json';
   const socket = connect(socketPath);
   // The tests end connections rudely on purpose; what matters is the daemon's side.
   socket.on('error', () => undefined);
   socket.write(
     `${method} ${path} HTTP/1.1\r\nHost: docker\r\n` +
       (options.upgrade ? 'Connection: Upgrade\r\nUpgrade: tcp\r\n' : '') +
-      (body ? `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` : '') +
-      `\r\n${body}`,
+      (body.length ? `Content-Type: ${type}\r\nContent-Length: ${body.length}\r\n` : '') +
+      '\r\n',
   );
+  if (body.length) socket.write(body);
   return socket;
 }
 
 /** Reads the response head; resolves with the status and what already came after it. */
 export function readHead(socket: Socket): Promise<{ status: number; head: string; rest: Buffer }> {
   return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     const onData = (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
       const end = buf.indexOf('\r\n\r\n');
@@ -45,7 +48,7 @@ export function readHead(socket: Socket): Promise<{ status: number; head: string
 }
 
 /** Everything the peer sends until it ends the connection (or `ms` pass). */
-export function readAll(socket: Socket, first = Buffer.alloc(0), ms = 20_000): Promise<Buffer> {
+export function readAll(socket: Socket, first: Buffer = Buffer.alloc(0), ms = 20_000): Promise<Buffer> {
   return new Promise((resolve) => {
     const chunks = [first];
     const done = () => {
@@ -81,7 +84,7 @@ export async function api<T = unknown>(
   const socket = rawRequest(socketPath, method, path, body === undefined ? {} : { body });
   const { status, head, rest } = await readHead(socket);
   const length = /content-length: (\d+)/i.exec(head)?.[1];
-  let data = rest;
+  let data: Buffer = rest;
   if (length !== undefined) {
     while (data.length < Number(length)) {
       data = Buffer.concat([data, await new Promise<Buffer>((r) => socket.once('data', r).resume())]);

@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, pipeline } from 'node:stream';
 import type { HistoryEntry, ImageConfig, ImageRunConfig } from '@ts-container/image';
 import {
   type Change,
@@ -232,7 +232,10 @@ export async function exportContainer(engine: Engine, ref: string): Promise<Read
       stderr: 'pipe',
     });
     const out = new PassThrough();
-    proc.stdout!.pipe(out);
+    // A reader that went away leaves tar blocked on its output: it is stopped instead.
+    pipeline(proc.stdout!, out, (err) => {
+      if (err) proc.kill('SIGKILL');
+    });
     proc.then(
       () => release(),
       (err: unknown) => {
@@ -289,12 +292,9 @@ export async function getContainerArchive(
       throw pathError(err, ref);
     }
     const out = new PassThrough();
-    result.tar.on('error', (err) => {
-      out.destroy(err);
-      void release();
-    });
-    result.tar.on('end', () => void release());
-    result.tar.pipe(out);
+    // However it ends (read to the end, failed, or dropped by a reader that went away), the
+    // walk stops and the rootfs is released once.
+    pipeline(result.tar, out, () => void release());
     return { stat: result.stat, tar: out };
   });
 }

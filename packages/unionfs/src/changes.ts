@@ -233,8 +233,14 @@ const SMALL_FILE = 256 * 1024;
 function fileEntry(pack: tar.Pack, header: EntryHeader, path: string): Promise<void> {
   if ((header.size ?? 0) <= SMALL_FILE) return entryWithBody(pack, header, readFileSync(path));
   return new Promise<void>((resolve, reject) => {
+    const source = createReadStream(path).on('error', reject);
     const sink = pack.entry(header as tar.Header, (err) => (err ? reject(err) : resolve()));
-    createReadStream(path).on('error', reject).pipe(sink);
+    // A pack destroyed mid-file (its reader went away) destroys the entry; `pipe` alone would
+    // leave the file open, the walk waiting.
+    sink.once('close', () => source.destroy());
+    // The entry's error also reaches the callback above; without a listener `pipe` would rethrow it.
+    sink.on('error', reject);
+    source.pipe(sink);
   });
 }
 

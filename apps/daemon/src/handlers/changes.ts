@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   type Engine,
   commitContainer,
@@ -22,10 +23,9 @@ function pathStatHeader(stat: object): string {
 }
 
 async function streamTo(res: ServerResponse, stream: Readable): Promise<void> {
-  stream.pipe(res);
-  await new Promise<void>((resolve, reject) => {
-    stream.on('end', resolve);
-    stream.on('error', reject);
+  // pipeline, not pipe: a client that goes away mid-download destroys the source (open files, mounts).
+  await pipeline(stream, res).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
   });
 }
 
