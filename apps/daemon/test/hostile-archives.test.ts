@@ -218,6 +218,21 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     expect(JSON.parse(r.body).message).toMatch(/path escapes the root/);
   });
 
+  it('ADD of a hostile local archive unpacks inside the image only', async () => {
+    const evil = makeTar([
+      { name: 'l', type: 'symlink', linkname: outside },
+      { name: `l/${marker}-planted`, body: 'x' },
+      { name: 'r', type: 'symlink', linkname: '../../../../../../../../tmp' },
+      { name: `r/${marker}-planted`, body: 'x' },
+      { name: 'h', type: 'link', linkname: 'r/../etc/passwd' },
+    ]);
+    const r = await build([dockerfile('FROM busybox\nADD evil.tar /x/\n'), { name: 'evil.tar', body: evil }]);
+    expect(r.status).toBe(200);
+    // The hard link named a file that is not in the archive's root: refused, in the stream.
+    expect(streamError(r.body)).toMatch(/ADD failed: unpacking evil.tar: .*hard link to .*: no such file/);
+    expect(r.body).not.toContain(daemon.dir);
+  });
+
   it('COPY of a path outside the context fails with Docker wording', async () => {
     const r = await build([dockerfile('FROM busybox\nCOPY ../secret /\n')]);
     expect(streamError(r.body)).toBe('COPY failed: forbidden path outside the build context: ../secret ()');
@@ -315,6 +330,14 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     expect(await blobs()).toEqual(before);
   });
 
+  it('load of random bytes is a 400 and leaves no blob behind', async () => {
+    const before = await blobs();
+    const r = await call(daemon.socketPath, 'POST', '/images/load?quiet=1', randomBytes(64 * 1024));
+    expect(r.status).toBe(400);
+    expect(r.body).toMatch(/archive\/tar: invalid tar header/);
+    expect(await blobs()).toEqual(before);
+  });
+
   it('import of a layer whose entry claims 100 GiB and is cut short is a 400', async () => {
     const before = await blobs();
     const tar = makeTar([{ name: 'big', body: 'only a little', claimedSize: 100 * 2 ** 30 }], { end: false });
@@ -322,6 +345,24 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     expect(r.status).toBe(400);
     expect(r.body).toMatch(/unexpected EOF/);
     expect(await blobs()).toEqual(before);
+  });
+
+  it('a context larger than the free disk fails with "no space left on device" and leaves nothing', async () => {
+    // The daemon receives contexts in <data-root>/tmp: a 16 MiB tmpfs there is a full disk.
+    const tmp = join(daemon.dataRoot, 'tmp');
+    await mkdir(tmp, { recursive: true });
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tsctr-test-full', tmp]);
+    try {
+      const r = await build([
+        dockerfile('FROM busybox\n'),
+        { name: 'big', body: Buffer.alloc(32 * 2 ** 20, 1) },
+      ]);
+      expect(r.status).toBe(500);
+      expect(JSON.parse(r.body).message).toBe('no space left on device');
+      expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      await execa('umount', [tmp]);
+    }
   });
 
   it('a malformed URL escape is a 400', async () => {
