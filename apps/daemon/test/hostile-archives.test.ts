@@ -288,6 +288,23 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     expect(lines[3]).toBe('tool');
   }, 60_000);
 
+  it("a volume's copy-up does not follow an image symlink out to the host", async () => {
+    const r = await build(
+      [
+        dockerfile('FROM busybox\nCOPY data /data\n'),
+        { name: 'data', type: 'symlink', linkname: join(outside, 'secrets') },
+      ],
+      '&t=copyup:test',
+    );
+    expect(streamError(r.body)).toBeUndefined();
+    // The runtime may refuse the dangling mount point; the copy-up happens before it either way.
+    await daemon.tsctr(['run', '--rm', '-v', `${marker}-vol:/data`, 'copyup:test', 'true']);
+    const list = await daemon.tsctr(['run', '--rm', '-v', `${marker}-vol:/v`, 'busybox', 'ls', '-A', '/v']);
+    expect(list.exitCode).toBe(0);
+    expect(list.stdout).not.toContain('secret');
+    await daemon.tsctr(['volume', 'rm', `${marker}-vol`]);
+  }, 60_000);
+
   it('PUT /containers/ID/archive: a hard link to a missing target is a 400 without host paths', async () => {
     const r = await call(
       daemon.socketPath,
