@@ -218,6 +218,21 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     expect(JSON.parse(r.body).message).toMatch(/path escapes the root/);
   });
 
+  it('ADD of a hostile local archive unpacks inside the image only', async () => {
+    const evil = makeTar([
+      { name: 'l', type: 'symlink', linkname: outside },
+      { name: `l/${marker}-planted`, body: 'x' },
+      { name: 'r', type: 'symlink', linkname: '../../../../../../../../tmp' },
+      { name: `r/${marker}-planted`, body: 'x' },
+      { name: 'h', type: 'link', linkname: 'r/../etc/passwd' },
+    ]);
+    const r = await build([dockerfile('FROM busybox\nADD evil.tar /x/\n'), { name: 'evil.tar', body: evil }]);
+    expect(r.status).toBe(200);
+    // The hard link named a file that is not in the archive's root: refused, in the stream.
+    expect(streamError(r.body)).toMatch(/ADD failed: unpacking evil.tar: .*hard link to .*: no such file/);
+    expect(r.body).not.toContain(daemon.dir);
+  });
+
   it('COPY of a path outside the context fails with Docker wording', async () => {
     const r = await build([dockerfile('FROM busybox\nCOPY ../secret /\n')]);
     expect(streamError(r.body)).toBe('COPY failed: forbidden path outside the build context: ../secret ()');
@@ -273,6 +288,23 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     expect(lines[3]).toBe('tool');
   }, 60_000);
 
+  it("a volume's copy-up does not follow an image symlink out to the host", async () => {
+    const r = await build(
+      [
+        dockerfile('FROM busybox\nCOPY data /data\n'),
+        { name: 'data', type: 'symlink', linkname: join(outside, 'secrets') },
+      ],
+      '&t=copyup:test',
+    );
+    expect(streamError(r.body)).toBeUndefined();
+    // The runtime may refuse the dangling mount point; the copy-up happens before it either way.
+    await daemon.tsctr(['run', '--rm', '-v', `${marker}-vol:/data`, 'copyup:test', 'true']);
+    const list = await daemon.tsctr(['run', '--rm', '-v', `${marker}-vol:/v`, 'busybox', 'ls', '-A', '/v']);
+    expect(list.exitCode).toBe(0);
+    expect(list.stdout).not.toContain('secret');
+    await daemon.tsctr(['volume', 'rm', `${marker}-vol`]);
+  }, 60_000);
+
   it('PUT /containers/ID/archive: a hard link to a missing target is a 400 without host paths', async () => {
     const r = await call(
       daemon.socketPath,
@@ -315,6 +347,14 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     expect(await blobs()).toEqual(before);
   });
 
+  it('load of random bytes is a 400 and leaves no blob behind', async () => {
+    const before = await blobs();
+    const r = await call(daemon.socketPath, 'POST', '/images/load?quiet=1', randomBytes(64 * 1024));
+    expect(r.status).toBe(400);
+    expect(r.body).toMatch(/archive\/tar: invalid tar header/);
+    expect(await blobs()).toEqual(before);
+  });
+
   it('import of a layer whose entry claims 100 GiB and is cut short is a 400', async () => {
     const before = await blobs();
     const tar = makeTar([{ name: 'big', body: 'only a little', claimedSize: 100 * 2 ** 30 }], { end: false });
@@ -322,6 +362,24 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     expect(r.status).toBe(400);
     expect(r.body).toMatch(/unexpected EOF/);
     expect(await blobs()).toEqual(before);
+  });
+
+  it('a context larger than the free disk fails with "no space left on device" and leaves nothing', async () => {
+    // The daemon receives contexts in <data-root>/tmp: a 16 MiB tmpfs there is a full disk.
+    const tmp = join(daemon.dataRoot, 'tmp');
+    await mkdir(tmp, { recursive: true });
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tsctr-test-full', tmp]);
+    try {
+      const r = await build([
+        dockerfile('FROM busybox\n'),
+        { name: 'big', body: Buffer.alloc(32 * 2 ** 20, 1) },
+      ]);
+      expect(r.status).toBe(500);
+      expect(JSON.parse(r.body).message).toBe('no space left on device');
+      expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      await execa('umount', [tmp]);
+    }
   });
 
   it('a malformed URL escape is a 400', async () => {

@@ -1,6 +1,7 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join, posix } from 'node:path';
 import type { ContainerConfig, HostConfig } from '@ts-container/api';
+import { resolveInRoot } from '@ts-container/image';
 import { execa } from 'execa';
 import type { ContainerRecord, MountPoint } from './container-store.js';
 import { EngineError, invalidParameter } from './errors.js';
@@ -179,7 +180,8 @@ export async function resolveMountPoints(
 export async function copyUpIntoVolume(rootfs: string, p: MountPoint, volumeDir: string): Promise<void> {
   if (p.NoCopy) return;
   if ((await readdir(volumeDir)).length > 0) return;
-  const from = join(rootfs, p.Destination);
+  // Resolved inside the rootfs: an image's `/data -> /etc` must not copy the host's /etc.
+  const from = await resolveInRoot(rootfs, p.Destination);
   const isDir = await stat(from).then(
     (s) => s.isDirectory(),
     () => false,

@@ -15,6 +15,7 @@ import {
   MediaType,
   hostPlatform,
 } from './oci.js';
+import { archiveFailure } from './safe-archive.js';
 
 /** One image to write into a `docker save` archive. */
 export interface ArchiveImage {
@@ -215,7 +216,12 @@ export async function readImageArchive(
       files.set(name, { digest: blob.digest, size: blob.size, head });
     }
   })();
-  await Promise.all([pipeline(await decompressStream(source), extract), consume]);
+  try {
+    await Promise.all([pipeline(await decompressStream(source), extract), consume]);
+  } catch (err) {
+    // Not a tar, cut short, or the disk full: the client's fault is a 4xx, never a 500.
+    throw archiveFailure(err);
+  }
 
   const lookup = (path: string): ArchiveFile => {
     let name = cleanName(path);

@@ -96,6 +96,15 @@ export async function buildContext(root) {
   return dir;
 }
 
+/** A build context of one `sizeMiB` file (sparse: cheap to make, all of it still sent) and a tiny Dockerfile. */
+export async function bigBuildContext(root, sizeMiB) {
+  const dir = join(root, `build-context-${sizeMiB}m`);
+  await mkdir(dir, { recursive: true });
+  await run('truncate', ['-s', `${sizeMiB}M`, join(dir, 'big.bin')]);
+  await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY Dockerfile /\n');
+  return dir;
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();

@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT, rssMiB } from './engines.mjs';
-import { LocalRegistry, bigImageArchive, buildContext, busyboxRootfs } from './fixtures.mjs';
-import { pool, run, unixRequest } from './proc.mjs';
+import { LocalRegistry, bigBuildContext, bigImageArchive, buildContext, busyboxRootfs } from './fixtures.mjs';
+import { pool, run, sleep, unixRequest } from './proc.mjs';
 import { rotation, round, summarize } from './stats.mjs';
 
 export const ENGINE_IDS = ['tsctr', 'docker→tsctrd', 'docker', 'podman'];
@@ -488,6 +488,78 @@ export const WORKLOADS = [
         },
       });
       return [{ id: 'commit', title: '`commit` of a container with 1,000 new files', unit: 'ms', results }];
+    },
+  },
+  {
+    id: 'build-context',
+    aliases: ['context'],
+    title: '`build` of a 1 GiB context: time and daemon peak RSS',
+    async run(ctx) {
+      await ensureBusybox(ctx);
+      const context = await bigBuildContext(ctx.root, 1024);
+      const env = (e) => (e.id === 'docker' ? { DOCKER_BUILDKIT: '0' } : {});
+      const peaks = {};
+      const afters = {};
+      const time = await rounds(ctx, {
+        reps: ctx.heavyReps,
+        warmup: 0,
+        op: async (e) => {
+          const idle = (await daemonRss(e))?.value ?? 0;
+          let peak = idle;
+          let sampling = true;
+          const sampler = (async () => {
+            while (sampling) {
+              peak = Math.max(peak, (await daemonRss(e))?.value ?? 0);
+              await sleep(100);
+            }
+          })();
+          try {
+            const ms = (
+              await e.cli(['build', '--no-cache', '-t', 'bench-context:latest', context], {
+                env: env(e),
+                timeoutMs: 600_000,
+              })
+            ).ms;
+            (peaks[e.id] ??= []).push(round(peak - idle));
+            sampling = false;
+            await sampler;
+            // Memory given back: the daemon's RSS 2 s after the build, over its idle figure.
+            await sleep(2000);
+            (afters[e.id] ??= []).push(round(((await daemonRss(e))?.value ?? 0) - idle));
+            return ms;
+          } finally {
+            sampling = false;
+            await sampler;
+          }
+        },
+      });
+      for (const id of ENGINES) if (ctx.engines[id]) await rmi(ctx.engines[id], ['bench-context:latest']);
+      await rm(context, { recursive: true, force: true });
+      const rss = {};
+      const after = {};
+      for (const [id, r] of Object.entries(time)) {
+        rss[id] = r.samples ? { samples: peaks[id] ?? [], ...summarize(peaks[id] ?? []) } : r;
+        after[id] = r.samples ? { samples: afters[id] ?? [], ...summarize(afters[id] ?? []) } : r;
+      }
+      const note =
+        'FROM busybox + COPY Dockerfile; the context is one sparse 1 GiB file, sent whole by the CLI; docker: DOCKER_BUILDKIT=0 (classic builder)';
+      return [
+        { id: 'build-context-time', title: '`build` of a 1 GiB context', unit: 'ms', note, results: time },
+        {
+          id: 'build-context-rss',
+          title: '`build` of a 1 GiB context: daemon peak RSS over idle',
+          unit: 'MiB',
+          note,
+          results: rss,
+        },
+        {
+          id: 'build-context-rss-after',
+          title: '`build` of a 1 GiB context: daemon RSS 2 s after, over idle',
+          unit: 'MiB',
+          note,
+          results: after,
+        },
+      ];
     },
   },
   {
