@@ -217,7 +217,7 @@ describe.skipIf(skip !== undefined)('POST /build conformance', () => {
     }
   });
 
-  it('refuses squash and isolation values Docker refuses on Linux', async () => {
+  it('refuses squash, an unknown platform and isolation values Docker refuses on Linux', async () => {
     const status = async (query: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
         const req = request(
@@ -236,6 +236,12 @@ describe.skipIf(skip !== undefined)('POST /build conformance', () => {
     expect(await status('squash=1')).toEqual({
       status: 400,
       body: expect.stringContaining('squash is only supported with experimental mode'),
+    });
+    expect(await status('platform=foobar')).toEqual({
+      status: 400,
+      body: expect.stringContaining(
+        '\\"foobar\\": unknown operating system or architecture: invalid argument',
+      ),
     });
     expect(await status('isolation=hyperv')).toEqual({
       status: 400,
