@@ -194,7 +194,7 @@ CMD echo done
     expect(backend.runs).toHaveLength(3);
   });
 
-  it('builds multi-stage Dockerfiles in dependency order, with --target', async () => {
+  it('builds multi-stage Dockerfiles in file order (every stage up to the target, as classic Docker), with --target', async () => {
     backend.addBase('golang:1.22', { Env: ['GOPATH=/go'] });
     const text = `FROM golang:1.22 AS build
 WORKDIR /src
@@ -209,7 +209,10 @@ ENTRYPOINT ["/app"]
     const ctx = await BuildContext.fromDirectory(dir);
     const lines: string[] = [];
     const result = await build(text, ctx, {}, backend, (l) => lines.push(l));
-    expect(backend.runs.map((r) => r.argv)).toEqual([['/bin/sh', '-c', 'go build -o /out/app']]);
+    expect(backend.runs.map((r) => r.argv)).toEqual([
+      ['/bin/sh', '-c', 'go build -o /out/app'],
+      ['/bin/sh', '-c', 'echo debug'],
+    ]);
     const buildImage = result.stageImages.get(0)!;
     expect(backend.copies[1]!.sources).toEqual([{ kind: 'image', imageId: buildImage, path: '/out/app' }]);
     expect(backend.copies[1]!.parentImageId).toBeNull();
@@ -218,7 +221,7 @@ ENTRYPOINT ["/app"]
       'other.txt',
     ]);
     expect(backend.images.get(result.imageId)!.config).toEqual({ Entrypoint: ['/app'], Cmd: null });
-    expect(lines.join('')).toContain('Step 5/7 : FROM scratch\n ---> \n');
+    expect(lines.join('')).toContain('Step 7/9 : FROM scratch\n ---> \n');
 
     const debug = await build(text, ctx, { target: 'debug' }, backend);
     expect(backend.images.get(debug.imageId)!.history.at(-1)!.created_by).toBe('/bin/sh -c echo debug');

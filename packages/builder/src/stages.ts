@@ -248,15 +248,9 @@ export function planBuild(
     target = found;
   }
 
-  // Dependencies always come earlier in the file, so file order is a valid build order.
-  const needed = new Set<number>();
-  const visit = (i: number) => {
-    if (needed.has(i)) return;
-    needed.add(i);
-    for (const d of allStages[i]!.dependsOn) visit(d);
-  };
-  visit(target.index);
-  const order = allStages.filter((s) => needed.has(s.index));
+  // The classic builder builds every stage up to the target, used or not (BuildKit skips the
+  // unused ones); its step numbers count them all, and clients see those.
+  const order = allStages.slice(0, target.index + 1);
 
   const consumed = new Set<string>([
     ...metaArgValues.keys(),

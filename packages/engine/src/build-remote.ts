@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import type { Engine } from './engine.js';
 import { EngineError, invalidParameter } from './errors.js';
@@ -67,9 +66,13 @@ export function parseGitRemote(remote: string): GitRemote {
   return { url, ...(ref !== '' ? { ref } : {}), ...(subdir !== '' ? { subdir } : {}) };
 }
 
-/** Runs git in `dir`; refuses the `file` and `ext` transports (a repository's submodules could name local paths). */
+/**
+ * Runs git in `dir`; refuses the `file` and `ext` transports (a repository's submodules could
+ * name local paths), and starts no background maintenance that would outlive the clone.
+ */
 async function git(dir: string, args: string[]): Promise<void> {
-  const result = await execa('git', ['-c', 'protocol.file.allow=never', ...args], {
+  const config = ['protocol.file.allow=never', 'gc.auto=0', 'maintenance.auto=false'];
+  const result = await execa('git', [...config.flatMap((c) => ['-c', c]), ...args], {
     cwd: dir,
     reject: false,
     stdin: 'ignore',
@@ -157,20 +160,17 @@ export async function cloneGitContext(root: string, remote: GitRemote): Promise<
   return dir;
 }
 
-/** The directory as a tar stream, owned by root as the docker CLI sends contexts. */
-function tarOfDirectory(dir: string): Readable {
-  const proc = spawn('tar', ['-c', '--numeric-owner', '--owner=0', '--group=0', '-C', dir, '.'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+/**
+ * Archives the directory into `file`, owned by root as the docker CLI sends contexts. Written
+ * to a file and not streamed from the child: Node drains a finished child's unread stdout.
+ */
+async function archiveDirectory(dir: string, file: string): Promise<void> {
+  const r = await execa('tar', ['-cf', file, '--numeric-owner', '--owner=0', '--group=0', '-C', dir, '.'], {
+    reject: false,
+    stdin: 'ignore',
   });
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  proc.on('close', (code) => {
-    if (code !== 0)
-      proc.stdout.destroy(new EngineError('system', `error archiving the git context: ${stderr.trim()}`));
-  });
-  return proc.stdout;
+  if (r.exitCode !== 0)
+    throw new EngineError('system', `error archiving the git context: ${String(r.stderr).trim()}`);
 }
 
 /** moby's acceptable remote context types: tar archives (plain or compressed) and plain text. */
@@ -238,11 +238,15 @@ async function downloadContext(
 export async function fetchRemoteContext(engine: Engine, remote: string): Promise<RemoteContext> {
   if (isGitUrl(remote)) {
     const parsed = parseGitRemote(remote);
-    const root = await scratchDir(engine, 'build-git-');
-    const cleanup = () => rm(root, { recursive: true, force: true });
+    const scratch = await scratchDir(engine, 'build-git-');
+    const cleanup = () => rm(scratch, { recursive: true, force: true });
     try {
+      const root = join(scratch, 'repo');
+      await mkdir(root);
       const dir = await cloneGitContext(root, parsed);
-      return { tar: tarOfDirectory(dir), cleanup };
+      const archive = join(scratch, 'context.tar');
+      await archiveDirectory(dir, archive);
+      return { tar: createReadStream(archive), cleanup };
     } catch (err) {
       await cleanup();
       throw err;

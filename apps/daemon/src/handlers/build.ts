@@ -32,6 +32,33 @@ function jsonParam<T>(query: URLSearchParams, name: string, schema: z.ZodType<T>
 const UlimitsSchema = z.array(z.object({ Name: z.string(), Soft: z.number().int(), Hard: z.number().int() }));
 const CacheFromSchema = z.array(z.string());
 
+/** Go's operating systems and architectures, which containerd's platform parser knows. */
+const KNOWN_OS = new Set(
+  'aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd openbsd plan9 solaris wasip1 windows zos'.split(
+    ' ',
+  ),
+);
+const KNOWN_ARCH = new Set(
+  '386 amd64 amd64p32 arm armbe arm64 arm64be aarch64 x86_64 i386 armhf armel loong64 mips mipsle mips64 mips64le ppc ppc64 ppc64le riscv riscv64 s390 s390x sparc sparc64 wasm'.split(
+    ' ',
+  ),
+);
+
+/** `platform` as containerd parses it: `os[/arch[/variant]]`, or an architecture alone. */
+function checkPlatform(value: string): void {
+  const parts = value.toLowerCase().split('/');
+  const bad = (what: string) =>
+    new HttpError(400, `${JSON.stringify(value)}: unknown ${what}: invalid argument`);
+  if (parts.length > 3 || parts.some((p) => p === ''))
+    throw new HttpError(400, `${JSON.stringify(value)}: invalid platform`);
+  if (parts.length === 1) {
+    if (!KNOWN_OS.has(parts[0]!) && !KNOWN_ARCH.has(parts[0]!)) throw bad('operating system or architecture');
+    return;
+  }
+  if (!KNOWN_OS.has(parts[0]!)) throw bad('operating system');
+  if (!KNOWN_ARCH.has(parts[1]!)) throw bad('architecture');
+}
+
 /** An integer parameter moby reads leniently: absent or unparsable means unset. */
 function lenientInt(query: URLSearchParams, name: string): number | undefined {
   const raw = query.get(name);
@@ -101,6 +128,7 @@ async function postBuild(engine: Engine, { req, res, query }: RequestContext): P
   const tags = query.getAll('t').filter((t) => t !== '');
   const target = query.get('target');
   const platform = query.get('platform');
+  if (platform) checkPlatform(platform);
   const dockerfile = query.get('dockerfile');
 
   let started = false;

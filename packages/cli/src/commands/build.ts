@@ -67,6 +67,8 @@ async function readStream(stream: Readable): Promise<Buffer> {
 
 interface PreparedContext {
   body: Readable | Buffer;
+  /** A git repository or URL the daemon fetches itself (`POST /build?remote=`). */
+  remote?: string;
   /** The Dockerfile's name inside the context, when not the default. */
   dockerfile?: string;
   cleanup: () => Promise<void>;
@@ -141,6 +143,24 @@ async function prepareContext(
     dockerfile: name,
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * Whether the context argument is remote: an http(s) URL, or a git one (`git://`, `git@`, or
+ * `github.com/…` when no such local path exists, as the docker CLI decides).
+ */
+async function isRemoteContext(path: string): Promise<boolean> {
+  if (/^(https?|git):\/\//.test(path) || path.startsWith('git@')) return true;
+  return path.startsWith('github.com/') && !(await lstat(path).catch(() => undefined));
+}
+
+/** A remote context is fetched by the daemon; `-f` names the Dockerfile inside it. */
+function remoteContext(remote: string, file: string | undefined): PreparedContext {
+  if (file === '-')
+    throw new CommandError(
+      'invalid argument: the Dockerfile cannot be read from stdin with a remote context',
+    );
+  return { body: Buffer.alloc(0), remote, ...(file ? { dockerfile: file } : {}), cleanup: async () => {} };
 }
 
 /** `--build-arg KEY=value`, or `--build-arg KEY` taking the value from the environment. */
@@ -241,14 +261,15 @@ export const buildCommand: Command = {
   maxArgs: 1,
   async run(ctx, args, flags) {
     const path = args[0]!;
-    if (/^(https?|git):\/\//.test(path) || path.startsWith('git@'))
-      throw new CommandError(`unable to prepare context: remote contexts are not supported: ${path}`);
     const file = flags.file as string | undefined;
     const quiet = flags.quiet === true;
-    const prepared = await prepareContext(ctx, path, file);
+    const prepared = (await isRemoteContext(path))
+      ? remoteContext(path, file)
+      : await prepareContext(ctx, path, file);
     try {
       const res = await ctx.client.stream('POST', '/build', {
         query: {
+          remote: prepared.remote,
           t: flags.tag as string[],
           dockerfile: prepared.dockerfile,
           buildargs: JSON.stringify(buildArgs(ctx, flags['build-arg'] as string[])),
