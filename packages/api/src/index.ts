@@ -8,6 +8,7 @@ export {
   ContainerCreateRequestSchema,
   type ContainerSummary,
   EndpointSettingsSchema,
+  type EndpointSettingsRequest,
   HealthConfigSchema,
   type HostConfig,
   HostConfigSchema,

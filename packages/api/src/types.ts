@@ -150,13 +150,25 @@ export const ContainerConfigSchema = z
   .passthrough();
 export type ContainerConfig = z.infer<typeof ContainerConfigSchema>;
 
+/** An EndpointsConfig entry (create) or EndpointConfig (network connect); null means unset. */
 export const EndpointSettingsSchema = z
   .object({
-    IPAMConfig: z.object({ IPv4Address: z.string().optional() }).passthrough().nullable().optional(),
+    IPAMConfig: z
+      .object({
+        IPv4Address: z.string().nullable().optional(),
+        IPv6Address: z.string().nullable().optional(),
+        LinkLocalIPs: z.array(z.string()).nullable().optional(),
+      })
+      .passthrough()
+      .nullable()
+      .optional(),
+    Links: z.array(z.string()).nullable().optional(),
     Aliases: stringList,
-    MacAddress: z.string().optional(),
+    MacAddress: z.string().nullable().optional(),
+    DriverOpts: z.record(z.string()).nullable().optional(),
   })
   .passthrough();
+export type EndpointSettingsRequest = z.infer<typeof EndpointSettingsSchema>;
 
 export const ContainerCreateRequestSchema = ContainerConfigSchema.extend({
   HostConfig: HostConfigSchema.nullable().optional(),
