@@ -1,10 +1,25 @@
+import { request } from 'node:http';
 import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const skip = e2eSkipReason();
 if (skip) console.warn(`tsctrd network end-to-end tests skipped: ${skip}`);
 
-describe.skipIf(skip !== undefined)('the real docker CLI: networks, swarm and info', () => {
+function api(socketPath: string, method: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe.skipIf(skip !== undefined)('the real docker CLI: networks, swarm, info and volume prune', () => {
   let daemon: TestDaemon;
   const tag = `${process.pid}`;
   beforeAll(async () => {
@@ -61,6 +76,34 @@ describe.skipIf(skip !== undefined)('the real docker CLI: networks, swarm and in
       '{{.Swarm.LocalNodeState}} {{.Debug}} {{.ExperimentalBuild}}',
     ]);
     expect(info.stdout).toBe('inactive false false');
+  });
+
+  it('every Swarm endpoint is a 503 with Docker’s message', async () => {
+    for (const [method, path, message] of [
+      ['POST', '/v1.41/swarm/leave?force=1', 'This node is not part of a swarm'],
+      ['GET', '/v1.41/swarm', 'This node is not a swarm manager.'],
+      ['GET', '/v1.41/services', 'This node is not a swarm manager.'],
+      ['GET', '/v1.41/tasks/abc/logs', 'This node is not a swarm manager.'],
+      ['DELETE', '/v1.41/secrets/abc', 'This node is not a swarm manager.'],
+      ['POST', '/v1.41/swarm/init', 'Swarm mode is not supported'],
+    ] as const) {
+      const r = await api(daemon.socketPath, method, path);
+      expect(r.status, path).toBe(503);
+      expect(JSON.parse(r.body).message).toContain(message);
+    }
+  });
+
+  it('volume prune: every unused volume before API 1.42, only anonymous ones from 1.42', async () => {
+    const named = `named${tag}`;
+    await daemon.docker(['volume', 'create', named]);
+    const anonymous = JSON.parse((await api(daemon.socketPath, 'POST', '/v1.47/volumes/create')).body).Name;
+    const recent = JSON.parse((await api(daemon.socketPath, 'POST', '/v1.47/volumes/prune')).body);
+    expect(recent.VolumesDeleted).toEqual([anonymous]);
+    const old = JSON.parse((await api(daemon.socketPath, 'POST', '/v1.41/volumes/prune')).body);
+    expect(old.VolumesDeleted).toEqual([named]);
+    // Nothing left: still a list, never null.
+    const none = JSON.parse((await api(daemon.socketPath, 'POST', '/v1.41/volumes/prune')).body);
+    expect(none.VolumesDeleted).toEqual([]);
   });
 
   it('a network name may hold a space, as in Docker', async () => {
