@@ -124,6 +124,20 @@ describe.skipIf(skip !== undefined)('tsctr networking: modes, user networks, pub
     ]);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain(`inet ${ip}/`);
+    // Docker: the joining container takes the other's host name, so `hostname -i` resolves it
+    // through the /etc/hosts the two share.
+    const names = await run([
+      'run',
+      '--rm',
+      '--network',
+      `container:b1${tag}`,
+      'busybox',
+      'sh',
+      '-c',
+      'hostname; hostname -i',
+    ]);
+    expect(names.stderr).toBe('');
+    expect(names.stdout.split('\n')).toEqual([await inspect(`b1${tag}`, '{{.Config.Hostname}}'), ip]);
     await run(['create', '--name', `stopped${tag}`, 'busybox', 'true']);
     const bad = await run(['run', '--rm', '--network', `container:stopped${tag}`, 'busybox', 'true']);
     expect(bad.exitCode).not.toBe(0);

@@ -21,6 +21,7 @@ export {
   ContainerCreateRequestSchema,
   type ContainerSummary,
   EndpointSettingsSchema,
+  type EndpointSettingsRequest,
   HealthConfigSchema,
   type HostConfig,
   HostConfigSchema,

@@ -175,17 +175,25 @@ export const ContainerConfigSchema = z
   .passthrough();
 export type ContainerConfig = z.infer<typeof ContainerConfigSchema>;
 
+/** An EndpointsConfig entry (create) or EndpointConfig (network connect); null means unset. */
 export const EndpointSettingsSchema = z
   .object({
     IPAMConfig: z
-      .object({ IPv4Address: unset(z.string()) })
+      .object({
+        IPv4Address: unset(z.string()),
+        IPv6Address: unset(z.string()),
+        LinkLocalIPs: unset(z.array(z.string())),
+      })
       .passthrough()
       .nullable()
       .optional(),
+    Links: unset(z.array(z.string())),
     Aliases: stringList,
     MacAddress: unset(z.string()),
+    DriverOpts: unset(z.record(z.string())),
   })
   .passthrough();
+export type EndpointSettingsRequest = z.infer<typeof EndpointSettingsSchema>;
 
 const ContainerCreateBodySchema = ContainerConfigSchema.extend({
   HostConfig: HostConfigSchema.nullable().optional(),

@@ -1,6 +1,6 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ContainerCreateRequest } from '@ts-container/api';
+import type { ContainerCreateRequest, EndpointSettingsRequest } from '@ts-container/api';
 import {
   type EndpointInfo,
   type NetworkManager,
@@ -39,10 +39,37 @@ export interface BridgeNetworkingOptions {
 
 /** Docker's `EndpointSettings` as the engine keeps them in `NetworkSettings.Networks[name]`. */
 export interface EndpointConfig {
-  IPAMConfig?: { IPv4Address?: string | undefined } | null | undefined;
+  IPAMConfig?:
+    | {
+        IPv4Address?: string | undefined;
+        IPv6Address?: string | undefined;
+        LinkLocalIPs?: string[] | undefined;
+      }
+    | null
+    | undefined;
+  Links?: string[] | null | undefined;
   Aliases?: string[] | null | undefined;
   MacAddress?: string | undefined;
+  DriverOpts?: Record<string, string> | null | undefined;
   [key: string]: unknown;
+}
+
+/** A request's EndpointsConfig entry (create, network connect) with its nulls and empty values dropped. */
+export function endpointConfig(e: EndpointSettingsRequest | null | undefined): EndpointConfig {
+  if (!e) return {};
+  const ipam = e.IPAMConfig;
+  const ipamConfig = {
+    ...(ipam?.IPv4Address ? { IPv4Address: ipam.IPv4Address } : {}),
+    ...(ipam?.IPv6Address ? { IPv6Address: ipam.IPv6Address } : {}),
+    ...(ipam?.LinkLocalIPs?.length ? { LinkLocalIPs: ipam.LinkLocalIPs } : {}),
+  };
+  return {
+    ...(Object.keys(ipamConfig).length > 0 ? { IPAMConfig: ipamConfig } : {}),
+    ...(e.Links?.length ? { Links: e.Links } : {}),
+    ...(e.Aliases?.length ? { Aliases: e.Aliases } : {}),
+    ...(e.MacAddress ? { MacAddress: e.MacAddress } : {}),
+    ...(e.DriverOpts ? { DriverOpts: e.DriverOpts } : {}),
+  };
 }
 
 const BLANK_ENDPOINT = {
@@ -73,8 +100,10 @@ export function blankNetworkSettings(
     Networks[name] = {
       ...BLANK_ENDPOINT,
       IPAMConfig: e.IPAMConfig ?? null,
+      Links: e.Links?.length ? e.Links : null,
       Aliases: e.Aliases?.length ? e.Aliases : null,
       MacAddress: requestedMac,
+      DriverOpts: e.DriverOpts ?? null,
       NetworkID: typeof e.NetworkID === 'string' ? e.NetworkID : '',
     };
   }
@@ -160,10 +189,7 @@ export class BridgeNetworking implements ContainerNetworking {
     await this.init();
     const hc = request.HostConfig ?? {};
     const mode = hc.NetworkMode || 'bridge';
-    const requested = (request.NetworkingConfig?.EndpointsConfig ?? {}) as Record<
-      string,
-      EndpointConfig | null
-    >;
+    const requested = request.NetworkingConfig?.EndpointsConfig ?? {};
     if (mode.startsWith('container:')) {
       const other = mode.slice('container:'.length);
       if (!this.options.containers()?.find(other)) throw notFound(`No such container: ${other}`);
@@ -181,9 +207,7 @@ export class BridgeNetworking implements ContainerNetworking {
             ? resolved.networkName
             : 'bridge';
     const network = await this.manager.inspectNetwork(name);
-    const config: EndpointConfig = {
-      ...(requested[mode] ?? requested[name] ?? requested[network.Id] ?? {}),
-    };
+    const config = endpointConfig(requested[mode] ?? requested[name] ?? requested[network.Id]);
     if (!config.MacAddress && request.MacAddress) config.MacAddress = request.MacAddress;
     if (name === 'bridge') {
       if (config.IPAMConfig?.IPv4Address)
@@ -392,7 +416,9 @@ export class BridgeNetworking implements ContainerNetworking {
       onlyLoopback,
       network,
       ipv4Address: config.IPAMConfig?.IPv4Address || undefined,
+      ipv6Address: config.IPAMConfig?.IPv6Address || undefined,
       aliases: config.Aliases ?? undefined,
+      links: config.Links ?? undefined,
       macAddress: mac,
       dnsServers: c.HostConfig.Dns?.length ? c.HostConfig.Dns : undefined,
     });
@@ -412,6 +438,7 @@ export class BridgeNetworking implements ContainerNetworking {
         ...endpoint,
         IPAMConfig: wanted[name]?.IPAMConfig ?? null,
         Aliases: wanted[name]?.Aliases?.length ? wanted[name]?.Aliases : endpoint.Aliases,
+        DriverOpts: wanted[name]?.DriverOpts ?? null,
       };
     }
     const bridge = live.Networks.bridge;
@@ -456,7 +483,14 @@ export class BridgeNetworking implements ContainerNetworking {
         : otherMode === 'none'
           ? ({ mode: 'path', path: `/proc/${other.State.Pid}/ns/net` } as const)
           : ({ mode: 'path', path: this.netnsPath(other.Id) } as const);
-    return { namespace, settings: blankNetworkSettings(), resolvConf, hosts };
+    return {
+      namespace,
+      settings: blankNetworkSettings(),
+      resolvConf,
+      hosts,
+      hostname: other.Config.Hostname || other.Id.slice(0, 12),
+      domainname: other.Config.Domainname ?? '',
+    };
   }
 
   /** `--link name[:alias]` on the default bridge: /etc/hosts entries for running containers. */

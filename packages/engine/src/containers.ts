@@ -356,6 +356,9 @@ export class ContainerService {
       if (network.status === 'rejected') throw network.reason;
       const withNetwork = await this.store.update(c.Id, (r) => {
         r.NetworkSettings = network.value.settings;
+        // container:NAME takes that container's names, as Docker does (see ContainerNetworkSetup).
+        if (network.value.hostname !== undefined) r.Config.Hostname = network.value.hostname;
+        if (network.value.domainname !== undefined) r.Config.Domainname = network.value.domainname;
       });
       await this.writeEtcFiles(withNetwork, network.value.resolvConf, network.value.hosts);
       const spec = await this.specFor(withNetwork, rootfs, network.value.namespace);

@@ -51,6 +51,7 @@ export {
   type ContainerLookup,
   type EndpointConfig,
   blankNetworkSettings,
+  endpointConfig,
 } from './bridge-networking.js';
 export {
   DEFAULT_CERTS_DIRS,

@@ -11,6 +11,13 @@ export interface ContainerNetworkSetup {
   /** Contents of the container's /etc/resolv.conf and /etc/hosts, when networking decides them. */
   resolvConf?: string;
   hosts?: string;
+  /**
+   * The container's host and domain names when networking decides them: a container joining
+   * another's network namespace (`container:NAME`) takes that container's, so that its name
+   * resolves through the /etc/hosts it shares (`hostname -i`).
+   */
+  hostname?: string;
+  domainname?: string;
 }
 
 /**

@@ -125,7 +125,8 @@ export class VolumeService {
       CreatedAt: new Date().toISOString(),
       Labels: options.Labels ?? {},
       Options: opts,
-      Anonymous: options.anonymous ?? false,
+      // moby: a volume created without a name is anonymous (what `volume prune` removes by default).
+      Anonymous: options.anonymous ?? !options.Name,
     };
     await mkdir(this.dataDir(name), { recursive: true });
     await writeFileAtomic(join(this.root, name, 'volume.json'), JSON.stringify(record));

@@ -55,6 +55,20 @@ describe('EmbeddedDnsServer', () => {
     expect(parseQuestion(query('a.b', 1))?.name).toBe('a.b');
   });
 
+  it('resolves a link alias only for the client that holds the link, looked up at query time', async () => {
+    const server = await start();
+    // The client (127.0.0.1 here) links to `upstream` as `bar` before `upstream` exists.
+    server.setLinks('127.0.0.1', new Map([['bar', 'upstream']]));
+    expect(rcode(await ask(server.port as number, query('bar', 1)))).toBe(3);
+    server.addRecords(['upstream'], '172.18.0.9');
+    const reply = await ask(server.port as number, query('bar', 1));
+    expect(answers(reply)).toBe(1);
+    expect([...reply.subarray(-4)]).toEqual([172, 18, 0, 9]);
+    server.setLinks('127.0.0.2', new Map([['bar', 'upstream']]));
+    server.removeAddress('127.0.0.1');
+    expect(rcode(await ask(server.port as number, query('bar', 1)))).toBe(3);
+  });
+
   it('answers AAAA for a known name with no records, and PTR with the name', async () => {
     const server = await start();
     server.addRecords(['web'], '172.18.0.2');

@@ -112,6 +112,8 @@ export class EmbeddedDnsServer {
   private readonly records = new Map<string, string[]>();
   /** container address → upstreams chosen with --dns for that container */
   private readonly clientUpstreams = new Map<string, string[]>();
+  /** Per client address: its links' aliases → the linked container's name (Docker's legacy links). */
+  private readonly clientLinks = new Map<string, Map<string, string>>();
   private defaultUpstreams: string[] = [];
 
   constructor(private readonly options: DnsServerOptions) {}
@@ -204,6 +206,12 @@ export class EmbeddedDnsServer {
     if (upstreams.length > 0) this.clientUpstreams.set(address, [...upstreams]);
   }
 
+  /** Names only the client at `address` resolves: each alias stands for the name it maps to. */
+  setLinks(address: string, aliases: ReadonlyMap<string, string>): void {
+    if (aliases.size === 0) this.clientLinks.delete(address);
+    else this.clientLinks.set(address, new Map(aliases));
+  }
+
   /** Removes `address` from every name it was listed under. */
   removeAddress(address: string): void {
     for (const [name, addresses] of this.records) {
@@ -212,6 +220,7 @@ export class EmbeddedDnsServer {
       else this.records.set(name, left);
     }
     this.clientUpstreams.delete(address);
+    this.clientLinks.delete(address);
   }
 
   lookup(name: string): string[] {
@@ -238,7 +247,10 @@ export class EmbeddedDnsServer {
     const question = parseQuestion(message);
     if (!question || question.klass !== CLASS_IN) return undefined;
 
-    const addresses = this.lookup(question.name);
+    // The linked container is looked up at query time: it may start after the one linking to it.
+    const clientAddress = client.replace(/^::ffff:/, '');
+    const linked = this.clientLinks.get(clientAddress)?.get(question.name.replace(/\.$/, ''));
+    const addresses = this.lookup(linked ?? question.name);
     if (addresses.length > 0) {
       // A known container name: answer A; other types get an empty NOERROR answer (like Docker),
       // so clients do not go on to ask the upstream resolvers about a local name.
@@ -252,7 +264,7 @@ export class EmbeddedDnsServer {
       const name = this.reverseLookup(question.name);
       if (name) return buildResponse(message, question, 0, [{ type: TYPE_PTR, data: encodeName(name) }]);
     }
-    const upstreams = this.clientUpstreams.get(client.replace(/^::ffff:/, '')) ?? this.defaultUpstreams;
+    const upstreams = this.clientUpstreams.get(clientAddress) ?? this.defaultUpstreams;
     for (const upstream of upstreams) {
       const response =
         transport === 'udp' ? await forwardUdp(message, upstream) : await forwardTcp(message, upstream);

@@ -56,6 +56,9 @@ export interface VethOptions {
   ipCidr: string;
   /** Default route; omitted for internal networks, which get no route out. */
   gateway?: string;
+  /** The endpoint's address on an IPv6 network, and that network's gateway (none when internal). */
+  ipv6Cidr?: string;
+  gateway6?: string;
   /** The namespace has no default route yet (it holds only `lo`): no need to look. */
   onlyLoopback?: boolean;
 }
@@ -95,6 +98,10 @@ export async function createVeth(options: VethOptions, log: Log = {}): Promise<v
         : []),
     ];
     if (options.gateway && !options.onlyLoopback && (await hasDefaultRoute(options.netnsPath))) batch.pop();
+    // nodad: the address is ours by IPAM; duplicate address detection would only delay it.
+    if (options.ipv6Cidr) batch.push(`addr add ${options.ipv6Cidr} dev ${options.interfaceName} nodad`);
+    if (options.gateway6 && (options.onlyLoopback || !(await hasDefaultRoute(options.netnsPath, '-6'))))
+      batch.push(`route replace ::/0 via ${options.gateway6} dev ${options.interfaceName}`);
     await run('nsenter', [`--net=${options.netnsPath}`, 'ip', '-batch', '-'], {
       ...log,
       input: `${batch.join('\n')}\n`,
@@ -105,8 +112,8 @@ export async function createVeth(options: VethOptions, log: Log = {}): Promise<v
   }
 }
 
-async function hasDefaultRoute(netnsPath: string): Promise<boolean> {
-  const out = await run('nsenter', [`--net=${netnsPath}`, 'ip', '-4', 'route', 'show', 'default']);
+async function hasDefaultRoute(netnsPath: string, family: '-4' | '-6' = '-4'): Promise<boolean> {
+  const out = await run('nsenter', [`--net=${netnsPath}`, 'ip', family, 'route', 'show', 'default']);
   return out.trim() !== '';
 }
 

@@ -19,6 +19,16 @@ import {
   subnetsOverlap,
 } from './ipv4.js';
 import {
+  type Ipv6Subnet,
+  contains6,
+  formatCidr6,
+  formatIpv6,
+  lastAddress6,
+  parseCidr6,
+  parseIpv6,
+  subnetsOverlap6,
+} from './ipv6.js';
+import {
   bridgePorts,
   createVeth,
   deleteLink,
@@ -86,6 +96,16 @@ export interface CreateNetworkOptions {
   labels?: Record<string, string> | undefined;
   /** Driver options; `com.docker.network.bridge.name` picks the bridge device name. */
   options?: Record<string, string> | undefined;
+  /** IPAM.Config[].AuxiliaryAddresses of the IPv4 pool (reserved: never handed out). */
+  auxAddresses?: Record<string, string> | undefined;
+  /** IPAM.Options, shown back by inspect. */
+  ipamOptions?: Record<string, string> | undefined;
+  /** EnableIPv6: the network needs an IPv6 pool (subnet6; there are no default IPv6 pools). */
+  enableIPv6?: boolean | undefined;
+  subnet6?: string | undefined;
+  gateway6?: string | undefined;
+  ipRange6?: string | undefined;
+  auxAddresses6?: Record<string, string> | undefined;
 }
 
 export interface ConnectOptions {
@@ -102,6 +122,10 @@ export interface ConnectOptions {
   network: string;
   /** --ip; only on networks with a user-chosen subnet, as in Docker. */
   ipv4Address?: string | undefined;
+  /** --ip6; only on IPv6 networks. */
+  ipv6Address?: string | undefined;
+  /** Links on a user-defined network, `name[:alias]`: the alias resolves, for this container only. */
+  links?: string[] | undefined;
   /** --network-alias: extra DNS names on user-defined networks. */
   aliases?: string[] | undefined;
   /** --mac-address; default derived from the IP (02:42:…). */
@@ -120,6 +144,10 @@ export interface EndpointInfo {
   prefixLen: number;
   /** Empty on internal networks (no default route). */
   gateway: string;
+  /** On IPv6 networks; empty otherwise. */
+  ipv6Address: string;
+  prefixLen6: number;
+  gateway6: string;
   macAddress: string;
   aliases: string[];
   /** The embedded DNS server for this network (write `nameserver <dnsServer>`), on user-defined networks. */
@@ -153,8 +181,13 @@ export interface NetworkInspect {
   EnableIPv6: boolean;
   IPAM: {
     Driver: 'default';
-    Options: Record<string, string>;
-    Config: { Subnet: string; Gateway?: string; IPRange?: string }[];
+    Options: Record<string, string> | null;
+    Config: {
+      Subnet: string;
+      Gateway?: string;
+      IPRange?: string;
+      AuxiliaryAddresses?: Record<string, string>;
+    }[];
   };
   Internal: boolean;
   Attachable: boolean;
@@ -172,7 +205,7 @@ export interface NetworkInspect {
 /** `NetworkSettings.Networks[name]` of `docker inspect <container>`. */
 export interface EndpointSettings {
   IPAMConfig: { IPv4Address: string } | null;
-  Links: null;
+  Links: string[] | null;
   Aliases: string[] | null;
   MacAddress: string;
   NetworkID: string;
@@ -315,11 +348,8 @@ export class NetworkManager {
         throw forbidden(`only one instance of "${driver}" network is allowed`);
       }
       if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
-      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(options.name)) {
-        throw invalidParameter(
-          `invalid name "${options.name}" for network: must match [a-zA-Z0-9][a-zA-Z0-9_.-]`,
-        );
-      }
+      // moby puts no pattern on network names ("test 01" is fine); only an empty one is refused.
+      if (options.name === '') throw invalidParameter('network name is required');
       if (this.state.networks.some((n) => n.name === options.name)) {
         throw conflict(`network with name ${options.name} already exists`);
       }
@@ -332,6 +362,7 @@ export class NetworkManager {
         throw conflict(`bridge name ${bridge} is already used by another network`);
       }
       const { subnet, gateway, ipRange } = await this.planAddresses(options);
+      const v6 = options.enableIPv6 ? this.planAddresses6(options) : undefined;
       const network: NetworkRecord = {
         id,
         name: options.name,
@@ -345,6 +376,17 @@ export class NetworkManager {
         userSubnet: options.subnet !== undefined,
         labels: { ...options.labels },
         options: { ...options.options },
+        ...(options.auxAddresses ? { auxAddresses: { ...options.auxAddresses } } : {}),
+        ...(options.ipamOptions ? { ipamOptions: { ...options.ipamOptions } } : {}),
+        ...(v6
+          ? {
+              enableIPv6: true,
+              subnet6: formatCidr6(v6.subnet),
+              gateway6: v6.gateway,
+              ...(v6.ipRange ? { ipRange6: formatCidr6(v6.ipRange) } : {}),
+              ...(options.auxAddresses6 ? { auxAddresses6: { ...options.auxAddresses6 } } : {}),
+            }
+          : {}),
       };
       // State first: a crash before the bridge exists is repaired by init(), which creates it.
       this.state.networks.push(network);
@@ -448,6 +490,8 @@ export class NetworkManager {
       }
       const subnet = mustParseCidr(network.subnet);
       const ipAddress = this.allocateAddress(network, subnet, options.ipv4Address);
+      const ipv6Address = this.allocateAddress6(network, options.ipv6Address);
+      const subnet6 = network.subnet6 ? parseCidr6(network.subnet6) : undefined;
       if (options.macAddress !== undefined && !isMacAddress(options.macAddress)) {
         throw invalidParameter(`invalid MAC address: ${options.macAddress}`);
       }
@@ -465,6 +509,8 @@ export class NetworkManager {
         macAddress: (options.macAddress ?? macFromIpv4(ipAddress)).toLowerCase(),
         aliases: [...(options.aliases ?? [])],
         dnsServers: [...(options.dnsServers ?? [])],
+        ...(ipv6Address && subnet6 ? { ipv6Address, prefixLen6: subnet6.prefixLen } : {}),
+        ...(options.links?.length ? { links: [...options.links] } : {}),
       };
       // The lease is persisted before the veth exists: a crash in between leaves an endpoint
       // without veth, which init() removes.
@@ -480,6 +526,8 @@ export class NetworkManager {
             macAddress: endpoint.macAddress,
             ipCidr: `${ipAddress}/${subnet.prefixLen}`,
             ...(network.internal ? {} : { gateway: network.gateway }),
+            ...(ipv6Address && subnet6 ? { ipv6Cidr: `${ipv6Address}/${subnet6.prefixLen}` } : {}),
+            ...(ipv6Address && network.gateway6 && !network.internal ? { gateway6: network.gateway6 } : {}),
             onlyLoopback: options.onlyLoopback ?? false,
           },
           this.log(),
@@ -489,9 +537,9 @@ export class NetworkManager {
         await this.save();
         throw err;
       }
-      this.dnsServers
-        .get(network.id)
-        ?.addRecords(dnsRecordNames(endpoint, network), ipAddress, endpoint.dnsServers);
+      const dns = this.dnsServers.get(network.id);
+      dns?.addRecords(dnsRecordNames(endpoint, network), ipAddress, endpoint.dnsServers);
+      if (endpoint.links) dns?.setLinks(ipAddress, linkAliases(endpoint.links));
       this.logger.info('endpoint connected', {
         network: network.name,
         container: endpoint.containerId,
@@ -560,7 +608,7 @@ export class NetworkManager {
         const userNetwork = network.name !== 'bridge';
         Networks[network.name] = {
           IPAMConfig: null,
-          Links: null,
+          Links: endpoint.links?.length ? [...endpoint.links] : null,
           Aliases: userNetwork ? info.aliases : null,
           MacAddress: info.macAddress,
           NetworkID: network.id,
@@ -568,9 +616,9 @@ export class NetworkManager {
           Gateway: info.gateway,
           IPAddress: info.ipAddress,
           IPPrefixLen: info.prefixLen,
-          IPv6Gateway: '',
-          GlobalIPv6Address: '',
-          GlobalIPv6PrefixLen: 0,
+          IPv6Gateway: info.gateway6,
+          GlobalIPv6Address: info.ipv6Address,
+          GlobalIPv6PrefixLen: info.prefixLen6,
           DriverOpts: null,
           DNSNames: userNetwork ? dnsNames(endpoint) : null,
         };
@@ -814,6 +862,15 @@ export class NetworkManager {
     if (!network.bridge || !network.subnet || !network.gateway) return;
     const prefixLen = mustParseCidr(network.subnet).prefixLen;
     await ensureBridge(network.bridge, `${network.gateway}/${prefixLen}`, this.log());
+    if (network.subnet6 && network.gateway6) {
+      const prefixLen6 = parseCidr6(network.subnet6)?.prefixLen ?? 64;
+      await writeSysctl(`net.ipv6.conf.${network.bridge}.disable_ipv6`, '0', this.log());
+      await run(
+        'ip',
+        ['-6', 'addr', 'replace', `${network.gateway6}/${prefixLen6}`, 'dev', network.bridge, 'nodad'],
+        this.log(),
+      );
+    }
     if (!this.userlandProxy) {
       // Without the proxy, loopback traffic to published ports is DNATed onto the bridge (like Docker).
       await writeSysctl(`net.ipv4.conf.${network.bridge}.route_localnet`, '1', this.log());
@@ -843,6 +900,7 @@ export class NetworkManager {
     }
     for (const endpoint of this.state.endpoints.filter((e) => e.networkId === network.id)) {
       server.addRecords(dnsRecordNames(endpoint, network), endpoint.ipAddress, endpoint.dnsServers);
+      if (endpoint.links) server.setLinks(endpoint.ipAddress, linkAliases(endpoint.links));
     }
     this.dnsServers.set(network.id, server);
   }
@@ -872,6 +930,7 @@ export class NetworkManager {
       this.state.endpoints.filter((e) => e.networkId === network.id).map((e) => e.ipAddress),
     );
     const gateway = network.gateway;
+    for (const aux of Object.values(network.auxAddresses ?? {})) used.add(aux);
     if (requested !== undefined) {
       if (!network.userSubnet) {
         throw invalidParameter(
@@ -897,6 +956,80 @@ export class NetworkManager {
       'unavailable',
       `no available IPv4 addresses on this network's address pools: ${network.name} (${network.id})`,
     );
+  }
+
+  /** An endpoint's IPv6 address on an IPv6 network (undefined elsewhere); Docker's rules as for IPv4. */
+  private allocateAddress6(network: NetworkRecord, requested: string | undefined): string | undefined {
+    const subnet = network.subnet6 ? parseCidr6(network.subnet6) : undefined;
+    if (!subnet) {
+      if (requested !== undefined)
+        throw invalidParameter(
+          'user specified IP address is supported only when connecting to networks with user configured subnets',
+        );
+      return undefined;
+    }
+    const used = new Set<bigint>();
+    for (const e of this.state.endpoints)
+      if (e.networkId === network.id && e.ipv6Address) used.add(parseIpv6(e.ipv6Address) as bigint);
+    for (const aux of Object.values(network.auxAddresses6 ?? {})) {
+      const a = parseIpv6(aux);
+      if (a !== undefined) used.add(a);
+    }
+    const gateway = network.gateway6 ? parseIpv6(network.gateway6) : undefined;
+    if (gateway !== undefined) used.add(gateway);
+    if (requested !== undefined) {
+      const ip = parseIpv6(requested);
+      if (ip === undefined) throw invalidParameter(`invalid IPv6 address: ${requested}`);
+      if (!contains6(subnet, ip) || ip === subnet.network)
+        throw invalidParameter(`no configured subnet or ip-range contain the IP address ${requested}`);
+      if (used.has(ip)) throw conflict('Address already in use');
+      return formatIpv6(ip);
+    }
+    const range = network.ipRange6 ? parseCidr6(network.ipRange6) : undefined;
+    const from = range ?? subnet;
+    const last = lastAddress6(from);
+    // Sequential, as Docker's IPAM; a bounded scan, since an IPv6 pool is never exhausted in practice.
+    let ip = from.network === subnet.network ? from.network + 1n : from.network;
+    for (let tries = 0; tries < 65536 && ip <= last; tries++, ip++) if (!used.has(ip)) return formatIpv6(ip);
+    throw new NetworkError(
+      'unavailable',
+      `no available IPv6 addresses on this network's address pools: ${network.name} (${network.id})`,
+    );
+  }
+
+  /** Validates the IPv6 pool of an EnableIPv6 network: Docker has no default IPv6 pools to pick from. */
+  private planAddresses6(options: CreateNetworkOptions): {
+    subnet: Ipv6Subnet;
+    gateway: string;
+    ipRange?: Ipv6Subnet;
+  } {
+    if (options.subnet6 === undefined)
+      throw forbidden(
+        'could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network',
+      );
+    const subnet = parseCidr6(options.subnet6);
+    if (!subnet)
+      throw invalidParameter(`invalid subnet ${options.subnet6}: invalid CIDR address: ${options.subnet6}`);
+    if (subnet.prefixLen > 126) throw invalidParameter(`subnet ${options.subnet6} is too small`);
+    for (const n of this.state.networks) {
+      const other = n.subnet6 ? parseCidr6(n.subnet6) : undefined;
+      if (other && subnetsOverlap6(other, subnet))
+        throw forbidden('Pool overlaps with other one on this address space');
+    }
+    let gateway = subnet.network + 1n;
+    if (options.gateway6 !== undefined) {
+      const gw = parseIpv6(options.gateway6);
+      if (gw === undefined || !contains6(subnet, gw))
+        throw invalidParameter(`no matching subnet for gateway ${options.gateway6}`);
+      gateway = gw;
+    }
+    let ipRange: Ipv6Subnet | undefined;
+    if (options.ipRange6 !== undefined) {
+      ipRange = parseCidr6(options.ipRange6);
+      if (!ipRange || !contains6(subnet, ipRange.network) || !contains6(subnet, lastAddress6(ipRange)))
+        throw invalidParameter(`no matching subnet for range ${options.ipRange6}`);
+    }
+    return { subnet, gateway: formatIpv6(gateway), ...(ipRange ? { ipRange } : {}) };
   }
 
   private async removeEndpoint(endpoint: EndpointRecord): Promise<void> {
@@ -1137,6 +1270,9 @@ export class NetworkManager {
       ipAddress: endpoint.ipAddress,
       prefixLen: endpoint.prefixLen,
       gateway: network.internal ? '' : (network.gateway ?? ''),
+      ipv6Address: endpoint.ipv6Address ?? '',
+      prefixLen6: endpoint.ipv6Address ? (endpoint.prefixLen6 ?? 0) : 0,
+      gateway6: endpoint.ipv6Address && !network.internal ? (network.gateway6 ?? '') : '',
       macAddress: endpoint.macAddress,
       aliases: endpoint.aliases,
       ...(dns ? { dnsServer: dns } : {}),
@@ -1151,7 +1287,7 @@ export class NetworkManager {
         EndpointID: e.id,
         MacAddress: e.macAddress,
         IPv4Address: `${e.ipAddress}/${e.prefixLen}`,
-        IPv6Address: '',
+        IPv6Address: e.ipv6Address ? `${e.ipv6Address}/${e.prefixLen6 ?? 64}` : '',
       };
     }
     return {
@@ -1160,19 +1296,32 @@ export class NetworkManager {
       Created: network.created,
       Scope: 'local',
       Driver: network.driver,
-      EnableIPv6: false,
+      EnableIPv6: network.enableIPv6 ?? false,
       IPAM: {
         Driver: 'default',
-        Options: {},
-        Config: network.subnet
-          ? [
-              {
-                Subnet: network.subnet,
-                ...(network.gateway ? { Gateway: network.gateway } : {}),
-                ...(network.ipRange ? { IPRange: network.ipRange } : {}),
-              },
-            ]
-          : [],
+        Options: network.ipamOptions ? { ...network.ipamOptions } : null,
+        Config: [
+          ...(network.subnet
+            ? [
+                {
+                  Subnet: network.subnet,
+                  ...(network.ipRange ? { IPRange: network.ipRange } : {}),
+                  ...(network.gateway ? { Gateway: network.gateway } : {}),
+                  ...(network.auxAddresses ? { AuxiliaryAddresses: { ...network.auxAddresses } } : {}),
+                },
+              ]
+            : []),
+          ...(network.subnet6
+            ? [
+                {
+                  Subnet: network.subnet6,
+                  ...(network.ipRange6 ? { IPRange: network.ipRange6 } : {}),
+                  ...(network.gateway6 ? { Gateway: network.gateway6 } : {}),
+                  ...(network.auxAddresses6 ? { AuxiliaryAddresses: { ...network.auxAddresses6 } } : {}),
+                },
+              ]
+            : []),
+        ],
       },
       Internal: network.internal,
       Attachable: false,
@@ -1217,6 +1366,16 @@ function trimName(name: string): string {
 }
 
 /** Names an endpoint answers to in the embedded DNS: container name, aliases and short id (like Docker). */
+/** `name[:alias]` links into alias → name (an alias-less link resolves the name itself). */
+function linkAliases(links: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const link of links) {
+    const [name = '', alias] = link.split(':');
+    out.set((alias || name).toLowerCase(), name.replace(/^\//, ''));
+  }
+  return out;
+}
+
 function dnsNames(endpoint: EndpointRecord): string[] {
   return [endpoint.containerName, ...endpoint.aliases, endpoint.containerId.slice(0, 12)];
 }

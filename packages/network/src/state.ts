@@ -22,6 +22,15 @@ export const networkRecordSchema = z.object({
   userSubnet: z.boolean(),
   labels: z.record(z.string()),
   options: z.record(z.string()),
+  /** IPAM.Config[].AuxiliaryAddresses of the IPv4 pool: addresses the IPAM never hands out. */
+  auxAddresses: z.record(z.string()).optional(),
+  /** IPAM.Options as given; absent when none were (Docker shows null). */
+  ipamOptions: z.record(z.string()).optional(),
+  enableIPv6: z.boolean().optional(),
+  subnet6: z.string().optional(),
+  gateway6: z.string().optional(),
+  ipRange6: z.string().optional(),
+  auxAddresses6: z.record(z.string()).optional(),
 });
 export type NetworkRecord = z.infer<typeof networkRecordSchema>;
 
@@ -39,6 +48,10 @@ export const endpointRecordSchema = z.object({
   macAddress: z.string(),
   aliases: z.array(z.string()),
   dnsServers: z.array(z.string()),
+  ipv6Address: z.string().optional(),
+  prefixLen6: z.number().int().optional(),
+  /** Links of a user-defined network endpoint, `name:alias`: names only this container resolves. */
+  links: z.array(z.string()).optional(),
 });
 export type EndpointRecord = z.infer<typeof endpointRecordSchema>;
 

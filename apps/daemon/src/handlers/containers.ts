@@ -4,6 +4,7 @@ import {
   ContainerCreateRequestSchema,
   HostConfigSchema,
   WaitConditionSchema,
+  compareApiVersions,
   encodeFrame,
   labelFilterMatches,
 } from '@ts-container/api';
@@ -37,8 +38,12 @@ import type { Router } from '../router.js';
 export function registerContainers(router: Router, engine: Engine): void {
   const containers = engine.containers;
 
-  router.add('POST', '/containers/create', async ({ req, res, query }) => {
+  router.add('POST', '/containers/create', async ({ req, res, query, version }) => {
     const body = ContainerCreateRequestSchema.parse(await readJson(req));
+    // Before API 1.44 a container is created on one network only (moby's verifyNetworkingConfig).
+    const endpoints = Object.keys(body.NetworkingConfig?.EndpointsConfig ?? {});
+    if (endpoints.length > 1 && compareApiVersions(version, '1.44') < 0)
+      throw new HttpError(400, `Container cannot be connected to network endpoints: ${endpoints.join(', ')}`);
     const name = query.get('name') ?? undefined;
     sendJson(res, 201, await containers.create(body, name));
   });

@@ -1,52 +1,37 @@
-import { labelFilterMatches } from '@ts-container/api';
-import { BridgeNetworking, type Engine, EngineError } from '@ts-container/engine';
+import { EndpointSettingsSchema, labelFilterMatches } from '@ts-container/api';
+import { BridgeNetworking, type Engine, EngineError, endpointConfig } from '@ts-container/engine';
 import type { NetworkInspect } from '@ts-container/network';
 import { z } from 'zod';
 import { HttpError, filtersParam, readJson, sendEmpty, sendJson } from '../http.js';
 import type { Router } from '../router.js';
 
+// JSON null anywhere in these requests means "unset", as in Docker's Go structs.
+const str = z.string().nullable().optional();
+const strMap = z.record(z.string()).nullable().optional();
+
+const IpamPoolSchema = z
+  .object({ Subnet: str, IPRange: str, Gateway: str, AuxiliaryAddresses: strMap })
+  .passthrough();
+
 const NetworkCreateSchema = z
   .object({
     Name: z.string(),
-    Driver: z.string().optional(),
-    Internal: z.boolean().optional(),
-    Attachable: z.boolean().optional(),
+    Driver: str,
+    Internal: z.boolean().nullable().optional(),
+    Attachable: z.boolean().nullable().optional(),
     EnableIPv6: z.boolean().nullable().optional(),
     IPAM: z
-      .object({
-        Driver: z.string().optional(),
-        Config: z
-          .array(
-            z
-              .object({
-                Subnet: z.string().optional(),
-                IPRange: z.string().optional(),
-                Gateway: z.string().optional(),
-              })
-              .passthrough(),
-          )
-          .nullable()
-          .optional(),
-        Options: z.record(z.string()).nullable().optional(),
-      })
+      .object({ Driver: str, Config: z.array(IpamPoolSchema).nullable().optional(), Options: strMap })
       .passthrough()
       .nullable()
       .optional(),
-    Options: z.record(z.string()).nullable().optional(),
-    Labels: z.record(z.string()).nullable().optional(),
-  })
-  .passthrough();
-
-const EndpointConfigSchema = z
-  .object({
-    IPAMConfig: z.object({ IPv4Address: z.string().optional() }).passthrough().nullable().optional(),
-    Aliases: z.array(z.string()).nullable().optional(),
-    MacAddress: z.string().optional(),
+    Options: strMap,
+    Labels: strMap,
   })
   .passthrough();
 
 const ConnectSchema = z
-  .object({ Container: z.string(), EndpointConfig: EndpointConfigSchema.nullable().optional() })
+  .object({ Container: z.string(), EndpointConfig: EndpointSettingsSchema.nullable().optional() })
   .passthrough();
 const DisconnectSchema = z.object({ Container: z.string(), Force: z.boolean().optional() }).passthrough();
 
@@ -74,18 +59,31 @@ export function registerNetworks(router: Router, engine: Engine): void {
   router.add('POST', '/networks/create', async ({ req, res }) => {
     const body = NetworkCreateSchema.parse(await readJson(req));
     if (body.Name === '') throw new HttpError(400, 'network name is required');
-    if (body.EnableIPv6) throw new HttpError(400, 'IPv6 networks are not supported');
     if (body.IPAM?.Driver && body.IPAM.Driver !== 'default')
       throw new EngineError('not-found', `plugin "${body.IPAM.Driver}" not found`);
+    // One pool per address family, told apart by the subnet's (or the gateway's) notation.
     const configs = body.IPAM?.Config ?? [];
-    if (configs.length > 1) throw new HttpError(400, 'only one IPAM configuration is supported');
-    const ipam = configs[0];
+    const isV6 = (c: z.infer<typeof IpamPoolSchema>) =>
+      (c.Subnet || c.Gateway || c.IPRange || '').includes(':');
+    const v4 = configs.filter((c) => !isV6(c));
+    const v6 = configs.filter(isV6);
+    if (v4.length > 1 || v6.length > 1)
+      throw new HttpError(400, 'only one IPAM configuration per address family is supported');
+    const pool4 = v4[0];
+    const pool6 = v6[0];
     const created = await networking().manager.createNetwork({
       name: body.Name,
       driver: body.Driver || 'bridge',
-      subnet: ipam?.Subnet || undefined,
-      gateway: ipam?.Gateway || undefined,
-      ipRange: ipam?.IPRange || undefined,
+      subnet: pool4?.Subnet || undefined,
+      gateway: pool4?.Gateway || undefined,
+      ipRange: pool4?.IPRange || undefined,
+      auxAddresses: pool4?.AuxiliaryAddresses ?? undefined,
+      ipamOptions: body.IPAM?.Options ?? undefined,
+      enableIPv6: body.EnableIPv6 ?? false,
+      subnet6: pool6?.Subnet || undefined,
+      gateway6: pool6?.Gateway || undefined,
+      ipRange6: pool6?.IPRange || undefined,
+      auxAddresses6: pool6?.AuxiliaryAddresses ?? undefined,
       internal: body.Internal ?? false,
       labels: body.Labels ?? {},
       options: body.Options ?? {},
@@ -112,11 +110,7 @@ export function registerNetworks(router: Router, engine: Engine): void {
   router.add('POST', '/networks/{id}/connect', async ({ req, res, params }) => {
     const body = ConnectSchema.parse(await readJson(req));
     const c = engine.containers.get(body.Container);
-    const settings = await networking().connect(c, params.id!, {
-      ...(body.EndpointConfig ?? {}),
-      IPAMConfig: body.EndpointConfig?.IPAMConfig ?? null,
-      Aliases: body.EndpointConfig?.Aliases ?? null,
-    });
+    const settings = await networking().connect(c, params.id!, endpointConfig(body.EndpointConfig));
     await engine.containerStore.update(c.Id, (r) => {
       r.NetworkSettings = settings;
     });
