@@ -251,6 +251,111 @@ describe.skipIf(skip !== undefined)('remote engines: tcp with mutual TLS, contex
     expect(existsSync(join(dir, 'never'))).toBe(false);
   });
 
+  it('serves sockets handed over by systemd (fd://) and the hosts and tls keys of daemon.json', async () => {
+    const d = join(dir, 'activated');
+    await mkdir(d);
+    const sock = join(d, 'activated.sock');
+    const tlsPort = await freePort();
+    await writeFile(
+      join(d, 'daemon.json'),
+      JSON.stringify({
+        hosts: ['fd://', `tcp://127.0.0.1:${tlsPort}`],
+        tlsverify: true,
+        tlscacert: join(certs, 'ca.pem'),
+        tlscert: join(certs, 'server-cert.pem'),
+        tlskey: join(certs, 'server-key.pem'),
+      }),
+    );
+    const bridge = `ta${process.pid % 100000}`;
+    const cgroupParent = `/tsctr-test-activated-${process.pid}`;
+    // What systemd does: the socket is bound and listening before the daemon runs, as fd 3,
+    // with LISTEN_FDS and LISTEN_PID (the same process after exec). socket() may return fd 3
+    // itself, which dup2 then leaves close-on-exec: hence set_inheritable.
+    const activate = `import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(16)
+os.dup2(s.fileno(), 3); os.set_inheritable(3, True)
+os.environ["LISTEN_FDS"] = "1"; os.environ["LISTEN_PID"] = str(os.getpid())
+os.execv(sys.argv[2], sys.argv[2:])`;
+    const child = spawn(
+      'python3',
+      [
+        '-c',
+        activate,
+        sock,
+        process.execPath,
+        DAEMON_BIN,
+        '--config-file',
+        join(d, 'daemon.json'),
+        '--data-root',
+        join(d, 'data'),
+        '--exec-root',
+        join(d, 'run'),
+        '--cgroup-parent',
+        cgroupParent,
+        '--bridge',
+        bridge,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let log = '';
+    child.stderr!.on('data', (c: Buffer) => {
+      log += c.toString();
+    });
+    try {
+      const env = { ...config(), DOCKER_HOST: `unix://${sock}` };
+      let version: Result | undefined;
+      for (let i = 0; i < 100; i++) {
+        version = await run('tsctr', ['version', '--format', '{{.Server.Version}}'], env);
+        if (version.exitCode === 0 || child.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(version, log).toMatchObject({ exitCode: 0 });
+      expect(log).toContain(`API listen on fd://3, tcp://127.0.0.1:${tlsPort} (mutual TLS)`);
+      const overTls = await run(
+        'docker',
+        [
+          '-H',
+          `tcp://127.0.0.1:${tlsPort}`,
+          '--tlsverify',
+          '--tlscacert',
+          join(certs, 'ca.pem'),
+          '--tlscert',
+          join(certs, 'cert.pem'),
+          '--tlskey',
+          join(certs, 'key.pem'),
+          'info',
+          '--format',
+          '{{.ID}}',
+        ],
+        config(),
+      );
+      expect(overTls.exitCode).toBe(0);
+      const noCert = await run(
+        'docker',
+        ['-H', `tcp://127.0.0.1:${tlsPort}`, '--tlsverify', '--tlscacert', join(certs, 'ca.pem'), 'info'],
+        config(),
+      );
+      expect(noCert.exitCode).not.toBe(0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await execa('ip', ['link', 'del', bridge], { reject: false });
+      await execa('nft', ['delete', 'table', 'ip', `tsctr_${bridge}`], { reject: false });
+      await execa(
+        'sh',
+        [
+          '-c',
+          `find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d -name '${cgroupParent.slice(1)}' -exec rmdir {} +`,
+        ],
+        { reject: false },
+      );
+    }
+  }, 60_000);
+
   it('shares contexts with the docker CLI, both ways, in its on-disk format', async () => {
     const cfg = join(dir, 'docker-config');
     const env = { DOCKER_CONFIG: cfg };

@@ -1,4 +1,4 @@
-import { ApiError, DaemonUnreachableError, EngineClient, hostUrl } from '@ts-container/api';
+import { ApiError, DaemonUnreachableError, EngineClient } from '@ts-container/api';
 import { attachCommand } from './commands/attach.js';
 import { buildCommand } from './commands/build.js';
 import { commitCommand, cpCommand, diffCommand, exportCommand } from './commands/changes.js';
@@ -38,6 +38,7 @@ import { VOLUME_COMMANDS } from './commands/volume.js';
 import { type CliIO, type Command, CommandError, write } from './context.js';
 import { type ConnectionFlags, DEFAULT_CONTEXT, configDir, resolveContext } from './docker-config.js';
 import { FlagError, flagHelp, parseFlags } from './flags.js';
+import { unreachableMessage } from './messages.js';
 
 export const COMMANDS: Command[] = [
   runCommand,
@@ -281,23 +282,12 @@ export async function runCli(argv: string[], io: CliIO, options: CliOptions = {}
       return command.errorExitCode ?? 1;
     }
     if (err instanceof DaemonUnreachableError) {
-      write(io.stderr, `${errorPrefix}${unreachableMessage(err, program, client)}`);
+      write(io.stderr, `${errorPrefix}${unreachableMessage(err, program)}`);
       return command.errorExitCode ?? 1;
     }
     write(io.stderr, `${errorPrefix}${(err as Error).message ?? String(err)}`);
     return command.errorExitCode ?? 1;
   }
-}
-
-/** Docker's words with tsctr's names, and how to start the daemon or reach its socket. */
-function unreachableMessage(err: DaemonUnreachableError, program: string, client: EngineClient): string {
-  const message = err.message.replace(/docker daemon/gi, `${program} daemon`);
-  if (err.reason === 'permission')
-    return `${message}\nThe socket is only open to root: run ${program} as root (sudo ${program} …).`;
-  if (client.endpoint.kind !== 'unix') return message;
-  const flag =
-    hostUrl(client.endpoint) === 'unix:///run/tsctr/tsctr.sock' ? '' : ` -H ${hostUrl(client.endpoint)}`;
-  return `${message}\nStart it as root with: tsctrd${flag} &`;
 }
 
 function connectionFlags(flags: Record<string, unknown>): ConnectionFlags {

@@ -1,5 +1,6 @@
-import { API_VERSION } from '@ts-container/api';
+import { API_VERSION, DaemonUnreachableError } from '@ts-container/api';
 import { type Command, write } from '../context.js';
+import { unreachableMessage } from '../messages.js';
 import { renderTemplate } from '../template.js';
 
 export const CLIENT_VERSION = '0.1.0';
@@ -30,7 +31,7 @@ export const versionCommand: Command = {
     }
     if (flags.format) {
       write(ctx.io.stdout, renderTemplate(flags.format as string, { Client: client, Server: server }));
-      if (serverError) write(ctx.io.stderr, serverError.message);
+      if (serverError) write(ctx.io.stderr, serverMessage(serverError, ctx.program));
       return serverError ? 1 : 0;
     }
     write(
@@ -58,7 +59,7 @@ export const versionCommand: Command = {
       );
     }
     if (serverError) {
-      write(ctx.io.stderr, serverError.message);
+      write(ctx.io.stderr, serverMessage(serverError, ctx.program));
       return 1;
     }
     return 0;
@@ -108,3 +109,7 @@ export const infoCommand: Command = {
     return 0;
   },
 };
+
+function serverMessage(err: Error, program: string): string {
+  return err instanceof DaemonUnreachableError ? unreachableMessage(err, program) : err.message;
+}
