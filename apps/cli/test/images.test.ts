@@ -497,6 +497,14 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
     expect(kept.stdout).toBe(`Untagged: built:1\nDeleted: ${second.ids[0]}`);
     const left = (await daemon.docker(['images', '-a', '-q', '--no-trunc'])).stdout.split('\n').sort();
     expect(left).toEqual([busyboxId, second.ids[1], second.ids[2]].sort());
+    // Dangling means untagged and childless: the upper parent, not the one below it (even with -a).
+    for (const all of [[], ['-a']])
+      expect(
+        (await daemon.docker(['images', ...all, '-q', '--no-trunc', '--filter', 'dangling=true'])).stdout,
+      ).toBe(second.ids[1]);
+    expect((await daemon.docker(['images', '-q', '--no-trunc', '--filter', 'dangling=false'])).stdout).toBe(
+      busyboxId,
+    );
     // The parents are dangling now: an rmi of the lower one is refused (it has a child)...
     const child = await daemon.docker(['rmi', second.ids[2]!]);
     expect(child.stderr).toBe(

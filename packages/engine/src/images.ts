@@ -207,9 +207,16 @@ export class ImageService {
    * `GET /images/json`. With `references` (the `reference` filter, `docker images REPO[:TAG]`)
    * only images with a matching reference are listed, each with just its matching tags and
    * digests; a pattern matches a reference's familiar form or its repository (Go's path.Match).
+   * `dangling` (moby's filter): true lists untagged images without children, false only images
+   * with a reference (a digest counts).
    */
   async summaries(
-    options: { all?: boolean; containersUsing?: (id: string) => number; references?: string[] } = {},
+    options: {
+      all?: boolean;
+      containersUsing?: (id: string) => number;
+      references?: string[];
+      dangling?: boolean;
+    } = {},
   ): Promise<ImageSummary[]> {
     const out: ImageSummary[] = [];
     const patterns = options.references;
@@ -219,8 +226,11 @@ export class ImageService {
         .map((r) => parseReference(r, { defaultTag: false }))
         .filter((r) => patterns === undefined || patterns.some((p) => referenceMatches(p, r)));
       if (patterns !== undefined && refs.length === 0) continue;
+      const hasChildren = this.store.children(image.record.id).length > 0;
       // Docker hides intermediate images (untagged parents of other images) unless -a.
-      if (!options.all && refs.length === 0 && this.store.children(image.record.id).length > 0) continue;
+      if (!options.all && refs.length === 0 && hasChildren) continue;
+      if (options.dangling === false && refs.length === 0) continue;
+      if (options.dangling === true && (hasChildren || refs.some((r) => r.digest === undefined))) continue;
       const size = this.imageSize(image.config);
       out.push({
         Id: image.record.id,

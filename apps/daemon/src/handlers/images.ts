@@ -15,10 +15,14 @@ export function registerImages(router: Router, engine: Engine): void {
       if (!['dangling', 'label', 'before', 'since', 'reference', 'until'].includes(key))
         throw new HttpError(400, `invalid filter '${key}'`);
     const references = filters.get('reference');
+    const dangling = filters.get('dangling')?.[0];
+    if (dangling !== undefined && !['true', 'false', '1', '0'].includes(dangling))
+      throw new HttpError(400, `Invalid filter 'dangling=${dangling}'`);
     let list = await engine.images.summaries({
       all: boolParam(query, 'all'),
       containersUsing: (id) => engine.containers.usingImage(id).length,
       ...(references ? { references } : {}),
+      ...(dangling !== undefined ? { dangling: dangling === 'true' || dangling === '1' } : {}),
     });
     // before/since: images created before or after the named one.
     for (const [key, keep] of [
@@ -38,11 +42,6 @@ export function registerImages(router: Router, engine: Engine): void {
         throw new HttpError(400, `failed to parse value as time or duration: "${until}"`);
       list = list.filter((i) => i.Created < limit);
     }
-    const dangling = filters.get('dangling')?.[0];
-    if (dangling !== undefined && !['true', 'false', '1', '0'].includes(dangling))
-      throw new HttpError(400, `Invalid filter 'dangling=${dangling}'`);
-    if (dangling !== undefined)
-      list = list.filter((i) => (i.RepoTags.length === 0) === (dangling === 'true' || dangling === '1'));
     const labels = filters.get('label');
     if (labels) {
       list = list.filter((i) => labels.every((l) => labelFilterMatches(i.Labels, l)));
