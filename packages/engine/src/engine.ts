@@ -10,6 +10,7 @@ import {
   mountsUnder,
   unmount,
 } from '@ts-container/unionfs';
+import { removeStaleRemoteContexts } from './build-remote.js';
 import { type CommitOptions, commitContainer, repairTemporaryMounts } from './changes.js';
 import { ContainerStore } from './container-store.js';
 import { ContainerService, type Logger } from './containers.js';
@@ -94,6 +95,7 @@ export class Engine {
     const logger = options.logger ?? silentLogger;
     await mkdir(options.dataRoot, { recursive: true, mode: 0o710 });
     await mkdir(options.execRoot, { recursive: true, mode: 0o700 });
+    await removeStaleRemoteContexts(options.dataRoot);
     const content = new ContentStore(join(options.dataRoot, 'content'));
     await content.init();
     const imageStore = new ImageStore(join(options.dataRoot, 'image'), content);
