@@ -218,7 +218,9 @@ CMD ["/app/app.bin"]
     await file(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo before && exit 3\nRUN echo never\n');
     const r = await daemon.tsctr(['build', '--force-rm', dir]);
     expect(r.exitCode).toBe(3);
-    expect(r.stdout.split('\n').at(-1)).toBe('before');
+    // --force-rm: the failed step's container is removed, and the output says so, as Docker's does.
+    expect(r.stdout.split('\n').slice(-2)[0]).toBe('before');
+    expect(r.stdout.split('\n').at(-1)).toMatch(/^Removing intermediate container [a-f0-9]{12}$/);
     expect(r.stdout).not.toContain('Step 3/3');
     expect(r.stderr).toBe("The command '/bin/sh -c echo before && exit 3' returned a non-zero code: 3");
     expect((await daemon.tsctr(['ps', '-aq'])).stdout).toBe('');

@@ -496,6 +496,9 @@ export async function build(
     const result = await backend.run(runStepArgs);
     if (result.containerId && !announced) say(` ---> Running in ${shortId(result.containerId)}`);
     if (result.exitCode !== 0 || !result.imageId) {
+      // `--force-rm` removes the failed step's container too, and says so before the error.
+      if (result.containerId && result.containerRemoved)
+        say(`Removing intermediate container ${shortId(result.containerId)}`);
       throw new BuildError(
         `The command '${argv.join(' ')}' returned a non-zero code: ${result.exitCode}`,
         result.exitCode,

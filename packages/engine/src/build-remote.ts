@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { execa } from 'execa';
 import type { Engine } from './engine.js';
@@ -114,11 +114,13 @@ async function supportsShallow(url: string): Promise<boolean> {
   }
 }
 
+const SCRATCH_PREFIX = 'build-git-';
+
 /** A scratch directory under the daemon's data root, for one remote context. */
-async function scratchDir(engine: Engine, prefix: string): Promise<string> {
+async function scratchDir(engine: Engine): Promise<string> {
   const parent = join(engine.options.dataRoot, 'tmp');
   await mkdir(parent, { recursive: true, mode: 0o700 });
-  return mkdtemp(join(parent, prefix));
+  return mkdtemp(join(parent, SCRATCH_PREFIX));
 }
 
 /** Clones a git remote (shallow where the server and ref allow); returns the context directory inside it. */
@@ -238,7 +240,7 @@ async function downloadContext(
 export async function fetchRemoteContext(engine: Engine, remote: string): Promise<RemoteContext> {
   if (isGitUrl(remote)) {
     const parsed = parseGitRemote(remote);
-    const scratch = await scratchDir(engine, 'build-git-');
+    const scratch = await scratchDir(engine);
     const cleanup = () => rm(scratch, { recursive: true, force: true });
     try {
       const root = join(scratch, 'repo');

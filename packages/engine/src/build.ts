@@ -287,7 +287,12 @@ export class EngineBuildBackend implements BuildBackend {
       }
       const { StatusCode } = await exited;
       await output;
-      if (StatusCode !== 0) return { exitCode: StatusCode, containerId: id };
+      if (StatusCode !== 0)
+        return {
+          exitCode: StatusCode,
+          containerId: id,
+          ...(this.options.forceRemove === true ? { containerRemoved: true } : {}),
+        };
       const imageId = await this.engine.commitContainer(id, {
         config: step.config,
         history: step.history,

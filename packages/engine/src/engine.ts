@@ -94,7 +94,7 @@ export class Engine {
     const logger = options.logger ?? silentLogger;
     await mkdir(options.dataRoot, { recursive: true, mode: 0o710 });
     await mkdir(options.execRoot, { recursive: true, mode: 0o700 });
-    // Build contexts being received when the daemon last stopped (see buildFromTar).
+    // Build contexts being received or fetched (remote) when the daemon last stopped.
     await rm(join(options.dataRoot, 'tmp'), { recursive: true, force: true });
     const content = new ContentStore(join(options.dataRoot, 'content'));
     await content.init();
