@@ -53,6 +53,17 @@ describe.skipIf(skip !== undefined)('the real docker CLI: networks, swarm, info 
     ]);
     expect(r.stderr).toBe('');
     expect(r.stdout.split('\n')).toEqual(['webhost', ip, 'webhost']);
+    const named = await daemon.docker([
+      'run',
+      '--rm',
+      '--network',
+      `container:${web}`,
+      '-h',
+      'x',
+      'busybox',
+      'true',
+    ]);
+    expect(named.stderr).toContain('conflicting options: hostname and the network mode');
     await daemon.docker(['rm', '-f', web]);
   });
 
@@ -223,6 +234,9 @@ describe.skipIf(skip !== undefined)('the real docker CLI: networks, swarm, info 
     ]);
     expect(r.stdout).toMatch(/inet6 2001:db8:42::1\/64/);
     expect(r.stdout).toContain('reached');
+    // The embedded DNS answers AAAA with the container's IPv6 address.
+    const lookup = await daemon.docker(['run', '--rm', '--network', name, 'busybox', 'nslookup', server]);
+    expect(lookup.stdout).toContain('2001:db8:42::f00d');
     await daemon.docker(['rm', '-f', server]);
     await daemon.docker(['network', 'rm', name]);
   });

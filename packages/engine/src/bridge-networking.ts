@@ -195,6 +195,8 @@ export class BridgeNetworking implements ContainerNetworking {
       if (!this.options.containers()?.find(other)) throw notFound(`No such container: ${other}`);
       if (hc.PortBindings && Object.keys(hc.PortBindings).length > 0)
         throw conflict('conflicting options: port publishing and the container type network mode');
+      // The container takes the other's host name at start (see joinContainer).
+      if (request.Hostname) throw conflict('conflicting options: hostname and the network mode');
       return blankNetworkSettings();
     }
     const resolved = await this.manager.resolveNetworkMode(mode);

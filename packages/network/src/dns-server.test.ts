@@ -80,6 +80,18 @@ describe('EmbeddedDnsServer', () => {
     expect(ptr.includes(Buffer.from('\x03web\x00', 'latin1'))).toBe(true);
   });
 
+  it('answers AAAA with the IPv6 address of a container on an IPv6 network, A with its IPv4 one', async () => {
+    const server = await start();
+    server.addRecords(['web6'], '172.18.0.3');
+    server.addRecords(['web6'], '2001:db8::f00d');
+    const aaaa = await ask(server.port as number, query('web6', 28));
+    expect(answers(aaaa)).toBe(1);
+    expect(aaaa.subarray(-16).toString('hex')).toBe('20010db80000000000000000' + '0000f00d');
+    const a = await ask(server.port as number, query('web6', 1));
+    expect(answers(a)).toBe(1);
+    expect([...a.subarray(-4)]).toEqual([172, 18, 0, 3]);
+  });
+
   // Port 53 is privileged: as non-root the bind never completes (an error event, no callback).
   it.skipIf(!isRoot)('forgets removed containers and forwards unknown names upstream', async () => {
     // A fake upstream resolver on another loopback address, port 53, as forwarding uses.

@@ -1,10 +1,12 @@
 import { type Socket, createSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { type Server, type Socket as TcpSocket, connect, createServer, isIP } from 'node:net';
+import { parseIpv6 } from './ipv6.js';
 import type { Logger } from './logger.js';
 
 // RFC 1035 constants.
 const TYPE_A = 1;
+const TYPE_AAAA = 28;
 const TYPE_PTR = 12;
 const CLASS_IN = 1;
 const RCODE_SERVFAIL = 2;
@@ -256,8 +258,15 @@ export class EmbeddedDnsServer {
       // so clients do not go on to ask the upstream resolvers about a local name.
       const answers =
         question.type === TYPE_A
-          ? addresses.map((a) => ({ type: TYPE_A, data: Buffer.from(a.split('.').map(Number)) }))
-          : [];
+          ? addresses
+              .filter((a) => isIP(a) === 4)
+              .map((a) => ({ type: TYPE_A, data: Buffer.from(a.split('.').map(Number)) }))
+          : question.type === TYPE_AAAA
+            ? addresses
+                .map((a) => (isIP(a) === 6 ? parseIpv6(a) : undefined))
+                .filter((a) => a !== undefined)
+                .map((a) => ({ type: TYPE_AAAA, data: ipv6Bytes(a) }))
+            : [];
       return buildResponse(message, question, 0, answers);
     }
     if (question.type === TYPE_PTR) {
@@ -282,6 +291,13 @@ export class EmbeddedDnsServer {
     }
     return undefined;
   }
+}
+
+function ipv6Bytes(value: bigint): Buffer {
+  const out = Buffer.alloc(16);
+  out.writeBigUInt64BE(value >> 64n, 0);
+  out.writeBigUInt64BE(value & 0xffffffffffffffffn, 8);
+  return out;
 }
 
 function withLength(message: Buffer): Buffer {

@@ -539,6 +539,7 @@ export class NetworkManager {
       }
       const dns = this.dnsServers.get(network.id);
       dns?.addRecords(dnsRecordNames(endpoint, network), ipAddress, endpoint.dnsServers);
+      if (endpoint.ipv6Address) dns?.addRecords(dnsRecordNames(endpoint, network), endpoint.ipv6Address);
       if (endpoint.links) dns?.setLinks(ipAddress, linkAliases(endpoint.links));
       this.logger.info('endpoint connected', {
         network: network.name,
@@ -900,6 +901,7 @@ export class NetworkManager {
     }
     for (const endpoint of this.state.endpoints.filter((e) => e.networkId === network.id)) {
       server.addRecords(dnsRecordNames(endpoint, network), endpoint.ipAddress, endpoint.dnsServers);
+      if (endpoint.ipv6Address) server.addRecords(dnsRecordNames(endpoint, network), endpoint.ipv6Address);
       if (endpoint.links) server.setLinks(endpoint.ipAddress, linkAliases(endpoint.links));
     }
     this.dnsServers.set(network.id, server);
@@ -1035,6 +1037,7 @@ export class NetworkManager {
   private async removeEndpoint(endpoint: EndpointRecord): Promise<void> {
     await deleteLink(endpoint.hostVeth, this.log());
     this.dnsServers.get(endpoint.networkId)?.removeAddress(endpoint.ipAddress);
+    if (endpoint.ipv6Address) this.dnsServers.get(endpoint.networkId)?.removeAddress(endpoint.ipv6Address);
     // Ports DNATed to this address would point at nothing (or at the next holder of the lease).
     for (const port of this.state.ports.filter(
       (p) => p.containerId === endpoint.containerId && p.containerIp === endpoint.ipAddress,
