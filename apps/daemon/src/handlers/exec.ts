@@ -196,7 +196,7 @@ export function registerExec(router: Router, engine: Engine): void {
       OpenStdout: s.config.AttachStdout ?? true,
       CanRemove: false,
       ContainerID: s.ContainerID,
-      DetachKeys: '',
+      DetachKeys: s.config.DetachKeys ?? '',
       Pid: s.Pid,
     });
   });
