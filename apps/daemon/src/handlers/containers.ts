@@ -208,6 +208,9 @@ export function registerContainers(router: Router, engine: Engine): void {
       const scanner = new DetachKeyScanner(parseDetachKeys(query.get('detachKeys') || DEFAULT_DETACH_KEYS));
       if (ctx.upgrade.head.length > 0) scanner.write(ctx.upgrade.head);
       ctx.upgrade.socket.pipe(scanner);
+      // A connection reset has no EOF for `pipe` to pass on: end the input so that it lets go
+      // of the container's stdin.
+      ctx.upgrade.socket.once('close', () => scanner.end());
       const attached = engine.stdin.attach(c.Id, scanner);
       scanner.once('detach', () => {
         void attached.then((a) => a.detach());

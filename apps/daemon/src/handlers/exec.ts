@@ -62,11 +62,21 @@ async function takeBytes(upgrade: { socket: Duplex; head: Buffer }, n: number): 
   let buf = upgrade.head;
   while (buf.length < n) {
     const chunk = await new Promise<Buffer | null>((resolve) => {
-      upgrade.socket.once('data', (c: Buffer) => {
-        upgrade.socket.pause();
+      const done = (c: Buffer | null) => {
+        upgrade.socket.off('data', onData);
+        upgrade.socket.off('end', onEnd);
+        upgrade.socket.off('close', onEnd);
         resolve(c);
-      });
-      upgrade.socket.once('end', () => resolve(null));
+      };
+      const onData = (c: Buffer) => {
+        upgrade.socket.pause();
+        done(c);
+      };
+      // A client that goes (or resets) before its body has come ends the wait too.
+      const onEnd = () => done(null);
+      upgrade.socket.on('data', onData);
+      upgrade.socket.once('end', onEnd);
+      upgrade.socket.once('close', onEnd);
       upgrade.socket.resume();
     });
     if (!chunk) break;
@@ -186,7 +196,7 @@ export function registerExec(router: Router, engine: Engine): void {
       OpenStdout: s.config.AttachStdout ?? true,
       CanRemove: false,
       ContainerID: s.ContainerID,
-      DetachKeys: '',
+      DetachKeys: s.config.DetachKeys ?? '',
       Pid: s.Pid,
     });
   });
