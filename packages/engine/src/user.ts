@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { resolveInRoot } from '@ts-container/image';
 import { invalidParameter } from './errors.js';
 
 /**
@@ -12,8 +12,9 @@ export async function resolveUser(
 ): Promise<{ uid: number; gid: number; additionalGids: number[] }> {
   if (spec === undefined || spec === '') return { uid: 0, gid: 0, additionalGids: [] };
   const [userPart = '', groupPart] = spec.split(':');
-  const passwd = await readDb(join(rootfs, 'etc/passwd'));
-  const groups = await readDb(join(rootfs, 'etc/group'));
+  // Inside the rootfs: an image's /etc/passwd may be a symlink to the host's.
+  const passwd = await readDb(await resolveInRoot(rootfs, 'etc/passwd'));
+  const groups = await readDb(await resolveInRoot(rootfs, 'etc/group'));
   let uid: number;
   let gid: number | undefined;
   let userName: string | undefined;
