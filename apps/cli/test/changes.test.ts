@@ -127,6 +127,10 @@ describe.skipIf(skip !== undefined)('container filesystems: copy-on-write, diff,
       // Container to host: a directory, and a symlink copied as a link (not followed on the host).
       expect((await daemon.tsctr(['cp', 'cpbox:/srv/dir', host])).exitCode).toBe(0);
       expect(await readFile(join(host, 'dir/f'), 'utf8')).toBe('inside\n');
+      // `SRC/.` into an existing directory: the contents only (tar's --strip-components=1).
+      await mkdir(join(host, 'contents'));
+      expect((await daemon.tsctr(['cp', 'cpbox:/srv/dir/.', join(host, 'contents')])).exitCode).toBe(0);
+      expect(await readFile(join(host, 'contents/f'), 'utf8')).toBe('inside\n');
       expect((await daemon.tsctr(['cp', 'cpbox:/tmp/pw', join(host, 'pw')])).exitCode).toBe(0);
       expect(await readlink(join(host, 'pw'))).toBe('/etc/passwd');
       // -L follows the link inside the container: the container's passwd, not the host's.

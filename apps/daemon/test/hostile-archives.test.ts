@@ -288,7 +288,7 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     expect(lines[3]).toBe('tool');
   }, 60_000);
 
-  it("a volume's copy-up does not follow an image symlink out to the host", async () => {
+  it("a volume's copy-up and a working directory do not follow an image symlink out to the host", async () => {
     const r = await build(
       [
         dockerfile('FROM busybox\nCOPY data /data\n'),
@@ -303,6 +303,8 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     expect(list.exitCode).toBe(0);
     expect(list.stdout).not.toContain('secret');
     await daemon.tsctr(['volume', 'rm', `${marker}-vol`]);
+    // A working directory through the same symlink is made inside the rootfs, not on the host.
+    await daemon.tsctr(['run', '--rm', '-w', `/data/${marker}-planted`, 'copyup:test', 'true']);
   }, 60_000);
 
   it('PUT /containers/ID/archive: a hard link to a missing target is a 400 without host paths', async () => {

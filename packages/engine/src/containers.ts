@@ -26,6 +26,7 @@ import {
   mountAll,
   unmount,
 } from '@ts-container/unionfs';
+import { resolveInRoot } from './build-fs.js';
 import { type ContainerRecord, type ContainerStore, emptyState } from './container-store.js';
 import { EngineError, conflict, invalidParameter, notFound } from './errors.js';
 import { healthCommand } from './health.js';
@@ -435,7 +436,8 @@ export class ContainerService {
     const user = await resolveUser(rootfs, c.Config.User, hc.GroupAdd ?? []);
     const cwd = c.Config.WorkingDir || '/';
     if (cwd !== '/') {
-      const full = join(rootfs, cwd);
+      // Resolved inside the rootfs: an image's WORKDIR through a symlink must not make host dirs.
+      const full = await resolveInRoot(rootfs, cwd);
       const made = await mkdir(full, { recursive: true });
       // Every directory made for the WORKDIR is the container root's, not just the first.
       if (made !== undefined) {

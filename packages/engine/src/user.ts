@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { resolveInRoot } from '@ts-container/image';
 import { invalidParameter } from './errors.js';
 
 /**
@@ -13,8 +13,9 @@ export async function resolveUser(
   groupAdd: readonly string[] = [],
 ): Promise<{ uid: number; gid: number; additionalGids: number[] }> {
   const [userPart = '', groupPart] = (spec || '0').split(':');
-  const passwd = await readDb(join(rootfs, 'etc/passwd'));
-  const groups = await readDb(join(rootfs, 'etc/group'));
+  // Inside the rootfs: an image's /etc/passwd may be a symlink to the host's.
+  const passwd = await readDb(await resolveInRoot(rootfs, 'etc/passwd'));
+  const groups = await readDb(await resolveInRoot(rootfs, 'etc/group'));
   let uid: number;
   let gid: number | undefined;
   let userName: string | undefined;

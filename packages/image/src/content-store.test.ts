@@ -58,3 +58,22 @@ describe('ContentStore', () => {
     expect(await readdir(store.ingestDir)).toEqual([]);
   });
 });
+
+describe.skipIf(process.getuid?.() !== 0)('ContentStore on a full disk (root: mounts a tmpfs)', () => {
+  it('fails with "no space left on device" and leaves no partial ingest', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cs-full-'));
+    const { execa } = await import('execa');
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'cs-full', dir]);
+    try {
+      const store = new ContentStore(dir);
+      await store.init();
+      const big = Readable.from(Array.from({ length: 8 }, () => Buffer.alloc(1 << 20, 7)));
+      await expect(store.ingestStream(big, 'full')).rejects.toThrow(/^no space left on device$/);
+      expect(await readdir(store.ingestDir)).toEqual([]);
+      expect(await readdir(store.blobDir)).toEqual([]);
+    } finally {
+      await execa('umount', [dir]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -38,6 +38,8 @@ export interface ExtractArchiveOptions {
   devices?: 'create' | 'skip';
   /** The directory inside the root that entry names are relative to (default: the root). */
   into?: string;
+  /** Leading name components dropped from every entry (tar's --strip-components). */
+  strip?: number;
   /** Hash the uncompressed stream (a layer's DiffID). */
   digest?: boolean;
   /** Called with every written entry's root-relative name and archive owner. */
@@ -176,12 +178,14 @@ export async function extractArchive(
   const dirTimes: Array<{ path: string; mtime: Date }> = [];
   const xattrs: Array<{ path: string; name: string; value: Buffer }> = [];
   let contentSize = 0;
+  const strip = options.strip ?? 0;
+  const stripped = (name: string) => (strip === 0 ? name : name.split('/').slice(strip).join('/'));
   const inRoot = (name: string) => (into === '' ? name : name === '' ? into : posix.join(into, name));
 
   const consume = async () => {
     for await (const entry of extract) {
       const header = entry.header;
-      const name = inRoot(normaliseEntryName(header.name));
+      const name = inRoot(stripped(normaliseEntryName(header.name)));
       if (name === into) {
         entry.resume();
         continue;
@@ -246,7 +250,12 @@ export async function extractArchive(
           await symlink(header.linkname ?? '', path);
           break;
         case 'link':
-          await hardLink(root, header.name, inRoot(normaliseEntryName(header.linkname ?? '')), path);
+          await hardLink(
+            root,
+            header.name,
+            inRoot(stripped(normaliseEntryName(header.linkname ?? ''))),
+            path,
+          );
           break;
         case 'character-device':
         case 'block-device':

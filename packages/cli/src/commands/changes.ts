@@ -3,10 +3,10 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdtemp, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve } from 'node:path';
-import { Transform } from 'node:stream';
+import { Transform, pipeline as pipelineStreams } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApiError } from '@ts-container/api';
-import { parseReference } from '@ts-container/image';
+import { extractArchive, parseReference } from '@ts-container/image';
 import { type Command, type CommandContext, CommandError, write } from '../context.js';
 
 export const diffCommand: Command = {
@@ -241,7 +241,6 @@ async function copyFromContainer(
   const contentsOnly = /\/\.$/.test(srcPath);
   const dst = resolve(dstPath);
   const existing = await lstatMaybe(dst);
-  const ownerArgs = flags.archive ? ['--same-owner', '--numeric-owner'] : ['--no-same-owner'];
   const count = counting();
   let into: string;
   let finalRename: { from: string; to: string } | undefined;
@@ -261,17 +260,17 @@ async function copyFromContainer(
     finalRename = { from: join(into, srcName), to: dst };
   }
   try {
-    const strip = contentsOnly && existing?.isDirectory() ? ['--strip-components=1'] : [];
-    const tar = spawn('tar', ['-x', '-f', '-', '-C', into, ...ownerArgs, ...strip], {
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
-    const stderr: Buffer[] = [];
-    tar.stderr.on('data', (c: Buffer) => stderr.push(c));
-    const exited = once(tar, 'close') as Promise<[number | null]>;
-    await pipeline(res, count.stream, tar.stdin);
-    const [code] = await exited;
-    if (code !== 0)
-      throw new CommandError(Buffer.concat(stderr).toString().trim() || `tar exited with ${code}`);
+    // The safe archive module, as the daemon uses it: entries stay inside the destination
+    // directory whatever links the archive or the destination hold.
+    await extractArchive(
+      pipelineStreams(res, count.stream, () => undefined),
+      into,
+      {
+        whiteouts: 'none',
+        sameOwner: flags.archive === true,
+        ...(contentsOnly && existing?.isDirectory() ? { strip: 1 } : {}),
+      },
+    );
     if (finalRename) {
       if (existing && !existing.isDirectory()) await rm(finalRename.to, { force: true });
       await rename(finalRename.from, finalRename.to);
