@@ -152,7 +152,10 @@ describe('applyLayer fast path (pre-scan + GNU tar) for overlay layers read from
       .map((l) => (/^\S+ [dc] /.test(l) ? l.replace(/ \d+(\.\d+)? (?=[^ ]*$)/, ' ') : l))
       .sort();
 
-  it('writes the same tree as the JavaScript extractor, whiteouts included', async () => {
+  // Whiteouts are character devices and opaque directories trusted.* xattrs: both need root.
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot) console.warn('fast-path tree test skipped: whiteout devices and trusted.* xattrs need root');
+  it.skipIf(!isRoot)('writes the same tree as the JavaScript extractor, whiteouts included', async () => {
     const data = await makeTar([
       { name: 'etc/', type: 'directory', mode: 0o750, mtime: new Date(1_500_000_000_000) },
       {
