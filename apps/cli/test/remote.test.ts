@@ -475,6 +475,9 @@ os.execv(sys.argv[2], sys.argv[2:])`;
       stderr:
         "tsctr: unknown command: tsctr container bogus\n\nUsage:  tsctr container\n\nRun 'tsctr container --help' for more information",
     });
+    expect((await run('tsctr', ['-H', 'unix:///a', '-H', 'unix:///b', 'ps'], config())).stderr).toBe(
+      'Failed to initialize: unable to resolve docker endpoint: Specify only one -H',
+    );
     expect((await run('tsctr', ['bogus'], config())).stderr).toBe(
       "tsctr: unknown command: tsctr bogus\n\nRun 'tsctr --help' for more information",
     );
