@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -404,7 +405,7 @@ os.execv(sys.argv[2], sys.argv[2:])`;
       'by-docker',
     );
     expect((await run('tsctr', ['-H', tcpHost, '-c', 'by-docker', 'ps'], env)).stderr).toBe(
-      'conflicting options: either specify --host or --context, not both',
+      'conflicting options: cannot specify both --host and --context',
     );
     // export/import across the two CLIs, TLS material included.
     const fromTsctr = join(dir, 'by-tsctr.ctx');
