@@ -6,7 +6,8 @@
  * compiled through vm.Script with the cached data, and the cache is written once, at the exit of
  * the first run (so it holds the functions that run compiled, not only the top level).
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -28,7 +29,9 @@ if (process.env.TSCTR_NO_COMPILE_CACHE) {
 function runCached(): void {
   const source = readFileSync(bundle, 'utf8');
   const { size, mtimeMs } = statSync(bundle);
-  const cacheFile = join(cacheDir, `main-${size}-${Math.floor(mtimeMs)}-${process.version}.v8`);
+  // One cache per installed bundle: a rebuild or another Node replaces it rather than adding one.
+  const prefix = `main-${createHash('sha256').update(bundle).digest('hex').slice(0, 16)}-`;
+  const cacheFile = join(cacheDir, `${prefix}${size}-${Math.floor(mtimeMs)}-${process.version}.v8`);
   let cached: Buffer | undefined;
   try {
     cached = readFileSync(cacheFile);
@@ -45,6 +48,9 @@ function runCached(): void {
         mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
         writeFileSync(`${cacheFile}.${process.pid}`, script.createCachedData(), { mode: 0o600 });
         renameSync(`${cacheFile}.${process.pid}`, cacheFile);
+        for (const old of readdirSync(cacheDir))
+          if (old.startsWith(prefix) && join(cacheDir, old) !== cacheFile)
+            rmSync(join(cacheDir, old), { force: true });
       } catch {
         // A read-only or foreign home only costs the speed-up; the command has run.
       }

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -404,7 +405,7 @@ os.execv(sys.argv[2], sys.argv[2:])`;
       'by-docker',
     );
     expect((await run('tsctr', ['-H', tcpHost, '-c', 'by-docker', 'ps'], env)).stderr).toBe(
-      'conflicting options: either specify --host or --context, not both',
+      'conflicting options: cannot specify both --host and --context',
     );
     // export/import across the two CLIs, TLS material included.
     const fromTsctr = join(dir, 'by-tsctr.ctx');
@@ -475,6 +476,9 @@ os.execv(sys.argv[2], sys.argv[2:])`;
       stderr:
         "tsctr: unknown command: tsctr container bogus\n\nUsage:  tsctr container\n\nRun 'tsctr container --help' for more information",
     });
+    expect((await run('tsctr', ['-H', 'unix:///a', '-H', 'unix:///b', 'ps'], config())).stderr).toBe(
+      'Failed to initialize: unable to resolve docker endpoint: Specify only one -H',
+    );
     expect((await run('tsctr', ['bogus'], config())).stderr).toBe(
       "tsctr: unknown command: tsctr bogus\n\nRun 'tsctr --help' for more information",
     );

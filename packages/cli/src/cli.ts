@@ -124,7 +124,7 @@ export interface CliOptions {
 }
 
 const GLOBAL_FLAGS = [
-  { name: 'host', short: 'H', type: 'string' as const, description: 'Daemon socket to connect to' },
+  { name: 'host', short: 'H', type: 'list' as const, description: 'Daemon socket to connect to' },
   { name: 'debug', short: 'D', type: 'bool' as const, description: 'Enable debug mode' },
   { name: 'log-level', short: 'l', type: 'string' as const, description: 'Set the logging level' },
   { name: 'config', type: 'string' as const, description: 'Location of client config files' },
@@ -225,6 +225,10 @@ export async function runCli(argv: string[], io: CliIO, options: CliOptions = {}
     else write(io.stderr, `${(err as Error).message}\nSee '${program} ${command.name} --help'.`);
     return 125;
   }
+  if ((globals.flags.host as string[]).length > 1) {
+    write(io.stderr, 'Failed to initialize: unable to resolve docker endpoint: Specify only one -H');
+    return 1;
+  }
   const connection = connectionFlags(globals.flags);
   let resolved: Awaited<ReturnType<typeof resolveContext>>;
   try {
@@ -295,8 +299,9 @@ function connectionFlags(flags: Record<string, unknown>): ConnectionFlags {
     const v = flags[name];
     return typeof v === 'string' && v !== '' ? { [name]: v } : {};
   };
+  const hosts = flags.host as string[] | undefined;
   return {
-    ...str('host'),
+    ...(hosts?.length ? { host: hosts.at(-1)! } : {}),
     ...str('context'),
     ...str('tlscacert'),
     ...str('tlscert'),

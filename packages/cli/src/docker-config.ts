@@ -67,6 +67,12 @@ export class ContextStore {
     return join(this.dir, 'contexts', 'tls', contextId(name));
   }
 
+  /** The docker CLI's words for a context that is not in the store. */
+  notFound(name: string): Error {
+    const path = join(this.metaDir(name), 'meta.json');
+    return new Error(`context "${name}": context not found: open ${path}: no such file or directory`);
+  }
+
   async exists(name: string): Promise<boolean> {
     return readFile(join(this.metaDir(name), 'meta.json')).then(
       () => true,
@@ -80,7 +86,7 @@ export class ContextStore {
   async get(name: string): Promise<StoredContext> {
     const raw = await readFile(join(this.metaDir(name), 'meta.json'), 'utf8').catch(
       (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') throw new Error(`context "${name}" does not exist`);
+        if (err.code === 'ENOENT') throw this.notFound(name);
         throw err;
       },
     );
@@ -159,7 +165,7 @@ export class ContextStore {
   }
 
   async remove(name: string): Promise<void> {
-    if (!(await this.exists(name))) throw new Error(`context "${name}" does not exist`);
+    if (!(await this.exists(name))) throw this.notFound(name);
     await rm(this.metaDir(name), { recursive: true, force: true });
     await rm(this.tlsDir(name), { recursive: true, force: true });
   }
@@ -211,7 +217,7 @@ export async function contextName(
   env: Record<string, string | undefined>,
 ): Promise<string> {
   if (flags.context && flags.host)
-    throw new Error('conflicting options: either specify --host or --context, not both');
+    throw new Error('conflicting options: cannot specify both --host and --context');
   if (flags.context) return flags.context;
   if (flags.host || env.DOCKER_HOST) return DEFAULT_CONTEXT;
   if (env.DOCKER_CONTEXT) return env.DOCKER_CONTEXT;
@@ -238,7 +244,9 @@ export async function resolveContext(
     const tls = await defaultTls(flags, env);
     return { name, host, endpoint: parseHost(host, tls) };
   }
-  const stored = await new ContextStore(configDir(env, flags.config)).get(name);
+  const stored = await new ContextStore(configDir(env, flags.config)).get(name).catch((err: Error) => {
+    throw new Error(`Failed to initialize: unable to resolve docker endpoint: ${err.message}`);
+  });
   return { name, host: stored.host, endpoint: endpointOf(stored) };
 }
 

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 // afterwards: our tsctrd, Debian's dockerd (+ its managed containerd) and podman (no daemon).
 import { existsSync, openSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { alive, run, sh, sleep, unixRequest } from './proc.mjs';
 
@@ -129,12 +129,14 @@ export class TsctrEngine extends Engine {
 
   async start(root) {
     this.dir = await mkdtemp(join(root, 'tsctr-'));
-    // The CLI is one self-contained CommonJS bundle (hence .cjs): a copy keeps the run immune to rebuilds under way
-    // (the daemon loads all its code when it starts).
+    // The CLI is a CommonJS launcher (hence .cjs) and the bundle it runs, main.js beside it: a copy keeps the run
+    // immune to rebuilds under way (the daemon loads all its code when it starts). Its V8 code cache goes under
+    // the run's own directory (made by the unrecorded warm-up run) and goes away with it.
     this.cliPath = join(this.dir, 'tsctr.cjs');
     await copyFile(TSCTR_BIN, this.cliPath);
+    await copyFile(join(dirname(TSCTR_BIN), 'main.js'), join(this.dir, 'main.js'));
     this.socketPath = join(this.dir, 'tsctr.sock');
-    this.env = { DOCKER_HOST: `unix://${this.socketPath}` };
+    this.env = { DOCKER_HOST: `unix://${this.socketPath}`, XDG_CACHE_HOME: join(this.dir, 'cache') };
     const log = openSync(join(this.dir, 'tsctrd.log'), 'a');
     this.process = spawn(
       process.execPath,

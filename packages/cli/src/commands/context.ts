@@ -172,6 +172,11 @@ export const contextLsCommand: Command = {
       Error: '',
       Name: c.name,
     }));
+    if (ctx.io.env.DOCKER_HOST)
+      write(
+        ctx.io.stderr,
+        'Warning: DOCKER_HOST environment variable overrides the active context. To use a context, either set the global --context flag, or unset DOCKER_HOST environment variable.',
+      );
     if (flags.quiet) {
       for (const r of rows) write(ctx.io.stdout, r.Name);
       return 0;
@@ -222,7 +227,7 @@ export const contextInspectCommand: Command = {
     const out: unknown[] = [];
     for (const name of names) {
       const c = all.find((x) => x.name === name);
-      if (!c) throw new CommandError(`context "${name}" does not exist`);
+      if (!c) throw new CommandError(new ContextStore(ctx.configDir).notFound(name).message);
       out.push(inspectJson(ctx, c));
     }
     if (flags.format) {
@@ -248,8 +253,9 @@ export const contextUseCommand: Command = {
   maxArgs: 1,
   async run(ctx, args) {
     const name = args[0]!;
-    if (name !== DEFAULT_CONTEXT && !(await new ContextStore(ctx.configDir).exists(name)))
-      throw new CommandError(`context "${name}" does not exist`);
+    const store = new ContextStore(ctx.configDir);
+    if (name !== DEFAULT_CONTEXT && !(await store.exists(name)))
+      throw new CommandError(store.notFound(name).message);
     await setCurrentContext(ctx.configDir, name);
     write(ctx.io.stdout, name);
     write(ctx.io.stderr, `Current context is now "${name}"`);
@@ -288,7 +294,7 @@ export const contextRmCommand: Command = {
     for (const name of args) {
       try {
         if (name === DEFAULT_CONTEXT) throw new Error(`context "${name}" cannot be removed`);
-        if (!(await store.exists(name))) throw new Error(`context "${name}" does not exist`);
+        if (!(await store.exists(name))) throw store.notFound(name);
         if (name === ctx.contextName || name === configured) {
           if (!flags.force) throw new Error(`context "${name}" is in use, set -f flag to force remove`);
           if (name === configured) await setCurrentContext(ctx.configDir, DEFAULT_CONTEXT);
