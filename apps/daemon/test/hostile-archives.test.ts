@@ -349,11 +349,12 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     expect(await blobs()).toEqual(before);
   });
 
-  it('load of random bytes is a 400 and leaves no blob behind', async () => {
+  it('load of random bytes fails in the stream, as Docker 20.10 does, and leaves no blob behind', async () => {
     const before = await blobs();
     const r = await call(daemon.socketPath, 'POST', '/images/load?quiet=1', randomBytes(64 * 1024));
-    expect(r.status).toBe(400);
-    expect(r.body).toMatch(/archive\/tar: invalid tar header/);
+    // moby writes a load error into the JSON stream (docker-py's ImageLoadError relies on it).
+    expect(r.status).toBe(200);
+    expect(streamError(r.body)).toBe('archive/tar: invalid tar header');
     expect(await blobs()).toEqual(before);
   });
 

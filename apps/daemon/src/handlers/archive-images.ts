@@ -28,21 +28,12 @@ export function registerArchiveImages(router: Router, engine: Engine): void {
   router.add('GET', '/images/{name*}/get', async ({ res, params }) => save(res, [params.name!]));
 
   router.add('POST', '/images/load', async ({ req, res }) => {
-    // The status goes out with the first message (as moby flushes): an archive refused before
-    // any image was loaded is an HTTP error, a later failure an errorDetail in the stream.
-    const send = (msg: object) => {
-      if (!res.headersSent) res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.write(`${JSON.stringify(msg)}\n`);
-    };
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    const send = (msg: object) => res.write(`${JSON.stringify(msg)}\n`);
     try {
       await loadImages(engine.images, req, send);
       await enforceImageBudget(engine);
-      if (!res.headersSent) res.writeHead(200, { 'Content-Type': 'application/json' });
     } catch (err) {
-      if (!res.headersSent) {
-        req.resume();
-        throw err;
-      }
       const message = messageFor(err);
       send({ errorDetail: { message }, error: message });
       // The rest of the upload is of no use; drain it so the client sees our answer.
