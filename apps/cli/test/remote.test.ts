@@ -401,6 +401,10 @@ os.execv(sys.argv[2], sys.argv[2:])`;
     expect((await run('tsctr', ['context', 'show'], env)).stdout).toBe('by-tsctr');
     // -c and DOCKER_CONTEXT choose as well; -H with --context is refused as docker refuses it.
     expect((await run('tsctr', ['-c', 'by-docker', 'context', 'show'], env)).stdout).toBe('by-docker');
+    for (const cli of ['tsctr', 'docker'] as const)
+      expect(
+        (await run(cli, ['-c', 'by-docker', 'version', '--format', '{{.Client.Context}}'], env)).stdout,
+      ).toBe('by-docker');
     expect((await run('tsctr', ['context', 'show'], { ...env, DOCKER_CONTEXT: 'by-docker' })).stdout).toBe(
       'by-docker',
     );

@@ -21,6 +21,7 @@ export const versionCommand: Command = {
       GoVersion: `node${process.versions.node}`,
       Os: 'linux',
       Arch: process.arch === 'x64' ? 'amd64' : process.arch,
+      Context: ctx.contextName,
     };
     let server: Record<string, unknown> | undefined;
     let serverError: Error | undefined;
@@ -42,6 +43,7 @@ export const versionCommand: Command = {
         ` API version:       ${client.ApiVersion}`,
         ` Node version:      ${process.versions.node}`,
         ` OS/Arch:           ${client.Os}/${client.Arch}`,
+        ` Context:           ${client.Context}`,
       ].join('\n'),
     );
     if (server) {
