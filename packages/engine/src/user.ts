@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFileInRoot } from './build-fs.js';
 import { invalidParameter } from './errors.js';
 
 /**
@@ -13,8 +12,8 @@ export async function resolveUser(
   groupAdd: readonly string[] = [],
 ): Promise<{ uid: number; gid: number; additionalGids: number[] }> {
   const [userPart = '', groupPart] = (spec || '0').split(':');
-  const passwd = await readDb(join(rootfs, 'etc/passwd'));
-  const groups = await readDb(join(rootfs, 'etc/group'));
+  const passwd = await readDb(rootfs, '/etc/passwd');
+  const groups = await readDb(rootfs, '/etc/group');
   let uid: number;
   let gid: number | undefined;
   let userName: string | undefined;
@@ -55,8 +54,9 @@ export async function resolveUser(
   return { uid, gid: gid ?? 0, additionalGids: [...new Set(additionalGids)] };
 }
 
-async function readDb(path: string): Promise<string[][]> {
-  const text = await readFile(path, 'utf8').catch(() => '');
+/** Reads a database of the container's, its symlinks resolved inside the container. */
+async function readDb(rootfs: string, path: string): Promise<string[][]> {
+  const text = (await readFileInRoot(rootfs, path)) ?? '';
   return text
     .split('\n')
     .filter((l) => l.trim() !== '' && !l.startsWith('#'))
