@@ -803,8 +803,9 @@ export class ContainerService {
     const exited = this.exits.get(c.Id);
     await this.runtime.kill(c.Id, sig);
     // Docker answers a SIGKILL once the container has exited (and its state is saved), so an
-    // inspect or a remove right after sees it stopped; other signals answer at once.
-    if ((sig === 'SIGKILL' || sig === '9') && exited) {
+    // inspect or a remove right after sees it stopped; other signals answer at once. A frozen
+    // (paused) process takes the signal only once thawed: no wait for it.
+    if ((sig === 'SIGKILL' || sig === '9') && exited && !c.State.Paused) {
       const done = await Promise.race([
         exited.then(() => true),
         sleep(KILL_EXIT_TIMEOUT_MS).then(() => false),

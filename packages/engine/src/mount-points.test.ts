@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,6 +74,14 @@ describe('bind sources and groups', () => {
       gid: 1000,
       additionalGids: [50, 1001, 10],
     });
+    // A symlinked /etc/group is followed inside the container's root, never on the host.
+    const linked = join(dir, 'linked');
+    await mkdir(join(linked, 'etc'), { recursive: true });
+    await mkdir(join(linked, 'data'));
+    await writeFile(join(linked, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+    await writeFile(join(linked, 'data/group'), 'grp:x:77:root\n');
+    await symlink('/data/group', join(linked, 'etc/group'));
+    expect((await resolveUser(linked, '')).additionalGids).toEqual([77]);
     await expect(resolveUser(dir, '', ['nosuch'])).rejects.toThrow(
       'Unable to find group nosuch: no matching entries in group file',
     );

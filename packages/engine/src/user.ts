@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { resolveInRoot } from '@ts-container/image';
+import { readFileInRoot } from './build-fs.js';
 import { invalidParameter } from './errors.js';
 
 /**
@@ -13,9 +12,8 @@ export async function resolveUser(
   groupAdd: readonly string[] = [],
 ): Promise<{ uid: number; gid: number; additionalGids: number[] }> {
   const [userPart = '', groupPart] = (spec || '0').split(':');
-  // Inside the rootfs: an image's /etc/passwd may be a symlink to the host's.
-  const passwd = await readDb(await resolveInRoot(rootfs, 'etc/passwd'));
-  const groups = await readDb(await resolveInRoot(rootfs, 'etc/group'));
+  const passwd = await readDb(rootfs, '/etc/passwd');
+  const groups = await readDb(rootfs, '/etc/group');
   let uid: number;
   let gid: number | undefined;
   let userName: string | undefined;
@@ -56,8 +54,9 @@ export async function resolveUser(
   return { uid, gid: gid ?? 0, additionalGids: [...new Set(additionalGids)] };
 }
 
-async function readDb(path: string): Promise<string[][]> {
-  const text = await readFile(path, 'utf8').catch(() => '');
+/** Reads a database of the container's, its symlinks resolved inside the container. */
+async function readDb(rootfs: string, path: string): Promise<string[][]> {
+  const text = (await readFileInRoot(rootfs, path)) ?? '';
   return text
     .split('\n')
     .filter((l) => l.trim() !== '' && !l.startsWith('#'))
