@@ -31,8 +31,9 @@ describe.skipIf(skip !== undefined)('pnpm pack in a clean clone', () => {
         .split('\n')
         .map((name) => join(clone, parent, name)),
     );
+    // Nothing is built yet.
+    expect(dirs.filter((pkgDir) => existsSync(join(pkgDir, 'dist')))).toEqual([]);
     for (const pkgDir of dirs) {
-      expect(existsSync(join(pkgDir, 'dist')), `${pkgDir} has no dist before packing`).toBe(false);
       // One at a time: each prepack builds the package and what it depends on (turbo, cached across them).
       await execa('pnpm', ['pack', '--pack-destination', out], { cwd: pkgDir });
     }
