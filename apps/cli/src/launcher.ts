@@ -11,22 +11,27 @@ import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, wri
 import Module from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Script } from 'node:vm';
+import { Script, constants as vmConstants } from 'node:vm';
 
 const bundle = join(__dirname, 'main.js');
 const cacheDir = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tsctr');
 const builtin = (Module as unknown as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache;
 
-if (process.env.TSCTR_NO_COMPILE_CACHE) {
+// The bundle has dynamic imports: a vm.Script needs the main context's loader for them
+// (Node 20.12+); an older Node runs the bundle without the cache.
+const mainContextLoader = (vmConstants as Partial<typeof vmConstants> | undefined)
+  ?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
+
+if (process.env.TSCTR_NO_COMPILE_CACHE || (!builtin && mainContextLoader === undefined)) {
   require(bundle);
 } else if (builtin) {
   builtin(cacheDir);
   require(bundle);
 } else {
-  runCached();
+  runCached(mainContextLoader as typeof vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER);
 }
 
-function runCached(): void {
+function runCached(importModuleDynamically: typeof vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER): void {
   const source = readFileSync(bundle, 'utf8');
   const { size, mtimeMs } = statSync(bundle);
   // One cache per installed bundle: a rebuild or another Node replaces it rather than adding one.
@@ -40,6 +45,7 @@ function runCached(): void {
   }
   const script = new Script(Module.wrap(source.replace(/^#!.*/, '')), {
     filename: bundle,
+    importModuleDynamically,
     ...(cached ? { cachedData: cached } : {}),
   });
   if (!cached || script.cachedDataRejected) {
