@@ -66,6 +66,14 @@ describe.skipIf(skip !== undefined)('clients that disconnect mid-stream', () => 
     }
   }, 120_000);
   afterAll(async () => {
+    // Known bug (see the report of this test's commit): conmon drains a stopping tty container's
+    // terminal to every attached connection and blocks on the stdin relay (`socat -u`), which never
+    // reads; the removal would wait forever. Ending the relays lets the cleanup through.
+    if (daemonPid) {
+      const { children } = await processFootprint(daemonPid).catch(() => ({ children: [] as string[] }));
+      for (const c of children.filter((c) => c.includes('socat -u - UNIX-CONNECT:')))
+        process.kill(Number(c.split(' ')[0]), 'SIGTERM');
+    }
     if (process.env.DISCONNECT_KEEP_LOG) await execa('cp', [daemon.logPath, process.env.DISCONNECT_KEEP_LOG]);
     await daemon?.destroy();
     await registry?.stop();
@@ -125,17 +133,22 @@ describe.skipIf(skip !== undefined)('clients that disconnect mid-stream', () => 
     const { fds, children } = await processFootprint(daemonPid);
     // Not counted: `sleep`s that come and go by themselves, and the one connection to each
     // container's stdin that attaching with stdin opens for the life of the container.
-    const lasting = children.filter((c) => !/^\d+ (sleep |\/usr\/bin\/socat -u - UNIX-CONNECT:)/.test(c));
+    const lasting = children.filter((c) => !/^\d+ (sleep |\/usr\/bin\/socat (-u )?- UNIX-CONNECT:)/.test(c));
     const stdinRelays = children
-      .filter((c) => c.includes('socat -u - UNIX-CONNECT:'))
+      .filter((c) => / UNIX-CONNECT:.*\/attach,/.test(c))
       .map((c) => c.replace(/^\d+ /, ''));
-    expect(new Set(stdinRelays).size, `one stdin relay per container: ${stdinRelays.join('\n')}`).toBe(
-      stdinRelays.length,
-    );
+    // A relay that was just replaced lingers for socat's half-close timeout (0.5 s).
+    const extraRelays = stdinRelays.length - new Set(stdinRelays).size;
     const mounts = (await readFile('/proc/self/mountinfo', 'utf8'))
       .split('\n')
       .filter((l) => l.includes(daemon.dir)).length;
-    return { fds, children: lasting, mounts };
+    return {
+      fds,
+      children: lasting,
+      mounts,
+      extraRelays,
+      relays: children.filter((c) => c.includes('UNIX-CONNECT')),
+    };
   };
 
   it(`survives ${CUTS} connections cut at random moments and leaks nothing`, async () => {
@@ -186,7 +199,8 @@ describe.skipIf(skip !== undefined)('clients that disconnect mid-stream', () => 
       if (
         after.fds <= before.fds + 2 &&
         after.children.length <= before.children.length &&
-        after.mounts <= before.mounts
+        after.mounts <= before.mounts &&
+        after.extraRelays === 0
       )
         break;
       await new Promise((r) => setTimeout(r, 500));
@@ -194,6 +208,7 @@ describe.skipIf(skip !== undefined)('clients that disconnect mid-stream', () => 
     }
     const fdsAfter = await openFds(daemonPid);
     expect(after.mounts).toBe(before.mounts);
+    expect(after.extraRelays, `one stdin relay per container: ${after.relays.join('\n')}`).toBe(0);
     expect(after.children.length, `processes left: ${after.children.join('\n')}`).toBeLessThanOrEqual(
       before.children.length,
     );
@@ -225,5 +240,13 @@ describe.skipIf(skip !== undefined)('clients that disconnect mid-stream', () => 
       'name=chatty',
     ]);
     expect(states.stdout.split('\n').sort()).toEqual(['chatty running', 'chatty-tty running']);
+    // ...and still writing: a stdin relay that left conmon's packets unread would block conmon,
+    // and the container's output with it.
+    for (const name of ['chatty', 'chatty-tty']) {
+      const lines = async () => (await daemon.tsctr(['logs', name])).stdout.split('\n').length;
+      const first = await lines();
+      await new Promise((r) => setTimeout(r, 1000));
+      expect({ name, grows: (await lines()) > first }).toEqual({ name, grows: true });
+    }
   }, 150_000);
 });
