@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
-import { ApiError, FrameDecoder } from '@ts-container/api';
+import { ApiError, FrameDecoder, hostUrl } from '@ts-container/api';
 import { parseReference } from '@ts-container/image';
 import { type Command, type CommandContext, CommandError, write } from '../context.js';
 import { CONTAINER_FLAGS, buildCreateRequest } from '../create-request.js';
@@ -35,6 +35,22 @@ async function createContainer(
       125,
     );
   const body = buildCreateRequest(flags, image, command, ctx.io.env);
+  if (flags['use-api-socket'] === true) {
+    // As docker 28: the engine's socket is bind-mounted where clients look for it by default.
+    const endpoint = ctx.client.endpoint;
+    if (endpoint.kind !== 'unix')
+      throw new CommandError(
+        `flag --use-api-socket can only be used with unix sockets: docker endpoint ${hostUrl(endpoint)} incompatible`,
+        125,
+      );
+    body.HostConfig = {
+      ...body.HostConfig,
+      Mounts: [
+        ...(body.HostConfig?.Mounts ?? []),
+        { Type: 'bind', Source: endpoint.path, Target: '/var/run/docker.sock' },
+      ],
+    };
+  }
   const name = flags.name as string | undefined;
   const create = () =>
     ctx.client.request<{ Id: string; Warnings: string[] | null }>('POST', '/containers/create', {
