@@ -226,6 +226,54 @@ describe.skipIf(skip !== undefined)('run/create Linux resource and namespace fla
     expect(r.stdout).toBe(String((await stat(daemon.socketPath)).ino));
   });
 
+  it('gives --ip6 and --link-local-ip addresses on the interface, and keeps them in inspect', async () => {
+    const n = process.pid % 250;
+    const net = `flags6-${process.pid}`;
+    const made = await daemon.tsctr([
+      'network',
+      'create',
+      '--ipv6',
+      '--subnet',
+      `10.219.${n}.0/24`,
+      '--subnet',
+      `fd19:${n.toString(16)}::/64`,
+      net,
+    ]);
+    expect(made.exitCode, made.stderr).toBe(0);
+    try {
+      const r = await daemon.tsctr([
+        'run',
+        '--name',
+        'addrs',
+        '--network',
+        net,
+        '--ip6',
+        `fd19:${n.toString(16)}::33`,
+        '--link-local-ip',
+        '169.254.7.7',
+        '--link-local-ip',
+        'fe80::77',
+        'busybox',
+        'ip',
+        'addr',
+        'show',
+        'eth0',
+      ]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`inet6 fd19:${n.toString(16)}::33/64`);
+      expect(r.stdout).toContain('inet 169.254.7.7/32');
+      expect(r.stdout).toContain('inet6 fe80::77/128');
+      const c = JSON.parse((await daemon.tsctr(['inspect', 'addrs'])).stdout)[0];
+      expect(c.NetworkSettings.Networks[net].IPAMConfig).toEqual({
+        IPv6Address: `fd19:${n.toString(16)}::33`,
+        LinkLocalIPs: ['169.254.7.7', 'fe80::77'],
+      });
+    } finally {
+      await daemon.tsctr(['rm', '-f', 'addrs']);
+      await daemon.tsctr(['network', 'rm', net]);
+    }
+  });
+
   it('takes the same flags from the docker CLI', async () => {
     const r = await daemon.docker([
       'run',
