@@ -1,5 +1,5 @@
-import { readFile, readdir, rmdir, stat } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { mkdtemp, readFile, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -211,19 +211,34 @@ describe.skipIf(skip !== undefined)('run/create Linux resource and namespace fla
     expect(badAdj.stderr).toContain('Invalid value 2000, range for oom score adj is [-1000, 1000]');
   });
 
-  it('bind-mounts the engine socket with --use-api-socket', async () => {
-    const r = await daemon.tsctr([
-      'run',
-      '--rm',
-      '--use-api-socket',
-      'busybox',
-      'sh',
-      '-c',
-      'test -S /var/run/docker.sock && stat -c %i /var/run/docker.sock',
-    ]);
-    expect(r.exitCode, r.stderr).toBe(0);
-    // The daemon's own socket (same inode), not a copy.
-    expect(r.stdout).toBe(String((await stat(daemon.socketPath)).ino));
+  it('bind-mounts the engine socket and the client credentials with --use-api-socket', async () => {
+    const config = await mkdtemp(join(tmpdir(), 'tsctr-flags-config-'));
+    const auth = Buffer.from('alice:secret').toString('base64');
+    await writeFile(
+      join(config, 'config.json'),
+      JSON.stringify({ auths: { 'registry.example:5000': { auth } } }),
+    );
+    try {
+      const r = await daemon.tsctr([
+        '--config',
+        config,
+        'run',
+        '--rm',
+        '--use-api-socket',
+        'busybox',
+        'sh',
+        '-c',
+        'test -S /var/run/docker.sock && stat -c %i /var/run/docker.sock && echo $DOCKER_CONFIG && cat $DOCKER_CONFIG/config.json',
+      ]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const [inode, dir, ...json] = r.stdout.split('\n');
+      // The daemon's own socket (same inode), not a copy.
+      expect(inode).toBe(String((await stat(daemon.socketPath)).ino));
+      expect(dir).toBe('/run/secrets/docker');
+      expect(JSON.parse(json.join('\n'))).toEqual({ auths: { 'registry.example:5000': { auth } } });
+    } finally {
+      await rm(config, { recursive: true, force: true });
+    }
   });
 
   it('gives --ip6 and --link-local-ip addresses on the interface, and keeps them in inspect', async () => {
