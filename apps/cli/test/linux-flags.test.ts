@@ -207,6 +207,11 @@ describe.skipIf(skip !== undefined)('run/create Linux resource and namespace fla
       'true',
     ]);
     expect(local.exitCode, local.stderr).toBe(0);
+    const oom = await daemon.tsctr(['run', '--rm', '--oom-kill-disable', 'busybox', 'true']);
+    expect(oom.exitCode, oom.stderr).toBe(0);
+    expect(oom.stderr).toContain(
+      'WARNING: OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.',
+    );
     const badAdj = await daemon.tsctr(['run', '--rm', '--oom-score-adj', '2000', 'busybox', 'true']);
     expect(badAdj.stderr).toContain('Invalid value 2000, range for oom score adj is [-1000, 1000]');
   });

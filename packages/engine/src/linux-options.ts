@@ -61,6 +61,10 @@ export async function checkLinuxOptions(
   if (hc.MemorySwappiness === -1 || hc.MemorySwappiness === null) next.MemorySwappiness = undefined;
   else if (hc.MemorySwappiness !== undefined && (hc.MemorySwappiness < 0 || hc.MemorySwappiness > 100))
     throw invalidParameter(`Invalid value: ${hc.MemorySwappiness}, valid memory swappiness range is 0-100`);
+  if (hc.OomKillDisable && !hc.Memory)
+    warnings.push(
+      'OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.',
+    );
   if (hc.MemoryReservation) {
     if (hc.MemoryReservation < MIN_MEMORY)
       throw invalidParameter('Minimum memory reservation allowed is 6MB');
