@@ -39,6 +39,17 @@ describe.skipIf(skip !== undefined)('run/create Linux resource and namespace fla
     }
   });
 
+  it('knows every run flag the docker CLI has, but for the Windows-only ones', async () => {
+    const names = (help: string) =>
+      new Set([...help.matchAll(/^\s+(?:-\w, )?--([a-z0-9-]+)/gm)].map((m) => m[1]!));
+    const docker = names((await daemon.docker(['run', '--help'])).stdout);
+    const tsctr = names((await daemon.tsctr(['run', '--help'])).stdout);
+    // --help is every command's, not listed by tsctr.
+    const windowsOnly = ['help', 'cpu-count', 'cpu-percent', 'io-maxbandwidth', 'io-maxiops', 'isolation'];
+    expect(docker.size).toBeGreaterThan(90);
+    expect([...docker].filter((f) => !tsctr.has(f) && !windowsOnly.includes(f))).toEqual([]);
+  });
+
   it('keeps memory, OOM, blkio, device rule and annotation options and applies them to the cgroup', async () => {
     const create = await daemon.tsctr([
       'run',
