@@ -59,6 +59,12 @@ export const MountPointSchema = z
   })
   .passthrough();
 
+/** `--device-read-bps` and its kin: a rate (bytes or IO per second) for a block device. */
+const throttleDevices = z
+  .array(z.object({ Path: z.string(), Rate: z.number().int().nonnegative() }))
+  .nullable()
+  .optional();
+
 export const HostConfigSchema = z
   .object({
     Binds: stringList,
@@ -80,6 +86,26 @@ export const HostConfigSchema = z
     CpusetMems: unset(z.string()),
     PidsLimit: z.number().int().nullable().optional(),
     OomKillDisable: z.boolean().nullable().optional(),
+    OomScoreAdj: unset(z.number().int()),
+    MemorySwappiness: z.number().int().nullable().optional(),
+    /** Ignored since API 1.42, as dockerd does; kept only so the field parses. */
+    KernelMemory: unset(z.number().int()),
+    BlkioWeight: unset(z.number().int().nonnegative()),
+    BlkioWeightDevice: z
+      .array(z.object({ Path: z.string(), Weight: z.number().int().nonnegative() }))
+      .nullable()
+      .optional(),
+    BlkioDeviceReadBps: throttleDevices,
+    BlkioDeviceWriteBps: throttleDevices,
+    BlkioDeviceReadIOps: throttleDevices,
+    BlkioDeviceWriteIOps: throttleDevices,
+    DeviceCgroupRules: stringList,
+    DeviceRequests: z.array(z.object({}).passthrough()).nullable().optional(),
+    CgroupParent: unset(z.string()),
+    CgroupnsMode: unset(z.string()),
+    Annotations: z.record(z.string()).nullable().optional(),
+    StorageOpt: z.record(z.string()).nullable().optional(),
+    VolumeDriver: unset(z.string()),
     Privileged: unset(z.boolean()),
     CapAdd: stringList,
     CapDrop: stringList,

@@ -113,6 +113,54 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
     default: 'missing',
   },
   { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the pull output' },
+  {
+    name: 'annotation',
+    type: 'list',
+    description: 'Add an annotation to the container (passed through to the OCI runtime)',
+  },
+  {
+    name: 'blkio-weight',
+    type: 'int',
+    description: 'Block IO (relative weight), between 10 and 1000, or 0 to disable',
+  },
+  { name: 'blkio-weight-device', type: 'list', description: 'Block IO weight (relative device weight)' },
+  { name: 'device-read-bps', type: 'list', description: 'Limit read rate (bytes per second) from a device' },
+  { name: 'device-read-iops', type: 'list', description: 'Limit read rate (IO per second) from a device' },
+  { name: 'device-write-bps', type: 'list', description: 'Limit write rate (bytes per second) to a device' },
+  { name: 'device-write-iops', type: 'list', description: 'Limit write rate (IO per second) to a device' },
+  { name: 'device-cgroup-rule', type: 'list', description: 'Add a rule to the cgroup allowed devices list' },
+  { name: 'cgroup-parent', type: 'string', description: 'Optional parent cgroup for the container' },
+  { name: 'cgroupns', type: 'string', description: 'Cgroup namespace to use (host|private)' },
+  { name: 'uts', type: 'string', description: 'UTS namespace to use' },
+  { name: 'group-add', type: 'list', description: 'Add additional groups to join' },
+  {
+    name: 'health-start-interval',
+    type: 'string',
+    description: 'Time between running the check during the start period (ms|s|m|h)',
+  },
+  { name: 'ip6', type: 'string', description: 'IPv6 address (e.g., 2001:db8::33)' },
+  { name: 'link-local-ip', type: 'list', description: 'Container IPv4/IPv6 link-local addresses' },
+  { name: 'kernel-memory', type: 'string', description: 'Kernel memory limit' },
+  { name: 'memory-reservation', type: 'string', description: 'Memory soft limit' },
+  {
+    name: 'memory-swappiness',
+    type: 'int',
+    description: 'Tune container memory swappiness (0 to 100)',
+    default: -1,
+  },
+  { name: 'oom-kill-disable', type: 'bool', description: 'Disable OOM Killer' },
+  { name: 'oom-score-adj', type: 'int', description: "Tune host's OOM preferences (-1000 to 1000)" },
+  { name: 'cpu-rt-period', type: 'int', description: 'Limit CPU real-time period in microseconds' },
+  { name: 'cpu-rt-runtime', type: 'int', description: 'Limit CPU real-time runtime in microseconds' },
+  { name: 'storage-opt', type: 'list', description: 'Storage driver options for the container' },
+  { name: 'volume-driver', type: 'string', description: 'Optional volume driver for the container' },
+  {
+    name: 'gpus',
+    type: 'string',
+    description: "GPU devices to add to the container ('all' to pass all GPUs)",
+  },
+  { name: 'use-api-socket', type: 'bool', description: 'Bind mount the engine API socket and required auth' },
+  { name: 'disable-content-trust', type: 'bool', description: 'Skip image verification', default: true },
 ];
 
 /** `512m`, `1g`, `1024` → bytes (binary units, as Docker's RAMInBytes). */
@@ -342,6 +390,109 @@ export function parseDevice(value: string): {
   return { PathOnHost: host, PathInContainer: second || host, CgroupPermissions: third ?? 'rwm' };
 }
 
+/** `--blkio-weight-device /dev/sda:300`, validated as the docker CLI's ValidateWeightDevice. */
+export function parseWeightDevice(value: string): { Path: string; Weight: number } {
+  const bad = (why: string) =>
+    new CommandError(`invalid argument "${value}" for "--blkio-weight-device" flag: ${why}`, 125);
+  const i = value.indexOf(':');
+  if (i <= 0) throw bad(`bad format: ${value}`);
+  const path = value.slice(0, i);
+  if (!path.startsWith('/dev/')) throw bad(`bad format for device path: ${value}`);
+  const v = value.slice(i + 1);
+  const weight = Number(v);
+  if (!/^\d+$/.test(v) || weight > 65535 || (weight > 0 && (weight < 10 || weight > 1000)))
+    throw bad(`invalid weight for device: ${value}`);
+  return { Path: path, Weight: weight };
+}
+
+/** `--device-{read,write}-{bps,iops} /dev/sda:1mb`, as the docker CLI's ValidateThrottle*Device. */
+export function parseThrottleDevice(
+  value: string,
+  flag: string,
+  unit: 'bps' | 'iops',
+): { Path: string; Rate: number } {
+  const bad = (why: string) =>
+    new CommandError(`invalid argument "${value}" for "--${flag}" flag: ${why}`, 125);
+  const i = value.indexOf(':');
+  if (i <= 0) throw bad(`bad format: ${value}`);
+  const path = value.slice(0, i);
+  if (!path.startsWith('/dev/')) throw bad(`bad format for device path: ${value}`);
+  const v = value.slice(i + 1);
+  if (unit === 'iops') {
+    if (!/^\d+$/.test(v))
+      throw bad(
+        `invalid rate for device: ${value}. The correct format is <device-path>:<number>. Number must be a positive integer`,
+      );
+    return { Path: path, Rate: Number(v) };
+  }
+  try {
+    return { Path: path, Rate: parseBytes(v, `--${flag}`) };
+  } catch {
+    // The docker CLI reports its own format rather than the size parser's words.
+    throw bad(
+      `invalid rate for device: ${value}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb`,
+    );
+  }
+}
+
+/** `--device-cgroup-rule 'c 1:3 mr'`, the docker CLI's format check (the kernel's devices.allow syntax). */
+export function parseDeviceCgroupRule(value: string): string {
+  if (!/^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/.test(value))
+    throw new CommandError(
+      `invalid argument "${value}" for "--device-cgroup-rule" flag: invalid device cgroup format '${value}'`,
+      125,
+    );
+  return value;
+}
+
+/** `--gpus all|N|device=0,1[,capabilities=…]` into a DeviceRequest, as the docker CLI's GpuOpts. */
+export function parseGpus(value: string): {
+  Driver: string;
+  Count: number;
+  DeviceIDs: string[] | null;
+  Capabilities: string[][];
+  Options: Record<string, string>;
+} {
+  const req = {
+    Driver: '',
+    Count: 0,
+    DeviceIDs: null as string[] | null,
+    Capabilities: [['gpu']],
+    Options: {},
+  };
+  for (const field of value.split(',')) {
+    const i = field.indexOf('=');
+    const [k, v] = i < 0 ? ['count', field] : [field.slice(0, i), field.slice(i + 1)];
+    if (k === 'count') {
+      req.Count = v === 'all' ? -1 : Number(v);
+      if (!Number.isInteger(req.Count))
+        throw new CommandError(
+          `invalid argument "${value}" for "--gpus" flag: invalid count (${v}): value must be either "all" or an integer`,
+          125,
+        );
+    } else if (k === 'device') req.DeviceIDs = [...(req.DeviceIDs ?? []), v];
+    else if (k === 'driver') req.Driver = v;
+    else if (k === 'capabilities') req.Capabilities = [[v]];
+    else
+      throw new CommandError(
+        `invalid argument "${value}" for "--gpus" flag: unexpected key '${k}' in '${field}'`,
+        125,
+      );
+  }
+  return req;
+}
+
+/** `key=value` options (`--annotation`, `--storage-opt`) into a map. */
+function keyValues(values: string[], onMissing?: (v: string) => Error): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const i = v.indexOf('=');
+    if (i < 0 && onMissing) throw onMissing(v);
+    out[i < 0 ? v : v.slice(0, i)] = i < 0 ? '' : v.slice(i + 1);
+  }
+  return out;
+}
+
 /** Builds `POST /containers/create` from `run`/`create` flags, as the docker CLI does. */
 export function buildCreateRequest(
   flags: FlagValues,
@@ -426,6 +577,53 @@ export function buildCreateRequest(
     hostConfig.UsernsMode = str('userns')!;
   }
 
+  // Linux resources and namespaces, under the HostConfig names the docker CLI sends.
+  if (flags['blkio-weight'] !== undefined) hostConfig.BlkioWeight = flags['blkio-weight'] as number;
+  if (list('blkio-weight-device').length > 0)
+    hostConfig.BlkioWeightDevice = list('blkio-weight-device').map(parseWeightDevice);
+  const throttle = (flag: string, unit: 'bps' | 'iops') =>
+    list(flag).map((v) => parseThrottleDevice(v, flag, unit));
+  if (list('device-read-bps').length > 0) hostConfig.BlkioDeviceReadBps = throttle('device-read-bps', 'bps');
+  if (list('device-write-bps').length > 0)
+    hostConfig.BlkioDeviceWriteBps = throttle('device-write-bps', 'bps');
+  if (list('device-read-iops').length > 0)
+    hostConfig.BlkioDeviceReadIOps = throttle('device-read-iops', 'iops');
+  if (list('device-write-iops').length > 0)
+    hostConfig.BlkioDeviceWriteIOps = throttle('device-write-iops', 'iops');
+  if (list('device-cgroup-rule').length > 0)
+    hostConfig.DeviceCgroupRules = list('device-cgroup-rule').map(parseDeviceCgroupRule);
+  if (str('cgroup-parent')) hostConfig.CgroupParent = str('cgroup-parent')!;
+  if (str('cgroupns') !== undefined) {
+    if (!['', 'host', 'private'].includes(str('cgroupns')!))
+      throw new CommandError('--cgroupns: invalid CGROUP mode', 125);
+    if (str('cgroupns')) hostConfig.CgroupnsMode = str('cgroupns') as 'host' | 'private';
+  }
+  if (str('uts') !== undefined) {
+    if (!['', 'host'].includes(str('uts')!)) throw new CommandError('--uts: invalid UTS mode', 125);
+    if (str('uts')) hostConfig.UTSMode = str('uts')!;
+  }
+  if (list('group-add').length > 0) hostConfig.GroupAdd = list('group-add');
+  if (str('memory-reservation'))
+    hostConfig.MemoryReservation = parseBytes(str('memory-reservation')!, '--memory-reservation');
+  if (str('kernel-memory')) hostConfig.KernelMemory = parseBytes(str('kernel-memory')!, '--kernel-memory');
+  // -1 is the flag's "unset" (the kernel's default swappiness).
+  if (flags['memory-swappiness'] !== undefined && flags['memory-swappiness'] !== -1)
+    hostConfig.MemorySwappiness = flags['memory-swappiness'] as number;
+  if (flags['oom-kill-disable'] === true) hostConfig.OomKillDisable = true;
+  if (flags['oom-score-adj'] !== undefined) hostConfig.OomScoreAdj = flags['oom-score-adj'] as number;
+  if (flags['cpu-rt-period'] !== undefined) hostConfig.CpuRealtimePeriod = flags['cpu-rt-period'] as number;
+  if (flags['cpu-rt-runtime'] !== undefined)
+    hostConfig.CpuRealtimeRuntime = flags['cpu-rt-runtime'] as number;
+  if (list('annotation').length > 0) hostConfig.Annotations = keyValues(list('annotation'));
+  if (list('storage-opt').length > 0)
+    hostConfig.StorageOpt = keyValues(
+      list('storage-opt'),
+      (v) =>
+        new CommandError(`invalid argument "${v}" for "--storage-opt" flag: invalid storage option`, 125),
+    );
+  if (str('volume-driver')) hostConfig.VolumeDriver = str('volume-driver')!;
+  if (str('gpus')) hostConfig.DeviceRequests = [parseGpus(str('gpus')!)];
+
   const onFailure = str('health-on-failure');
   if (onFailure !== undefined) {
     if (!['none', 'kill', 'restart', 'stop'].includes(onFailure))
@@ -466,11 +664,18 @@ export function buildCreateRequest(
       ...(str('health-interval') ? { Interval: parseDuration(str('health-interval')!) } : {}),
       ...(str('health-timeout') ? { Timeout: parseDuration(str('health-timeout')!) } : {}),
       ...(str('health-start-period') ? { StartPeriod: parseDuration(str('health-start-period')!) } : {}),
+      ...(str('health-start-interval')
+        ? { StartInterval: parseDuration(str('health-start-interval')!) }
+        : {}),
       ...(flags['health-retries'] !== undefined ? { Retries: flags['health-retries'] as number } : {}),
     };
   }
   const endpoint: Record<string, unknown> = {};
-  if (str('ip')) endpoint.IPAMConfig = { IPv4Address: str('ip') };
+  const ipam: Record<string, unknown> = {};
+  if (str('ip')) ipam.IPv4Address = str('ip');
+  if (str('ip6')) ipam.IPv6Address = str('ip6');
+  if (list('link-local-ip').length > 0) ipam.LinkLocalIPs = list('link-local-ip');
+  if (Object.keys(ipam).length > 0) endpoint.IPAMConfig = ipam;
   if (list('network-alias').length > 0) endpoint.Aliases = list('network-alias');
   if (Object.keys(endpoint).length > 0 && network !== 'default')
     request.NetworkingConfig = { EndpointsConfig: { [network]: endpoint } };

@@ -419,6 +419,7 @@ export class BridgeNetworking implements ContainerNetworking {
       network,
       ipv4Address: config.IPAMConfig?.IPv4Address || undefined,
       ipv6Address: config.IPAMConfig?.IPv6Address || undefined,
+      linkLocalIps: config.IPAMConfig?.LinkLocalIPs ?? undefined,
       aliases: config.Aliases ?? undefined,
       links: config.Links ?? undefined,
       macAddress: mac,

@@ -31,6 +31,7 @@ import { type ContainerRecord, type ContainerStore, emptyState } from './contain
 import { EngineError, conflict, invalidParameter, notFound } from './errors.js';
 import { healthCommand } from './health.js';
 import type { ImageService } from './images.js';
+import { checkLinuxOptions, containerCgroupPath, linuxSpecOptions, utsHostname } from './linux-options.js';
 import { logLimits, monitorLogSizeMax, rotatedLogPaths } from './log-rotation.js';
 import { LogShipper, monitorLogPath } from './log-shipper.js';
 import { followLog } from './logs.js';
@@ -163,14 +164,15 @@ export class ContainerService {
     const cmd = config.Cmd as string[] | null | undefined;
     const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
     if (argv.length === 0) throw invalidParameter('no command specified');
-    const hostConfig = request.HostConfig ?? {};
     if (
-      hostConfig.AutoRemove &&
-      hostConfig.RestartPolicy &&
-      !['', 'no'].includes(hostConfig.RestartPolicy.Name)
+      request.HostConfig?.AutoRemove &&
+      request.HostConfig.RestartPolicy &&
+      !['', 'no'].includes(request.HostConfig.RestartPolicy.Name)
     ) {
       throw invalidParameter("can't create 'AutoRemove' container with restart policy");
     }
+    const linux = await checkLinuxOptions(request, request.HostConfig ?? {}, this.snapshotter.driver.name);
+    const hostConfig = linux.hostConfig;
     // Before anything is made on disk: an unknown network fails `create`, as in Docker.
     const networkSettings =
       (await this.options.networking.prepare?.({ ...request, HostConfig: hostConfig })) ?? {};
@@ -192,7 +194,7 @@ export class ContainerService {
       this.store.get(ref),
     );
     const id = newId();
-    config.Hostname = config.Hostname || id.slice(0, 12);
+    config.Hostname = utsHostname(hostConfig) ?? (config.Hostname || id.slice(0, 12));
     config.Image = request.Image;
     const dir = this.store.dir(id);
     await mkdir(dir, { recursive: true });
@@ -228,7 +230,7 @@ export class ContainerService {
     };
     await this.store.save(record);
     this.emit('create', record);
-    return { Id: id, Warnings: [] };
+    return { Id: id, Warnings: linux.warnings };
   }
 
   /**
@@ -283,8 +285,8 @@ export class ContainerService {
   }
 
   /** The container's cgroup, relative to each cgroup v1 hierarchy's root. */
-  cgroupPath(id: string): string {
-    return `${this.options.cgroupParent}/${id}`;
+  cgroupPath(id: string, parent?: string): string {
+    return containerCgroupPath(id, this.options.cgroupParent, parent);
   }
 
   /**
@@ -433,6 +435,7 @@ export class ContainerService {
     network: NetworkNamespace,
   ): Promise<ContainerSpecInput> {
     const hc = c.HostConfig;
+    const { blockIO, ...linux } = await linuxSpecOptions(hc);
     const user = await resolveUser(rootfs, c.Config.User, hc.GroupAdd ?? []);
     const cwd = c.Config.WorkingDir || '/';
     if (cwd !== '/') {
@@ -516,7 +519,8 @@ export class ContainerService {
       ...(c.Config.Domainname ? { domainname: c.Config.Domainname } : {}),
       network,
       mounts,
-      resources: resourcesOf(hc),
+      resources: { ...resourcesOf(hc), ...(blockIO ? { blockIO } : {}) },
+      ...linux,
       devices: await Promise.all(
         (hc.Devices ?? []).map((d) =>
           hostDevice(d.PathOnHost, d.PathInContainer || d.PathOnHost, d.CgroupPermissions || 'rwm'),
@@ -529,7 +533,7 @@ export class ContainerService {
       seccomp: (hc.SecurityOpt ?? []).includes('seccomp=unconfined') ? 'unconfined' : 'default',
       rlimits: (hc.Ulimits ?? []).map((u) => ({ type: u.Name, soft: u.Soft, hard: u.Hard })),
       sysctls: hc.Sysctls ?? {},
-      cgroupsPath: this.cgroupPath(c.Id),
+      cgroupsPath: this.cgroupPath(c.Id, hc.CgroupParent),
       ...(hc.ShmSize ? { shmSize: hc.ShmSize } : {}),
       ...(c.IdMappings ? { userNamespace: c.IdMappings } : {}),
     };
@@ -1104,6 +1108,13 @@ function resourcesOf(hc: HostConfig): Resources {
     ...(hc.CpusetCpus ? { cpusetCpus: hc.CpusetCpus } : {}),
     ...(hc.CpusetMems ? { cpusetMems: hc.CpusetMems } : {}),
     ...(hc.PidsLimit ? { pidsLimit: hc.PidsLimit } : {}),
+    ...(hc.MemoryReservation ? { memoryReservation: hc.MemoryReservation } : {}),
+    ...(typeof hc.MemorySwappiness === 'number' && hc.MemorySwappiness >= 0
+      ? { memorySwappiness: hc.MemorySwappiness }
+      : {}),
+    ...(hc.OomKillDisable ? { disableOOMKiller: true } : {}),
+    ...(hc.CpuRealtimePeriod ? { cpuRealtimePeriod: hc.CpuRealtimePeriod } : {}),
+    ...(hc.CpuRealtimeRuntime ? { cpuRealtimeRuntime: hc.CpuRealtimeRuntime } : {}),
   };
 }
 

@@ -284,7 +284,7 @@ export class StatsService {
   async sample(ref: string): Promise<ContainerStats> {
     const c = this.containers.get(ref);
     if (!c.State.Running) return emptyStats(c);
-    const stats = await sampleStats(c, this.containers.cgroupPath(c.Id));
+    const stats = await sampleStats(c, this.containers.cgroupPath(c.Id, c.HostConfig.CgroupParent));
     const prev = this.previous.get(c.Id);
     if (prev) {
       stats.precpu_stats = prev.cpu_stats;

@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { run, tryRun } from './exec.js';
 import { type Ipv4Subnet, parseCidr } from './ipv4.js';
 import type { Logger } from './logger.js';
@@ -59,6 +60,8 @@ export interface VethOptions {
   /** The endpoint's address on an IPv6 network, and that network's gateway (none when internal). */
   ipv6Cidr?: string;
   gateway6?: string;
+  /** `--link-local-ip` addresses, each a host address (libnetwork adds them as /32 or /128). */
+  linkLocalIps?: string[];
   /** The namespace has no default route yet (it holds only `lo`): no need to look. */
   onlyLoopback?: boolean;
 }
@@ -100,6 +103,10 @@ export async function createVeth(options: VethOptions, log: Log = {}): Promise<v
     if (options.gateway && !options.onlyLoopback && (await hasDefaultRoute(options.netnsPath))) batch.pop();
     // nodad: the address is ours by IPAM; duplicate address detection would only delay it.
     if (options.ipv6Cidr) batch.push(`addr add ${options.ipv6Cidr} dev ${options.interfaceName} nodad`);
+    for (const ip of options.linkLocalIps ?? [])
+      batch.push(
+        `addr add ${ip}/${isIP(ip) === 6 ? '128' : '32'} dev ${options.interfaceName}${isIP(ip) === 6 ? ' nodad' : ''}`,
+      );
     if (options.gateway6 && (options.onlyLoopback || !(await hasDefaultRoute(options.netnsPath, '-6'))))
       batch.push(`route replace ::/0 via ${options.gateway6} dev ${options.interfaceName}`);
     await run('nsenter', [`--net=${options.netnsPath}`, 'ip', '-batch', '-'], {

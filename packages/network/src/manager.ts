@@ -124,6 +124,8 @@ export interface ConnectOptions {
   ipv4Address?: string | undefined;
   /** --ip6; only on IPv6 networks. */
   ipv6Address?: string | undefined;
+  /** --link-local-ip: extra addresses on the container's interface, as libnetwork adds them. */
+  linkLocalIps?: string[] | undefined;
   /** Links on a user-defined network, `name[:alias]`: the alias resolves, for this container only. */
   links?: string[] | undefined;
   /** --network-alias: extra DNS names on user-defined networks. */
@@ -492,6 +494,8 @@ export class NetworkManager {
       const ipAddress = this.allocateAddress(network, subnet, options.ipv4Address);
       const ipv6Address = this.allocateAddress6(network, options.ipv6Address);
       const subnet6 = network.subnet6 ? parseCidr6(network.subnet6) : undefined;
+      for (const ip of options.linkLocalIps ?? [])
+        if (isIP(ip) === 0) throw invalidParameter(`invalid link-local IP address: ${ip}`);
       if (options.macAddress !== undefined && !isMacAddress(options.macAddress)) {
         throw invalidParameter(`invalid MAC address: ${options.macAddress}`);
       }
@@ -529,6 +533,7 @@ export class NetworkManager {
             ...(ipv6Address && subnet6 ? { ipv6Cidr: `${ipv6Address}/${subnet6.prefixLen}` } : {}),
             ...(ipv6Address && network.gateway6 && !network.internal ? { gateway6: network.gateway6 } : {}),
             onlyLoopback: options.onlyLoopback ?? false,
+            ...(options.linkLocalIps?.length ? { linkLocalIps: options.linkLocalIps } : {}),
           },
           this.log(),
         );

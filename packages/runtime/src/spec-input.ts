@@ -27,6 +27,17 @@ export const ResourcesSchema = z.object({
   cpusetCpus: z.string().optional(),
   cpusetMems: z.string().optional(),
   pidsLimit: z.number().int().optional(),
+  /** Bytes; `--memory-reservation` (the soft limit). */
+  memoryReservation: z.number().int().positive().optional(),
+  /** 0-100; `--memory-swappiness`. */
+  memorySwappiness: z.number().int().min(0).max(100).optional(),
+  /** `--oom-kill-disable`. */
+  disableOOMKiller: z.boolean().optional(),
+  /** Microseconds; `--cpu-rt-period`, `--cpu-rt-runtime`. */
+  cpuRealtimePeriod: z.number().int().positive().optional(),
+  cpuRealtimeRuntime: z.number().int().optional(),
+  /** OCI `linux.resources.blockIO` as is: weight, weightDevice, throttle{Read,Write}{Bps,IOPS}Device. */
+  blockIO: z.record(z.unknown()).optional(),
 });
 
 /** A device node created in the container, with its device cgroup rule. */
@@ -94,6 +105,21 @@ export const ContainerSpecInputSchema = z.object({
   rlimits: z.array(RlimitSchema).default([]),
   sysctls: z.record(z.string()).default({}),
   oomScoreAdj: z.number().int().optional(),
+  /** A cgroup namespace of its own (`--cgroupns private`); the host's otherwise. */
+  cgroupNamespace: z.boolean().default(false),
+  /** The host's UTS namespace (`--uts host`): no hostname of its own. */
+  hostUts: z.boolean().default(false),
+  /** Extra device cgroup rules (`--device-cgroup-rule`), as OCI `linux.resources.devices` entries. */
+  deviceCgroupRules: z
+    .array(
+      z.object({
+        type: z.enum(['a', 'c', 'b']),
+        major: z.number().int().optional(),
+        minor: z.number().int().optional(),
+        access: z.string().regex(/^[rwm]{1,3}$/),
+      }),
+    )
+    .default([]),
   /** cgroupfs path relative to each hierarchy's root, e.g. `/tsctr/<id>`. */
   cgroupsPath: z.string(),
   annotations: z.record(z.string()).default({}),

@@ -66,7 +66,9 @@ export function effectiveCapabilities(
 export function generateSpec(input: ContainerSpecInput): OciSpec {
   const o = ContainerSpecInputSchema.parse(input);
   const caps = effectiveCapabilities(o);
-  const namespaces: Array<{ type: string; path?: string }> = [{ type: 'mount' }, { type: 'uts' }];
+  const namespaces: Array<{ type: string; path?: string }> = [{ type: 'mount' }];
+  if (!o.hostUts) namespaces.push({ type: 'uts' });
+  if (o.cgroupNamespace) namespaces.push({ type: 'cgroup' });
   if (!o.hostPid)
     namespaces.push(o.pidNamespacePath ? { type: 'pid', path: o.pidNamespacePath } : { type: 'pid' });
   if (!o.hostIpc)
@@ -125,6 +127,7 @@ export function generateSpec(input: ContainerSpecInput): OciSpec {
             minor: d.minor,
             access: d.access,
           })),
+          ...o.deviceCgroupRules.map((r) => ({ allow: true, ...r })),
         ],
   };
   Object.assign(resources, linuxResources(o.resources));
@@ -180,8 +183,9 @@ export function generateSpec(input: ContainerSpecInput): OciSpec {
     linux,
     annotations: o.annotations,
   };
-  if (o.hostname !== undefined) spec.hostname = o.hostname;
-  if (o.domainname !== undefined) spec.domainname = o.domainname;
+  // Without a UTS namespace of its own the container cannot have its own names (runc refuses).
+  if (o.hostname !== undefined && !o.hostUts) spec.hostname = o.hostname;
+  if (o.domainname !== undefined && !o.hostUts) spec.domainname = o.domainname;
   return spec;
 }
 
@@ -201,14 +205,20 @@ export function linuxResources(r: Resources): Record<string, unknown> {
   if (r.memory !== undefined) memory.limit = r.memory;
   if (r.memorySwap !== undefined) memory.swap = r.memorySwap;
   else if (r.memory !== undefined) memory.swap = r.memory * 2; // Docker: swap defaults to the same again.
-  if (Object.keys(memory).length > 0) resources.memory = memory;
+  if (r.memoryReservation !== undefined) memory.reservation = r.memoryReservation;
+  if (r.memorySwappiness !== undefined) memory.swappiness = r.memorySwappiness;
+  if (Object.keys(memory).length > 0 || r.disableOOMKiller) resources.memory = memory;
+  if (r.disableOOMKiller) (resources.memory as Record<string, unknown>).disableOOMKiller = true;
   const cpu: Record<string, unknown> = {};
   if (r.cpuShares !== undefined) cpu.shares = r.cpuShares;
   if (r.cpuQuota !== undefined) cpu.quota = r.cpuQuota;
   if (r.cpuPeriod !== undefined) cpu.period = r.cpuPeriod;
   if (r.cpusetCpus !== undefined) cpu.cpus = r.cpusetCpus;
   if (r.cpusetMems !== undefined) cpu.mems = r.cpusetMems;
+  if (r.cpuRealtimePeriod !== undefined) cpu.realtimePeriod = r.cpuRealtimePeriod;
+  if (r.cpuRealtimeRuntime !== undefined) cpu.realtimeRuntime = r.cpuRealtimeRuntime;
   if (Object.keys(cpu).length > 0) resources.cpu = cpu;
+  if (r.blockIO && Object.keys(r.blockIO).length > 0) resources.blockIO = r.blockIO;
   if (r.pidsLimit !== undefined && r.pidsLimit > 0) resources.pids = { limit: r.pidsLimit };
   return resources;
 }

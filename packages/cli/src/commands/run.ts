@@ -1,11 +1,14 @@
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
-import { ApiError, FrameDecoder } from '@ts-container/api';
+import { join } from 'node:path';
+import { ApiError, FrameDecoder, hostUrl } from '@ts-container/api';
 import { parseReference } from '@ts-container/image';
+import { loadCredentials } from '@ts-container/registry';
 import { type Command, type CommandContext, CommandError, write } from '../context.js';
 import { CONTAINER_FLAGS, buildCreateRequest } from '../create-request.js';
 import type { FlagValues } from '../flags.js';
+import { writeTar } from '../tar.js';
 import { pullImage } from './pull.js';
 
 /** Docker's exit codes for a container that could not be started. */
@@ -14,6 +17,44 @@ export function startFailureExitCode(message: string): number {
     return 127;
   if (/permission denied|cannot execute/.test(message)) return 126;
   return 125;
+}
+
+/** Where `--use-api-socket` puts the client's resolved credentials, as docker 28 does. */
+const API_SOCKET_CONFIG_DIR = '/run/secrets/docker';
+
+/**
+ * `--use-api-socket`: the client's registry credentials (helpers resolved) into the new
+ * container's `/run/secrets/docker/config.json`, so clients inside can pull and push as the user.
+ */
+async function copyCredentials(ctx: CommandContext, id: string): Promise<void> {
+  const path = join(ctx.configDir, 'config.json');
+  const config = JSON.parse(
+    await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return '{}';
+      throw err;
+    }),
+  ) as { auths?: Record<string, unknown>; credHelpers?: Record<string, string> };
+  const auths: Record<string, { auth?: string; identitytoken?: string }> = {};
+  for (const key of new Set([...Object.keys(config.auths ?? {}), ...Object.keys(config.credHelpers ?? {})])) {
+    const creds = await loadCredentials(path, key);
+    if (!creds) continue;
+    auths[key] =
+      'identityToken' in creds && creds.identityToken
+        ? { identitytoken: creds.identityToken }
+        : { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') };
+  }
+  if (Object.keys(auths).length === 0) return;
+  const tar = writeTar([
+    { name: 'run/', mode: 0o755 },
+    { name: 'run/secrets/', mode: 0o755 },
+    { name: 'run/secrets/docker/', mode: 0o700 },
+    {
+      name: 'run/secrets/docker/config.json',
+      mode: 0o600,
+      data: Buffer.from(`${JSON.stringify({ auths }, null, '\t')}\n`),
+    },
+  ]);
+  await ctx.client.request('PUT', `/containers/${id}/archive`, { query: { path: '/' }, body: tar });
 }
 
 async function createContainer(
@@ -35,6 +76,23 @@ async function createContainer(
       125,
     );
   const body = buildCreateRequest(flags, image, command, ctx.io.env);
+  if (flags['use-api-socket'] === true) {
+    // As docker 28: the engine's socket is bind-mounted where clients look for it by default.
+    const endpoint = ctx.client.endpoint;
+    if (endpoint.kind !== 'unix')
+      throw new CommandError(
+        `flag --use-api-socket can only be used with unix sockets: docker endpoint ${hostUrl(endpoint)} incompatible`,
+        125,
+      );
+    body.HostConfig = {
+      ...body.HostConfig,
+      Mounts: [
+        ...(body.HostConfig?.Mounts ?? []),
+        { Type: 'bind', Source: endpoint.path, Target: '/var/run/docker.sock' },
+      ],
+    };
+    body.Env = [...(body.Env ?? []), `DOCKER_CONFIG=${API_SOCKET_CONFIG_DIR}`];
+  }
   const name = flags.name as string | undefined;
   const create = () =>
     ctx.client.request<{ Id: string; Warnings: string[] | null }>('POST', '/containers/create', {
@@ -63,6 +121,7 @@ async function createContainer(
     created = await create();
   }
   for (const w of created.Warnings ?? []) write(ctx.io.stderr, `WARNING: ${w}`);
+  if (flags['use-api-socket'] === true) await copyCredentials(ctx, created.Id);
   if (cidfile) await writeFile(cidfile, created.Id);
   return created.Id;
 }
