@@ -1,4 +1,6 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -172,5 +174,28 @@ describe.skipIf(skip !== undefined)('single-node swarm mode through the real doc
     expect(replaced.status).toBe(201);
     expect((await api(daemon.socketPath, 'POST', '/v1.44/swarm/leave?force=1')).status).toBe(200);
     expect((await api(daemon.socketPath, 'GET', `/v1.44/networks/in${tag}`)).status).toBe(404);
+  });
+
+  it('start-up: swarm networks without a swarm are removed; a corrupt swarm state is refused', async () => {
+    expect((await daemon.docker(['swarm', 'init', '--advertise-addr', '127.0.0.1'])).exitCode).toBe(0);
+    const net = `orphan${tag}`;
+    expect((await daemon.docker(['network', 'create', '-d', 'overlay', net])).exitCode).toBe(0);
+    const statePath = join(daemon.dataRoot, 'swarm', 'state.json');
+    const state = await readFile(statePath, 'utf8');
+    // As if the daemon had crashed in the middle of `swarm leave`.
+    await daemon.stop();
+    await rm(statePath);
+    await daemon.launch();
+    const names = (await daemon.docker(['network', 'ls', '--format', '{{.Name}}'])).stdout.split('\n');
+    expect(names).not.toContain(net);
+    expect(names).not.toContain('ingress');
+    expect((await daemon.docker(['info', '--format', '{{.Swarm.LocalNodeState}}'])).stdout).toBe('inactive');
+
+    await daemon.stop();
+    await writeFile(statePath, state.replace(/"nodeId": "[a-z0-9]+"/, '"nodeId": "not an id"'));
+    await expect(daemon.launch()).rejects.toThrow(/swarm state .* is invalid/);
+    await rm(statePath);
+    await daemon.launch();
+    expect((await daemon.docker(['info', '--format', '{{.Swarm.LocalNodeState}}'])).stdout).toBe('inactive');
   });
 });

@@ -168,7 +168,13 @@ export class SwarmService {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    const parsed = SwarmStateSchema.safeParse(JSON.parse(text));
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new EngineError('system', `swarm state ${this.path} is invalid: not JSON`, { cause: err });
+    }
+    const parsed = SwarmStateSchema.safeParse(json);
     if (!parsed.success)
       throw new EngineError('system', `swarm state ${this.path} is invalid: ${parsed.error.message}`);
     this.state = parsed.data;
@@ -272,21 +278,37 @@ export class SwarmService {
     return this.serial(async () => {
       if (!this.state) throw new EngineError('unavailable', NO_SWARM);
       if (!force) throw new EngineError('unavailable', LAST_MANAGER);
-      const networking = this.networkManager();
-      const swarmNetworks = (await networking.manager.listNetworks()).filter((n) => n.Scope === 'swarm');
-      for (const network of swarmNetworks) {
-        for (const containerId of Object.keys(network.Containers)) {
-          const c = this.engine.containers.get(containerId);
-          const settings = await networking.disconnect(c, network.Id);
-          await this.engine.containerStore.update(c.Id, (r) => {
-            r.NetworkSettings = settings as typeof r.NetworkSettings;
-          });
-        }
-        await networking.manager.removeNetwork(network.Id);
-      }
+      await this.removeSwarmNetworks();
       await rm(this.path, { force: true });
       this.state = undefined;
     });
+  }
+
+  /**
+   * After the networking is up at start-up: swarm networks without a swarm (a crash between
+   * creating `ingress` and saving the state, or in the middle of a leave) are removed.
+   */
+  reconcile(): Promise<void> {
+    return this.serial(async () => {
+      if (!this.state && this.engine.options.networking instanceof BridgeNetworking)
+        await this.removeSwarmNetworks();
+    });
+  }
+
+  /** Disconnects containers from the swarm's networks (as Docker does on leave), then removes them. */
+  private async removeSwarmNetworks(): Promise<void> {
+    const networking = this.networkManager();
+    const swarmNetworks = (await networking.manager.listNetworks()).filter((n) => n.Scope === 'swarm');
+    for (const network of swarmNetworks) {
+      for (const containerId of Object.keys(network.Containers)) {
+        const c = this.engine.containers.get(containerId);
+        const settings = await networking.disconnect(c, network.Id);
+        await this.engine.containerStore.update(c.Id, (r) => {
+          r.NetworkSettings = settings as typeof r.NetworkSettings;
+        });
+      }
+      await networking.manager.removeNetwork(network.Id);
+    }
   }
 
   /** `GET /swarm`: the cluster with its join tokens. */
