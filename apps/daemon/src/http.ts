@@ -12,6 +12,7 @@ const STATUS: Record<EngineErrorKind, number> = {
   unavailable: 503,
   forbidden: 403,
   unauthorized: 401,
+  'not-implemented': 501,
   system: 500,
 };
 

@@ -84,6 +84,7 @@ async function main(): Promise<void> {
   });
   opened.engine = engine;
   await networking.init();
+  await engine.swarm.reconcile();
   const server = createApiServer(engine, logger);
   const listeners = await openListeners(server, options, logger);
   await writeFile(join(options.execRoot, 'tsctrd.pid'), `${process.pid}\n`);

@@ -25,7 +25,7 @@ export function createApiServer(engine: Engine, logger: Logger & { debug?(msg: s
   registerContainers(router, engine);
   registerNetworks(router, engine);
   registerVolumes(router, engine);
-  registerSwarm(router);
+  registerSwarm(router, engine);
   registerRegistry(router, engine);
   registerChanges(router, engine);
   registerExec(router, engine);

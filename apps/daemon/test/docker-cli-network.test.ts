@@ -89,14 +89,14 @@ describe.skipIf(skip !== undefined)('the real docker CLI: networks, swarm, info 
     expect(info.stdout).toBe('inactive false false');
   });
 
-  it('every Swarm endpoint is a 503 with Docker’s message', async () => {
+  it('outside a swarm every Swarm endpoint is a 503 with Docker’s message', async () => {
     for (const [method, path, message] of [
       ['POST', '/v1.41/swarm/leave?force=1', 'This node is not part of a swarm'],
       ['GET', '/v1.41/swarm', 'This node is not a swarm manager.'],
       ['GET', '/v1.41/services', 'This node is not a swarm manager.'],
       ['GET', '/v1.41/tasks/abc/logs', 'This node is not a swarm manager.'],
       ['DELETE', '/v1.41/secrets/abc', 'This node is not a swarm manager.'],
-      ['POST', '/v1.41/swarm/init', 'Swarm mode is not supported'],
+      ['POST', '/v1.41/swarm/join', 'Swarm mode join is not supported'],
     ] as const) {
       const r = await api(daemon.socketPath, method, path);
       expect(r.status, path).toBe(503);

@@ -21,6 +21,7 @@ import { ExecService, StdinBroker } from './interactive.js';
 import { type ContainerNetworking, isolatedNetworking } from './networking.js';
 import { RegistryService, type RegistrySettings } from './registry.js';
 import { StatsService, cgroupVersion } from './stats.js';
+import { SwarmService } from './swarm.js';
 import { allowRemappedRootTraversal } from './userns-remap.js';
 import { VolumeService } from './volumes.js';
 
@@ -64,6 +65,8 @@ export class Engine {
   readonly stats: StatsService;
   /** Health checks of running containers. */
   readonly health: HealthMonitor;
+  /** Single-node swarm mode (`swarm init`, overlay networks); set by open(). */
+  swarm!: SwarmService;
 
   private constructor(
     readonly options: EngineOptions,
@@ -147,6 +150,7 @@ export class Engine {
       containerStore,
       volumes,
     );
+    engine.swarm = await SwarmService.open(engine, join(options.dataRoot, 'swarm'));
     await engine.repair(logger);
     return engine;
   }
@@ -256,7 +260,7 @@ export class Engine {
       ),
       Plugins: {
         Volume: ['local'],
-        Network: ['bridge', 'host', 'null'],
+        Network: ['bridge', 'host', 'null', 'overlay'],
         Authorization: null,
         Log: ['json-file'],
       },
@@ -268,15 +272,7 @@ export class Engine {
       Debug: false,
       LiveRestoreEnabled: false,
       Labels: [],
-      // Swarm mode is not implemented: this is what Docker reports for a node outside any swarm.
-      Swarm: {
-        NodeID: '',
-        NodeAddr: '',
-        LocalNodeState: 'inactive',
-        ControlAvailable: false,
-        Error: '',
-        RemoteManagers: null,
-      },
+      Swarm: this.swarm.info(),
       // An installed runtime that cannot work here (crun 1.8 on a cgroup v1 hybrid host) is said, not hidden.
       Warnings: this.runtime.unusable.map(
         (r) => `WARNING: ${r.name} (${r.path}) cannot run containers on this machine: ${r.reason}`,

@@ -11,6 +11,7 @@ export type EngineErrorKind =
   | 'unavailable'
   | 'forbidden'
   | 'unauthorized'
+  | 'not-implemented'
   | 'system';
 
 export class EngineError extends Error {

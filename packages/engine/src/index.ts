@@ -17,6 +17,7 @@ export {
   statusText,
 } from './containers.js';
 export { Engine, ENGINE_VERSION, type EngineOptions } from './engine.js';
+export { NO_MANAGER, NO_SWARM, SwarmInitSchema, type SwarmInitRequest, SwarmService } from './swarm.js';
 export {
   conflict,
   EngineError,

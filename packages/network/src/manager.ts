@@ -106,6 +106,10 @@ export interface CreateNetworkOptions {
   gateway6?: string | undefined;
   ipRange6?: string | undefined;
   auxAddresses6?: Record<string, string> | undefined;
+  /** Containers may be connected to it by hand (Docker's Attachable; required for overlay). */
+  attachable?: boolean | undefined;
+  /** The swarm's routing-mesh network (overlay only; at most one). */
+  ingress?: boolean | undefined;
 }
 
 export interface ConnectOptions {
@@ -178,7 +182,7 @@ export interface NetworkInspect {
   Name: string;
   Id: string;
   Created: string;
-  Scope: 'local';
+  Scope: 'local' | 'swarm';
   Driver: string;
   EnableIPv6: boolean;
   IPAM: {
@@ -342,6 +346,11 @@ export class NetworkManager {
 
   // ---- networks ----
 
+  /**
+   * A user-defined network. Driver "overlay" makes a swarm-scoped network whose data plane is a
+   * local bridge (a single-node swarm has no other host to tunnel to); the caller checks that the
+   * node is a swarm manager.
+   */
   createNetwork(options: CreateNetworkOptions): Promise<NetworkInspect> {
     return this.locked(async () => {
       this.assertInitialized();
@@ -349,7 +358,13 @@ export class NetworkManager {
       if (driver === 'host' || driver === 'null') {
         throw forbidden(`only one instance of "${driver}" network is allowed`);
       }
-      if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
+      if (driver !== 'bridge' && driver !== 'overlay') throw notFound(`plugin "${driver}" not found`);
+      const overlay = driver === 'overlay';
+      if (options.ingress && !overlay)
+        throw invalidParameter('only an overlay network can be the ingress network');
+      // swarmkit's text (AlreadyExists).
+      if (options.ingress && this.state.networks.some((n) => n.ingress))
+        throw conflict('ingress network already present');
       // moby puts no pattern on network names ("test 01" is fine); only an empty one is refused.
       if (options.name === '') throw invalidParameter('network name is required');
       if (this.state.networks.some((n) => n.name === options.name)) {
@@ -363,12 +378,19 @@ export class NetworkManager {
       if (this.state.networks.some((n) => n.bridge === bridge)) {
         throw conflict(`bridge name ${bridge} is already used by another network`);
       }
-      const { subnet, gateway, ipRange } = await this.planAddresses(options);
+      const { subnet, gateway, ipRange } = await this.planAddresses(
+        options,
+        [],
+        overlay ? overlaySubnetPools() : defaultSubnetPools(),
+      );
       const v6 = options.enableIPv6 ? this.planAddresses6(options) : undefined;
       const network: NetworkRecord = {
         id,
         name: options.name,
-        driver: 'bridge',
+        driver,
+        ...(overlay ? { scope: 'swarm' as const } : {}),
+        ...(options.attachable ? { attachable: true } : {}),
+        ...(options.ingress ? { ingress: true } : {}),
         created: new Date().toISOString(),
         bridge,
         subnet: formatCidr(subnet),
@@ -470,9 +492,20 @@ export class NetworkManager {
     return this.locked(async () => {
       this.assertInitialized();
       const network = this.lookup(options.network);
-      if (network.driver !== 'bridge' || !network.bridge || !network.subnet || !network.gateway) {
+      if (
+        (network.driver !== 'bridge' && network.driver !== 'overlay') ||
+        !network.bridge ||
+        !network.subnet ||
+        !network.gateway
+      ) {
         throw forbidden(
           `container cannot be disconnected from ${network.name} network or connected to ${network.name} network`,
+        );
+      }
+      // Docker: only services use a swarm network unless it was created --attachable.
+      if (network.scope === 'swarm' && !network.attachable) {
+        throw forbidden(
+          `Could not attach to network ${network.name}: network ${network.name} not manually attachable`,
         );
       }
       if (
@@ -733,8 +766,9 @@ export class NetworkManager {
     await this.store.save(this.state);
   }
 
+  /** Networks backed by a Linux bridge: bridge networks and (single-node) overlay networks. */
   private bridgeNetworks(): NetworkRecord[] {
-    return this.state.networks.filter((n) => n.driver === 'bridge');
+    return this.state.networks.filter((n) => n.driver === 'bridge' || n.driver === 'overlay');
   }
 
   private lookup(idOrName: string): NetworkRecord {
@@ -813,6 +847,7 @@ export class NetworkManager {
       ipRange?: string | undefined;
     },
     ignoreIds: readonly string[] = [],
+    pools: readonly Ipv4Subnet[] = defaultSubnetPools(),
   ): Promise<{ subnet: Ipv4Subnet; gateway: string; ipRange?: Ipv4Subnet }> {
     const taken = this.state.networks
       .filter((n) => n.subnet && !ignoreIds.includes(n.id))
@@ -832,7 +867,7 @@ export class NetworkManager {
         throw invalidParameter('gateway and ip-range can only be given together with a subnet');
       }
       const routes = await hostIpv4Subnets();
-      const candidate = defaultSubnetPools().find(
+      const candidate = pools.find(
         (c) => !taken.some((t) => subnetsOverlap(t, c)) && !routes.some((r) => subnetsOverlap(r, c)),
       );
       if (!candidate) {
@@ -1302,7 +1337,7 @@ export class NetworkManager {
       Name: network.name,
       Id: network.id,
       Created: network.created,
-      Scope: 'local',
+      Scope: network.scope ?? 'local',
       Driver: network.driver,
       EnableIPv6: network.enableIPv6 ?? false,
       IPAM: {
@@ -1332,8 +1367,8 @@ export class NetworkManager {
         ],
       },
       Internal: network.internal,
-      Attachable: false,
-      Ingress: false,
+      Attachable: network.attachable ?? false,
+      Ingress: network.ingress ?? false,
       ConfigFrom: { Network: '' },
       ConfigOnly: false,
       Containers: containers,
@@ -1348,6 +1383,13 @@ export function defaultSubnetPools(): Ipv4Subnet[] {
   const list: Ipv4Subnet[] = [];
   for (let b = 17; b <= 31; b++) list.push(mustParseCidr(`172.${b}.0.0/16`));
   for (let c = 0; c <= 240; c += 16) list.push(mustParseCidr(`192.168.${c}.0/20`));
+  return list;
+}
+
+/** A swarm's default address pool, as Docker's: 10.0.0.0/8 cut into /24s (the first 256 of them). */
+export function overlaySubnetPools(): Ipv4Subnet[] {
+  const list: Ipv4Subnet[] = [];
+  for (let c = 0; c <= 255; c++) list.push(mustParseCidr(`10.0.${c}.0/24`));
   return list;
 }
 

@@ -9,8 +9,17 @@ const protocolSchema = z.enum(['tcp', 'udp', 'sctp']);
 export const networkRecordSchema = z.object({
   id: z.string().regex(/^[0-9a-f]{64}$/),
   name: z.string().min(1),
-  /** Docker's driver names: "bridge", "host", and "null" for `none`. */
-  driver: z.enum(['bridge', 'host', 'null']),
+  /**
+   * Docker's driver names: "bridge", "host", "null" for `none`, and "overlay" for swarm-scoped
+   * networks (on this single-node swarm their data plane is a local bridge like any other).
+   */
+  driver: z.enum(['bridge', 'host', 'null', 'overlay']),
+  /** Docker's Scope; absent means "local" (records written before swarm mode existed). */
+  scope: z.enum(['local', 'swarm']).optional(),
+  /** Containers may join a swarm-scoped network only when it is attachable (Docker's rule). */
+  attachable: z.boolean().optional(),
+  /** The swarm's routing-mesh network; at most one exists. */
+  ingress: z.boolean().optional(),
   created: z.string(),
   /** Linux bridge device; only bridge networks have one. */
   bridge: z.string().optional(),

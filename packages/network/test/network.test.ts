@@ -549,6 +549,41 @@ describe.skipIf(!canRun)('NetworkManager with real namespaces', () => {
     });
   });
 
+  it('overlay networks: swarm scope on a local bridge, one ingress, containers only when attachable', async () => {
+    const open = await manager.createNetwork({ name: `${id}-ov`, driver: 'overlay', attachable: true });
+    expect(open).toMatchObject({ Driver: 'overlay', Scope: 'swarm', Attachable: true, Ingress: false });
+    expect(open.IPAM.Config[0]?.Subnet).toMatch(/^10\.0\.\d+\.0\/24$/);
+    expect(await linkExists(`br-${open.Id.slice(0, 12)}`)).toBe(true);
+    const ingress = await manager.createNetwork({ name: `${id}-in`, driver: 'overlay', ingress: true });
+    expect(ingress).toMatchObject({ Scope: 'swarm', Attachable: false, Ingress: true });
+    await expect(
+      manager.createNetwork({ name: `${id}-in2`, driver: 'overlay', ingress: true }),
+    ).rejects.toMatchObject({ kind: 'conflict', message: 'ingress network already present' });
+    await expect(manager.createNetwork({ name: `${id}-bi`, ingress: true })).rejects.toMatchObject({
+      kind: 'invalid-parameter',
+    });
+    const [a, b, c] = [await netns('ova'), await netns('ovb'), await netns('ovc')];
+    await manager.connect({ containerId: cid(7), containerName: '/ova', netnsPath: a, network: `${id}-ov` });
+    const eb = await manager.connect({
+      containerId: cid(8),
+      containerName: '/ovb',
+      netnsPath: b,
+      network: `${id}-ov`,
+    });
+    expect((await inNetns(a, 'busybox', 'ping', '-c', '1', '-W', '5', eb.ipAddress)).ok).toBe(true);
+    await expect(
+      manager.connect({ containerId: cid(9), containerName: '/ovc', netnsPath: c, network: `${id}-in` }),
+    ).rejects.toMatchObject({
+      kind: 'forbidden',
+      message: `Could not attach to network ${id}-in: network ${id}-in not manually attachable`,
+    });
+    await manager.disconnect(cid(7), `${id}-ov`);
+    await manager.disconnect(cid(8), `${id}-ov`);
+    await manager.removeNetwork(`${id}-ov`);
+    await manager.removeNetwork(`${id}-in`);
+    expect(await linkExists(`br-${open.Id.slice(0, 12)}`)).toBe(false);
+  });
+
   it('removing networks removes their bridge, DNS server and rules', async () => {
     for (const name of [`${id}-front`, `${id}-back`]) {
       const network = await manager.inspectNetwork(name);

@@ -19,6 +19,8 @@ const NetworkCreateSchema = z
     Driver: str,
     Internal: z.boolean().nullable().optional(),
     Attachable: z.boolean().nullable().optional(),
+    Ingress: z.boolean().nullable().optional(),
+    Scope: str,
     EnableIPv6: z.boolean().nullable().optional(),
     IPAM: z
       .object({ Driver: str, Config: z.array(IpamPoolSchema).nullable().optional(), Options: strMap })
@@ -52,8 +54,13 @@ export function registerNetworks(router: Router, engine: Engine): void {
     sendJson(res, 200, list);
   });
 
-  router.add('GET', '/networks/{id}', async ({ res, params }) => {
-    sendJson(res, 200, await networking().manager.inspectNetwork(params.id!));
+  router.add('GET', '/networks/{id}', async ({ res, params, query }) => {
+    const network = await networking().manager.inspectNetwork(params.id!);
+    // moby: a network of another scope than the one asked for is not found.
+    const scope = query.get('scope');
+    if (scope && scope !== network.Scope)
+      throw new EngineError('not-found', `network ${params.id} not found`);
+    sendJson(res, 200, network);
   });
 
   router.add('POST', '/networks/create', async ({ req, res }) => {
@@ -71,9 +78,18 @@ export function registerNetworks(router: Router, engine: Engine): void {
       throw new HttpError(400, 'only one IPAM configuration per address family is supported');
     const pool4 = v4[0];
     const pool6 = v6[0];
+    const driver = body.Driver || 'bridge';
+    // Overlay networks are swarm objects: only a swarm manager creates them.
+    if (driver === 'overlay') engine.swarm.assertManager();
+    const scope = driver === 'overlay' ? 'swarm' : 'local';
+    if (body.Scope && body.Scope !== scope)
+      throw new EngineError(
+        'not-implemented',
+        `scope "${body.Scope}" is not supported for ${driver} networks by this engine (only "${scope}")`,
+      );
     const created = await networking().manager.createNetwork({
       name: body.Name,
-      driver: body.Driver || 'bridge',
+      driver,
       subnet: pool4?.Subnet || undefined,
       gateway: pool4?.Gateway || undefined,
       ipRange: pool4?.IPRange || undefined,
@@ -85,6 +101,8 @@ export function registerNetworks(router: Router, engine: Engine): void {
       ipRange6: pool6?.IPRange || undefined,
       auxAddresses6: pool6?.AuxiliaryAddresses ?? undefined,
       internal: body.Internal ?? false,
+      attachable: body.Attachable ?? false,
+      ingress: body.Ingress ?? false,
       labels: body.Labels ?? {},
       options: body.Options ?? {},
     });
@@ -140,7 +158,7 @@ function matches(n: NetworkInspect, filters: Map<string, string[]>): boolean {
         case 'driver':
           return n.Driver === v;
         case 'scope':
-          return v === 'local';
+          return n.Scope === v;
         case 'type':
           if (v !== 'custom' && v !== 'builtin') throw new HttpError(400, `invalid filter: 'type'='${v}'`);
           return (v === 'builtin') === PREDEFINED.includes(n.Name);
