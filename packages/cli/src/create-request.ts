@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ContainerCreateRequest } from '@ts-container/api';
+import { ramInBytes } from '@ts-container/common';
 import { CommandError } from './context.js';
 import type { FlagSpec, FlagValues } from './flags.js';
 
@@ -115,15 +116,13 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the pull output' },
 ];
 
-/** `512m`, `1g`, `1024` → bytes (binary units, as Docker's RAMInBytes). */
+/** `512m`, `1g`, `1024` → bytes (go-units RAMInBytes), failing as the docker CLI does for a flag. */
 export function parseBytes(value: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([bkmgtp]?)b?$/i.exec(value.trim());
-  if (!m)
-    throw new CommandError(`invalid argument "${value}" for "${flag}" flag: invalid size: '${value}'`, 125);
-  const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[
-    m[2]!.toLowerCase()
-  ]!;
-  return Math.round(Number(m[1]) * mult);
+  try {
+    return ramInBytes(value);
+  } catch (err) {
+    throw new CommandError(`invalid argument "${value}" for "${flag}" flag: ${(err as Error).message}`, 125);
+  }
 }
 
 /** `30s`, `1m30s`, `500ms` → nanoseconds (Go durations). */

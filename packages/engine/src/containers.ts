@@ -1,13 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { chown, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import {
-  type ContainerCreateRequest,
-  type ContainerSummary,
-  type HostConfig,
-  type WaitCondition,
-  humanDuration,
-} from '@ts-container/api';
+import type { ContainerCreateRequest, ContainerSummary, HostConfig, WaitCondition } from '@ts-container/api';
+import { humanDuration } from '@ts-container/common';
 import type { ImageRunConfig } from '@ts-container/image';
 import {
   type ContainerRuntime,
