@@ -61,7 +61,6 @@ export {
   type KeyValue,
   type ListInstruction,
   type OnbuildInstruction,
-  parseGoDuration,
   parseInstruction,
   parseInstructions,
   type RunInstruction,

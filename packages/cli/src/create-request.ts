@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ContainerCreateRequest } from '@ts-container/api';
-import { ramInBytes } from '@ts-container/common';
+import { parseGoDuration, ramInBytes } from '@ts-container/common';
 import { CommandError } from './context.js';
 import type { FlagSpec, FlagValues } from './flags.js';
 
@@ -125,19 +125,13 @@ export function parseBytes(value: string, flag: string): number {
   }
 }
 
-/** `30s`, `1m30s`, `500ms` → nanoseconds (Go durations). */
+/** `30s`, `1m30s`, `500ms` → nanoseconds (Go durations), failing with the CLI's exit status. */
 export function parseDuration(value: string): number {
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  const units: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  let total = 0;
-  let m: RegExpExecArray | null;
-  let consumed = 0;
-  while ((m = re.exec(value))) {
-    total += Number(m[1]) * units[m[2]!]!;
-    consumed = re.lastIndex;
+  try {
+    return parseGoDuration(value);
+  } catch (err) {
+    throw new CommandError((err as Error).message, 125);
   }
-  if (consumed !== value.length || value === '') throw new CommandError(`invalid duration: ${value}`, 125);
-  return Math.round(total);
 }
 
 /** `-p` specs into ExposedPorts and PortBindings (docker/go-connections' nat.ParsePortSpecs rules). */
