@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { ContainerCreateRequest } from '@ts-container/api';
-import { parseGoDuration, ramInBytes } from '@ts-container/common';
+import {
+  type PortMapping,
+  parseGoDuration,
+  parsePortRange,
+  parsePortSpecs,
+  ramInBytes,
+} from '@ts-container/common';
 import { CommandError } from './context.js';
 import type { FlagSpec, FlagValues } from './flags.js';
 
@@ -141,60 +147,24 @@ export function parsePublish(specs: string[]): {
 } {
   const exposed: Record<string, object> = {};
   const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-  for (const spec of specs) {
-    let rest = spec;
-    let proto = 'tcp';
-    const slash = rest.lastIndexOf('/');
-    if (slash >= 0) {
-      proto = rest.slice(slash + 1).toLowerCase();
-      rest = rest.slice(0, slash);
-      if (!['tcp', 'udp', 'sctp'].includes(proto)) throw new CommandError(`invalid proto: ${proto}`, 125);
-    }
-    let ip = '';
-    let hostPort = '';
-    let containerPort: string;
-    const ipv6 = /^\[([^\]]+)\]:(.*)$/.exec(rest);
-    if (ipv6) {
-      ip = ipv6[1]!;
-      rest = ipv6[2]!;
-    }
-    const parts = rest.split(':');
-    if (parts.length === 1) containerPort = parts[0]!;
-    else if (parts.length === 2) [hostPort, containerPort] = parts as [string, string];
-    else if (parts.length === 3 && !ipv6) [ip, hostPort, containerPort] = parts as [string, string, string];
-    else throw new CommandError(`invalid publish opts format (should be name=value but got '${spec}')`, 125);
-    const [cStart, cEnd] = parseRange(containerPort, 'containerPort');
-    const host = hostPort === '' ? undefined : parseRange(hostPort, 'hostPort');
-    if (host && host[1] - host[0] !== cEnd - cStart && host[0] !== host[1]) {
-      throw new CommandError(
-        `invalid ranges specified for container and host Ports: ${containerPort} and ${hostPort}`,
-        125,
-      );
-    }
-    for (let p = cStart; p <= cEnd; p++) {
-      const key = `${p}/${proto}`;
-      exposed[key] = {};
-      const hp =
-        host === undefined
-          ? ''
-          : host[0] === host[1] && cEnd !== cStart
-            ? `${host[0]}`
-            : `${host[0] + (p - cStart)}`;
-      (bindings[key] ??= []).push({ HostIp: ip, HostPort: hp });
-    }
+  let mappings: PortMapping[];
+  try {
+    mappings = parsePortSpecs(specs);
+  } catch (err) {
+    throw new CommandError((err as Error).message, 125);
+  }
+  for (const m of mappings) {
+    const key = `${m.containerPort}/${m.protocol}`;
+    exposed[key] = {};
+    const hostPort =
+      m.hostPort === undefined
+        ? ''
+        : m.hostPortEnd === undefined
+          ? `${m.hostPort}`
+          : `${m.hostPort}-${m.hostPortEnd}`;
+    (bindings[key] ??= []).push({ HostIp: m.hostIp, HostPort: hostPort });
   }
   return { exposed, bindings };
-}
-
-function parseRange(value: string, what: string): [number, number] {
-  const m = /^(\d+)(?:-(\d+))?$/.exec(value);
-  if (!m) throw new CommandError(`invalid ${what}: ${value}`, 125);
-  const start = Number(m[1]);
-  const end = m[2] === undefined ? start : Number(m[2]);
-  if (start < 1 || start > 65535 || end < 1 || end > 65535)
-    throw new CommandError(`invalid ${what}: ${value}`, 125);
-  if (end < start) throw new CommandError(`invalid range specified for ${what}: ${value}`, 125);
-  return [start, end];
 }
 
 /** Where `--health-on-failure` travels (the engine's HealthMonitor reads it). */
@@ -356,8 +326,16 @@ export function buildCreateRequest(
   const { exposed, bindings } = parsePublish(list('publish'));
   for (const e of list('expose')) {
     const [port, proto = 'tcp'] = e.split('/');
-    const [s, en] = parseRange(port ?? '', 'containerPort');
-    for (let p = s; p <= en; p++) exposed[`${p}/${proto}`] = {};
+    let range: [number, number];
+    try {
+      range = parsePortRange(port ?? '');
+    } catch (err) {
+      throw new CommandError(
+        `invalid range format for --expose: ${e}, error: ${(err as Error).message}`,
+        125,
+      );
+    }
+    for (let p = range[0]; p <= range[1]; p++) exposed[`${p}/${proto}`] = {};
   }
   const network = str('net') ?? str('network') ?? 'default';
   const hostConfig: NonNullable<ContainerCreateRequest['HostConfig']> = {

@@ -23,7 +23,7 @@ export {
   formatPortBinding,
   type PortMapping,
   type PortProtocol,
-} from './port-spec.js';
+} from '@ts-container/common';
 export { parseNetworkMode, formatNetworkMode, type NetworkMode } from './network-mode.js';
 export {
   buildResolvConf,
