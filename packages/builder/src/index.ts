@@ -98,7 +98,6 @@ export {
   type BuildPlanOptions,
   type CopySourceRef,
   type DockerfileStages,
-  hostPlatformString,
   type PlannedStage,
   parseStages,
   planBuild,

@@ -19,12 +19,12 @@ import {
   type StepResult,
   build,
 } from '@ts-container/builder';
+import { hostPlatform } from '@ts-container/common';
 import {
   type ImageConfig,
   NoSuchImageError,
   type StoredImage,
   extractArchive,
-  hostPlatform,
   writeFileAtomic,
 } from '@ts-container/image';
 import { mountAll, unmount } from '@ts-container/unionfs';
