@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { ContainerCreateRequest, ContainerSummary, HostConfig, WaitCondition } from '@ts-container/api';
 import { humanDuration } from '@ts-container/common';
 import type { ImageRunConfig } from '@ts-container/image';
+import { buildHostsFile } from '@ts-container/network';
 import {
   type ContainerRuntime,
   type ContainerSpecInput,
@@ -603,19 +604,7 @@ export class ContainerService {
       await writeFile(c.ResolvConfPath, resolvConf);
       return;
     }
-    const hosts = [
-      '127.0.0.1\tlocalhost',
-      '::1\tlocalhost ip6-localhost ip6-loopback',
-      'fe00::0\tip6-localnet',
-      'ff00::0\tip6-mcastprefix',
-      'ff02::1\tip6-allnodes',
-      'ff02::2\tip6-allrouters',
-    ];
-    for (const extra of c.HostConfig.ExtraHosts ?? []) {
-      const i = extra.indexOf(':');
-      hosts.push(`${extra.slice(i + 1)}\t${extra.slice(0, i)}`);
-    }
-    await writeFile(c.HostsPath, `${hosts.join('\n')}\n`);
+    await writeFile(c.HostsPath, buildHostsFile({ hostname, extraHosts: c.HostConfig.ExtraHosts ?? [] }));
     const dns = c.HostConfig.Dns ?? [];
     const lines = dns.map((d) => `nameserver ${d}`);
     if (c.HostConfig.DnsSearch?.length) lines.push(`search ${c.HostConfig.DnsSearch.join(' ')}`);
