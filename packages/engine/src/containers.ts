@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { chown, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ContainerCreateRequest, ContainerSummary, HostConfig, WaitCondition } from '@ts-container/api';
-import { humanDuration } from '@ts-container/common';
+import { type Logger, humanDuration } from '@ts-container/common';
 import type { ImageRunConfig } from '@ts-container/image';
 import { buildHostsFile } from '@ts-container/network';
 import {
@@ -44,12 +44,6 @@ const LOG_DRIVERS = ['json-file', 'local', 'none'];
 const KILL_EXIT_TIMEOUT_MS = 10_000;
 /** Where `--init` puts the init binary, as Docker does. */
 const INIT_PATH = '/sbin/docker-init';
-
-export interface Logger {
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-}
 
 export interface ContainerServiceOptions {
   store: ContainerStore;

@@ -2,7 +2,7 @@ import { createReadStream, existsSync, readFileSync, readdirSync } from 'node:fs
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { createGzip } from 'node:zlib';
-import { type Platform, parsePlatform } from '@ts-container/common';
+import { type Logger, type Platform, parsePlatform } from '@ts-container/common';
 import {
   type ContentStore,
   type Descriptor,
@@ -26,7 +26,6 @@ import {
   pushImage,
   searchRepositories,
 } from '@ts-container/registry';
-import type { Logger } from './containers.js';
 import { notFound } from './errors.js';
 import type { ImageService } from './images.js';
 import { StreamedLayers } from './streamed-layers.js';

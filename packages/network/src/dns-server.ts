@@ -1,7 +1,7 @@
 import { type Socket, createSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { type Server, type Socket as TcpSocket, connect, createServer, isIP } from 'node:net';
-import type { Logger } from './logger.js';
+import type { Logger } from '@ts-container/common';
 
 // RFC 1035 constants.
 const TYPE_A = 1;
