@@ -13,7 +13,7 @@ export type ErrorKind =
   | 'system';
 
 /** An error with Docker's message text (clients match on it) and its errdefs kind. */
-export class TypedError<K extends string = ErrorKind> extends Error {
+export class TypedError<K extends ErrorKind = ErrorKind> extends Error {
   constructor(
     readonly kind: K,
     message: string,
