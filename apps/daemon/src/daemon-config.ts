@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { ramInBytes } from '@ts-container/common';
 import { z } from 'zod';
 
 /** `/etc/tsctr/daemon.json`, validated; command-line flags override it. */
@@ -234,10 +235,11 @@ function isLoopback(host: string): boolean {
 
 /** `1073741824`, `500MB`, `2g`: Docker-style sizes (binary multiples, as `--memory` takes them). */
 function parseBytes(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(value.trim());
-  if (!m) throw new UsageError(`invalid image-gc-budget: ${value}`);
-  const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as ''];
-  return Math.floor(Number(m[1]) * scale);
+  try {
+    return ramInBytes(value);
+  } catch {
+    throw new UsageError(`invalid image-gc-budget: ${value}`);
+  }
 }
 
 export function usage(): string {

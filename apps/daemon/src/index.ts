@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BridgeNetworking, Engine, type Logger, resolveUsernsRemap } from '@ts-container/engine';
+import type { Logger } from '@ts-container/common';
+import { BridgeNetworking, Engine, resolveUsernsRemap } from '@ts-container/engine';
 import { type DefaultBridgeConfig, NetworkManager } from '@ts-container/network';
 import { type DaemonOptions, UsageError, parseDaemonArgs } from './daemon-config.js';
 import { openListeners, socketAlive } from './listeners.js';
@@ -9,16 +10,17 @@ import { createApiServer } from './server.js';
 
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
 
-function makeLogger(level: keyof typeof LEVELS): Logger & { debug(msg: string): void } {
-  const log = (l: keyof typeof LEVELS, msg: string) => {
-    if (LEVELS[l] >= LEVELS[level])
-      process.stderr.write(`time="${new Date().toISOString()}" level=${l} msg=${JSON.stringify(msg)}\n`);
+function makeLogger(level: keyof typeof LEVELS): Logger {
+  const log = (l: keyof typeof LEVELS, msg: string, fields?: Record<string, unknown>) => {
+    if (LEVELS[l] < LEVELS[level]) return;
+    const text = fields && Object.keys(fields).length > 0 ? `${msg} ${JSON.stringify(fields)}` : msg;
+    process.stderr.write(`time="${new Date().toISOString()}" level=${l} msg=${JSON.stringify(text)}\n`);
   };
   return {
-    debug: (m) => log('debug', m),
-    info: (m) => log('info', m),
-    warn: (m) => log('warn', m),
-    error: (m) => log('error', m),
+    debug: (m, f) => log('debug', m, f),
+    info: (m, f) => log('info', m, f),
+    warn: (m, f) => log('warn', m, f),
+    error: (m, f) => log('error', m, f),
   };
 }
 
@@ -26,9 +28,7 @@ function makeLogger(level: keyof typeof LEVELS): Logger & { debug(msg: string): 
  * The daemon's networks: state under the data root, the default bridge from --bridge/--bip, and a
  * firewall table named after the bridge so private daemons (tests) never touch each other's rules.
  */
-function createNetworkManager(options: DaemonOptions, logger: ReturnType<typeof makeLogger>): NetworkManager {
-  const withFields = (msg: string, fields?: Record<string, unknown>) =>
-    fields && Object.keys(fields).length > 0 ? `${msg} ${JSON.stringify(fields)}` : msg;
+function createNetworkManager(options: DaemonOptions, logger: Logger): NetworkManager {
   let defaultBridge: DefaultBridgeConfig = { name: options.bridge };
   if (options.bip) {
     // --bip is the bridge's own address with the prefix (172.17.0.1/16), as in dockerd.
@@ -40,12 +40,7 @@ function createNetworkManager(options: DaemonOptions, logger: ReturnType<typeof 
     defaultBridge,
     firewallTable:
       options.bridge === 'tsctr0' ? 'tsctr' : `tsctr_${options.bridge.replace(/[^A-Za-z0-9_]/g, '_')}`,
-    logger: {
-      debug: (m, f) => logger.debug(withFields(m, f)),
-      info: (m, f) => logger.info(withFields(m, f)),
-      warn: (m, f) => logger.warn(withFields(m, f)),
-      error: (m, f) => logger.error(withFields(m, f)),
-    },
+    logger,
   });
 }
 

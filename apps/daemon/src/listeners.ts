@@ -4,7 +4,7 @@ import type { Server as HttpServer } from 'node:http';
 import { type Server, type Socket, createConnection, createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
-import type { Logger } from '@ts-container/engine';
+import type { Logger } from '@ts-container/common';
 import { type DaemonOptions, type ListenHost, type ServerTls, UsageError } from './daemon-config.js';
 
 /** One open `-H`: what it serves, and how to stop serving it. */

@@ -1,7 +1,8 @@
 import { type IncomingMessage, type Server, ServerResponse, createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { API_VERSION, MIN_API_VERSION, compareApiVersions, splitVersionedPath } from '@ts-container/api';
-import type { Engine, Logger } from '@ts-container/engine';
+import type { Logger } from '@ts-container/common';
+import type { Engine } from '@ts-container/engine';
 import { registerArchiveImages } from './handlers/archive-images.js';
 import { registerBuild } from './handlers/build.js';
 import { registerChanges } from './handlers/changes.js';

@@ -33,5 +33,4 @@ export {
   WaitConditionSchema,
 } from './types.js';
 export { API_VERSION, compareApiVersions, MIN_API_VERSION, splitVersionedPath } from './versions.js';
-export { humanDuration, humanSize } from './units.js';
 export { labelFilterMatches } from './filters.js';

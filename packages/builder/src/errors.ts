@@ -1,16 +1,14 @@
+import { TypedError } from '@ts-container/common';
+
 /**
  * Typed errors with the kind the daemon maps to an HTTP status (moby's errdefs) and Docker's
  * message text, because clients (and people) match on both.
  */
 export type BuilderErrorKind = 'invalid-parameter' | 'not-found' | 'system';
 
-export class BuilderError extends Error {
-  constructor(
-    readonly kind: BuilderErrorKind,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+export class BuilderError extends TypedError<BuilderErrorKind> {
+  constructor(kind: BuilderErrorKind, message: string, options?: { cause?: unknown }) {
+    super(kind, message, options);
     this.name = 'BuilderError';
   }
 }

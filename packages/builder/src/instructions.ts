@@ -1,3 +1,4 @@
+import { parseGoDuration } from '@ts-container/common';
 import { DockerfileParseError } from './errors.js';
 import type { DockerfileNode, Heredoc, ParsedDockerfile } from './parser.js';
 
@@ -195,37 +196,6 @@ function parseFlags(node: DockerfileNode, spec: Record<string, FlagType>): FlagV
 }
 
 const str = (f: FlagValues, name: string): string | undefined => f.get(name) as string | undefined;
-
-/** Go's time.ParseDuration, to nanoseconds (HEALTHCHECK flags use Go durations). */
-export function parseGoDuration(text: string): number {
-  const units: Record<string, number> = {
-    ns: 1,
-    us: 1e3,
-    µs: 1e3,
-    μs: 1e3,
-    ms: 1e6,
-    s: 1e9,
-    m: 60e9,
-    h: 3600e9,
-  };
-  let s = text;
-  let sign = 1;
-  if (s.startsWith('-') || s.startsWith('+')) {
-    if (s[0] === '-') sign = -1;
-    s = s.slice(1);
-  }
-  if (s === '0') return 0;
-  if (s === '') throw new Error(`time: invalid duration "${text}"`);
-  let total = 0;
-  const re = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
-  while (s.length > 0) {
-    const m = re.exec(s);
-    if (!m) throw new Error(`time: invalid duration "${text}"`);
-    total += Number(m[1]) * units[m[2]!]!;
-    s = s.slice(m[0].length);
-  }
-  return Math.round(sign * total);
-}
 
 function durationFlag(f: FlagValues, name: string): number {
   const raw = str(f, name);

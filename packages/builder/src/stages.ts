@@ -1,3 +1,4 @@
+import { hostPlatformString } from '@ts-container/common';
 import { DockerfileParseError } from './errors.js';
 import {
   type ArgInstruction,
@@ -91,22 +92,6 @@ export interface BuildPlanOptions {
   buildArgs?: Readonly<Record<string, string | undefined>>;
   /** The target platform (`linux/arm64/v8`); default this host's. */
   platform?: string;
-}
-
-const NODE_ARCH: Record<string, string> = {
-  x64: 'amd64',
-  arm64: 'arm64',
-  arm: 'arm',
-  ia32: '386',
-  ppc64: 'ppc64le',
-  s390x: 's390x',
-  riscv64: 'riscv64',
-};
-
-/** This host as an OCI platform string (`linux/amd64`, `linux/arm/v7`). */
-export function hostPlatformString(): string {
-  const arch = NODE_ARCH[process.arch] ?? process.arch;
-  return arch === 'arm' ? 'linux/arm/v7' : `linux/${arch}`;
 }
 
 /**

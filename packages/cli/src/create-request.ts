@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { ContainerCreateRequest } from '@ts-container/api';
+import {
+  type PortMapping,
+  parseGoDuration,
+  parsePortRange,
+  parsePortSpecs,
+  ramInBytes,
+} from '@ts-container/common';
 import { CommandError } from './context.js';
 import type { FlagSpec, FlagValues } from './flags.js';
 
@@ -163,30 +170,22 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'disable-content-trust', type: 'bool', description: 'Skip image verification', default: true },
 ];
 
-/** `512m`, `1g`, `1024` → bytes (binary units, as Docker's RAMInBytes). */
+/** `512m`, `1g`, `1024` → bytes (go-units RAMInBytes), failing as the docker CLI does for a flag. */
 export function parseBytes(value: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([bkmgtp]?)b?$/i.exec(value.trim());
-  if (!m)
-    throw new CommandError(`invalid argument "${value}" for "${flag}" flag: invalid size: '${value}'`, 125);
-  const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[
-    m[2]!.toLowerCase()
-  ]!;
-  return Math.round(Number(m[1]) * mult);
+  try {
+    return ramInBytes(value);
+  } catch (err) {
+    throw new CommandError(`invalid argument "${value}" for "${flag}" flag: ${(err as Error).message}`, 125);
+  }
 }
 
-/** `30s`, `1m30s`, `500ms` → nanoseconds (Go durations). */
+/** `30s`, `1m30s`, `500ms` → nanoseconds (Go durations), failing with the CLI's exit status. */
 export function parseDuration(value: string): number {
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  const units: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  let total = 0;
-  let m: RegExpExecArray | null;
-  let consumed = 0;
-  while ((m = re.exec(value))) {
-    total += Number(m[1]) * units[m[2]!]!;
-    consumed = re.lastIndex;
+  try {
+    return parseGoDuration(value);
+  } catch (err) {
+    throw new CommandError((err as Error).message, 125);
   }
-  if (consumed !== value.length || value === '') throw new CommandError(`invalid duration: ${value}`, 125);
-  return Math.round(total);
 }
 
 /** `-p` specs into ExposedPorts and PortBindings (docker/go-connections' nat.ParsePortSpecs rules). */
@@ -196,60 +195,24 @@ export function parsePublish(specs: string[]): {
 } {
   const exposed: Record<string, object> = {};
   const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-  for (const spec of specs) {
-    let rest = spec;
-    let proto = 'tcp';
-    const slash = rest.lastIndexOf('/');
-    if (slash >= 0) {
-      proto = rest.slice(slash + 1).toLowerCase();
-      rest = rest.slice(0, slash);
-      if (!['tcp', 'udp', 'sctp'].includes(proto)) throw new CommandError(`invalid proto: ${proto}`, 125);
-    }
-    let ip = '';
-    let hostPort = '';
-    let containerPort: string;
-    const ipv6 = /^\[([^\]]+)\]:(.*)$/.exec(rest);
-    if (ipv6) {
-      ip = ipv6[1]!;
-      rest = ipv6[2]!;
-    }
-    const parts = rest.split(':');
-    if (parts.length === 1) containerPort = parts[0]!;
-    else if (parts.length === 2) [hostPort, containerPort] = parts as [string, string];
-    else if (parts.length === 3 && !ipv6) [ip, hostPort, containerPort] = parts as [string, string, string];
-    else throw new CommandError(`invalid publish opts format (should be name=value but got '${spec}')`, 125);
-    const [cStart, cEnd] = parseRange(containerPort, 'containerPort');
-    const host = hostPort === '' ? undefined : parseRange(hostPort, 'hostPort');
-    if (host && host[1] - host[0] !== cEnd - cStart && host[0] !== host[1]) {
-      throw new CommandError(
-        `invalid ranges specified for container and host Ports: ${containerPort} and ${hostPort}`,
-        125,
-      );
-    }
-    for (let p = cStart; p <= cEnd; p++) {
-      const key = `${p}/${proto}`;
-      exposed[key] = {};
-      const hp =
-        host === undefined
-          ? ''
-          : host[0] === host[1] && cEnd !== cStart
-            ? `${host[0]}`
-            : `${host[0] + (p - cStart)}`;
-      (bindings[key] ??= []).push({ HostIp: ip, HostPort: hp });
-    }
+  let mappings: PortMapping[];
+  try {
+    mappings = parsePortSpecs(specs);
+  } catch (err) {
+    throw new CommandError((err as Error).message, 125);
+  }
+  for (const m of mappings) {
+    const key = `${m.containerPort}/${m.protocol}`;
+    exposed[key] = {};
+    const hostPort =
+      m.hostPort === undefined
+        ? ''
+        : m.hostPortEnd === undefined
+          ? `${m.hostPort}`
+          : `${m.hostPort}-${m.hostPortEnd}`;
+    (bindings[key] ??= []).push({ HostIp: m.hostIp, HostPort: hostPort });
   }
   return { exposed, bindings };
-}
-
-function parseRange(value: string, what: string): [number, number] {
-  const m = /^(\d+)(?:-(\d+))?$/.exec(value);
-  if (!m) throw new CommandError(`invalid ${what}: ${value}`, 125);
-  const start = Number(m[1]);
-  const end = m[2] === undefined ? start : Number(m[2]);
-  if (start < 1 || start > 65535 || end < 1 || end > 65535)
-    throw new CommandError(`invalid ${what}: ${value}`, 125);
-  if (end < start) throw new CommandError(`invalid range specified for ${what}: ${value}`, 125);
-  return [start, end];
 }
 
 /** Where `--health-on-failure` travels (the engine's HealthMonitor reads it). */
@@ -514,8 +477,16 @@ export function buildCreateRequest(
   const { exposed, bindings } = parsePublish(list('publish'));
   for (const e of list('expose')) {
     const [port, proto = 'tcp'] = e.split('/');
-    const [s, en] = parseRange(port ?? '', 'containerPort');
-    for (let p = s; p <= en; p++) exposed[`${p}/${proto}`] = {};
+    let range: [number, number];
+    try {
+      range = parsePortRange(port ?? '');
+    } catch (err) {
+      throw new CommandError(
+        `invalid range format for --expose: ${e}, error: ${(err as Error).message}`,
+        125,
+      );
+    }
+    for (let p = range[0]; p <= range[1]; p++) exposed[`${p}/${proto}`] = {};
   }
   const network = str('net') ?? str('network') ?? 'default';
   const hostConfig: NonNullable<ContainerCreateRequest['HostConfig']> = {

@@ -66,6 +66,13 @@ describe('container flag values', () => {
     expect(() => parsePublish(['70000:80'])).toThrow('invalid hostPort: 70000');
   });
 
+  it('keeps a host port range for one container port, as nat.ParsePortSpec does', () => {
+    const r = parsePublish(['8000-8010:80', '[::1]:9000:90']);
+    expect(r.bindings['80/tcp']).toEqual([{ HostIp: '', HostPort: '8000-8010' }]);
+    expect(r.bindings['90/tcp']).toEqual([{ HostIp: '::1', HostPort: '9000' }]);
+    expect(() => parsePublish(['80/icmp'])).toThrow('invalid proto: icmp');
+  });
+
   it('parses restart policies', () => {
     expect(parseRestart('on-failure:3')).toEqual({ Name: 'on-failure', MaximumRetryCount: 3 });
     expect(() => parseRestart('sometimes')).toThrow('invalid restart policy format');

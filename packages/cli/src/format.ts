@@ -1,4 +1,4 @@
-import { humanDuration } from '@ts-container/api';
+import { humanDuration } from '@ts-container/common';
 import { renderTable } from './table.js';
 import { plainFields, renderTemplate } from './template.js';
 
@@ -36,4 +36,4 @@ export function timeAgo(unixSeconds: number, now = Date.now() / 1000): string {
   return `${humanDuration((now - unixSeconds) * 1000)} ago`;
 }
 
-export { humanDuration, humanSize } from '@ts-container/api';
+export { humanDuration, humanSize } from '@ts-container/common';

@@ -1,6 +1,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerCreateRequest, EndpointSettingsRequest } from '@ts-container/api';
+import { parsePortRange, publishAllMappings } from '@ts-container/common';
 import {
   type EndpointInfo,
   type NetworkManager,
@@ -9,8 +10,6 @@ import {
   buildResolvConf,
   createNetns,
   macFromIpv4,
-  parsePortRange,
-  publishAllMappings,
   removeNetns,
 } from '@ts-container/network';
 import type { ContainerRecord } from './container-store.js';

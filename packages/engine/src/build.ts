@@ -19,12 +19,12 @@ import {
   type StepResult,
   build,
 } from '@ts-container/builder';
+import { hostPlatform } from '@ts-container/common';
 import {
   type ImageConfig,
   NoSuchImageError,
   type StoredImage,
   extractArchive,
-  hostPlatform,
   writeFileAtomic,
 } from '@ts-container/image';
 import { mountAll, unmount } from '@ts-container/unionfs';
@@ -41,7 +41,7 @@ import {
 } from './build-fs.js';
 import { fetchRemoteContext } from './build-remote.js';
 import type { Engine } from './engine.js';
-import { EngineError, notFound } from './errors.js';
+import { EngineError, errorKind, notFound } from './errors.js';
 import type { ProgressSink } from './registry.js';
 import { resolveUser } from './user.js';
 
@@ -185,9 +185,8 @@ export class EngineBuildBackend implements BuildBackend {
         if (local !== undefined) id = local;
         else if (err instanceof EngineError || err instanceof NoSuchImageError) throw err;
         else {
-          const kind = (err as { kind?: string }).kind;
           throw new EngineError(
-            kind === 'not-found' ? 'not-found' : 'system',
+            errorKind(err) === 'not-found' ? 'not-found' : 'system',
             `pull access denied for ${ref}, repository does not exist or may require 'docker login': ${(err as Error).message}`,
             { cause: err },
           );

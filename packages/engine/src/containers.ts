@@ -1,14 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { chown, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import {
-  type ContainerCreateRequest,
-  type ContainerSummary,
-  type HostConfig,
-  type WaitCondition,
-  humanDuration,
-} from '@ts-container/api';
+import type { ContainerCreateRequest, ContainerSummary, HostConfig, WaitCondition } from '@ts-container/api';
+import { type Logger, humanDuration } from '@ts-container/common';
 import type { ImageRunConfig } from '@ts-container/image';
+import { buildHostsFile } from '@ts-container/network';
 import {
   type ContainerRuntime,
   type ContainerSpecInput,
@@ -50,12 +46,6 @@ const LOG_DRIVERS = ['json-file', 'local', 'none'];
 const KILL_EXIT_TIMEOUT_MS = 10_000;
 /** Where `--init` puts the init binary, as Docker does. */
 const INIT_PATH = '/sbin/docker-init';
-
-export interface Logger {
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-}
 
 export interface ContainerServiceOptions {
   store: ContainerStore;
@@ -614,19 +604,7 @@ export class ContainerService {
       await writeFile(c.ResolvConfPath, resolvConf);
       return;
     }
-    const hosts = [
-      '127.0.0.1\tlocalhost',
-      '::1\tlocalhost ip6-localhost ip6-loopback',
-      'fe00::0\tip6-localnet',
-      'ff00::0\tip6-mcastprefix',
-      'ff02::1\tip6-allnodes',
-      'ff02::2\tip6-allrouters',
-    ];
-    for (const extra of c.HostConfig.ExtraHosts ?? []) {
-      const i = extra.indexOf(':');
-      hosts.push(`${extra.slice(i + 1)}\t${extra.slice(0, i)}`);
-    }
-    await writeFile(c.HostsPath, `${hosts.join('\n')}\n`);
+    await writeFile(c.HostsPath, buildHostsFile({ hostname, extraHosts: c.HostConfig.ExtraHosts ?? [] }));
     const dns = c.HostConfig.Dns ?? [];
     const lines = dns.map((d) => `nameserver ${d}`);
     if (c.HostConfig.DnsSearch?.length) lines.push(`search ${c.HostConfig.DnsSearch.join(' ')}`);

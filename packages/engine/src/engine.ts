@@ -1,6 +1,7 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { type Logger, silentLogger } from '@ts-container/common';
 import { ContentStore, ImageStore } from '@ts-container/image';
 import { ContainerRuntime } from '@ts-container/runtime';
 import {
@@ -12,7 +13,7 @@ import {
 } from '@ts-container/unionfs';
 import { type CommitOptions, commitContainer, repairTemporaryMounts } from './changes.js';
 import { ContainerStore } from './container-store.js';
-import { ContainerService, type Logger } from './containers.js';
+import { ContainerService } from './containers.js';
 import { invalidParameter } from './errors.js';
 import { type GarbageCollectionResult, collectGarbage } from './gc.js';
 import { HealthMonitor } from './health.js';
@@ -50,8 +51,6 @@ export interface EngineOptions {
 }
 
 export const ENGINE_VERSION = '0.1.0';
-
-const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
 /** The container engine: images, snapshots, runtime and containers wired together. */
 export class Engine {

@@ -1,26 +1,12 @@
-import { ImageError } from '@ts-container/image';
-import { RuntimeError } from '@ts-container/runtime';
+import { type ErrorKind, TypedError } from '@ts-container/common';
 import { SnapshotError } from '@ts-container/unionfs';
 
-/** moby's errdefs kinds; the API layer maps each to one HTTP status. */
-export type EngineErrorKind =
-  | 'not-found'
-  | 'invalid-parameter'
-  | 'conflict'
-  | 'not-modified'
-  | 'unavailable'
-  | 'forbidden'
-  | 'unauthorized'
-  | 'not-implemented'
-  | 'system';
+/** moby's errdefs kinds (@ts-container/common); the API layer maps each to one HTTP status. */
+export type EngineErrorKind = ErrorKind;
 
-export class EngineError extends Error {
-  constructor(
-    readonly kind: EngineErrorKind,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+export class EngineError extends TypedError<EngineErrorKind> {
+  constructor(kind: EngineErrorKind, message: string, options?: { cause?: unknown }) {
+    super(kind, message, options);
     this.name = 'EngineError';
   }
 }
@@ -29,10 +15,10 @@ export const notFound = (message: string) => new EngineError('not-found', messag
 export const invalidParameter = (message: string) => new EngineError('invalid-parameter', message);
 export const conflict = (message: string) => new EngineError('conflict', message);
 
-/** The kind of any error the engine's packages throw. */
+/** The kind of any error the engine's packages throw: their classes all extend TypedError. */
 export function errorKind(err: unknown): EngineErrorKind {
-  if (err instanceof EngineError) return err.kind;
-  if (err instanceof ImageError || err instanceof RuntimeError) return err.kind;
+  if (err instanceof TypedError) return (err as TypedError).kind;
+  // unionfs keeps containerd's snapshot vocabulary.
   if (err instanceof SnapshotError) {
     return err.kind === 'not-found'
       ? 'not-found'
@@ -41,15 +27,6 @@ export function errorKind(err: unknown): EngineErrorKind {
         : err.kind === 'invalid-argument'
           ? 'invalid-parameter'
           : 'conflict';
-  }
-  const withKind = err as { kind?: unknown };
-  if (
-    typeof withKind?.kind === 'string' &&
-    ['not-found', 'invalid-parameter', 'conflict', 'unavailable', 'forbidden', 'unauthorized'].includes(
-      withKind.kind,
-    )
-  ) {
-    return withKind.kind as EngineErrorKind;
   }
   return 'system';
 }

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { type ImageSummary, labelFilterMatches } from '@ts-container/api';
 import { matchPath } from '@ts-container/builder';
+import { hostPlatform } from '@ts-container/common';
 import {
   type ContentStore,
   type ImageConfig,
@@ -13,7 +14,6 @@ import {
   familiarName,
   familiarRepository,
   formatReference,
-  hostPlatform,
   isDigest,
   parseReference,
   repositoryName,

@@ -8,7 +8,6 @@ export {
 export {
   type AttachOptions,
   ContainerService,
-  type Logger,
   type LogsOptions,
   mergeConfig,
   dockerCommandLine,

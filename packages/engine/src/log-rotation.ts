@@ -1,3 +1,4 @@
+import { ramInBytes } from '@ts-container/common';
 import type { ContainerRecord } from './container-store.js';
 import { invalidParameter } from './errors.js';
 
@@ -7,10 +8,11 @@ export const DEFAULT_LOG_MAX_FILE = 5;
 
 /** Docker's size format for `max-size`: `10k`, `20m`, `1g`, or bytes. */
 export function parseLogSize(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(value.trim());
-  if (!m) throw invalidParameter(`invalid value for max-size: ${value}`);
-  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
-  return Math.round(Number(m[1]) * unit);
+  try {
+    return ramInBytes(value);
+  } catch {
+    throw invalidParameter(`invalid value for max-size: ${value}`);
+  }
 }
 
 export interface LogLimits {

@@ -1,10 +1,10 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { type FileHandle, appendFile, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { Logger } from '@ts-container/common';
 import { type LogRecord, formatJsonLogLine, parseLogLine } from '@ts-container/runtime';
 import { z } from 'zod';
 import type { ContainerRecord } from './container-store.js';
-import type { Logger } from './containers.js';
 import { logLimits, rotatedLogPaths } from './log-rotation.js';
 
 /** conmon's log of a container (k8s-file), beside its json-file log: the spool we ship from. */

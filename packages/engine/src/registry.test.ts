@@ -58,7 +58,7 @@ async function service(
     mirrors,
     insecureRegistries: [],
     maxConcurrentDownloads: 3,
-    logger: { info() {}, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) },
+    logger: { debug() {}, info() {}, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) },
   });
   return { content, store, snapshotter, images, registry };
 }

@@ -2,6 +2,7 @@ import { createReadStream, existsSync, readFileSync, readdirSync } from 'node:fs
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { createGzip } from 'node:zlib';
+import { type Logger, type Platform, parsePlatform } from '@ts-container/common';
 import {
   type ContentStore,
   type Descriptor,
@@ -11,7 +12,6 @@ import {
   chainIds,
   familiarName,
   formatReference,
-  hostPlatform,
   parseReference,
 } from '@ts-container/image';
 import {
@@ -26,7 +26,6 @@ import {
   pushImage,
   searchRepositories,
 } from '@ts-container/registry';
-import type { Logger } from './containers.js';
 import { notFound } from './errors.js';
 import type { ImageService } from './images.js';
 import { StreamedLayers } from './streamed-layers.js';
@@ -371,18 +370,6 @@ export class RegistryService {
     const ref = parseReference(reference);
     return (await fetchManifest(this.client(ref.domain, credentials), ref)).digest;
   }
-}
-
-type Platform = { os: string; architecture: string; variant?: string };
-
-/** `os[/arch[/variant]]` as `--platform` takes it; Docker calls x86_64 amd64 and aarch64 arm64. */
-export function parsePlatform(value: string): Platform {
-  const [os, arch, variant] = value.toLowerCase().split('/');
-  if (!os || value.split('/').length > 3)
-    throw new RegistryError('invalid-parameter', `invalid platform: ${JSON.stringify(value)}`);
-  const architecture =
-    { x86_64: 'amd64', aarch64: 'arm64' }[arch ?? ''] ?? arch ?? hostPlatform().architecture;
-  return { os, architecture, ...(variant ? { variant } : {}) };
 }
 
 /** Docker's `[=====>     ]  1.2MB/3.4MB` progress text. */

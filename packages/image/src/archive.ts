@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { hostPlatform } from '@ts-container/common';
 import tar from 'tar-stream';
 import { decompressStream, detectCompression } from './compression.js';
 import type { ContentStore } from './content-store.js';
@@ -13,7 +14,6 @@ import {
   type Manifest,
   ManifestSchema,
   MediaType,
-  hostPlatform,
 } from './oci.js';
 import { archiveFailure } from './safe-archive.js';
 

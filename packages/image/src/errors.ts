@@ -1,16 +1,14 @@
+import { TypedError } from '@ts-container/common';
+
 /**
  * Typed errors with the kind the daemon maps to an HTTP status (moby's errdefs) and
  * Docker's message text, because clients match on both.
  */
 export type ErrorKind = 'not-found' | 'invalid-parameter' | 'conflict' | 'unavailable' | 'system';
 
-export class ImageError extends Error {
-  constructor(
-    readonly kind: ErrorKind,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+export class ImageError extends TypedError<ErrorKind> {
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+    super(kind, message, options);
     this.name = 'ImageError';
   }
 }

@@ -38,7 +38,6 @@ export {
   type Descriptor,
   DescriptorSchema,
   type HistoryEntry,
-  hostPlatform,
   type ImageConfig,
   ImageConfigSchema,
   type ImageIndex,

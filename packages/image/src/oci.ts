@@ -115,15 +115,3 @@ export const IndexSchema = z
   })
   .passthrough();
 export type ImageIndex = z.infer<typeof IndexSchema>;
-
-export function hostPlatform(): { os: string; architecture: string } {
-  const arch: Record<string, string> = {
-    x64: 'amd64',
-    arm64: 'arm64',
-    arm: 'arm',
-    ia32: '386',
-    ppc64: 'ppc64le',
-    s390x: 's390x',
-  };
-  return { os: 'linux', architecture: arch[process.arch] ?? process.arch };
-}

@@ -1,8 +1,8 @@
 import { type Socket, createSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { type Server, type Socket as TcpSocket, connect, createServer, isIP } from 'node:net';
+import type { Logger } from '@ts-container/common';
 import { parseIpv6 } from './ipv6.js';
-import type { Logger } from './logger.js';
 
 // RFC 1035 constants.
 const TYPE_A = 1;

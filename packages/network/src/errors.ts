@@ -1,3 +1,5 @@
+import { TypedError } from '@ts-container/common';
+
 /**
  * Typed errors with moby's errdefs kind (the API layer maps each kind to one HTTP status)
  * and Docker's message text, because clients match on both.
@@ -10,13 +12,9 @@ export type NetworkErrorKind =
   | 'unavailable'
   | 'system';
 
-export class NetworkError extends Error {
-  constructor(
-    readonly kind: NetworkErrorKind,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+export class NetworkError extends TypedError<NetworkErrorKind> {
+  constructor(kind: NetworkErrorKind, message: string, options?: { cause?: unknown }) {
+    super(kind, message, options);
     this.name = 'NetworkError';
   }
 }

@@ -1,6 +1,6 @@
+import type { Logger } from '@ts-container/common';
 import { execa } from 'execa';
 import { systemError } from './errors.js';
-import type { Logger } from './logger.js';
 
 export interface RunOptions {
   input?: string;

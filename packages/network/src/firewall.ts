@@ -1,7 +1,7 @@
+import type { PortProtocol } from '@ts-container/common';
+import type { Logger } from '@ts-container/common';
 import { invalidParameter } from './errors.js';
 import { hasCommand, run, tryRun } from './exec.js';
-import type { Logger } from './logger.js';
-import type { PortProtocol } from './port-spec.js';
 
 /** A bridge network as the firewall sees it. */
 export interface FirewallNetwork {

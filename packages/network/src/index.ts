@@ -1,5 +1,5 @@
 export { NetworkError, type NetworkErrorKind } from './errors.js';
-export type { Logger } from './logger.js';
+export type { Logger } from '@ts-container/common';
 export { createNetns, removeNetns, netnsExists, execInNetns } from './netns.js';
 export {
   NetworkManager,
@@ -23,7 +23,7 @@ export {
   formatPortBinding,
   type PortMapping,
   type PortProtocol,
-} from './port-spec.js';
+} from '@ts-container/common';
 export { parseNetworkMode, formatNetworkMode, type NetworkMode } from './network-mode.js';
 export {
   buildResolvConf,

@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import type { Logger } from '@ts-container/common';
 import { run, tryRun } from './exec.js';
 import { type Ipv4Subnet, parseCidr } from './ipv4.js';
-import type { Logger } from './logger.js';
 
 type Log = { logger?: Logger };
 

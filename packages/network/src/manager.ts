@@ -1,6 +1,8 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import type { PortProtocol } from '@ts-container/common';
+import { type Logger, silentLogger } from '@ts-container/common';
 import { EmbeddedDnsServer } from './dns-server.js';
 import { NetworkError, conflict, forbidden, invalidParameter, notFound, systemError } from './errors.js';
 import { run } from './exec.js';
@@ -38,10 +40,8 @@ import {
   nextInterfaceName,
   writeSysctl,
 } from './link.js';
-import { type Logger, silentLogger } from './logger.js';
 import { netnsExists } from './netns.js';
 import { type NetworkMode, parseNetworkMode } from './network-mode.js';
-import type { PortProtocol } from './port-spec.js';
 import {
   type EndpointRecord,
   type NetworkRecord,

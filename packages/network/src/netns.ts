@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { Logger } from '@ts-container/common';
 import { run, tryRun } from './exec.js';
-import type { Logger } from './logger.js';
 
 /**
  * Creates a persistent network namespace bound to `path` (the same mechanism as `ip netns add`:

@@ -1,6 +1,6 @@
 import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { type Server, type Socket, createConnection, createServer } from 'node:net';
-import type { Logger } from './logger.js';
+import type { Logger } from '@ts-container/common';
 
 export interface ProxyTarget {
   hostIp: string;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { hostPlatform } from '@ts-container/common';
 import {
   type Descriptor,
   type ImageConfig,
@@ -9,7 +10,6 @@ import {
   type Manifest,
   ManifestSchema,
   MediaType,
-  hostPlatform,
 } from '@ts-container/image';
 import type { RegistryClient } from './client.js';
 import { RegistryError } from './errors.js';

@@ -1,12 +1,10 @@
+import { TypedError } from '@ts-container/common';
+
 export type RuntimeErrorKind = 'not-found' | 'invalid-parameter' | 'conflict' | 'unavailable' | 'system';
 
-export class RuntimeError extends Error {
-  constructor(
-    readonly kind: RuntimeErrorKind,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+export class RuntimeError extends TypedError<RuntimeErrorKind> {
+  constructor(kind: RuntimeErrorKind, message: string, options?: { cause?: unknown }) {
+    super(kind, message, options);
     this.name = 'RuntimeError';
   }
 }

@@ -6,6 +6,7 @@ import { basename, dirname, join, posix, resolve } from 'node:path';
 import { Transform, pipeline as pipelineStreams } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApiError } from '@ts-container/api';
+import { humanSize } from '@ts-container/common';
 import { extractArchive, parseReference } from '@ts-container/image';
 import { type Command, type CommandContext, CommandError, write } from '../context.js';
 
@@ -117,18 +118,6 @@ function splitCpArg(arg: string): { container?: string; path: string } {
   const colon = arg.indexOf(':');
   if (colon <= 0) return { path: arg };
   return { container: arg.slice(0, colon), path: arg.slice(colon + 1) };
-}
-
-/** go-units HumanSize as the docker CLI prints copied sizes: `2.05kB`. */
-function humanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let n = bytes;
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${Number(n.toPrecision(3))}${units[i]}`;
 }
 
 interface PathStat {

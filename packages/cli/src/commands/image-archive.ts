@@ -3,21 +3,13 @@ import { rename, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ImageSummary } from '@ts-container/api';
+import { humanSize } from '@ts-container/common';
 import { type Command, CommandError } from '../context.js';
 import { formatList, timeAgo } from '../format.js';
 import { confirm, filtersMap } from '../prompt.js';
 
 /** Docker's units.HumanSize: decimal units, four significant digits (`16.43MB`, `0B`). */
-export function humanSizeLong(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
-}
+export const humanSizeLong = (bytes: number): string => humanSize(bytes, 4);
 
 export const saveCommand: Command = {
   name: 'save',

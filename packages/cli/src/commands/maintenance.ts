@@ -1,4 +1,4 @@
-import { humanSize } from '@ts-container/api';
+import { humanSize } from '@ts-container/common';
 import { type Command, CommandError, write } from '../context.js';
 import { parseBytes, parseNanoCpus, parseRestart } from '../create-request.js';
 import { confirm, filtersMap, filtersQuery } from '../prompt.js';

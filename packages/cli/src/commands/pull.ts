@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { humanSize } from '@ts-container/api';
+import { humanSize } from '@ts-container/common';
 import { familiarName, formatReference, parseReference } from '@ts-container/image';
 import { defaultDockerConfigPath, loadCredentials } from '@ts-container/registry';
 import { type Command, type CommandContext, CommandError, write } from '../context.js';

@@ -1,3 +1,4 @@
+import { bytesSize, humanSize as humanSize3 } from '@ts-container/common';
 import { type Command, write } from '../context.js';
 import { renderTable } from '../table.js';
 
@@ -15,25 +16,6 @@ interface StatsDoc {
   precpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage?: number };
   memory_stats: { usage?: number; limit?: number; stats?: Record<string, number> };
   networks?: Record<string, { rx_bytes: number; tx_bytes: number }>;
-}
-
-/** Docker's `%.4g` with binary units (units.BytesSize). */
-export function bytesSize(n: number): string {
-  return customSize(n, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'], 4);
-}
-
-/** Docker's `%.3g` with decimal units (units.HumanSizeWithPrecision(n, 3)). */
-export function humanSize3(n: number): string {
-  return customSize(n, 1000, ['B', 'kB', 'MB', 'GB', 'TB', 'PB'], 3);
-}
-
-function customSize(n: number, base: number, units: string[], precision: number): string {
-  let i = 0;
-  while (n >= base && i < units.length - 1) {
-    n /= base;
-    i++;
-  }
-  return `${Number(n.toPrecision(precision))}${units[i]}`;
 }
 
 /** One row of `docker stats`, computed as the docker CLI does (cgroup v1). */

@@ -1,4 +1,5 @@
-import { ApiError, humanSize } from '@ts-container/api';
+import { ApiError } from '@ts-container/api';
+import { humanSize } from '@ts-container/common';
 import { type Command, CommandError, write } from '../context.js';
 import { formatList } from '../format.js';
 import { confirm, filtersQuery } from '../prompt.js';

@@ -1,4 +1,4 @@
-/** The subset of a logger this package uses; libraries never print on their own. */
+/** What a library logs through; libraries never print on their own, the app decides. */
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
   info(message: string, fields?: Record<string, unknown>): void;
