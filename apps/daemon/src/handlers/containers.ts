@@ -35,6 +35,9 @@ import {
 } from '../http.js';
 import type { Router } from '../router.js';
 
+/** See the attach handler: how long a log replay waits after the 101 on a hijacked connection. */
+const ATTACH_REPLAY_DELAY_MS = 50;
+
 export function registerContainers(router: Router, engine: Engine): void {
   const containers = engine.containers;
 
@@ -219,6 +222,11 @@ export function registerContainers(router: Router, engine: Engine): void {
     }
     out.on('close', () => abort.abort());
     out.on('error', () => abort.abort());
+    // docker-py parses the 101 with a buffered reader, then reads the stream from the raw socket:
+    // bytes that arrive together with the response head are lost to it. A log replay is ready at
+    // once, so it waits a moment for the client to have read the head (Docker's is later anyway).
+    if (ctx.upgrade && boolParam(query, 'logs'))
+      await new Promise((r) => setTimeout(r, ATTACH_REPLAY_DELAY_MS));
     const records = containers.attach(c.Id, {
       stdout: boolParam(query, 'stdout'),
       stderr: boolParam(query, 'stderr'),
