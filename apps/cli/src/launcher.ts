@@ -5,33 +5,30 @@
  * every run. Node 22.1+ does this itself (module.enableCompileCache); on Node 20 the bundle is
  * compiled through vm.Script with the cached data, and the cache is written once, at the exit of
  * the first run (so it holds the functions that run compiled, not only the top level).
+ * A vm.Script has no loader for `import()`: the bundle must have no dynamic import
+ * (test/bundle.test.ts checks it).
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Script, constants as vmConstants } from 'node:vm';
+import { Script } from 'node:vm';
 
 const bundle = join(__dirname, 'main.js');
 const cacheDir = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tsctr');
 const builtin = (Module as unknown as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache;
 
-// The bundle has dynamic imports: a vm.Script needs the main context's loader for them
-// (Node 20.12+); an older Node runs the bundle without the cache.
-const mainContextLoader = (vmConstants as Partial<typeof vmConstants> | undefined)
-  ?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
-
-if (process.env.TSCTR_NO_COMPILE_CACHE || (!builtin && mainContextLoader === undefined)) {
+if (process.env.TSCTR_NO_COMPILE_CACHE) {
   require(bundle);
 } else if (builtin) {
   builtin(cacheDir);
   require(bundle);
 } else {
-  runCached(mainContextLoader as typeof vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER);
+  runCached();
 }
 
-function runCached(importModuleDynamically: typeof vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER): void {
+function runCached(): void {
   const source = readFileSync(bundle, 'utf8');
   const { size, mtimeMs } = statSync(bundle);
   // One cache per installed bundle: a rebuild or another Node replaces it rather than adding one.
@@ -45,7 +42,6 @@ function runCached(importModuleDynamically: typeof vmConstants.USE_MAIN_CONTEXT_
   }
   const script = new Script(Module.wrap(source.replace(/^#!.*/, '')), {
     filename: bundle,
-    importModuleDynamically,
     ...(cached ? { cachedData: cached } : {}),
   });
   if (!cached || script.cachedDataRejected) {

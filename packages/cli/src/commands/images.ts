@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { ApiError, type ImageSummary } from '@ts-container/api';
 import { parseReference } from '@ts-container/image';
 import { type Command, CommandError, write } from '../context.js';
@@ -196,7 +196,7 @@ export const importCommand: Command = {
     if (source === '-') body = ctx.io.stdin;
     else if (/^https?:\/\//.test(source!)) {
       fromSrc = source!;
-      body = (await import('node:stream')).Readable.from([]);
+      body = Readable.from([]);
     } else {
       body = createReadStream(source!, { highWaterMark: 1 << 20 }); // as `load -i` does
       await new Promise<void>((resolve, reject) => {
