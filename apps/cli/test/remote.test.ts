@@ -503,7 +503,10 @@ os.execv(sys.argv[2], sys.argv[2:])`;
     );
   });
 
-  describe.skipIf(!existsSync('/usr/sbin/sshd'))('ssh://', () => {
+  const noSshd = !existsSync('/usr/sbin/sshd');
+  if (noSshd)
+    console.warn('ssh:// tests skipped: /usr/sbin/sshd is missing (tools/bootstrap installs openssh-server)');
+  describe.skipIf(noSshd)('ssh://', () => {
     let sshd: ChildProcess | undefined;
     let sshPort: number;
     let sshDir: string;
