@@ -1,4 +1,4 @@
-import { chainIds } from '@ts-container/image';
+import { type ImageStore, chainIds } from '@ts-container/image';
 import type { Engine } from './engine.js';
 
 /** Blobs and layers an operation in flight still needs (containerd's leases). */
@@ -52,14 +52,7 @@ export interface GarbageCollectionResult {
  */
 export async function collectGarbage(engine: Engine): Promise<GarbageCollectionResult> {
   const leases = engine.images.leases;
-  const liveBlobs = new Set<string>();
-  const liveLayers = new Set<string>();
-  for (const image of await engine.imageStore.list()) {
-    liveBlobs.add(image.record.id);
-    for (const l of image.record.layers ?? []) liveBlobs.add(l.digest);
-    for (const d of image.config.rootfs.diff_ids) liveBlobs.add(d);
-    for (const key of chainIds(image.config.rootfs.diff_ids)) liveLayers.add(key);
-  }
+  const { blobs: liveBlobs, layers: liveLayers } = await referencedByImages(engine.imageStore);
   for (const c of engine.containerStore.all()) {
     liveLayers.add(c.Id);
     for (const s of engine.snapshotter.has(c.Id) ? engine.snapshotter.chain(c.Id) : []) liveLayers.add(s.key);
@@ -91,4 +84,19 @@ export async function collectGarbage(engine: Engine): Promise<GarbageCollectionR
     bytes += blob.size;
   }
   return { blobs, layers: removedLayers.length, removedLayers, bytes };
+}
+
+/** What images keep alive: their config and layer blobs, and the layers (chain IDs) they stack. */
+export async function referencedByImages(
+  store: ImageStore,
+): Promise<{ blobs: Set<string>; layers: Set<string> }> {
+  const blobs = new Set<string>();
+  const layers = new Set<string>();
+  for (const image of await store.list()) {
+    blobs.add(image.record.id);
+    for (const l of image.record.layers ?? []) blobs.add(l.digest);
+    for (const d of image.config.rootfs.diff_ids) blobs.add(d);
+    for (const key of chainIds(image.config.rootfs.diff_ids)) layers.add(key);
+  }
+  return { blobs, layers };
 }

@@ -20,7 +20,7 @@ import {
 } from '@ts-container/image';
 import type { Snapshotter } from '@ts-container/unionfs';
 import { conflict, invalidParameter } from './errors.js';
-import { type Lease, LeaseManager } from './gc.js';
+import { type Lease, LeaseManager, referencedByImages } from './gc.js';
 import { applyConfigChanges } from './import-changes.js';
 
 export interface RemoveImageOptions {
@@ -96,13 +96,8 @@ export class ImageService {
   async dropUnreferencedBlobs(digests: readonly string[]): Promise<void> {
     const candidates = digests.filter((d) => isDigest(d) && !this.leases.has(d));
     if (candidates.length === 0) return;
-    const live = new Set<string>();
-    for (const image of await this.store.list()) {
-      live.add(image.record.id);
-      for (const l of image.record.layers ?? []) live.add(l.digest);
-      for (const d of image.config.rootfs.diff_ids) live.add(d);
-    }
-    for (const d of candidates) if (!live.has(d)) await this.content.delete(d);
+    const { blobs } = await referencedByImages(this.store);
+    for (const d of candidates) if (!blobs.has(d)) await this.content.delete(d);
   }
 
   private async importLeased(

@@ -5,21 +5,10 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { execa } from 'execa';
-import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Digest } from './digest.js';
 import { applyLayer } from './layer-tar.js';
-
-type Entry = Partial<tar.Header> & { name: string; body?: string };
-
-async function makeTar(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const { body, ...header } of entries) pack.entry(header as tar.Header, body ?? '');
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
+import { type TestTarEntry as Entry, makeTar } from './test-tar.js';
 
 describe('applyLayer', () => {
   let root: string;

@@ -2,21 +2,10 @@ import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ArchiveError } from './errors.js';
 import { extractArchive, resolveInRoot } from './safe-archive.js';
-
-type Entry = Partial<tar.Header> & { name: string; body?: string };
-
-async function makeTar(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const { body, ...header } of entries) pack.entry(header as tar.Header, body ?? '');
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
+import { type TestTarEntry as Entry, makeTar } from './test-tar.js';
 
 describe('extractArchive', () => {
   let dir: string;
