@@ -11,7 +11,7 @@ import {
   createNetns,
   parsePortSpec,
   removeNetns,
-} from '../src/index.js';
+} from './index.js';
 
 const isRoot = process.getuid?.() === 0;
 const tools = ['ip', 'nft', 'busybox', 'nsenter', 'unshare'];
