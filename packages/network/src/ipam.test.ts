@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { NetworkError } from './errors.js';
 import {
   type AddressPool,
   allocateIpv4,
@@ -13,6 +12,7 @@ import {
 } from './ipam.js';
 import { formatCidr, mustParseCidr } from './ipv4.js';
 import { formatCidr6 } from './ipv6.js';
+import { rejection, thrown } from './test-support.js';
 
 const noRoutes = async () => [];
 const pool = (overrides: Partial<AddressPool> = {}): AddressPool => ({
@@ -22,25 +22,6 @@ const pool = (overrides: Partial<AddressPool> = {}): AddressPool => ({
   userSubnet: true,
   ...overrides,
 });
-
-async function rejection(promise: Promise<unknown>): Promise<NetworkError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(NetworkError);
-  return err as NetworkError;
-}
-
-function thrown(fn: () => unknown): NetworkError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(NetworkError);
-    return err as NetworkError;
-  }
-  throw new Error('expected a NetworkError');
-}
 
 describe('IPv4 pools', () => {
   it('has Docker default pools: 172.17–31/16, then 192.168.x/20; overlays 10.0.x/24', () => {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { NetworkError } from './errors.js';
 import {
   type HostPortBinder,
   PortAllocator,
@@ -9,6 +8,7 @@ import {
   resolvedBinding,
 } from './port-allocator.js';
 import type { PublishedPort } from './state.js';
+import { rejection } from './test-support.js';
 
 const C = 'c'.repeat(64);
 const IP = '172.18.0.2';
@@ -35,15 +35,6 @@ const published = (hostPort: number, overrides: Partial<PublishedPort> = {}): Pu
   protocol: 'tcp',
   ...overrides,
 });
-
-async function rejection(promise: Promise<unknown>): Promise<NetworkError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(NetworkError);
-  return err as NetworkError;
-}
 
 describe('PortAllocator', () => {
   it('binds a requested host port and refuses one that is taken, with Docker text', async () => {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { NetworkError } from './errors.js';
 import { mustParseCidr } from './ipv4.js';
 import {
   checkConnect,
@@ -13,6 +12,7 @@ import {
   missingHostAndNone,
 } from './records.js';
 import type { EndpointRecord, NetworkRecord } from './state.js';
+import { thrown } from './test-support.js';
 import type { ConnectOptions } from './types.js';
 import { endpointInfo, inspectRecord, portsView } from './views.js';
 
@@ -31,16 +31,6 @@ const record = (overrides: Partial<NetworkRecord>): NetworkRecord => ({
   options: {},
   ...overrides,
 });
-
-function thrown(fn: () => unknown): NetworkError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(NetworkError);
-    return err as NetworkError;
-  }
-  throw new Error('expected a NetworkError');
-}
 
 describe('network records', () => {
   const networks = [record({}), record({ id: id('b'), name: 'front', bridge: 'br-front' })];
