@@ -1,26 +1,32 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ContainerCreateRequest, EndpointSettingsRequest } from '@ts-container/api';
-import { parsePortRange, publishAllMappings } from '@ts-container/common';
+import type { ContainerCreateRequest } from '@ts-container/api';
+import { publishAllMappings } from '@ts-container/common';
 import {
   type EndpointInfo,
   type NetworkManager,
-  type PortBindingRequest,
   buildHostsFile,
   buildResolvConf,
   createNetns,
-  macFromIpv4,
   removeNetns,
 } from '@ts-container/network';
+import { type ContainerLookup, linkHostEntries, namespaceOwner } from './bridge-container-refs.js';
+import {
+  type EndpointConfig,
+  blankNetworkSettings,
+  endpointConfig,
+  isDerivedMac,
+  networksOf,
+} from './bridge-network-settings.js';
+import { portBindingRequests } from './bridge-port-bindings.js';
 import type { ContainerRecord } from './container-store.js';
 import { EngineError, conflict, invalidParameter, notFound } from './errors.js';
 import type { ContainerNetworkSetup, ContainerNetworking } from './networking.js';
 
-/** How the networking finds other containers (container:NAME, --link) and whether they run. */
-export interface ContainerLookup {
-  find(ref: string): ContainerRecord | undefined;
-  all(): ContainerRecord[];
-}
+// The settings shapes moved to their own module; re-exported for the engine's index and callers.
+export { type EndpointConfig, blankNetworkSettings, endpointConfig } from './bridge-network-settings.js';
+
+export type { ContainerLookup } from './bridge-container-refs.js';
 
 export interface BridgeNetworkingOptions {
   manager: NetworkManager;
@@ -35,107 +41,6 @@ export interface BridgeNetworkingOptions {
   hostHostsPath?: string;
   logger?: { warn(msg: string): void };
 }
-
-/** Docker's `EndpointSettings` as the engine keeps them in `NetworkSettings.Networks[name]`. */
-export interface EndpointConfig {
-  IPAMConfig?:
-    | {
-        IPv4Address?: string | undefined;
-        IPv6Address?: string | undefined;
-        LinkLocalIPs?: string[] | undefined;
-      }
-    | null
-    | undefined;
-  Links?: string[] | null | undefined;
-  Aliases?: string[] | null | undefined;
-  MacAddress?: string | undefined;
-  DriverOpts?: Record<string, string> | null | undefined;
-  [key: string]: unknown;
-}
-
-/** A request's EndpointsConfig entry (create, network connect) with its nulls and empty values dropped. */
-export function endpointConfig(e: EndpointSettingsRequest | null | undefined): EndpointConfig {
-  if (!e) return {};
-  const ipam = e.IPAMConfig;
-  const ipamConfig = {
-    ...(ipam?.IPv4Address ? { IPv4Address: ipam.IPv4Address } : {}),
-    ...(ipam?.IPv6Address ? { IPv6Address: ipam.IPv6Address } : {}),
-    ...(ipam?.LinkLocalIPs?.length ? { LinkLocalIPs: ipam.LinkLocalIPs } : {}),
-  };
-  return {
-    ...(Object.keys(ipamConfig).length > 0 ? { IPAMConfig: ipamConfig } : {}),
-    ...(e.Links?.length ? { Links: e.Links } : {}),
-    ...(e.Aliases?.length ? { Aliases: e.Aliases } : {}),
-    ...(e.MacAddress ? { MacAddress: e.MacAddress } : {}),
-    ...(e.DriverOpts ? { DriverOpts: e.DriverOpts } : {}),
-  };
-}
-
-const BLANK_ENDPOINT = {
-  IPAMConfig: null,
-  Links: null,
-  Aliases: null,
-  MacAddress: '',
-  NetworkID: '',
-  EndpointID: '',
-  Gateway: '',
-  IPAddress: '',
-  IPPrefixLen: 0,
-  IPv6Gateway: '',
-  GlobalIPv6Address: '',
-  GlobalIPv6PrefixLen: 0,
-  DriverOpts: null,
-  DNSNames: null,
-};
-
-/** `NetworkSettings` of a container that is not running: Docker keeps the networks, not the addresses. */
-export function blankNetworkSettings(
-  networks: Record<string, EndpointConfig> = {},
-  sandbox: { id?: string; key?: string } = {},
-): Record<string, unknown> {
-  const Networks: Record<string, unknown> = {};
-  for (const [name, e] of Object.entries(networks)) {
-    const requestedMac = e.MacAddress && !isDerivedMac(e) ? e.MacAddress : '';
-    Networks[name] = {
-      ...BLANK_ENDPOINT,
-      IPAMConfig: e.IPAMConfig ?? null,
-      Links: e.Links?.length ? e.Links : null,
-      Aliases: e.Aliases?.length ? e.Aliases : null,
-      MacAddress: requestedMac,
-      DriverOpts: e.DriverOpts ?? null,
-      NetworkID: typeof e.NetworkID === 'string' ? e.NetworkID : '',
-    };
-  }
-  return {
-    Bridge: '',
-    SandboxID: sandbox.id ?? '',
-    SandboxKey: sandbox.key ?? '',
-    Ports: {},
-    HairpinMode: false,
-    LinkLocalIPv6Address: '',
-    LinkLocalIPv6PrefixLen: 0,
-    SecondaryIPAddresses: null,
-    SecondaryIPv6Addresses: null,
-    EndpointID: '',
-    Gateway: '',
-    GlobalIPv6Address: '',
-    GlobalIPv6PrefixLen: 0,
-    IPAddress: '',
-    IPPrefixLen: 0,
-    IPv6Gateway: '',
-    MacAddress: '',
-    Networks,
-  };
-}
-
-/** A MAC we derived from the IP (02:42:…) was not asked for; after a restart the IP may differ. */
-function isDerivedMac(e: EndpointConfig): boolean {
-  const ip = typeof e.IPAddress === 'string' ? e.IPAddress : '';
-  return ip !== '' && e.MacAddress === macFromIpv4(ip);
-}
-
-const networksOf = (c: ContainerRecord): Record<string, EndpointConfig> =>
-  ((c.NetworkSettings.Networks ?? {}) as Record<string, EndpointConfig>) || {};
 
 /**
  * Docker's networking for containers over @ts-container/network: one network namespace file per
@@ -218,7 +123,7 @@ export class BridgeNetworking implements ContainerNetworking {
           'network-scoped alias is supported only for containers in user defined networks',
         );
     }
-    if (hc.PortBindings) this.portBindings(hc.PortBindings); // validates
+    if (hc.PortBindings) portBindingRequests(hc.PortBindings); // validates
     return blankNetworkSettings({ [name]: { ...config, NetworkID: network.Id } });
   }
 
@@ -284,7 +189,7 @@ export class BridgeNetworking implements ContainerNetworking {
     }
     const first = endpoints[0];
     if (first) {
-      const bindings = this.portBindings(c.HostConfig.PortBindings ?? {});
+      const bindings = portBindingRequests(c.HostConfig.PortBindings ?? {});
       if (c.HostConfig.PublishAllPorts)
         bindings.push(...publishAllMappings(Object.keys(c.Config.ExposedPorts ?? {})));
       if (bindings.length > 0) await this.manager.publishPorts(c.Id, first.ipAddress, bindings);
@@ -306,7 +211,7 @@ export class BridgeNetworking implements ContainerNetworking {
         ipAddress: first?.ipAddress,
         extraHosts,
         hostGatewayIp,
-        links: first?.networkName === 'bridge' ? this.links(c) : [],
+        links: first?.networkName === 'bridge' ? linkHostEntries(c, this.options.containers()) : [],
       }),
     };
   }
@@ -460,20 +365,7 @@ export class BridgeNetworking implements ContainerNetworking {
   }
 
   private async joinContainer(c: ContainerRecord, ref: string): Promise<ContainerNetworkSetup> {
-    const containers = this.options.containers();
-    const found = containers?.find(ref);
-    if (!found) throw notFound(`No such container: ${ref}`);
-    let other: ContainerRecord = found;
-    if (other.Id === c.Id) throw invalidParameter('cannot join own network');
-    // container:A where A itself joined B: the namespace is B's.
-    for (let hops = 0; hops < 10 && (other.HostConfig.NetworkMode ?? '').startsWith('container:'); hops++) {
-      const next: ContainerRecord | undefined = containers?.find(
-        (other.HostConfig.NetworkMode ?? '').slice('container:'.length),
-      );
-      if (!next) break;
-      other = next;
-    }
-    if (!other.State.Running) throw conflict(`cannot join network of a non running container: ${ref}`);
+    const other = namespaceOwner(c, ref, this.options.containers());
     const [resolvConf, hosts] = await Promise.all([
       readFile(other.ResolvConfPath, 'utf8').catch(() => ''),
       readFile(other.HostsPath, 'utf8').catch(() => ''),
@@ -493,67 +385,5 @@ export class BridgeNetworking implements ContainerNetworking {
       hostname: other.Config.Hostname || other.Id.slice(0, 12),
       domainname: other.Config.Domainname ?? '',
     };
-  }
-
-  /** `--link name[:alias]` on the default bridge: /etc/hosts entries for running containers. */
-  private links(c: ContainerRecord): { ipAddress: string; names: string[] }[] {
-    const out: { ipAddress: string; names: string[] }[] = [];
-    for (const link of c.HostConfig.Links ?? []) {
-      const [ref = '', alias] = link.split(':');
-      const target = this.options.containers()?.find(ref);
-      if (!target) throw invalidParameter(`could not get container for ${ref}`);
-      const name = target.Name.slice(1);
-      if (!target.State.Running)
-        throw invalidParameter(
-          `Cannot link to a non running container: ${target.Name} AS ${c.Name}/${alias ?? name}`,
-        );
-      const ip = (networksOf(target).bridge?.IPAddress as string | undefined) ?? '';
-      if (!ip)
-        throw invalidParameter(`Cannot link to ${target.Name}, as it does not belong to the default network`);
-      const aliasName = (alias ?? name).replace(/^\//, '').split('/').pop() ?? name;
-      out.push({ ipAddress: ip, names: [...new Set([aliasName, target.Id.slice(0, 12), name])] });
-    }
-    return out;
-  }
-
-  /** HostConfig.PortBindings (`{"80/tcp": [{HostIp, HostPort}]}`) into publish requests. */
-  private portBindings(
-    portBindings: NonNullable<ContainerRecord['HostConfig']['PortBindings']>,
-  ): PortBindingRequest[] {
-    const out: PortBindingRequest[] = [];
-    for (const [key, list] of Object.entries(portBindings ?? {})) {
-      const [portText = '', protoText = 'tcp'] = key.split('/');
-      const protocol = protoText.toLowerCase();
-      if (protocol !== 'tcp' && protocol !== 'udp' && protocol !== 'sctp')
-        throw invalidParameter(`invalid proto: ${protoText}`);
-      let containerPort: number;
-      try {
-        containerPort = parsePortRange(portText)[0];
-      } catch {
-        throw invalidParameter(`invalid port specification: "${portText}"`);
-      }
-      for (const b of list && list.length > 0 ? list : [{ HostIp: '', HostPort: '' }]) {
-        let hostPort: number | undefined;
-        let hostPortEnd: number | undefined;
-        if (b.HostPort) {
-          let range: [number, number];
-          try {
-            range = parsePortRange(b.HostPort);
-          } catch {
-            throw invalidParameter(`invalid port specification: "${b.HostPort}"`);
-          }
-          hostPort = range[0];
-          if (range[1] !== range[0]) hostPortEnd = range[1];
-        }
-        out.push({
-          hostIp: b.HostIp || undefined,
-          hostPort,
-          hostPortEnd,
-          containerPort,
-          protocol,
-        });
-      }
-    }
-    return out;
   }
 }

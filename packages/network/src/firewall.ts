@@ -32,6 +32,23 @@ export interface FirewallRules {
   userlandProxy: boolean;
 }
 
+/** The rule set for bridge-backed networks and the published ports (the whole of it, every time). */
+export function firewallRules(
+  bridgeNetworks: readonly { bridge?: string | undefined; subnet?: string | undefined; internal: boolean }[],
+  ports: readonly FirewallPort[],
+  userlandProxy: boolean,
+): FirewallRules {
+  return {
+    networks: bridgeNetworks.map((n) => ({
+      bridge: n.bridge as string,
+      subnet: n.subnet as string,
+      internal: n.internal,
+    })),
+    ports,
+    userlandProxy,
+  };
+}
+
 export type FirewallBackend = 'nft' | 'iptables';
 
 export interface Firewall {

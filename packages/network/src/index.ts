@@ -1,20 +1,20 @@
 export { NetworkError, type NetworkErrorKind } from './errors.js';
 export type { Logger } from '@ts-container/common';
 export { createNetns, removeNetns, netnsExists, execInNetns } from './netns.js';
-export {
-  NetworkManager,
-  type NetworkManagerOptions,
-  type DefaultBridgeConfig,
-  type InitOptions,
-  type CreateNetworkOptions,
-  type ConnectOptions,
-  type EndpointInfo,
-  type PortBindingRequest,
-  type ResolvedPortBinding,
-  type NetworkInspect,
-  type EndpointSettings,
-  type ResolvedNetworkMode,
-} from './manager.js';
+export { NetworkManager } from './manager.js';
+export type {
+  NetworkManagerOptions,
+  DefaultBridgeConfig,
+  InitOptions,
+  CreateNetworkOptions,
+  ConnectOptions,
+  EndpointInfo,
+  PortBindingRequest,
+  ResolvedPortBinding,
+  NetworkInspect,
+  EndpointSettings,
+  ResolvedNetworkMode,
+} from './types.js';
 export {
   parsePortSpec,
   parsePortSpecs,

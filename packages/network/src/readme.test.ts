@@ -10,7 +10,7 @@ import {
   formatPortBinding,
   parsePortSpec,
   removeNetns,
-} from '../src/index.js';
+} from './index.js';
 
 const isRoot = process.getuid?.() === 0;
 const hasTools =

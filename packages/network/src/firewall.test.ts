@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FirewallBackend, NetworkManager, createNetns, removeNetns } from '../src/index.js';
+import { type FirewallBackend, NetworkManager, createNetns, removeNetns } from './index.js';
 
 const isRoot = process.getuid?.() === 0;
 const hasTools = (
