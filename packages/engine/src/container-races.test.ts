@@ -144,7 +144,7 @@ describe('container races (fakes)', () => {
   });
 
   it('stop during a start by restart policy: the start finishes, then the stop stops what it started', async () => {
-    await add('c1', { HostConfig: { RestartPolicy: { Name: 'always' } } });
+    await add('c1', { HostConfig: { RestartPolicy: { Name: 'always', MaximumRetryCount: 0 } } });
     await containers.start('c1');
     let open!: () => void;
     runtime.startGate = new Promise((r) => {
@@ -167,7 +167,7 @@ describe('container races (fakes)', () => {
   });
 
   it('remove during a pending restart: refused without force; with force the restart never happens', async () => {
-    await add('c1', { HostConfig: { RestartPolicy: { Name: 'on-failure' } } });
+    await add('c1', { HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 0 } } });
     await containers.start('c1');
     await runtime.kill('c1', 'SIGKILL');
     await until(() => containers.restarts.pending('c1'));

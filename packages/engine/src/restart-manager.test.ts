@@ -14,7 +14,7 @@ function exited(over: Partial<ContainerRecord> = {}, ranForMs = 50): ContainerRe
     Path: 'sh',
     Args: [],
     Config: {},
-    HostConfig: { RestartPolicy: { Name: 'always' } },
+    HostConfig: { RestartPolicy: { Name: 'always', MaximumRetryCount: 0 } },
     Image: 'sha256:x',
     State: {
       ...emptyState(),
@@ -37,7 +37,7 @@ function exited(over: Partial<ContainerRecord> = {}, ranForMs = 50): ContainerRe
 }
 
 function harness(record: ContainerRecord | undefined = exited()) {
-  const state = { record };
+  const state: { record: ContainerRecord | undefined } = { record };
   const transitions: LifecycleEvent['type'][] = [];
   const starts: string[] = [];
   let failStart = false;
