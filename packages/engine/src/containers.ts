@@ -4,7 +4,7 @@ import type { ContainerCreateRequest, ContainerSummary, HostConfig, WaitConditio
 import type { Logger } from '@ts-container/common';
 import { type ContainerRuntime, ContainerStartError, type LogRecord } from '@ts-container/runtime';
 import { type IdMappings, type MountOptions, type Snapshotter, unmount } from '@ts-container/unionfs';
-import { createContainer } from './container-create.js';
+import { type ContainerCreateDeps, createContainer } from './container-create.js';
 import { ContainerEditor } from './container-edit.js';
 import { type LaunchDeps, launchContainer, undoLaunch } from './container-launch.js';
 import { type AttachOptions, ContainerOutput, type LogsOptions } from './container-output.js';
@@ -14,7 +14,6 @@ import type { ContainerRecord, ContainerStore } from './container-store.js';
 import { containerSummary, normaliseSignal } from './container-views.js';
 import { EngineError, conflict } from './errors.js';
 import { type Healthcheck, healthCommand } from './health-check.js';
-import type { ImageService } from './images.js';
 import { ContainerLifecycle } from './lifecycle.js';
 import { LogShipper } from './log-shipper.js';
 import { removeAnonymousVolumes } from './mount-points.js';
@@ -53,8 +52,8 @@ export type ContainerRuntimeOps = Pick<
 
 export interface ContainerServiceOptions {
   store: ContainerStore;
-  images: ImageService;
-  snapshotter: Snapshotter;
+  images: ContainerCreateDeps['images'];
+  snapshotter: Pick<Snapshotter, 'driver' | 'prepare' | 'mounts' | 'has' | 'remove'>;
   runtime: ContainerRuntimeOps;
   /** Prefix of every container's cgroup, e.g. `/tsctr`. */
   cgroupParent: string;
@@ -80,7 +79,7 @@ export class ContainerService {
   private readonly output: ContainerOutput;
   private readonly editor: ContainerEditor;
   private readonly store: ContainerStore;
-  private readonly snapshotter: Snapshotter;
+  private readonly snapshotter: ContainerServiceOptions['snapshotter'];
   private readonly runtime: ContainerRuntimeOps;
   private readonly options: ContainerServiceOptions;
   /** Resolves when the current run of a container has ended (and its state is saved). */
