@@ -2,7 +2,6 @@ import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { execa } from 'execa';
-import type { Engine } from './engine.js';
 import { EngineError, invalidParameter } from './errors.js';
 
 /**
@@ -117,7 +116,7 @@ async function supportsShallow(url: string): Promise<boolean> {
 const SCRATCH_PREFIX = 'build-git-';
 
 /** A scratch directory under the daemon's data root, for one remote context. */
-async function scratchDir(engine: Engine): Promise<string> {
+async function scratchDir(engine: { options: { dataRoot: string } }): Promise<string> {
   const parent = join(engine.options.dataRoot, 'tmp');
   await mkdir(parent, { recursive: true, mode: 0o700 });
   return mkdtemp(join(parent, SCRATCH_PREFIX));
@@ -237,7 +236,10 @@ async function downloadContext(
 }
 
 /** Fetches `remote` (the `remote` parameter of `POST /build`) into a context to build. */
-export async function fetchRemoteContext(engine: Engine, remote: string): Promise<RemoteContext> {
+export async function fetchRemoteContext(
+  engine: { options: { dataRoot: string } },
+  remote: string,
+): Promise<RemoteContext> {
   if (isGitUrl(remote)) {
     const parsed = parseGitRemote(remote);
     const scratch = await scratchDir(engine);

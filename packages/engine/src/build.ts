@@ -29,6 +29,7 @@ import {
 } from '@ts-container/image';
 import { mountAll, unmount } from '@ts-container/unionfs';
 import { z } from 'zod';
+import type { BuildDeps } from './build-deps.js';
 import {
   type Ownership,
   copyIntoRoot,
@@ -40,7 +41,6 @@ import {
   resolveInRoot,
 } from './build-fs.js';
 import { fetchRemoteContext } from './build-remote.js';
-import type { Engine } from './engine.js';
 import { EngineError, errorKind, notFound } from './errors.js';
 import type { ProgressSink } from './registry.js';
 import { resolveUser } from './user.js';
@@ -147,10 +147,10 @@ export class BuildCache {
   }
 }
 
-const caches = new WeakMap<Engine, BuildCache>();
+const caches = new WeakMap<BuildDeps, BuildCache>();
 
 /** The engine's build cache index (one per engine, so concurrent builds share it). */
-export function buildCacheOf(engine: Engine): BuildCache {
+export function buildCacheOf(engine: BuildDeps): BuildCache {
   let cache = caches.get(engine);
   if (!cache) {
     cache = new BuildCache(join(engine.options.dataRoot, 'build-cache.json'));
@@ -167,7 +167,7 @@ export class EngineBuildBackend implements BuildBackend {
   private cacheSources: Promise<Set<string>> | undefined;
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: BuildDeps,
     private readonly options: EngineBuildOptions = {},
   ) {
     this.cache = buildCacheOf(engine);
@@ -508,7 +508,7 @@ export interface BuildFromContextOptions extends BuildOptions, EngineBuildOption
  * Progress lines go to `onProgress`; errors are thrown (parse errors before any progress).
  */
 export async function buildFromTar(
-  engine: Engine,
+  engine: BuildDeps,
   tar: AsyncIterable<Uint8Array> | Buffer,
   options: BuildFromContextOptions,
   onProgress: ProgressListener,
@@ -521,7 +521,7 @@ export async function buildFromTar(
  * build-remote.ts) and builds it like an uploaded context; the fetched copy is removed after.
  */
 export async function buildFromRemote(
-  engine: Engine,
+  engine: BuildDeps,
   remote: string,
   options: BuildFromContextOptions,
   onProgress: ProgressListener,
@@ -541,7 +541,7 @@ export async function buildFromRemote(
 const EMPTY_TAR = Buffer.alloc(1024);
 
 async function buildContext(
-  engine: Engine,
+  engine: BuildDeps,
   tar: AsyncIterable<Uint8Array> | Buffer,
   dockerfileText: string | undefined,
   options: BuildFromContextOptions,
@@ -594,7 +594,7 @@ async function buildContext(
 }
 
 /** `POST /build/prune`: forgets cache entries; with `all`, every entry, else those of gone images. */
-export async function pruneBuildCache(engine: Engine, options: { all?: boolean } = {}): Promise<number> {
+export async function pruneBuildCache(engine: BuildDeps, options: { all?: boolean } = {}): Promise<number> {
   const cache = buildCacheOf(engine);
   return cache.prune(options.all ? () => false : (image) => engine.imageStore.has(image));
 }

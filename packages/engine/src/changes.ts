@@ -1,13 +1,21 @@
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { PassThrough, type Readable, pipeline } from 'node:stream';
-import type { HistoryEntry, ImageConfig, ImageRunConfig } from '@ts-container/image';
+import type {
+  ContentStore,
+  HistoryEntry,
+  ImageConfig,
+  ImageRunConfig,
+  ImageStore,
+} from '@ts-container/image';
+import type { ContainerRuntime } from '@ts-container/runtime';
 import {
   type Change,
   type ExtractOptions,
   type Mount,
   type PathStat,
   SnapshotError,
+  type Snapshotter,
   archiveFromRoot,
   cleanContainerPath,
   extractToRoot,
@@ -17,10 +25,27 @@ import {
   unmount,
 } from '@ts-container/unionfs';
 import { execa } from 'execa';
-import type { Engine } from './engine.js';
+import type { ContainerService } from './containers.js';
 import { conflict, invalidParameter, notFound } from './errors.js';
+import type { ImageService } from './images.js';
 import { applyConfigChanges } from './import-changes.js';
 import { mountHolding } from './mount-points.js';
+import type { VolumeService } from './volumes.js';
+
+/** What commit, diff, export and `docker cp` use (the engine has all of it). */
+export interface ChangesDeps {
+  options: { execRoot: string };
+  containers: Pick<ContainerService, 'get' | 'mountOptions' | 'rootfsDir'>;
+  content: Pick<ContentStore, 'ingestStream'>;
+  imageStore: Pick<ImageStore, 'create' | 'get' | 'tag'>;
+  images: Pick<ImageService, 'ensureLayers'>;
+  runtime: Pick<ContainerRuntime, 'pause' | 'resume' | 'state'>;
+  snapshotter: Pick<
+    Snapshotter,
+    'chain' | 'changes' | 'has' | 'layerSize' | 'layerTar' | 'mounts' | 'stat' | 'usage'
+  >;
+  volumes: Pick<VolumeService, 'mountpoint'>;
+}
 
 /** Prefixes of the short-lived mount directories this file makes under the exec root. */
 const TEMP_MOUNT_PREFIXES = ['export-', 'archive-'];
@@ -41,7 +66,7 @@ export interface CommitOptions {
 }
 
 /** `docker diff`: the container's changes against its image. */
-export async function containerChanges(engine: Engine, ref: string): Promise<Change[]> {
+export async function containerChanges(engine: ChangesDeps, ref: string): Promise<Change[]> {
   const c = engine.containers.get(ref);
   return engine.snapshotter.changes(c.Id);
 }
@@ -51,7 +76,7 @@ export async function containerChanges(engine: Engine, ref: string): Promise<Cha
  * layers, stored uncompressed (blob digest = DiffID) and unpacked as a committed snapshot.
  */
 export async function commitContainer(
-  engine: Engine,
+  engine: ChangesDeps,
   ref: string,
   options: CommitOptions = {},
 ): Promise<string> {
@@ -121,7 +146,7 @@ export async function commitContainer(
  * Pauses a running container for its commit. One that is just exiting cannot be paused, and
  * needs no freezing (Docker commits it all the same): false, nothing to resume.
  */
-async function freezeForCommit(engine: Engine, id: string): Promise<boolean> {
+async function freezeForCommit(engine: ChangesDeps, id: string): Promise<boolean> {
   try {
     await engine.runtime.pause(id);
     return true;
@@ -131,7 +156,7 @@ async function freezeForCommit(engine: Engine, id: string): Promise<boolean> {
   }
 }
 
-async function processAlive(engine: Engine, id: string): Promise<boolean> {
+async function processAlive(engine: ChangesDeps, id: string): Promise<boolean> {
   if (!engine.containers.get(id).State.Running) return false;
   const state = await engine.runtime.state(id);
   return state?.status === 'running' || state?.status === 'paused';
@@ -146,7 +171,7 @@ function readonlyMounts(mounts: Mount[]): Mount[] {
  * already; otherwise its snapshot is mounted on a temporary directory for the duration.
  */
 async function withRootfs<T>(
-  engine: Engine,
+  engine: ChangesDeps,
   ref: string,
   mode: 'ro' | 'rw',
   body: (rootfs: string, release: () => Promise<void>) => Promise<T>,
@@ -185,7 +210,7 @@ async function withRootfs<T>(
  * container's merged filesystem (see withRootfs).
  */
 async function withPathRoot<T>(
-  engine: Engine,
+  engine: ChangesDeps,
   ref: string,
   path: string,
   mode: 'ro' | 'rw',
@@ -215,7 +240,7 @@ function named(stat: PathStat, path: string): PathStat {
  * `docker export`: a tarball of the container's merged filesystem, running or not (a stopped
  * one is mounted read-only for the export).
  */
-export async function exportContainer(engine: Engine, ref: string): Promise<Readable> {
+export async function exportContainer(engine: ChangesDeps, ref: string): Promise<Readable> {
   const { IdMappings: idMappings } = engine.containers.get(ref);
   return withRootfs(engine, ref, 'ro', async (dir, release) => {
     if (idMappings) {
@@ -255,7 +280,7 @@ function pathError(err: unknown, ref: string): unknown {
 }
 
 /** HEAD /containers/{id}/archive: Docker's stat of a path inside the container. */
-export async function statContainerPath(engine: Engine, ref: string, path: string): Promise<PathStat> {
+export async function statContainerPath(engine: ChangesDeps, ref: string, path: string): Promise<PathStat> {
   return withPathRoot(engine, ref, path, 'ro', async (dir, inner, release) => {
     try {
       return named(await statInRoot(dir, inner), path);
@@ -272,7 +297,7 @@ export async function statContainerPath(engine: Engine, ref: string, path: strin
  * entries named after the path's last component. Symlinks resolve inside the container.
  */
 export async function getContainerArchive(
-  engine: Engine,
+  engine: ChangesDeps,
   ref: string,
   path: string,
 ): Promise<{ stat: PathStat; tar: Readable }> {
@@ -304,7 +329,7 @@ export async function getContainerArchive(
  * existing directory of the container, resolving every entry inside the container root.
  */
 export async function putContainerArchive(
-  engine: Engine,
+  engine: ChangesDeps,
   ref: string,
   path: string,
   source: Readable,
@@ -331,7 +356,7 @@ export interface ContainerSize {
 }
 
 /** The sizes of container `ref` (its upper dir is measured with du). */
-export async function containerSize(engine: Engine, ref: string): Promise<ContainerSize> {
+export async function containerSize(engine: ChangesDeps, ref: string): Promise<ContainerSize> {
   const c = engine.containers.get(ref);
   if (!engine.snapshotter.has(c.Id)) return { SizeRw: 0, SizeRootFs: 0 };
   const rw = (await engine.snapshotter.usage(c.Id)).size;
@@ -346,7 +371,7 @@ export async function containerSize(engine: Engine, ref: string): Promise<Contai
  * Start-up repair of what a crash leaves behind here: temporary export/cp mounts under the
  * exec root, unmounted and removed. Returns the directories cleaned.
  */
-export async function repairTemporaryMounts(engine: Engine): Promise<string[]> {
+export async function repairTemporaryMounts(engine: ChangesDeps): Promise<string[]> {
   const root = engine.options.execRoot;
   const cleaned: string[] = [];
   for (const name of await readdir(root).catch(() => [] as string[])) {

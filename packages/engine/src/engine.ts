@@ -4,27 +4,26 @@ import { join } from 'node:path';
 import { type Logger, silentLogger } from '@ts-container/common';
 import { ContentStore, ImageStore } from '@ts-container/image';
 import { ContainerRuntime } from '@ts-container/runtime';
-import {
-  type IdMappings,
-  Snapshotter,
-  idmappedMountsUnavailable,
-  mountsUnder,
-  unmount,
-} from '@ts-container/unionfs';
+import { type IdMappings, Snapshotter, idmappedMountsUnavailable } from '@ts-container/unionfs';
 import { type CommitOptions, commitContainer, repairTemporaryMounts } from './changes.js';
 import { ContainerStore } from './container-store.js';
 import { ContainerService } from './containers.js';
 import { invalidParameter } from './errors.js';
+import { ExecService } from './exec.js';
 import { type GarbageCollectionResult, collectGarbage } from './gc.js';
 import { HealthMonitor } from './health.js';
 import { type ImageDeleteEntry, ImageService, type RemoveImageOptions } from './images.js';
-import { ExecService, StdinBroker } from './interactive.js';
 import { type ContainerNetworking, isolatedNetworking } from './networking.js';
+import { repairAtStart } from './recovery.js';
 import { RegistryService, type RegistrySettings } from './registry.js';
 import { StatsService, cgroupVersion } from './stats.js';
+import { StdinBroker } from './stdin-broker.js';
 import { SwarmService } from './swarm.js';
 import { allowRemappedRootTraversal } from './userns-remap.js';
+import { ENGINE_VERSION } from './version.js';
 import { VolumeService } from './volumes.js';
+
+export { ENGINE_VERSION } from './version.js';
 
 export interface EngineOptions {
   /** Persistent state: images, layers, containers (like /var/lib/docker). */
@@ -50,10 +49,160 @@ export interface EngineOptions {
   logger?: Logger;
 }
 
-export const ENGINE_VERSION = '0.1.0';
+/**
+ * The lower packages' objects the engine is built on. Each one not given is made with its
+ * default under `dataRoot`/`execRoot` (what the daemon uses); a library user or a test can
+ * hand in its own.
+ */
+export interface EngineComponents {
+  content?: ContentStore;
+  imageStore?: ImageStore;
+  snapshotter?: Snapshotter;
+  containerStore?: ContainerStore;
+  volumes?: VolumeService;
+}
 
-/** The container engine: images, snapshots, runtime and containers wired together. */
+/** {@link EngineOptions} and components; `runtime` is a runtime's name (crun, runc) or a ready ContainerRuntime. */
+export type CreateEngineOptions = Omit<EngineOptions, 'runtime'> &
+  EngineComponents & { runtime?: string | ContainerRuntime };
+
+/**
+ * The one wiring point: makes (or takes) the stores, snapshotter, runtime and networking,
+ * hands each service the narrow parts it uses, then repairs what a crash left.
+ */
+export async function createEngine(input: CreateEngineOptions): Promise<Engine> {
+  const {
+    runtime: runtimeGiven,
+    content: _c,
+    imageStore: _i,
+    snapshotter: _s,
+    containerStore: _cs,
+    volumes: _v,
+    ...rest
+  } = input;
+  const options: EngineOptions = {
+    ...rest,
+    ...(typeof runtimeGiven === 'string' ? { runtime: runtimeGiven } : {}),
+  };
+  const logger = options.logger ?? silentLogger;
+  await mkdir(options.dataRoot, { recursive: true, mode: 0o710 });
+  await mkdir(options.execRoot, { recursive: true, mode: 0o700 });
+  // Build contexts being received or fetched (remote) when the daemon last stopped.
+  await rm(join(options.dataRoot, 'tmp'), { recursive: true, force: true });
+  const content = input.content ?? new ContentStore(join(options.dataRoot, 'content'));
+  await content.init();
+  const imageStore = input.imageStore ?? new ImageStore(join(options.dataRoot, 'image'), content);
+  await imageStore.init();
+  const snapshotter =
+    input.snapshotter ??
+    (await Snapshotter.open({
+      root: join(options.dataRoot, 'storage'),
+      driver: options.storageDriver ?? 'auto',
+    }));
+  const runtime =
+    typeof runtimeGiven === 'object'
+      ? runtimeGiven
+      : await ContainerRuntime.open({
+          stateDir: options.execRoot,
+          ...(runtimeGiven ? { runtime: runtimeGiven } : {}),
+        });
+  const images = new ImageService(content, imageStore, snapshotter);
+  const containerStore = input.containerStore ?? new ContainerStore(join(options.dataRoot, 'containers'));
+  const volumes = input.volumes ?? (await VolumeService.open(join(options.dataRoot, 'volumes'), logger));
+  if (options.usernsRemap) {
+    if (snapshotter.driver.name !== 'overlay')
+      throw invalidParameter(
+        '--userns-remap needs the overlay storage driver (its layers are idmapped mounts)',
+      );
+    const why = idmappedMountsUnavailable();
+    if (why) throw invalidParameter(`--userns-remap needs idmapped mounts: ${why}`);
+    await mkdir(join(options.dataRoot, 'containers'), { recursive: true });
+    await allowRemappedRootTraversal([
+      options.dataRoot,
+      join(options.dataRoot, 'containers'),
+      join(options.dataRoot, 'volumes'),
+    ]);
+  }
+  const networking = options.networking ?? isolatedNetworking;
+  const containers = new ContainerService({
+    volumes,
+    store: containerStore,
+    images,
+    snapshotter,
+    runtime,
+    cgroupParent: options.cgroupParent ?? '/tsctr',
+    networking,
+    logger,
+    ...(options.usernsRemap ? { usernsRemap: options.usernsRemap } : {}),
+  });
+  const registry = new RegistryService(images, content, imageStore, {
+    mirrors: options.registry?.mirrors ?? [],
+    insecureRegistries: options.registry?.insecureRegistries ?? [],
+    maxConcurrentDownloads: options.registry?.maxConcurrentDownloads ?? 3,
+    ...(options.registry?.certsDirs ? { certsDirs: options.registry.certsDirs } : {}),
+    logger,
+  });
+  const exec = new ExecService({ containers, runtime, logger });
+  const swarm = await SwarmService.open(
+    { options: { networking: options.networking }, containers, containerStore },
+    join(options.dataRoot, 'swarm'),
+  );
+  const engine = new Engine(options, {
+    content,
+    imageStore,
+    snapshotter,
+    runtime,
+    images,
+    containers,
+    containerStore,
+    volumes,
+    registry,
+    exec,
+    stdin: new StdinBroker({ containers, store: containerStore, runtime, logger }),
+    stats: new StatsService(containers),
+    health: new HealthMonitor({ containers, store: containerStore, exec, logger }),
+    swarm,
+  });
+  await repairAtStart({
+    containerStore,
+    containers,
+    snapshotter,
+    content,
+    repairTemporaryMounts: () => repairTemporaryMounts(engine),
+    collectGarbage: () => engine.collectGarbage(),
+    logger,
+  });
+  return engine;
+}
+
+/** The container engine: images, snapshots, runtime and containers wired together by {@link createEngine}. */
+export interface EngineServices {
+  content: ContentStore;
+  imageStore: ImageStore;
+  snapshotter: Snapshotter;
+  runtime: ContainerRuntime;
+  images: ImageService;
+  containers: ContainerService;
+  containerStore: ContainerStore;
+  volumes: VolumeService;
+  registry: RegistryService;
+  exec: ExecService;
+  stdin: StdinBroker;
+  stats: StatsService;
+  health: HealthMonitor;
+  swarm: SwarmService;
+}
+
 export class Engine {
+  readonly content: ContentStore;
+  readonly imageStore: ImageStore;
+  readonly snapshotter: Snapshotter;
+  readonly runtime: ContainerRuntime;
+  readonly images: ImageService;
+  readonly containers: ContainerService;
+  readonly containerStore: ContainerStore;
+  /** Named and anonymous volumes (the local driver). */
+  readonly volumes: VolumeService;
   /** Pull, push and login against OCI distribution registries. */
   readonly registry: RegistryService;
   /** `exec` sessions in running containers. */
@@ -64,133 +213,33 @@ export class Engine {
   readonly stats: StatsService;
   /** Health checks of running containers. */
   readonly health: HealthMonitor;
-  /** Single-node swarm mode (`swarm init`, overlay networks); set by open(). */
-  swarm!: SwarmService;
+  /** Single-node swarm mode (`swarm init`, overlay networks). */
+  readonly swarm: SwarmService;
 
-  private constructor(
+  /** Use {@link createEngine} (or {@link Engine.open}), which wires the services. */
+  constructor(
     readonly options: EngineOptions,
-    readonly content: ContentStore,
-    readonly imageStore: ImageStore,
-    readonly snapshotter: Snapshotter,
-    readonly runtime: ContainerRuntime,
-    readonly images: ImageService,
-    readonly containers: ContainerService,
-    readonly containerStore: ContainerStore,
-    /** Named and anonymous volumes (the local driver). */
-    readonly volumes: VolumeService,
+    services: EngineServices,
   ) {
-    this.registry = new RegistryService(images, content, imageStore, {
-      mirrors: options.registry?.mirrors ?? [],
-      insecureRegistries: options.registry?.insecureRegistries ?? [],
-      maxConcurrentDownloads: options.registry?.maxConcurrentDownloads ?? 3,
-      ...(options.registry?.certsDirs ? { certsDirs: options.registry.certsDirs } : {}),
-      logger: options.logger ?? silentLogger,
-    });
-    this.exec = new ExecService(this);
-    this.stdin = new StdinBroker(this);
-    this.stats = new StatsService(containers);
-    this.health = new HealthMonitor(this);
+    this.content = services.content;
+    this.imageStore = services.imageStore;
+    this.snapshotter = services.snapshotter;
+    this.runtime = services.runtime;
+    this.images = services.images;
+    this.containers = services.containers;
+    this.containerStore = services.containerStore;
+    this.volumes = services.volumes;
+    this.registry = services.registry;
+    this.exec = services.exec;
+    this.stdin = services.stdin;
+    this.stats = services.stats;
+    this.health = services.health;
+    this.swarm = services.swarm;
   }
 
-  static async open(options: EngineOptions): Promise<Engine> {
-    const logger = options.logger ?? silentLogger;
-    await mkdir(options.dataRoot, { recursive: true, mode: 0o710 });
-    await mkdir(options.execRoot, { recursive: true, mode: 0o700 });
-    // Build contexts being received or fetched (remote) when the daemon last stopped.
-    await rm(join(options.dataRoot, 'tmp'), { recursive: true, force: true });
-    const content = new ContentStore(join(options.dataRoot, 'content'));
-    await content.init();
-    const imageStore = new ImageStore(join(options.dataRoot, 'image'), content);
-    await imageStore.init();
-    const snapshotter = await Snapshotter.open({
-      root: join(options.dataRoot, 'storage'),
-      driver: options.storageDriver ?? 'auto',
-    });
-    const runtime = await ContainerRuntime.open({
-      stateDir: options.execRoot,
-      ...(options.runtime ? { runtime: options.runtime } : {}),
-    });
-    const images = new ImageService(content, imageStore, snapshotter);
-    const containerStore = new ContainerStore(join(options.dataRoot, 'containers'));
-    const volumes = await VolumeService.open(join(options.dataRoot, 'volumes'), logger);
-    if (options.usernsRemap) {
-      if (snapshotter.driver.name !== 'overlay')
-        throw invalidParameter(
-          '--userns-remap needs the overlay storage driver (its layers are idmapped mounts)',
-        );
-      const why = idmappedMountsUnavailable();
-      if (why) throw invalidParameter(`--userns-remap needs idmapped mounts: ${why}`);
-      await mkdir(join(options.dataRoot, 'containers'), { recursive: true });
-      await allowRemappedRootTraversal([
-        options.dataRoot,
-        join(options.dataRoot, 'containers'),
-        join(options.dataRoot, 'volumes'),
-      ]);
-    }
-    const containers = new ContainerService({
-      volumes,
-      store: containerStore,
-      images,
-      snapshotter,
-      runtime,
-      cgroupParent: options.cgroupParent ?? '/tsctr',
-      networking: options.networking ?? isolatedNetworking,
-      logger,
-      ...(options.usernsRemap ? { usernsRemap: options.usernsRemap } : {}),
-    });
-    const engine = new Engine(
-      options,
-      content,
-      imageStore,
-      snapshotter,
-      runtime,
-      images,
-      containers,
-      containerStore,
-      volumes,
-    );
-    engine.swarm = await SwarmService.open(engine, join(options.dataRoot, 'swarm'));
-    await engine.repair(logger);
-    return engine;
-  }
-
-  /**
-   * Start-up repair after a crash: drop half-created containers, unmount rootfs mounts of
-   * containers that are not running, drop half-unpacked layers and partial ingests, then
-   * re-attach to containers still running under their monitors.
-   */
-  private async repair(logger: Logger): Promise<void> {
-    const dropped = await this.containerStore.load();
-    for (const id of dropped) {
-      logger.warn(`removing incomplete container ${id}`);
-      await unmount(join(this.containerStore.root, id, 'rootfs'));
-      await this.containerStore.delete(id);
-    }
-    await this.containers.recover();
-    const running = new Set(
-      this.containerStore
-        .all()
-        .filter((c) => c.State.Running)
-        .map((c) => c.Id),
-    );
-    for (const mount of await mountsUnder(this.containerStore.root)) {
-      const id = mount.slice(this.containerStore.root.length + 1).split('/')[0] ?? '';
-      if (!running.has(id)) await unmount(mount);
-    }
-    for (const dir of await repairTemporaryMounts(this)) logger.warn(`removed stale mount ${dir}`);
-    const removedSnapshots = await this.snapshotter.repair();
-    for (const key of removedSnapshots) logger.warn(`removed incomplete layer ${key}`);
-    const known = new Set(this.containerStore.all().map((c) => c.Id));
-    for (const s of this.snapshotter.list()) {
-      if (s.kind === 'active' && s.labels['tsctr.container'] && !known.has(s.labels['tsctr.container'])) {
-        await this.snapshotter.remove(s.key);
-      }
-    }
-    await this.content.pruneIngests(0);
-    // What a crash left between storing and referencing (a load or import cut short) goes now.
-    const swept = await collectGarbage(this);
-    if (swept.blobs + swept.layers > 0)
-      logger.warn(`removed ${swept.blobs} unreferenced blobs and ${swept.layers} unreferenced layers`);
+  /** The daemon's engine: every component made with its default (see {@link createEngine}). */
+  static open(options: EngineOptions): Promise<Engine> {
+    return createEngine(options);
   }
 
   /** `docker commit`: see {@link commitContainer}. */

@@ -1,5 +1,6 @@
-import { type ImageStore, chainIds } from '@ts-container/image';
-import type { Engine } from './engine.js';
+import { type ContentStore, type ImageStore, chainIds } from '@ts-container/image';
+import type { Snapshotter } from '@ts-container/unionfs';
+import type { ContainerStore } from './container-store.js';
 
 /** Blobs and layers an operation in flight still needs (containerd's leases). */
 export interface Lease {
@@ -45,12 +46,21 @@ export interface GarbageCollectionResult {
   bytes: number;
 }
 
+/** What the garbage collector reads and sweeps. */
+export interface GarbageCollectorDeps {
+  images: { leases: Pick<LeaseManager, 'has'> };
+  imageStore: Pick<ImageStore, 'list'>;
+  containerStore: Pick<ContainerStore, 'all'>;
+  snapshotter: Pick<Snapshotter, 'has' | 'chain' | 'list' | 'layerSize' | 'remove'>;
+  content: Pick<ContentStore, 'list' | 'delete'>;
+}
+
 /**
  * Mark and sweep: blobs and layers reachable from images, containers and leases stay; the
  * rest (also whatever a crash left unreferenced: half-loaded blobs, layers of an image whose
  * record was never written) is removed.
  */
-export async function collectGarbage(engine: Engine): Promise<GarbageCollectionResult> {
+export async function collectGarbage(engine: GarbageCollectorDeps): Promise<GarbageCollectionResult> {
   const leases = engine.images.leases;
   const { blobs: liveBlobs, layers: liveLayers } = await referencedByImages(engine.imageStore);
   for (const c of engine.containerStore.all()) {
@@ -88,7 +98,7 @@ export async function collectGarbage(engine: Engine): Promise<GarbageCollectionR
 
 /** What images keep alive: their config and layer blobs, and the layers (chain IDs) they stack. */
 export async function referencedByImages(
-  store: ImageStore,
+  store: Pick<ImageStore, 'list'>,
 ): Promise<{ blobs: Set<string>; layers: Set<string> }> {
   const blobs = new Set<string>();
   const layers = new Set<string>();

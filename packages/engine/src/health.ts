@@ -1,6 +1,9 @@
 import { Writable } from 'node:stream';
-import type { ContainerRecord } from './container-store.js';
-import type { Engine } from './engine.js';
+import type { Logger } from '@ts-container/common';
+import type { ContainerRecord, ContainerStore } from './container-store.js';
+import type { ContainerService } from './containers.js';
+import { type Healthcheck, healthCommand } from './health-check.js';
+import type { ExecService } from './interactive.js';
 
 /** The label `--health-on-failure=none|kill|restart|stop` is stored in. */
 export const HEALTH_ON_FAILURE_LABEL = 'io.tsctr.health-on-failure';
@@ -13,21 +16,13 @@ const DEFAULT_RETRIES = 3;
 const MAX_LOG_ENTRIES = 5;
 const MAX_OUTPUT = 4096;
 
-interface Healthcheck {
-  Test?: string[];
-  Interval?: number;
-  Timeout?: number;
-  StartPeriod?: number;
-  Retries?: number;
-}
+export { type Healthcheck, healthCommand } from './health-check.js';
 
-/** The command a health check runs, or undefined when there is none (`NONE`, empty). */
-export function healthCommand(check: Healthcheck | undefined): string[] | undefined {
-  const test = check?.Test;
-  if (!test || test.length === 0 || test[0] === 'NONE') return undefined;
-  if (test[0] === 'CMD-SHELL') return ['/bin/sh', '-c', test.slice(1).join(' ')];
-  if (test[0] === 'CMD') return test.slice(1);
-  return test;
+export interface HealthMonitorDeps {
+  containers: Pick<ContainerService, 'events' | 'kill' | 'stop' | 'start'>;
+  store: Pick<ContainerStore, 'all' | 'find' | 'update'>;
+  exec: Pick<ExecService, 'create' | 'get' | 'start' | 'remove'>;
+  logger: Logger;
 }
 
 /**
@@ -40,14 +35,14 @@ export class HealthMonitor {
   /** Unhealthy containers whose `--health-on-failure` action has not succeeded yet. */
   private readonly actionPending = new Set<string>();
 
-  constructor(private readonly engine: Engine) {
-    const containers = engine.containers;
+  constructor(private readonly deps: HealthMonitorDeps) {
+    const containers = deps.containers;
     containers.events.on('start', (r: ContainerRecord) => void this.begin(r));
     containers.events.on('die', (r: ContainerRecord) => this.end(r.Id));
     containers.events.on('destroy', (r: ContainerRecord) => this.end(r.Id));
     // Containers still running after a daemon restart are checked again.
     setImmediate(() => {
-      for (const c of engine.containerStore.all()) if (c.State.Running) void this.begin(c, false);
+      for (const c of deps.store.all()) if (c.State.Running) void this.begin(c, false);
     });
   }
 
@@ -56,14 +51,14 @@ export class HealthMonitor {
     const cmd = healthCommand(check);
     if (!cmd || this.timers.has(c.Id)) return;
     if (reset || !c.State.Health)
-      await this.engine.containerStore.update(c.Id, (r) => {
+      await this.deps.store.update(c.Id, (r) => {
         r.State.Health = { Status: 'starting', FailingStreak: 0, Log: [] };
       });
     const interval = (check?.Interval || DEFAULT_INTERVAL_NS) / 1e6;
     const schedule = () => {
       const timer = setTimeout(async () => {
         await this.probe(c.Id, cmd, check ?? {}).catch((err: unknown) =>
-          this.engine.options.logger?.warn(`health check of ${c.Id}: ${String(err)}`),
+          this.deps.logger.warn(`health check of ${c.Id}: ${String(err)}`),
         );
         if (this.timers.get(c.Id) === timer) schedule();
       }, interval);
@@ -82,7 +77,7 @@ export class HealthMonitor {
 
   /** Runs one probe now and records its result. */
   async probe(id: string, cmd: string[], check: Healthcheck): Promise<void> {
-    const c = this.engine.containerStore.find(id);
+    const c = this.deps.store.find(id);
     if (!c?.State.Running || c.State.Paused) return;
     const start = new Date().toISOString();
     let output = '';
@@ -92,19 +87,19 @@ export class HealthMonitor {
         cb();
       },
     });
-    const execId = this.engine.exec.create(id, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const execId = this.deps.exec.create(id, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
     const timeoutMs = (check.Timeout || DEFAULT_TIMEOUT_NS) / 1e6;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      this.engine.exec.get(execId).process?.kill('SIGKILL');
+      this.deps.exec.get(execId).process?.kill('SIGKILL');
     }, timeoutMs);
     let exitCode: number;
     try {
-      exitCode = await this.engine.exec.start(execId, { stdout: sink, stderr: sink });
+      exitCode = await this.deps.exec.start(execId, { stdout: sink, stderr: sink });
     } finally {
       clearTimeout(timer);
-      this.engine.exec.remove(execId);
+      this.deps.exec.remove(execId);
     }
     if (timedOut) {
       exitCode = -1;
@@ -116,7 +111,7 @@ export class HealthMonitor {
     const retries = check.Retries || DEFAULT_RETRIES;
     let becameUnhealthy = false;
     let unhealthy = false;
-    await this.engine.containerStore.update(id, (r) => {
+    await this.deps.store.update(id, (r) => {
       const health = r.State.Health ?? { Status: 'starting' as const, FailingStreak: 0, Log: [] };
       health.Log = [
         ...health.Log,
@@ -143,19 +138,19 @@ export class HealthMonitor {
         this.actionPending.delete(id);
       } catch (err) {
         this.actionPending.add(id);
-        this.engine.options.logger?.warn(`--health-on-failure action for ${id}: ${String(err)}`);
+        this.deps.logger.warn(`--health-on-failure action for ${id}: ${String(err)}`);
       }
     }
   }
 
   /** `--health-on-failure`: what to do once a container turns unhealthy. */
   private async onFailure(id: string): Promise<void> {
-    const c = this.engine.containerStore.find(id);
+    const c = this.deps.store.find(id);
     const action =
       (c?.Config.Labels as Record<string, string> | undefined)?.[HEALTH_ON_FAILURE_LABEL] ?? 'none';
-    const containers = this.engine.containers;
+    const containers = this.deps.containers;
     if (action !== 'none')
-      this.engine.options.logger?.info(`container ${id} is unhealthy: --health-on-failure=${action}`);
+      this.deps.logger.info(`container ${id} is unhealthy: --health-on-failure=${action}`);
     if (action === 'kill') await containers.kill(id, 'SIGKILL');
     else if (action === 'stop') await containers.stop(id);
     else if (action === 'restart') {

@@ -15,7 +15,42 @@ export {
   normaliseSignal,
   statusText,
 } from './containers.js';
-export { Engine, ENGINE_VERSION, type EngineOptions } from './engine.js';
+export {
+  createEngine,
+  type CreateEngineOptions,
+  Engine,
+  type EngineComponents,
+  type EngineOptions,
+  type EngineServices,
+} from './engine.js';
+export { ENGINE_VERSION } from './version.js';
+export {
+  ALLOWED_FROM,
+  ContainerLifecycle,
+  type EventSink,
+  type LifecycleEvent,
+  type LifecycleEventType,
+} from './lifecycle.js';
+export {
+  nextRestartDelay,
+  RestartManager,
+  type RestartManagerDeps,
+  shouldRestart,
+} from './restart-manager.js';
+export { ContainerSpecBuilder, type ContainerSpecDeps } from './container-spec.js';
+export { containerSummary } from './container-views.js';
+export {
+  type ContainerRecoveryDeps,
+  recoverContainers,
+  repairAtStart,
+  type StartupRepairDeps,
+} from './recovery.js';
+export type { BuildDeps } from './build-deps.js';
+export type { ExecServiceDeps } from './exec.js';
+export type { StdinBrokerDeps } from './stdin-broker.js';
+export type { HealthMonitorDeps } from './health.js';
+export type { ChangesDeps } from './changes.js';
+export type { SwarmDeps } from './swarm.js';
 export { NO_MANAGER, NO_SWARM, SwarmInitSchema, type SwarmInitRequest, SwarmService } from './swarm.js';
 export {
   conflict,
@@ -33,7 +68,13 @@ export {
   type RemoveImageOptions,
 } from './images.js';
 export { type LoadMessage, layerSourceFor, loadImages, resolveSaveSet, saveImages } from './image-archive.js';
-export { collectGarbage, type GarbageCollectionResult, type Lease, LeaseManager } from './gc.js';
+export {
+  collectGarbage,
+  type GarbageCollectorDeps,
+  type GarbageCollectionResult,
+  type Lease,
+  LeaseManager,
+} from './gc.js';
 export { applyConfigChanges } from './import-changes.js';
 export { followLog } from './logs.js';
 export { randomContainerName } from './names.js';

@@ -1,6 +1,7 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join, posix } from 'node:path';
 import type { ContainerConfig, HostConfig } from '@ts-container/api';
+import type { Logger } from '@ts-container/common';
 import { resolveInRoot } from '@ts-container/image';
 import { execa } from 'execa';
 import type { ContainerRecord, MountPoint } from './container-store.js';
@@ -224,4 +225,24 @@ export async function ensureBindSource(source: string): Promise<void> {
     },
   );
   if (!exists) await mkdir(source, { recursive: true });
+}
+
+/**
+ * `rm -v` (and `--rm`): the container's anonymous volumes go with it; named ones stay, and so
+ * do those another container still mounts (`--volumes-from`). A failure is logged, not thrown.
+ */
+export async function removeAnonymousVolumes(
+  c: ContainerRecord,
+  volumes: Pick<VolumeService, 'has' | 'record' | 'remove'>,
+  inUse: (name: string) => boolean,
+  logger: Logger,
+): Promise<void> {
+  for (const p of c.MountPoints) {
+    if (p.Type !== 'volume' || !p.Name || !volumes.has(p.Name)) continue;
+    if (!volumes.record(p.Name).Anonymous) continue;
+    if (inUse(p.Name)) continue;
+    await volumes
+      .remove(p.Name, [])
+      .catch((e: unknown) => logger.warn(`remove volume ${p.Name}: ${String(e)}`));
+  }
 }

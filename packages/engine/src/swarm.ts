@@ -5,8 +5,11 @@ import { cpus, hostname, networkInterfaces, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { BridgeNetworking } from './bridge-networking.js';
-import { ENGINE_VERSION, type Engine } from './engine.js';
+import type { ContainerStore } from './container-store.js';
+import type { ContainerService } from './containers.js';
 import { EngineError, invalidParameter, notFound } from './errors.js';
+import type { ContainerNetworking } from './networking.js';
+import { ENGINE_VERSION } from './version.js';
 
 /** moby's errNoSwarm. */
 export const NO_SWARM = 'This node is not part of a swarm';
@@ -141,16 +144,23 @@ function mergeSpec(requested: Record<string, unknown> | null | undefined): Recor
  * objects: on one node their data plane is a local bridge. Services, secrets and configs need an
  * orchestrator this engine does not have and are refused; joining other nodes is not supported.
  */
+/** What swarm mode uses: the daemon's networking, and containers to disconnect on leave. */
+export interface SwarmDeps {
+  options: { networking?: ContainerNetworking | undefined };
+  containers: Pick<ContainerService, 'get'>;
+  containerStore: Pick<ContainerStore, 'update'>;
+}
+
 export class SwarmService {
   private state: SwarmState | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    private readonly engine: Engine,
+    private readonly engine: SwarmDeps,
     private readonly dir: string,
   ) {}
 
-  static async open(engine: Engine, dir: string): Promise<SwarmService> {
+  static async open(engine: SwarmDeps, dir: string): Promise<SwarmService> {
     const service = new SwarmService(engine, dir);
     await service.load();
     return service;

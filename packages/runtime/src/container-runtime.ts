@@ -65,7 +65,10 @@ export interface ExecProcessOptions {
   privileged?: boolean;
 }
 
-/** How to start an exec process: spawn `file` with `args`; its host PID appears in `pidFile`. */
+/**
+ * How to start an exec process: spawn `file` with `args`; its host PID appears in `pidFile`.
+ * For a terminal exec, `file` is `script(1)` around the OCI runtime, giving it a terminal.
+ */
 export interface ExecCommand {
   file: string;
   args: string[];
@@ -322,23 +325,29 @@ export class ContainerRuntime {
     const pidFile = join(bundle, `exec-${execId}.pid`);
     const logFile = join(bundle, `exec-${execId}.log`);
     await writeFile(processFile, JSON.stringify(process));
+    // Without --log the runtime logs to its stderr, which for a terminal exec is the terminal
+    // the caller relays: its messages (colored, timestamped) would reach the client as output.
+    const runtimeArgs = [
+      ...oci.globalArgs(),
+      '--log',
+      logFile,
+      '--log-format',
+      'json',
+      'exec',
+      '--pid-file',
+      pidFile,
+      '--process',
+      processFile,
+      id,
+    ];
+    // A terminal exec without a console socket needs a terminal of its own to relay: `script`
+    // gives it one (the OCI runtime puts it in raw mode, so the process's output passes unchanged).
+    const [file, args] = options.terminal
+      ? ['script', ['-q', '-e', '-c', [oci.info.path, ...runtimeArgs].map(shellQuote).join(' '), '/dev/null']]
+      : [oci.info.path, runtimeArgs];
     return {
-      file: oci.info.path,
-      // Without --log the runtime logs to its stderr, which for a terminal exec is the terminal
-      // the caller relays: its messages (colored, timestamped) would reach the client as output.
-      args: [
-        ...oci.globalArgs(),
-        '--log',
-        logFile,
-        '--log-format',
-        'json',
-        'exec',
-        '--pid-file',
-        pidFile,
-        '--process',
-        processFile,
-        id,
-      ],
+      file,
+      args,
       pidFile,
       logFile,
       remove: async () => {
@@ -437,4 +446,9 @@ export class ContainerRuntime {
       await this.delete(id);
     }
   }
+}
+
+/** One argument for `sh -c`: as is when it is plain, else in single quotes. */
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
