@@ -11,9 +11,10 @@ import {
   mountsUnder,
   unmount,
 } from '@ts-container/unionfs';
-import { type CommitOptions, commitContainer, repairTemporaryMounts } from './changes.js';
+import { type CommitOptions, commitContainer, containerSize, repairTemporaryMounts } from './changes.js';
 import { ContainerStore } from './container-store.js';
 import { ContainerService } from './containers.js';
+import { type EngineServices, createEngineServices } from './engine-services.js';
 import { invalidParameter } from './errors.js';
 import { type GarbageCollectionResult, collectGarbage } from './gc.js';
 import { HealthMonitor } from './health.js';
@@ -66,6 +67,8 @@ export class Engine {
   readonly health: HealthMonitor;
   /** Single-node swarm mode (`swarm init`, overlay networks); set by open(). */
   swarm!: SwarmService;
+  /** ps/inspect/prune, networks, image queries and GC budget, volumes, events, version and df. */
+  readonly services: EngineServices;
 
   private constructor(
     readonly options: EngineOptions,
@@ -90,6 +93,22 @@ export class Engine {
     this.stdin = new StdinBroker(this);
     this.stats = new StatsService(containers);
     this.health = new HealthMonitor(this);
+    this.services = createEngineServices({
+      containers,
+      containerStore,
+      images,
+      imageStore,
+      snapshotter,
+      runtime,
+      volumes,
+      version: ENGINE_VERSION,
+      networking: options.networking ?? isolatedNetworking,
+      imageGcBudget: options.imageGcBudget,
+      logger: options.logger ?? silentLogger,
+      sizeOf: (id) => containerSize(this, id),
+      collectGarbage: () => this.collectGarbage(),
+      assertSwarmManager: () => this.swarm.assertManager(),
+    });
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
