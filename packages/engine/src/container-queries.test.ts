@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ContainerQueries, matchesContainerFilters, parseTimestamp } from './container-queries.js';
 import { type ContainerRecord, ContainerRecordSchema, emptyState } from './container-store.js';
 
-function record(name: string, over: Partial<ContainerRecord> & { created: string }): ContainerRecord {
+/** A record as the store would load it (the schema fills the defaults). */
+function record(name: string, over: Record<string, unknown> & { created: string }): ContainerRecord {
   const { created, ...rest } = over;
   return ContainerRecordSchema.parse({
     Id: `${name}`.padEnd(64, '0'),
