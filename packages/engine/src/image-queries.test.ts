@@ -43,9 +43,9 @@ function queries(driver: 'overlay' | 'copy') {
     snapshotter: {
       driver: { name: driver },
       has: () => true,
-      layerSize: (key) => (key === bottom ? 100 : 200),
+      layerSize: (key: string) => (key === bottom ? 100 : 200),
       upperDir: dir,
-      chain: (key) => (key === top ? [{ key: top }, { key: bottom }] : [{ key: bottom }]),
+      chain: (key: string) => (key === top ? [{ key: top }, { key: bottom }] : [{ key: bottom }]),
     } as never,
     usedBy: () => [],
     collectGarbage: async () => ({ bytes: 0 }),
