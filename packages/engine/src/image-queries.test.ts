@@ -1,6 +1,6 @@
 import { type StoredImage, chainIds } from '@ts-container/image';
-import { describe, expect, it } from 'vitest';
-import { ImageQueries } from './image-queries.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ImageBudget, ImageQueries } from './image-queries.js';
 
 const diffIds = ['sha256:1111', 'sha256:2222'];
 const [bottom, top] = chainIds(diffIds);
@@ -90,5 +90,44 @@ describe('ImageQueries', () => {
     await expect(queries('copy').list({ filters: new Map([['dangling', ['maybe']]]) })).rejects.toThrow(
       "Invalid filter 'dangling=maybe'",
     );
+  });
+});
+
+describe('ImageBudget (EngineOptions.imageGcBudget)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('removes images over the budget every minute and collects their layers', async () => {
+    vi.useFakeTimers();
+    const enforceBudget = vi.fn(async () => ['sha256:old']);
+    const collectGarbage = vi.fn(async () => ({ bytes: 1 }));
+    const budget = ImageBudget.start({
+      budget: 1000,
+      images: { enforceBudget },
+      usedBy: () => [],
+      collectGarbage,
+      onError: (err) => {
+        throw err;
+      },
+    });
+    expect(enforceBudget).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(enforceBudget).toHaveBeenCalledWith(1000, expect.any(Function));
+    expect(collectGarbage).toHaveBeenCalledOnce();
+    expect(await budget.enforce()).toEqual(['sha256:old']);
+  });
+
+  it('does nothing without a budget', async () => {
+    const enforceBudget = vi.fn(async () => []);
+    const budget = ImageBudget.start({
+      budget: undefined,
+      images: { enforceBudget },
+      usedBy: () => [],
+      collectGarbage: async () => ({}),
+      onError: () => {},
+    });
+    expect(await budget.enforce()).toEqual([]);
+    expect(enforceBudget).not.toHaveBeenCalled();
   });
 });
