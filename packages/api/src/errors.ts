@@ -30,3 +30,26 @@ export class DaemonUnreachableError extends Error {
   }
   readonly reason: 'unreachable' | 'permission';
 }
+
+/** One way a response body differs from its schema: where (a JSON path) and how. */
+export interface ResponseIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * The daemon answered with a body the client's schema does not accept: a daemon (or proxy) that
+ * speaks another API than this client. `endpoint` is `METHOD /path`.
+ */
+export class ApiResponseError extends Error {
+  constructor(
+    readonly endpoint: string,
+    readonly issues: ResponseIssue[],
+  ) {
+    const first = issues[0];
+    super(
+      `unexpected response from ${endpoint}: ${first ? `${first.path.join('.') || 'body'}: ${first.message}` : 'invalid body'}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`,
+    );
+    this.name = 'ApiResponseError';
+  }
+}

@@ -12,7 +12,50 @@ export {
   sshCommand,
   type TlsMaterial,
 } from './client.js';
-export { ApiError, DaemonUnreachableError } from './errors.js';
+export { ApiError, ApiResponseError, DaemonUnreachableError, type ResponseIssue } from './errors.js';
+export {
+  type AuthConfig,
+  AuthConfigSchema,
+  BuildArgsSchema,
+  BuildCacheFromSchema,
+  BuildLabelsSchema,
+  BuildUlimitsSchema,
+  type ExecCreateRequest,
+  ExecCreateRequestSchema,
+  type ExecStartRequest,
+  ExecStartRequestSchema,
+  type IpamPool,
+  IpamPoolSchema,
+  type NetworkConnectRequest,
+  NetworkConnectRequestSchema,
+  type NetworkCreateRequest,
+  NetworkCreateRequestSchema,
+  NetworkDisconnectRequestSchema,
+  VolumeCreateRequestSchema,
+} from './requests.js';
+export {
+  BuildCachePruneSchema,
+  ContainerInspectSchema,
+  ContainerListSchema,
+  ContainerPruneSchema,
+  ContainerSummarySchema,
+  CreateResponseSchema,
+  DiskUsageSchema,
+  EventMessageSchema,
+  ImageHistoryEntrySchema,
+  ImageHistorySchema,
+  ImageListSchema,
+  ImagePruneSchema,
+  ImageSummarySchema,
+  NetworkListSchema,
+  NetworkPruneSchema,
+  NetworkSchema,
+  SystemInfoSchema,
+  type VersionResponse,
+  VersionResponseSchema,
+  VolumePruneSchema,
+} from './responses.js';
+export { ApiClient } from './typed-client.js';
 export { encodeFrame, FrameDecoder, type StreamName, StreamType } from './stream.js';
 export {
   type ContainerConfig,

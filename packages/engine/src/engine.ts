@@ -5,9 +5,10 @@ import { type Logger, silentLogger } from '@ts-container/common';
 import { ContentStore, ImageStore } from '@ts-container/image';
 import { ContainerRuntime } from '@ts-container/runtime';
 import { type IdMappings, Snapshotter, idmappedMountsUnavailable } from '@ts-container/unionfs';
-import { type CommitOptions, commitContainer, repairTemporaryMounts } from './changes.js';
+import { type CommitOptions, commitContainer, containerSize, repairTemporaryMounts } from './changes.js';
 import { ContainerStore } from './container-store.js';
 import { ContainerService } from './containers.js';
+import { type EngineServices, createEngineServices } from './engine-services.js';
 import { invalidParameter } from './errors.js';
 import { ExecService } from './exec.js';
 import { type GarbageCollectionResult, collectGarbage } from './gc.js';
@@ -176,7 +177,7 @@ export async function createEngine(input: CreateEngineOptions): Promise<Engine> 
 }
 
 /** The container engine: images, snapshots, runtime and containers wired together by {@link createEngine}. */
-export interface EngineServices {
+export interface EngineParts {
   content: ContentStore;
   imageStore: ImageStore;
   snapshotter: Snapshotter;
@@ -215,26 +216,44 @@ export class Engine {
   readonly health: HealthMonitor;
   /** Single-node swarm mode (`swarm init`, overlay networks). */
   readonly swarm: SwarmService;
+  /** ps/inspect/prune, networks, image queries and GC budget, volumes, events, version and df. */
+  readonly services: EngineServices;
 
   /** Use {@link createEngine} (or {@link Engine.open}), which wires the services. */
   constructor(
     readonly options: EngineOptions,
-    services: EngineServices,
+    parts: EngineParts,
   ) {
-    this.content = services.content;
-    this.imageStore = services.imageStore;
-    this.snapshotter = services.snapshotter;
-    this.runtime = services.runtime;
-    this.images = services.images;
-    this.containers = services.containers;
-    this.containerStore = services.containerStore;
-    this.volumes = services.volumes;
-    this.registry = services.registry;
-    this.exec = services.exec;
-    this.stdin = services.stdin;
-    this.stats = services.stats;
-    this.health = services.health;
-    this.swarm = services.swarm;
+    this.content = parts.content;
+    this.imageStore = parts.imageStore;
+    this.snapshotter = parts.snapshotter;
+    this.runtime = parts.runtime;
+    this.images = parts.images;
+    this.containers = parts.containers;
+    this.containerStore = parts.containerStore;
+    this.volumes = parts.volumes;
+    this.registry = parts.registry;
+    this.exec = parts.exec;
+    this.stdin = parts.stdin;
+    this.stats = parts.stats;
+    this.health = parts.health;
+    this.swarm = parts.swarm;
+    this.services = createEngineServices({
+      containers: parts.containers,
+      containerStore: parts.containerStore,
+      images: parts.images,
+      imageStore: parts.imageStore,
+      snapshotter: parts.snapshotter,
+      runtime: parts.runtime,
+      volumes: parts.volumes,
+      version: ENGINE_VERSION,
+      networking: options.networking ?? isolatedNetworking,
+      imageGcBudget: options.imageGcBudget,
+      logger: options.logger ?? silentLogger,
+      sizeOf: (id) => containerSize({ ...parts, options }, id),
+      collectGarbage: () => this.collectGarbage(),
+      assertSwarmManager: () => parts.swarm.assertManager(),
+    });
   }
 
   /** The daemon's engine: every component made with its default (see {@link createEngine}). */

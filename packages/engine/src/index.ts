@@ -21,7 +21,7 @@ export {
   Engine,
   type EngineComponents,
   type EngineOptions,
-  type EngineServices,
+  type EngineParts,
 } from './engine.js';
 export { ENGINE_VERSION } from './version.js';
 export {
@@ -165,3 +165,22 @@ export {
 } from './log-rotation.js';
 export { LogShipper, monitorLogPath } from './log-shipper.js';
 export { type CreateVolumeOptions, type Volume, type VolumeRecord, VolumeService } from './volumes.js';
+export { type EngineServices, createEngineServices, type EngineServicesDeps } from './engine-services.js';
+export {
+  type ContainerCatalog,
+  ContainerQueries,
+  type ListContainersOptions,
+  matchesContainerFilters,
+  parseTimestamp,
+} from './container-queries.js';
+export { NetworkService } from './network-service.js';
+export { ImageBudget, type ImageHistoryRow, ImageQueries } from './image-queries.js';
+export { VolumeQueries } from './volume-queries.js';
+export {
+  type ContainerEvent,
+  EventJournal,
+  type EventMessage,
+  type EventWatch,
+  eventTimestamp,
+} from './event-journal.js';
+export { goArch, SystemService } from './system-service.js';

@@ -65,3 +65,4 @@ export {
   SECCOMP_BY_CAPABILITY,
   type SeccompProfile,
 } from './seccomp.js';
+export { type ToolVersion, toolVersion } from './versions.js';

@@ -1,4 +1,10 @@
-import type { HostConfig } from '@ts-container/api';
+import {
+  BuildArgsSchema,
+  BuildCacheFromSchema,
+  BuildLabelsSchema,
+  BuildUlimitsSchema,
+  type HostConfig,
+} from '@ts-container/api';
 import {
   type BuildFromContextOptions,
   type Engine,
@@ -6,13 +12,9 @@ import {
   buildFromTar,
   pruneBuildCache,
 } from '@ts-container/engine';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { HttpError, type RequestContext, boolParam, messageFor, sendJson } from '../http.js';
 import type { Router } from '../router.js';
-
-/** `buildargs` and `labels`: JSON objects of strings (a null build arg means "from the environment"). */
-const BuildArgsSchema = z.record(z.string().nullable());
-const LabelsSchema = z.record(z.string());
 
 function jsonParam<T>(query: URLSearchParams, name: string, schema: z.ZodType<T>): T | undefined {
   const raw = query.get(name);
@@ -27,10 +29,6 @@ function jsonParam<T>(query: URLSearchParams, name: string, schema: z.ZodType<T>
   if (!result.success) throw new HttpError(400, `invalid ${name} value: ${raw}`);
   return result.data;
 }
-
-/** `ulimits`: `[{"Name":"nofile","Soft":1024,"Hard":2048}]`; `cachefrom`: `["image:tag"]`. */
-const UlimitsSchema = z.array(z.object({ Name: z.string(), Soft: z.number().int(), Hard: z.number().int() }));
-const CacheFromSchema = z.array(z.string());
 
 /** Go's operating systems and architectures, which containerd's platform parser knows. */
 const KNOWN_OS = new Set(
@@ -100,7 +98,7 @@ function runHostConfigOf(query: URLSearchParams): HostConfig {
   if (cpusetMems) hc.CpusetMems = cpusetMems;
   const securityOpt = query.getAll('securityopt').filter((v) => v !== '');
   if (securityOpt.length > 0) hc.SecurityOpt = securityOpt;
-  const ulimits = jsonParam(query, 'ulimits', UlimitsSchema);
+  const ulimits = jsonParam(query, 'ulimits', BuildUlimitsSchema);
   if (ulimits && ulimits.length > 0) hc.Ulimits = ulimits;
   return hc;
 }
@@ -122,8 +120,8 @@ async function postBuild(engine: Engine, { req, res, query }: RequestContext): P
   if (isolation && isolation !== 'default') throw new HttpError(400, `Unsupported isolation: "${isolation}"`);
   const remote = query.get('remote');
   const buildArgs = jsonParam(query, 'buildargs', BuildArgsSchema) ?? {};
-  const labels = jsonParam(query, 'labels', LabelsSchema);
-  const cacheFrom = jsonParam(query, 'cachefrom', CacheFromSchema);
+  const labels = jsonParam(query, 'labels', BuildLabelsSchema);
+  const cacheFrom = jsonParam(query, 'cachefrom', BuildCacheFromSchema);
   const quiet = boolParam(query, 'q');
   const tags = query.getAll('t').filter((t) => t !== '');
   const target = query.get('target');

@@ -6,20 +6,14 @@ import {
   WaitConditionSchema,
   compareApiVersions,
   encodeFrame,
-  labelFilterMatches,
 } from '@ts-container/api';
 import {
-  BridgeNetworking,
-  type ContainerRecord,
   DEFAULT_DETACH_KEYS,
   DetachKeyScanner,
   type Engine,
-  containerSize,
-  mountsView,
   parseDetachKeys,
-  statusText,
+  parseTimestamp,
 } from '@ts-container/engine';
-import { familiarName, parseReference } from '@ts-container/image';
 import type { LogRecord } from '@ts-container/runtime';
 import {
   HttpError,
@@ -40,6 +34,7 @@ const ATTACH_REPLAY_DELAY_MS = 50;
 
 export function registerContainers(router: Router, engine: Engine): void {
   const containers = engine.containers;
+  const queries = engine.services.containers;
 
   router.add('POST', '/containers/create', async ({ req, res, query, version }) => {
     const body = ContainerCreateRequestSchema.parse(await readJson(req));
@@ -53,37 +48,17 @@ export function registerContainers(router: Router, engine: Engine): void {
 
   router.add('GET', '/containers/json', async ({ res, query }) => {
     const limit = intParam(query, 'limit');
-    // A limit (`ps -n 2`, `ps -l`) lists containers in any state, as Docker does.
-    const all = boolParam(query, 'all') || (limit !== undefined && limit > 0);
-    const filters = filtersParam(query);
-    let list = containers
-      .all()
-      .filter((c) => all || c.State.Running || filters.has('status') || filters.has('exited'));
-    // before/since name a container; the rest are tested one container at a time.
-    for (const key of ['before', 'since'] as const) {
-      for (const ref of filters.get(key) ?? []) {
-        const created = Date.parse(containers.get(ref).Created);
-        list = list.filter((c) =>
-          key === 'before' ? Date.parse(c.Created) < created : Date.parse(c.Created) > created,
-        );
-      }
-      filters.delete(key);
-    }
-    list = list.filter((c) => matchesFilters(c, filters));
-    list.sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
-    if (limit !== undefined && limit > 0) list = list.slice(0, limit);
-    const summaries = list.map((c) => containers.summary(c, (id) => imageName(engine, id)));
-    // Sizes cost a walk of each writable layer: only when asked (`ps -s`).
-    if (boolParam(query, 'size'))
-      for (const s of summaries) Object.assign(s, await containerSize(engine, s.Id));
-    sendJson(res, 200, summaries);
+    const list = await queries.list({
+      all: boolParam(query, 'all'),
+      ...(limit !== undefined ? { limit } : {}),
+      size: boolParam(query, 'size'),
+      filters: filtersParam(query),
+    });
+    sendJson(res, 200, list);
   });
 
   router.add('GET', '/containers/{id}/json', async ({ res, params, query }) => {
-    const c = containers.get(params.id!);
-    const inspected = inspectContainer(engine, c);
-    if (boolParam(query, 'size')) Object.assign(inspected, await containerSize(engine, c.Id));
-    sendJson(res, 200, inspected);
+    sendJson(res, 200, await queries.inspect(params.id!, { size: boolParam(query, 'size') }));
   });
 
   router.add('POST', '/containers/{id}/start', async ({ res, params }) => {
@@ -158,24 +133,7 @@ export function registerContainers(router: Router, engine: Engine): void {
   });
 
   router.add('POST', '/containers/prune', async ({ res, query }) => {
-    const filters = filtersParam(query);
-    for (const key of filters.keys())
-      if (key !== 'until' && key !== 'label' && key !== 'label!')
-        throw new HttpError(400, `invalid filter '${key}'`);
-    const until = filters.get('until')?.map((v) => parseTime(v) ?? Number.POSITIVE_INFINITY);
-    const deleted: string[] = [];
-    let reclaimed = 0;
-    for (const c of containers.all()) {
-      if (c.State.Running || c.State.Paused || c.State.Restarting) continue;
-      if (until && !until.every((t) => Date.parse(c.Created) / 1000 < t)) continue;
-      const hasLabel = (v: string) => labelFilterMatches(c.Config.Labels, v);
-      if (!(filters.get('label') ?? []).every(hasLabel)) continue;
-      if ((filters.get('label!') ?? []).some(hasLabel)) continue;
-      reclaimed += (await containerSize(engine, c.Id)).SizeRw;
-      await containers.remove(c.Id);
-      deleted.push(c.Id);
-    }
-    sendJson(res, 200, { ContainersDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed });
+    sendJson(res, 200, await queries.prune(filtersParam(query)));
   });
 
   router.add('POST', '/containers/{id}/rename', async ({ res, params, query }) => {
@@ -248,8 +206,8 @@ export function registerContainers(router: Router, engine: Engine): void {
     const tail =
       tailRaw === null || tailRaw === '' || tailRaw === 'all' || tailNumber < 0 ? 'all' : tailNumber;
     if (tail !== 'all' && !Number.isInteger(tail)) throw new HttpError(400, `invalid tail value: ${tailRaw}`);
-    const since = parseTime(query.get('since'));
-    const until = parseTime(query.get('until'));
+    const since = parseTimestamp(query.get('since'));
+    const until = parseTimestamp(query.get('until'));
     const tty = c.Config.Tty ?? false;
     res.writeHead(200, {
       'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream',
@@ -291,139 +249,4 @@ async function pump(
 /** conmon writes `2024-01-01T00:00:00.123456789+00:00`; Docker prints UTC with `Z`. */
 function dockerTimestamp(time: string): string {
   return time.replace(/([+-]00:00)$/, 'Z');
-}
-
-function parseTime(v: string | null): number | undefined {
-  if (v === null || v === '' || v === '0') return undefined;
-  const n = Number(v);
-  if (!Number.isNaN(n)) return n;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new HttpError(400, `invalid time value: ${v}`);
-  return t / 1000;
-}
-
-function imageName(engine: Engine, id: string): string {
-  const tags = engine.imageStore.tagsOf(id);
-  return tags[0] ? familiarName(parseReference(tags[0])) : id;
-}
-
-/** Filter keys whose values must all match (Docker ANDs labels); any one value suffices for the others. */
-const ALL_MUST_MATCH = new Set(['label']);
-
-function matchesFilters(c: ContainerRecord, filters: Map<string, string[]>): boolean {
-  for (const [key, values] of filters) {
-    const test = (v: string): boolean => {
-      switch (key) {
-        case 'id':
-          return c.Id.startsWith(v);
-        case 'name':
-          return new RegExp(v).test(c.Name.slice(1));
-        case 'status':
-          return c.State.Status === v;
-        case 'exited':
-          return c.State.Status === 'exited' && c.State.ExitCode === Number(v);
-        case 'label':
-          return labelFilterMatches(c.Config.Labels, v);
-        case 'ancestor':
-          return c.Config.Image === v || c.Image === v || c.Image.startsWith(`sha256:${v}`);
-        case 'network': {
-          const networks = (c.NetworkSettings?.Networks ?? {}) as Record<string, { NetworkID?: string }>;
-          return Object.entries(networks).some(
-            ([name, n]) => name === v || (n.NetworkID ?? '').startsWith(v),
-          );
-        }
-        case 'health':
-          return (c.State.Health?.Status ?? 'none') === v;
-        case 'publish':
-        case 'expose': {
-          const [port = '', proto = 'tcp'] = v.split('/');
-          const key2 = `${port}/${proto}`;
-          if (key === 'expose') return key2 in ((c.Config.ExposedPorts ?? {}) as Record<string, unknown>);
-          const bindings = (c.HostConfig.PortBindings ?? {}) as Record<
-            string,
-            { HostPort?: string }[] | null
-          >;
-          return Object.values(bindings).some((list) => (list ?? []).some((b) => b.HostPort === port));
-        }
-        case 'volume':
-          return c.MountPoints.some((p) => p.Name === v || p.Destination === v || p.Source === v);
-        case 'is-task':
-          return v === 'false';
-        default:
-          throw new HttpError(400, `invalid filter '${key}'`);
-      }
-    };
-    const ok = ALL_MUST_MATCH.has(key) ? values.every(test) : values.some(test);
-    if (!ok) return false;
-  }
-  return true;
-}
-
-const HOST_CONFIG_DEFAULTS = {
-  Binds: null,
-  NetworkMode: 'default',
-  PortBindings: {},
-  RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
-  AutoRemove: false,
-  CapAdd: null,
-  CapDrop: null,
-  Dns: [],
-  DnsOptions: [],
-  DnsSearch: [],
-  ExtraHosts: null,
-  IpcMode: 'private',
-  PidMode: '',
-  Privileged: false,
-  PublishAllPorts: false,
-  ReadonlyRootfs: false,
-  SecurityOpt: null,
-  ShmSize: 67108864,
-  CpuShares: 0,
-  Memory: 0,
-  NanoCpus: 0,
-  CpuPeriod: 0,
-  CpuQuota: 0,
-  CpusetCpus: '',
-  CpusetMems: '',
-  MemoryReservation: 0,
-  MemorySwap: 0,
-  PidsLimit: null,
-  Ulimits: null,
-  Init: null,
-  LogConfig: { Type: 'json-file', Config: {} },
-};
-
-export function inspectContainer(engine: Engine, c: ContainerRecord): Record<string, unknown> {
-  // Not in Docker's inspect: the user namespace mappings are the daemon's (`docker info` SecurityOptions).
-  const { StoppedByUser: _s, IdMappings: _i, State, ...rest } = c;
-  const { MonitorPid: _m, ...state } = State;
-  return {
-    ...rest,
-    // Unset fields as Docker shows them (templates such as {{.HostConfig.Memory}} expect values).
-    HostConfig: { ...HOST_CONFIG_DEFAULTS, Runtime: engine.runtime.oci.info.name, ...rest.HostConfig },
-    State: state,
-    ResolvConfPath: c.ResolvConfPath,
-    Platform: 'linux',
-    MountLabel: '',
-    ProcessLabel: '',
-    AppArmorProfile: '',
-    ExecIDs: null,
-    GraphDriver: { Name: c.Driver, Data: {} },
-    Mounts: mountsView(c),
-    NetworkSettings: {
-      Bridge: '',
-      SandboxID: '',
-      Ports: {},
-      IPAddress: '',
-      Gateway: '',
-      MacAddress: '',
-      Networks: {},
-      // A stopped container keeps its networks but not its addresses, as in Docker.
-      ...(engine.options.networking instanceof BridgeNetworking
-        ? engine.options.networking.displaySettings(c)
-        : c.NetworkSettings),
-    },
-    Status: statusText(c),
-    ImageName: imageName(engine, c.Image),
-  };
 }

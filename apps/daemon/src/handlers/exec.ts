@@ -1,8 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import { type Duplex, PassThrough, Writable } from 'node:stream';
-import { encodeFrame } from '@ts-container/api';
+import {
+  ExecCreateRequestSchema,
+  type ExecStartRequest,
+  ExecStartRequestSchema,
+  encodeFrame,
+} from '@ts-container/api';
 import { type Engine, pauseContainer, topContainer, unpauseContainer } from '@ts-container/engine';
-import { z } from 'zod';
 import {
   HttpError,
   boolParam,
@@ -14,27 +18,6 @@ import {
   writeChunk,
 } from '../http.js';
 import type { Router } from '../router.js';
-
-const ExecCreateSchema = z
-  .object({
-    Cmd: z.array(z.string()).min(1, 'No exec command specified'),
-    Env: z.array(z.string()).nullable().optional(),
-    User: z.string().optional(),
-    WorkingDir: z.string().optional(),
-    Tty: z.boolean().optional(),
-    AttachStdin: z.boolean().optional(),
-    AttachStdout: z.boolean().optional(),
-    AttachStderr: z.boolean().optional(),
-    Privileged: z.boolean().optional(),
-    DetachKeys: z.string().nullable().optional(),
-    // Go decodes JSON field names case-insensitively; docker-py sends `detachKeys`.
-    detachKeys: z.string().nullable().optional(),
-  })
-  .passthrough();
-
-const ExecStartSchema = z
-  .object({ Detach: z.boolean().optional(), Tty: z.boolean().optional() })
-  .passthrough();
 
 /**
  * A writable that frames what it is given as one stream of the multiplexed format (unless
@@ -96,7 +79,7 @@ function parseJson(raw: Buffer): unknown {
 
 export function registerExec(router: Router, engine: Engine): void {
   router.add('POST', '/containers/{id}/exec', async ({ req, res, params }) => {
-    const body = ExecCreateSchema.parse(await readJson(req));
+    const body = ExecCreateRequestSchema.parse(await readJson(req));
     const id = engine.exec.create(params.id!, {
       Cmd: body.Cmd,
       ...(body.Env ? { Env: body.Env } : {}),
@@ -113,13 +96,13 @@ export function registerExec(router: Router, engine: Engine): void {
 
   router.add('POST', '/exec/{id}/start', async (ctx) => {
     const { req, params, upgrade } = ctx;
-    let body: z.infer<typeof ExecStartSchema>;
+    let body: ExecStartRequest;
     if (upgrade) {
       // An upgraded request's body arrives with the stream, ahead of any stdin.
       const length = Number(req.headers['content-length'] ?? 0);
       const raw = await takeBytes(upgrade, length);
-      body = ExecStartSchema.parse(raw.length ? parseJson(raw) : {});
-    } else body = ExecStartSchema.parse(await readJson(req));
+      body = ExecStartRequestSchema.parse(raw.length ? parseJson(raw) : {});
+    } else body = ExecStartRequestSchema.parse(await readJson(req));
     const session = engine.exec.assertStartable(params.id!);
     if (body.Detach) {
       engine.exec.startDetached(session.ID);

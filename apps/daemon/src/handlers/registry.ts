@@ -1,21 +1,11 @@
 import type { ServerResponse } from 'node:http';
+import { AuthConfigSchema } from '@ts-container/api';
 import type { Engine } from '@ts-container/engine';
 import type { Credentials } from '@ts-container/registry';
-import { z } from 'zod';
 import { HttpError, type RequestContext, filtersParam, messageFor, readJson, sendJson } from '../http.js';
 import type { Router } from '../router.js';
 
 /** `X-Registry-Auth`: base64url JSON the docker CLI sends with pull and push. */
-const AuthConfigSchema = z
-  .object({
-    username: z.string().optional(),
-    password: z.string().optional(),
-    serveraddress: z.string().optional(),
-    identitytoken: z.string().optional(),
-    registrytoken: z.string().optional(),
-  })
-  .passthrough();
-
 function credentialsFrom(header: string | string[] | undefined): Credentials | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   if (!value) return undefined;

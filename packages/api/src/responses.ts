@@ -1,0 +1,157 @@
+import { z } from 'zod';
+
+// Response bodies of the Engine API, as the typed client checks them. Lenient on purpose:
+// unknown fields pass through (Docker adds fields in every API version); only the fields a
+// caller reads are described, and a missing optional one is not an error.
+
+const labels = z.record(z.string()).nullable().optional();
+
+export const PortSummarySchema = z
+  .object({
+    IP: z.string().optional(),
+    PrivatePort: z.number(),
+    PublicPort: z.number().optional(),
+    Type: z.string(),
+  })
+  .passthrough();
+
+/** One row of `GET /containers/json`. */
+export const ContainerSummarySchema = z
+  .object({
+    Id: z.string(),
+    Names: z.array(z.string()),
+    Image: z.string(),
+    ImageID: z.string(),
+    Command: z.string(),
+    Created: z.number(),
+    Ports: z.array(PortSummarySchema),
+    Labels: labels,
+    State: z.string(),
+    Status: z.string(),
+    SizeRw: z.number().optional(),
+    SizeRootFs: z.number().optional(),
+  })
+  .passthrough();
+export const ContainerListSchema = z.array(ContainerSummarySchema);
+
+/** `GET /containers/{id}/json`: the fields callers read; the rest passes through. */
+export const ContainerInspectSchema = z
+  .object({
+    Id: z.string(),
+    Name: z.string(),
+    Image: z.string(),
+    Created: z.string(),
+    State: z.object({ Status: z.string(), Running: z.boolean() }).passthrough(),
+    Config: z.object({ Tty: z.boolean().optional(), Image: z.string().optional() }).passthrough(),
+    HostConfig: z.record(z.unknown()),
+  })
+  .passthrough();
+
+/** One row of `GET /images/json`. */
+export const ImageSummarySchema = z
+  .object({
+    Id: z.string(),
+    ParentId: z.string(),
+    RepoTags: z.array(z.string()).nullable(),
+    RepoDigests: z.array(z.string()).nullable(),
+    Created: z.number(),
+    Size: z.number(),
+    Labels: labels,
+    Containers: z.number(),
+  })
+  .passthrough();
+export const ImageListSchema = z.array(ImageSummarySchema);
+
+/** One row of `GET /images/{name}/history`, newest first. */
+export const ImageHistoryEntrySchema = z
+  .object({
+    Id: z.string(),
+    Created: z.number(),
+    CreatedBy: z.string(),
+    Tags: z.array(z.string()).nullable(),
+    Size: z.number(),
+    Comment: z.string(),
+  })
+  .passthrough();
+export const ImageHistorySchema = z.array(ImageHistoryEntrySchema);
+
+const ComponentVersionSchema = z
+  .object({ Name: z.string(), Version: z.string(), Details: z.record(z.unknown()).optional() })
+  .passthrough();
+
+/** `GET /version`. */
+export const VersionResponseSchema = z
+  .object({
+    Version: z.string(),
+    ApiVersion: z.string(),
+    MinAPIVersion: z.string().optional(),
+    Os: z.string(),
+    Arch: z.string(),
+    Components: z.array(ComponentVersionSchema).optional(),
+  })
+  .passthrough();
+export type VersionResponse = z.infer<typeof VersionResponseSchema>;
+
+/** `GET /info`: only a few fields are described; Docker's list is long and grows. */
+export const SystemInfoSchema = z
+  .object({ ServerVersion: z.string(), Containers: z.number(), Images: z.number() })
+  .passthrough();
+
+/** `GET /system/df`: each section is there when its type was asked for. */
+export const DiskUsageSchema = z
+  .object({
+    LayersSize: z.number().optional(),
+    Images: z.array(ImageSummarySchema).nullable().optional(),
+    Containers: z
+      .array(ContainerSummarySchema.partial({ Ports: true }))
+      .nullable()
+      .optional(),
+    Volumes: z
+      .array(z.object({ Name: z.string() }).passthrough())
+      .nullable()
+      .optional(),
+    BuildCache: z.array(z.unknown()).nullable().optional(),
+  })
+  .passthrough();
+
+/** `POST /containers/prune` and the other prunes: what went and the bytes freed. */
+export const ContainerPruneSchema = z
+  .object({ ContainersDeleted: z.array(z.string()).nullable(), SpaceReclaimed: z.number() })
+  .passthrough();
+export const ImagePruneSchema = z
+  .object({
+    ImagesDeleted: z
+      .array(z.object({ Untagged: z.string().optional(), Deleted: z.string().optional() }).passthrough())
+      .nullable(),
+    SpaceReclaimed: z.number(),
+  })
+  .passthrough();
+export const VolumePruneSchema = z
+  .object({ VolumesDeleted: z.array(z.string()).nullable(), SpaceReclaimed: z.number() })
+  .passthrough();
+export const NetworkPruneSchema = z.object({ NetworksDeleted: z.array(z.string()).nullable() }).passthrough();
+export const BuildCachePruneSchema = z
+  .object({ CachesDeleted: z.array(z.string()).nullable().optional(), SpaceReclaimed: z.number() })
+  .passthrough();
+
+/** `POST /containers/create`, `POST /networks/create`. */
+export const CreateResponseSchema = z
+  .object({ Id: z.string(), Warnings: z.array(z.string()).nullable().optional() })
+  .passthrough();
+
+/** `GET /networks` rows and `GET /networks/{id}`. */
+export const NetworkSchema = z
+  .object({ Name: z.string(), Id: z.string(), Driver: z.string(), Scope: z.string() })
+  .passthrough();
+export const NetworkListSchema = z.array(NetworkSchema);
+
+/** One line of `GET /events`. */
+export const EventMessageSchema = z
+  .object({
+    Type: z.string(),
+    Action: z.string(),
+    Actor: z.object({ ID: z.string(), Attributes: z.record(z.string()) }).passthrough(),
+    time: z.number(),
+    timeNano: z.union([z.number(), z.bigint()]),
+  })
+  .passthrough();
