@@ -16,33 +16,55 @@ import {
 import { formatList } from '../format.js';
 import { readTar, writeTar } from '../tar.js';
 
-/** `--docker "host=…,ca=…,cert=…,key=…,skip-tls-verify=…"`, as the docker CLI parses it. */
+const DOCKER_KEYS = ['from', 'host', 'ca', 'cert', 'key', 'skip-tls-verify'];
+const TLS_KEYS: Record<string, TlsFile> = { ca: 'ca.pem', cert: 'cert.pem', key: 'key.pem' };
+
+/**
+ * `--docker "host=…,ca=…,cert=…,key=…,skip-tls-verify=…"` or `--docker from=CONTEXT`, as the
+ * docker CLI parses it: every key is checked first; `from=` then takes the other context's
+ * endpoint (host and skip-tls-verify, not its TLS files: the docker CLI copies none either) and
+ * the other keys are ignored.
+ */
 async function parseDockerEndpoint(
+  ctx: CommandContext,
   spec: string,
   base: StoredContext | undefined,
 ): Promise<Pick<StoredContext, 'host' | 'skipTLSVerify' | 'tls'>> {
+  const fields = new Map<string, string>();
+  for (const field of spec.split(',')) {
+    if (field.trim() === '') continue;
+    const i = field.indexOf('=');
+    fields.set(i < 0 ? field : field.slice(0, i), i < 0 ? '' : field.slice(i + 1));
+  }
+  const unknown = [...fields.keys()].filter((key) => !DOCKER_KEYS.includes(key));
+  if (unknown.length > 0)
+    throw new CommandError(
+      `unable to create docker endpoint config: ${unknown.map((k) => `unrecognized config key: ${k}`).join('\n')}`,
+    );
+  const from = fields.get('from');
+  if (from !== undefined) {
+    const source =
+      from === DEFAULT_CONTEXT
+        ? { host: defaultHost(ctx), skipTLSVerify: false }
+        : await new ContextStore(ctx.configDir).get(from).catch((err: Error) => {
+            throw new CommandError(`unable to create docker endpoint config: ${err.message}`);
+          });
+    return { host: source.host, skipTLSVerify: source.skipTLSVerify, tls: {} };
+  }
   const out = {
     host: base?.host ?? '',
     skipTLSVerify: base?.skipTLSVerify ?? false,
     tls: { ...(base?.tls ?? {}) } as StoredContext['tls'],
   };
-  const files: Record<string, TlsFile> = { ca: 'ca.pem', cert: 'cert.pem', key: 'key.pem' };
-  for (const field of spec.split(',')) {
-    if (field.trim() === '') continue;
-    const i = field.indexOf('=');
-    const key = i < 0 ? field : field.slice(0, i);
-    const value = i < 0 ? '' : field.slice(i + 1);
+  for (const [key, value] of fields) {
     if (key === 'host') {
       parseHost(value);
       out.host = value;
     } else if (key === 'skip-tls-verify') out.skipTLSVerify = value === '' || value === 'true';
-    else if (key in files) {
-      out.tls[files[key]!] = await readFile(value).catch((err: NodeJS.ErrnoException) => {
+    else
+      out.tls[TLS_KEYS[key]!] = await readFile(value).catch((err: NodeJS.ErrnoException) => {
         throw new CommandError(`unable to create docker endpoint config: ${err.message}`);
       });
-    } else if (key === 'from') {
-      throw new CommandError('unable to create docker endpoint config: "from" is not supported by tsctr');
-    } else throw new CommandError(`unable to create docker endpoint config: unrecognized config key: ${key}`);
   }
   return out;
 }
@@ -84,7 +106,7 @@ export const contextCreateCommand: Command = {
         tls: {},
         meta: { Name: DEFAULT_CONTEXT },
       };
-    const endpoint = await parseDockerEndpoint((flags.docker as string | undefined) ?? '', base);
+    const endpoint = await parseDockerEndpoint(ctx, (flags.docker as string | undefined) ?? '', base);
     await store.save({
       name,
       description: (flags.description as string | undefined) ?? '',
@@ -115,7 +137,7 @@ export const contextUpdateCommand: Command = {
       throw new CommandError(err.message);
     });
     const endpoint =
-      flags.docker === undefined ? current : await parseDockerEndpoint(flags.docker as string, current);
+      flags.docker === undefined ? current : await parseDockerEndpoint(ctx, flags.docker as string, current);
     await store.save({
       ...current,
       host: endpoint.host,
