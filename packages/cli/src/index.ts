@@ -5,4 +5,5 @@ export { buildCreateRequest } from './create-request.js';
 export { FlagError, type FlagSpec, type FlagValues, parseFlags } from './flags.js';
 export { formatList, timeAgo } from './format.js';
 export { renderTable } from './table.js';
-export { formatValue, renderTemplate, TemplateError } from './template.js';
+export { renderTemplate, TemplateError } from './template.js';
+export { formatValue } from './template-funcs.js';
