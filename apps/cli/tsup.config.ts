@@ -1,5 +1,63 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import type { Plugin } from 'esbuild';
 import { preset } from '../../tsup.preset.ts';
+
+/**
+ * Packages the CLI needs only for a few commands (`cp`, `build`, `save`/`load`), whose top level
+ * costs more to evaluate than the rest of the bundle: execa alone was half of `tsctr --version`'s
+ * JavaScript time. Each import of one resolves to a stand-in with the same names that loads the
+ * real module (still bundled, through a lazy `require`, so no dynamic import) on first call.
+ */
+const LAZY: Record<string, { named?: string[]; defaultMethods?: string[] }> = {
+  execa: { named: ['execa'] },
+  'tar-stream': { defaultMethods: ['pack', 'extract'] },
+};
+
+function lazyModules(): Plugin {
+  return {
+    name: 'tsctr-lazy-modules',
+    setup(build) {
+      const filter = new RegExp(`^(${Object.keys(LAZY).join('|')})$`);
+      build.onResolve({ filter }, (args) =>
+        args.namespace === 'tsctr-lazy'
+          ? undefined
+          : { path: args.path, namespace: 'tsctr-lazy', pluginData: { resolveDir: args.resolveDir } },
+      );
+      build.onLoad({ filter: /.*/, namespace: 'tsctr-lazy' }, (args) => {
+        const spec = LAZY[args.path]!;
+        const lines = [
+          'let real;',
+          `const load = () => (real ??= require(${JSON.stringify(args.path)}));`,
+          ...(spec.named ?? []).map(
+            (name) => `export function ${name}(...a) { return load().${name}(...a); }`,
+          ),
+        ];
+        if (spec.defaultMethods)
+          lines.push(
+            `export default { ${spec.defaultMethods.map((m) => `${m}: (...a) => load().${m}(...a)`).join(', ')} };`,
+          );
+        return { contents: lines.join('\n'), loader: 'js', resolveDir: args.pluginData.resolveDir };
+      });
+    },
+  };
+}
+
+/**
+ * The bundle's header requires every Node built-in it uses (`var http = require('http');`), and
+ * each is then used as `http.request(…)`. Loading them costs more than the rest of `--version`
+ * (Node compiles most built-ins on first require), and a command uses few of them. Each header
+ * line becomes a forwarding Proxy that requires the module on first use: the same objects,
+ * classes and properties, only later.
+ */
+export function lazyBuiltins(source: string): string {
+  const header = /^var ([\w$]+) = require\('([\w/:]+)'\);$/gm;
+  const helper =
+    "function __tsctrLazy(id) { let m; const load = () => (m ??= require(id)); return new Proxy({}, { get: (_, k) => (k === '__esModule' ? undefined : load()[k]), has: (_, k) => k in load(), ownKeys: () => Reflect.ownKeys(load()), getOwnPropertyDescriptor: (t, k) => { const d = Reflect.getOwnPropertyDescriptor(load(), k); if (d && !d.configurable) Object.defineProperty(t, k, d); return d; }, getPrototypeOf: () => Reflect.getPrototypeOf(load()) }); }";
+  if (!/^'use strict';$/m.test(source)) throw new Error('lazyBuiltins: the bundle has no CommonJS header');
+  return source
+    .replace(/^'use strict';$/m, `'use strict';${helper}`)
+    .replace(header, (_, name: string, id: string) => `var ${name} = __tsctrLazy('${id}');`);
+}
 
 // One bundled, tree-shaken file: the CLI starts on every command, and loading dozens of
 // modules (zod, execa, tar-stream) it mostly does not need costs more than the work itself.
@@ -14,8 +72,11 @@ export default preset({
   dts: false,
   treeshake: true,
   shims: true,
+  esbuildPlugins: [lazyModules()],
   // The package is `"type": "module"`; this tells Node the bundle in dist/ is CommonJS.
   onSuccess: async () => {
     await writeFile(new URL('./dist/package.json', import.meta.url), '{ "type": "commonjs" }\n');
+    const main = new URL('./dist/main.js', import.meta.url);
+    await writeFile(main, lazyBuiltins(await readFile(main, 'utf8')));
   },
 });

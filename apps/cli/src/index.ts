@@ -50,7 +50,10 @@ void runCli(
   {
     stdout: process.stdout,
     stderr: process.stderr,
-    stdin: process.stdin,
+    // Made on first use: most commands never read stdin, and opening it costs start-up time.
+    get stdin() {
+      return process.stdin;
+    },
     env: process.env,
     stdoutIsTTY: process.stdout.isTTY === true,
   },

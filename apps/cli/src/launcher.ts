@@ -8,7 +8,6 @@
  * A vm.Script has no loader for `import()`: the bundle must have no dynamic import
  * (test/bundle.test.ts checks it).
  */
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { homedir } from 'node:os';
@@ -32,7 +31,7 @@ function runCached(): void {
   const source = readFileSync(bundle, 'utf8');
   const { size, mtimeMs } = statSync(bundle);
   // One cache per installed bundle: a rebuild or another Node replaces it rather than adding one.
-  const prefix = `main-${createHash('sha256').update(bundle).digest('hex').slice(0, 16)}-`;
+  const prefix = `main-${pathHash(bundle)}-`;
   const cacheFile = join(cacheDir, `${prefix}${size}-${Math.floor(mtimeMs)}-${process.version}.v8`);
   let cached: Buffer | undefined;
   try {
@@ -65,4 +64,14 @@ function runCached(): void {
   )._nodeModulePaths(dirname(bundle));
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   wrapper.call(module.exports, module.exports, Module.createRequire(bundle), module, bundle, dirname(bundle));
+}
+
+/**
+ * FNV-1a of the bundle's path, to name its cache: node:crypto would cost the command more to
+ * load (with the streams it pulls in) than the rest of the launcher.
+ */
+function pathHash(path: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
 }

@@ -602,4 +602,26 @@ esac
       expect((await run('tsctr', ['--context', 'over-ssh', 'ps', '-q'], cfg)).exitCode).toBe(0);
     }, 60_000);
   });
+
+  it('ends a handshake without an acceptable certificate with a TLS alert, which the docker CLI reports', async () => {
+    // The docker CLI (Go) sends no certificate that the daemon's CertificateRequest does not list
+    // a CA for, so the daemon's "certificate required" alert answers both cases, as dockerd's would.
+    const tls = (cert?: string) => [
+      '-H',
+      tcpHost,
+      '--tlsverify',
+      '--tlscacert',
+      join(certs, 'ca.pem'),
+      ...(cert ? ['--tlscert', join(cert, 'client-cert.pem'), '--tlskey', join(cert, 'client-key.pem')] : []),
+      'ps',
+    ];
+    for (const cert of [undefined, otherCerts]) {
+      const r = await run('docker', tls(cert), config());
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/^error during connect: .*: remote error: tls: certificate required$/);
+    }
+    const noCert = await run('tsctr', tls(), config());
+    expect(noCert).toMatchObject({ exitCode: 1, stdout: '' });
+    expect(noCert.stderr).toMatch(/remote error: tls: certificate required/);
+  }, 60_000);
 });

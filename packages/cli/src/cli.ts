@@ -7,7 +7,6 @@ import {
   inspectCommand,
   killCommand,
   logsCommand,
-  psCommand,
   renameCommand,
   restartCommand,
   rmCommand,
@@ -29,6 +28,7 @@ import {
 } from './commands/images.js';
 import { MAINTENANCE_COMMANDS } from './commands/maintenance.js';
 import { NETWORK_COMMANDS } from './commands/network.js';
+import { psCommand } from './commands/ps.js';
 import { pullCommand, pushCommand } from './commands/pull.js';
 import { loginCommand, logoutCommand, searchCommand } from './commands/registry.js';
 import { createCommand, runCommand } from './commands/run.js';

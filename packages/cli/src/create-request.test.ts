@@ -2,15 +2,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONTAINER_FLAGS } from './container-flags.js';
+import { buildCreateRequest } from './create-request.js';
 import {
-  CONTAINER_FLAGS,
-  buildCreateRequest,
   parseDevice,
   parseDeviceCgroupRule,
   parseGpus,
   parseThrottleDevice,
   parseWeightDevice,
-} from './create-request.js';
+} from './device-options.js';
 import { parseFlags } from './flags.js';
 
 describe('run/create flags into a create request', () => {

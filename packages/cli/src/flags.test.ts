@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildCreateRequest, parseBytes, parsePublish, parseRestart } from './create-request.js';
-import { CONTAINER_FLAGS } from './create-request.js';
+import { CONTAINER_FLAGS } from './container-flags.js';
+import { parseBytes, parsePublish, parseRestart } from './container-options.js';
+import { buildCreateRequest } from './create-request.js';
 import { parseFlags } from './flags.js';
 import { renderTable } from './table.js';
 

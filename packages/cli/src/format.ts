@@ -1,6 +1,7 @@
 import { humanDuration } from '@ts-container/common';
 import { renderTable } from './table.js';
-import { plainFields, renderTemplate } from './template.js';
+import { plainFields } from './template-funcs.js';
+import { renderTemplate } from './template.js';
 
 /**
  * Renders a list the way Docker's formatter does: `table` (the default, or `table {{…}}`),

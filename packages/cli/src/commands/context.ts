@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { hostUrl, parseHost } from '@ts-container/api';
 import { type Command, type CommandContext, CommandError, write } from '../context.js';
 import {
@@ -8,41 +8,62 @@ import {
   TLS_FILES,
   type TlsFile,
   contextName,
-  endpointOf,
   readConfigFile,
   setCurrentContext,
   validateContextName,
 } from '../docker-config.js';
 import { formatList } from '../format.js';
-import { readTar, writeTar } from '../tar.js';
+import { contextExportCommand, contextImportCommand } from './context-archive.js';
 
-/** `--docker "host=…,ca=…,cert=…,key=…,skip-tls-verify=…"`, as the docker CLI parses it. */
+const DOCKER_KEYS = ['from', 'host', 'ca', 'cert', 'key', 'skip-tls-verify'];
+const TLS_KEYS: Record<string, TlsFile> = { ca: 'ca.pem', cert: 'cert.pem', key: 'key.pem' };
+
+/**
+ * `--docker "host=…,ca=…,cert=…,key=…,skip-tls-verify=…"` or `--docker from=CONTEXT`, as the
+ * docker CLI parses it: every key is checked first; `from=` then takes the other context's
+ * endpoint (host and skip-tls-verify, not its TLS files: the docker CLI copies none either) and
+ * the other keys are ignored.
+ */
 async function parseDockerEndpoint(
+  ctx: CommandContext,
   spec: string,
   base: StoredContext | undefined,
 ): Promise<Pick<StoredContext, 'host' | 'skipTLSVerify' | 'tls'>> {
+  const fields = new Map<string, string>();
+  for (const field of spec.split(',')) {
+    if (field.trim() === '') continue;
+    const i = field.indexOf('=');
+    fields.set(i < 0 ? field : field.slice(0, i), i < 0 ? '' : field.slice(i + 1));
+  }
+  const unknown = [...fields.keys()].filter((key) => !DOCKER_KEYS.includes(key));
+  if (unknown.length > 0)
+    throw new CommandError(
+      `unable to create docker endpoint config: ${unknown.map((k) => `unrecognized config key: ${k}`).join('\n')}`,
+    );
+  const from = fields.get('from');
+  if (from !== undefined) {
+    const source =
+      from === DEFAULT_CONTEXT
+        ? { host: defaultHost(ctx), skipTLSVerify: false }
+        : await new ContextStore(ctx.configDir).get(from).catch((err: Error) => {
+            throw new CommandError(`unable to create docker endpoint config: ${err.message}`);
+          });
+    return { host: source.host, skipTLSVerify: source.skipTLSVerify, tls: {} };
+  }
   const out = {
     host: base?.host ?? '',
     skipTLSVerify: base?.skipTLSVerify ?? false,
     tls: { ...(base?.tls ?? {}) } as StoredContext['tls'],
   };
-  const files: Record<string, TlsFile> = { ca: 'ca.pem', cert: 'cert.pem', key: 'key.pem' };
-  for (const field of spec.split(',')) {
-    if (field.trim() === '') continue;
-    const i = field.indexOf('=');
-    const key = i < 0 ? field : field.slice(0, i);
-    const value = i < 0 ? '' : field.slice(i + 1);
+  for (const [key, value] of fields) {
     if (key === 'host') {
       parseHost(value);
       out.host = value;
     } else if (key === 'skip-tls-verify') out.skipTLSVerify = value === '' || value === 'true';
-    else if (key in files) {
-      out.tls[files[key]!] = await readFile(value).catch((err: NodeJS.ErrnoException) => {
+    else
+      out.tls[TLS_KEYS[key]!] = await readFile(value).catch((err: NodeJS.ErrnoException) => {
         throw new CommandError(`unable to create docker endpoint config: ${err.message}`);
       });
-    } else if (key === 'from') {
-      throw new CommandError('unable to create docker endpoint config: "from" is not supported by tsctr');
-    } else throw new CommandError(`unable to create docker endpoint config: unrecognized config key: ${key}`);
   }
   return out;
 }
@@ -84,7 +105,7 @@ export const contextCreateCommand: Command = {
         tls: {},
         meta: { Name: DEFAULT_CONTEXT },
       };
-    const endpoint = await parseDockerEndpoint((flags.docker as string | undefined) ?? '', base);
+    const endpoint = await parseDockerEndpoint(ctx, (flags.docker as string | undefined) ?? '', base);
     await store.save({
       name,
       description: (flags.description as string | undefined) ?? '',
@@ -115,7 +136,7 @@ export const contextUpdateCommand: Command = {
       throw new CommandError(err.message);
     });
     const endpoint =
-      flags.docker === undefined ? current : await parseDockerEndpoint(flags.docker as string, current);
+      flags.docker === undefined ? current : await parseDockerEndpoint(ctx, flags.docker as string, current);
     await store.save({
       ...current,
       host: endpoint.host,
@@ -306,82 +327,6 @@ export const contextRmCommand: Command = {
       }
     }
     if (errors.length > 0) throw new CommandError(errors.join('\n'));
-    return 0;
-  },
-};
-
-/**
- * `context export NAME [FILE]`: the docker CLI's archive (`meta.json`, `tls/docker/*.pem`),
- * to `NAME.dockercontext` by default or stdout for `-`.
- */
-export const contextExportCommand: Command = {
-  name: 'context export',
-  usage: 'context export [OPTIONS] CONTEXT [FILE|-]',
-  description: 'Export a context to a tar archive FILE or a tar stream on STDOUT.',
-  flags: [],
-  minArgs: 1,
-  maxArgs: 2,
-  async run(ctx, args) {
-    const name = args[0]!;
-    if (name === DEFAULT_CONTEXT) throw new CommandError('cannot export the default context');
-    const store = new ContextStore(ctx.configDir);
-    const c = await store.get(name).catch((err: Error) => {
-      throw new CommandError(err.message);
-    });
-    const meta = await readFile(`${store.metaDir(name)}/meta.json`);
-    const entries: Parameters<typeof writeTar>[0] = [{ name: 'meta.json', data: meta, mode: 0o644 }];
-    const files = TLS_FILES.filter((f) => c.tls[f]);
-    if (files.length > 0) {
-      entries.push({ name: 'tls/', mode: 0o700 }, { name: 'tls/docker/', mode: 0o700 });
-      for (const f of files) entries.push({ name: `tls/docker/${f}`, data: c.tls[f]!, mode: 0o600 });
-    }
-    const tar = writeTar(entries);
-    const file = args[1] ?? `${name}.dockercontext`;
-    if (file === '-') {
-      ctx.io.stdout.write(tar);
-      return 0;
-    }
-    await writeFile(file, tar, { mode: 0o600 });
-    write(ctx.io.stderr, `Written file "${file}"`);
-    return 0;
-  },
-};
-
-export const contextImportCommand: Command = {
-  name: 'context import',
-  usage: 'context import [OPTIONS] CONTEXT FILE|-',
-  description: 'Import a context from a tar or zip file',
-  flags: [],
-  minArgs: 2,
-  maxArgs: 2,
-  async run(ctx, args) {
-    const [name, file] = args as [string, string];
-    try {
-      validateContextName(name);
-    } catch (err) {
-      throw new CommandError((err as Error).message);
-    }
-    const store = new ContextStore(ctx.configDir);
-    if (await store.exists(name)) throw new CommandError(`context "${name}" already exists`);
-    let data: Buffer;
-    if (file === '-') {
-      const chunks: Buffer[] = [];
-      for await (const c of ctx.io.stdin) chunks.push(c as Buffer);
-      data = Buffer.concat(chunks);
-    } else data = await readFile(file);
-    const entries = readTar(data);
-    const metaEntry = entries.find((e) => e.name === 'meta.json');
-    if (!metaEntry?.data) throw new CommandError('invalid context archive: no meta.json');
-    const parsed = store.fromMeta(JSON.parse(metaEntry.data.toString('utf8')), {});
-    const tls: StoredContext['tls'] = {};
-    for (const e of entries) {
-      const m = /^tls\/docker\/(ca|cert|key)\.pem$/.exec(e.name);
-      if (m && e.data) tls[`${m[1]}.pem` as TlsFile] = e.data;
-    }
-    await store.save({ ...parsed, name, tls, meta: { ...parsed.meta, Name: name } });
-    endpointOf({ ...parsed, tls });
-    write(ctx.io.stdout, name);
-    write(ctx.io.stderr, `Successfully imported context "${name}"`);
     return 0;
   },
 };

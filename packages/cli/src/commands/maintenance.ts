@@ -1,6 +1,6 @@
 import { humanSize } from '@ts-container/common';
+import { parseBytes, parseNanoCpus, parseRestart } from '../container-options.js';
 import { type Command, CommandError, write } from '../context.js';
-import { parseBytes, parseNanoCpus, parseRestart } from '../create-request.js';
 import { confirm, filtersMap, filtersQuery } from '../prompt.js';
 import { renderTemplate } from '../template.js';
 
