@@ -628,6 +628,8 @@ export async function build(
     };
     if (chown !== undefined) copy.chown = chown;
     if (chmod !== undefined) copy.chmod = chmod;
+    // The context's files are written out only now, for the first step that needs them.
+    if (context && sources.some((s) => s.kind === 'context')) await context.materialize();
     if (state.author !== undefined) copy.author = state.author;
     finish(state, await backend.copy(copy));
   }

@@ -564,7 +564,7 @@ async function buildContext(
       } catch (err) {
         // Docker also accepts a lower-case `dockerfile` when none was named.
         if (options.dockerfile) throw err;
-        dockerfile = await readFile(await resolveInRoot(context.root, 'dockerfile'), 'utf8').catch(() => {
+        dockerfile = await context.readDockerfile('dockerfile').catch(() => {
           throw err;
         });
       }
