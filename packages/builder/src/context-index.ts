@@ -44,7 +44,9 @@ export async function spoolTar(
   spoolPath: string,
   capture: (name: string) => boolean,
 ): Promise<ContextIndex> {
-  const entries = new Map<string, IndexedEntry>([['.', { type: 'directory', perm: ROOT_PERM, children: [] }]]);
+  const entries = new Map<string, IndexedEntry>([
+    ['.', { type: 'directory', perm: ROOT_PERM, children: [] }],
+  ]);
   const captured = new Map<string, Buffer>();
   let exact = true;
   const spool = createWriteStream(spoolPath, { highWaterMark: 1 << 20 });
@@ -99,7 +101,9 @@ export async function spoolTar(
     raw.once('error', (err) => tee.destroy(err));
     const input = await decompressStream(raw.pipe(tee));
     await Promise.all([pipeline(input, extract), consume()]);
-    await new Promise<void>((resolve, reject) => spool.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      spool.end((err?: Error | null) => (err ? reject(err) : resolve())),
+    );
   } catch (err) {
     extract.destroy();
     spool.destroy();

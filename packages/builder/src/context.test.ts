@@ -127,14 +127,16 @@ describe('BuildContext', () => {
       expect(await readdir(ctx.root)).toEqual([]);
       const sources = ['.', 'src', 'src/sub', 'a.txt', 'b.txt', '*.txt'];
       const indexed = [];
-      for (const s of sources) for (const e of await ctx.resolveSources([s])) indexed.push(await ctx.checksum(e));
+      for (const s of sources)
+        for (const e of await ctx.resolveSources([s])) indexed.push(await ctx.checksum(e));
       expect(await ctx.readDockerfile()).toContain('FROM scratch');
       expect(await ctx.walk('.')).not.toContain('secret.key');
       await ctx.materialize();
       expect((await readdir(ctx.root)).sort()).toContain('Dockerfile');
       const onDisk = await BuildContext.fromDirectory(ctx.root);
       const fromDisk = [];
-      for (const s of sources) for (const e of await onDisk.resolveSources([s])) fromDisk.push(await onDisk.checksum(e));
+      for (const s of sources)
+        for (const e of await onDisk.resolveSources([s])) fromDisk.push(await onDisk.checksum(e));
       expect(indexed).toEqual(fromDisk);
     } finally {
       await ctx.close();

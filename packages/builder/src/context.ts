@@ -110,7 +110,11 @@ export class BuildContext {
     const dockerfile = options.dockerfile ?? 'Dockerfile';
     const wanted = new Set([cleanSource(dockerfile), 'dockerfile', '.dockerignore']);
     const unpack = async () => {
-      await extractArchive(createReadStream(spool), dir, { whiteouts: 'none', devices: 'skip', sameOwner: false });
+      await extractArchive(createReadStream(spool), dir, {
+        whiteouts: 'none',
+        devices: 'skip',
+        sameOwner: false,
+      });
     };
     try {
       const index = await spoolTar(Buffer.isBuffer(tar) ? [tar] : tar, spool, (name) => wanted.has(name));
