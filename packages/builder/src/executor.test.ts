@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -275,6 +276,32 @@ ENTRYPOINT ["/app"]
     );
     expect(lines.join('')).toContain('Step 2/8 : RUN false');
     expect(backend.runs.map((r) => r.argv.at(-1))).not.toContain('echo b2');
+  });
+
+  it('gives a tar context the cache keys and image of the same context read from disk; a changed file invalidates exactly the steps that read it', async () => {
+    const text = 'FROM busybox\nCOPY hello.txt /h\nRUN echo x\nCOPY other.txt /o\nCMD ["x"]\n';
+    const fromDisk = await build(text, await BuildContext.fromDirectory(dir), { now: fixedNow }, backend);
+    const counts = () => [backend.runs.length, backend.copies.length, backend.commits.length];
+    const before = counts();
+    const tarOf = () => BuildContext.fromTar(execFileSync('tar', ['-C', dir, '-cf', '-', '.']));
+    const ctx = await tarOf();
+    const cached = await build(text, ctx, { now: fixedNow }, backend);
+    await ctx.close();
+    expect(cached.imageId).toBe(fromDisk.imageId);
+    expect(counts()).toEqual(before);
+
+    await writeFile(join(dir, 'other.txt'), 'changed');
+    const lines: string[] = [];
+    const ctx2 = await tarOf();
+    const rebuilt = await build(text, ctx2, { now: fixedNow }, backend, (l) => lines.push(l));
+    await ctx2.close();
+    expect(rebuilt.imageId).not.toBe(fromDisk.imageId);
+    // COPY hello.txt and RUN come from the cache; COPY other.txt and the CMD after it are made again.
+    expect(lines.join('').match(/Using cache/g)).toHaveLength(2);
+    expect(counts()).toEqual([before[0], before[1]! + 1, before[2]! + 1]);
+    expect(backend.copies.at(-1)!.sources.map((s) => (s.kind === 'context' ? s.path : ''))).toEqual([
+      'other.txt',
+    ]);
   });
 
   it('runs ONBUILD triggers of the base image and clears them', async () => {
