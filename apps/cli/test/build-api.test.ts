@@ -91,7 +91,10 @@ describe.skipIf(skip !== undefined)('POST /build conformance', () => {
   });
 
   it('skips the stages the target does not need (as BuildKit does)', async () => {
-    const messages = await build({ Dockerfile: 'FROM busybox AS unused\nRUN false\nFROM busybox\nRUN true\n' }, 'rm=1');
+    const messages = await build(
+      { Dockerfile: 'FROM busybox AS unused\nRUN false\nFROM busybox\nRUN true\n' },
+      'rm=1',
+    );
     const text = messages.map((m) => m.stream ?? '').join('');
     expect(text).toMatch(/^Step 1\/2 : FROM busybox\n/);
     expect(text).not.toContain('RUN false');
