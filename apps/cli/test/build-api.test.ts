@@ -67,16 +67,19 @@ describe.skipIf(skip !== undefined)('POST /build conformance', () => {
 
   it('streams steps, RUN output (stderr in red), the aux ID, then Successfully built and tagged, last', async () => {
     const messages = await build(
-      { Dockerfile: 'FROM busybox AS first\nRUN true\nFROM busybox\nRUN echo out && echo err >&2\n' },
+      {
+        Dockerfile:
+          'FROM busybox AS first\nRUN echo hi > /x\nFROM busybox\nCOPY --from=first /x /x\nRUN echo out && echo err >&2\n',
+      },
       't=apiorder&rm=1',
     );
     const streams = messages.map((m) => m.stream);
-    expect(streams[0]).toBe('Step 1/4 : FROM busybox AS first\n');
+    expect(streams[0]).toBe('Step 1/5 : FROM busybox AS first\n');
     // moby's StderrFormatter: what RUN wrote to stderr, wrapped in red.
     expect(streams).toContain('out\n');
     expect(streams).toContain('\u001b[91merr\n\u001b[0m');
     expect(streams.join('')).toMatch(
-      /Step 4\/4 : RUN echo out && echo err >&2\n ---> Running in ([a-f0-9]{12})\n(.|\n)*Removing intermediate container \1\n ---> [a-f0-9]{12}\n/,
+      /Step 5\/5 : RUN echo out && echo err >&2\n ---> Running in ([a-f0-9]{12})\n(.|\n)*Removing intermediate container \1\n ---> [a-f0-9]{12}\n/,
     );
     // One aux message per stage, the last one being the result, before the closing lines.
     const aux = messages.filter((m) => m.aux).map((m) => m.aux!.ID);
@@ -85,6 +88,17 @@ describe.skipIf(skip !== undefined)('POST /build conformance', () => {
     expect(last3[0]).toEqual({ aux: { ID: aux[1] } });
     expect(last3[1]).toEqual({ stream: `Successfully built ${short(aux[1]!)}\n` });
     expect(last3[2]).toEqual({ stream: 'Successfully tagged apiorder:latest\n' });
+  });
+
+  it('skips the stages the target does not need (as BuildKit does)', async () => {
+    const messages = await build(
+      { Dockerfile: 'FROM busybox AS unused\nRUN false\nFROM busybox\nRUN true\n' },
+      'rm=1',
+    );
+    const text = messages.map((m) => m.stream ?? '').join('');
+    expect(text).toMatch(/^Step 1\/2 : FROM busybox\n/);
+    expect(text).not.toContain('RUN false');
+    expect(text).toContain('Successfully built');
   });
 
   it('keeps intermediate containers with rm=0, and says nothing about removing them', async () => {

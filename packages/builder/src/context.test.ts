@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -114,5 +114,32 @@ describe('BuildContext', () => {
       await ctx.close();
     }
     await expect(BuildContext.fromDirectory(ctx.root)).rejects.toThrow('not found');
+  });
+
+  it('indexes a tar context without unpacking it, with the checksums its unpacked files give', async () => {
+    await rm(join(dir, 'link'));
+    await chmod(join(dir, 'b.txt'), 0o600);
+    await chmod(join(dir, 'src/sub'), 0o750);
+    const tar = execFileSync('tar', ['-C', dir, '-cf', '-', '.']);
+    const ctx = await BuildContext.fromTar(tar, { tempDir: tmpdir() });
+    try {
+      // Nothing is written out until a step needs the files.
+      expect(await readdir(ctx.root)).toEqual([]);
+      const sources = ['.', 'src', 'src/sub', 'a.txt', 'b.txt', '*.txt'];
+      const indexed = [];
+      for (const s of sources)
+        for (const e of await ctx.resolveSources([s])) indexed.push(await ctx.checksum(e));
+      expect(await ctx.readDockerfile()).toContain('FROM scratch');
+      expect(await ctx.walk('.')).not.toContain('secret.key');
+      await ctx.materialize();
+      expect((await readdir(ctx.root)).sort()).toContain('Dockerfile');
+      const onDisk = await BuildContext.fromDirectory(ctx.root);
+      const fromDisk = [];
+      for (const s of sources)
+        for (const e of await onDisk.resolveSources([s])) fromDisk.push(await onDisk.checksum(e));
+      expect(indexed).toEqual(fromDisk);
+    } finally {
+      await ctx.close();
+    }
   });
 });

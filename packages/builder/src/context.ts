@@ -3,8 +3,8 @@ import { createReadStream } from 'node:fs';
 import { lstat, mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { Readable } from 'node:stream';
 import { extractArchive, resolveInRoot } from '@ts-container/image';
+import { type ContextIndex, spoolTar } from './context-index.js';
 import { PatternMatcher, parseDockerignore } from './dockerignore.js';
 import { BuildContextError } from './errors.js';
 
@@ -64,16 +64,23 @@ export interface BuildContextOptions {
 
 export class BuildContext {
   private readonly matcher: PatternMatcher;
+  /** Unpacks a spooled tar context into {@link root}; undefined once done (or for a directory). */
+  private unpack: (() => Promise<void>) | undefined;
+  private unpacking: Promise<void> | undefined;
 
   private constructor(
-    /** The directory holding the context. */
+    /** The directory holding the context (for a tar context: once {@link materialize}d). */
     readonly root: string,
     /** The .dockerignore patterns in effect. */
     readonly ignorePatterns: readonly string[],
     readonly dockerfilePath: string,
     private readonly cleanup: (() => Promise<void>) | undefined,
+    /** The tar context's index: entries are looked up and checksummed without the disk. */
+    private readonly index?: ContextIndex,
+    unpack?: () => Promise<void>,
   ) {
     this.matcher = new PatternMatcher(ignorePatterns);
+    this.unpack = unpack;
   }
 
   /** A context that is a directory on this host (not copied; read in place). */
@@ -85,41 +92,70 @@ export class BuildContext {
   }
 
   /**
-   * A context sent as a tar stream (what the Docker API's POST /build receives). It is unpacked
-   * as it arrives into a temporary directory (removed by {@link close}, or at once when the
-   * archive is bad), every entry resolved inside that directory.
+   * A context sent as a tar stream (what the Docker API's POST /build receives). It is spooled
+   * to one file and indexed as it arrives (see context-index.ts); its files are unpacked into a
+   * temporary directory only when a step needs them ({@link materialize}), every entry resolved
+   * inside that directory. {@link close} removes both.
    */
   static async fromTar(
     tar: AsyncIterable<Uint8Array> | Buffer,
     options: BuildContextOptions = {},
   ): Promise<BuildContext> {
     const dir = await mkdtemp(join(options.tempDir ?? tmpdir(), 'ts-container-context-'));
-    try {
-      await extractArchive(Buffer.isBuffer(tar) ? Readable.from([tar]) : tar, dir, {
+    const spool = `${dir}.tar`;
+    const cleanup = async () => {
+      await rm(dir, { recursive: true, force: true });
+      await rm(spool, { force: true });
+    };
+    const dockerfile = options.dockerfile ?? 'Dockerfile';
+    const wanted = new Set([cleanSource(dockerfile), 'dockerfile', '.dockerignore']);
+    const unpack = async () => {
+      await extractArchive(createReadStream(spool), dir, {
         whiteouts: 'none',
         devices: 'skip',
         sameOwner: false,
       });
+    };
+    try {
+      const index = await spoolTar(Buffer.isBuffer(tar) ? [tar] : tar, spool, (name) => wanted.has(name));
+      if (!index.exact) {
+        await unpack();
+        return new BuildContext(dir, await readIgnore(dir), dockerfile, cleanup);
+      }
+      const ignore = index.captured.get('.dockerignore');
+      const patterns = ignore === undefined ? [] : parseDockerignore(ignore.toString('utf8'));
+      return new BuildContext(dir, patterns, dockerfile, cleanup, index, unpack);
     } catch (e) {
-      await rm(dir, { recursive: true, force: true });
+      await cleanup();
       throw e;
     }
-    return new BuildContext(dir, await readIgnore(dir), options.dockerfile ?? 'Dockerfile', () =>
-      rm(dir, { recursive: true, force: true }),
-    );
+  }
+
+  /** Makes the context's files exist under {@link root} (a tar context is unpacked once, on first need). */
+  async materialize(): Promise<void> {
+    if (this.unpack === undefined) return;
+    this.unpacking ??= this.unpack();
+    await this.unpacking;
+    this.unpack = undefined;
   }
 
   async close(): Promise<void> {
     await this.cleanup?.();
   }
 
-  /** Reads the Dockerfile (even when .dockerignore excludes it, as Docker does). */
-  async readDockerfile(): Promise<string> {
-    const rel = cleanSource(this.dockerfilePath);
+  /**
+   * Reads the Dockerfile (even when .dockerignore excludes it, as Docker does); `path` reads
+   * another context file instead (the lower-case `dockerfile` Docker also accepts).
+   */
+  async readDockerfile(path = this.dockerfilePath): Promise<string> {
+    const rel = cleanSource(path);
+    const captured = this.index?.captured.get(rel);
+    if (captured !== undefined) return captured.toString('utf8');
     try {
+      if (this.index) throw new Error('not in the context');
       return await readFile(await resolveInRoot(this.root, rel), 'utf8');
     } catch {
-      throw new BuildContextError(`Cannot locate specified Dockerfile: ${this.dockerfilePath}`, 'not-found');
+      throw new BuildContextError(`Cannot locate specified Dockerfile: ${path}`, 'not-found');
     }
   }
 
@@ -166,6 +202,12 @@ export class BuildContext {
 
   /** A context path's entry; symlinks on the way are followed inside the context, never out of it. */
   private async entry(path: string): Promise<ContextSource> {
+    if (this.index) {
+      // An exact index has no symlinks: the path is the entry's own.
+      const e = this.index.entries.get(path);
+      if (!e) throw new BuildContextError(`stat ${path}: file does not exist`, 'not-found');
+      return { path, absolute: path === '.' ? this.root : join(this.root, path), type: e.type };
+    }
     const absolute = path === '.' ? this.root : await resolveInRoot(this.root, path, false);
     const st = await lstat(absolute);
     const type = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'directory' : 'file';
@@ -175,6 +217,20 @@ export class BuildContext {
   /** Every non-excluded context-relative path under `dir`, sorted, directories included. */
   async walk(dir: string): Promise<string[]> {
     const out: string[] = [];
+    const index = this.index;
+    if (index) {
+      const visitIndexed = (rel: string) => {
+        for (const name of index.entries.get(rel)?.children ?? []) {
+          const child = rel === '.' ? name : `${rel}/${name}`;
+          const excluded = this.isExcluded(child);
+          if (!excluded) out.push(child);
+          if (index.entries.get(child)?.type === 'directory' && (!excluded || this.matcher.hasExclusions))
+            visitIndexed(child);
+        }
+      };
+      visitIndexed(dir);
+      return out;
+    }
     const visit = async (rel: string) => {
       const abs = rel === '.' ? this.root : join(this.root, rel);
       const names = (await readdir(abs)).sort();
@@ -197,7 +253,14 @@ export class BuildContext {
    * content or link target). Owners and timestamps are left out, as Docker leaves them out.
    */
   async checksum(source: ContextSource): Promise<string> {
-    const header = async (abs: string, name: string): Promise<string> => {
+    const index = this.index;
+    const header = async (abs: string, name: string, rel: string): Promise<string> => {
+      const indexed = index?.entries.get(rel);
+      if (indexed) {
+        const perm = indexed.perm.toString(8);
+        if (indexed.type === 'directory') return `${name}\0dir\0${perm}\n`;
+        return `${name}\0file\0${perm}\0${indexed.sha256}\n`;
+      }
       const st = await lstat(abs);
       const perm = (st.mode & 0o7777).toString(8);
       if (st.isSymbolicLink()) return `${name}\0symlink\0${perm}\0${await readlink(abs)}\n`;
@@ -205,13 +268,13 @@ export class BuildContext {
       return `${name}\0file\0${perm}\0${await hashFile(abs)}\n`;
     };
     if (source.type !== 'directory') {
-      return `file:${sha256(await header(source.absolute, posix.basename(source.path)))}`;
+      return `file:${sha256(await header(source.absolute, posix.basename(source.path), source.path))}`;
     }
     const h = createHash('sha256');
-    h.update(await header(source.absolute, '.'));
+    h.update(await header(source.absolute, '.', source.path));
     const prefix = source.path === '.' ? '' : `${source.path}/`;
     for (const p of await this.walk(source.path)) {
-      h.update(await header(join(this.root, p), p.slice(prefix.length)));
+      h.update(await header(join(this.root, p), p.slice(prefix.length), p));
     }
     return `dir:${h.digest('hex')}`;
   }

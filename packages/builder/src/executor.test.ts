@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -194,7 +195,7 @@ CMD echo done
     expect(backend.runs).toHaveLength(3);
   });
 
-  it('builds multi-stage Dockerfiles in file order (every stage up to the target, as classic Docker), with --target', async () => {
+  it('builds the stages the target needs, in file order, and skips the others (as BuildKit), with --target', async () => {
     backend.addBase('golang:1.22', { Env: ['GOPATH=/go'] });
     const text = `FROM golang:1.22 AS build
 WORKDIR /src
@@ -209,10 +210,7 @@ ENTRYPOINT ["/app"]
     const ctx = await BuildContext.fromDirectory(dir);
     const lines: string[] = [];
     const result = await build(text, ctx, {}, backend, (l) => lines.push(l));
-    expect(backend.runs.map((r) => r.argv)).toEqual([
-      ['/bin/sh', '-c', 'go build -o /out/app'],
-      ['/bin/sh', '-c', 'echo debug'],
-    ]);
+    expect(backend.runs.map((r) => r.argv)).toEqual([['/bin/sh', '-c', 'go build -o /out/app']]);
     const buildImage = result.stageImages.get(0)!;
     expect(backend.copies[1]!.sources).toEqual([{ kind: 'image', imageId: buildImage, path: '/out/app' }]);
     expect(backend.copies[1]!.parentImageId).toBeNull();
@@ -221,10 +219,89 @@ ENTRYPOINT ["/app"]
       'other.txt',
     ]);
     expect(backend.images.get(result.imageId)!.config).toEqual({ Entrypoint: ['/app'], Cmd: null });
-    expect(lines.join('')).toContain('Step 7/9 : FROM scratch\n ---> \n');
+    expect(lines.join('')).toContain('Step 5/7 : FROM scratch\n ---> \n');
+    expect(lines.join('')).not.toContain('echo debug');
 
-    const debug = await build(text, ctx, { target: 'debug' }, backend);
+    const debugLines: string[] = [];
+    const debug = await build(text, ctx, { target: 'debug' }, backend, (l) => debugLines.push(l));
     expect(backend.images.get(debug.imageId)!.history.at(-1)!.created_by).toBe('/bin/sh -c echo debug');
+    expect(debugLines.join('')).toMatch(/^Step 1\/2 : FROM busybox AS debug\n/);
+    expect(backend.runs).toHaveLength(2);
+  });
+
+  it('runs independent stages at the same time and prints them in file order', async () => {
+    // Each stage's RUN waits until the other's has started: only concurrent stages finish.
+    const started: string[] = [];
+    const waiters: Array<() => void> = [];
+    const run = backend.run.bind(backend);
+    backend.run = async (step) => {
+      started.push(step.argv.at(-1)!);
+      if (started.length < 2) await new Promise<void>((resolve) => waiters.push(resolve));
+      else for (const w of waiters.splice(0)) w();
+      return run(step);
+    };
+    const text =
+      'FROM busybox AS a\nRUN echo a\nFROM busybox AS b\nRUN echo b\nFROM busybox\nCOPY --from=a /x /a\nCOPY --from=b /x /b\n';
+    const lines: string[] = [];
+    const images: string[] = [];
+    const result = await build(text, undefined, { onImage: (id) => images.push(id) }, backend, (l) =>
+      lines.push(l),
+    );
+    expect(started.sort()).toEqual(['echo a', 'echo b']);
+    const out = lines.join('');
+    expect(out.indexOf('Step 2/7 : RUN echo a')).toBeLessThan(out.indexOf('output of echo a'));
+    expect(out.indexOf('output of echo a')).toBeLessThan(out.indexOf('Step 3/7 : FROM busybox AS b'));
+    expect(out.indexOf('output of echo b')).toBeLessThan(out.indexOf('Step 5/7 : FROM busybox\n'));
+    expect(images).toEqual([result.stageImages.get(0), result.stageImages.get(1), result.imageId]);
+  });
+
+  it('reports the failing stage and stops the others at their next step', async () => {
+    let failedRun!: () => void;
+    const falseRan = new Promise<void>((resolve) => {
+      failedRun = resolve;
+    });
+    const run = backend.run.bind(backend);
+    backend.run = async (step) => {
+      const result = await run(step);
+      if (step.argv.includes('false')) failedRun();
+      // Stage b's first step ends after stage a has failed.
+      if (step.argv.at(-1) === 'echo b') await falseRan.then(() => new Promise((r) => setImmediate(r)));
+      return result;
+    };
+    const text =
+      'FROM busybox AS a\nRUN false\nFROM busybox AS b\nRUN echo b\nRUN echo b2\nFROM busybox\nCOPY --from=a /x /a\nCOPY --from=b /x /b\n';
+    const lines: string[] = [];
+    await expect(build(text, undefined, {}, backend, (l) => lines.push(l))).rejects.toThrow(
+      "The command '/bin/sh -c false' returned a non-zero code: 1",
+    );
+    expect(lines.join('')).toContain('Step 2/8 : RUN false');
+    expect(backend.runs.map((r) => r.argv.at(-1))).not.toContain('echo b2');
+  });
+
+  it('gives a tar context the cache keys and image of the same context read from disk; a changed file invalidates exactly the steps that read it', async () => {
+    const text = 'FROM busybox\nCOPY hello.txt /h\nRUN echo x\nCOPY other.txt /o\nCMD ["x"]\n';
+    const fromDisk = await build(text, await BuildContext.fromDirectory(dir), { now: fixedNow }, backend);
+    const counts = () => [backend.runs.length, backend.copies.length, backend.commits.length];
+    const before = counts();
+    const tarOf = () => BuildContext.fromTar(execFileSync('tar', ['-C', dir, '-cf', '-', '.']));
+    const ctx = await tarOf();
+    const cached = await build(text, ctx, { now: fixedNow }, backend);
+    await ctx.close();
+    expect(cached.imageId).toBe(fromDisk.imageId);
+    expect(counts()).toEqual(before);
+
+    await writeFile(join(dir, 'other.txt'), 'changed');
+    const lines: string[] = [];
+    const ctx2 = await tarOf();
+    const rebuilt = await build(text, ctx2, { now: fixedNow }, backend, (l) => lines.push(l));
+    await ctx2.close();
+    expect(rebuilt.imageId).not.toBe(fromDisk.imageId);
+    // COPY hello.txt and RUN come from the cache; COPY other.txt and the CMD after it are made again.
+    expect(lines.join('').match(/Using cache/g)).toHaveLength(2);
+    expect(counts()).toEqual([before[0], before[1]! + 1, before[2]! + 1]);
+    expect(backend.copies.at(-1)!.sources.map((s) => (s.kind === 'context' ? s.path : ''))).toEqual([
+      'other.txt',
+    ]);
   });
 
   it('runs ONBUILD triggers of the base image and clears them', async () => {

@@ -19,9 +19,9 @@ COPY --from=docker.io/library/nginx:latest /etc/nginx /etc/nginx
 `;
 
 describe('planBuild', () => {
-  it('orders every stage up to the target, as the classic builder does, and resolves bases through global ARGs', () => {
+  it('orders the stages the target needs (skipping the others, as BuildKit) and resolves bases through global ARGs', () => {
     const p = plan(MULTI);
-    expect(p.order.map((s) => s.index)).toEqual([0, 1, 2, 3]);
+    expect(p.order.map((s) => s.index)).toEqual([0, 2, 3]);
     expect(p.allStages[0]!.base).toEqual({ kind: 'image', ref: 'alpine:3.19' });
     expect(p.allStages[2]!.base).toEqual({ kind: 'stage', index: 0 });
     expect(p.allStages[3]!.base).toEqual({ kind: 'scratch' });
@@ -30,7 +30,7 @@ describe('planBuild', () => {
 
   it('honours --target and build-arg overrides of global ARGs', () => {
     const p = plan(MULTI, { target: 'unused', buildArgs: { BASE: 'debian' } });
-    expect(p.order.map((s) => s.name)).toEqual(['deps', 'unused']);
+    expect(p.order.map((s) => s.name)).toEqual(['unused']);
     const q = plan(MULTI, { buildArgs: { BASE: 'debian' } });
     expect(q.allStages[0]!.base).toEqual({ kind: 'image', ref: 'debian:3.19' });
     expect(() => plan(MULTI, { target: 'nope' })).toThrow('failed to reach build target nope in Dockerfile');

@@ -119,7 +119,7 @@ export interface BuildPlan {
   metaArgValues: Map<string, string | undefined>;
   /** Every stage of the file, with its resolved base. */
   allStages: PlannedStage[];
-  /** The stages to build, dependencies first, the target last. */
+  /** The stages the target needs, in file order (dependencies first, the target last). */
   order: PlannedStage[];
   target: PlannedStage;
   /** Build args that no built stage declares (Docker's "were not consumed" warning). */
@@ -233,9 +233,16 @@ export function planBuild(
     target = found;
   }
 
-  // The classic builder builds every stage up to the target, used or not (BuildKit skips the
-  // unused ones); its step numbers count them all, and clients see those.
-  const order = allStages.slice(0, target.index + 1);
+  // Only the stages the target needs (its base and COPY --from stages, transitively), as
+  // BuildKit builds them; the classic builder would also build the unused ones.
+  const needed = new Set<number>();
+  const need = (index: number): void => {
+    if (needed.has(index)) return;
+    needed.add(index);
+    for (const d of allStages[index]!.dependsOn) need(d);
+  };
+  need(target.index);
+  const order = allStages.filter((s) => needed.has(s.index));
 
   const consumed = new Set<string>([
     ...metaArgValues.keys(),

@@ -1,7 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ContainerCreateRequest, HostConfig } from '@ts-container/api';
 import {
   type BaseImage,
@@ -11,7 +9,6 @@ import {
   type BuildOptions,
   type BuildResult,
   type CommitStep,
-  type CopySource,
   type CopyStep,
   type ProgressListener,
   type RunResult,
@@ -19,31 +16,15 @@ import {
   type StepResult,
   build,
 } from '@ts-container/builder';
-import { hostPlatform } from '@ts-container/common';
-import {
-  type ImageConfig,
-  NoSuchImageError,
-  type StoredImage,
-  extractArchive,
-  writeFileAtomic,
-} from '@ts-container/image';
-import { mountAll, unmount } from '@ts-container/unionfs';
-import { z } from 'zod';
-import type { BuildDeps } from './build-deps.js';
-import {
-  type Ownership,
-  copyIntoRoot,
-  globInRoot,
-  isArchive,
-  isDirectoryInRoot,
-  mkdirInRoot,
-  readFileInRoot,
-  resolveInRoot,
-} from './build-fs.js';
+import { NoSuchImageError } from '@ts-container/image';
+import { type BuildCache, buildCacheOf } from './build-cache.js';
+import { copyLayer, imageConfigFor } from './build-copy.js';
 import { fetchRemoteContext } from './build-remote.js';
-import { EngineError, errorKind, notFound } from './errors.js';
+import type { BuildDeps } from './build-deps.js';
+import { EngineError, errorKind } from './errors.js';
 import type { ProgressSink } from './registry.js';
-import { resolveUser } from './user.js';
+
+export { BuildCache, buildCacheOf, pruneBuildCache } from './build-cache.js';
 
 /**
  * The engine side of `docker build`: a {@link BuildBackend} that runs RUN steps in real
@@ -71,95 +52,6 @@ export interface EngineBuildOptions {
    */
   cacheFrom?: readonly string[];
 }
-
-const CacheIndexSchema = z.object({
-  version: z.literal(1),
-  entries: z.array(z.object({ parent: z.string().nullable(), key: z.string(), image: z.string() })),
-});
-type CacheIndex = z.infer<typeof CacheIndexSchema>;
-
-/** Cache keys of built images: which image a step with this key on this parent produced. */
-export class BuildCache {
-  private index: Map<string, string> | undefined;
-  private writing: Promise<void> = Promise.resolve();
-
-  constructor(readonly path: string) {}
-
-  private static id(parent: string | null, key: string): string {
-    return `${parent ?? 'scratch'}\0${key}`;
-  }
-
-  private async load(): Promise<Map<string, string>> {
-    if (this.index) return this.index;
-    const index = new Map<string, string>();
-    const raw = await readFile(this.path, 'utf8').catch(() => undefined);
-    if (raw !== undefined) {
-      // A damaged index only costs cache hits: start afresh rather than fail builds.
-      const parsed = CacheIndexSchema.safeParse(
-        (() => {
-          try {
-            return JSON.parse(raw) as unknown;
-          } catch {
-            return undefined;
-          }
-        })(),
-      );
-      if (parsed.success)
-        for (const e of parsed.data.entries) index.set(BuildCache.id(e.parent, e.key), e.image);
-    }
-    this.index = index;
-    return index;
-  }
-
-  async get(parent: string | null, key: string): Promise<string | undefined> {
-    return (await this.load()).get(BuildCache.id(parent, key));
-  }
-
-  async set(parent: string | null, key: string, image: string): Promise<void> {
-    (await this.load()).set(BuildCache.id(parent, key), image);
-    await this.save();
-  }
-
-  /** Drops entries whose image no longer exists (or all of them); returns how many went. */
-  async prune(keep: (image: string) => boolean = () => false): Promise<number> {
-    const index = await this.load();
-    let removed = 0;
-    for (const [id, image] of index) {
-      if (keep(image)) continue;
-      index.delete(id);
-      removed++;
-    }
-    await this.save();
-    return removed;
-  }
-
-  private save(): Promise<void> {
-    const next = this.writing.then(async () => {
-      const entries: CacheIndex['entries'] = [];
-      for (const [id, image] of this.index ?? []) {
-        const [parent = '', key = ''] = id.split('\0');
-        entries.push({ parent: parent === 'scratch' ? null : parent, key, image });
-      }
-      await writeFileAtomic(this.path, JSON.stringify({ version: 1, entries } satisfies CacheIndex));
-    });
-    this.writing = next.catch(() => undefined);
-    return next;
-  }
-}
-
-const caches = new WeakMap<BuildDeps, BuildCache>();
-
-/** The engine's build cache index (one per engine, so concurrent builds share it). */
-export function buildCacheOf(engine: BuildDeps): BuildCache {
-  let cache = caches.get(engine);
-  if (!cache) {
-    cache = new BuildCache(join(engine.options.dataRoot, 'build-cache.json'));
-    caches.set(engine, cache);
-  }
-  return cache;
-}
-
-const EMPTY_LAYER_MEDIA_TYPE = 'application/vnd.docker.image.rootfs.diff.tar';
 
 export class EngineBuildBackend implements BuildBackend {
   private readonly cache: BuildCache;
@@ -311,190 +203,9 @@ export class EngineBuildBackend implements BuildBackend {
   }
 
   async copy(step: CopyStep): Promise<StepResult> {
-    const engine = this.engine;
-    const parent = step.parentImageId === null ? undefined : await engine.imageStore.get(step.parentImageId);
-    const key = `build-${randomBytes(16).toString('hex')}`;
-    const work = await mkdtemp(join(engine.options.execRoot, 'build-'));
-    const root = join(work, 'rootfs');
-    const views: string[] = [];
-    const mounted: string[] = [];
-    try {
-      if (parent) await engine.images.ensureLayers(parent.config.rootfs.diff_ids);
-      // Labelled like a container's snapshot so start-up repair removes it after a crash.
-      await engine.snapshotter.prepare(key, parent ? engine.images.topLayer(parent.config) : undefined, {
-        'tsctr.container': key,
-      });
-      await mkdir(root);
-      await mountAll(await engine.snapshotter.mounts(key), root);
-      mounted.push(root);
-
-      const owner = step.chown === undefined ? { uid: 0, gid: 0 } : await chownOf(root, step.chown);
-      const modeOpt = step.chmod !== undefined ? { mode: step.chmod } : {};
-      const intoDir = step.dest.endsWith('/') || (await isDirectoryInRoot(root, step.dest));
-      const destFor = (name: string) => (intoDir ? posix.join(step.dest, name) : step.dest);
-
-      const imageRoots = new Map<string, string>();
-      const imageRoot = async (imageId: string): Promise<string> => {
-        let dir = imageRoots.get(imageId);
-        if (dir) return dir;
-        const image = await engine.imageStore.get(imageId);
-        await engine.images.ensureLayers(image.config.rootfs.diff_ids);
-        dir = join(work, `from-${imageRoots.size}`);
-        await mkdir(dir);
-        const top = engine.images.topLayer(image.config);
-        if (top !== undefined) {
-          const viewKey = `${key}-from-${imageRoots.size}`;
-          await engine.snapshotter.view(viewKey, top, { 'tsctr.container': viewKey });
-          views.push(viewKey);
-          await mountAll(await engine.snapshotter.mounts(viewKey), dir);
-          mounted.push(dir);
-        }
-        imageRoots.set(imageId, dir);
-        return dir;
-      };
-
-      for (const source of step.sources) {
-        await this.copySource(root, source, step, { owner, ...modeOpt }, destFor, imageRoot, work);
-      }
-      for (const dir of mounted.reverse()) await unmount(dir);
-      mounted.length = 0;
-
-      const blob = await engine.content.ingestStream(engine.snapshotter.layerTar(key), `build-${key}`);
-      const diffIds = [...(parent?.config.rootfs.diff_ids ?? []), blob.digest];
-      await engine.images.ensureLayers(diffIds);
-      const config = imageConfigFor(parent, step, diffIds);
-      const parentLayers = parent?.record.layers;
-      const layers =
-        parent === undefined
-          ? []
-          : parentLayers && parentLayers.length === parent.config.rootfs.diff_ids.length
-            ? parentLayers
-            : undefined;
-      const id = await engine.imageStore.create(config, {
-        ...(parent ? { parent: parent.record.id } : {}),
-        ...(layers
-          ? {
-              layers: [
-                ...layers,
-                { mediaType: EMPTY_LAYER_MEDIA_TYPE, digest: blob.digest, size: blob.size },
-              ],
-            }
-          : {}),
-      });
-      await this.cache.set(step.parentImageId, step.cacheKey, id);
-      return { imageId: id };
-    } finally {
-      for (const dir of mounted.reverse()) await unmount(dir);
-      for (const v of views) await engine.snapshotter.remove(v).catch(() => undefined);
-      if (engine.snapshotter.has(key)) await engine.snapshotter.remove(key).catch(() => undefined);
-      await rm(work, { recursive: true, force: true });
-    }
-  }
-
-  private async copySource(
-    root: string,
-    source: CopySource,
-    step: CopyStep,
-    options: { owner: Ownership; mode?: number },
-    destFor: (name: string) => string,
-    imageRoot: (imageId: string) => Promise<string>,
-    work: string,
-  ): Promise<void> {
-    if (source.kind === 'inline') {
-      const file = join(work, `inline-${randomBytes(4).toString('hex')}`);
-      await writeFile(file, source.content, { mode: 0o644 });
-      await copyIntoRoot(root, file, destFor(source.name), options);
-      return;
-    }
-    if (source.kind === 'image') {
-      const from = await imageRoot(source.imageId);
-      const matches = /[*?[\\]/.test(source.path)
-        ? await globInRoot(from, source.path)
-        : [posix.normalize(`/${source.path}`)];
-      if (matches.length === 0) throw notFound(`${step.instruction} failed: no source files were specified`);
-      for (const path of matches) {
-        const host = await resolveInRoot(from, path);
-        const exists = await lstat(host).catch(() => undefined);
-        if (!exists) throw notFound(`${step.instruction} failed: stat ${path}: file does not exist`);
-        if (exists.isDirectory()) await this.mkdirDest(root, step.dest, options);
-        await copyIntoRoot(
-          root,
-          host,
-          exists.isDirectory() ? step.dest : destFor(posix.basename(path)),
-          options,
-        );
-      }
-      return;
-    }
-    if (source.type === 'directory') {
-      await this.mkdirDest(root, step.dest, options);
-      await copyIntoRoot(root, source.absolute, step.dest, {
-        ...options,
-        exclude: (rel) => source.exclude(source.path === '.' ? rel : `${source.path}/${rel}`),
-      });
-      return;
-    }
-    if (step.extractArchives && source.type === 'file' && (await isArchive(source.absolute))) {
-      // Unpacked on the host into a fresh directory first, then copied in with the in-root
-      // path resolution: the archive's own paths and links can never reach outside the image.
-      const unpacked = await mkdtemp(join(work, 'archive-'));
-      await extractArchive(createReadStream(source.absolute), unpacked, {
-        whiteouts: 'none',
-        sameOwner: true,
-      }).catch((err: unknown) => {
-        throw new BuildError(`ADD failed: unpacking ${source.path}: ${(err as Error).message}`);
-      });
-      await this.mkdirDest(root, step.dest, options);
-      await copyIntoRoot(root, unpacked, step.dest, {
-        ...(step.chown !== undefined ? { owner: options.owner } : {}),
-        ...(options.mode !== undefined ? { mode: options.mode } : {}),
-      });
-      return;
-    }
-    await copyIntoRoot(root, source.absolute, destFor(posix.basename(source.path)), options);
-  }
-
-  private async mkdirDest(root: string, dest: string, options: { owner: Ownership }): Promise<void> {
-    await mkdirInRoot(root, dest, options.owner);
-  }
-}
-
-/** The new image's config: the parent's, with the step's run config and history appended. */
-function imageConfigFor(
-  parent: StoredImage | undefined,
-  step: CommitStep | CopyStep,
-  diffIds?: string[],
-): ImageConfig {
-  const base: ImageConfig = parent?.config ?? {
-    ...hostPlatform(),
-    rootfs: { type: 'layers', diff_ids: [] },
-    history: [],
-  };
-  // The parent's commit message and container are not this image's.
-  const { comment: _comment, container: _container, ...rest } = base as ImageConfig & { container?: string };
-  const config: ImageConfig = {
-    ...rest,
-    created: step.history.created ?? new Date().toISOString(),
-    config: step.config,
-    rootfs: { type: 'layers', diff_ids: diffIds ?? base.rootfs.diff_ids },
-    history: [...(base.history ?? []), step.history],
-  };
-  if (step.author !== undefined) config.author = step.author;
-  return config;
-}
-
-/** `--chown=user:group` against the image's own /etc/passwd and /etc/group. */
-async function chownOf(root: string, spec: string): Promise<Ownership> {
-  // resolveUser reads <dir>/etc/{passwd,group}; give it copies read safely from the image.
-  const dir = await mkdtemp(join(root, '..', 'passwd-'));
-  try {
-    await mkdir(join(dir, 'etc'));
-    await writeFile(join(dir, 'etc/passwd'), (await readFileInRoot(root, '/etc/passwd')) ?? '');
-    await writeFile(join(dir, 'etc/group'), (await readFileInRoot(root, '/etc/group')) ?? '');
-    const { uid, gid } = await resolveUser(dir, spec);
-    return { uid, gid };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+    const id = await copyLayer(this.engine, step);
+    await this.cache.set(step.parentImageId, step.cacheKey, id);
+    return { imageId: id };
   }
 }
 
@@ -564,7 +275,7 @@ async function buildContext(
       } catch (err) {
         // Docker also accepts a lower-case `dockerfile` when none was named.
         if (options.dockerfile) throw err;
-        dockerfile = await readFile(await resolveInRoot(context.root, 'dockerfile'), 'utf8').catch(() => {
+        dockerfile = await context.readDockerfile('dockerfile').catch(() => {
           throw err;
         });
       }
@@ -591,10 +302,4 @@ async function buildContext(
   } finally {
     await context.close();
   }
-}
-
-/** `POST /build/prune`: forgets cache entries; with `all`, every entry, else those of gone images. */
-export async function pruneBuildCache(engine: BuildDeps, options: { all?: boolean } = {}): Promise<number> {
-  const cache = buildCacheOf(engine);
-  return cache.prune(options.all ? () => false : (image) => engine.imageStore.has(image));
 }

@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { buildWorkloads } from './build-workloads.mjs';
 import { REPO_ROOT, rssMiB } from './engines.mjs';
 import { LocalRegistry, bigBuildContext, bigImageArchive, buildContext, busyboxRootfs } from './fixtures.mjs';
 import { pool, run, sleep, unixRequest } from './proc.mjs';
@@ -24,7 +25,7 @@ function reasonOf(err) {
  * Runs `op(engine, rep)` (returning one sample) `reps` times per engine after `warmup` unrecorded
  * runs, engines interleaved. The first failure of an engine skips it with the failure as reason.
  */
-async function rounds(ctx, { engines = ENGINES, reps = ctx.reps, warmup = 1, op, after }) {
+export async function rounds(ctx, { engines = ENGINES, reps = ctx.reps, warmup = 1, op, after }) {
   const results = {};
   const active = [];
   for (const id of engines) {
@@ -58,7 +59,7 @@ async function rounds(ctx, { engines = ENGINES, reps = ctx.reps, warmup = 1, op,
   return results;
 }
 
-async function ensureBusybox(ctx) {
+export async function ensureBusybox(ctx) {
   ctx.busyboxTar ??= await busyboxRootfs(ctx.root);
   for (const e of Object.values(ctx.engines)) {
     if (e.id === 'docker→tsctrd' || e.busybox) continue;
@@ -73,7 +74,7 @@ async function bigImage(ctx) {
 }
 
 const rmForce = (e, names) => e.cli(['rm', '-f', ...names], { check: false });
-const rmi = (e, refs) => e.cli(['rmi', '-f', ...refs], { check: false });
+export const rmi = (e, refs) => e.cli(['rmi', '-f', ...refs], { check: false });
 
 /** The Engine API socket used to seed containers: the daemon's, or podman's API service. */
 async function seedSocket(e) {
@@ -819,6 +820,7 @@ export const WORKLOADS = [
       ];
     },
   },
+  ...buildWorkloads(),
 ];
 
 function micro(id, title, unit, figures, skipped) {

@@ -1,6 +1,6 @@
 // Adapter for the Dockerfile parser conformance suite (/work/shared/conformance/dockerfile-parser).
 // Usage, from the repository root after `pnpm --filter @ts-container/builder build`:
-//   node ../shared/conformance/dockerfile-parser/run.mjs packages/builder/test/conformance/adapter.mjs --details 5
+//   node ../shared/conformance/dockerfile-parser/run.mjs packages/builder/src/conformance/adapter.mjs --details 5
 // PARSER_MODULE may point at another build of the package (default: this package's dist).
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';

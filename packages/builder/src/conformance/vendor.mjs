@@ -1,5 +1,5 @@
 // Regenerates cases.json from the shared conformance set (buildkit's parser and shell test data,
-// turned into neutral cases; see its SOURCE.md). Run: node test/conformance/vendor.mjs [DIR]
+// turned into neutral cases; see its SOURCE.md). Run: node src/conformance/vendor.mjs [DIR]
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 

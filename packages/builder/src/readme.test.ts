@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expandWord, parseDockerfile, parseInstructions, planBuild } from '../src/index.js';
+import { expandWord, parseDockerfile, parseInstructions, planBuild } from './index.js';
 
 // The README's "Parsing and expansion on their own" example, kept runnable.
 describe('README example', () => {

@@ -9,10 +9,10 @@ import {
   parseDirectives,
   parseDockerfile,
   parseInstructions,
-} from '../src/index.js';
+} from './index.js';
 
 /**
- * BuildKit's parser and shell-expansion test data (vendored in test/conformance/cases.json, see
+ * BuildKit's parser and shell-expansion test data (vendored in src/conformance/cases.json, see
  * vendor.mjs), compared the way /work/shared/conformance/dockerfile-parser/run.mjs compares them,
  * with every optional field (json, heredocs, lines, matches).
  */

@@ -1,0 +1,104 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '@ts-container/image';
+import { z } from 'zod';
+import type { BuildDeps } from './build-deps.js';
+
+/**
+ * The build cache index, `<data-root>/build-cache.json`: which image a step with a given cache
+ * key produced on a given parent. Keys come from content (see the builder's stage.ts), so the
+ * index is all a cached step needs.
+ */
+
+const CacheIndexSchema = z.object({
+  version: z.literal(1),
+  entries: z.array(z.object({ parent: z.string().nullable(), key: z.string(), image: z.string() })),
+});
+type CacheIndex = z.infer<typeof CacheIndexSchema>;
+
+/** Cache keys of built images: which image a step with this key on this parent produced. */
+export class BuildCache {
+  private index: Map<string, string> | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(readonly path: string) {}
+
+  private static id(parent: string | null, key: string): string {
+    return `${parent ?? 'scratch'}\0${key}`;
+  }
+
+  private async load(): Promise<Map<string, string>> {
+    if (this.index) return this.index;
+    const index = new Map<string, string>();
+    const raw = await readFile(this.path, 'utf8').catch(() => undefined);
+    if (raw !== undefined) {
+      // A damaged index only costs cache hits: start afresh rather than fail builds.
+      const parsed = CacheIndexSchema.safeParse(
+        (() => {
+          try {
+            return JSON.parse(raw) as unknown;
+          } catch {
+            return undefined;
+          }
+        })(),
+      );
+      if (parsed.success)
+        for (const e of parsed.data.entries) index.set(BuildCache.id(e.parent, e.key), e.image);
+    }
+    this.index = index;
+    return index;
+  }
+
+  async get(parent: string | null, key: string): Promise<string | undefined> {
+    return (await this.load()).get(BuildCache.id(parent, key));
+  }
+
+  async set(parent: string | null, key: string, image: string): Promise<void> {
+    (await this.load()).set(BuildCache.id(parent, key), image);
+    await this.save();
+  }
+
+  /** Drops entries whose image no longer exists (or all of them); returns how many went. */
+  async prune(keep: (image: string) => boolean = () => false): Promise<number> {
+    const index = await this.load();
+    let removed = 0;
+    for (const [id, image] of index) {
+      if (keep(image)) continue;
+      index.delete(id);
+      removed++;
+    }
+    await this.save();
+    return removed;
+  }
+
+  private save(): Promise<void> {
+    const next = this.writing.then(async () => {
+      const entries: CacheIndex['entries'] = [];
+      for (const [id, image] of this.index ?? []) {
+        const [parent = '', key = ''] = id.split('\0');
+        entries.push({ parent: parent === 'scratch' ? null : parent, key, image });
+      }
+      await writeFileAtomic(this.path, JSON.stringify({ version: 1, entries } satisfies CacheIndex));
+    });
+    this.writing = next.catch(() => undefined);
+    return next;
+  }
+}
+
+const caches = new WeakMap<BuildDeps, BuildCache>();
+
+/** The engine's build cache index (one per engine, so concurrent builds share it). */
+export function buildCacheOf(engine: BuildDeps): BuildCache {
+  let cache = caches.get(engine);
+  if (!cache) {
+    cache = new BuildCache(join(engine.options.dataRoot, 'build-cache.json'));
+    caches.set(engine, cache);
+  }
+  return cache;
+}
+
+/** `POST /build/prune`: forgets cache entries; with `all`, every entry, else those of gone images. */
+export async function pruneBuildCache(engine: BuildDeps, options: { all?: boolean } = {}): Promise<number> {
+  const cache = buildCacheOf(engine);
+  return cache.prune(options.all ? () => false : (image) => engine.imageStore.has(image));
+}
