@@ -16,6 +16,7 @@ export const isRoot = process.getuid?.() === 0;
 
 /** Why end-to-end tests cannot run here, or undefined when they can. */
 export function e2eSkipReason(): string | undefined {
+  if (process.env.TSCTR_TEST_UNIT) return 'a unit run (test:unit) starts no daemon';
   if (!isRoot) return 'needs root (mounts, namespaces, cgroups)';
   if (!existsSync(DAEMON_BIN) || !existsSync(CLI_BIN)) return 'apps are not built: run `pnpm build` first';
   for (const tool of ['runc', 'conmon']) {

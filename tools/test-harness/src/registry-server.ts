@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export function hasRegistry(): boolean {
+  // A unit run (test:unit) starts no daemons.
+  if (process.env.TSCTR_TEST_UNIT) return false;
   try {
     execFileSync('sh', ['-c', 'command -v docker-registry']);
     return true;
@@ -15,6 +17,7 @@ export function hasRegistry(): boolean {
 
 /** Why registry tests cannot run here, or undefined when they can. */
 export function registrySkipReason(): string | undefined {
+  if (process.env.TSCTR_TEST_UNIT) return 'a unit run (test:unit) starts no registry';
   return hasRegistry() ? undefined : 'docker-registry is not installed (tools/bootstrap installs it)';
 }
 
