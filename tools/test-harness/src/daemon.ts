@@ -90,7 +90,11 @@ export class TestDaemon {
    * to a describe block at collection time, before any hook has run.
    */
   static create(): TestDaemon {
-    return new TestDaemon(join(tmpdir(), `tsctr-e2e-${randomBytes(6).toString('hex')}`));
+    // Six characters, as mkdtemp's: paths below the exec root (attach sockets that socat opens)
+    // come near the 108 bytes a unix socket path may have; six more break `run -i`.
+    const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+    const suffix = [...randomBytes(6)].map((b) => alphabet[b % alphabet.length]).join('');
+    return new TestDaemon(join(tmpdir(), `tsctr-e2e-${suffix}`));
   }
 
   /** Makes the daemon's directory (mode 0700 unless `dirMode`) and launches it. */
