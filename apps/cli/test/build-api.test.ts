@@ -1,13 +1,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
+import { e2eSkip, useDaemon, useTempDir } from '@ts-container/test-harness';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`build API tests skipped: ${skip}`);
+const skip = e2eSkip('build API tests');
 
 interface BuildMessage {
   stream?: string;
@@ -21,8 +19,8 @@ interface BuildMessage {
  * order, RUN stderr in red, and the query parameters that shape RUN containers and the cache.
  */
 describe.skipIf(skip !== undefined)('POST /build conformance', () => {
-  let daemon: TestDaemon;
-  let work: string;
+  const work = useTempDir('tsctr-build-api-');
+  const daemon = useDaemon();
 
   /** Posts a context made of `files` and returns the decoded message stream. */
   const build = async (files: Record<string, string>, query: string): Promise<BuildMessage[]> => {
@@ -54,16 +52,6 @@ describe.skipIf(skip !== undefined)('POST /build conformance', () => {
       .map((l) => JSON.parse(l) as BuildMessage);
   };
   const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
-
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-    work = await mkdtemp(join(tmpdir(), 'tsctr-build-api-'));
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
 
   it('streams steps, RUN output (stderr in red), the aux ID, then Successfully built and tagged, last', async () => {
     const messages = await build(

@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { type Server, createServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
-import { TestDaemon, e2eSkipReason, freePort } from '@ts-container/test-harness';
+import { e2eSkipReason, freePort, useDaemon, useTempDir } from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -22,8 +21,8 @@ if (skip) console.warn(`remote build context tests skipped: ${skip}`);
  * the real docker CLI (which fetches itself and uploads).
  */
 describe.skipIf(skip !== undefined)('build from a remote context', () => {
-  let daemon: TestDaemon;
-  let work: string;
+  const work = useTempDir('tsctr-build-remote-');
+  const daemon = useDaemon();
   let gitDaemon: ChildProcess;
   let http: Server;
   let gitUrl: string;
@@ -41,9 +40,6 @@ describe.skipIf(skip !== undefined)('build from a remote context', () => {
   const runImage = async (image: string) => (await daemon.tsctr(['run', '--rm', image])).stdout;
 
   beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-    work = await mkdtemp(join(tmpdir(), 'tsctr-build-remote-'));
     const src = join(work, 'src');
     await file(join(src, 'Dockerfile'), 'FROM busybox\nCOPY hello.txt /\nCMD ["cat", "/hello.txt"]\n');
     await file(join(src, 'hello.txt'), 'main branch\n');
@@ -122,8 +118,6 @@ describe.skipIf(skip !== undefined)('build from a remote context', () => {
   afterAll(async () => {
     gitDaemon?.kill();
     await new Promise((resolve) => (http ? http.close(resolve) : resolve(undefined)));
-    await daemon?.destroy();
-    if (work) await rm(work, { recursive: true, force: true });
   });
 
   it('builds a git repository served by git daemon: default branch, a branch, a tag with a subdirectory', async () => {

@@ -1,13 +1,11 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
+import { e2eSkip, useDaemon, useTempDir } from '@ts-container/test-harness';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`build end-to-end tests skipped: ${skip}`);
+const skip = e2eSkip('build end-to-end tests');
 
 const ALL_INSTRUCTIONS = `FROM busybox
 ARG VERSION=1.0
@@ -29,9 +27,9 @@ CMD ["cat /app/built.txt; cat /opt/d/a.txt; id -u; echo $GREETING; ls /app /app/
 `;
 
 describe.skipIf(skip !== undefined)('tsctr build (classic builder over POST /build)', () => {
-  let daemon: TestDaemon;
-  let work: string;
-  let context: string;
+  const work = useTempDir('tsctr-build-test-');
+  const daemon = useDaemon();
+  const context = join(work, 'app');
   const tag = `buildtest${process.pid}`;
 
   const file = async (path: string, content: string) => {
@@ -40,10 +38,6 @@ describe.skipIf(skip !== undefined)('tsctr build (classic builder over POST /bui
   };
 
   beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-    work = await mkdtemp(join(tmpdir(), 'tsctr-build-test-'));
-    context = join(work, 'app');
     await file(join(context, 'Dockerfile'), ALL_INSTRUCTIONS);
     await file(join(context, 'src/hello.txt'), 'hello\n');
     await file(join(context, 'src/debug.log'), 'ignored\n');
@@ -51,10 +45,6 @@ describe.skipIf(skip !== undefined)('tsctr build (classic builder over POST /bui
     await file(join(context, '.dockerignore'), 'secrets\n**/*.log\n');
     await file(join(work, 'archive/d/a.txt'), 'from the archive\n');
     await execa('tar', ['-czf', join(context, 'app.tar.gz'), '-C', join(work, 'archive'), 'd']);
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
-    if (work) await rm(work, { recursive: true, force: true });
   });
 
   let firstId = '';

@@ -1,9 +1,9 @@
 import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_BIN, TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
+import { CLI_BIN, e2eSkip, useDaemon } from '@ts-container/test-harness';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 async function mountPoints(prefix: string): Promise<string[]> {
   const info = await readFile('/proc/self/mountinfo', 'utf8');
@@ -13,18 +13,10 @@ async function mountPoints(prefix: string): Promise<string[]> {
     .filter((m) => m.startsWith(prefix));
 }
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`diff/commit end-to-end tests skipped: ${skip}`);
+const skip = e2eSkip('diff/commit end-to-end tests');
 
 describe.skipIf(skip !== undefined)('container filesystems: copy-on-write, diff, commit, export', () => {
-  let daemon: TestDaemon;
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
-  });
+  const daemon = useDaemon();
 
   it('keeps changes in the container: the image and other containers see the original', async () => {
     await daemon.tsctr(['run', '--name', 'writer', 'busybox', 'sh', '-c', 'echo changed > /etc/passwd']);

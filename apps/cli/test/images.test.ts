@@ -1,17 +1,15 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_BIN, TestDaemon, busyboxRootfsTar, e2eSkipReason } from '@ts-container/test-harness';
+import { CLI_BIN, busyboxRootfsTar, e2eSkip, useDaemon, useTempDir } from '@ts-container/test-harness';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`image end-to-end tests skipped: ${skip}`);
+const skip = e2eSkip('image end-to-end tests');
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -59,18 +57,8 @@ async function makeDockerArchive(
 }
 
 describe.skipIf(skip !== undefined)('image save, load, prune and disk usage', () => {
-  let daemon: TestDaemon;
-  let work: string;
-  let busyboxId: string;
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    work = await mkdtemp(join(tmpdir(), `tsctr-images-${process.pid}-`));
-    busyboxId = await daemon.importBusybox();
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  const work = useTempDir(`tsctr-images-${process.pid}-`);
+  const daemon = useDaemon();
 
   it('saves a docker-archive that skopeo inspects and umoci unpacks', async () => {
     const file = join(work, 'busybox.tar');
@@ -112,7 +100,7 @@ describe.skipIf(skip !== undefined)('image save, load, prune and disk usage', ()
     });
     expect(byStdin.stdout).toBe('Loaded image: busybox:latest');
     const inspect = await daemon.tsctr(['image', 'inspect', '-f', '{{.Id}}', 'busybox']);
-    expect(inspect.stdout).toBe(busyboxId);
+    expect(inspect.stdout).toBe(daemon.busyboxId);
     // docker CLI against our daemon as well.
     const docker = await daemon.docker(['load', '-i', file]);
     expect(docker.stdout).toContain('Loaded image: busybox:latest');
@@ -200,7 +188,7 @@ describe.skipIf(skip !== undefined)('image save, load, prune and disk usage', ()
     expect(table.stdout).toMatch(new RegExp(`<none>\\s+<none>\\s+${old.slice(7, 19)}`));
     const labelled = await daemon.tsctr(['images', '-q', '--filter', 'label=stage=new']);
     expect(labelled.stdout).toBe(newer.slice(7, 19));
-    const since = await daemon.tsctr(['images', '-q', '--no-trunc', '--filter', `since=${busyboxId}`]);
+    const since = await daemon.tsctr(['images', '-q', '--no-trunc', '--filter', `since=${daemon.busyboxId}`]);
     expect(since.stdout.split('\n')).toEqual(expect.arrayContaining([old, newer]));
     const badFilter = await daemon.tsctr(['images', '--filter', 'bogus=1']);
     expect(badFilter.exitCode).not.toBe(0);
@@ -277,16 +265,8 @@ describe.skipIf(skip !== undefined)('image save, load, prune and disk usage', ()
 });
 
 describe.skipIf(skip !== undefined)('image load survives a daemon crash', () => {
-  let daemon: TestDaemon;
-  let work: string;
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    work = await mkdtemp(join(tmpdir(), `tsctr-crash-${process.pid}-`));
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  const work = useTempDir(`tsctr-crash-${process.pid}-`);
+  const daemon = useDaemon({ busybox: false });
 
   const blobsDir = () => join(daemon.dataRoot, 'content/blobs/sha256');
   const ingestDir = () => join(daemon.dataRoot, 'content/ingest');
@@ -368,9 +348,8 @@ function chainIdsOf(diffIds: string[]): string[] {
 }
 
 describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s rules', () => {
-  let daemon: TestDaemon;
-  let work: string;
-  let busyboxId: string;
+  const work = useTempDir(`tsctr-rmi-${process.pid}-`);
+  const daemon = useDaemon();
   const short = (id: string) => id.slice(7, 19);
   /** `REPOSITORY:TAG` of every row `docker images` prints (with extra args). */
   const rows = async (...args: string[]) =>
@@ -378,15 +357,6 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
       .split('\n')
       .filter(Boolean)
       .sort();
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    work = await mkdtemp(join(tmpdir(), `tsctr-rmi-${process.pid}-`));
-    busyboxId = await daemon.importBusybox();
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
 
   it('rmi -f of one tag untags only that tag; by ID it needs -f while tags span repositories', async () => {
     for (const cli of ['docker', 'tsctr'] as const) {
@@ -398,10 +368,10 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
     }
     await daemon.docker(['tag', 'busybox', 'x/y:v1']);
     for (const cli of ['docker', 'tsctr'] as const) {
-      const byId = await daemon[cli](['rmi', short(busyboxId)]);
+      const byId = await daemon[cli](['rmi', short(daemon.busyboxId)]);
       expect(byId.exitCode).toBe(1);
       expect(byId.stderr, cli).toBe(
-        `Error response from daemon: conflict: unable to delete ${short(busyboxId)} (must be forced) - image is referenced in multiple repositories`,
+        `Error response from daemon: conflict: unable to delete ${short(daemon.busyboxId)} (must be forced) - image is referenced in multiple repositories`,
       );
     }
     // Untagging by name without -f is fine while another tag remains.
@@ -467,7 +437,7 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
       expect(b.exitCode, b.stderr).toBe(0);
       // history -q: the local images from the top down, the last one busybox.
       const ids = (await daemon.docker(['history', '-q', '--no-trunc', 'built:1'])).stdout.split('\n');
-      expect(ids.at(-1)).toBe(busyboxId);
+      expect(ids.at(-1)).toBe(daemon.busyboxId);
       const diffIds = JSON.parse(
         (await daemon.docker(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', 'built:1'])).stdout,
       ) as string[];
@@ -490,20 +460,20 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
       ].join('\n'),
     );
     const all = (await daemon.docker(['images', '-a', '-q', '--no-trunc'])).stdout.split('\n');
-    expect(all).toEqual([busyboxId]);
+    expect(all).toEqual([daemon.busyboxId]);
 
     const second = await build();
     const kept = await daemon.tsctr(['rmi', '--no-prune', 'built:1']);
     expect(kept.stdout).toBe(`Untagged: built:1\nDeleted: ${second.ids[0]}`);
     const left = (await daemon.docker(['images', '-a', '-q', '--no-trunc'])).stdout.split('\n').sort();
-    expect(left).toEqual([busyboxId, second.ids[1], second.ids[2]].sort());
+    expect(left).toEqual([daemon.busyboxId, second.ids[1], second.ids[2]].sort());
     // Dangling means untagged and childless: the upper parent, not the one below it (even with -a).
     for (const all of [[], ['-a']])
       expect(
         (await daemon.docker(['images', ...all, '-q', '--no-trunc', '--filter', 'dangling=true'])).stdout,
       ).toBe(second.ids[1]);
     expect((await daemon.docker(['images', '-q', '--no-trunc', '--filter', 'dangling=false'])).stdout).toBe(
-      busyboxId,
+      daemon.busyboxId,
     );
     // The parents are dangling now: an rmi of the lower one is refused (it has a child)...
     const child = await daemon.docker(['rmi', second.ids[2]!]);
@@ -512,7 +482,7 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
     );
     // ...and a prune takes both.
     expect((await daemon.docker(['image', 'prune', '-f'])).exitCode).toBe(0);
-    expect((await daemon.docker(['images', '-a', '-q', '--no-trunc'])).stdout).toBe(busyboxId);
+    expect((await daemon.docker(['images', '-a', '-q', '--no-trunc'])).stdout).toBe(daemon.busyboxId);
   });
 
   it('images REPO[:TAG] lists only the matching references, one row each', async () => {
@@ -526,7 +496,7 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
       expect(await list('--format', '{{.Repository}}:{{.Tag}}', 'x/y'), cli).toEqual(['x/y:v1', 'x/y:v2']);
       expect(await list('--format', '{{.Repository}}:{{.Tag}}', 'x/y:v2'), cli).toEqual(['x/y:v2']);
       expect(await list('--format', '{{.Repository}}:{{.Tag}}', 'busybox'), cli).toEqual(['busybox:latest']);
-      expect(await list('-q', 'x/y'), cli).toEqual([short(busyboxId), short(busyboxId)]);
+      expect(await list('-q', 'x/y'), cli).toEqual([short(daemon.busyboxId), short(daemon.busyboxId)]);
       expect(await list('-q', 'nothing'), cli).toEqual([]);
       expect(await list('--format', '{{.Repository}}:{{.Tag}}', '--filter', 'reference=x/*:v1'), cli).toEqual(
         ['x/y:v1', 'x/z:v1'],
@@ -537,9 +507,9 @@ describe.skipIf(skip !== undefined)('rmi and images by reference, with moby’s 
       ]);
       const table = (await daemon[cli](['images', 'x/z'])).stdout.split('\n');
       expect(table, cli).toHaveLength(2);
-      expect(table[1]).toMatch(new RegExp(`^x/z\\s+v1\\s+${short(busyboxId)}\\s+`));
+      expect(table[1]).toMatch(new RegExp(`^x/z\\s+v1\\s+${short(daemon.busyboxId)}\\s+`));
       const json = JSON.parse((await daemon[cli](['images', '--format', '{{json .}}', 'x/z'])).stdout);
-      expect(json, cli).toMatchObject({ Repository: 'x/z', Tag: 'v1', ID: short(busyboxId) });
+      expect(json, cli).toMatchObject({ Repository: 'x/z', Tag: 'v1', ID: short(daemon.busyboxId) });
       keys[cli] = Object.keys(json).sort();
     }
     expect(keys.tsctr).toEqual(keys.docker);

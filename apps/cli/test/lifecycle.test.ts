@@ -1,11 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLI_BIN, DOCKER_CLI, TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
+import { CLI_BIN, DOCKER_CLI, e2eSkip, useDaemon } from '@ts-container/test-harness';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`lifecycle end-to-end tests skipped: ${skip}`);
+const skip = e2eSkip('lifecycle end-to-end tests');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -18,16 +17,10 @@ async function eventually(check: () => Promise<boolean>): Promise<void> {
 }
 
 describe.skipIf(skip !== undefined)('container lifecycle: stdin, tty, exec, pause, top', () => {
-  let daemon: TestDaemon;
+  const daemon = useDaemon();
   const tmuxSessions: string[] = [];
-
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-  });
   afterAll(async () => {
     for (const s of tmuxSessions) await execa('tmux', ['kill-session', '-t', s], { reject: false });
-    await daemon?.destroy();
   });
 
   const cli = (bin: 'tsctr' | 'docker', args: string[], input?: string) =>
@@ -338,14 +331,7 @@ describe.skipIf(skip !== undefined)('container lifecycle: stdin, tty, exec, paus
 });
 
 describe.skipIf(skip !== undefined)('container isolation and health through the daemon', () => {
-  let daemon: TestDaemon;
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
-  });
+  const daemon = useDaemon();
 
   it('offers the OCI runtimes that work here, and refuses others with Docker-like errors', async () => {
     const info = JSON.parse((await daemon.docker(['info', '--format', '{{json .}}'])).stdout) as {

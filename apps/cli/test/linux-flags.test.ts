@@ -1,11 +1,10 @@
 import { mkdtemp, readFile, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2eSkip, useDaemon } from '@ts-container/test-harness';
+import { afterAll, describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`tsctr Linux flag tests skipped: ${skip}`);
+const skip = e2eSkip('tsctr Linux flag tests');
 
 const CGROUP_V1 = '/sys/fs/cgroup';
 /** The block device the throttle flags are tried on (this machine's disk). */
@@ -16,28 +15,23 @@ const DISK = '/dev/vda';
  * container's HostConfig (inspect) to what the kernel shows (cgroup files, /proc).
  */
 describe.skipIf(skip !== undefined)('run/create Linux resource and namespace flags', () => {
-  let daemon: TestDaemon;
   const parent = `tsctr-flags-test-${process.pid}`;
-  const inspect = async (name: string) =>
-    JSON.parse((await daemon.tsctr(['inspect', name])).stdout)[0] as {
-      Id: string;
-      HostConfig: Record<string, unknown>;
-      Config: Record<string, unknown>;
-    };
-
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-  });
+  // Registered before the daemon's hooks, so it runs after the daemon is gone:
+  // the --cgroup-parent this test made, in every v1 hierarchy (runc leaves parents behind).
   afterAll(async () => {
-    await daemon?.destroy();
-    // The --cgroup-parent this test made, in every v1 hierarchy (runc leaves parents behind).
     for (const controller of await readdir(CGROUP_V1).catch(() => [])) {
       await rmdir(join(CGROUP_V1, controller, parent)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') throw err;
       });
     }
   });
+  const daemon = useDaemon();
+  const inspect = async (name: string) =>
+    JSON.parse((await daemon.tsctr(['inspect', name])).stdout)[0] as {
+      Id: string;
+      HostConfig: Record<string, unknown>;
+      Config: Record<string, unknown>;
+    };
 
   it('knows every run flag the docker CLI has, but for the Windows-only ones', async () => {
     const names = (help: string) =>

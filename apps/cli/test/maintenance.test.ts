@@ -1,10 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { CLI_BIN, TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
+import { CLI_BIN, e2eSkip, useDaemon } from '@ts-container/test-harness';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`update/events/prune tests skipped: ${skip}`);
+const skip = e2eSkip('update/events/prune tests');
 
 /** The cgroup v1 memory limit of a running container, read from the host. */
 async function memoryLimit(pid: string): Promise<number> {
@@ -14,14 +13,7 @@ async function memoryLimit(pid: string): Promise<number> {
 }
 
 describe.skipIf(skip !== undefined)('update, events and prune', () => {
-  let daemon: TestDaemon;
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
-  });
+  const daemon = useDaemon();
 
   it('update changes the limits of a running container at once, and its restart policy', async () => {
     const name = `upd-${process.pid}`;

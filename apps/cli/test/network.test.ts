@@ -3,11 +3,10 @@ import { readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { type Server, createServer, get } from 'node:http';
 import { join } from 'node:path';
-import { TestDaemon, e2eSkipReason, freePort } from '@ts-container/test-harness';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2eSkip, freePort, useDaemon } from '@ts-container/test-harness';
+import { describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`tsctr network end-to-end tests skipped: ${skip}`);
+const skip = e2eSkip('tsctr network end-to-end tests');
 
 const HTTPD =
   'mkdir -p /var/www && echo hello-from-$(hostname) > /var/www/index.html && exec httpd -f -p 80 -h /var/www';
@@ -40,7 +39,7 @@ async function httpGet(url: string, attempts = 50): Promise<string> {
 const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { encoding: 'utf8' });
 
 describe.skipIf(skip !== undefined)('tsctr networking: modes, user networks, published ports', () => {
-  let daemon: TestDaemon;
+  const daemon = useDaemon({ prune: { cli: 'tsctr', networks: true } });
   const tag = `${process.pid}`;
   const netA = `neta${tag}`;
   const netB = `netb${tag}`;
@@ -59,19 +58,6 @@ describe.skipIf(skip !== undefined)('tsctr networking: modes, user networks, pub
     }
     return (await run(['logs', ref])).stdout;
   };
-
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-  });
-  afterAll(async () => {
-    if (daemon) {
-      const list = (await run(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-      if (list.length > 0) await run(['rm', '-f', ...list]);
-      await run(['network', 'prune', '-f']);
-      await daemon.destroy();
-    }
-  });
 
   it('--network none: only loopback', async () => {
     const r = await run(['run', '--rm', '--network', 'none', 'busybox', 'ip', '-o', 'link']);

@@ -5,32 +5,25 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { TestDaemon, TestRegistry, e2eSkipReason, hasRegistry } from '@ts-container/test-harness';
+import { TestRegistry, e2eSkip, registrySkipReason, useDaemon, useTempDir } from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason() ?? (hasRegistry() ? undefined : 'docker-registry is not installed');
-if (skip) console.warn(`registry end-to-end tests skipped: ${skip}`);
+const skip = e2eSkip('registry end-to-end tests', registrySkipReason);
 
 describe.skipIf(skip !== undefined)('pull and push against the real registry', () => {
-  let daemon: TestDaemon;
+  const configDir = useTempDir('docker-config-');
+  const daemon = useDaemon();
   let registry: TestRegistry;
   let secured: TestRegistry;
-  let imageId: string;
-  let configDir: string;
 
   beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    imageId = await daemon.importBusybox();
     registry = await TestRegistry.start();
     secured = await TestRegistry.start({ htpasswd: { user: 'alice', password: 's3cret' } });
-    configDir = await mkdtemp(join(tmpdir(), 'docker-config-'));
   });
   afterAll(async () => {
-    await daemon?.destroy();
     await registry?.stop();
     await secured?.stop();
-    await rm(configDir, { recursive: true, force: true });
   });
 
   it('pushes, removes, pulls back the same image ID and runs it', async () => {
@@ -54,7 +47,9 @@ describe.skipIf(skip !== undefined)('pull and push against the real registry', (
     expect(pull.exitCode).toBe(0);
     expect(pull.stdout).toContain(`Digest: ${digest}`);
     expect(pull.stdout).toContain(`Status: Downloaded newer image for ${name}`);
-    expect((await daemon.tsctr(['image', 'inspect', '--format', '{{.Id}}', name])).stdout).toBe(imageId);
+    expect((await daemon.tsctr(['image', 'inspect', '--format', '{{.Id}}', name])).stdout).toBe(
+      daemon.busyboxId,
+    );
     expect((await daemon.tsctr(['run', '--rm', name, 'echo', 'pulled'])).stdout).toBe('pulled');
     // skopeo, an independent client, reads what we pushed with the same digest.
     const inspected = JSON.parse(
@@ -80,7 +75,7 @@ describe.skipIf(skip !== undefined)('pull and push against the real registry', (
         config: { digest: string };
         layers: Array<{ digest: string }>;
       };
-      expect(copied.config.digest).toBe(imageId);
+      expect(copied.config.digest).toBe(daemon.busyboxId);
       expect(copied.layers.map((l) => l.digest)).toEqual(inspected.Layers);
       for (const d of [digest!, copied.config.digest, ...copied.layers.map((l) => l.digest)])
         expect(
@@ -383,7 +378,7 @@ describe.skipIf(skip !== undefined)('pull and push against the real registry', (
     expect(pull.stdout.split('\n').at(-1)).toBe(repo);
     for (const tag of ['a', 'b'])
       expect((await daemon.tsctr(['image', 'inspect', '--format', '{{.Id}}', `${repo}:${tag}`])).stdout).toBe(
-        imageId,
+        daemon.busyboxId,
       );
   });
 

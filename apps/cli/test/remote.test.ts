@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -9,14 +9,16 @@ import {
   DAEMON_BIN,
   DOCKER_CLI,
   TestDaemon,
-  e2eSkipReason,
+  e2eSkip,
   freePort,
+  makeCertificateAuthority,
+  useDaemon,
+  useTempDir,
 } from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`remote engine tests skipped: ${skip}`);
+const skip = e2eSkip('remote engine tests');
 
 /** The variables a test sets itself; the rest of the environment is the test process's. */
 const CLEARED = ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_TLS'];
@@ -44,104 +46,48 @@ async function run(
   return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
 }
 
-/** A CA, a server certificate for 127.0.0.1/localhost and a client certificate, made with openssl. */
+/**
+ * A CA, a server certificate for 127.0.0.1/localhost and a client certificate, the client's
+ * also under DOCKER_CERT_PATH's names (cert.pem, key.pem).
+ */
 async function makeCertificates(dir: string, prefix = ''): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const ssl = (args: string[]) => execa('openssl', args, { cwd: dir });
-  await ssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'ca-key.pem',
-    '-out',
-    'ca.pem',
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${prefix}test-ca`,
-  ]);
-  await writeFile(
-    join(dir, 'server.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n',
-  );
-  await writeFile(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  for (const [name, ext, cn] of [
-    ['server', 'server.ext', 'localhost'],
-    ['client', 'client.ext', 'client'],
-  ] as const) {
-    await ssl([
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      `${name}-key.pem`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      `/CN=${cn}`,
-    ]);
-    await ssl([
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca-key.pem',
-      '-CAcreateserial',
-      '-out',
-      `${name}-cert.pem`,
-      '-days',
-      '2',
-      '-extfile',
-      ext,
-    ]);
-  }
-  // DOCKER_CERT_PATH's names for the client's files.
-  await writeFile(join(dir, 'cert.pem'), await readFile(join(dir, 'client-cert.pem')));
-  await writeFile(join(dir, 'key.pem'), await readFile(join(dir, 'client-key.pem')));
+  const ca = await makeCertificateAuthority(dir, { commonName: `${prefix}test-ca` });
+  await ca.issue('server', {
+    commonName: 'localhost',
+    subjectAltNames: ['IP:127.0.0.1', 'DNS:localhost'],
+    extendedKeyUsage: 'serverAuth',
+  });
+  const client = await ca.issue('client', { commonName: 'client', extendedKeyUsage: 'clientAuth' });
+  await copyFile(client.cert, join(dir, 'cert.pem'));
+  await copyFile(client.key, join(dir, 'key.pem'));
 }
 
 describe.skipIf(skip !== undefined)('remote engines: tcp with mutual TLS, contexts, ssh', () => {
-  let dir: string;
-  let certs: string;
-  let otherCerts: string;
+  const dir = useTempDir('tsctr-remote-');
+  const certs = join(dir, 'certs');
+  const otherCerts = join(dir, 'other-ca');
   let port: number;
-  let daemon: TestDaemon;
   let tcpHost: string;
 
+  // Before the daemon's hooks: it listens with these certificates on this port.
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'tsctr-remote-'));
-    certs = join(dir, 'certs');
-    otherCerts = join(dir, 'other-ca');
     await makeCertificates(certs);
     await makeCertificates(otherCerts, 'other-');
     port = await freePort();
     tcpHost = `tcp://127.0.0.1:${port}`;
-    daemon = await TestDaemon.start({
-      args: [
-        '-H',
-        tcpHost,
-        '--tlsverify',
-        '--tlscacert',
-        join(certs, 'ca.pem'),
-        '--tlscert',
-        join(certs, 'server-cert.pem'),
-        '--tlskey',
-        join(certs, 'server-key.pem'),
-      ],
-    });
-    await daemon.importBusybox();
   }, 120_000);
-
-  afterAll(async () => {
-    await daemon?.destroy();
-    if (dir) await rm(dir, { recursive: true, force: true });
+  const daemon = useDaemon({
+    args: () => [
+      '-H',
+      tcpHost,
+      '--tlsverify',
+      '--tlscacert',
+      join(certs, 'ca.pem'),
+      '--tlscert',
+      join(certs, 'server-cert.pem'),
+      '--tlskey',
+      join(certs, 'server-key.pem'),
+    ],
   });
 
   const tlsFlags = () => [

@@ -1,18 +1,11 @@
 import { hostname } from 'node:os';
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2eSkip, useDaemon } from '@ts-container/test-harness';
+import { describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`tsctr end-to-end tests skipped: ${skip}`);
+const skip = e2eSkip('tsctr end-to-end tests');
 
 describe.skipIf(skip !== undefined)('tsctr runs real containers', () => {
-  let daemon: TestDaemon;
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
-  });
+  const daemon = useDaemon({ busybox: false });
 
   it('imports a rootfs tarball as a content-addressed image', async () => {
     const id = await daemon.importBusybox();

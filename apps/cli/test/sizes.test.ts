@@ -1,15 +1,12 @@
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2eSkip, useDaemon } from '@ts-container/test-harness';
+import { beforeAll, describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`container size tests skipped: ${skip}`);
+const skip = e2eSkip('container size tests');
 
 describe.skipIf(skip !== undefined)('container sizes: ps -s and inspect --size', () => {
-  let daemon: TestDaemon;
+  const daemon = useDaemon();
   const name = `sizes-${process.pid}`;
   beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
     // One MiB written into the writable layer.
     const r = await daemon.tsctr([
       'run',
@@ -21,9 +18,6 @@ describe.skipIf(skip !== undefined)('container sizes: ps -s and inspect --size',
       'head -c 1048576 /dev/zero > /blob',
     ]);
     expect(r.exitCode).toBe(0);
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
   });
 
   it('ps -s shows the writable layer and the virtual size, as Docker prints them', async () => {

@@ -1,10 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
+import { e2eSkip, useDaemon } from '@ts-container/test-harness';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`userns-remap end-to-end tests skipped: ${skip}`);
+const skip = e2eSkip('userns-remap end-to-end tests');
 
 /** The first subordinate uid and gid of `dockremap`, which `--userns-remap default` gives out. */
 async function remapStart(): Promise<{ uid: number; gid: number }> {
@@ -16,15 +15,10 @@ async function remapStart(): Promise<{ uid: number; gid: number }> {
 }
 
 describe.skipIf(skip !== undefined)('--userns-remap: container root is an unprivileged host user', () => {
-  let daemon: TestDaemon;
+  const daemon = useDaemon({ args: ['--userns-remap', 'default'], dirMode: 0o711 });
   let base: { uid: number; gid: number };
   beforeAll(async () => {
-    daemon = await TestDaemon.start({ args: ['--userns-remap', 'default'], dirMode: 0o711 });
-    await daemon.importBusybox();
     base = await remapStart();
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
   });
 
   it('says so in info, and runs root as a host user from dockremap’s subordinate range', async () => {

@@ -1,25 +1,14 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2eSkip, useDaemon, useTempDir } from '@ts-container/test-harness';
+import { describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`volume tests skipped: ${skip}`);
+const skip = e2eSkip('volume tests');
 
 describe.skipIf(skip !== undefined)('volumes', () => {
-  let daemon: TestDaemon;
-  let dir: string;
+  const dir = useTempDir('volumes-');
+  const daemon = useDaemon();
   const vol = `data-${process.pid}`;
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-    dir = await mkdtemp(join(tmpdir(), 'volumes-'));
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
 
   it('keeps data in a named volume across containers, and lists and inspects it', async () => {
     const created = await daemon.tsctr(['volume', 'create', '--label', 'team=db', vol]);

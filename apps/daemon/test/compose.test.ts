@@ -1,29 +1,18 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
+import { e2eSkip, freePort, useDaemon, useTempDir } from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const hasCompose =
   (await execa('docker-compose', ['version'], { reject: false }).catch(() => undefined))?.exitCode === 0;
-const skip =
-  e2eSkipReason() ??
-  (hasCompose ? undefined : 'docker-compose is not installed (tools/bootstrap installs it)');
-if (skip) console.warn(`docker-compose tests skipped: ${skip}`);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+const skip = e2eSkip('docker-compose tests', () =>
+  hasCompose ? undefined : 'docker-compose is not installed (tools/bootstrap installs it)',
+);
 
 describe.skipIf(skip !== undefined)('docker-compose (v1) against tsctrd', () => {
-  let daemon: TestDaemon;
-  let dir: string;
+  const dir = useTempDir('compose-');
+  const daemon = useDaemon();
   let port: number;
   const project = `cmp${process.pid}`;
   const compose = (args: string[]) =>
@@ -36,9 +25,6 @@ describe.skipIf(skip !== undefined)('docker-compose (v1) against tsctrd', () => 
     });
 
   beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-    dir = await mkdtemp(join(tmpdir(), 'compose-'));
     port = await freePort();
     await writeFile(
       join(dir, 'docker-compose.yml'),
@@ -69,11 +55,7 @@ describe.skipIf(skip !== undefined)('docker-compose (v1) against tsctrd', () => 
     );
   });
   afterAll(async () => {
-    if (dir) {
-      await compose(['down', '-t', '1']).catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-    }
-    await daemon?.destroy();
+    await compose(['down', '-t', '1']).catch(() => undefined);
   });
 
   it('brings a project up: its network, containers numbered 1, labels, published port', async () => {

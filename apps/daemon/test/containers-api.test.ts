@@ -1,12 +1,10 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApiError } from '@ts-container/api';
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2eSkip, useDaemon, useTempDir } from '@ts-container/test-harness';
+import { describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`container API end-to-end tests skipped: ${skip}`);
+const skip = e2eSkip('container API end-to-end tests');
 
 interface Inspect {
   Id: string;
@@ -22,17 +20,8 @@ interface Inspect {
 
 /** Container create/lifecycle/archive/commit as docker-py and the docker CLI drive them. */
 describe.skipIf(skip !== undefined)('containers through the Engine API, as Docker answers', () => {
-  let daemon: TestDaemon;
-  let hostDir: string;
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-    hostDir = await mkdtemp(join(tmpdir(), 'tsctr-ctr-api-'));
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
-    if (hostDir) await rm(hostDir, { recursive: true, force: true });
-  });
+  const hostDir = useTempDir('tsctr-ctr-api-');
+  const daemon = useDaemon();
 
   const api = <T = unknown>(method: string, path: string, body?: unknown, query?: Record<string, string>) =>
     daemon.client.request<T>(method, path, {

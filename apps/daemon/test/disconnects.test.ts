@@ -1,15 +1,13 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestDaemon, TestRegistry, e2eSkipReason, hasRegistry } from '@ts-container/test-harness';
+import { TestRegistry, e2eSkip, registrySkipReason, useDaemon, useTempDir } from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, openFds, processFootprint, rawRequest, readHead } from './raw-http.js';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`disconnect stress test skipped: ${skip}`);
-const pullSkip = hasRegistry() ? undefined : 'docker-registry is not installed';
+const skip = e2eSkip('disconnect stress test');
+const pullSkip = registrySkipReason();
 if (pullSkip) console.warn(`disconnect stress test: pull streams left out (${pullSkip})`);
 
 /** How many connections are cut, and by how many clients at once. */
@@ -23,15 +21,13 @@ const PARALLEL = 6;
  * mounts than before.
  */
 describe.skipIf(skip !== undefined)('clients that disconnect mid-stream', () => {
-  let daemon: TestDaemon;
+  const scratch = useTempDir('tsctr-disconnects-');
+  const daemon = useDaemon();
+  const contextTar = join(scratch, 'context.tar');
   let registry: TestRegistry | undefined;
   let daemonPid: number;
-  let contextTar: string;
-  let scratch: string;
 
   beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
     daemonPid = Number((await readFile(join(daemon.execRoot, 'tsctrd.pid'), 'utf8')).trim());
     for (const [name, tty] of [
       ['chatty', false],
@@ -51,12 +47,10 @@ describe.skipIf(skip !== undefined)('clients that disconnect mid-stream', () => 
       ]);
       expect(r.exitCode).toBe(0);
     }
-    scratch = await mkdtemp(join(tmpdir(), 'tsctr-disconnects-'));
     await writeFile(
       join(scratch, 'Dockerfile'),
       'FROM busybox\nRUN echo building; sleep 0.3\nCMD ["true"]\n',
     );
-    contextTar = join(scratch, 'context.tar');
     await execa('tar', ['-C', scratch, '-cf', contextTar, 'Dockerfile']);
     if (!pullSkip) {
       registry = await TestRegistry.start();
@@ -75,9 +69,7 @@ describe.skipIf(skip !== undefined)('clients that disconnect mid-stream', () => 
         process.kill(Number(c.split(' ')[0]), 'SIGTERM');
     }
     if (process.env.DISCONNECT_KEEP_LOG) await execa('cp', [daemon.logPath, process.env.DISCONNECT_KEEP_LOG]);
-    await daemon?.destroy();
     await registry?.stop();
-    if (scratch) await rm(scratch, { recursive: true, force: true });
   }, 60_000);
 
   const execStart = async (cmd: string[], tty: boolean): Promise<Socket> => {

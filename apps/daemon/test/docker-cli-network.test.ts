@@ -1,9 +1,8 @@
 import { request } from 'node:http';
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2eSkip, useDaemon } from '@ts-container/test-harness';
+import { describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`tsctrd network end-to-end tests skipped: ${skip}`);
+const skip = e2eSkip('tsctrd network end-to-end tests');
 
 function api(socketPath: string, method: string, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -20,20 +19,8 @@ function api(socketPath: string, method: string, path: string): Promise<{ status
 }
 
 describe.skipIf(skip !== undefined)('the real docker CLI: networks, swarm, info and volume prune', () => {
-  let daemon: TestDaemon;
+  const daemon = useDaemon({ prune: { cli: 'docker', networks: true } });
   const tag = `${process.pid}`;
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-  });
-  afterAll(async () => {
-    if (daemon) {
-      const list = (await daemon.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-      if (list.length > 0) await daemon.docker(['rm', '-f', ...list]);
-      await daemon.docker(['network', 'prune', '-f']);
-      await daemon.destroy();
-    }
-  });
 
   it("`run --network container:web hostname -i` resolves web's host name", async () => {
     const web = `web${tag}`;

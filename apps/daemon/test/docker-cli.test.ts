@@ -1,10 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { request } from 'node:http';
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2eSkip, useDaemon } from '@ts-container/test-harness';
+import { describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`tsctrd end-to-end tests skipped: ${skip}`);
+const skip = e2eSkip('tsctrd end-to-end tests');
 
 function rawRequest(
   socketPath: string,
@@ -25,14 +24,7 @@ function rawRequest(
 }
 
 describe.skipIf(skip !== undefined)('tsctrd serves the Docker Engine API to the real docker CLI', () => {
-  let daemon: TestDaemon;
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
-  });
+  const daemon = useDaemon();
 
   it('answers _ping with Docker headers on unversioned and versioned paths', async () => {
     for (const [method, path] of [

@@ -1,10 +1,9 @@
 import { existsSync } from 'node:fs';
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2eSkip, useDaemon } from '@ts-container/test-harness';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { api, frames, rawRequest, readAll, readHead } from './raw-http.js';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`exec tests skipped: ${skip}`);
+const skip = e2eSkip('exec tests');
 
 interface ExecInspect {
   Running: boolean;
@@ -22,7 +21,7 @@ async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<v
 
 /** `POST /exec/{id}/start` and its streams, as docker-py and the docker CLI drive them. */
 describe.skipIf(skip !== undefined)('exec streams', () => {
-  let daemon: TestDaemon;
+  const daemon = useDaemon();
   let container: string;
   const createExec = async (config: Record<string, unknown>) => {
     const r = await api<{ Id: string }>(daemon.socketPath, 'POST', `/containers/${container}/exec`, config);
@@ -39,14 +38,9 @@ describe.skipIf(skip !== undefined)('exec streams', () => {
   };
 
   beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
     const run = await daemon.tsctr(['run', '-d', '-i', 'busybox', 'cat']);
     expect(run.exitCode).toBe(0);
     container = run.stdout.trim();
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
   });
 
   it('a client that resets its hijacked exec socket ends only its own exec (the process is killed)', async () => {

@@ -1,16 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
+import { e2eSkip, useDaemon, useTempDir } from '@ts-container/test-harness';
 import { execa } from 'execa';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`hostile archive tests skipped: ${skip}`);
+const skip = e2eSkip('hostile archive tests');
 
 /** One tar entry the test writes by hand (the hostile ones no tar tool would make). */
 interface Entry {
@@ -100,16 +98,13 @@ function streamError(body: string): string | undefined {
 }
 
 describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () => {
-  let daemon: TestDaemon;
-  /** Host directories the hostile archives aim at; nothing may ever appear in them. */
-  let outside: string;
   const marker = `tsctr-hostile-${process.pid}-${randomBytes(4).toString('hex')}`;
+  /** Host directories the hostile archives aim at; nothing may ever appear in them. */
+  const outside = useTempDir(`${marker}-`);
+  const daemon = useDaemon();
   let containerId: string;
 
   beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-    outside = await mkdtemp(join(tmpdir(), `${marker}-`));
     await mkdir(join(outside, 'secrets'));
     await writeFile(join(outside, 'secrets', 'secret'), `${marker}-secret\n`);
     const created = await call(
@@ -121,11 +116,6 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     );
     containerId = (JSON.parse(created.body) as { Id: string }).Id;
   }, 120_000);
-
-  afterAll(async () => {
-    await daemon?.destroy();
-    if (outside) await rm(outside, { recursive: true, force: true });
-  });
 
   afterEach(async () => {
     // Nothing landed outside: not in the target directory, not anywhere under /tmp by name.

@@ -1,24 +1,15 @@
 import { PassThrough } from 'node:stream';
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
+import { e2eSkip, useDaemon } from '@ts-container/test-harness';
 import Docker from 'dockerode';
 import { GenericContainer, Wait } from 'testcontainers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`dockerode/testcontainers tests skipped: ${skip}`);
+const skip = e2eSkip('dockerode/testcontainers tests');
 
 /** Two of the Node clients users point at Docker: dockerode, and testcontainers (built on it). */
 describe.skipIf(skip !== undefined)('Node Docker clients against tsctrd', () => {
-  let daemon: TestDaemon;
-  let docker: Docker;
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-    docker = new Docker({ socketPath: daemon.socketPath });
-  });
-  afterAll(async () => {
-    await daemon?.destroy();
-  });
+  const daemon = useDaemon();
+  const docker = new Docker({ socketPath: daemon.socketPath });
 
   it('dockerode: create, start, demultiplexed logs, wait, exec, remove', async () => {
     const container = await docker.createContainer({

@@ -1,11 +1,10 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2eSkip, useDaemon } from '@ts-container/test-harness';
+import { describe, expect, it } from 'vitest';
 
-const skip = e2eSkipReason();
-if (skip) console.warn(`tsctrd swarm end-to-end tests skipped: ${skip}`);
+const skip = e2eSkip('tsctrd swarm end-to-end tests');
 
 function api(
   socketPath: string,
@@ -30,20 +29,8 @@ function api(
 }
 
 describe.skipIf(skip !== undefined)('single-node swarm mode through the real docker CLI', () => {
-  let daemon: TestDaemon;
+  const daemon = useDaemon({ prune: { cli: 'docker', swarm: true } });
   const tag = `${process.pid}`;
-  beforeAll(async () => {
-    daemon = await TestDaemon.start();
-    await daemon.importBusybox();
-  });
-  afterAll(async () => {
-    if (daemon) {
-      const list = (await daemon.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-      if (list.length > 0) await daemon.docker(['rm', '-f', ...list]);
-      await daemon.docker(['swarm', 'leave', '--force']);
-      await daemon.destroy();
-    }
-  });
 
   it('overlay networks need a swarm manager', async () => {
     const r = await daemon.docker(['network', 'create', '-d', 'overlay', `early${tag}`]);
