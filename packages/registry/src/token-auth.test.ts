@@ -9,7 +9,9 @@ import { ContentStore, MediaType, parseReference } from '@ts-container/image';
 import { freePort, hasRegistry } from '@ts-container/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from './client.js';
-import { type ProgressEvent, listTags, pullImage, pushImage } from './distribution.js';
+import { type ProgressEvent, listTags } from './distribution.js';
+import { pullImage } from './pull.js';
+import { pushImage } from './push.js';
 
 const skip = hasRegistry() ? undefined : 'docker-registry is not installed (tools/bootstrap installs it)';
 if (skip) console.warn(`token auth tests skipped: ${skip}`);
