@@ -1,7 +1,6 @@
-import { createReadStream, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import { createGzip } from 'node:zlib';
 import { type Logger, type Platform, parsePlatform } from '@ts-container/common';
 import {
   type ContentStore,
@@ -12,6 +11,7 @@ import {
   chainIds,
   familiarName,
   formatReference,
+  gzipFileParallel,
   parseReference,
 } from '@ts-container/image';
 import {
@@ -270,9 +270,10 @@ export class RegistryService {
         for (const repo of other.repositories) mountFrom.add(repo);
         continue;
       }
-      // Stored uncompressed (imported or committed): compress once for the registry.
+      // Stored uncompressed (imported or committed): compressed once for the registry, in
+      // blocks on every core, and remembered in the image record below.
       const gz = await this.content.ingestStream(
-        createReadStream(this.content.path(diffIds[i]!)).pipe(createGzip()),
+        gzipFileParallel(this.content.path(diffIds[i]!)),
         `gzip-${diffIds[i]}`,
       );
       layers.push({ mediaType: MediaType.DockerLayerGzip, digest: gz.digest, size: gz.size });

@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { detectCompression } from './compression.js';
 import type { Digest } from './digest.js';
 import { UnsafeTarEntryError } from './errors.js';
+import { canSplit, extractInParts } from './parallel-tar.js';
 
 /** What the pre-scan learnt about a layer that GNU tar may extract. */
 export interface LayerScan {
@@ -17,6 +18,20 @@ export interface LayerScan {
   dirTimes: Map<string, Date>;
   /** Whether any entry carries extended attributes (tar then needs `--xattrs`, which costs). */
   xattrs: boolean;
+  /**
+   * Every entry's byte range in the tarball (its extended headers included) and what it makes,
+   * so that parts of the archive can go to several tar processes at once (see parallel-tar.ts).
+   */
+  entries: ArchiveSpan[];
+  /** Whether those spans may be extracted apart: no global pax header, every parent a directory entry. */
+  splittable: boolean;
+}
+
+/** Bytes `[start, end)` of a tarball holding one entry: a directory, a hard link, or anything else. */
+export interface ArchiveSpan {
+  kind: 'directory' | 'link' | 'other';
+  start: number;
+  end: number;
 }
 
 /**
@@ -38,15 +53,26 @@ export async function scanLayer(path: string): Promise<LayerScan | undefined> {
   let contentSize = 0;
   let simple = true;
   let xattrs = false;
+  const entries: ArchiveSpan[] = [];
+  let splittable = true;
   const visit = (header: ScannedHeader) => {
     if (header.xattrs) xattrs = true;
+    if (header.global) splittable = false;
     if (!simple) return;
     const name = canonical(header.name);
     if (name === undefined) {
       simple = false;
       return;
     }
-    if (name === '') return;
+    const kind = header.type === 'directory' ? 'directory' : header.type === 'link' ? 'link' : 'other';
+    entries.push({ kind, start: header.start, end: header.end });
+    if (name === '') {
+      // The root's own time, under the name posix.dirname gives top-level entries' parent.
+      if (kind === 'directory') dirTimes.set('.', header.mtime);
+      return;
+    }
+    const parent = posix.dirname(name);
+    if (parent !== '.' && !dirTimes.has(parent)) splittable = false;
     if (seen.has(name) || throughSymlink(name, symlinks)) {
       simple = false;
       return;
@@ -82,7 +108,7 @@ export async function scanLayer(path: string): Promise<LayerScan | undefined> {
   };
   const diffId = await walkHeaders(path, visit);
   if (!simple) return undefined;
-  return { diffId, contentSize, whiteouts, dirTimes, xattrs };
+  return { diffId, contentSize, whiteouts, dirTimes, xattrs, entries, splittable };
 }
 
 interface ScannedHeader {
@@ -92,6 +118,11 @@ interface ScannedHeader {
   mtime: Date;
   linkname: string;
   xattrs: boolean;
+  /** Where the entry's first (extended) header starts and its body ends, in the tarball. */
+  start: number;
+  end: number;
+  /** A pax global header came before it. */
+  global: boolean;
 }
 
 const TYPES: Record<string, string> = {
@@ -132,7 +163,11 @@ async function walkHeaders(path: string, visit: (h: ScannedHeader) => void): Pro
   let gathering: 'header' | 'x' | 'L' | 'K' = 'header';
   let extended: Record<string, string> = {};
   let ended = false;
-  const onBlock = (block: Buffer) => {
+  let global = false;
+  // Offsets in the tarball: of the bytes read so far, and of the current entry's first header.
+  let position = 0;
+  let entryStart: number | undefined;
+  const onBlock = (block: Buffer, blockStart: number) => {
     if (gathering !== 'header') {
       const body = block.toString('utf8');
       if (gathering === 'x') Object.assign(extended, parsePax(body));
@@ -153,9 +188,11 @@ async function walkHeaders(path: string, visit: (h: ScannedHeader) => void): Pro
     const padded = Math.ceil(size / 512) * 512;
     if (flag === 'x' || flag === 'L' || flag === 'K' || flag === 'g') {
       if (flag === 'g') {
+        global = true;
         skip = padded;
         return;
       }
+      entryStart ??= blockStart;
       gathering = flag;
       want = padded;
       if (padded === 0) gathering = 'header';
@@ -178,8 +215,12 @@ async function walkHeaders(path: string, visit: (h: ScannedHeader) => void): Pro
       mtime: new Date(mtimeSec * 1000),
       linkname: extended.linkpath ?? str(157, 100),
       xattrs: Object.keys(extended).some((k) => k.startsWith('SCHILY.xattr.')),
+      start: entryStart ?? blockStart,
+      end: blockStart + 512 + (flag === '0' || flag === '\0' || flag === '7' ? padded : 0),
+      global,
     });
     extended = {};
+    entryStart = undefined;
     // Only regular files carry a body that matters here; links and directories have none.
     skip = flag === '0' || flag === '\0' || flag === '7' ? padded : 0;
   };
@@ -202,9 +243,10 @@ async function walkHeaders(path: string, visit: (h: ScannedHeader) => void): Pro
         const block = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
         pending = [];
         pendingSize = 0;
-        onBlock(block);
+        onBlock(block, position + off - want);
       }
     }
+    position += buf.length;
   }
   return `sha256:${hash.digest('hex')}`;
 }
@@ -296,13 +338,7 @@ export async function extractWithTar(
     await fh.close();
   }
   const kind = detectCompression(head);
-  const args = [
-    '-x',
-    '-f',
-    path,
-    '-C',
-    target,
-    ...(kind === 'gzip' ? ['-z'] : kind === 'zstd' ? ['--zstd'] : []),
+  const common = [
     '--numeric-owner',
     options.sameOwner ? '--same-owner' : '--no-same-owner',
     '--same-permissions',
@@ -310,7 +346,22 @@ export async function extractWithTar(
     '--no-acls',
     '--no-selinux',
   ];
-  await execa('tar', args, { stdin: 'ignore' });
+  const split = kind === 'none' && canSplit(scan);
+  if (split) await extractInParts(path, target, scan, common);
+  else
+    await execa(
+      'tar',
+      [
+        '-x',
+        '-f',
+        path,
+        '-C',
+        target,
+        ...(kind === 'gzip' ? ['-z'] : kind === 'zstd' ? ['--zstd'] : []),
+        ...common,
+      ],
+      { stdin: 'ignore' },
+    );
   const opaque: string[] = [];
   const touched = new Set<string>();
   for (const name of scan.whiteouts) {
@@ -327,8 +378,9 @@ export async function extractWithTar(
     await execa('mknod', ['-m', '000', '--', hidden, 'c', '0', '0']);
   }
   if (opaque.length > 0) await options.setOpaque(opaque);
-  // Removing the whiteout files bumped their directories' times: put the archive's back.
-  for (const dir of touched) {
+  // Removing the whiteout files bumped their directories' times (and writing files in parts
+  // every directory's): put the archive's back.
+  for (const dir of split ? scan.dirTimes.keys() : touched) {
     const mtime = scan.dirTimes.get(dir);
     if (mtime !== undefined) await lutimes(join(target, dir), mtime, mtime);
   }

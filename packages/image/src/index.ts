@@ -7,7 +7,7 @@ export {
   writeImageArchive,
 } from './archive.js';
 export { writeFileAtomic } from './atomic.js';
-export { type Compression, decompressStream, detectCompression } from './compression.js';
+export { type Compression, decompressStream, detectCompression, gzipFileParallel } from './compression.js';
 export { type BlobInfo, ContentStore, hashFile, type IngestWriter } from './content-store.js';
 export { chainIds, type Digest, DigestSchema, digestHex, isDigest, sha256Digest, shortId } from './digest.js';
 export {

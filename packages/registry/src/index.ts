@@ -8,17 +8,8 @@ export {
   removeCredentials,
   saveCredentials,
 } from './credentials.js';
-export {
-  type BlobStore,
-  fetchManifest,
-  listTags,
-  type ProgressEvent,
-  type LayerSink,
-  type PullOptions,
-  type PullResult,
-  pullImage,
-  type PushOptions,
-  pushImage,
-} from './distribution.js';
+export { type BlobStore, listTags, type ProgressEvent } from './distribution.js';
+export { fetchManifest, type LayerSink, type PullOptions, type PullResult, pullImage } from './pull.js';
+export { type PushOptions, pushImage } from './push.js';
 export { RegistryError, type RegistryErrorKind } from './errors.js';
 export { type SearchResult, SearchResultSchema, searchRepositories } from './search.js';

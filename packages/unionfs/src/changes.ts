@@ -68,9 +68,7 @@ export async function readXattrs(dir: string): Promise<Map<string, Map<string, B
   const dump = await execa(
     'getfattr',
     ['-R', '-P', '--absolute-names', '-d', '-m', '-', '-e', 'base64', dir],
-    {
-      reject: false,
-    },
+    { reject: false },
   );
   const out = new Map<string, Map<string, Buffer>>();
   for (const block of dump.stdout.split('\n\n')) {

@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { ContentStore, MediaType, parseReference } from '@ts-container/image';
 import { freePort, hasRegistry } from '@ts-container/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../src/client.js';
-import { type ProgressEvent, listTags, pullImage, pushImage } from '../src/distribution.js';
+import { RegistryClient } from './client.js';
+import { type ProgressEvent, listTags } from './distribution.js';
+import { pullImage } from './pull.js';
+import { pushImage } from './push.js';
 
 const skip = hasRegistry() ? undefined : 'docker-registry is not installed (tools/bootstrap installs it)';
 if (skip) console.warn(`token auth tests skipped: ${skip}`);

@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { ContentStore, MediaType, parseReference } from '@ts-container/image';
 import { TestRegistry, hasRegistry } from '@ts-container/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../src/client.js';
-import { loadCredentials, removeCredentials, saveCredentials } from '../src/credentials.js';
-import { type ProgressEvent, pullImage, pushImage } from '../src/distribution.js';
+import { RegistryClient } from './client.js';
+import { loadCredentials, removeCredentials, saveCredentials } from './credentials.js';
+import type { ProgressEvent } from './distribution.js';
+import { pullImage } from './pull.js';
+import { pushImage } from './push.js';
 
 const skip = hasRegistry() ? undefined : 'docker-registry is not installed (tools/bootstrap installs it)';
 if (skip) console.warn(`registry tests skipped: ${skip}`);

@@ -1,0 +1,96 @@
+import { open } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { Readable } from 'node:stream';
+import { execa } from 'execa';
+import type { ArchiveSpan, LayerScan } from './fast-extract.js';
+
+/** Below this many entries one tar process is as fast: starting more costs more than it saves. */
+const MIN_ENTRIES = 2_000;
+/** Reads of the tarball coalesce adjacent spans up to this size. */
+const READ_SIZE = 1024 * 1024;
+
+/**
+ * Whether a checked layer can be extracted by several tar processes at once: it is large, its
+ * entries can be split (no global header, every parent a directory entry, no name seen twice:
+ * the scan checked that), we run as root (directories are created first with their final
+ * modes; only root may write into a read-only one) and there is more than one core.
+ */
+export function canSplit(scan: LayerScan): boolean {
+  return (
+    scan.splittable &&
+    scan.entries.length >= MIN_ENTRIES &&
+    process.getuid?.() === 0 &&
+    availableParallelism() > 1
+  );
+}
+
+/**
+ * Extracts a pre-scanned plain tarball with several GNU tar processes: first every directory
+ * (one process, so the tree exists), then the other entries split into one contiguous part per
+ * core, side by side (a layer of small files is bound by per-file system calls, which one tar
+ * makes one after the other), then hard links, whose targets must exist. Each process reads
+ * only the byte spans of its entries, followed by the end-of-archive blocks. Writing the files
+ * bumps their directories' modification times: the caller puts the archive's back.
+ */
+export async function extractInParts(
+  path: string,
+  target: string,
+  scan: LayerScan,
+  tarArgs: readonly string[],
+): Promise<void> {
+  const run = (spans: ArchiveSpan[]) =>
+    execa('tar', ['-x', '-f', '-', '-C', target, ...tarArgs], {
+      input: spanStream(path, spans),
+      stdout: 'ignore',
+    });
+  const directories = scan.entries.filter((e) => e.kind === 'directory');
+  const links = scan.entries.filter((e) => e.kind === 'link');
+  const others = scan.entries.filter((e) => e.kind === 'other');
+  if (directories.length > 0) await run(directories);
+  await Promise.all(splitByBytes(others, availableParallelism()).map(run));
+  if (links.length > 0) await run(links);
+}
+
+/** `parts` runs of consecutive spans holding about the same number of bytes each. */
+function splitByBytes(spans: ArchiveSpan[], parts: number): ArchiveSpan[][] {
+  const total = spans.reduce((sum, s) => sum + (s.end - s.start), 0);
+  const out: ArchiveSpan[][] = [];
+  let current: ArchiveSpan[] = [];
+  let bytes = 0;
+  for (const span of spans) {
+    current.push(span);
+    bytes += span.end - span.start;
+    if (bytes >= (total / parts) * (out.length + 1) && out.length < parts - 1) {
+      out.push(current);
+      current = [];
+    }
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/** The bytes of `spans` (in order, adjacent ones read together), then two zero blocks. */
+function spanStream(path: string, spans: ArchiveSpan[]): Readable {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    const fh = await open(path, 'r');
+    try {
+      for (let i = 0; i < spans.length; ) {
+        const start = spans[i]!.start;
+        let end = spans[i]!.end;
+        for (i++; i < spans.length && spans[i]!.start === end && end - start < READ_SIZE; i++)
+          end = spans[i]!.end;
+        for (let at = start; at < end; ) {
+          const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, end - at));
+          const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+          if (bytesRead === 0) throw new Error(`${path} shrank while being extracted`);
+          at += bytesRead;
+          yield buf.subarray(0, bytesRead);
+        }
+      }
+    } finally {
+      await fh.close();
+    }
+    yield Buffer.alloc(1024);
+  }
+  return Readable.from(chunks());
+}
