@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { alive, run, sh, sleep, unixRequest } from './proc.mjs';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
-export const TSCTRD_BIN = join(REPO_ROOT, 'apps/daemon/dist/index.js');
+/** `BENCH_TSCTRD` runs another build of the daemon (e.g. main's, for an A/B comparison). */
+export const TSCTRD_BIN = process.env.BENCH_TSCTRD ?? join(REPO_ROOT, 'apps/daemon/dist/index.js');
 export const TSCTR_BIN = join(REPO_ROOT, 'apps/cli/dist/index.js');
 /** The same docker CLI (28) talks to dockerd and to tsctrd, so client cost is equal. */
 export const DOCKER_CLI = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : '/usr/bin/docker';
@@ -112,6 +113,18 @@ export class TsctrEngine extends Engine {
   bin = process.execPath;
   bridge = `tb${tag}`.slice(0, 15);
   cgroupParent = `/tsctr-bench-${tag}`;
+  /** Node options for the daemon (e.g. `--heapsnapshot-signal=SIGUSR2`). */
+  nodeArgs = [];
+
+  /** `suffix` makes a second, independent daemon (its own bridge and cgroup) beside the suite's. */
+  constructor({ suffix = '', nodeArgs = [] } = {}) {
+    super();
+    if (suffix) {
+      this.bridge = `tb${tag}${suffix}`.slice(0, 15);
+      this.cgroupParent = `/tsctr-bench-${tag}${suffix}`;
+    }
+    this.nodeArgs = nodeArgs;
+  }
 
   async available() {
     if (!existsSync(TSCTRD_BIN) || !existsSync(TSCTR_BIN))
@@ -141,6 +154,7 @@ export class TsctrEngine extends Engine {
     this.process = spawn(
       process.execPath,
       [
+        ...this.nodeArgs,
         TSCTRD_BIN,
         '-H',
         `unix://${this.socketPath}`,

@@ -105,6 +105,144 @@ export async function bigBuildContext(root, sizeMiB) {
   return dir;
 }
 
+/**
+ * A two-stage build whose context holds `files` small files: `COPY` of the tree, a `RUN` writing
+ * 200 files, a `RUN tar` of the tree, `COPY --from` of the tarball (the heavier build of issue 20).
+ */
+export async function treeBuildContext(root, files = 5000) {
+  const dir = join(root, `build-tree-${files}`);
+  for (let d = 0; d < Math.ceil(files / 100); d++) {
+    const sub = join(dir, 'tree', `d${d}`);
+    await mkdir(sub, { recursive: true });
+    const n = Math.min(100, files - d * 100);
+    await Promise.all(
+      Array.from({ length: n }, (_, i) => writeFile(join(sub, `f${i}.txt`), `file ${d}/${i}\n`.repeat(20))),
+    );
+  }
+  await writeFile(
+    join(dir, 'Dockerfile'),
+    [
+      'FROM busybox AS stage',
+      'COPY tree /tree',
+      'RUN mkdir /gen && for i in $(seq 200); do echo $i > /gen/$i; done',
+      'RUN tar -cf /tree.tar /tree /gen',
+      'FROM busybox',
+      'COPY --from=stage /tree.tar /tree.tar',
+      '',
+    ].join('\n'),
+  );
+  return dir;
+}
+
+/**
+ * A context of about `sizeMiB` MiB of mixed files, as a project's would be: half in 4 large
+ * files of random bytes, 40% in 64 KiB files (half random, half text), 10% in 2 KiB text files;
+ * the Dockerfile copies only itself, so a build's time is the upload and unpacking.
+ */
+export async function mixedBuildContext(root, sizeMiB) {
+  const dir = join(root, `build-mixed-${sizeMiB}m`);
+  const MiB = 1024 * 1024;
+  await mkdir(join(dir, 'big'), { recursive: true });
+  for (let i = 0; i < 4; i++)
+    await writeFile(join(dir, 'big', `blob${i}.bin`), randomBytes(Math.round((sizeMiB * MiB) / 8)));
+  const write = async (sub, count, size, make) => {
+    for (let d = 0; d * 200 < count; d++) {
+      const path = join(dir, sub, `d${d}`);
+      await mkdir(path, { recursive: true });
+      const n = Math.min(200, count - d * 200);
+      await Promise.all(Array.from({ length: n }, (_, i) => writeFile(join(path, `f${i}`), make(i, size))));
+    }
+  };
+  const text = (i, size) =>
+    Buffer.from(`line ${i} of some source text\n`.repeat(Math.ceil(size / 28))).subarray(0, size);
+  await write('medium', Math.round((sizeMiB * MiB * 0.4) / 65536), 65536, (i, size) =>
+    i % 2 ? randomBytes(size) : text(i, size),
+  );
+  await write('small', Math.round((sizeMiB * MiB * 0.1) / 2048), 2048, text);
+  await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY Dockerfile /\n');
+  const du = await run('du', ['-sb', dir]);
+  return { dir, bytes: Number(du.stdout.split(/\s/)[0]) };
+}
+
+/** A tar of one small file `name` holding `body` (a distinct layer per body). */
+async function tinyLayer(dir, name, body) {
+  const content = join(dir, `c-${name}`);
+  await mkdir(content, { recursive: true });
+  await writeFile(join(content, name), body);
+  const tar = join(dir, `${name}.tar`);
+  await run('tar', ['--numeric-owner', '--mtime=2024-01-01', '-C', content, '-cf', tar, name]);
+  await rm(content, { recursive: true, force: true });
+  return tar;
+}
+
+/**
+ * Writes a `docker save` archive holding `images` ([{ ref, layers: [tar paths], label }]; layers
+ * shared between images are stored once) and returns its path.
+ */
+async function saveArchive(dir, images) {
+  const archive = join(dir, 'archive');
+  await mkdir(archive, { recursive: true });
+  const stored = new Map();
+  const manifest = [];
+  const created = '2024-01-01T00:00:00Z';
+  for (const img of images) {
+    const diffIds = [];
+    const paths = [];
+    for (const tar of img.layers) {
+      if (!stored.has(tar)) {
+        const hex = await sha256File(tar);
+        await mkdir(join(archive, hex), { recursive: true });
+        await run('cp', [tar, join(archive, hex, 'layer.tar')]);
+        stored.set(tar, hex);
+      }
+      diffIds.push(`sha256:${stored.get(tar)}`);
+      paths.push(`${stored.get(tar)}/layer.tar`);
+    }
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        created,
+        config: {
+          Cmd: ['sh'],
+          Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+          Labels: { bench: img.label ?? img.ref },
+        },
+        rootfs: { type: 'layers', diff_ids: diffIds },
+        history: diffIds.map((_, i) => ({ created, created_by: `bench layer ${i}` })),
+      }),
+    );
+    const configHex = createHash('sha256').update(config).digest('hex');
+    await writeFile(join(archive, `${configHex}.json`), config);
+    manifest.push({ Config: `${configHex}.json`, RepoTags: [img.ref], Layers: paths });
+  }
+  await writeFile(join(archive, 'manifest.json'), JSON.stringify(manifest));
+  const out = join(dir, `save-${Date.now()}.tar`);
+  await run('tar', ['-C', archive, '-cf', out, '.']);
+  await rm(archive, { recursive: true, force: true });
+  return out;
+}
+
+/** An archive of images `bench/img-FROM` … `bench/img-(TO-1)`, one tiny shared layer, distinct configs. */
+export async function manyImagesArchive(root, from, to) {
+  const dir = await mkdtemp(join(root, 'images-'));
+  const layer = await tinyLayer(dir, 'img-base', 'base\n');
+  const images = Array.from({ length: to - from }, (_, i) => ({
+    ref: `bench/img-${from + i}:latest`,
+    layers: [layer],
+  }));
+  return { dir, path: await saveArchive(dir, images), refs: images.map((i) => i.ref) };
+}
+
+/** An archive of `bench/layers-N:latest`: busybox plus N−1 one-file layers (N layers in all). */
+export async function layeredImageArchive(root, busyboxTar, n) {
+  const dir = await mkdtemp(join(root, 'layers-'));
+  const layers = [busyboxTar];
+  for (let i = 1; i < n; i++) layers.push(await tinyLayer(dir, `l${i}`, `${i}\n`));
+  const ref = `bench/layers-${n}:latest`;
+  return { dir, path: await saveArchive(dir, [{ ref, layers }]), ref };
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();

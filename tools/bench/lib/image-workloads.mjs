@@ -2,8 +2,18 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ENGINES, bigImage, daemonRss, ensureBusybox, rmForce, rmi, rounds, slug } from './common.mjs';
-import { LocalRegistry, bigBuildContext, buildContext } from './fixtures.mjs';
+import {
+  ENGINES,
+  ENGINE_IDS,
+  bigImage,
+  daemonRss,
+  ensureBusybox,
+  rmForce,
+  rmi,
+  rounds,
+  slug,
+} from './common.mjs';
+import { LocalRegistry, bigBuildContext, buildContext, mixedBuildContext } from './fixtures.mjs';
 import { run, sleep } from './proc.mjs';
 import { round, summarize } from './stats.mjs';
 
@@ -281,6 +291,50 @@ export const WORKLOADS = [
       } finally {
         await registry.stop();
       }
+    },
+  },
+  {
+    id: 'upload',
+    aliases: ['context-upload'],
+    title: '`build` of a 200 MB context of mixed files: upload throughput',
+    async run(ctx) {
+      await ensureBusybox(ctx);
+      const { dir, bytes } = await mixedBuildContext(ctx.root, ctx.quick ? 50 : 200);
+      const env = (e) => (e.id === 'docker' ? { DOCKER_BUILDKIT: '0' } : {});
+      const time = await rounds(ctx, {
+        engines: ENGINE_IDS,
+        reps: ctx.heavyReps,
+        warmup: 0,
+        op: async (e) =>
+          (
+            await e.cli(['build', '--no-cache', '-q', '-t', 'bench-upload:latest', dir], {
+              env: env(e),
+              timeoutMs: 600_000,
+            })
+          ).ms,
+      });
+      for (const id of ENGINES) if (ctx.engines[id]) await rmi(ctx.engines[id], ['bench-upload:latest']);
+      await rm(dir, { recursive: true, force: true });
+      const mbps = {};
+      for (const [id, r] of Object.entries(time)) {
+        if (!r.samples) {
+          mbps[id] = r;
+          continue;
+        }
+        const samples = r.samples.map((ms) => round(bytes / 1e6 / (ms / 1000)));
+        mbps[id] = { samples, ...summarize(samples) };
+      }
+      const note = `${Math.round(bytes / 1e6)} MB: half in 4 random files, 40% in 64 KiB files, 10% in 2 KiB files; FROM busybox + COPY Dockerfile, so the time is the context's upload and unpacking (podman reads the directory itself); docker: DOCKER_BUILDKIT=0`;
+      return [
+        { id: 'upload-time', title: '`build` of a mixed context', unit: 'ms', note, results: time },
+        {
+          id: 'upload-mbps',
+          title: '`build` of a mixed context: throughput (higher is better)',
+          unit: 'MB/s',
+          note,
+          results: mbps,
+        },
+      ];
     },
   },
 ];

@@ -1,6 +1,9 @@
 // Container lifecycle in bulk and what the daemons and monitors hold in memory.
-import { ENGINES, ENGINE_IDS, daemonRss, ensureBusybox, reasonOf, rmForce, slug } from './common.mjs';
-import { rssMiB } from './engines.mjs';
+import { rm } from 'node:fs/promises';
+import { ENGINES, ENGINE_IDS, daemonRss, ensureBusybox, micro, reasonOf, rmForce, slug } from './common.mjs';
+import { DOCKER_CLI, TsctrEngine, rssMiB } from './engines.mjs';
+import { busyboxRootfs, mixedBuildContext, treeBuildContext } from './fixtures.mjs';
+import { pool, run, sleep, unixRequest } from './proc.mjs';
 import { rotation, round, summarize } from './stats.mjs';
 
 export const WORKLOADS = [
@@ -152,4 +155,88 @@ export const WORKLOADS = [
       ];
     },
   },
+  {
+    id: 'daemon-memory',
+    aliases: ['mem'],
+    group: 'memory',
+    title: 'a fresh daemon of ours: RSS idle, with N containers, after removing them, after builds',
+    async run(ctx) {
+      const steps = await daemonMemorySteps(ctx);
+      const [idle, busy] = steps;
+      const figures = Object.fromEntries(steps.map((s) => [s.label, s.rss]));
+      figures['per container'] = round((busy.rss - idle.rss) / ctx.containers);
+      return [
+        micro(
+          'daemon-memory',
+          `daemon RSS (VmRSS) of a fresh tsctrd after each step, ${ctx.containers} containers`,
+          'MiB',
+          figures,
+        ),
+      ];
+    },
+  },
 ];
+
+/**
+ * A fresh daemon of ours, alone and idle after each step: RSS just started (busybox imported),
+ * with N containers running, after they are removed, and after the builds of issue 17 (a
+ * 5,000-file two-stage build and a 60 MB context). `BENCH_DAEMON_NODE_ARGS` passes Node options
+ * to that daemon (e.g. `--heapsnapshot-signal=SIGUSR2` to look at what it holds).
+ */
+async function daemonMemorySteps(ctx) {
+  const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const e = new TsctrEngine({ suffix: 'm', nodeArgs });
+  const steps = [];
+  const settle = async (label) => {
+    // Idle: longer than the daemon's quiet period before it gives memory back (idle-memory.ts).
+    await sleep(15_000);
+    // A signal for a probe the daemon was started with (`BENCH_DAEMON_NODE_ARGS=--require …`).
+    if (process.env.BENCH_DAEMON_SIGNAL) {
+      process.kill(e.process.pid, process.env.BENCH_DAEMON_SIGNAL);
+      await sleep(1000);
+    }
+    const rss = (await daemonRss(e))?.value;
+    steps.push({ label, rss });
+    ctx.log?.(`  daemon-memory ${label}: ${rss} MiB`);
+  };
+  await e.start(ctx.root);
+  ctx.cleanups.push(() => e.stop());
+  try {
+    ctx.busyboxTar ??= await busyboxRootfs(ctx.root);
+    await e.cli(['import', '-c', 'CMD ["sh"]', ctx.busyboxTar, 'busybox:latest']);
+    await settle('idle (busybox imported)');
+    const N = ctx.containers;
+    await pool(
+      Array.from({ length: N }, (_, i) => i),
+      4,
+      async (i) => {
+        const r = await unixRequest(e.socketPath, 'POST', `/containers/create?name=mem-${i}`, {
+          Image: 'busybox',
+          Cmd: ['sleep', '3600'],
+          HostConfig: { NetworkMode: 'none' },
+        });
+        if (r.status !== 201) throw new Error(`create: ${r.status} ${r.body}`);
+        const s = await unixRequest(e.socketPath, 'POST', `/containers/mem-${i}/start`);
+        if (s.status !== 204) throw new Error(`start: ${s.status} ${s.body}`);
+      },
+    );
+    await settle(`${N} containers running`);
+    await e.cli(['rm', '-f', ...Array.from({ length: N }, (_, i) => `mem-${i}`)], { timeoutMs: 300_000 });
+    await settle(`${N} containers removed`);
+    const tree = await treeBuildContext(ctx.root, ctx.quick ? 1000 : 5000);
+    const mixed = await mixedBuildContext(ctx.root, ctx.quick ? 20 : 60);
+    for (const dir of [tree, mixed.dir]) {
+      const docker = ctx.engines['docker→tsctrd'] ? DOCKER_CLI : undefined;
+      const args = ['build', '--no-cache', '-q', '-t', 'mem-build:latest', dir];
+      if (docker) await run(docker, args, { env: { ...e.env, DOCKER_BUILDKIT: '0' }, timeoutMs: 600_000 });
+      else await e.cli(args, { timeoutMs: 600_000 });
+    }
+    await settle('after the builds');
+    await e.cli(['rmi', '-f', 'mem-build:latest'], { check: false });
+    await rm(tree, { recursive: true, force: true });
+    await rm(mixed.dir, { recursive: true, force: true });
+    return steps;
+  } finally {
+    await e.stop();
+  }
+}
