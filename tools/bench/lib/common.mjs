@@ -8,6 +8,9 @@ import { bigImageArchive, busyboxRootfs } from './fixtures.mjs';
 import { pool, unixRequest } from './proc.mjs';
 import { rotation, round, summarize } from './stats.mjs';
 
+/** How long a daemon is left alone before its memory is read: longer than tsctrd's 10 s quiet period. */
+export const IDLE_SETTLE_MS = 15_000;
+
 export const ENGINE_IDS = ['tsctr', 'docker→tsctrd', 'docker', 'podman'];
 export const ENGINES = ['tsctr', 'docker', 'podman'];
 
@@ -120,7 +123,8 @@ export async function daemonRss(e) {
 /** Records each daemon's idle memory right after start (busybox imported, nothing run yet). */
 export async function recordIdleMemory(ctx) {
   await ensureBusybox(ctx);
-  await new Promise((r) => setTimeout(r, 2000));
+  // Idle: longer than our daemon's quiet period before it gives memory back (idle-memory.ts).
+  await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
   ctx.idleMemory = {};
   for (const id of ENGINES) if (ctx.engines[id]) ctx.idleMemory[id] = await daemonRss(ctx.engines[id]);
 }

@@ -1,6 +1,16 @@
 // Container lifecycle in bulk and what the daemons and monitors hold in memory.
 import { rm } from 'node:fs/promises';
-import { ENGINES, ENGINE_IDS, daemonRss, ensureBusybox, micro, reasonOf, rmForce, slug } from './common.mjs';
+import {
+  ENGINES,
+  ENGINE_IDS,
+  IDLE_SETTLE_MS,
+  daemonRss,
+  ensureBusybox,
+  micro,
+  reasonOf,
+  rmForce,
+  slug,
+} from './common.mjs';
 import { DOCKER_CLI, TsctrEngine, rssMiB } from './engines.mjs';
 import { busyboxRootfs, mixedBuildContext, treeBuildContext } from './fixtures.mjs';
 import { pool, run, sleep, unixRequest } from './proc.mjs';
@@ -71,7 +81,7 @@ export const WORKLOADS = [
       };
       await createPhase(engines);
       // Let the daemons settle (lazy allocations, GC) before reading memory with N running.
-      await new Promise((r) => setTimeout(r, 2000));
+      await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
       for (const e of engines) {
         if (failed[e.id]) continue;
         memory.daemonBusy[e.id] = await daemonRss(e);
@@ -188,8 +198,7 @@ async function daemonMemorySteps(ctx) {
   const e = new TsctrEngine({ suffix: 'm', nodeArgs });
   const steps = [];
   const settle = async (label) => {
-    // Idle: longer than the daemon's quiet period before it gives memory back (idle-memory.ts).
-    await sleep(15_000);
+    await sleep(IDLE_SETTLE_MS);
     // A signal for a probe the daemon was started with (`BENCH_DAEMON_NODE_ARGS=--require …`).
     if (process.env.BENCH_DAEMON_SIGNAL) {
       process.kill(e.process.pid, process.env.BENCH_DAEMON_SIGNAL);

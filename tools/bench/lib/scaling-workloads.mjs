@@ -33,12 +33,29 @@ function curve(id, title, xLabel, unit, sizes, perSize, note) {
   return { id, kind: 'curve', title, xLabel, unit, sizes, series, ...(note ? { note } : {}) };
 }
 
-/** Skips engines whose state could not be made at this size, with the reason. */
-function guarded(failed, op) {
+/** An operation slower than this at one size is not tried at larger sizes (the suite must end in time). */
+const SLOW_MS = 20_000;
+
+/**
+ * Per-curve state: `failed[engine]` when its state could not be made, `slow[engine]` = the size
+ * at which one operation took longer than SLOW_MS.
+ */
+const newState = () => ({ failed: {}, slow: {} });
+
+/** True when the engine is skipped at this size (failed, or slow at a smaller size). */
+const skips = (state, id, size) =>
+  !!state.failed[id] || (state.slow[id] !== undefined && state.slow[id] < size);
+
+/** Wraps a timed op: skips engines `skips` rules out, with the reason, and notes slow ones. */
+function guarded(state, size, op) {
   return async (e, rep) => {
-    const why = failed[stateOf(e.id)];
-    if (why) throw new Error(why);
-    return op(e, rep);
+    const id = stateOf(e.id);
+    if (state.failed[id]) throw new Error(state.failed[id]);
+    if (skips(state, id, size))
+      throw new Error(`not tried: an operation took over ${SLOW_MS / 1000} s at ${state.slow[id]}`);
+    const ms = await op(e, rep);
+    if (ms > SLOW_MS) state.slow[id] ??= size;
+    return ms;
   };
 }
 
@@ -46,13 +63,14 @@ async function containersCurve(ctx) {
   await ensureBusybox(ctx);
   const levels = ctx.quick ? [0, 20, 100] : [0, 100, 1000, 3000];
   const seeded = {};
-  const failed = {};
+  const state = newState();
+  const { failed } = state;
   const runRm = [];
   const ps = [];
   for (const level of levels) {
     for (const id of ENGINES) {
       const e = ctx.engines[id];
-      if (!e || failed[id]) continue;
+      if (!e || skips(state, id, level)) continue;
       try {
         await seedContainers(e, seeded[id] ?? 0, level);
         seeded[id] = level;
@@ -67,7 +85,7 @@ async function containersCurve(ctx) {
       await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.curveReps,
-        op: guarded(failed, async (e) => {
+        op: guarded(state, level, async (e) => {
           const r = await e.cli(['ps', '-a'], { timeoutMs: 300_000 });
           const lines = r.stdout.trim().split('\n').length - 1;
           if (lines !== level) throw new Error(`ps -a listed ${lines} containers, expected ${level}`);
@@ -80,7 +98,8 @@ async function containersCurve(ctx) {
         engines: ENGINE_IDS,
         reps: ctx.curveReps,
         op: guarded(
-          failed,
+          state,
+          level,
           async (e) => (await e.cli(['run', '--rm', '--network', 'none', 'busybox', 'true'])).ms,
         ),
       }),
@@ -106,7 +125,8 @@ async function containersCurve(ctx) {
 async function imagesCurve(ctx) {
   await ensureBusybox(ctx);
   const levels = ctx.quick ? [10, 50, 200] : [10, 100, 1000];
-  const failed = {};
+  const state = newState();
+  const { failed } = state;
   const list = [];
   const inspect = [];
   let have = 0;
@@ -116,17 +136,18 @@ async function imagesCurve(ctx) {
     archives.push(a);
     for (const id of ENGINES) {
       const e = ctx.engines[id];
-      if (!e || failed[id]) continue;
+      if (!e || skips(state, id, level)) continue;
       await e.cli(['load', '-q', '-i', a.path], { timeoutMs: 600_000 }).catch((err) => {
         failed[id] = `loading ${level} images: ${reasonOf(err)}`;
       });
     }
     have = level;
+    ctx.log?.(`  ${level} images present`);
     list.push(
       await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.curveReps,
-        op: guarded(failed, async (e) => {
+        op: guarded(state, level, async (e) => {
           const r = await e.cli(['images'], { timeoutMs: 300_000 });
           const lines = r.stdout.trim().split('\n').length - 1;
           if (lines < level) throw new Error(`images listed ${lines}, expected at least ${level}`);
@@ -139,7 +160,8 @@ async function imagesCurve(ctx) {
         engines: ENGINE_IDS,
         reps: ctx.curveReps,
         op: guarded(
-          failed,
+          state,
+          level,
           async (e) => (await e.cli(['image', 'inspect', `bench/img-${level - 1}:latest`])).ms,
         ),
       }),
@@ -164,14 +186,15 @@ async function layersCurve(ctx) {
   await ensureBusybox(ctx);
   const levels = [1, 10, 100, 125];
   const perSize = [];
+  const state = newState();
   for (const n of levels) {
     const img = await layeredImageArchive(ctx.root, ctx.busyboxTar, n);
-    const failed = {};
+    ctx.log?.(`  ${n} layers`);
     for (const id of ENGINES) {
       const e = ctx.engines[id];
-      if (e)
+      if (e && !skips(state, id, n))
         await e.cli(['load', '-q', '-i', img.path], { timeoutMs: 300_000 }).catch((err) => {
-          failed[id] = `loading: ${reasonOf(err)}`;
+          state.failed[id] = `loading ${n} layers: ${reasonOf(err)}`;
         });
     }
     perSize.push(
@@ -179,7 +202,8 @@ async function layersCurve(ctx) {
         engines: ENGINE_IDS,
         reps: ctx.curveReps,
         op: guarded(
-          failed,
+          state,
+          n,
           async (e) => (await e.cli(['run', '--rm', '--network', 'none', img.ref, 'true'])).ms,
         ),
       }),
@@ -205,12 +229,12 @@ async function logsCurve(ctx) {
   const levels = ctx.quick ? [1000, 10_000, 100_000] : [10_000, 100_000, 1_000_000];
   const full = [];
   const tail = [];
+  const state = newState();
   for (const lines of levels) {
     const name = (e) => `bench-logs-${lines}-${slug(e)}`;
-    const failed = {};
     for (const id of ENGINES) {
       const e = ctx.engines[id];
-      if (!e) continue;
+      if (!e || skips(state, id, lines)) continue;
       try {
         await e.cli([
           'run',
@@ -226,15 +250,16 @@ async function logsCurve(ctx) {
         ]);
         await e.cli(['wait', name(e)], { timeoutMs: 600_000 });
       } catch (err) {
-        failed[id] = `making the log: ${reasonOf(err)}`;
+        state.failed[id] = `making the log of ${lines} lines: ${reasonOf(err)}`;
       }
     }
+    ctx.log?.(`  ${lines} lines logged`);
     const target = (e) => name(ctx.engines[stateOf(e.id)]);
     full.push(
       await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.curveReps,
-        op: guarded(failed, async (e) => {
+        op: guarded(state, lines, async (e) => {
           const r = await e.cli(['logs', target(e)], { timeoutMs: 300_000 });
           if (!r.stdout.endsWith(`\n${lines}\n`)) throw new Error(`logs did not end with line ${lines}`);
           return r.ms;
@@ -245,7 +270,7 @@ async function logsCurve(ctx) {
       await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.curveReps,
-        op: guarded(failed, async (e) => {
+        op: guarded(state, lines, async (e) => {
           const r = await e.cli(['logs', '--tail', '10', target(e)], { timeoutMs: 300_000 });
           const got = r.stdout.trim().split('\n');
           if (got.length !== 10 || got[9] !== String(lines))
