@@ -4,7 +4,7 @@
 
 const W = 640;
 const H = 360;
-const M = { left: 70, right: 160, top: 36, bottom: 52 };
+const M = { left: 70, right: 160, top: 36, bottom: 60 };
 const COLORS = ['#d62728', '#ff7f0e', '#1f77b4', '#2ca02c', '#9467bd', '#8c564b'];
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -76,10 +76,14 @@ export function lineChart({ title, xLabel, yLabel, series }) {
   const y1 = M.top;
   out.push(`<line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}" stroke="black"/>`);
   out.push(`<line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}" stroke="black"/>`);
+  let lastLabel = Number.NEGATIVE_INFINITY;
   for (const x of xs) {
     const X = px(x).toFixed(1);
     out.push(`<line x1="${X}" y1="${y0}" x2="${X}" y2="${y1}" stroke="#ddd"/>`);
-    out.push(`<text x="${X}" y="${y0 + 16}" text-anchor="middle">${niceNumber(x)}</text>`);
+    // Close sizes (100 and 125) would print over each other: the second label goes lower.
+    const dy = Number(X) - lastLabel < 28 ? 30 : 16;
+    if (dy === 16) lastLabel = Number(X);
+    out.push(`<text x="${X}" y="${y0 + dy}" text-anchor="middle">${niceNumber(x)}</text>`);
   }
   for (const t of yTicks) {
     const Y = py(t).toFixed(1);
