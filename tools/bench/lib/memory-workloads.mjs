@@ -1,5 +1,5 @@
 // Container lifecycle in bulk and what the daemons and monitors hold in memory.
-import { rm } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import {
   ENGINES,
   ENGINE_IDS,
@@ -175,6 +175,9 @@ export const WORKLOADS = [
       const [idle, busy] = steps;
       const figures = Object.fromEntries(steps.map((s) => [s.label, s.rss]));
       figures['per container'] = round((busy.rss - idle.rss) / ctx.containers);
+      // Descriptors held per step: what a container costs beyond memory, and leaks.
+      figures['open fds per step'] = steps.map((s) => s.fds).join(' / ');
+      figures['anonymous RSS per step'] = steps.map((s) => s.anon).join(' / ');
       return [
         micro(
           'daemon-memory',
@@ -205,8 +208,12 @@ async function daemonMemorySteps(ctx) {
       await sleep(1000);
     }
     const rss = (await daemonRss(e))?.value;
-    steps.push({ label, rss });
-    ctx.log?.(`  daemon-memory ${label}: ${rss} MiB`);
+    const fds = (await readdir(`/proc/${e.process.pid}/fd`)).length;
+    // RssAnon is what the daemon allocated; RssFile is the node binary's and libraries' pages it ran.
+    const status = await readFile(`/proc/${e.process.pid}/status`, 'utf8');
+    const anon = round(Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+    steps.push({ label, rss, anon, fds });
+    ctx.log?.(`  daemon-memory ${label}: ${rss} MiB (anonymous ${anon}), ${fds} open fds`);
   };
   await e.start(ctx.root);
   ctx.cleanups.push(() => e.stop());
