@@ -1,5 +1,5 @@
 // How cost grows: each curve measures one operation at several sizes in one run, engines
-// interleaved at each size, and becomes a `curve` row (a table, an SVG chart and the local
+// interleaved at each size (one unrecorded warm-up run at the first size only), and becomes a `curve` row (a table, an SVG chart and the local
 // exponents between sizes in the report).
 import { rm } from 'node:fs/promises';
 import {
@@ -35,6 +35,10 @@ function curve(id, title, xLabel, unit, sizes, perSize, note) {
 
 /** An operation slower than this at one size is not tried at larger sizes (the suite must end in time). */
 const SLOW_MS = 20_000;
+/** A timed operation is killed (and its engine skipped at that size) after this long. */
+const OP_LIMIT_MS = 60_000;
+/** Seeding one size that takes longer than this stops the engine's curve there. */
+const SEED_LIMIT_MS = 120_000;
 
 /**
  * Per-curve state: `failed[engine]` when its state could not be made, `slow[engine]` = the size
@@ -72,8 +76,10 @@ async function containersCurve(ctx) {
       const e = ctx.engines[id];
       if (!e || skips(state, id, level)) continue;
       try {
+        const t = Date.now();
         await seedContainers(e, seeded[id] ?? 0, level);
         seeded[id] = level;
+        if (Date.now() - t > SEED_LIMIT_MS) state.slow[id] ??= level;
       } catch (err) {
         failed[id] = `seeding ${level} containers: ${reasonOf(err)}`;
       }
@@ -85,8 +91,9 @@ async function containersCurve(ctx) {
       await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.curveReps,
+        warmup: level === levels[0] ? 1 : 0,
         op: guarded(state, level, async (e) => {
-          const r = await e.cli(['ps', '-a'], { timeoutMs: 300_000 });
+          const r = await e.cli(['ps', '-a'], { timeoutMs: OP_LIMIT_MS });
           const lines = r.stdout.trim().split('\n').length - 1;
           if (lines !== level) throw new Error(`ps -a listed ${lines} containers, expected ${level}`);
           return r.ms;
@@ -97,6 +104,7 @@ async function containersCurve(ctx) {
       await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.curveReps,
+        warmup: level === levels[0] ? 1 : 0,
         op: guarded(
           state,
           level,
@@ -147,8 +155,9 @@ async function imagesCurve(ctx) {
       await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.curveReps,
+        warmup: level === levels[0] ? 1 : 0,
         op: guarded(state, level, async (e) => {
-          const r = await e.cli(['images'], { timeoutMs: 300_000 });
+          const r = await e.cli(['images'], { timeoutMs: OP_LIMIT_MS });
           const lines = r.stdout.trim().split('\n').length - 1;
           if (lines < level) throw new Error(`images listed ${lines}, expected at least ${level}`);
           return r.ms;
@@ -159,6 +168,7 @@ async function imagesCurve(ctx) {
       await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.curveReps,
+        warmup: level === levels[0] ? 1 : 0,
         op: guarded(
           state,
           level,
@@ -201,6 +211,7 @@ async function layersCurve(ctx) {
       await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.curveReps,
+        warmup: n === levels[0] ? 1 : 0,
         op: guarded(
           state,
           n,
@@ -259,8 +270,9 @@ async function logsCurve(ctx) {
       await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.curveReps,
+        warmup: lines === levels[0] ? 1 : 0,
         op: guarded(state, lines, async (e) => {
-          const r = await e.cli(['logs', target(e)], { timeoutMs: 300_000 });
+          const r = await e.cli(['logs', target(e)], { timeoutMs: OP_LIMIT_MS });
           if (!r.stdout.endsWith(`\n${lines}\n`)) throw new Error(`logs did not end with line ${lines}`);
           return r.ms;
         }),
@@ -270,8 +282,9 @@ async function logsCurve(ctx) {
       await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.curveReps,
+        warmup: lines === levels[0] ? 1 : 0,
         op: guarded(state, lines, async (e) => {
-          const r = await e.cli(['logs', '--tail', '10', target(e)], { timeoutMs: 300_000 });
+          const r = await e.cli(['logs', '--tail', '10', target(e)], { timeoutMs: OP_LIMIT_MS });
           const got = r.stdout.trim().split('\n');
           if (got.length !== 10 || got[9] !== String(lines))
             throw new Error(`logs --tail 10 printed ${got.length} lines ending ${got.at(-1)}`);
