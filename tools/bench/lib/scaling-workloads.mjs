@@ -185,7 +185,7 @@ async function imagesCurve(ctx) {
   }
   for (const a of archives) await rm(a.dir, { recursive: true, force: true });
   const note =
-    'images made by one `load` per size of an archive of images with one shared one-file layer and distinct configs';
+    'images made by one `load` per size of an archive of images of one tiny layer each';
   return [
     curve('scale-images', '`images` by images present', 'images', 'ms', levels, list, note),
     curve('scale-image-inspect', '`image inspect` by images present', 'images', 'ms', levels, inspect, note),
