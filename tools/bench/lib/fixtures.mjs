@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { REPO_ROOT } from './engines.mjs';
@@ -164,14 +164,32 @@ export async function mixedBuildContext(root, sizeMiB) {
   return { dir, bytes: Number(du.stdout.split(/\s/)[0]) };
 }
 
-/** A tar of one small file `name` holding `body` (a distinct layer per body). */
+/** A ustar archive of one regular file (root-owned, 0644, mtime 2024-01-01), made in memory. */
+function oneFileTar(name, body) {
+  const data = Buffer.from(body);
+  const header = Buffer.alloc(512);
+  const field = (offset, length, value) => header.write(value, offset, length, 'latin1');
+  const octal = (offset, length, n) => field(offset, length, `${n.toString(8).padStart(length - 1, '0')}\0`);
+  field(0, 100, name);
+  octal(100, 8, 0o644);
+  octal(108, 8, 0);
+  octal(116, 8, 0);
+  octal(124, 12, data.length);
+  octal(136, 12, Date.UTC(2024, 0, 1) / 1000);
+  field(148, 8, ' '.repeat(8));
+  field(156, 1, '0');
+  field(257, 8, 'ustar\x0000');
+  let sum = 0;
+  for (const b of header) sum += b;
+  field(148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
+  const pad = Buffer.alloc((512 - (data.length % 512)) % 512);
+  return Buffer.concat([header, data, pad, Buffer.alloc(1024)]);
+}
+
+/** A layer tar of one small file `name` holding `body` (a distinct layer per body). */
 async function tinyLayer(dir, name, body) {
-  const content = join(dir, `c-${name}`);
-  await mkdir(content, { recursive: true });
-  await writeFile(join(content, name), body);
   const tar = join(dir, `${name}.tar`);
-  await run('tar', ['--numeric-owner', '--mtime=2024-01-01', '-C', content, '-cf', tar, name]);
-  await rm(content, { recursive: true, force: true });
+  await writeFile(tar, oneFileTar(name, body));
   return tar;
 }
 
@@ -192,7 +210,7 @@ async function saveArchive(dir, images) {
       if (!stored.has(tar)) {
         const hex = await sha256File(tar);
         await mkdir(join(archive, hex), { recursive: true });
-        await run('cp', [tar, join(archive, hex, 'layer.tar')]);
+        await copyFile(tar, join(archive, hex, 'layer.tar'));
         stored.set(tar, hex);
       }
       diffIds.push(`sha256:${stored.get(tar)}`);

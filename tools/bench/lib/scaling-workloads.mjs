@@ -184,8 +184,7 @@ async function imagesCurve(ctx) {
     for (let i = 0; i < refs.length; i += 200) await rmi(e, refs.slice(i, i + 200));
   }
   for (const a of archives) await rm(a.dir, { recursive: true, force: true });
-  const note =
-    'images made by one `load` per size of an archive of images of one tiny layer each';
+  const note = 'images made by one `load` per size of an archive of images of one tiny layer each';
   return [
     curve('scale-images', '`images` by images present', 'images', 'ms', levels, list, note),
     curve('scale-image-inspect', '`image inspect` by images present', 'images', 'ms', levels, inspect, note),
