@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import {
   ENGINES,
   ENGINE_IDS,
+  IDLE_SETTLE_MS,
   bigImage,
   daemonRss,
   ensureBusybox,
