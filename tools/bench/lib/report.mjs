@@ -148,6 +148,8 @@ export function charts(report) {
 
 /** Exponents above this between two sizes are called faster than linear. */
 const SUPERLINEAR = 1.1;
+/** Exponents above this on a curve that should be flat (`run` beside N containers, `--tail`). */
+const FLAT_LIMIT = 0.5;
 
 function curvesMarkdown(report, noteRef) {
   const curves = report.rows.filter((r) => r.kind === 'curve');
@@ -159,6 +161,7 @@ function curvesMarkdown(report, noteRef) {
       'between close sizes (100→125) noise alone moves k by ±1, so only a rise over 3× in size or 1.5× in time is named below.',
   );
   const worse = [];
+  const notFlat = [];
   for (const row of curves) {
     const engines = ENGINE_IDS.filter((id) => row.series[id]);
     lines.push('', `### ${row.title}${row.note ? ` ${noteRef(row.note)}` : ''}`, '');
@@ -187,8 +190,12 @@ function curvesMarkdown(report, noteRef) {
       ks.push(`${HEAD[id] ?? id}: ${e.map((k) => `${k.from}→${k.to} k=${k.k}`).join(', ')}`);
       // Between close sizes (100→125) noise alone moves k a lot: only a clear rise is named.
       const ys = Object.fromEntries(row.sizes.map((x, i) => [x, row.series[id][i]?.median]));
+      const clear = (k) => k.to / k.from >= 3 || ys[k.to] / ys[k.from] >= 1.5;
       for (const k of e)
-        if (k.k > SUPERLINEAR && (k.to / k.from >= 3 || ys[k.to] / ys[k.from] >= 1.5))
+        if (row.expect === 'flat' && k.k > FLAT_LIMIT && clear(k))
+          notFlat.push(`${row.title}, ${HEAD[id] ?? id}, ${k.from}→${k.to}: k=${k.k}`);
+      for (const k of e)
+        if (k.k > SUPERLINEAR && clear(k))
           worse.push(`${row.title}, ${HEAD[id] ?? id}, ${k.from}→${k.to}: k=${k.k}`);
     }
     if (ks.length) lines.push('', `Local exponents: ${ks.join('; ')}.`);
@@ -196,5 +203,8 @@ function curvesMarkdown(report, noteRef) {
   lines.push('', '### Faster than linear', '');
   if (worse.length === 0) lines.push(`Nowhere: every local exponent is at most ${SUPERLINEAR}.`);
   else for (const w of worse) lines.push(`- ${w}`);
+  lines.push('', '### Growing where the cost should not depend on the size', '');
+  if (notFlat.length === 0) lines.push(`Nowhere: every such exponent is at most ${FLAT_LIMIT}.`);
+  else for (const w of notFlat) lines.push(`- ${w}`);
   return lines;
 }

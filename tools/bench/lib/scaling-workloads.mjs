@@ -19,6 +19,9 @@ import { layeredImageArchive, manyImagesArchive } from './fixtures.mjs';
 /** The same engine seen through two CLIs shares its seeded state. */
 const stateOf = (id) => (id === 'docker→tsctrd' ? 'tsctr' : id);
 
+/** Curves whose cost should not depend on the size at all (the report names where they grow). */
+const FLAT = new Set(['scale-run', 'scale-image-inspect', 'scale-logs-tail']);
+
 /** A curve row from per-size `rounds` results: series[engine][i] is the cell at sizes[i]. */
 function curve(id, title, xLabel, unit, sizes, perSize, note) {
   const series = {};
@@ -30,7 +33,8 @@ function curve(id, title, xLabel, unit, sizes, perSize, note) {
       return { n: c.n, median: c.median, min: c.min, max: c.max };
     });
   }
-  return { id, kind: 'curve', title, xLabel, unit, sizes, series, ...(note ? { note } : {}) };
+  const expect = FLAT.has(id) ? { expect: 'flat' } : {};
+  return { id, kind: 'curve', title, xLabel, unit, sizes, series, ...expect, ...(note ? { note } : {}) };
 }
 
 /** An operation slower than this at one size is not tried at larger sizes (the suite must end in time). */
