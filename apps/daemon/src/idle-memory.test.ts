@@ -11,7 +11,7 @@ const get = (port: number) =>
   });
 
 describe('releaseMemoryWhenIdle', () => {
-  const g = globalThis as { gc?: () => void };
+  const g = globalThis as { gc?: (() => void) | undefined };
   const saved = g.gc;
   afterEach(() => {
     g.gc = saved;

@@ -41,7 +41,7 @@ export function releaseMemoryWhenIdle(server: Server, quietMs = QUIET_MS): () =>
     if (!dirty || Date.now() - lastActive < quietMs) return;
     dirty = false;
     gc();
-  }, quietMs / 2);
+  }, quietMs / 4);
   timer.unref();
   return () => clearInterval(timer);
 }

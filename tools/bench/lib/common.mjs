@@ -8,8 +8,8 @@ import { bigImageArchive, busyboxRootfs } from './fixtures.mjs';
 import { pool, unixRequest } from './proc.mjs';
 import { rotation, round, summarize } from './stats.mjs';
 
-/** How long a daemon is left alone before its memory is read: longer than tsctrd's 10 s quiet period. */
-export const IDLE_SETTLE_MS = 15_000;
+/** How long a daemon is left alone before its memory is read: longer than tsctrd's 10 s quiet period plus its 2.5 s check interval. */
+export const IDLE_SETTLE_MS = 20_000;
 
 export const ENGINE_IDS = ['tsctr', 'docker→tsctrd', 'docker', 'podman'];
 export const ENGINES = ['tsctr', 'docker', 'podman'];
