@@ -16,7 +16,7 @@ import {
   sweep,
 } from './lib/engines.mjs';
 import { withTimeout } from './lib/proc.mjs';
-import { machineInfo, markdown, withRatios } from './lib/report.mjs';
+import { charts, machineInfo, markdown, withRatios } from './lib/report.mjs';
 import { WORKLOADS, recordIdleMemory, selectWorkloads } from './lib/workloads.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -49,7 +49,8 @@ const settings = {
   /** Repetitions of the workloads that take seconds each (build, commit, save/load, pull/push): 3 unless `--reps` says. */
   heavyReps: values.reps !== undefined ? Number(values.reps) : quick ? 2 : 3,
   containers: quick ? 10 : 50,
-  psLevels: quick ? [0, 20] : [0, 100, 500],
+  /** Repetitions per size of the scaling curves (2, with a warm-up at the first size: the curves are many points, and the suite must stay within 25 minutes). */
+  curveReps: values.reps !== undefined ? Number(values.reps) : 2,
   extractMb: quick ? 20 : 200,
 };
 const full = positionals.length === 0 && !quick;
@@ -63,7 +64,7 @@ const wanted = new Set(values.engines.split(',').map((s) => s.trim()));
 const candidates = [new TsctrEngine(), new DockerEngine(), new PodmanEngine()].filter((e) =>
   wanted.has(e.id),
 );
-const ctx = { root, engines: {}, unavailable: {}, cleanups: [], ...settings };
+const ctx = { root, engines: {}, unavailable: {}, cleanups: [], quick, log, ...settings };
 const started = [];
 
 let cleaning;
@@ -157,6 +158,7 @@ for (const id of ['tsctr', 'docker→tsctrd', 'docker', 'podman']) {
     : { skipped: ctx.unavailable[id] ?? 'not selected' };
 }
 const report = {
+  name: outName,
   date: new Date().toISOString(),
   durationSeconds: (Date.now() - t0) / 1000,
   loadAverage: { start: Math.round(loadStart * 10) / 10, end: Math.round(loadavg()[0] * 10) / 10 },
@@ -169,6 +171,10 @@ const md = markdown(report);
 await mkdir(outDir, { recursive: true });
 await writeFile(join(outDir, `${outName}.json`), `${JSON.stringify(report, null, 2)}\n`);
 await writeFile(join(outDir, `${outName}.md`), md);
+for (const chart of charts(report)) {
+  await mkdir(join(outDir, 'charts'), { recursive: true });
+  await writeFile(join(outDir, chart.path), chart.svg);
+}
 process.stdout.write(`${md}\n`);
 log(`wrote ${join(outDir, `${outName}.md`)} and .json`);
 // Pending grace-period timers from the shutdown must not hold the process open.

@@ -5,6 +5,7 @@ import type { Logger } from '@ts-container/common';
 import { BridgeNetworking, Engine, resolveUsernsRemap } from '@ts-container/engine';
 import { type DefaultBridgeConfig, NetworkManager } from '@ts-container/network';
 import { type DaemonOptions, UsageError, parseDaemonArgs } from './daemon-config.js';
+import { releaseMemoryWhenIdle } from './idle-memory.js';
 import { openListeners, socketAlive } from './listeners.js';
 import { createApiServer } from './server.js';
 
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
   await networking.init();
   await engine.swarm.reconcile();
   const server = createApiServer(engine, logger);
+  releaseMemoryWhenIdle(server);
   const listeners = await openListeners(server, options, logger);
   await writeFile(join(options.execRoot, 'tsctrd.pid'), `${process.pid}\n`);
   logger.info(

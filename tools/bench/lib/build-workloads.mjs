@@ -4,8 +4,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ensureBusybox, rmi, rounds } from './common.mjs';
 import { run } from './proc.mjs';
-import { ensureBusybox, rmi, rounds } from './workloads.mjs';
 
 export const TREE_FILES = 5000;
 const TREE_DIRS = 50;
@@ -44,7 +44,9 @@ export async function treeBuildContext(root, files = TREE_FILES) {
 }
 
 /** A function (hoisted), not a constant: workloads.mjs and this module import each other. */
-export function buildWorkloads() {
+export const WORKLOADS = buildWorkloads();
+
+function buildWorkloads() {
   return [
     {
       id: 'build-tree',

@@ -3,107 +3,33 @@ import { spawn } from 'node:child_process';
 // daemon or store someone else uses, and stopped (with everything it left in the kernel)
 // afterwards: our tsctrd, Debian's dockerd (+ its managed containerd) and podman (no daemon).
 import { existsSync, openSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import {
+  DOCKER_CLI,
+  Engine,
+  REPO_ROOT,
+  TSCTRD_BIN,
+  TSCTR_BIN,
+  commandExists,
+  findPids,
+  killQuietly,
+  rmCgroup,
+  tag,
+  umountUnder,
+} from './engine-base.mjs';
 import { alive, run, sh, sleep, unixRequest } from './proc.mjs';
 
-export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
-export const TSCTRD_BIN = join(REPO_ROOT, 'apps/daemon/dist/index.js');
-export const TSCTR_BIN = join(REPO_ROOT, 'apps/cli/dist/index.js');
-/** The same docker CLI (28) talks to dockerd and to tsctrd, so client cost is equal. */
-export const DOCKER_CLI = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : '/usr/bin/docker';
-
-const tag = `${process.pid % 100000}`;
-
-export async function commandExists(name) {
-  return (await sh(`command -v ${name}`, { check: false })).code === 0;
-}
-
-/** Resident set size of a process in MiB (VmRSS), or undefined when it is gone. */
-export async function rssMiB(pid) {
-  try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
-    return kb / 1024;
-  } catch {
-    return undefined;
-  }
-}
-
-/** PIDs whose command line (argv joined by spaces) matches `test`. */
-export async function findPids(test) {
-  const out = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').join(' ');
-      if (test(cmdline)) out.push(Number(entry));
-    } catch {}
-  }
-  return out;
-}
-
-async function umountUnder(dir) {
-  await sh(`grep -o ' ${dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`, {
-    check: false,
-  });
-}
-
-/** Removes a cgroup tree in every v1 hierarchy; retried because exiting tasks keep it busy briefly. */
-async function rmCgroup(name) {
-  for (let i = 0; i < 20; i++) {
-    const r = await sh(
-      `left=0; for c in /sys/fs/cgroup/*/; do [ -d "\${c}${name}" ] || continue; find "\${c}${name}" -depth -type d -exec rmdir {} \\; 2>/dev/null; [ -d "\${c}${name}" ] && left=1; done; exit $left`,
-      { check: false },
-    );
-    if (r.code === 0) return;
-    await sleep(250);
-  }
-}
-
-function killQuietly(pid) {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {}
-}
-
-class Engine {
-  /** Short id used in tables and JSON: tsctr, docker, podman. */
-  id;
-  label;
-  version = 'unknown';
-  dir;
-  env = {};
-  started = false;
-  /** Engine-specific flags for `pull`/`push` from the local plain-HTTP registry. */
-  registryFlags = [];
-
-  /** Runs this engine's CLI. */
-  cli(args, options = {}) {
-    return run(this.bin, args, { ...options, env: { ...this.env, ...options.env } });
-  }
-
-  /** Processes of the daemon for the memory figure: [{ name, pid }]. */
-  async daemonProcesses() {
-    return [];
-  }
-
-  /** PIDs of per-container monitor processes (conmon / containerd-shim). */
-  async monitorPids() {
-    return [];
-  }
-
-  /** The Engine API socket for seeding containers quickly, when the engine has one. */
-  socketPath;
-
-  /** Removes every container (a cleanup step, never timed). */
-  async removeAllContainers() {
-    const ids = (await this.cli(['ps', '-aq'], { check: false })).stdout.split('\n').filter(Boolean);
-    for (let i = 0; i < ids.length; i += 100)
-      await this.cli(['rm', '-f', ...ids.slice(i, i + 100)], { check: false, timeoutMs: 300_000 });
-  }
-}
+export {
+  DOCKER_CLI,
+  REPO_ROOT,
+  TSCTRD_BIN,
+  TSCTR_BIN,
+  commandExists,
+  findPids,
+  rssMiB,
+} from './engine-base.mjs';
+export { PodmanEngine } from './podman-engine.mjs';
 
 /** Our daemon on private roots, driven by `tsctr` (Node) — what a user of ours types. */
 export class TsctrEngine extends Engine {
@@ -112,6 +38,18 @@ export class TsctrEngine extends Engine {
   bin = process.execPath;
   bridge = `tb${tag}`.slice(0, 15);
   cgroupParent = `/tsctr-bench-${tag}`;
+  /** Node options for the daemon (e.g. `--heapsnapshot-signal=SIGUSR2`). */
+  nodeArgs = [];
+
+  /** `suffix` makes a second, independent daemon (its own bridge and cgroup) beside the suite's. */
+  constructor({ suffix = '', nodeArgs = [] } = {}) {
+    super();
+    if (suffix) {
+      this.bridge = `tb${tag}${suffix}`.slice(0, 15);
+      this.cgroupParent = `/tsctr-bench-${tag}${suffix}`;
+    }
+    this.nodeArgs = nodeArgs;
+  }
 
   async available() {
     if (!existsSync(TSCTRD_BIN) || !existsSync(TSCTR_BIN))
@@ -141,6 +79,7 @@ export class TsctrEngine extends Engine {
     this.process = spawn(
       process.execPath,
       [
+        ...this.nodeArgs,
         TSCTRD_BIN,
         '-H',
         `unix://${this.socketPath}`,
@@ -337,129 +276,3 @@ export async function sweep() {
   await run('nft', ['delete', 'table', 'ip', `tsctr_${`tb${tag}`.slice(0, 15)}`], { check: false });
   for (const cg of [`tsctr-bench-${tag}`, `bench-docker-${tag}`]) await rmCgroup(cg);
 }
-
-const PODMAN_LEFTOVERS = ['/run/containers', '/run/libpod', '/var/lib/containers'];
-
-/** Debian's podman 4.3: daemonless; each container gets its own conmon. */
-export class PodmanEngine extends Engine {
-  id = 'podman';
-  label = 'Podman (no daemon, conmon per container)';
-  bin = 'podman';
-  registryFlags = ['--tls-verify=false'];
-
-  async available() {
-    if (!(await commandExists('podman'))) return 'podman is missing (apt-get install podman)';
-    if (!(await commandExists('runc'))) return 'runc is missing';
-    return undefined;
-  }
-
-  async start(root) {
-    this.dir = await mkdtemp(join(root, 'podman-'));
-    // Paths podman (or its netavark) creates no matter what: removed afterwards if we made them.
-    this.preexisting = PODMAN_LEFTOVERS.filter((p) => existsSync(p));
-    this.hadPodman0 = (await run('ip', ['link', 'show', 'podman0'], { check: false })).code === 0;
-    const d = this.dir;
-    await mkdir(join(d, 'net'), { recursive: true });
-    // Debian's defaults do not work here: crun refuses the hybrid cgroup layout, there is no
-    // systemd for the cgroup manager or journald, and the default ulimits exceed the hard limits.
-    await writeFile(
-      join(d, 'containers.conf'),
-      `[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "${d}/events.log"
-tmp_dir = "${d}/tmp"
-static_dir = "${d}/storage/libpod"
-volume_path = "${d}/storage/volumes"
-[network]
-network_config_dir = "${d}/net"
-default_subnet = "172.31.252.0/24"
-`,
-    );
-    await writeFile(
-      join(d, 'storage.conf'),
-      `[storage]\ndriver = "overlay"\ngraphroot = "${d}/storage"\nrunroot = "${d}/run"\n`,
-    );
-    await writeFile(
-      join(d, 'registries.conf'),
-      'unqualified-search-registries = []\nshort-name-mode = "permissive"\n',
-    );
-    this.env = {
-      CONTAINERS_CONF: join(d, 'containers.conf'),
-      CONTAINERS_STORAGE_CONF: join(d, 'storage.conf'),
-      CONTAINERS_REGISTRIES_CONF: join(d, 'registries.conf'),
-    };
-    this.started = true;
-    const v = await this.cli(['version', '--format', '{{.Client.Version}}']);
-    const rt = await run('runc', ['--version'], { check: false });
-    const cm = await run('conmon', ['--version'], { check: false });
-    this.version = `podman ${v.stdout.trim()} (runc ${rt.stdout.split('\n')[0]?.split(' ').pop()}, conmon ${cm.stdout.split('\n')[0]?.split(' ').pop()})`;
-  }
-
-  async monitorPids() {
-    return findPids((c) => c.startsWith('/usr/bin/conmon ') && c.includes(this.dir));
-  }
-
-  /**
-   * Podman's Docker-compatible API service, for seeding hundreds of containers without one
-   * podman process each (never used for a timed operation). Returns its socket path.
-   */
-  async startService() {
-    if (alive(this.service)) return this.serviceSocket;
-    this.serviceSocket = join(this.dir, 'podman.sock');
-    this.service = spawn('podman', ['system', 'service', '--time=0', `unix://${this.serviceSocket}`], {
-      env: { ...process.env, ...this.env },
-      stdio: 'ignore',
-    });
-    for (let i = 0; i < 200; i++) {
-      const ok = await unixRequest(this.serviceSocket, 'GET', '/_ping').then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (ok) return this.serviceSocket;
-      if (!alive(this.service)) break;
-      await sleep(50);
-    }
-    throw new Error('podman system service did not start');
-  }
-
-  async stopService() {
-    if (!alive(this.service)) return;
-    const exited = new Promise((r) => this.service.once('exit', r));
-    this.service.kill('SIGTERM');
-    await Promise.race([exited, sleep(10_000)]);
-    if (alive(this.service)) this.service.kill('SIGKILL');
-  }
-
-  async stop() {
-    if (!this.started) return;
-    await this.stopService();
-    await this.cli(['rm', '-fa', '-t', '0'], { check: false, timeoutMs: 300_000 });
-    for (const pid of await this.monitorPids()) killQuietly(pid);
-    await this.cli(['system', 'reset', '-f'], { check: false, timeoutMs: 120_000 });
-    await umountUnder(this.dir);
-    // netavark sets up iptables chains for podman's default bridge and leaves them behind.
-    await sh(NETAVARK_CLEANUP, { check: false });
-    if (!this.hadPodman0) await run('ip', ['link', 'del', 'podman0'], { check: false });
-    await rmCgroup('libpod_parent');
-    for (const p of PODMAN_LEFTOVERS) {
-      if (this.preexisting.includes(p)) continue;
-      await rm(p, { recursive: true, force: true });
-    }
-    await rm(this.dir, { recursive: true, force: true });
-    this.started = false;
-  }
-}
-
-const NETAVARK_CLEANUP = `
-for ipt in iptables ip6tables; do
-  for t in filter nat; do
-    $ipt-save -t $t 2>/dev/null | grep -E '^-A [A-Z]+ .*NETAVARK' | grep -vE '^-A NETAVARK' | sed 's/^-A/-D/' |
-      while read -r rule; do eval "$ipt -t $t $rule"; done
-    for c in $($ipt-save -t $t 2>/dev/null | grep -oE '^:NETAVARK[^ ]*' | tr -d :); do $ipt -t $t -F $c; done
-    for c in $($ipt-save -t $t 2>/dev/null | grep -oE '^:NETAVARK[^ ]*' | tr -d :); do $ipt -t $t -X $c; done
-  done
-done`;

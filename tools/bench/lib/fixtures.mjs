@@ -3,11 +3,11 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { REPO_ROOT } from './engines.mjs';
-import { run, sleep } from './proc.mjs';
+import { pool, run, sleep } from './proc.mjs';
 
 export async function busyboxRootfs(root) {
   const out = join(root, 'busybox.tar');
@@ -103,6 +103,164 @@ export async function bigBuildContext(root, sizeMiB) {
   await run('truncate', ['-s', `${sizeMiB}M`, join(dir, 'big.bin')]);
   await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY Dockerfile /\n');
   return dir;
+}
+
+/**
+ * A two-stage build whose context holds `files` small files: `COPY` of the tree, a `RUN` writing
+ * 200 files, a `RUN tar` of the tree, `COPY --from` of the tarball (the heavier build of issue 20).
+ */
+export async function treeBuildContext(root, files = 5000) {
+  const dir = join(root, `build-tree-${files}`);
+  for (let d = 0; d < Math.ceil(files / 100); d++) {
+    const sub = join(dir, 'tree', `d${d}`);
+    await mkdir(sub, { recursive: true });
+    const n = Math.min(100, files - d * 100);
+    await Promise.all(
+      Array.from({ length: n }, (_, i) => writeFile(join(sub, `f${i}.txt`), `file ${d}/${i}\n`.repeat(20))),
+    );
+  }
+  await writeFile(
+    join(dir, 'Dockerfile'),
+    [
+      'FROM busybox AS stage',
+      'COPY tree /tree',
+      'RUN mkdir /gen && for i in $(seq 200); do echo $i > /gen/$i; done',
+      'RUN tar -cf /tree.tar /tree /gen',
+      'FROM busybox',
+      'COPY --from=stage /tree.tar /tree.tar',
+      '',
+    ].join('\n'),
+  );
+  return dir;
+}
+
+/**
+ * A context of about `sizeMiB` MiB of mixed files, as a project's would be: half in 4 large
+ * files of random bytes, 40% in 64 KiB files (half random, half text), 10% in 2 KiB text files;
+ * the Dockerfile copies only itself, so a build's time is the upload and unpacking.
+ */
+export async function mixedBuildContext(root, sizeMiB) {
+  const dir = join(root, `build-mixed-${sizeMiB}m`);
+  const MiB = 1024 * 1024;
+  await mkdir(join(dir, 'big'), { recursive: true });
+  for (let i = 0; i < 4; i++)
+    await writeFile(join(dir, 'big', `blob${i}.bin`), randomBytes(Math.round((sizeMiB * MiB) / 8)));
+  const write = async (sub, count, size, make) => {
+    for (let d = 0; d * 200 < count; d++) {
+      const path = join(dir, sub, `d${d}`);
+      await mkdir(path, { recursive: true });
+      const n = Math.min(200, count - d * 200);
+      await Promise.all(Array.from({ length: n }, (_, i) => writeFile(join(path, `f${i}`), make(i, size))));
+    }
+  };
+  const text = (i, size) =>
+    Buffer.from(`line ${i} of some source text\n`.repeat(Math.ceil(size / 28))).subarray(0, size);
+  await write('medium', Math.round((sizeMiB * MiB * 0.4) / 65536), 65536, (i, size) =>
+    i % 2 ? randomBytes(size) : text(i, size),
+  );
+  await write('small', Math.round((sizeMiB * MiB * 0.1) / 2048), 2048, text);
+  await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY Dockerfile /\n');
+  const du = await run('du', ['-sb', dir]);
+  return { dir, bytes: Number(du.stdout.split(/\s/)[0]) };
+}
+
+/** A ustar archive of one regular file (root-owned, 0644, mtime 2024-01-01), made in memory. */
+function oneFileTar(name, body) {
+  const data = Buffer.from(body);
+  const header = Buffer.alloc(512);
+  const field = (offset, length, value) => header.write(value, offset, length, 'latin1');
+  const octal = (offset, length, n) => field(offset, length, `${n.toString(8).padStart(length - 1, '0')}\0`);
+  field(0, 100, name);
+  octal(100, 8, 0o644);
+  octal(108, 8, 0);
+  octal(116, 8, 0);
+  octal(124, 12, data.length);
+  octal(136, 12, Date.UTC(2024, 0, 1) / 1000);
+  field(148, 8, ' '.repeat(8));
+  field(156, 1, '0');
+  field(257, 8, 'ustar\x0000');
+  let sum = 0;
+  for (const b of header) sum += b;
+  field(148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
+  const pad = Buffer.alloc((512 - (data.length % 512)) % 512);
+  return Buffer.concat([header, data, pad, Buffer.alloc(1024)]);
+}
+
+/** A layer tar of one small file `name` holding `body` (a distinct layer per body). */
+async function tinyLayer(dir, name, body) {
+  const tar = join(dir, `${name}.tar`);
+  await writeFile(tar, oneFileTar(name, body));
+  return tar;
+}
+
+/**
+ * Writes a `docker save` archive holding `images` ([{ ref, layers: [tar paths], label }]; layers
+ * shared between images are stored once) and returns its path.
+ */
+async function saveArchive(dir, images) {
+  const archive = join(dir, 'archive');
+  await mkdir(archive, { recursive: true });
+  const stored = new Map();
+  const manifest = [];
+  const created = '2024-01-01T00:00:00Z';
+  for (const img of images) {
+    const diffIds = [];
+    const paths = [];
+    for (const tar of img.layers) {
+      if (!stored.has(tar)) {
+        const hex = await sha256File(tar);
+        await mkdir(join(archive, hex), { recursive: true });
+        await copyFile(tar, join(archive, hex, 'layer.tar'));
+        stored.set(tar, hex);
+      }
+      diffIds.push(`sha256:${stored.get(tar)}`);
+      paths.push(`${stored.get(tar)}/layer.tar`);
+    }
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        created,
+        config: {
+          Cmd: ['sh'],
+          Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+          Labels: { bench: img.label ?? img.ref },
+        },
+        rootfs: { type: 'layers', diff_ids: diffIds },
+        history: diffIds.map((_, i) => ({ created, created_by: `bench layer ${i}` })),
+      }),
+    );
+    const configHex = createHash('sha256').update(config).digest('hex');
+    await writeFile(join(archive, `${configHex}.json`), config);
+    manifest.push({ Config: `${configHex}.json`, RepoTags: [img.ref], Layers: paths });
+  }
+  await writeFile(join(archive, 'manifest.json'), JSON.stringify(manifest));
+  const out = join(dir, `save-${Date.now()}.tar`);
+  await run('tar', ['-C', archive, '-cf', out, '.']);
+  await rm(archive, { recursive: true, force: true });
+  return out;
+}
+
+/**
+ * An archive of images `bench/img-FROM` … `bench/img-(TO-1)`, each of one tiny layer of its own
+ * (images that all shared one layer would be a degenerate case: podman relates every image on a
+ * layer to every other and slows down quadratically, which real image sets never show).
+ */
+export async function manyImagesArchive(root, from, to) {
+  const dir = await mkdtemp(join(root, 'images-'));
+  const idx = Array.from({ length: to - from }, (_, i) => from + i);
+  const layers = await pool(idx, 4, (i) => tinyLayer(dir, `img-${i}`, `image ${i}\n`));
+  const images = idx.map((i, k) => ({ ref: `bench/img-${i}:latest`, layers: [layers[k]] }));
+  return { dir, path: await saveArchive(dir, images), refs: images.map((i) => i.ref) };
+}
+
+/** An archive of `bench/layers-N:latest`: busybox plus N−1 one-file layers (N layers in all). */
+export async function layeredImageArchive(root, busyboxTar, n) {
+  const dir = await mkdtemp(join(root, 'layers-'));
+  const layers = [busyboxTar];
+  for (let i = 1; i < n; i++) layers.push(await tinyLayer(dir, `l${i}`, `${i}\n`));
+  const ref = `bench/layers-${n}:latest`;
+  return { dir, path: await saveArchive(dir, [{ ref, layers }]), ref };
 }
 
 function freePort() {

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 // The results as a Markdown table (for people) and JSON (for tools and later comparisons).
 import { cpus, totalmem } from 'node:os';
+import { ENGINE_IDS } from './common.mjs';
 import { run } from './proc.mjs';
-import { ENGINE_IDS } from './workloads.mjs';
+import { lineChart, localExponents } from './svg-chart.mjs';
 
 export async function machineInfo() {
   const osRelease = await readFile('/etc/os-release', 'utf8').catch(() => '');
@@ -40,8 +41,8 @@ function ratio(a, b) {
 /** Adds ours/theirs ratios (on medians) to every comparison row. */
 export function withRatios(rows) {
   for (const row of rows) {
-    if (row.kind === 'micro') continue;
-    const ours = row.results.tsctr;
+    if (row.kind) continue;
+    const ours = row.results[row.ours ?? 'tsctr'];
     row.ratios = {
       docker: ratio(ours, row.results.docker),
       podman: ratio(ours, row.results.podman),
@@ -82,7 +83,7 @@ export function markdown(report) {
     `| --- | --- | ---: |${ENGINE_IDS.map(() => ' ---: |').join('')} ---: | ---: |`,
   );
   for (const row of rows) {
-    if (row.kind === 'micro') continue;
+    if (row.kind) continue;
     const cells = ENGINE_IDS.map((id) => {
       const r = row.results[id];
       if (!r) return '–';
@@ -110,10 +111,100 @@ export function markdown(report) {
       lines.push(`| ${row.title} | ${row.unit} | ${figs} |`);
     }
   }
+  lines.push(...curvesMarkdown(report, noteRef));
+  for (const row of rows.filter((r) => r.kind === 'table')) {
+    lines.push('', `## ${row.title}`, '');
+    lines.push(`| ${row.columns.join(' | ')} |`, `| ${row.columns.map(() => '---').join(' | ')} |`);
+    for (const r of row.rows) lines.push(`| ${r.map((c) => String(c).replace(/\|/g, '\\|')).join(' | ')} |`);
+  }
   if (notes.length) {
     lines.push('', '## Notes', '');
     notes.forEach((n, i) => lines.push(`${i + 1}. ${n.replace(/\|/g, '\\|')}`));
   }
   lines.push('');
   return lines.join('\n');
+}
+
+/** Where a curve's chart goes, relative to the Markdown file. */
+const chartPath = (report, row) => `charts/${report.name ?? 'latest'}-${row.id}.svg`;
+
+/** The SVG charts of the curves: [{ path (relative to the results directory), svg }]. */
+export function charts(report) {
+  return report.rows
+    .filter((r) => r.kind === 'curve')
+    .map((row) => ({
+      path: chartPath(report, row),
+      svg: lineChart({
+        title: row.title.replace(/`/g, ''),
+        xLabel: row.xLabel,
+        yLabel: row.unit,
+        series: ENGINE_IDS.filter((id) => row.series[id]?.some((c) => c && !c.skipped)).map((id) => ({
+          name: HEAD[id] ?? id,
+          points: row.sizes.map((x, i) => [x, row.series[id][i]?.median]),
+        })),
+      }),
+    }));
+}
+
+/** Exponents above this between two sizes are called faster than linear. */
+const SUPERLINEAR = 1.1;
+/** Exponents above this on a curve that should be flat (`run` beside N containers, `--tail`). */
+const FLAT_LIMIT = 0.5;
+
+function curvesMarkdown(report, noteRef) {
+  const curves = report.rows.filter((r) => r.kind === 'curve');
+  if (curves.length === 0) return [];
+  const lines = ['', '## How cost grows', ''];
+  lines.push(
+    'Each curve: median (min–max) per size and engine, the chart beside it (log-scaled sizes). ' +
+      'k is the local exponent between two sizes (time ∝ size^k): 0 is flat, 1 linear, above 1 faster than linear; ' +
+      'between close sizes (100→125) noise alone moves k by ±1, so only a rise over 3× in size or 1.5× in time is named below.',
+  );
+  const worse = [];
+  const notFlat = [];
+  for (const row of curves) {
+    const engines = ENGINE_IDS.filter((id) => row.series[id]);
+    lines.push('', `### ${row.title}${row.note ? ` ${noteRef(row.note)}` : ''}`, '');
+    lines.push(`![${row.title.replace(/`/g, '')}](${chartPath(report, row)})`, '');
+    lines.push(
+      `| ${row.xLabel} | ${engines.map((id) => `${HEAD[id] ?? id} (${row.unit})`).join(' | ')} | tsctr/Docker | docker CLI → tsctrd / Docker |`,
+      `| ---: |${engines.map(() => ' ---: |').join('')} ---: | ---: |`,
+    );
+    row.sizes.forEach((x, i) => {
+      const cells = engines.map((id) => {
+        const c = row.series[id][i];
+        if (!c) return '–';
+        if (c.skipped) return `skipped ${noteRef(`${HEAD[id] ?? id}, ${row.title} at ${x}: ${c.skipped}`)}`;
+        return c.n > 1 ? `**${fmt(c.median)}** (${fmt(c.min)}–${fmt(c.max)})` : `**${fmt(c.median)}**`;
+      });
+      const rt = (id) => {
+        const r = ratio(row.series[id]?.[i], row.series.docker?.[i]);
+        return r === undefined ? '–' : `${r.toFixed(2)}×`;
+      };
+      lines.push(`| ${x} | ${cells.join(' | ')} | ${rt('tsctr')} | ${rt('docker→tsctrd')} |`);
+    });
+    const ks = [];
+    for (const id of engines) {
+      const e = localExponents(row.sizes.map((x, i) => [x, row.series[id][i]?.median]));
+      if (e.length === 0) continue;
+      ks.push(`${HEAD[id] ?? id}: ${e.map((k) => `${k.from}→${k.to} k=${k.k}`).join(', ')}`);
+      // Between close sizes (100→125) noise alone moves k a lot: only a clear rise is named.
+      const ys = Object.fromEntries(row.sizes.map((x, i) => [x, row.series[id][i]?.median]));
+      const clear = (k) => k.to / k.from >= 3 || ys[k.to] / ys[k.from] >= 1.5;
+      for (const k of e)
+        if (row.expect === 'flat' && k.k > FLAT_LIMIT && clear(k))
+          notFlat.push(`${row.title}, ${HEAD[id] ?? id}, ${k.from}→${k.to}: k=${k.k}`);
+      for (const k of e)
+        if (k.k > SUPERLINEAR && clear(k))
+          worse.push(`${row.title}, ${HEAD[id] ?? id}, ${k.from}→${k.to}: k=${k.k}`);
+    }
+    if (ks.length) lines.push('', `Local exponents: ${ks.join('; ')}.`);
+  }
+  lines.push('', '### Faster than linear', '');
+  if (worse.length === 0) lines.push(`Nowhere: every local exponent is at most ${SUPERLINEAR}.`);
+  else for (const w of worse) lines.push(`- ${w}`);
+  lines.push('', '### Growing where the cost should not depend on the size', '');
+  if (notFlat.length === 0) lines.push(`Nowhere: every such exponent is at most ${FLAT_LIMIT}.`);
+  else for (const w of notFlat) lines.push(`- ${w}`);
+  return lines;
 }

@@ -1,0 +1,96 @@
+// Our components alone (no comparable public entry point in the other engines): extraction,
+// snapshots, bridge networking.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { micro } from './common.mjs';
+import { REPO_ROOT } from './engines.mjs';
+import { run } from './proc.mjs';
+
+export const WORKLOADS = [
+  {
+    id: 'extract',
+    kind: 'micro',
+    title: 'layer extraction: `applyLayer` vs `tar -x` on a layer of many small files',
+    async run(ctx) {
+      const script = join(REPO_ROOT, 'packages/image/bench/extract.mjs');
+      if (!existsSync(script))
+        return [micro('extract', this.title, 's', {}, 'packages/image/bench/extract.mjs is missing')];
+      if (!existsSync(join(REPO_ROOT, 'packages/image/dist/index.js')))
+        return [micro('extract', this.title, 's', {}, 'packages/image is not built')];
+      const r = await run(
+        process.execPath,
+        [script, '--mb', String(ctx.extractMb), '--runs', '3', '--dir', ctx.root],
+        {
+          timeoutMs: 600_000,
+        },
+      );
+      const j = JSON.parse(r.stdout.trim().split('\n').pop());
+      return [
+        micro(
+          'extract',
+          `layer extraction, ${Math.round(j.layerBytes / 1e6)} MB in ${j.files} files (best of ${j.runs ?? 2}; ratio: median of back-to-back pairs)`,
+          's',
+          {
+            'ours (applyLayer)': j.applyLayerSeconds,
+            'tar -x': j.tarSeconds,
+            'ours MB/s': j.applyLayerMBps,
+            'tar MB/s': j.tarMBps,
+            'ours ÷ tar throughput': j.ratio,
+          },
+        ),
+      ];
+    },
+  },
+  {
+    id: 'storage',
+    kind: 'micro',
+    title: 'snapshot prepare+mount on 1/10/100-layer images (unionfs)',
+    async run(ctx) {
+      if (!existsSync(join(REPO_ROOT, 'packages/unionfs/bench/vitest.config.ts')))
+        return [micro('storage', this.title, 'ms', {}, 'packages/unionfs/bench is missing')];
+      const out = join(ctx.root, 'unionfs-bench.json');
+      await run('pnpm', ['--filter', '@ts-container/unionfs', 'bench'], {
+        env: { BENCH_OUT: out, BENCH_ROUNDS: '11' },
+        cwd: REPO_ROOT,
+        timeoutMs: 600_000,
+      });
+      const j = JSON.parse(await readFile(out, 'utf8'));
+      const rows = [];
+      for (const [driver, figures] of Object.entries(j.results)) {
+        rows.push(
+          micro(`storage-${driver}`, `unionfs ${driver} driver (median of ${j.rounds})`, 'ms', figures),
+        );
+      }
+      return rows;
+    },
+  },
+  {
+    id: 'network',
+    kind: 'micro',
+    title: 'bridge networking setup/teardown (network package)',
+    async run(ctx) {
+      const script = join(REPO_ROOT, 'packages/network/bench/setup-teardown.mjs');
+      if (!existsSync(script))
+        return [micro('network', this.title, 'ms', {}, 'packages/network/bench is missing')];
+      if (!existsSync(join(REPO_ROOT, 'packages/network/dist/index.js')))
+        return [micro('network', this.title, 'ms', {}, 'packages/network is not built')];
+      const r = await run(process.execPath, [script, '30'], { timeoutMs: 300_000 });
+      const figures = {};
+      for (const m of r.stdout.matchAll(
+        /^\s+(\w+):\s+median ([\d.]+) ms, p90 ([\d.]+) ms, min ([\d.]+) ms/gm,
+      )) {
+        figures[`${m[1]} median`] = Number(m[2]);
+        figures[`${m[1]} p90`] = Number(m[3]);
+      }
+      return [
+        micro(
+          'network',
+          'bridge networking of one container (netns + veth + IPAM), 30 containers',
+          'ms',
+          figures,
+        ),
+      ];
+    },
+  },
+];
