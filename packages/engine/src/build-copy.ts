@@ -6,6 +6,7 @@ import { BuildError, type CommitStep, type CopySource, type CopyStep } from '@ts
 import { hostPlatform } from '@ts-container/common';
 import { type ImageConfig, type StoredImage, extractArchive } from '@ts-container/image';
 import { mountAll, unmount } from '@ts-container/unionfs';
+import type { BuildDeps } from './build-deps.js';
 import {
   type Ownership,
   copyIntoRoot,
@@ -16,7 +17,6 @@ import {
   readFileInRoot,
   resolveInRoot,
 } from './build-fs.js';
-import type { BuildDeps } from './build-deps.js';
 import { notFound } from './errors.js';
 import { resolveUser } from './user.js';
 

@@ -19,8 +19,8 @@ import {
 import { NoSuchImageError } from '@ts-container/image';
 import { type BuildCache, buildCacheOf } from './build-cache.js';
 import { copyLayer, imageConfigFor } from './build-copy.js';
-import { fetchRemoteContext } from './build-remote.js';
 import type { BuildDeps } from './build-deps.js';
+import { fetchRemoteContext } from './build-remote.js';
 import { EngineError, errorKind } from './errors.js';
 import type { ProgressSink } from './registry.js';
 
