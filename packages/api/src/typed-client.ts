@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { EngineClient, type RequestOptions } from './client.js';
 import { ApiResponseError } from './errors.js';
-import type { NetworkConnectRequest } from './requests.js';
+import type { NetworkConnectRequest, VolumeCreateRequestSchema } from './requests.js';
 import {
   BuildCachePruneSchema,
   ContainerInspectSchema,
@@ -9,7 +9,9 @@ import {
   ContainerPruneSchema,
   CreateResponseSchema,
   DiskUsageSchema,
+  ImageDeleteSchema,
   ImageHistorySchema,
+  ImageInspectSchema,
   ImageListSchema,
   ImagePruneSchema,
   NetworkListSchema,
@@ -17,7 +19,9 @@ import {
   NetworkSchema,
   SystemInfoSchema,
   VersionResponseSchema,
+  VolumeListSchema,
   VolumePruneSchema,
+  VolumeSchema,
 } from './responses.js';
 import type { ContainerCreateRequest } from './types.js';
 
@@ -35,7 +39,11 @@ function filtersQuery(filters: Filters | undefined): string | undefined {
  * {@link ApiResponseError}, naming the endpoint, when the daemon answers something else.
  */
 export class ApiClient extends EngineClient {
-  /** Sends a request and checks its JSON answer against `schema`. */
+  /**
+   * Sends a request and checks its JSON answer against `schema`. The answer is returned as the
+   * daemon sent it, key order included (the schemas only validate: no transforms or defaults),
+   * so a caller that prints it as JSON prints what Docker would.
+   */
   async checked<S extends z.ZodTypeAny>(
     method: string,
     path: string,
@@ -45,7 +53,7 @@ export class ApiClient extends EngineClient {
     const body = await this.request<unknown>(method, path, options);
     const result = schema.safeParse(body);
     if (!result.success) throw new ApiResponseError(`${method} ${path}`, result.error.issues);
-    return result.data;
+    return body as z.output<S>;
   }
 
   serverVersion() {
@@ -56,7 +64,9 @@ export class ApiClient extends EngineClient {
     return this.checked('GET', '/info', SystemInfoSchema);
   }
 
-  containerList(options: { all?: boolean; limit?: number; size?: boolean; filters?: Filters } = {}) {
+  containerList(
+    options: { all?: boolean; limit?: number | undefined; size?: boolean; filters?: Filters } = {},
+  ) {
     const query: Query = {
       ...(options.all ? { all: 1 } : {}),
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
@@ -85,20 +95,47 @@ export class ApiClient extends EngineClient {
     });
   }
 
-  imageList(options: { all?: boolean; filters?: Filters } = {}) {
+  imageList(options: { all?: boolean; digests?: boolean; filters?: Filters } = {}) {
     return this.checked('GET', '/images/json', ImageListSchema, {
-      query: { ...(options.all ? { all: 1 } : {}), filters: filtersQuery(options.filters) },
+      query: {
+        ...(options.all ? { all: 1 } : {}),
+        filters: filtersQuery(options.filters),
+        ...(options.digests ? { digests: 1 } : {}),
+      },
     });
+  }
+
+  /** Image references go into the path as given (`library/busybox:1` included), as Docker's client does. */
+  imageInspect(name: string) {
+    return this.checked('GET', `/images/${name}/json`, ImageInspectSchema);
   }
 
   imageHistory(name: string) {
     return this.checked('GET', `/images/${name}/history`, ImageHistorySchema);
   }
 
+  imageRemove(name: string, options: { force?: boolean; noprune?: boolean } = {}) {
+    return this.checked('DELETE', `/images/${name}`, ImageDeleteSchema, {
+      query: { ...(options.force ? { force: 1 } : {}), ...(options.noprune ? { noprune: 1 } : {}) },
+    });
+  }
+
   imagePrune(filters?: Filters) {
     return this.checked('POST', '/images/prune', ImagePruneSchema, {
       query: { filters: filtersQuery(filters) },
     });
+  }
+
+  volumeCreate(request: z.input<typeof VolumeCreateRequestSchema>) {
+    return this.checked('POST', '/volumes/create', VolumeSchema, { body: request });
+  }
+
+  volumeList(filters?: Filters) {
+    return this.checked('GET', '/volumes', VolumeListSchema, { query: { filters: filtersQuery(filters) } });
+  }
+
+  volumeInspect(name: string) {
+    return this.checked('GET', `/volumes/${encodeURIComponent(name)}`, VolumeSchema);
   }
 
   volumePrune(filters?: Filters) {

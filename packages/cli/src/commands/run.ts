@@ -95,12 +95,8 @@ async function createContainer(
     body.Env = [...(body.Env ?? []), `DOCKER_CONFIG=${API_SOCKET_CONFIG_DIR}`];
   }
   const name = flags.name as string | undefined;
-  const create = () =>
-    ctx.client.request<{ Id: string; Warnings: string[] | null }>('POST', '/containers/create', {
-      query: { name },
-      body,
-    });
-  let created: { Id: string; Warnings: string[] | null };
+  const create = () => ctx.client.containerCreate(body, name);
+  let created: Awaited<ReturnType<typeof create>>;
   const pullPolicy = (flags.pull as string) ?? 'missing';
   if (pullPolicy === 'always') await pullImage(ctx, image, { quiet: flags.quiet === true, toStderr: true });
   try {
