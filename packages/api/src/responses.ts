@@ -48,10 +48,39 @@ export const ContainerInspectSchema = z
     Name: z.string(),
     Image: z.string(),
     Created: z.string(),
-    State: z.object({ Status: z.string(), Running: z.boolean() }).passthrough(),
-    Config: z.object({ Tty: z.boolean().optional(), Image: z.string().optional() }).passthrough(),
+    State: z
+      .object({
+        Status: z.string(),
+        Running: z.boolean(),
+        Paused: z.boolean().optional(),
+        Restarting: z.boolean().optional(),
+      })
+      .passthrough(),
+    Config: z
+      .object({ Tty: z.boolean().optional(), OpenStdin: z.boolean().optional(), Image: z.string().optional() })
+      .passthrough(),
     HostConfig: z.record(z.unknown()),
   })
+  .passthrough();
+
+/** `GET /containers/{id}/top`. */
+export const ContainerTopSchema = z
+  .object({ Titles: z.array(z.string()), Processes: z.array(z.array(z.string())).nullable() })
+  .passthrough();
+
+/** `GET /containers/{id}/changes`: Kind 0 modified, 1 added, 2 deleted. */
+export const ContainerChangesSchema = z
+  .array(z.object({ Path: z.string(), Kind: z.number() }).passthrough())
+  .nullable();
+
+/** `GET /exec/{id}/json`: the exit code is null while the process runs. */
+export const ExecInspectSchema = z
+  .object({ Running: z.boolean().optional(), ExitCode: z.number().nullable() })
+  .passthrough();
+
+/** `POST /containers/{id}/wait`. */
+export const ContainerWaitSchema = z
+  .object({ StatusCode: z.number(), Error: z.object({ Message: z.string() }).passthrough().nullable().optional() })
   .passthrough();
 
 /** One row of `GET /images/json`. */

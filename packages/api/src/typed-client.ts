@@ -1,14 +1,23 @@
 import type { z } from 'zod';
 import { EngineClient, type RequestOptions } from './client.js';
 import { ApiResponseError } from './errors.js';
-import type { NetworkConnectRequest, VolumeCreateRequestSchema } from './requests.js';
+import type {
+  ExecCreateRequest,
+  NetworkConnectRequest,
+  NetworkCreateRequest,
+  VolumeCreateRequestSchema,
+} from './requests.js';
 import {
   BuildCachePruneSchema,
   ContainerInspectSchema,
   ContainerListSchema,
+  ContainerChangesSchema,
   ContainerPruneSchema,
+  ContainerTopSchema,
+  ContainerWaitSchema,
   CreateResponseSchema,
   DiskUsageSchema,
+  ExecInspectSchema,
   ImageDeleteSchema,
   ImageHistorySchema,
   ImageInspectSchema,
@@ -82,6 +91,33 @@ export class ApiClient extends EngineClient {
     });
   }
 
+  containerTop(ref: string, psArgs?: string) {
+    return this.checked('GET', `/containers/${encodeURIComponent(ref)}/top`, ContainerTopSchema, {
+      query: psArgs ? { ps_args: psArgs } : {},
+    });
+  }
+
+  containerChanges(ref: string) {
+    return this.checked('GET', `/containers/${encodeURIComponent(ref)}/changes`, ContainerChangesSchema);
+  }
+
+  execCreate(container: string, request: ExecCreateRequest) {
+    return this.checked('POST', `/containers/${encodeURIComponent(container)}/exec`, CreateResponseSchema, {
+      body: request,
+    });
+  }
+
+  execInspect(id: string) {
+    return this.checked('GET', `/exec/${encodeURIComponent(id)}/json`, ExecInspectSchema);
+  }
+
+  /** Waits for the container to reach `condition` (Docker's default: `not-running`). */
+  containerWait(ref: string, condition?: 'not-running' | 'next-exit' | 'removed') {
+    return this.checked('POST', `/containers/${encodeURIComponent(ref)}/wait`, ContainerWaitSchema, {
+      query: condition ? { condition } : {},
+    });
+  }
+
   containerCreate(request: ContainerCreateRequest, name?: string) {
     return this.checked('POST', '/containers/create', CreateResponseSchema, {
       body: request,
@@ -146,6 +182,10 @@ export class ApiClient extends EngineClient {
 
   networkList(filters?: Filters) {
     return this.checked('GET', '/networks', NetworkListSchema, { query: { filters: filtersQuery(filters) } });
+  }
+
+  networkCreate(request: NetworkCreateRequest) {
+    return this.checked('POST', '/networks/create', CreateResponseSchema, { body: request });
   }
 
   networkInspect(ref: string) {

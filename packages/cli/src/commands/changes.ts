@@ -19,10 +19,7 @@ export const diffCommand: Command = {
   minArgs: 1,
   maxArgs: 1,
   async run(ctx, args) {
-    const changes = await ctx.client.request<Array<{ Path: string; Kind: 0 | 1 | 2 }> | null>(
-      'GET',
-      `/containers/${encodeURIComponent(args[0]!)}/changes`,
-    );
+    const changes = await ctx.client.containerChanges(args[0]!);
     for (const c of changes ?? []) write(ctx.io.stdout, `${['C', 'A', 'D'][c.Kind]} ${c.Path}`);
     return 0;
   },

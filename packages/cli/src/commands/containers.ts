@@ -147,10 +147,7 @@ export const waitCommand: Command = {
   minArgs: 1,
   async run(ctx, args) {
     return forEach(ctx, args, async (name) => {
-      const r = await ctx.client.request<{ StatusCode: number }>(
-        'POST',
-        `/containers/${encodeURIComponent(name)}/wait`,
-      );
+      const r = await ctx.client.containerWait(name);
       return String(r.StatusCode);
     });
   },

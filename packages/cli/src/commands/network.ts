@@ -89,17 +89,15 @@ export const networkCreateCommand: Command = {
       ...(gateways[i] ? { Gateway: gateways[i] } : {}),
       ...(ranges[i] ? { IPRange: ranges[i] } : {}),
     }));
-    const created = await ctx.client.request<{ Id: string }>('POST', '/networks/create', {
-      body: {
-        Name: args[0],
-        Driver: flags.driver as string,
-        Internal: flags.internal === true,
-        Attachable: flags.attachable === true,
-        EnableIPv6: flags.ipv6 === true,
-        IPAM: { Driver: 'default', Config: config, Options: {} },
-        Options: keyValues(flags.opt as string[]),
-        Labels: keyValues(flags.label as string[]),
-      },
+    const created = await ctx.client.networkCreate({
+      Name: args[0]!,
+      Driver: flags.driver as string,
+      Internal: flags.internal === true,
+      Attachable: flags.attachable === true,
+      EnableIPv6: flags.ipv6 === true,
+      IPAM: { Driver: 'default', Config: config, Options: {} },
+      Options: keyValues(flags.opt as string[]),
+      Labels: keyValues(flags.label as string[]),
     });
     write(ctx.io.stdout, created.Id);
     return 0;

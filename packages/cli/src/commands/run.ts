@@ -204,13 +204,7 @@ export async function runAttached(ctx: CommandContext, id: string, flags: FlagVa
     },
   });
   const waitCondition = flags.rm === true ? 'removed' : 'next-exit';
-  const waitResult = ctx.client.request<{ StatusCode: number; Error?: { Message: string } | null }>(
-    'POST',
-    `/containers/${id}/wait`,
-    {
-      query: { condition: waitCondition },
-    },
-  );
+  const waitResult = ctx.client.containerWait(id, waitCondition);
   const output = pipeOutput(ctx, socket, head, tty);
   const restoreTerminal = setupInput(ctx, socket, id, interactive, tty);
   const signals = flags['sig-proxy'] !== false && !tty ? proxySignals(ctx, id) : () => undefined;
@@ -234,9 +228,7 @@ export async function runAttached(ctx: CommandContext, id: string, flags: FlagVa
  * container is then still running, as Docker's CLI reports it by exiting 0).
  */
 export async function detachedFrom(ctx: CommandContext, id: string): Promise<boolean> {
-  const state = await ctx.client
-    .request<{ State: { Running: boolean; Restarting?: boolean } }>('GET', `/containers/${id}/json`)
-    .catch(() => undefined);
+  const state = await ctx.client.containerInspect(id).catch(() => undefined);
   return state?.State.Running === true && state.State.Restarting !== true;
 }
 
