@@ -57,7 +57,11 @@ export const ContainerInspectSchema = z
       })
       .passthrough(),
     Config: z
-      .object({ Tty: z.boolean().optional(), OpenStdin: z.boolean().optional(), Image: z.string().optional() })
+      .object({
+        Tty: z.boolean().optional(),
+        OpenStdin: z.boolean().optional(),
+        Image: z.string().optional(),
+      })
       .passthrough(),
     HostConfig: z.record(z.unknown()),
   })
@@ -80,7 +84,10 @@ export const ExecInspectSchema = z
 
 /** `POST /containers/{id}/wait`. */
 export const ContainerWaitSchema = z
-  .object({ StatusCode: z.number(), Error: z.object({ Message: z.string() }).passthrough().nullable().optional() })
+  .object({
+    StatusCode: z.number(),
+    Error: z.object({ Message: z.string() }).passthrough().nullable().optional(),
+  })
   .passthrough();
 
 /** One row of `GET /images/json`. */

@@ -9,9 +9,9 @@ import type {
 } from './requests.js';
 import {
   BuildCachePruneSchema,
+  ContainerChangesSchema,
   ContainerInspectSchema,
   ContainerListSchema,
-  ContainerChangesSchema,
   ContainerPruneSchema,
   ContainerTopSchema,
   ContainerWaitSchema,
