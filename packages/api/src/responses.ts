@@ -24,15 +24,22 @@ export const ContainerSummarySchema = z
     ImageID: z.string(),
     Command: z.string(),
     Created: z.number(),
-    Ports: z.array(PortSummarySchema),
+    // Go encodes an empty slice as null: a real daemon may send `Ports: null`.
+    Ports: z.array(PortSummarySchema).nullable(),
     Labels: labels,
     State: z.string(),
     Status: z.string(),
+    NetworkSettings: z
+      .object({ Networks: z.record(z.unknown()).nullable().optional() })
+      .passthrough()
+      .nullable()
+      .optional(),
     SizeRw: z.number().optional(),
     SizeRootFs: z.number().optional(),
   })
   .passthrough();
 export const ContainerListSchema = z.array(ContainerSummarySchema);
+export type ContainerSummaryResponse = z.infer<typeof ContainerSummarySchema>;
 
 /** `GET /containers/{id}/json`: the fields callers read; the rest passes through. */
 export const ContainerInspectSchema = z
@@ -41,9 +48,45 @@ export const ContainerInspectSchema = z
     Name: z.string(),
     Image: z.string(),
     Created: z.string(),
-    State: z.object({ Status: z.string(), Running: z.boolean() }).passthrough(),
-    Config: z.object({ Tty: z.boolean().optional(), Image: z.string().optional() }).passthrough(),
+    State: z
+      .object({
+        Status: z.string(),
+        Running: z.boolean(),
+        Paused: z.boolean().optional(),
+        Restarting: z.boolean().optional(),
+      })
+      .passthrough(),
+    Config: z
+      .object({
+        Tty: z.boolean().optional(),
+        OpenStdin: z.boolean().optional(),
+        Image: z.string().optional(),
+      })
+      .passthrough(),
     HostConfig: z.record(z.unknown()),
+  })
+  .passthrough();
+
+/** `GET /containers/{id}/top`. */
+export const ContainerTopSchema = z
+  .object({ Titles: z.array(z.string()), Processes: z.array(z.array(z.string())).nullable() })
+  .passthrough();
+
+/** `GET /containers/{id}/changes`: Kind 0 modified, 1 added, 2 deleted. */
+export const ContainerChangesSchema = z
+  .array(z.object({ Path: z.string(), Kind: z.number() }).passthrough())
+  .nullable();
+
+/** `GET /exec/{id}/json`: the exit code is null while the process runs. */
+export const ExecInspectSchema = z
+  .object({ Running: z.boolean().optional(), ExitCode: z.number().nullable() })
+  .passthrough();
+
+/** `POST /containers/{id}/wait`. */
+export const ContainerWaitSchema = z
+  .object({
+    StatusCode: z.number(),
+    Error: z.object({ Message: z.string() }).passthrough().nullable().optional(),
   })
   .passthrough();
 
@@ -56,11 +99,29 @@ export const ImageSummarySchema = z
     RepoDigests: z.array(z.string()).nullable(),
     Created: z.number(),
     Size: z.number(),
+    SharedSize: z.number().optional(),
+    VirtualSize: z.number().optional(),
     Labels: labels,
     Containers: z.number(),
   })
   .passthrough();
 export const ImageListSchema = z.array(ImageSummarySchema);
+export type ImageSummaryResponse = z.infer<typeof ImageSummarySchema>;
+
+/** `GET /images/{name}/json`: the fields callers read; the rest passes through. */
+export const ImageInspectSchema = z
+  .object({
+    Id: z.string(),
+    RepoTags: z.array(z.string()).nullable().optional(),
+    RepoDigests: z.array(z.string()).nullable().optional(),
+    Size: z.number().optional(),
+  })
+  .passthrough();
+
+/** `DELETE /images/{name}`: one entry per tag removed or image deleted. */
+export const ImageDeleteSchema = z.array(
+  z.object({ Untagged: z.string().optional(), Deleted: z.string().optional() }).passthrough(),
+);
 
 /** One row of `GET /images/{name}/history`, newest first. */
 export const ImageHistoryEntrySchema = z
@@ -76,7 +137,7 @@ export const ImageHistoryEntrySchema = z
 export const ImageHistorySchema = z.array(ImageHistoryEntrySchema);
 
 const ComponentVersionSchema = z
-  .object({ Name: z.string(), Version: z.string(), Details: z.record(z.unknown()).optional() })
+  .object({ Name: z.string(), Version: z.string(), Details: z.record(z.unknown()).nullable().optional() })
   .passthrough();
 
 /** `GET /version`. */
@@ -87,7 +148,7 @@ export const VersionResponseSchema = z
     MinAPIVersion: z.string().optional(),
     Os: z.string(),
     Arch: z.string(),
-    Components: z.array(ComponentVersionSchema).optional(),
+    Components: z.array(ComponentVersionSchema).nullable().optional(),
   })
   .passthrough();
 export type VersionResponse = z.infer<typeof VersionResponseSchema>;
@@ -131,7 +192,7 @@ export const VolumePruneSchema = z
   .passthrough();
 export const NetworkPruneSchema = z.object({ NetworksDeleted: z.array(z.string()).nullable() }).passthrough();
 export const BuildCachePruneSchema = z
-  .object({ CachesDeleted: z.array(z.string()).nullable().optional(), SpaceReclaimed: z.number() })
+  .object({ CachesDeleted: z.array(z.string()).nullable().optional(), SpaceReclaimed: z.number().optional() })
   .passthrough();
 
 /** `POST /containers/create`, `POST /networks/create`. */
@@ -141,9 +202,29 @@ export const CreateResponseSchema = z
 
 /** `GET /networks` rows and `GET /networks/{id}`. */
 export const NetworkSchema = z
-  .object({ Name: z.string(), Id: z.string(), Driver: z.string(), Scope: z.string() })
+  .object({
+    Name: z.string(),
+    Id: z.string(),
+    Created: z.string().optional(),
+    Driver: z.string(),
+    Scope: z.string(),
+    EnableIPv6: z.boolean().optional(),
+    Internal: z.boolean().optional(),
+    Labels: labels,
+  })
   .passthrough();
 export const NetworkListSchema = z.array(NetworkSchema);
+export type NetworkResponse = z.infer<typeof NetworkSchema>;
+
+/** `GET /volumes/{name}` and `POST /volumes/create`. */
+export const VolumeSchema = z
+  .object({ Name: z.string(), Driver: z.string(), Mountpoint: z.string(), Scope: z.string(), Labels: labels })
+  .passthrough();
+export type VolumeResponse = z.infer<typeof VolumeSchema>;
+/** `GET /volumes`. */
+export const VolumeListSchema = z
+  .object({ Volumes: z.array(VolumeSchema).nullable(), Warnings: z.array(z.string()).nullable().optional() })
+  .passthrough();
 
 /** One line of `GET /events`. */
 export const EventMessageSchema = z

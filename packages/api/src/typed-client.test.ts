@@ -77,4 +77,50 @@ describe('ApiClient: responses checked by the API schemas', () => {
     answers = { '/version': { Version: 1 } };
     await expect(client.serverVersion()).rejects.toThrow('unexpected response from GET /version');
   });
+
+  it('returns the answer as sent, key order included, so printed JSON matches Docker', async () => {
+    const inspect = {
+      Id: 'abc',
+      Created: '2024-01-01T00:00:00Z',
+      Path: 'sh',
+      State: { Status: 'running', Running: true, Paused: false, Pid: 7 },
+      Image: 'sha256:1',
+      Name: '/web',
+      HostConfig: { NetworkMode: 'default' },
+      Config: { Hostname: 'abc', Tty: false },
+    };
+    answers = { '/containers/web/json': inspect };
+    const got = await client.containerInspect('web');
+    expect(JSON.stringify(got)).toBe(JSON.stringify(inspect));
+  });
+
+  it('accepts the nulls Docker sends for empty lists and maps', async () => {
+    answers = {
+      '/containers/json': [{ ...summary, Ports: null, Labels: null, NetworkSettings: { Networks: null } }],
+      '/images/json': [
+        {
+          Id: 'sha256:1',
+          ParentId: '',
+          RepoTags: null,
+          RepoDigests: null,
+          Created: 1,
+          Size: 1,
+          Labels: null,
+          Containers: -1,
+        },
+      ],
+      '/volumes': { Volumes: null, Warnings: null },
+      '/containers/abc/changes': null,
+      '/containers/abc/top': { Titles: ['PID'], Processes: null },
+      '/networks': [
+        { Name: 'none', Id: 'n', Driver: 'null', Scope: 'local', Labels: null, Containers: null },
+      ],
+    };
+    expect((await client.containerList())[0]?.Ports).toBeNull();
+    expect((await client.imageList())[0]?.RepoTags).toBeNull();
+    expect((await client.volumeList()).Volumes).toBeNull();
+    expect(await client.containerChanges('abc')).toBeNull();
+    expect((await client.containerTop('abc')).Processes).toBeNull();
+    expect(await client.networkList()).toHaveLength(1);
+  });
 });

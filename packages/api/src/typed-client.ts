@@ -1,15 +1,26 @@
 import type { z } from 'zod';
 import { EngineClient, type RequestOptions } from './client.js';
 import { ApiResponseError } from './errors.js';
-import type { NetworkConnectRequest } from './requests.js';
+import type {
+  ExecCreateRequest,
+  NetworkConnectRequest,
+  NetworkCreateRequest,
+  VolumeCreateRequestSchema,
+} from './requests.js';
 import {
   BuildCachePruneSchema,
+  ContainerChangesSchema,
   ContainerInspectSchema,
   ContainerListSchema,
   ContainerPruneSchema,
+  ContainerTopSchema,
+  ContainerWaitSchema,
   CreateResponseSchema,
   DiskUsageSchema,
+  ExecInspectSchema,
+  ImageDeleteSchema,
   ImageHistorySchema,
+  ImageInspectSchema,
   ImageListSchema,
   ImagePruneSchema,
   NetworkListSchema,
@@ -17,7 +28,9 @@ import {
   NetworkSchema,
   SystemInfoSchema,
   VersionResponseSchema,
+  VolumeListSchema,
   VolumePruneSchema,
+  VolumeSchema,
 } from './responses.js';
 import type { ContainerCreateRequest } from './types.js';
 
@@ -35,7 +48,11 @@ function filtersQuery(filters: Filters | undefined): string | undefined {
  * {@link ApiResponseError}, naming the endpoint, when the daemon answers something else.
  */
 export class ApiClient extends EngineClient {
-  /** Sends a request and checks its JSON answer against `schema`. */
+  /**
+   * Sends a request and checks its JSON answer against `schema`. The answer is returned as the
+   * daemon sent it, key order included (the schemas only validate: no transforms or defaults),
+   * so a caller that prints it as JSON prints what Docker would.
+   */
   async checked<S extends z.ZodTypeAny>(
     method: string,
     path: string,
@@ -45,7 +62,7 @@ export class ApiClient extends EngineClient {
     const body = await this.request<unknown>(method, path, options);
     const result = schema.safeParse(body);
     if (!result.success) throw new ApiResponseError(`${method} ${path}`, result.error.issues);
-    return result.data;
+    return body as z.output<S>;
   }
 
   serverVersion() {
@@ -56,7 +73,9 @@ export class ApiClient extends EngineClient {
     return this.checked('GET', '/info', SystemInfoSchema);
   }
 
-  containerList(options: { all?: boolean; limit?: number; size?: boolean; filters?: Filters } = {}) {
+  containerList(
+    options: { all?: boolean; limit?: number | undefined; size?: boolean; filters?: Filters } = {},
+  ) {
     const query: Query = {
       ...(options.all ? { all: 1 } : {}),
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
@@ -69,6 +88,33 @@ export class ApiClient extends EngineClient {
   containerInspect(ref: string, options: { size?: boolean } = {}) {
     return this.checked('GET', `/containers/${encodeURIComponent(ref)}/json`, ContainerInspectSchema, {
       query: options.size ? { size: 1 } : {},
+    });
+  }
+
+  containerTop(ref: string, psArgs?: string) {
+    return this.checked('GET', `/containers/${encodeURIComponent(ref)}/top`, ContainerTopSchema, {
+      query: psArgs ? { ps_args: psArgs } : {},
+    });
+  }
+
+  containerChanges(ref: string) {
+    return this.checked('GET', `/containers/${encodeURIComponent(ref)}/changes`, ContainerChangesSchema);
+  }
+
+  execCreate(container: string, request: ExecCreateRequest) {
+    return this.checked('POST', `/containers/${encodeURIComponent(container)}/exec`, CreateResponseSchema, {
+      body: request,
+    });
+  }
+
+  execInspect(id: string) {
+    return this.checked('GET', `/exec/${encodeURIComponent(id)}/json`, ExecInspectSchema);
+  }
+
+  /** Waits for the container to reach `condition` (Docker's default: `not-running`). */
+  containerWait(ref: string, condition?: 'not-running' | 'next-exit' | 'removed') {
+    return this.checked('POST', `/containers/${encodeURIComponent(ref)}/wait`, ContainerWaitSchema, {
+      query: condition ? { condition } : {},
     });
   }
 
@@ -85,20 +131,47 @@ export class ApiClient extends EngineClient {
     });
   }
 
-  imageList(options: { all?: boolean; filters?: Filters } = {}) {
+  imageList(options: { all?: boolean; digests?: boolean; filters?: Filters } = {}) {
     return this.checked('GET', '/images/json', ImageListSchema, {
-      query: { ...(options.all ? { all: 1 } : {}), filters: filtersQuery(options.filters) },
+      query: {
+        ...(options.all ? { all: 1 } : {}),
+        filters: filtersQuery(options.filters),
+        ...(options.digests ? { digests: 1 } : {}),
+      },
     });
+  }
+
+  /** Image references go into the path as given (`library/busybox:1` included), as Docker's client does. */
+  imageInspect(name: string) {
+    return this.checked('GET', `/images/${name}/json`, ImageInspectSchema);
   }
 
   imageHistory(name: string) {
     return this.checked('GET', `/images/${name}/history`, ImageHistorySchema);
   }
 
+  imageRemove(name: string, options: { force?: boolean; noprune?: boolean } = {}) {
+    return this.checked('DELETE', `/images/${name}`, ImageDeleteSchema, {
+      query: { ...(options.force ? { force: 1 } : {}), ...(options.noprune ? { noprune: 1 } : {}) },
+    });
+  }
+
   imagePrune(filters?: Filters) {
     return this.checked('POST', '/images/prune', ImagePruneSchema, {
       query: { filters: filtersQuery(filters) },
     });
+  }
+
+  volumeCreate(request: z.input<typeof VolumeCreateRequestSchema>) {
+    return this.checked('POST', '/volumes/create', VolumeSchema, { body: request });
+  }
+
+  volumeList(filters?: Filters) {
+    return this.checked('GET', '/volumes', VolumeListSchema, { query: { filters: filtersQuery(filters) } });
+  }
+
+  volumeInspect(name: string) {
+    return this.checked('GET', `/volumes/${encodeURIComponent(name)}`, VolumeSchema);
   }
 
   volumePrune(filters?: Filters) {
@@ -109,6 +182,10 @@ export class ApiClient extends EngineClient {
 
   networkList(filters?: Filters) {
     return this.checked('GET', '/networks', NetworkListSchema, { query: { filters: filtersQuery(filters) } });
+  }
+
+  networkCreate(request: NetworkCreateRequest) {
+    return this.checked('POST', '/networks/create', CreateResponseSchema, { body: request });
   }
 
   networkInspect(ref: string) {

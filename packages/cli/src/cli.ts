@@ -1,4 +1,4 @@
-import { ApiError, DaemonUnreachableError, EngineClient } from '@ts-container/api';
+import { ApiClient, ApiError, DaemonUnreachableError } from '@ts-container/api';
 import { attachCommand } from './commands/attach.js';
 import { buildCommand } from './commands/build.js';
 import { commitCommand, cpCommand, diffCommand, exportCommand } from './commands/changes.js';
@@ -241,7 +241,7 @@ export async function runCli(argv: string[], io: CliIO, options: CliOptions = {}
     }
     resolved = await resolveContext({ ...connection, context: DEFAULT_CONTEXT }, {});
   }
-  const client = new EngineClient(resolved.endpoint);
+  const client = new ApiClient(resolved.endpoint);
   const isDefaultSocket = resolved.name === DEFAULT_CONTEXT && !connection.host && !io.env.DOCKER_HOST;
   const errorPrefix = command.errorExitCode === 125 ? `${program}: ` : '';
   const runOnce = () =>
@@ -316,7 +316,7 @@ async function complete(argv: string[], io: CliIO, program: string): Promise<num
   const globals = parseFlags(GLOBAL_FLAGS, argv, { interspersed: false });
   const connection = connectionFlags(globals.flags);
   const resolved = await resolveContext(connection, io.env).catch(() => undefined);
-  const client = resolved ? new EngineClient(resolved.endpoint) : undefined;
+  const client = resolved ? new ApiClient(resolved.endpoint) : undefined;
   for (const word of await completeWords(globals.args, {
     client,
     program,

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import type { EngineClient } from '@ts-container/api';
+import type { ApiClient } from '@ts-container/api';
 import type { ConnectionFlags } from './docker-config.js';
 import type { FlagSpec, FlagValues } from './flags.js';
 
@@ -14,7 +14,7 @@ export interface CliIO {
 
 export interface CommandContext {
   io: CliIO;
-  client: EngineClient;
+  client: ApiClient;
   /** The program name users typed (tsctr), for messages. */
   program: string;
   /** The docker CLI's configuration directory (contexts, config.json). */

@@ -24,11 +24,7 @@ export const attachCommand: Command = {
   minArgs: 1,
   maxArgs: 1,
   async run(ctx, args, flags) {
-    const info = await ctx.client.request<{
-      Id: string;
-      State: { Running: boolean; Paused: boolean; Restarting: boolean };
-      Config: { Tty?: boolean; OpenStdin?: boolean };
-    }>('GET', `/containers/${encodeURIComponent(args[0]!)}/json`);
+    const info = await ctx.client.containerInspect(args[0]!);
     if (!info.State.Running)
       throw new CommandError('You cannot attach to a stopped container, start it first', 1);
     if (info.State.Paused)
@@ -44,7 +40,7 @@ export const attachCommand: Command = {
         ...(flags['detach-keys'] ? { detachKeys: flags['detach-keys'] as string } : {}),
       },
     });
-    const waitResult = ctx.client.request<{ StatusCode: number }>('POST', `/containers/${info.Id}/wait`);
+    const waitResult = ctx.client.containerWait(info.Id);
     const output = pipeOutput(ctx, socket, head, tty);
     const restoreTerminal = setupInput(ctx, socket, info.Id, interactive, tty);
     const signals = flags['sig-proxy'] !== false && !tty ? proxySignals(ctx, info.Id) : () => undefined;

@@ -5,6 +5,7 @@ import { lstat, mkdtemp, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { Transform, pipeline as pipelineStreams } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { CreateResponseSchema } from '@ts-container/api';
 import { ApiError } from '@ts-container/api';
 import { humanSize } from '@ts-container/common';
 import { extractArchive, parseReference } from '@ts-container/image';
@@ -19,10 +20,7 @@ export const diffCommand: Command = {
   minArgs: 1,
   maxArgs: 1,
   async run(ctx, args) {
-    const changes = await ctx.client.request<Array<{ Path: string; Kind: 0 | 1 | 2 }> | null>(
-      'GET',
-      `/containers/${encodeURIComponent(args[0]!)}/changes`,
-    );
+    const changes = await ctx.client.containerChanges(args[0]!);
     for (const c of changes ?? []) write(ctx.io.stdout, `${['C', 'A', 'D'][c.Kind]} ${c.Path}`);
     return 0;
   },
@@ -70,7 +68,7 @@ export const commitCommand: Command = {
       repo = colon > slash ? args[1].slice(0, colon) : args[1];
       tag = colon > slash ? args[1].slice(colon + 1) : undefined;
     }
-    const r = await ctx.client.request<{ Id: string }>('POST', '/commit', {
+    const r = await ctx.client.checked('POST', '/commit', CreateResponseSchema, {
       query: {
         container: args[0],
         repo,

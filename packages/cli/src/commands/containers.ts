@@ -33,10 +33,7 @@ export const startCommand: Command = {
   minArgs: 1,
   async run(ctx, args, flags) {
     if (flags.attach === true || flags.interactive === true) {
-      const info = await ctx.client.request<{ Id: string; Config: { Tty?: boolean } }>(
-        'GET',
-        `/containers/${encodeURIComponent(args[0]!)}/json`,
-      );
+      const info = await ctx.client.containerInspect(args[0]!);
       return runAttached(ctx, info.Id, {
         tty: info.Config.Tty === true,
         interactive: flags.interactive === true,
@@ -150,10 +147,7 @@ export const waitCommand: Command = {
   minArgs: 1,
   async run(ctx, args) {
     return forEach(ctx, args, async (name) => {
-      const r = await ctx.client.request<{ StatusCode: number }>(
-        'POST',
-        `/containers/${encodeURIComponent(name)}/wait`,
-      );
+      const r = await ctx.client.containerWait(name);
       return String(r.StatusCode);
     });
   },
@@ -206,7 +200,7 @@ export const logsCommand: Command = {
   maxArgs: 1,
   async run(ctx, args, flags) {
     const name = encodeURIComponent(args[0]!);
-    const info = await ctx.client.request<{ Config: { Tty?: boolean } }>('GET', `/containers/${name}/json`);
+    const info = await ctx.client.containerInspect(args[0]!);
     const res = await ctx.client.stream('GET', `/containers/${name}/logs`, {
       query: {
         stdout: 1,
@@ -259,18 +253,17 @@ export const inspectCommand: Command = {
     let code = 0;
     const type = flags.type as string | undefined;
     for (const name of args) {
-      const id = encodeURIComponent(name);
       let found: unknown;
       // As the docker CLI: each kind of object in turn, the first that exists wins.
-      const lookups: [string, string, Record<string, string> | undefined][] = [
-        ['container', `/containers/${id}/json`, flags.size === true ? { size: '1' } : undefined],
-        ['image', `/images/${name}/json`, undefined],
-        ['network', `/networks/${id}`, undefined],
-        ['volume', `/volumes/${id}`, undefined],
+      const lookups: [string, () => Promise<unknown>][] = [
+        ['container', () => ctx.client.containerInspect(name, { size: flags.size === true })],
+        ['image', () => ctx.client.imageInspect(name)],
+        ['network', () => ctx.client.networkInspect(name)],
+        ['volume', () => ctx.client.volumeInspect(name)],
       ];
-      for (const [kind, path, query] of lookups) {
+      for (const [kind, lookup] of lookups) {
         if (found !== undefined || (type !== undefined && type !== kind)) continue;
-        found = await ctx.client.request('GET', path, query ? { query } : {}).catch((err: unknown) => {
+        found = await lookup().catch((err: unknown) => {
           // Not this kind of object: try the next. Anything else (daemon down…) is the answer.
           if (err instanceof ApiError && err.statusCode === 404) return undefined;
           throw err;
@@ -295,14 +288,14 @@ export const inspectCommand: Command = {
 export async function inspectEach(
   ctx: CommandContext,
   names: string[],
-  pathFor: (name: string) => string,
+  lookup: (name: string) => Promise<unknown>,
   format: string | undefined,
 ): Promise<number> {
   const results: unknown[] = [];
   const errors: string[] = [];
   for (const name of names) {
     try {
-      results.push(await ctx.client.request('GET', pathFor(name)));
+      results.push(await lookup(name));
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       errors.push(err.message);

@@ -28,23 +28,17 @@ export const execCommand: Command = {
     const [container, ...cmd] = args;
     const interactive = flags.interactive === true;
     const tty = flags.tty === true;
-    const { Id } = await ctx.client.request<{ Id: string }>(
-      'POST',
-      `/containers/${encodeURIComponent(container!)}/exec`,
-      {
-        body: {
-          Cmd: cmd,
-          Env: flags.env as string[],
-          User: (flags.user as string | undefined) ?? '',
-          WorkingDir: (flags.workdir as string | undefined) ?? '',
-          Tty: tty,
-          AttachStdin: interactive,
-          AttachStdout: !flags.detach,
-          AttachStderr: !flags.detach,
-          Privileged: flags.privileged === true,
-        },
-      },
-    );
+    const { Id } = await ctx.client.execCreate(container!, {
+      Cmd: cmd,
+      Env: flags.env as string[],
+      User: (flags.user as string | undefined) ?? '',
+      WorkingDir: (flags.workdir as string | undefined) ?? '',
+      Tty: tty,
+      AttachStdin: interactive,
+      AttachStdout: !flags.detach,
+      AttachStderr: !flags.detach,
+      Privileged: flags.privileged === true,
+    });
     if (flags.detach === true) {
       await ctx.client.request('POST', `/exec/${Id}/start`, { body: { Detach: true, Tty: tty } });
       return 0;
@@ -59,7 +53,7 @@ export const execCommand: Command = {
     } finally {
       restoreTerminal();
     }
-    const info = await ctx.client.request<{ ExitCode: number | null }>('GET', `/exec/${Id}/json`);
+    const info = await ctx.client.execInspect(Id);
     return info.ExitCode ?? 0;
   },
 };
@@ -105,14 +99,8 @@ export const topCommand: Command = {
   minArgs: 1,
   async run(ctx, args) {
     const [container, ...psArgs] = args;
-    const r = await ctx.client.request<{ Titles: string[]; Processes: string[][] }>(
-      'GET',
-      `/containers/${encodeURIComponent(container!)}/top`,
-      {
-        query: psArgs.length ? { ps_args: psArgs.join(' ') } : {},
-      },
-    );
-    write(ctx.io.stdout, renderTable([r.Titles, ...r.Processes]));
+    const r = await ctx.client.containerTop(container!, psArgs.length ? psArgs.join(' ') : undefined);
+    write(ctx.io.stdout, renderTable([r.Titles, ...(r.Processes ?? [])]));
     return 0;
   },
 };

@@ -125,10 +125,7 @@ export const imagePruneCommand: Command = {
     if (flags.force !== true && !(await confirm(ctx, warning))) return 0;
     const filters = filtersMap(flags.filter as string[]);
     filters.dangling = [all ? 'false' : 'true'];
-    const result = await ctx.client.request<{
-      ImagesDeleted: Array<{ Untagged?: string; Deleted?: string }> | null;
-      SpaceReclaimed: number;
-    }>('POST', '/images/prune', { query: { filters: JSON.stringify(filters) } });
+    const result = await ctx.client.imagePrune(filters);
     const deleted = result.ImagesDeleted ?? [];
     let out = '';
     if (deleted.length > 0) {
@@ -169,7 +166,8 @@ export const systemDfCommand: Command = {
   ],
   maxArgs: 0,
   async run(ctx, _args, flags) {
-    const du = await ctx.client.request<DiskUsage>('GET', '/system/df');
+    // Checked by the API schema; the report reads a few more fields, which Docker always sends.
+    const du = (await ctx.client.systemDf()) as DiskUsage;
     const images = du.Images ?? [];
     const containers = du.Containers ?? [];
     const volumes = du.Volumes ?? [];

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { ApiError, type ImageSummary } from '@ts-container/api';
+import { ApiError, type ImageSummaryResponse } from '@ts-container/api';
 import { parseReference } from '@ts-container/image';
 import { type Command, CommandError, write } from '../context.js';
 import { formatList, humanSize, timeAgo } from '../format.js';
@@ -11,9 +11,9 @@ import { inspectEach } from './containers.js';
  * repository with --digests), one per repository known only by digest, or `<none>` for a
  * dangling image.
  */
-function imageRows(image: ImageSummary, noTrunc: boolean, showDigests: boolean): ImageRow[] {
-  const tagged = image.RepoTags.filter((t) => t !== '<none>:<none>');
-  const digested = image.RepoDigests.filter((d) => d !== '<none>@<none>');
+function imageRows(image: ImageSummaryResponse, noTrunc: boolean, showDigests: boolean): ImageRow[] {
+  const tagged = (image.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
+  const digested = (image.RepoDigests ?? []).filter((d) => d !== '<none>@<none>');
   if (tagged.length === 0 && digested.length === 0)
     return [new ImageRow(image, '<none>', '<none>', '<none>', noTrunc)];
   const split = (ref: string, sep: string) => {
@@ -45,7 +45,7 @@ function imageRows(image: ImageSummary, noTrunc: boolean, showDigests: boolean):
 /** One row of `docker images`: an image under one of its references (or `<none>`). */
 class ImageRow {
   constructor(
-    private readonly image: ImageSummary,
+    private readonly image: ImageSummaryResponse,
     private readonly repository: string,
     private readonly tag: string,
     private readonly digest: string,
@@ -80,7 +80,8 @@ class ImageRow {
     return this.image.Containers < 0 ? 'N/A' : String(this.image.Containers);
   }
   get SharedSize() {
-    return this.image.SharedSize < 0 ? 'N/A' : humanSize(this.image.SharedSize);
+    const shared = this.image.SharedSize ?? -1;
+    return shared < 0 ? 'N/A' : humanSize(shared);
   }
   get UniqueSize() {
     return 'N/A';
@@ -117,13 +118,7 @@ export const imagesCommand: Command = {
       (filters[f.slice(0, i)] ??= []).push(f.slice(i + 1));
     }
     if (args[0]) (filters.reference ??= []).push(args[0]);
-    const list = await ctx.client.request<ImageSummary[]>('GET', '/images/json', {
-      query: {
-        all: flags.all === true ? 1 : undefined,
-        filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined,
-        digests: 1,
-      },
-    });
+    const list = await ctx.client.imageList({ all: flags.all === true, digests: true, filters });
     const noTrunc = flags['no-trunc'] === true;
     const showDigests = flags.digests === true;
     const rows = list.flatMap((image) => imageRows(image, noTrunc, showDigests));
@@ -246,16 +241,10 @@ export const rmiCommand: Command = {
     let fatal = false;
     for (const name of args) {
       try {
-        const report = await ctx.client.request<Array<{ Untagged?: string; Deleted?: string }>>(
-          'DELETE',
-          `/images/${name}`,
-          {
-            query: {
-              force: flags.force === true ? 1 : undefined,
-              noprune: flags['no-prune'] === true ? 1 : undefined,
-            },
-          },
-        );
+        const report = await ctx.client.imageRemove(name, {
+          force: flags.force === true,
+          noprune: flags['no-prune'] === true,
+        });
         for (const r of report)
           write(ctx.io.stdout, r.Untagged ? `Untagged: ${r.Untagged}` : `Deleted: ${r.Deleted}`);
       } catch (err) {
@@ -316,9 +305,7 @@ export const historyCommand: Command = {
   minArgs: 1,
   maxArgs: 1,
   async run(ctx, args, flags) {
-    const rows = await ctx.client.request<
-      Array<{ Id: string; Created: number; CreatedBy: string; Size: number; Comment: string }>
-    >('GET', `/images/${args[0]}/history`);
+    const rows = await ctx.client.imageHistory(args[0]!);
     const noTrunc = flags['no-trunc'] === true;
     const human = flags.human !== false;
     const items = rows.map((r) => ({
@@ -362,6 +349,6 @@ export const imageInspectCommand: Command = {
   ],
   minArgs: 1,
   run(ctx, args, flags) {
-    return inspectEach(ctx, args, (n) => `/images/${n}/json`, flags.format as string | undefined);
+    return inspectEach(ctx, args, (n) => ctx.client.imageInspect(n), flags.format as string | undefined);
   },
 };

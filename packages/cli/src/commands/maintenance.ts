@@ -1,7 +1,7 @@
 import { humanSize } from '@ts-container/common';
 import { parseBytes, parseNanoCpus, parseRestart } from '../container-options.js';
 import { type Command, CommandError, write } from '../context.js';
-import { confirm, filtersMap, filtersQuery } from '../prompt.js';
+import { confirm, filtersMap } from '../prompt.js';
 import { renderTemplate } from '../template.js';
 
 export const updateCommand: Command = {
@@ -154,11 +154,7 @@ export const containerPruneCommand: Command = {
   async run(ctx, _args, flags) {
     if (flags.force !== true && !(await confirm(ctx, 'WARNING! This will remove all stopped containers.')))
       return 0;
-    const result = await ctx.client.request<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>(
-      'POST',
-      '/containers/prune',
-      { query: filtersQuery(flags.filter as string[]) },
-    );
+    const result = await ctx.client.containerPrune(filtersMap(flags.filter as string[]));
     const deleted = result.ContainersDeleted ?? [];
     if (deleted.length > 0) write(ctx.io.stdout, `Deleted Containers:\n${deleted.join('\n')}\n\n`);
     write(ctx.io.stdout, `Total reclaimed space: ${humanSize(result.SpaceReclaimed)}`);
@@ -189,40 +185,23 @@ export const systemPruneCommand: Command = {
       '',
     ].join('\n');
     if (flags.force !== true && !(await confirm(ctx, warning))) return 0;
-    const query = filtersQuery(flags.filter as string[]);
+    const filters = filtersMap(flags.filter as string[]);
     let reclaimed = 0;
     // The same order as Docker: containers first, so the rest are no longer in use.
-    const containers = await ctx.client.request<{
-      ContainersDeleted: string[] | null;
-      SpaceReclaimed: number;
-    }>('POST', '/containers/prune', { query });
+    const containers = await ctx.client.containerPrune(filters);
     reclaimed += containers.SpaceReclaimed;
     if (containers.ContainersDeleted?.length)
       write(ctx.io.stdout, `Deleted Containers:\n${containers.ContainersDeleted.join('\n')}\n\n`);
-    const networks = await ctx.client.request<{ NetworksDeleted: string[] | null }>(
-      'POST',
-      '/networks/prune',
-      {
-        query,
-      },
-    );
+    const networks = await ctx.client.networkPrune(filters);
     if (networks.NetworksDeleted?.length)
       write(ctx.io.stdout, `Deleted Networks:\n${networks.NetworksDeleted.join('\n')}\n\n`);
     if (flags.volumes === true) {
-      const volumes = await ctx.client.request<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>(
-        'POST',
-        '/volumes/prune',
-        { query },
-      );
+      const volumes = await ctx.client.volumePrune(filters);
       reclaimed += volumes.SpaceReclaimed;
       if (volumes.VolumesDeleted?.length)
         write(ctx.io.stdout, `Deleted Volumes:\n${volumes.VolumesDeleted.join('\n')}\n\n`);
     }
-    const imageFilters = { ...filtersMap(flags.filter as string[]), dangling: [all ? 'false' : 'true'] };
-    const images = await ctx.client.request<{
-      ImagesDeleted: { Untagged?: string; Deleted?: string }[] | null;
-      SpaceReclaimed: number;
-    }>('POST', '/images/prune', { query: { filters: JSON.stringify(imageFilters) } });
+    const images = await ctx.client.imagePrune({ ...filters, dangling: [all ? 'false' : 'true'] });
     reclaimed += images.SpaceReclaimed;
     if (images.ImagesDeleted?.length) {
       const lines = images.ImagesDeleted.map((d) =>
@@ -230,9 +209,7 @@ export const systemPruneCommand: Command = {
       );
       write(ctx.io.stdout, `Deleted Images:\n${lines.join('\n')}\n\n`);
     }
-    const cache = await ctx.client.request<{ SpaceReclaimed?: number }>('POST', '/build/prune', {
-      query: all ? { all: '1' } : {},
-    });
+    const cache = await ctx.client.buildCachePrune({ all });
     reclaimed += cache.SpaceReclaimed ?? 0;
     write(ctx.io.stdout, `Total reclaimed space: ${humanSize(reclaimed)}`);
     return 0;

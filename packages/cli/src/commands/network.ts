@@ -1,26 +1,13 @@
-import { ApiError } from '@ts-container/api';
+import { ApiError, type NetworkResponse } from '@ts-container/api';
 import { type Command, type CommandContext, CommandError, write } from '../context.js';
 import { formatList } from '../format.js';
-import { confirm, filtersQuery } from '../prompt.js';
+import { confirm, filtersMap } from '../prompt.js';
 import { inspectEach } from './containers.js';
-
-interface NetworkJson {
-  Name: string;
-  Id: string;
-  Created: string;
-  Scope: string;
-  Driver: string;
-  EnableIPv6: boolean;
-  Internal: boolean;
-  Attachable: boolean;
-  Ingress: boolean;
-  Labels: Record<string, string> | null;
-}
 
 /** One row of `docker network ls`; the getters are what `--format` templates see. */
 class NetworkRow {
   constructor(
-    private readonly n: NetworkJson,
+    private readonly n: NetworkResponse,
     private readonly noTrunc: boolean,
   ) {}
   get ID() {
@@ -42,7 +29,7 @@ class NetworkRow {
     return String(this.n.Internal);
   }
   get CreatedAt() {
-    return new Date(this.n.Created)
+    return new Date(this.n.Created as string)
       .toISOString()
       .replace('T', ' ')
       .replace(/\.\d+Z$/, ' +0000 UTC');
@@ -102,17 +89,15 @@ export const networkCreateCommand: Command = {
       ...(gateways[i] ? { Gateway: gateways[i] } : {}),
       ...(ranges[i] ? { IPRange: ranges[i] } : {}),
     }));
-    const created = await ctx.client.request<{ Id: string }>('POST', '/networks/create', {
-      body: {
-        Name: args[0],
-        Driver: flags.driver as string,
-        Internal: flags.internal === true,
-        Attachable: flags.attachable === true,
-        EnableIPv6: flags.ipv6 === true,
-        IPAM: { Driver: 'default', Config: config, Options: {} },
-        Options: keyValues(flags.opt as string[]),
-        Labels: keyValues(flags.label as string[]),
-      },
+    const created = await ctx.client.networkCreate({
+      Name: args[0]!,
+      Driver: flags.driver as string,
+      Internal: flags.internal === true,
+      Attachable: flags.attachable === true,
+      EnableIPv6: flags.ipv6 === true,
+      IPAM: { Driver: 'default', Config: config, Options: {} },
+      Options: keyValues(flags.opt as string[]),
+      Labels: keyValues(flags.label as string[]),
     });
     write(ctx.io.stdout, created.Id);
     return 0;
@@ -132,9 +117,7 @@ export const networkLsCommand: Command = {
   ],
   maxArgs: 0,
   async run(ctx, _args, flags) {
-    const list = await ctx.client.request<NetworkJson[]>('GET', '/networks', {
-      query: filtersQuery(flags.filter as string[]),
-    });
+    const list = await ctx.client.networkList(filtersMap(flags.filter as string[]));
     list.sort((a, b) => a.Name.localeCompare(b.Name));
     const rows = list.map((n) => new NetworkRow(n, flags['no-trunc'] === true));
     const format = flags.quiet === true ? '{{.ID}}' : (flags.format as string | undefined);
@@ -159,12 +142,7 @@ export const networkInspectCommand: Command = {
   ],
   minArgs: 1,
   run(ctx, args, flags) {
-    return inspectEach(
-      ctx,
-      args,
-      (n) => `/networks/${encodeURIComponent(n)}`,
-      flags.format as string | undefined,
-    );
+    return inspectEach(ctx, args, (n) => ctx.client.networkInspect(n), flags.format as string | undefined);
   },
 };
 
@@ -212,9 +190,7 @@ export const networkPruneCommand: Command = {
       ))
     )
       return 0;
-    const result = await ctx.client.request<{ NetworksDeleted: string[] | null }>('POST', '/networks/prune', {
-      query: filtersQuery(flags.filter as string[]),
-    });
+    const result = await ctx.client.networkPrune(filtersMap(flags.filter as string[]));
     const deleted = result.NetworksDeleted ?? [];
     if (deleted.length > 0) write(ctx.io.stdout, `Deleted Networks:\n${deleted.join('\n')}\n`);
     return 0;
@@ -235,13 +211,11 @@ export const networkConnectCommand: Command = {
   async run(ctx, args, flags) {
     const ip = flags.ip as string | undefined;
     const aliases = flags.alias as string[];
-    await ctx.client.request('POST', `/networks/${encodeURIComponent(args[0]!)}/connect`, {
-      body: {
-        Container: args[1],
-        EndpointConfig: {
-          ...(ip ? { IPAMConfig: { IPv4Address: ip } } : {}),
-          ...(aliases.length > 0 ? { Aliases: aliases } : {}),
-        },
+    await ctx.client.networkConnect(args[0]!, {
+      Container: args[1]!,
+      EndpointConfig: {
+        ...(ip ? { IPAMConfig: { IPv4Address: ip } } : {}),
+        ...(aliases.length > 0 ? { Aliases: aliases } : {}),
       },
     });
     return 0;
@@ -263,9 +237,7 @@ export const networkDisconnectCommand: Command = {
   minArgs: 2,
   maxArgs: 2,
   async run(ctx, args, flags) {
-    await ctx.client.request('POST', `/networks/${encodeURIComponent(args[0]!)}/disconnect`, {
-      body: { Container: args[1], Force: flags.force === true },
-    });
+    await ctx.client.networkDisconnect(args[0]!, args[1]!, flags.force === true);
     return 0;
   },
 };
@@ -282,11 +254,9 @@ export const portCommand: Command = {
   maxArgs: 2,
   async run(ctx, args) {
     const name = args[0]!;
-    const c = await ctx.client.request<{ NetworkSettings?: { Ports?: PortMap | null } }>(
-      'GET',
-      `/containers/${encodeURIComponent(name)}/json`,
-    );
-    const ports = c.NetworkSettings?.Ports ?? {};
+    const c = await ctx.client.containerInspect(name);
+    const settings = c.NetworkSettings as { Ports?: PortMap | null } | undefined;
+    const ports = settings?.Ports ?? {};
     const hostAddress = (b: { HostIp: string; HostPort: string }) =>
       `${b.HostIp.includes(':') ? `[${b.HostIp}]` : b.HostIp || '0.0.0.0'}:${b.HostPort}`;
     if (args[1] !== undefined) {

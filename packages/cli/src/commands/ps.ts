@@ -1,11 +1,11 @@
-import type { ContainerSummary } from '@ts-container/api';
+import type { ContainerSummaryResponse } from '@ts-container/api';
 import { type Command, CommandError, write } from '../context.js';
 import { formatList, humanSize, timeAgo } from '../format.js';
 
 /** What `ps --format` templates see (Docker's container context fields). */
 class ContainerRow {
   constructor(
-    private readonly c: ContainerSummary,
+    private readonly c: ContainerSummaryResponse,
     private readonly noTrunc: boolean,
   ) {}
   get ID() {
@@ -29,11 +29,13 @@ class ContainerRow {
     return timeAgo(this.c.Created);
   }
   get Ports() {
-    return this.c.Ports.map((p) =>
-      p.PublicPort
-        ? `${p.IP ?? '0.0.0.0'}:${p.PublicPort}->${p.PrivatePort}/${p.Type}`
-        : `${p.PrivatePort}/${p.Type}`,
-    ).join(', ');
+    return (this.c.Ports ?? [])
+      .map((p) =>
+        p.PublicPort
+          ? `${p.IP ?? '0.0.0.0'}:${p.PublicPort}->${p.PrivatePort}/${p.Type}`
+          : `${p.PrivatePort}/${p.Type}`,
+      )
+      .join(', ');
   }
   get State() {
     return this.c.State;
@@ -50,18 +52,18 @@ class ContainerRow {
     return this.c.Names.map((n) => n.slice(1)).join(',');
   }
   get Labels() {
-    return Object.entries(this.c.Labels)
+    return Object.entries(this.c.Labels ?? {})
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
   }
   Label(name: string) {
-    return this.c.Labels[name] ?? '';
+    return this.c.Labels?.[name] ?? '';
   }
   get Mounts() {
     return '';
   }
   get Networks() {
-    return Object.keys(this.c.NetworkSettings.Networks).join(',');
+    return Object.keys(this.c.NetworkSettings?.Networks ?? {}).join(',');
   }
   get LocalVolumes() {
     return '0';
@@ -112,16 +114,11 @@ export const psCommand: Command = {
   maxArgs: 0,
   async run(ctx, _args, flags) {
     const last = flags.latest === true ? 1 : (flags.last as number);
-    const list = await ctx.client.request<ContainerSummary[]>('GET', '/containers/json', {
-      query: {
-        all: flags.all === true || last > 0 ? 1 : undefined,
-        limit: last > 0 ? last : undefined,
-        size: flags.size === true ? 1 : undefined,
-        filters:
-          (flags.filter as string[]).length > 0
-            ? JSON.stringify(parseFilters(flags.filter as string[]))
-            : undefined,
-      },
+    const list = await ctx.client.containerList({
+      all: flags.all === true || last > 0,
+      limit: last > 0 ? last : undefined,
+      size: flags.size === true,
+      filters: parseFilters(flags.filter as string[]),
     });
     const rows = list.map((c) => new ContainerRow(c, flags['no-trunc'] === true));
     if (flags.quiet === true) {

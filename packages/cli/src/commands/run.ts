@@ -95,12 +95,8 @@ async function createContainer(
     body.Env = [...(body.Env ?? []), `DOCKER_CONFIG=${API_SOCKET_CONFIG_DIR}`];
   }
   const name = flags.name as string | undefined;
-  const create = () =>
-    ctx.client.request<{ Id: string; Warnings: string[] | null }>('POST', '/containers/create', {
-      query: { name },
-      body,
-    });
-  let created: { Id: string; Warnings: string[] | null };
+  const create = () => ctx.client.containerCreate(body, name);
+  let created: Awaited<ReturnType<typeof create>>;
   const pullPolicy = (flags.pull as string) ?? 'missing';
   if (pullPolicy === 'always') await pullImage(ctx, image, { quiet: flags.quiet === true, toStderr: true });
   try {
@@ -208,13 +204,7 @@ export async function runAttached(ctx: CommandContext, id: string, flags: FlagVa
     },
   });
   const waitCondition = flags.rm === true ? 'removed' : 'next-exit';
-  const waitResult = ctx.client.request<{ StatusCode: number; Error?: { Message: string } | null }>(
-    'POST',
-    `/containers/${id}/wait`,
-    {
-      query: { condition: waitCondition },
-    },
-  );
+  const waitResult = ctx.client.containerWait(id, waitCondition);
   const output = pipeOutput(ctx, socket, head, tty);
   const restoreTerminal = setupInput(ctx, socket, id, interactive, tty);
   const signals = flags['sig-proxy'] !== false && !tty ? proxySignals(ctx, id) : () => undefined;
@@ -238,9 +228,7 @@ export async function runAttached(ctx: CommandContext, id: string, flags: FlagVa
  * container is then still running, as Docker's CLI reports it by exiting 0).
  */
 export async function detachedFrom(ctx: CommandContext, id: string): Promise<boolean> {
-  const state = await ctx.client
-    .request<{ State: { Running: boolean; Restarting?: boolean } }>('GET', `/containers/${id}/json`)
-    .catch(() => undefined);
+  const state = await ctx.client.containerInspect(id).catch(() => undefined);
   return state?.State.Running === true && state.State.Restarting !== true;
 }
 

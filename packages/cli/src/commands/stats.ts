@@ -86,9 +86,7 @@ export const statsCommand: Command = {
   async run(ctx, args, flags) {
     let refs = args;
     if (refs.length === 0) {
-      const list = await ctx.client.request<{ Id: string }[]>('GET', '/containers/json', {
-        query: flags.all === true ? { all: 1 } : {},
-      });
+      const list = await ctx.client.containerList({ all: flags.all === true });
       refs = list.map((c) => c.Id);
     }
     const sample = async () =>

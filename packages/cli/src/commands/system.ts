@@ -26,7 +26,7 @@ export const versionCommand: Command = {
     let server: Record<string, unknown> | undefined;
     let serverError: Error | undefined;
     try {
-      server = await ctx.client.request<Record<string, unknown>>('GET', '/version');
+      server = await ctx.client.serverVersion();
     } catch (err) {
       serverError = err as Error;
     }
@@ -78,7 +78,7 @@ export const infoCommand: Command = {
   ],
   maxArgs: 0,
   async run(ctx, _args, flags) {
-    const info = await ctx.client.request<Record<string, unknown>>('GET', '/info');
+    const info = await ctx.client.info();
     if (flags.format) {
       write(ctx.io.stdout, renderTemplate(flags.format as string, info));
       return 0;

@@ -1,23 +1,13 @@
-import { ApiError } from '@ts-container/api';
+import { ApiError, type VolumeResponse } from '@ts-container/api';
 import { humanSize } from '@ts-container/common';
 import { type Command, CommandError, write } from '../context.js';
 import { formatList } from '../format.js';
-import { confirm, filtersQuery } from '../prompt.js';
+import { confirm, filtersMap } from '../prompt.js';
 import { inspectEach } from './containers.js';
-
-interface VolumeJson {
-  Name: string;
-  Driver: string;
-  Mountpoint: string;
-  CreatedAt: string;
-  Labels: Record<string, string> | null;
-  Scope: string;
-  Options: Record<string, string> | null;
-}
 
 /** What `volume ls --format` templates see, as in the docker CLI. */
 class VolumeRow {
-  constructor(private readonly v: VolumeJson) {}
+  constructor(private readonly v: VolumeResponse) {}
   get Name() {
     return this.v.Name;
   }
@@ -65,13 +55,11 @@ export const volumeCreateCommand: Command = {
   maxArgs: 1,
   async run(ctx, args, flags) {
     const name = args[0] ?? (flags.name as string | undefined);
-    const v = await ctx.client.request<VolumeJson>('POST', '/volumes/create', {
-      body: {
-        ...(name ? { Name: name } : {}),
-        Driver: (flags.driver as string | undefined) ?? 'local',
-        DriverOpts: keyValues(flags.opt as string[], '--opt'),
-        Labels: keyValues(flags.label as string[], '--label'),
-      },
+    const v = await ctx.client.volumeCreate({
+      ...(name ? { Name: name } : {}),
+      Driver: (flags.driver as string | undefined) ?? 'local',
+      DriverOpts: keyValues(flags.opt as string[], '--opt'),
+      Labels: keyValues(flags.label as string[], '--label'),
     });
     write(ctx.io.stdout, v.Name);
     return 0;
@@ -90,9 +78,7 @@ export const volumeLsCommand: Command = {
   ],
   maxArgs: 0,
   async run(ctx, _args, flags) {
-    const { Volumes } = await ctx.client.request<{ Volumes: VolumeJson[] | null }>('GET', '/volumes', {
-      query: filtersQuery(flags.filter as string[]),
-    });
+    const { Volumes } = await ctx.client.volumeList(filtersMap(flags.filter as string[]));
     const rows = (Volumes ?? []).sort((a, b) => a.Name.localeCompare(b.Name)).map((v) => new VolumeRow(v));
     const format = flags.quiet === true ? '{{.Name}}' : (flags.format as string | undefined);
     ctx.io.stdout.write(formatList(rows, format, '{{.Driver}}\t{{.Name}}', { Name: 'VOLUME NAME' }));
@@ -109,12 +95,7 @@ export const volumeInspectCommand: Command = {
   ],
   minArgs: 1,
   run(ctx, args, flags) {
-    return inspectEach(
-      ctx,
-      args,
-      (n) => `/volumes/${encodeURIComponent(n)}`,
-      flags.format as string | undefined,
-    );
+    return inspectEach(ctx, args, (n) => ctx.client.volumeInspect(n), flags.format as string | undefined);
   },
 };
 
@@ -167,11 +148,7 @@ export const volumePruneCommand: Command = {
       : 'WARNING! This will remove anonymous local volumes not used by at least one container.';
     if (flags.force !== true && !(await confirm(ctx, warning))) return 0;
     const filters = [...(flags.filter as string[]), ...(all ? ['all=true'] : [])];
-    const result = await ctx.client.request<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>(
-      'POST',
-      '/volumes/prune',
-      { query: filtersQuery(filters) },
-    );
+    const result = await ctx.client.volumePrune(filtersMap(filters));
     const deleted = result.VolumesDeleted ?? [];
     if (deleted.length > 0) write(ctx.io.stdout, `Deleted Volumes:\n${deleted.join('\n')}\n\n`);
     write(ctx.io.stdout, `Total reclaimed space: ${humanSize(result.SpaceReclaimed)}`);
