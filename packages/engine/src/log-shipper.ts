@@ -65,16 +65,22 @@ export class LogShipper {
    * false when it failed (said in the log; the spool keeps what was not shipped).
    */
   ship(c: ContainerRecord): Promise<boolean> {
+    return this.enqueue(c, () => this.drain(c));
+  }
+
+  /**
+   * Runs `task` after the container's queued ones, so no two of them ever touch its spool at
+   * once; false when it failed (said in the log).
+   */
+  private enqueue(c: ContainerRecord, task: () => Promise<void>): Promise<boolean> {
     const previous = this.queues.get(c.Id) ?? Promise.resolve(true);
-    const settled = previous
-      .then(() => this.drain(c))
-      .then(
-        () => true,
-        (err: unknown) => {
-          this.logger.warn(`log of ${c.Id.slice(0, 12)}: ${String(err)}`);
-          return false;
-        },
-      );
+    const settled = previous.then(task).then(
+      () => true,
+      (err: unknown) => {
+        this.logger.warn(`log of ${c.Id.slice(0, 12)}: ${String(err)}`);
+        return false;
+      },
+    );
     this.queues.set(c.Id, settled);
     void settled.then(() => {
       if (this.queues.get(c.Id) === settled) this.queues.delete(c.Id);
@@ -103,12 +109,22 @@ export class LogShipper {
   async finish(c: ContainerRecord): Promise<void> {
     this.watchers.get(c.Id)?.close();
     this.watchers.delete(c.Id);
-    const shipped = await this.ship(c);
-    const reader = this.readers.get(c.Id);
-    this.readers.delete(c.Id);
-    await reader?.fh.close();
-    // No reader: no spool was there to ship (most stopped containers at daemon start).
-    if (shipped && reader) await this.removeSpool(c);
+    // One queued task from the last read to the spool's removal: a `logs` request's ship in
+    // between would reopen the spool after its offset file went, and ship it all again.
+    await this.enqueue(c, async () => {
+      const shipped = await this.drain(c).then(
+        () => true,
+        (err: unknown) => {
+          this.logger.warn(`log of ${c.Id.slice(0, 12)}: ${String(err)}`);
+          return false; // the spool keeps what was not shipped
+        },
+      );
+      const reader = this.readers.get(c.Id);
+      this.readers.delete(c.Id);
+      await reader?.fh.close();
+      // No reader: no spool was there to ship (most stopped containers at daemon start).
+      if (shipped && reader) await this.removeSpool(c);
+    });
   }
 
   private async removeSpool(c: ContainerRecord): Promise<void> {
