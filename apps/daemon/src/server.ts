@@ -20,17 +20,7 @@ import { Router } from './router.js';
 /** The Docker Engine API over the engine: validation and shapes here, behaviour below. */
 export function createApiServer(engine: Engine, logger: Logger & { debug?(msg: string): void }): Server {
   const router = new Router();
-  registerSystem(router, engine);
-  registerImages(router, engine);
-  registerArchiveImages(router, engine);
-  registerContainers(router, engine);
-  registerNetworks(router, engine);
-  registerVolumes(router, engine);
-  registerSwarm(router, engine);
-  registerRegistry(router, engine);
-  registerChanges(router, engine);
-  registerExec(router, engine);
-  registerBuild(router, engine);
+  registerHandlers(router, engine);
 
   const handle = async (req: IncomingMessage, res: ServerResponse, upgrade?: Upgrade) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -125,6 +115,72 @@ export function createApiServer(engine: Engine, logger: Logger & { debug?(msg: s
     void handle(req, res, { socket, head });
   });
   return server;
+}
+
+/**
+ * The API's wiring point: each handler file gets only the engine's parts it uses (its `…Deps`
+ * interface), never the engine itself.
+ */
+function registerHandlers(router: Router, engine: Engine): void {
+  const { services } = engine;
+  registerSystem(router, {
+    system: services.system,
+    events: services.events,
+    info: () => engine.info(),
+  });
+  registerImages(router, {
+    queries: services.images,
+    images: engine.images,
+    imageBudget: services.imageBudget,
+    imageStore: engine.imageStore,
+    registry: engine.registry,
+    removeImage: (ref, options) => engine.removeImage(ref, options),
+  });
+  registerArchiveImages(router, {
+    dataRoot: engine.options.dataRoot,
+    images: engine.images,
+    imageBudget: services.imageBudget,
+    imageQueries: services.images,
+    system: services.system,
+  });
+  registerContainers(router, {
+    containers: engine.containers,
+    queries: services.containers,
+    runtime: engine.runtime,
+    stdin: engine.stdin,
+  });
+  registerNetworks(router, { networks: services.networks });
+  registerVolumes(router, { volumes: services.volumes });
+  registerSwarm(router, { swarm: engine.swarm });
+  registerRegistry(router, { registry: engine.registry, imageStore: engine.imageStore });
+  registerChanges(router, {
+    options: engine.options,
+    containers: engine.containers,
+    content: engine.content,
+    imageStore: engine.imageStore,
+    images: engine.images,
+    runtime: engine.runtime,
+    snapshotter: engine.snapshotter,
+    volumes: engine.volumes,
+  });
+  registerExec(router, {
+    exec: engine.exec,
+    containers: engine.containers,
+    runtime: engine.runtime,
+    stats: engine.stats,
+    logger: engine.options.logger,
+  });
+  // One object for the daemon's life: the build cache index is kept per build deps object.
+  registerBuild(router, {
+    options: engine.options,
+    containers: engine.containers,
+    content: engine.content,
+    imageStore: engine.imageStore,
+    images: engine.images,
+    registry: engine.registry,
+    snapshotter: engine.snapshotter,
+    commitContainer: (ref, options) => engine.commitContainer(ref, options),
+  });
 }
 
 /** The request failed because its client closed the connection mid-request (an upload cut short). */

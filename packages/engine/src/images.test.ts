@@ -6,8 +6,7 @@ import { ContentStore, ImageStore, chainIds } from '@ts-container/image';
 import { Snapshotter, mountAll, unmount } from '@ts-container/unionfs';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Engine } from './engine.js';
-import { collectGarbage } from './gc.js';
+import { type GarbageCollectorDeps, collectGarbage } from './gc.js';
 import { loadImages, saveImages } from './image-archive.js';
 import { ImageService } from './images.js';
 import { overlaySkipReason } from './test-support.js';
@@ -50,18 +49,18 @@ async function collect(stream: Readable): Promise<Buffer> {
 describe('ImageService', () => {
   let root: string;
   let images: ImageService;
-  let engine: Engine;
+  let gcDeps: GarbageCollectorDeps;
   beforeEach(async () => {
     root = await mkdtemp(join(tmpdir(), `images-${process.pid}-`));
     // The copy driver needs neither root nor overlayfs.
     images = await openImageService(root, 'copy');
-    engine = {
+    gcDeps = {
       images,
       imageStore: images.store,
       content: images.content,
       snapshotter: images.snapshotter,
       containerStore: { all: () => [] },
-    } as unknown as Engine;
+    };
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 
@@ -73,7 +72,7 @@ describe('ImageService', () => {
     });
     const archive = await collect(await saveImages(images, ['demo:1'], join(root, 'tmp')));
     await images.store.delete(id);
-    await collectGarbage(engine);
+    await collectGarbage(gcDeps);
     expect(await images.content.list()).toEqual([]);
     const messages: string[] = [];
     const loaded = await loadImages(images, Readable.from([archive]), (m) => messages.push(m.stream));
@@ -102,7 +101,7 @@ describe('ImageService', () => {
     const at = archive.indexOf(Buffer.from('1\0'), 512 * 3);
     archive[at] = '2'.charCodeAt(0);
     await images.store.delete(id);
-    await collectGarbage(engine);
+    await collectGarbage(gcDeps);
     await expect(loadImages(images, Readable.from([archive]), () => undefined)).rejects.toThrow();
     // What the failed load stored is removed at once, not left for a later collection.
     expect(await images.content.list()).toEqual([]);
@@ -112,10 +111,10 @@ describe('ImageService', () => {
     const blob = await images.content.put('in flight');
     const lease = images.leases.create();
     lease.add(blob.digest);
-    await collectGarbage(engine);
+    await collectGarbage(gcDeps);
     expect(await images.content.has(blob.digest)).toBe(true);
     lease.release();
-    await collectGarbage(engine);
+    await collectGarbage(gcDeps);
     expect(await images.content.has(blob.digest)).toBe(false);
   });
 
@@ -188,7 +187,7 @@ describe('ImageService', () => {
     const deleted = await images.enforceBudget(150_000, (id) => (id === b ? ['ctr'] : []));
     expect(deleted).toEqual([c, a]);
     expect(images.store.ids()).toEqual([b]);
-    const gc = await collectGarbage(engine);
+    const gc = await collectGarbage(gcDeps);
     expect(gc.layers).toBe(2);
   });
 });

@@ -6,8 +6,8 @@ import {
   type HostConfig,
 } from '@ts-container/api';
 import {
+  type BuildDeps,
   type BuildFromContextOptions,
-  type Engine,
   buildFromRemote,
   buildFromTar,
   pruneBuildCache,
@@ -112,7 +112,7 @@ function runHostConfigOf(query: URLSearchParams): HostConfig {
  * failure after the first message is an `{"errorDetail":{…},"error":…}` line, which is what the
  * docker CLI and compose parse.
  */
-async function postBuild(engine: Engine, { req, res, query }: RequestContext): Promise<void> {
+async function postBuild(deps: BuildDeps, { req, res, query }: RequestContext): Promise<void> {
   if (query.get('version') === '2')
     throw new HttpError(400, 'BuildKit is not supported by this daemon: use the classic builder (version=1)');
   if (boolParam(query, 'squash')) throw new HttpError(400, 'squash is only supported with experimental mode');
@@ -162,8 +162,8 @@ async function postBuild(engine: Engine, { req, res, query }: RequestContext): P
   };
   try {
     const result = remote
-      ? await buildFromRemote(engine, remote, options, onProgress)
-      : await buildFromTar(engine, req, options, onProgress);
+      ? await buildFromRemote(deps, remote, options, onProgress)
+      : await buildFromTar(deps, req, options, onProgress);
     // With -q the image ID is the only output, which the docker CLI prints as is.
     if (quiet) send({ stream: `${result.imageId}\n` });
   } catch (err) {
@@ -180,12 +180,16 @@ async function postBuild(engine: Engine, { req, res, query }: RequestContext): P
   res.end();
 }
 
-export function registerBuild(router: Router, engine: Engine): void {
-  router.add('POST', '/build', (ctx) => postBuild(engine, ctx));
+/**
+ * `deps` is one object for the daemon's life: the build cache index is kept per deps object
+ * (see buildCacheOf), so that concurrent builds and prune share it.
+ */
+export function registerBuild(router: Router, deps: BuildDeps): void {
+  router.add('POST', '/build', (ctx) => postBuild(deps, ctx));
   router.add('POST', '/build/prune', async ({ res, query }) => {
     const all = boolParam(query, 'all');
     // Cache entries only point at images (removed with `image prune`): no space is freed here.
-    await pruneBuildCache(engine, { all });
+    await pruneBuildCache(deps, { all });
     sendJson(res, 200, { CachesDeleted: [], SpaceReclaimed: 0 });
   });
 }

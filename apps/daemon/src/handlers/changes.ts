@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  type Engine,
+  type ChangesDeps,
   commitContainer,
   containerChanges,
   exportContainer,
@@ -35,10 +35,10 @@ function requirePath(query: URLSearchParams): string {
   return path;
 }
 
-/** A container's filesystem: changes, commit and export. */
-export function registerChanges(router: Router, engine: Engine): void {
+/** A container's filesystem: changes, commit, export and archive (`docker cp`). */
+export function registerChanges(router: Router, deps: ChangesDeps): void {
   router.add('GET', '/containers/{id}/changes', async ({ res, params }) => {
-    const changes = await containerChanges(engine, params.id!);
+    const changes = await containerChanges(deps, params.id!);
     sendJson(
       res,
       200,
@@ -54,7 +54,7 @@ export function registerChanges(router: Router, engine: Engine): void {
     // docker commit sends a (usually empty) config body; the changes travel in the query.
     await readJson(req);
     const changes = query.getAll('changes').filter((c) => c !== '');
-    const id = await commitContainer(engine, container, {
+    const id = await commitContainer(deps, container, {
       ...(repo ? { reference: tag ? `${repo}:${tag}` : repo } : {}),
       ...(query.get('comment') ? { comment: query.get('comment')! } : {}),
       ...(query.get('author') ? { author: query.get('author')! } : {}),
@@ -65,26 +65,26 @@ export function registerChanges(router: Router, engine: Engine): void {
   });
 
   router.add('GET', '/containers/{id}/export', async ({ res, params }) => {
-    const stream = await exportContainer(engine, params.id!);
+    const stream = await exportContainer(deps, params.id!);
     res.writeHead(200, { 'Content-Type': 'application/x-tar' });
     await streamTo(res, stream);
   });
 
   // HEAD first: the router would otherwise answer HEAD with the GET route.
   router.add('HEAD', '/containers/{id}/archive', async ({ res, params, query }) => {
-    const stat = await statContainerPath(engine, params.id!, requirePath(query));
+    const stat = await statContainerPath(deps, params.id!, requirePath(query));
     res.writeHead(200, { [PATH_STAT_HEADER]: pathStatHeader(stat), 'Content-Type': 'application/json' });
     res.end();
   });
 
   router.add('GET', '/containers/{id}/archive', async ({ res, params, query }) => {
-    const { stat, tar } = await getContainerArchive(engine, params.id!, requirePath(query));
+    const { stat, tar } = await getContainerArchive(deps, params.id!, requirePath(query));
     res.writeHead(200, { [PATH_STAT_HEADER]: pathStatHeader(stat), 'Content-Type': 'application/x-tar' });
     await streamTo(res, tar);
   });
 
   router.add('PUT', '/containers/{id}/archive', async ({ req, res, params, query }) => {
-    await putContainerArchive(engine, params.id!, requirePath(query), req, {
+    await putContainerArchive(deps, params.id!, requirePath(query), req, {
       copyUIDGID: boolParam(query, 'copyUIDGID'),
     });
     sendEmpty(res, 200);

@@ -8,13 +8,15 @@ import {
   encodeFrame,
 } from '@ts-container/api';
 import {
+  type ContainerQueries,
+  type ContainerService,
   DEFAULT_DETACH_KEYS,
   DetachKeyScanner,
-  type Engine,
+  type StdinBroker,
   parseDetachKeys,
   parseTimestamp,
 } from '@ts-container/engine';
-import type { LogRecord } from '@ts-container/runtime';
+import type { ContainerRuntime, LogRecord } from '@ts-container/runtime';
 import {
   HttpError,
   boolParam,
@@ -32,9 +34,30 @@ import type { Router } from '../router.js';
 /** See the attach handler: how long a log replay waits after the 101 on a hijacked connection. */
 const ATTACH_REPLAY_DELAY_MS = 50;
 
-export function registerContainers(router: Router, engine: Engine): void {
-  const containers = engine.containers;
-  const queries = engine.services.containers;
+export interface ContainersDeps {
+  containers: Pick<
+    ContainerService,
+    | 'create'
+    | 'get'
+    | 'start'
+    | 'stop'
+    | 'kill'
+    | 'wait'
+    | 'remove'
+    | 'removeLink'
+    | 'update'
+    | 'rename'
+    | 'attach'
+    | 'logs'
+  >;
+  /** `ps` filters, inspect views and prune. */
+  queries: Pick<ContainerQueries, 'list' | 'inspect' | 'prune'>;
+  runtime: Pick<ContainerRuntime, 'resize'>;
+  stdin: Pick<StdinBroker, 'attach'>;
+}
+
+export function registerContainers(router: Router, deps: ContainersDeps): void {
+  const { containers, queries } = deps;
 
   router.add('POST', '/containers/create', async ({ req, res, query, version }) => {
     const body = ContainerCreateRequestSchema.parse(await readJson(req));
@@ -150,7 +173,7 @@ export function registerContainers(router: Router, engine: Engine): void {
     if (h === undefined || w === undefined)
       throw new HttpError(400, 'strconv.Atoi: parsing "": invalid syntax');
     if (!c.State.Running) throw new HttpError(409, `Container ${c.Id} is not running`);
-    if (c.Config.Tty) await engine.runtime.resize(c.Id, h, w);
+    if (c.Config.Tty) await deps.runtime.resize(c.Id, h, w);
     sendEmpty(res, 200);
   });
 
@@ -172,7 +195,7 @@ export function registerContainers(router: Router, engine: Engine): void {
       // A connection reset has no EOF for `pipe` to pass on: end the input so that it lets go
       // of the container's stdin.
       ctx.upgrade.socket.once('close', () => scanner.end());
-      const attached = engine.stdin.attach(c.Id, scanner);
+      const attached = deps.stdin.attach(c.Id, scanner);
       scanner.once('detach', () => {
         void attached.then((a) => a.detach());
         abort.abort();

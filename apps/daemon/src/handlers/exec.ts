@@ -6,7 +6,16 @@ import {
   ExecStartRequestSchema,
   encodeFrame,
 } from '@ts-container/api';
-import { type Engine, pauseContainer, topContainer, unpauseContainer } from '@ts-container/engine';
+import type { Logger } from '@ts-container/common';
+import {
+  type ContainerService,
+  type ExecService,
+  type StatsService,
+  pauseContainer,
+  topContainer,
+  unpauseContainer,
+} from '@ts-container/engine';
+import type { ContainerRuntime } from '@ts-container/runtime';
 import {
   HttpError,
   boolParam,
@@ -77,10 +86,19 @@ function parseJson(raw: Buffer): unknown {
   }
 }
 
-export function registerExec(router: Router, engine: Engine): void {
+export interface ExecDeps {
+  exec: Pick<ExecService, 'create' | 'assertStartable' | 'startDetached' | 'start' | 'get'>;
+  containers: Pick<ContainerService, 'get' | 'pause' | 'unpause'>;
+  runtime: Pick<ContainerRuntime, 'pids'>;
+  stats: Pick<StatsService, 'sample' | 'subscribe'>;
+  /** Where a detached exec's failure is told (the engine's logger, if it was given one). */
+  logger: Pick<Logger, 'warn'> | undefined;
+}
+
+export function registerExec(router: Router, deps: ExecDeps): void {
   router.add('POST', '/containers/{id}/exec', async ({ req, res, params }) => {
     const body = ExecCreateRequestSchema.parse(await readJson(req));
-    const id = engine.exec.create(params.id!, {
+    const id = deps.exec.create(params.id!, {
       Cmd: body.Cmd,
       ...(body.Env ? { Env: body.Env } : {}),
       ...(body.User ? { User: body.User } : {}),
@@ -103,9 +121,9 @@ export function registerExec(router: Router, engine: Engine): void {
       const raw = await takeBytes(upgrade, length);
       body = ExecStartRequestSchema.parse(raw.length ? parseJson(raw) : {});
     } else body = ExecStartRequestSchema.parse(await readJson(req));
-    const session = engine.exec.assertStartable(params.id!);
+    const session = deps.exec.assertStartable(params.id!);
     if (body.Detach) {
-      engine.exec.startDetached(session.ID);
+      deps.exec.startDetached(session.ID);
       sendEmpty(ctx.res, 200);
       return;
     }
@@ -132,7 +150,7 @@ export function registerExec(router: Router, engine: Engine): void {
     });
     const stdout = framed(out, 'stdout', raw);
     const stderr = framed(out, 'stderr', raw);
-    const started = engine.exec.start(session.ID, {
+    const started = deps.exec.start(session.ID, {
       ...(input ? { stdin: input } : {}),
       ...(session.config.AttachStdout !== false ? { stdout } : {}),
       ...(session.config.AttachStderr !== false ? { stderr } : {}),
@@ -145,9 +163,7 @@ export function registerExec(router: Router, engine: Engine): void {
         if (upgrade && input) upgrade.socket.unpipe(input);
         // The process runs on with no one to read it; its exit is still recorded.
         started.catch((err: unknown) =>
-          engine.options.logger?.warn(
-            `exec ${session.ID}: ${err instanceof Error ? err.message : String(err)}`,
-          ),
+          deps.logger?.warn(`exec ${session.ID}: ${err instanceof Error ? err.message : String(err)}`),
         );
         return;
       }
@@ -162,7 +178,7 @@ export function registerExec(router: Router, engine: Engine): void {
   });
 
   router.add('GET', '/exec/{id}/json', async ({ res, params }) => {
-    const s = engine.exec.get(params.id!);
+    const s = deps.exec.get(params.id!);
     sendJson(res, 200, {
       ID: s.ID,
       Running: s.Running,
@@ -185,39 +201,39 @@ export function registerExec(router: Router, engine: Engine): void {
   });
 
   router.add('POST', '/exec/{id}/resize', async ({ res, params }) => {
-    engine.exec.get(params.id!);
+    deps.exec.get(params.id!);
     sendEmpty(res, 200);
   });
 
   router.add('POST', '/containers/{id}/pause', async ({ res, params }) => {
-    await pauseContainer(engine, params.id!);
+    await pauseContainer(deps, params.id!);
     sendEmpty(res, 204);
   });
 
   router.add('POST', '/containers/{id}/unpause', async ({ res, params }) => {
-    await unpauseContainer(engine, params.id!);
+    await unpauseContainer(deps, params.id!);
     sendEmpty(res, 204);
   });
 
   router.add('GET', '/containers/{id}/top', async ({ res, params, query }) => {
     const psArgs = query.get('ps_args') || '-ef';
     if (/[;&|`$]/.test(psArgs)) throw new HttpError(400, `invalid ps arguments: ${psArgs}`);
-    sendJson(res, 200, await topContainer(engine, params.id!, psArgs));
+    sendJson(res, 200, await topContainer(deps, params.id!, psArgs));
   });
 
   router.add('GET', '/containers/{id}/stats', async ({ req, res, params, query }) => {
-    const c = engine.containers.get(params.id!);
+    const c = deps.containers.get(params.id!);
     const stream = boolParam(query, 'stream', true);
     if (!stream) {
       // Docker waits for a second sample so that precpu_stats (and CPU %) are meaningful,
       // unless the client asks for a one-shot answer.
       if (boolParam(query, 'one-shot') || !c.State.Running) {
-        sendJson(res, 200, await engine.stats.sample(c.Id));
+        sendJson(res, 200, await deps.stats.sample(c.Id));
         return;
       }
       let count = 0;
       await new Promise<void>((resolve) => {
-        const stop = engine.stats.subscribe(c.Id, (stats) => {
+        const stop = deps.stats.subscribe(c.Id, (stats) => {
           if (++count < 2 && stats.precpu_stats.system_cpu_usage === undefined) return;
           stop();
           sendJson(res, 200, stats);
@@ -229,7 +245,7 @@ export function registerExec(router: Router, engine: Engine): void {
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.flushHeaders();
     await new Promise<void>((resolve) => {
-      const stop = engine.stats.subscribe(c.Id, (stats) => {
+      const stop = deps.stats.subscribe(c.Id, (stats) => {
         res.write(`${JSON.stringify(stats)}\n`);
         // A stopped container gets one zeroed document, then the stream ends, as in Docker.
         if (stats.read === '0001-01-01T00:00:00Z') finish();

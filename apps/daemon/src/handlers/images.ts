@@ -1,12 +1,21 @@
 import { Readable } from 'node:stream';
-import type { Engine } from '@ts-container/engine';
-import { parseReference } from '@ts-container/image';
+import type { ImageBudget, ImageDeleteEntry, ImageQueries, ImageService } from '@ts-container/engine';
+import { type ImageStore, parseReference } from '@ts-container/image';
 import { HttpError, boolParam, filtersParam, sendJson } from '../http.js';
 import type { Router } from '../router.js';
-import { pullImage } from './registry.js';
+import { type PullDeps, pullImage } from './registry.js';
 
-export function registerImages(router: Router, engine: Engine): void {
-  const queries = engine.services.images;
+export interface ImagesDeps extends PullDeps {
+  queries: Pick<ImageQueries, 'list' | 'inspect' | 'history'>;
+  images: Pick<ImageService, 'importRootfs'>;
+  imageBudget: Pick<ImageBudget, 'enforce'>;
+  imageStore: Pick<ImageStore, 'resolve' | 'tag'>;
+  /** `docker rmi` with the layers it frees (the engine's `removeImage`). */
+  removeImage(ref: string, options: { force: boolean; prune: boolean }): Promise<ImageDeleteEntry[]>;
+}
+
+export function registerImages(router: Router, deps: ImagesDeps): void {
+  const queries = deps.queries;
 
   router.add('GET', '/images/json', async ({ res, query }) => {
     sendJson(res, 200, await queries.list({ all: boolParam(query, 'all'), filters: filtersParam(query) }));
@@ -16,7 +25,7 @@ export function registerImages(router: Router, engine: Engine): void {
     const { req, res, query } = ctx;
     const fromSrc = query.get('fromSrc');
     if (fromSrc === null) {
-      await pullImage(engine, ctx);
+      await pullImage(deps, ctx);
       return;
     }
     let source: Readable = req;
@@ -44,13 +53,13 @@ export function registerImages(router: Router, engine: Engine): void {
     const tag = query.get('tag') ?? '';
     const reference = repo === '' ? undefined : tag !== '' ? `${repo}:${tag}` : repo;
     if (reference !== undefined) parseReference(reference);
-    const id = await engine.images.importRootfs(source, {
+    const id = await deps.images.importRootfs(source, {
       ...(reference !== undefined ? { reference } : {}),
       source: fromSrc,
       ...(query.get('message') ? { message: query.get('message')! } : {}),
       changes: query.getAll('changes').filter((c) => c !== ''),
     });
-    await engine.services.imageBudget.enforce();
+    await deps.imageBudget.enforce();
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(`${JSON.stringify({ status: id })}\n`);
   });
@@ -64,17 +73,17 @@ export function registerImages(router: Router, engine: Engine): void {
   });
 
   router.add('POST', '/images/{name*}/tag', async ({ res, params, query }) => {
-    const id = engine.imageStore.resolve(params.name!);
+    const id = deps.imageStore.resolve(params.name!);
     const repo = query.get('repo');
     if (!repo) throw new HttpError(400, 'repository name is required');
     const tag = query.get('tag') || 'latest';
-    await engine.imageStore.tag(id, `${repo}:${tag}`);
+    await deps.imageStore.tag(id, `${repo}:${tag}`);
     res.writeHead(201);
     res.end();
   });
 
   router.add('DELETE', '/images/{name*}', async ({ res, params, query }) => {
-    const report = await engine.removeImage(params.name!, {
+    const report = await deps.removeImage(params.name!, {
       force: boolParam(query, 'force'),
       prune: !boolParam(query, 'noprune'),
     });

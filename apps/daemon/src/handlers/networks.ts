@@ -3,13 +3,20 @@ import {
   NetworkCreateRequestSchema,
   NetworkDisconnectRequestSchema,
 } from '@ts-container/api';
-import type { Engine } from '@ts-container/engine';
+import type { NetworkService } from '@ts-container/engine';
 import { filtersParam, readJson, sendEmpty, sendJson } from '../http.js';
 import type { Router } from '../router.js';
 
+export interface NetworksDeps {
+  networks: Pick<
+    NetworkService,
+    'list' | 'inspect' | 'create' | 'remove' | 'prune' | 'connect' | 'disconnect'
+  >;
+}
+
 /** The Engine API's network routes over the engine's network service. */
-export function registerNetworks(router: Router, engine: Engine): void {
-  const networks = engine.services.networks;
+export function registerNetworks(router: Router, deps: NetworksDeps): void {
+  const networks = deps.networks;
 
   router.add('GET', '/networks', async ({ res, query }) => {
     sendJson(res, 200, await networks.list(filtersParam(query)));

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { AuthConfigSchema } from '@ts-container/api';
-import type { Engine } from '@ts-container/engine';
+import type { RegistryService } from '@ts-container/engine';
+import type { ImageStore } from '@ts-container/image';
 import type { Credentials } from '@ts-container/registry';
 import { HttpError, type RequestContext, filtersParam, messageFor, readJson, sendJson } from '../http.js';
 import type { Router } from '../router.js';
@@ -50,8 +51,17 @@ async function streamProgress(
   res.end();
 }
 
+export interface PullDeps {
+  registry: Pick<RegistryService, 'pull' | 'pullAllTags'>;
+}
+
+export interface RegistryDeps {
+  registry: Pick<RegistryService, 'push' | 'login' | 'search'>;
+  imageStore: Pick<ImageStore, 'resolve'>;
+}
+
 /** `POST /images/create?fromImage=…&tag=…`: pull (the import form is handled in images.ts). */
-export async function pullImage(engine: Engine, { req, res, query }: RequestContext): Promise<void> {
+export async function pullImage(deps: PullDeps, { req, res, query }: RequestContext): Promise<void> {
   const from = query.get('fromImage');
   if (!from) throw new HttpError(400, 'fromImage or fromSrc is required');
   const tag = query.get('tag');
@@ -62,14 +72,14 @@ export async function pullImage(engine: Engine, { req, res, query }: RequestCont
   await streamProgress(res, async (progress) => {
     const platform = query.get('platform');
     if (allTags) {
-      await engine.registry.pullAllTags(from, {
+      await deps.registry.pullAllTags(from, {
         ...(credentials ? { credentials } : {}),
         ...(platform ? { platform } : {}),
         onProgress: progress,
       });
       return;
     }
-    await engine.registry.pull(reference, {
+    await deps.registry.pull(reference, {
       ...(credentials ? { credentials } : {}),
       ...(platform ? { platform } : {}),
       onProgress: progress,
@@ -78,15 +88,15 @@ export async function pullImage(engine: Engine, { req, res, query }: RequestCont
 }
 
 /** Registry endpoints: push and login (`/auth`). */
-export function registerRegistry(router: Router, engine: Engine): void {
+export function registerRegistry(router: Router, deps: RegistryDeps): void {
   router.add('POST', '/images/{name*}/push', async ({ req, res, params, query }) => {
     const tag = query.get('tag');
     const reference = tag ? `${params.name}:${tag}` : params.name!;
     const credentials = credentialsFrom(req.headers['x-registry-auth']);
     // Unknown images are an ordinary 404 before the stream starts, as Docker answers.
-    engine.imageStore.resolve(reference);
+    deps.imageStore.resolve(reference);
     await streamProgress(res, async (progress) => {
-      const result = await engine.registry.push(reference, {
+      const result = await deps.registry.push(reference, {
         ...(credentials ? { credentials } : {}),
         onProgress: progress,
       });
@@ -100,7 +110,7 @@ export function registerRegistry(router: Router, engine: Engine): void {
     if (body.username) credentials.username = body.username;
     if (body.password) credentials.password = body.password;
     if (body.identitytoken) credentials.identityToken = body.identitytoken;
-    await engine.registry.login(body.serveraddress ?? '', credentials);
+    await deps.registry.login(body.serveraddress ?? '', credentials);
     sendJson(res, 200, { Status: 'Login Succeeded', IdentityToken: '' });
   });
 
@@ -115,7 +125,7 @@ export function registerRegistry(router: Router, engine: Engine): void {
       if (!['stars', 'is-official', 'is-automated'].includes(key))
         throw new HttpError(400, `invalid filter '${key}'`);
     const credentials = credentialsFrom(req.headers['x-registry-auth']);
-    const results = await engine.registry.search(term, { limit, ...(credentials ? { credentials } : {}) });
+    const results = await deps.registry.search(term, { limit, ...(credentials ? { credentials } : {}) });
     const minStars = Math.max(
       0,
       ...(filters.get('stars') ?? []).map((v) => {

@@ -1,4 +1,4 @@
-import { type Engine, EngineError, NO_SWARM, SwarmInitSchema } from '@ts-container/engine';
+import { EngineError, NO_SWARM, SwarmInitSchema, type SwarmService } from '@ts-container/engine';
 import { readJson, sendEmpty, sendJson } from '../http.js';
 import type { Router } from '../router.js';
 
@@ -22,8 +22,12 @@ const SINGULAR: Record<string, string> = {
  * Single-node swarm mode (see SwarmService): init, leave, inspect, this node, and empty lists of
  * services, tasks, secrets and configs. Outside a swarm every cluster endpoint answers moby's 503.
  */
-export function registerSwarm(router: Router, engine: Engine): void {
-  const swarm = () => engine.swarm;
+export interface SwarmDeps {
+  swarm: Pick<SwarmService, 'active' | 'init' | 'leave' | 'inspect' | 'assertManager' | 'nodes' | 'findNode'>;
+}
+
+export function registerSwarm(router: Router, deps: SwarmDeps): void {
+  const swarm = () => deps.swarm;
 
   router.add('POST', '/swarm/init', async ({ req, res }) => {
     const body = SwarmInitSchema.parse(await readJson(req));

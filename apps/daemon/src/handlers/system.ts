@@ -1,5 +1,10 @@
 import { API_VERSION } from '@ts-container/api';
-import { type Engine, type EventMessage, eventTimestamp } from '@ts-container/engine';
+import {
+  type EventJournal,
+  type EventMessage,
+  type SystemService,
+  eventTimestamp,
+} from '@ts-container/engine';
 import { type RequestContext, filtersParam, sendJson } from '../http.js';
 import type { Router } from '../router.js';
 
@@ -15,7 +20,14 @@ export function pingHeaders(): Record<string, string> {
   };
 }
 
-export function registerSystem(router: Router, engine: Engine): void {
+export interface SystemDeps {
+  system: Pick<SystemService, 'version'>;
+  events: Pick<EventJournal, 'watch'>;
+  /** `docker info` (the engine's `info`). */
+  info(): Promise<Record<string, unknown>>;
+}
+
+export function registerSystem(router: Router, deps: SystemDeps): void {
   const ping = async ({ req, res }: RequestContext) => {
     res.writeHead(200, {
       ...pingHeaders(),
@@ -28,11 +40,11 @@ export function registerSystem(router: Router, engine: Engine): void {
   router.add('HEAD', '/_ping', ping);
 
   router.add('GET', '/version', async ({ res }) => {
-    sendJson(res, 200, await engine.services.system.version());
+    sendJson(res, 200, await deps.system.version());
   });
 
   router.add('GET', '/info', async ({ res }) => {
-    sendJson(res, 200, await engine.info());
+    sendJson(res, 200, await deps.info());
   });
 
   router.add('GET', '/events', async ({ res, req, query }) => {
@@ -45,7 +57,7 @@ export function registerSystem(router: Router, engine: Engine): void {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.flushHeaders();
     };
-    const stop = engine.services.events.watch(
+    const stop = deps.events.watch(
       {
         filters: filtersParam(query),
         ...(since !== undefined ? { since } : {}),

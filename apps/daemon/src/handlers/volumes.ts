@@ -1,11 +1,15 @@
 import { VolumeCreateRequestSchema } from '@ts-container/api';
-import type { Engine } from '@ts-container/engine';
+import type { VolumeQueries } from '@ts-container/engine';
 import { boolParam, filtersParam, readJson, sendEmpty, sendJson } from '../http.js';
 import type { Router } from '../router.js';
 
+export interface VolumesDeps {
+  volumes: Pick<VolumeQueries, 'list' | 'create' | 'prune' | 'get' | 'remove'>;
+}
+
 /** The `/volumes` endpoints (Docker's local driver). */
-export function registerVolumes(router: Router, engine: Engine): void {
-  const volumes = engine.services.volumes;
+export function registerVolumes(router: Router, deps: VolumesDeps): void {
+  const volumes = deps.volumes;
 
   router.add('GET', '/volumes', async ({ res, query }) => {
     sendJson(res, 200, volumes.list(filtersParam(query)));
