@@ -1,5 +1,10 @@
 import { EventEmitter } from 'node:events';
-import type { ContainerRecord, ContainerStatus, ContainerStore } from './container-store.js';
+import {
+  type ContainerRecord,
+  type ContainerStatus,
+  ContainerStatusSchema,
+  type ContainerStore,
+} from './container-store.js';
 import { conflict } from './errors.js';
 
 /** What happens to a container; each moves its state in one validated, atomic step. */
@@ -31,15 +36,7 @@ export type LifecycleEvent =
 
 export type LifecycleEventType = LifecycleEvent['type'];
 
-const ANY: readonly ContainerStatus[] = [
-  'created',
-  'running',
-  'paused',
-  'restarting',
-  'removing',
-  'exited',
-  'dead',
-];
+const ANY: readonly ContainerStatus[] = ContainerStatusSchema.options;
 const STOPPED: readonly ContainerStatus[] = ['created', 'exited', 'restarting', 'dead'];
 
 /** The states each event may leave (Docker's state machine, as moby's container/state.go keeps it). */
