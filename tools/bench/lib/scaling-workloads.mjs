@@ -67,6 +67,11 @@ function guarded(state, size, op) {
   };
 }
 
+/** One size of a curve: every engine, the curve's repetitions, a warm-up run at the first size only. */
+function curveRound(ctx, state, levels, level, op) {
+  return curveRound(ctx, state, levels, level, op);
+}
+
 async function containersCurve(ctx) {
   await ensureBusybox(ctx);
   const levels = ctx.quick ? [0, 20, 100] : [0, 100, 1000, 3000];
@@ -92,29 +97,21 @@ async function containersCurve(ctx) {
     }
     ctx.log?.(`  ${level} containers present`);
     ps.push(
-      await rounds(ctx, {
-        engines: ENGINE_IDS,
-        reps: ctx.curveReps,
-        warmup: level === levels[0] ? 1 : 0,
-        op: guarded(state, level, async (e) => {
-          const r = await e.cli(['ps', '-a'], { timeoutMs: OP_LIMIT_MS });
-          const lines = r.stdout.trim().split('\n').length - 1;
-          if (lines !== level) throw new Error(`ps -a listed ${lines} containers, expected ${level}`);
-          return r.ms;
-        }),
+      await curveRound(ctx, state, levels, level, async (e) => {
+        const r = await e.cli(['ps', '-a'], { timeoutMs: OP_LIMIT_MS });
+        const lines = r.stdout.trim().split('\n').length - 1;
+        if (lines !== level) throw new Error(`ps -a listed ${lines} containers, expected ${level}`);
+        return r.ms;
       }),
     );
     runRm.push(
-      await rounds(ctx, {
-        engines: ENGINE_IDS,
-        reps: ctx.curveReps,
-        warmup: level === levels[0] ? 1 : 0,
-        op: guarded(
-          state,
-          level,
-          async (e) => (await e.cli(['run', '--rm', '--network', 'none', 'busybox', 'true'])).ms,
-        ),
-      }),
+      await curveRound(
+        ctx,
+        state,
+        levels,
+        level,
+        async (e) => (await e.cli(['run', '--rm', '--network', 'none', 'busybox', 'true'])).ms,
+      ),
     );
   }
   for (const id of ENGINES)
@@ -156,29 +153,21 @@ async function imagesCurve(ctx) {
     have = level;
     ctx.log?.(`  ${level} images present`);
     list.push(
-      await rounds(ctx, {
-        engines: ENGINE_IDS,
-        reps: ctx.curveReps,
-        warmup: level === levels[0] ? 1 : 0,
-        op: guarded(state, level, async (e) => {
-          const r = await e.cli(['images'], { timeoutMs: OP_LIMIT_MS });
-          const lines = r.stdout.trim().split('\n').length - 1;
-          if (lines < level) throw new Error(`images listed ${lines}, expected at least ${level}`);
-          return r.ms;
-        }),
+      await curveRound(ctx, state, levels, level, async (e) => {
+        const r = await e.cli(['images'], { timeoutMs: OP_LIMIT_MS });
+        const lines = r.stdout.trim().split('\n').length - 1;
+        if (lines < level) throw new Error(`images listed ${lines}, expected at least ${level}`);
+        return r.ms;
       }),
     );
     inspect.push(
-      await rounds(ctx, {
-        engines: ENGINE_IDS,
-        reps: ctx.curveReps,
-        warmup: level === levels[0] ? 1 : 0,
-        op: guarded(
-          state,
-          level,
-          async (e) => (await e.cli(['image', 'inspect', `bench/img-${level - 1}:latest`])).ms,
-        ),
-      }),
+      await curveRound(
+        ctx,
+        state,
+        levels,
+        level,
+        async (e) => (await e.cli(['image', 'inspect', `bench/img-${level - 1}:latest`])).ms,
+      ),
     );
   }
   const refs = archives.flatMap((a) => a.refs);
@@ -211,16 +200,13 @@ async function layersCurve(ctx) {
         });
     }
     perSize.push(
-      await rounds(ctx, {
-        engines: ENGINE_IDS,
-        reps: ctx.curveReps,
-        warmup: n === levels[0] ? 1 : 0,
-        op: guarded(
-          state,
-          n,
-          async (e) => (await e.cli(['run', '--rm', '--network', 'none', img.ref, 'true'])).ms,
-        ),
-      }),
+      await curveRound(
+        ctx,
+        state,
+        levels,
+        n,
+        async (e) => (await e.cli(['run', '--rm', '--network', 'none', img.ref, 'true'])).ms,
+      ),
     );
     for (const id of ENGINES) if (ctx.engines[id]) await rmi(ctx.engines[id], [img.ref]);
     await rm(img.dir, { recursive: true, force: true });
@@ -270,29 +256,19 @@ async function logsCurve(ctx) {
     ctx.log?.(`  ${lines} lines logged`);
     const target = (e) => name(ctx.engines[stateOf(e.id)]);
     full.push(
-      await rounds(ctx, {
-        engines: ENGINE_IDS,
-        reps: ctx.curveReps,
-        warmup: lines === levels[0] ? 1 : 0,
-        op: guarded(state, lines, async (e) => {
-          const r = await e.cli(['logs', target(e)], { timeoutMs: OP_LIMIT_MS });
-          if (!r.stdout.endsWith(`\n${lines}\n`)) throw new Error(`logs did not end with line ${lines}`);
-          return r.ms;
-        }),
+      await curveRound(ctx, state, levels, lines, async (e) => {
+        const r = await e.cli(['logs', target(e)], { timeoutMs: OP_LIMIT_MS });
+        if (!r.stdout.endsWith(`\n${lines}\n`)) throw new Error(`logs did not end with line ${lines}`);
+        return r.ms;
       }),
     );
     tail.push(
-      await rounds(ctx, {
-        engines: ENGINE_IDS,
-        reps: ctx.curveReps,
-        warmup: lines === levels[0] ? 1 : 0,
-        op: guarded(state, lines, async (e) => {
-          const r = await e.cli(['logs', '--tail', '10', target(e)], { timeoutMs: OP_LIMIT_MS });
-          const got = r.stdout.trim().split('\n');
-          if (got.length !== 10 || got[9] !== String(lines))
-            throw new Error(`logs --tail 10 printed ${got.length} lines ending ${got.at(-1)}`);
-          return r.ms;
-        }),
+      await curveRound(ctx, state, levels, lines, async (e) => {
+        const r = await e.cli(['logs', '--tail', '10', target(e)], { timeoutMs: OP_LIMIT_MS });
+        const got = r.stdout.trim().split('\n');
+        if (got.length !== 10 || got[9] !== String(lines))
+          throw new Error(`logs --tail 10 printed ${got.length} lines ending ${got.at(-1)}`);
+        return r.ms;
       }),
     );
     for (const id of ENGINES) if (ctx.engines[id]) await rmForce(ctx.engines[id], [name(ctx.engines[id])]);
