@@ -5,7 +5,7 @@ import type { ContainerRecord, ContainerStore } from './container-store.js';
 import type { ContainerLifecycle } from './lifecycle.js';
 import { logLimits, rotatedLogPaths } from './log-rotation.js';
 import type { LogShipper } from './log-shipper.js';
-import { followLog } from './logs.js';
+import { followLog, tailLog } from './logs.js';
 
 export interface AttachOptions {
   stdout: boolean;
@@ -104,13 +104,14 @@ export class ContainerOutput {
     const c = this.deps.store.get(ref);
     const wanted = (r: LogRecord) =>
       (r.stream === 'stdout' ? options.stdout : options.stderr) && inTimeRange(r, options);
-    const existing: LogRecord[] = [];
     await this.deps.logShipper.ship(c);
     // Rotated files first (oldest to newest), then the current one.
-    for (const path of [...rotatedLogPaths(c.LogPath, logLimits(c).maxFile), c.LogPath])
-      for await (const r of followLog(path, { from: 0 })) if (wanted(r)) existing.push(r);
-    const start = options.tail === 'all' ? 0 : Math.max(0, existing.length - options.tail);
-    for (const r of existing.slice(start)) yield r;
+    const paths = [...rotatedLogPaths(c.LogPath, logLimits(c).maxFile), c.LogPath];
+    if (options.tail === 'all') {
+      for (const path of paths) for await (const r of followLog(path, { from: 0 })) if (wanted(r)) yield r;
+    } else {
+      for (const r of await tailLog(paths, options.tail, wanted)) yield r;
+    }
     if (!options.follow || !this.deps.store.get(c.Id).State.Running) return;
     const offset = (await stat(c.LogPath).catch(() => ({ size: 0 }))).size;
     for await (const r of followLog(c.LogPath, {
