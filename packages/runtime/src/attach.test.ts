@@ -49,6 +49,25 @@ describe.skipIf(!isRoot)('stdin and terminals of real containers', () => {
     }
   });
 
+  it('delivers stdin when the state directory is deeper than a unix socket address allows', async () => {
+    // 108 bytes hold a socket's path: conmon's attach socket sits in the bundle, below stateDir.
+    const deep = await ContainerRuntime.open({ stateDir: join(dir, 'd'.repeat(100), 'state') });
+    const cid = id();
+    const { logPath } = await deep.create(
+      cid,
+      { rootfs, args: ['sh', '-c', 'cat; echo done'], env: ENV, cgroupsPath: `/tsctr-test/${cid}` },
+      { stdin: true },
+    );
+    try {
+      await deep.start(cid);
+      await deep.attachStdin(cid, Readable.from([Buffer.from('deep\n')]));
+      expect((await deep.wait(cid)).exitCode).toBe(0);
+      expect(await output(logPath)).toBe('deep\ndone\n');
+    } finally {
+      await deep.delete(cid);
+    }
+  });
+
   it('gives a terminal container a pty whose size can be changed', async () => {
     const cid = id();
     const { logPath } = await runtime.create(

@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises';
+import { relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { RuntimeError } from './errors.js';
@@ -21,8 +22,12 @@ export async function attachStdin(bundle: string, input: Readable): Promise<void
   if (!socat)
     throw new RuntimeError('unavailable', 'socat not found: install it with "apt-get install socat"');
   const socket = monitorPaths(bundle).attachSocket;
+  // Named relative to the bundle: a unix socket's address holds at most 107 bytes, which a
+  // deep --exec-root passes (socat would fail to connect and the client wait for ever).
+  const address = `UNIX-CONNECT:${relative(bundle, socket)},socktype=5`;
   // -u: one direction only (our input to the socket); output is read from the log file.
-  const bridge = execa(socat, ['-u', '-', `UNIX-CONNECT:${socket},socktype=5`], {
+  const bridge = execa(socat, ['-u', '-', address], {
+    cwd: bundle,
     stdin: 'pipe',
     stdout: 'ignore',
     stderr: 'pipe',
@@ -41,7 +46,7 @@ export async function attachStdin(bundle: string, input: Readable): Promise<void
   // after it started (the container keeps waiting for input). A second, empty connection
   // repeats the EOF; when stdin is already closed, conmon ignores it.
   await new Promise((r) => setTimeout(r, 50));
-  await execa(socat, ['-u', '/dev/null', `UNIX-CONNECT:${socket},socktype=5`], { reject: false });
+  await execa(socat, ['-u', '/dev/null', address], { cwd: bundle, reject: false });
 }
 
 /**
