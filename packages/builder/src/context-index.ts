@@ -96,6 +96,8 @@ export async function spoolTar(
     }
   };
 
+  // A failed write (a full disk) ends the read with its error; unhandled, it would end the process.
+  spool.on('error', (err) => tee.destroy(err));
   try {
     const raw = Readable.from(source);
     raw.once('error', (err) => tee.destroy(err));
