@@ -69,7 +69,12 @@ function guarded(state, size, op) {
 
 /** One size of a curve: every engine, the curve's repetitions, a warm-up run at the first size only. */
 function curveRound(ctx, state, levels, level, op) {
-  return curveRound(ctx, state, levels, level, op);
+  return rounds(ctx, {
+    engines: ENGINE_IDS,
+    reps: ctx.curveReps,
+    warmup: level === levels[0] ? 1 : 0,
+    op: guarded(state, level, op),
+  });
 }
 
 async function containersCurve(ctx) {
