@@ -148,7 +148,7 @@ export async function createEngine(input: CreateEngineOptions): Promise<Engine> 
     { options: { networking: options.networking }, containers, containerStore },
     join(options.dataRoot, 'swarm'),
   );
-  const engine = new Engine(options, {
+  const parts = {
     content,
     imageStore,
     snapshotter,
@@ -163,7 +163,24 @@ export async function createEngine(input: CreateEngineOptions): Promise<Engine> 
     stats: new StatsService(containers),
     health: new HealthMonitor({ containers, store: containerStore, exec, logger }),
     swarm,
+  };
+  const services = createEngineServices({
+    containers,
+    containerStore,
+    images,
+    imageStore,
+    snapshotter,
+    runtime,
+    volumes,
+    version: ENGINE_VERSION,
+    networking,
+    imageGcBudget: options.imageGcBudget,
+    logger,
+    sizeOf: (id) => containerSize({ ...parts, options }, id),
+    collectGarbage: () => collectGarbage(parts),
+    assertSwarmManager: () => swarm.assertManager(),
   });
+  const engine = new Engine(options, { ...parts, services });
   await repairAtStart({
     containerStore,
     containers,
@@ -192,6 +209,7 @@ export interface EngineParts {
   stats: StatsService;
   health: HealthMonitor;
   swarm: SwarmService;
+  services: EngineServices;
 }
 
 export class Engine {
@@ -238,22 +256,7 @@ export class Engine {
     this.stats = parts.stats;
     this.health = parts.health;
     this.swarm = parts.swarm;
-    this.services = createEngineServices({
-      containers: parts.containers,
-      containerStore: parts.containerStore,
-      images: parts.images,
-      imageStore: parts.imageStore,
-      snapshotter: parts.snapshotter,
-      runtime: parts.runtime,
-      volumes: parts.volumes,
-      version: ENGINE_VERSION,
-      networking: options.networking ?? isolatedNetworking,
-      imageGcBudget: options.imageGcBudget,
-      logger: options.logger ?? silentLogger,
-      sizeOf: (id) => containerSize({ ...parts, options }, id),
-      collectGarbage: () => this.collectGarbage(),
-      assertSwarmManager: () => parts.swarm.assertManager(),
-    });
+    this.services = parts.services;
   }
 
   /** The daemon's engine: every component made with its default (see {@link createEngine}). */
