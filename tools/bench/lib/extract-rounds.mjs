@@ -5,8 +5,8 @@
 //
 // How it is kept fair and stable (see tools/bench/README.md, "extract"):
 // - Both extract onto a private ext4 filesystem made for the run (a sparse image on a loop
-//   device), so other work on the host's filesystem does not land in the timings. Without a
-//   loop device it falls back to DIR's filesystem and says so in `fs`.
+//   device with direct I/O), so other work on the host's filesystem does not land in the
+//   timings. Without a loop device it falls back to DIR's filesystem and says so in `fs`.
 // - Nothing is deleted on that filesystem until every round is done. On this host's ext4
 //   (no journal) the inode allocator skips every inode freed in the last 5 s (300 s while its
 //   inode-table block is dirty) with a buffer lookup per inode (`recently_deleted` in
@@ -40,6 +40,7 @@ const rounds = Number(values.rounds);
 const work = await mkdtemp(join(values.dir ?? '/tmp', 'extract-rounds-'));
 const target = join(work, 'fs');
 let mounted = false;
+let loop;
 const sh = (cmd, args, out = 'pipe') =>
   execFileSync(cmd, args, { stdio: ['ignore', out, 'pipe'] })?.toString();
 
@@ -68,9 +69,12 @@ try {
     sh('truncate', ['-s', `${size}M`, img]);
     const inodes = String(Math.ceil(files * 1.1 + files / perDir + 64) * 2 * rounds);
     sh('mkfs.ext4', ['-q', '-F', '-N', inodes, '-E', 'lazy_itable_init=0,lazy_journal_init=0', img]);
-    sh('mount', ['-o', 'loop', img, target]);
+    // Direct I/O on the image file: what `sync` writes goes to the disk, not into the host's
+    // page cache (where its writeback would run during the next timed extraction).
+    loop = sh('losetup', ['--find', '--show', '--direct-io=on', img]).trim();
+    sh('mount', [loop, target]);
     mounted = true;
-    fs = `a private ext4 (${size} MiB, with journal) on a loop device`;
+    fs = `a private ext4 (${size} MiB, with journal) on a loop device (direct I/O)`;
   } catch (err) {
     process.stderr.write(`extract-rounds: no private filesystem (${String(err.message).split('\n')[0]})\n`);
   }
@@ -102,5 +106,6 @@ try {
   process.stdout.write(`${JSON.stringify({ layerBytes, files, fs, rounds: results })}\n`);
 } finally {
   if (mounted) sh('umount', [target]);
+  if (loop) sh('losetup', ['-d', loop]);
   await rm(work, { recursive: true, force: true });
 }
