@@ -34,7 +34,15 @@ const { values, positionals } = parseArgs({
 
 if (values.help) {
   console.log(`usage: pnpm bench [WORKLOAD…] [--reps N] [--engines tsctr,docker,podman] [--quick] [--out DIR]
-workloads: ${WORKLOADS.map((w) => w.id).join(', ')}`);
+workloads: ${WORKLOADS.map((w) => w.id).join(', ')}
+
+Columns: tsctr (ours: our Node CLI), docker CLI → tsctrd (the docker CLI, same commands as the
+Docker column, against our daemon; for builds the same classic builder), Docker, Podman.
+"best of ours" names the better of our two columns in each row; the ratios "best ours/Docker"
+and "best ours/Podman" divide its median by theirs (above 1: slower or bigger; for ops/s and
+MB/s, below 1: less). The report opens with a summary generated from the table: every row where
+the best of ours is behind the better of Docker and Podman, and the extraction verdict (ours vs
+tar -x in 3 consecutive rounds). See tools/bench/README.md.`);
   process.exit(0);
 }
 if (process.getuid?.() !== 0) {

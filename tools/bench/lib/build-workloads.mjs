@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureBusybox, rmi, rounds } from './common.mjs';
+import { classicBuilder, ensureBusybox, rmi, rounds } from './common.mjs';
 import { run } from './proc.mjs';
 
 export const TREE_FILES = 5000;
@@ -56,7 +56,7 @@ function buildWorkloads() {
         await ensureBusybox(ctx);
         const context = await treeBuildContext(ctx.root);
         const engines = ['docker→tsctrd', 'docker'];
-        const env = (e) => (e.id === 'docker' ? { DOCKER_BUILDKIT: '0' } : {});
+        const env = classicBuilder;
         const build = (e, extra) =>
           e.cli(['build', ...extra, '-t', 'bench-tree:latest', context], { env: env(e), timeoutMs: 600_000 });
         const cold = await rounds(ctx, {
@@ -76,7 +76,7 @@ function buildWorkloads() {
         });
         for (const id of ['tsctr', 'docker'])
           if (ctx.engines[id]) await rmi(ctx.engines[id], ['bench-tree:latest']);
-        const note = `FROM busybox AS build, COPY ${TREE_FILES} files, RUN 200 files, RUN tar; FROM busybox, COPY --from; docker: DOCKER_BUILDKIT=0`;
+        const note = `FROM busybox AS build, COPY ${TREE_FILES} files, RUN 200 files, RUN tar; FROM busybox, COPY --from; both docker CLI columns: DOCKER_BUILDKIT=0`;
         const rows = [
           {
             id: 'build-tree-cold',
@@ -115,7 +115,7 @@ function buildWorkloads() {
             op: async () => (await buildkit([])).ms,
           });
           await rmi(docker, ['bench-tree:latest']);
-          const bkNote = `${note.replace('; docker: DOCKER_BUILDKIT=0', '')}; Docker with BuildKit (DOCKER_BUILDKIT=1, Debian's docker CLI 20.10)`;
+          const bkNote = `${note.replace('; both docker CLI columns: DOCKER_BUILDKIT=0', '')}; Docker with BuildKit (DOCKER_BUILDKIT=1, Debian's docker CLI 20.10)`;
           rows.push(
             {
               id: 'build-tree-cold-buildkit',

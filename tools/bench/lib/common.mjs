@@ -14,6 +14,12 @@ export const IDLE_SETTLE_MS = 20_000;
 export const ENGINE_IDS = ['tsctr', 'docker→tsctrd', 'docker', 'podman'];
 export const ENGINES = ['tsctr', 'docker', 'podman'];
 
+/**
+ * The environment of a classic build: both docker CLI engines (against dockerd and against
+ * tsctrd) get DOCKER_BUILDKIT=0 (CLI 28 here has no buildx); `tsctr` has only the classic API.
+ */
+export const classicBuilder = (e) => (e.id === 'tsctr' ? {} : { DOCKER_BUILDKIT: '0' });
+
 export const slug = (e) => e.id.replace(/[^a-z0-9]+/g, '-');
 
 export function reasonOf(err) {

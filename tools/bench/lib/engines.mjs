@@ -154,6 +154,11 @@ export class DockerCliOnTsctr extends Engine {
     this.version = tsctr.version;
     this.socketPath = tsctr.socketPath;
   }
+
+  /** The same daemon as `tsctr`'s (for memory figures measured through this CLI). */
+  daemonProcesses() {
+    return this.tsctr.daemonProcesses();
+  }
 }
 
 /** Debian's dockerd 20.10 with its managed containerd, on private roots and its own bridge. */
