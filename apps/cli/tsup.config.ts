@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Plugin } from 'esbuild';
 import { preset } from '../../tsup.preset.ts';
@@ -59,6 +61,21 @@ export function lazyBuiltins(source: string): string {
     .replace(header, (_, name: string, id: string) => `var ${name} = __tsctrLazy('${id}');`);
 }
 
+/**
+ * The single executable (compiled/tsctr, what tools/bootstrap links), rebuilt with the bundle
+ * when a Bun is at hand (the one bootstrap installs, or $TSCTR_BUN): a binary older than the
+ * bundle would run old code. Without Bun the Node bundle is the whole build.
+ */
+function compileIfBun(): void {
+  const bun =
+    process.env.TSCTR_BUN || new URL('../../.cache/bun/node_modules/.bin/bun', import.meta.url).pathname;
+  if (!existsSync(bun)) return;
+  execFileSync(process.execPath, [new URL('./compile.mjs', import.meta.url).pathname], {
+    stdio: 'inherit',
+    env: { ...process.env, TSCTR_BUN: bun },
+  });
+}
+
 // One bundled, tree-shaken file: the CLI starts on every command, and loading dozens of
 // modules (zod, execa, tar-stream) it mostly does not need costs more than the work itself.
 // CommonJS, unlike the libraries: Node starts a CommonJS script about 40 ms of CPU sooner
@@ -78,5 +95,6 @@ export default preset({
     await writeFile(new URL('./dist/package.json', import.meta.url), '{ "type": "commonjs" }\n');
     const main = new URL('./dist/main.js', import.meta.url);
     await writeFile(main, lazyBuiltins(await readFile(main, 'utf8')));
+    compileIfBun();
   },
 });
