@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Plugin } from 'esbuild';
 import { preset } from '../../tsup.preset.ts';
@@ -59,6 +61,31 @@ export function lazyBuiltins(source: string): string {
     .replace(header, (_, name: string, id: string) => `var ${name} = __tsctrLazy('${id}');`);
 }
 
+/**
+ * `const gzipAsync = promisify(gzip)` at a module's top level stays in the bundle as a bare
+ * `util.promisify(zlib.gzip);` when tree-shaking dropped every use of its result (rollup's
+ * manualPureFunctions does not see through the namespace), and loads node:zlib at start-up.
+ * promisify has no side effect: a call whose result nobody keeps goes.
+ */
+export function dropUnusedPromisify(source: string): string {
+  return source.replace(/^[\w$]+\.promisify\([\w$]+\.[\w$]+\);\n/gm, '');
+}
+
+/**
+ * The single executable (compiled/tsctr, what tools/bootstrap links), rebuilt with the bundle
+ * when a Bun is at hand (the one bootstrap installs, or $TSCTR_BUN): a binary older than the
+ * bundle would run old code. Without Bun the Node bundle is the whole build.
+ */
+function compileIfBun(): void {
+  const bun =
+    process.env.TSCTR_BUN || new URL('../../.cache/bun/node_modules/.bin/bun', import.meta.url).pathname;
+  if (!existsSync(bun)) return;
+  execFileSync(process.execPath, [new URL('./compile.mjs', import.meta.url).pathname], {
+    stdio: 'inherit',
+    env: { ...process.env, TSCTR_BUN: bun },
+  });
+}
+
 // One bundled, tree-shaken file: the CLI starts on every command, and loading dozens of
 // modules (zod, execa, tar-stream) it mostly does not need costs more than the work itself.
 // CommonJS, unlike the libraries: Node starts a CommonJS script about 40 ms of CPU sooner
@@ -73,10 +100,12 @@ export default preset({
   treeshake: true,
   shims: true,
   esbuildPlugins: [lazyModules()],
+
   // The package is `"type": "module"`; this tells Node the bundle in dist/ is CommonJS.
   onSuccess: async () => {
     await writeFile(new URL('./dist/package.json', import.meta.url), '{ "type": "commonjs" }\n');
     const main = new URL('./dist/main.js', import.meta.url);
-    await writeFile(main, lazyBuiltins(await readFile(main, 'utf8')));
+    await writeFile(main, dropUnusedPromisify(lazyBuiltins(await readFile(main, 'utf8'))));
+    compileIfBun();
   },
 });

@@ -8,11 +8,16 @@ import { runCli } from '@ts-container/cli';
 
 const DEFAULT_DATA_ROOT = '/var/lib/tsctr';
 
-/** `tsctrd` beside us in the monorepo, else on the PATH. */
+/**
+ * `tsctrd` beside us in the monorepo (from dist/ or, for the binary Bun compiles, compiled/),
+ * run by this Node or, from that binary, by the `node` on the PATH; else `tsctrd` on the PATH.
+ */
 function daemonCommand(): string[] {
-  const here = dirname(fileURLToPath(import.meta.url));
+  const compiled = process.versions.bun !== undefined;
+  const here = compiled ? dirname(process.execPath) : dirname(fileURLToPath(import.meta.url));
   const sibling = join(here, '../../daemon/dist/index.js');
-  return existsSync(sibling) ? [process.execPath, sibling] : ['tsctrd'];
+  if (!existsSync(sibling)) return ['tsctrd'];
+  return [compiled ? 'node' : process.execPath, sibling];
 }
 
 /**

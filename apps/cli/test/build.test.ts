@@ -1,7 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { e2eSkip, useDaemon, useTempDir } from '@ts-container/test-harness';
+import { CLI_RUNTIMES, e2eSkip, useDaemon, useTempDir } from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -103,11 +103,16 @@ describe.skipIf(skip !== undefined)('tsctr build (classic builder over POST /bui
   });
 
   it('uses the cache on a second build and yields the same image ID', async () => {
-    const r = await daemon.tsctr(['build', '-t', `${tag}:2`, '--build-arg', 'VERSION=2.5', context]);
-    expect(r.exitCode).toBe(0);
-    expect(r.stdout.match(/ ---> Using cache/g)?.length).toBe(16);
-    expect(r.stdout).not.toContain('Running in');
-    expect(r.stdout).toContain(`Successfully built ${firstId}`);
+    // Through each tsctr built here: the context goes up as a chunked stream, the output comes back as one.
+    for (const runtime of CLI_RUNTIMES) {
+      const r = await daemon.tsctr(['build', '-t', `${tag}:2`, '--build-arg', 'VERSION=2.5', context], {
+        runtime,
+      });
+      expect(r.exitCode, runtime.name).toBe(0);
+      expect(r.stdout.match(/ ---> Using cache/g)?.length).toBe(16);
+      expect(r.stdout).not.toContain('Running in');
+      expect(r.stdout).toContain(`Successfully built ${firstId}`);
+    }
     // A changed build arg invalidates the steps that see it.
     const changed = await daemon.tsctr(['build', '-q', '--build-arg', 'VERSION=3', context]);
     expect(changed.exitCode).toBe(0);

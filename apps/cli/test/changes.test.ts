@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_BIN, e2eSkip, useDaemon } from '@ts-container/test-harness';
+import { TSCTR, e2eSkip, useDaemon } from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 
@@ -92,8 +92,8 @@ describe.skipIf(skip !== undefined)('container filesystems: copy-on-write, diff,
   });
 
   it('exports the merged filesystem of a stopped container', async () => {
-    const r = await execa('sh', ['-c', 'node "$CLI" export changer | tar -t'], {
-      env: { ...daemon.env, CLI: CLI_BIN },
+    const r = await execa('sh', ['-c', `${TSCTR.shell} export changer | tar -t`], {
+      env: daemon.env,
       reject: false,
     });
     expect(r.exitCode).toBe(0);

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { type Server, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_BIN, TestDaemon, e2eSkipReason } from '@ts-container/test-harness';
+import { TestDaemon, e2eSkipReason, tsctrArgv } from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -177,7 +177,7 @@ describe('checked responses: Docker’s nulls', () => {
   });
 
   const tsctr = async (args: string[]) => {
-    const r = await execa(process.execPath, [CLI_BIN, '-H', host, ...args], {
+    const r = await execa(...tsctrArgv(['-H', host, ...args]), {
       env: { PATH: process.env.PATH ?? '', DOCKER_CONFIG: join(dir, 'config') },
       extendEnv: false,
       reject: false,

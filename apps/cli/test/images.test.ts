@@ -5,7 +5,14 @@ import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { CLI_BIN, busyboxRootfsTar, e2eSkip, useDaemon, useTempDir } from '@ts-container/test-harness';
+import {
+  TSCTR,
+  busyboxRootfsTar,
+  e2eSkip,
+  tsctrArgv,
+  useDaemon,
+  useTempDir,
+} from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 
@@ -94,7 +101,7 @@ describe.skipIf(skip !== undefined)('image save, load, prune and disk usage', ()
     const load = await daemon.tsctr(['load', '-i', file]);
     expect(load.stderr).toBe('');
     expect(load.stdout).toBe('Loaded image: busybox:latest');
-    const byStdin = await execa('sh', ['-c', `node ${CLI_BIN} load -q < ${file}`], {
+    const byStdin = await execa('sh', ['-c', `${TSCTR.shell} load -q < ${file}`], {
       env: daemon.env,
       reject: false,
     });
@@ -253,7 +260,7 @@ describe.skipIf(skip !== undefined)('image save, load, prune and disk usage', ()
     } finally {
       server.close();
     }
-    const piped = await execa('sh', ['-c', `cat ${tarPath} | node ${CLI_BIN} import -m hello - piped:1`], {
+    const piped = await execa('sh', ['-c', `cat ${tarPath} | ${TSCTR.shell} import -m hello - piped:1`], {
       env: daemon.env,
       reject: false,
     });
@@ -297,7 +304,7 @@ describe.skipIf(skip !== undefined)('image load survives a daemon crash', () => 
     const size = (await stat(archive)).size;
 
     // Feed the archive by hand so the daemon is certainly in the middle of it when killed.
-    const cli = spawn(process.execPath, [CLI_BIN, 'load'], {
+    const cli = spawn(...tsctrArgv(['load']), {
       env: { ...process.env, ...daemon.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

@@ -1,6 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLI_BIN, DOCKER_CLI, e2eSkip, useDaemon } from '@ts-container/test-harness';
+import {
+  CLI_RUNTIMES,
+  type CliRuntime,
+  DOCKER_CLI,
+  e2eSkip,
+  tsctrArgv,
+  useDaemon,
+} from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -23,12 +30,14 @@ describe.skipIf(skip !== undefined)('container lifecycle: stdin, tty, exec, paus
     for (const s of tmuxSessions) await execa('tmux', ['kill-session', '-t', s], { reject: false });
   });
 
-  const cli = (bin: 'tsctr' | 'docker', args: string[], input?: string) =>
-    execa(bin === 'tsctr' ? process.execPath : DOCKER_CLI, bin === 'tsctr' ? [CLI_BIN, ...args] : args, {
+  const cli = (bin: 'tsctr' | 'docker', args: string[], input?: string, runtime?: CliRuntime) => {
+    const [program, argv] = bin === 'tsctr' ? tsctrArgv(args, runtime) : [DOCKER_CLI, args];
+    return execa(program, argv, {
       env: { ...daemon.env, DOCKER_CONFIG: join(daemon.dir, 'docker-config') },
       reject: false,
       ...(input !== undefined ? { input } : { stdin: 'ignore' as const }),
     });
+  };
 
   /** Starts `command` in a detached tmux session (a real terminal) and returns helpers. */
   async function terminal(command: string) {
@@ -63,9 +72,10 @@ describe.skipIf(skip !== undefined)('container lifecycle: stdin, tty, exec, paus
   }
 
   it('passes stdin and its EOF to the container (tsctr and docker run -i)', async () => {
-    const ours = await cli('tsctr', ['run', '-i', '--rm', 'busybox', 'cat'], 'x\n');
-    expect(ours.stdout).toBe('x');
-    expect(ours.exitCode).toBe(0);
+    for (const runtime of CLI_RUNTIMES) {
+      const ours = await cli('tsctr', ['run', '-i', '--rm', 'busybox', 'cat'], 'x\n', runtime);
+      expect(ours, runtime.name).toMatchObject({ stdout: 'x', exitCode: 0 });
+    }
     const docker = await cli(
       'docker',
       ['run', '-i', '--rm', 'busybox', 'sh', '-c', 'cat; echo end'],
@@ -84,25 +94,29 @@ describe.skipIf(skip !== undefined)('container lifecycle: stdin, tty, exec, paus
     expect(r.stdout).toBe('/dev/pts/0\r\na');
   });
 
-  it('runs an interactive shell in a real terminal, resizes it, detaches and re-attaches (tsctr)', async () => {
-    const t = await terminal(`node ${CLI_BIN} run -it --name itsh busybox sh`);
-    await t.waitFor('#');
-    await t.keys('echo $((6*7)); stty size', 'Enter');
-    const screen = await t.waitFor(/^42$/m);
-    expect(screen).toMatch(/^30 100$/m);
-    await t.keys('C-p', 'C-q');
-    await eventually(async () => !(await t.screen()).includes('# \n'));
-    const ps = await daemon.tsctr(['ps', '--filter', 'name=itsh', '--format', '{{.Status}}']);
-    expect(ps.stdout).toMatch(/^Up /);
-    const again = await terminal(`node ${CLI_BIN} attach itsh`);
-    await again.keys('echo again-$((1+1))', 'Enter');
-    await again.waitFor(/^again-2$/m);
-    await again.keys('exit 3', 'Enter');
-    await eventually(
-      async () => (await daemon.tsctr(['inspect', '-f', '{{.State.Running}}', 'itsh'])).stdout === 'false',
-    );
-    expect((await daemon.tsctr(['inspect', '-f', '{{.State.ExitCode}}', 'itsh'])).stdout).toBe('3');
-  });
+  it.each(CLI_RUNTIMES)(
+    'runs an interactive shell in a real terminal, resizes it, detaches and re-attaches (tsctr: $name)',
+    async (runtime) => {
+      const itsh = `itsh-${runtime.name}`;
+      const t = await terminal(`${runtime.shell} run -it --name ${itsh} busybox sh`);
+      await t.waitFor('#');
+      await t.keys('echo $((6*7)); stty size', 'Enter');
+      const screen = await t.waitFor(/^42$/m);
+      expect(screen).toMatch(/^30 100$/m);
+      await t.keys('C-p', 'C-q');
+      await eventually(async () => !(await t.screen()).includes('# \n'));
+      const ps = await daemon.tsctr(['ps', '--filter', `name=${itsh}`, '--format', '{{.Status}}']);
+      expect(ps.stdout).toMatch(/^Up /);
+      const again = await terminal(`${runtime.shell} attach ${itsh}`);
+      await again.keys('echo again-$((1+1))', 'Enter');
+      await again.waitFor(/^again-2$/m);
+      await again.keys('exit 3', 'Enter');
+      await eventually(
+        async () => (await daemon.tsctr(['inspect', '-f', '{{.State.Running}}', itsh])).stdout === 'false',
+      );
+      expect((await daemon.tsctr(['inspect', '-f', '{{.State.ExitCode}}', itsh])).stdout).toBe('3');
+    },
+  );
 
   it('runs an interactive shell for the docker CLI', async () => {
     const t = await terminal(`${DOCKER_CLI} run -it --rm --name dsh busybox sh`);
@@ -136,10 +150,12 @@ describe.skipIf(skip !== undefined)('container lifecycle: stdin, tty, exec, paus
     const missing = await daemon.tsctr(['exec', 'ex', 'nosuch']);
     expect(missing.exitCode).toBe(127);
     expect(missing.stderr).toContain('exec: "nosuch": executable file not found in $PATH');
-    const piped = await cli('tsctr', ['exec', '-i', 'ex', 'sh', '-c', 'cat; echo eof'], 'in\n');
-    expect(piped.stdout).toBe('in\neof');
-    const tty = await cli('tsctr', ['exec', '-t', 'ex', 'tty']);
-    expect(tty.stdout).toMatch(/^\/dev\/pts\/\d+$/);
+    for (const runtime of CLI_RUNTIMES) {
+      const piped = await cli('tsctr', ['exec', '-i', 'ex', 'sh', '-c', 'cat; echo eof'], 'in\n', runtime);
+      expect(piped.stdout, runtime.name).toBe('in\neof');
+      const tty = await cli('tsctr', ['exec', '-t', 'ex', 'tty'], undefined, runtime);
+      expect(tty.stdout, runtime.name).toMatch(/^\/dev\/pts\/\d+$/);
+    }
     expect((await daemon.tsctr(['exec', '-d', 'ex', 'touch', '/tmp/detached'])).exitCode).toBe(0);
     await eventually(async () =>
       (await daemon.tsctr(['exec', 'ex', 'ls', '/tmp'])).stdout.includes('detached'),

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { CLI_BIN, e2eSkip, useDaemon } from '@ts-container/test-harness';
+import { e2eSkip, tsctrArgv, useDaemon } from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 
@@ -55,11 +55,10 @@ describe.skipIf(skip !== undefined)('update, events and prune', () => {
   it('events streams filtered container events, replays --since and ends at --until', async () => {
     const name = `ev-${process.pid}`;
     const since = String(Math.floor(Date.now() / 1000) - 1);
-    const live = execa(
-      process.execPath,
-      [CLI_BIN, 'events', '--filter', `container=${name}`, '--filter', 'event=die'],
-      { env: daemon.env, reject: false },
-    );
+    const live = execa(...tsctrArgv(['events', '--filter', `container=${name}`, '--filter', 'event=die']), {
+      env: daemon.env,
+      reject: false,
+    });
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect((await daemon.tsctr(['run', '--name', name, 'busybox', 'sh', '-c', 'exit 3'])).exitCode).toBe(3);
     const until = String(Math.floor(Date.now() / 1000) + 1);

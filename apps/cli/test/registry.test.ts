@@ -5,7 +5,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { TestRegistry, e2eSkip, registrySkipReason, useDaemon, useTempDir } from '@ts-container/test-harness';
+import {
+  TestRegistry,
+  e2eSkip,
+  registrySkipReason,
+  tsctrArgv,
+  useDaemon,
+  useTempDir,
+} from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -337,7 +344,7 @@ describe.skipIf(skip !== undefined)('pull and push against the real registry', (
   it('logs in with htpasswd credentials, refuses a wrong password, and logs out', async () => {
     const env = { DOCKER_CONFIG: configDir };
     const tsctr = (args: string[], input?: string) =>
-      execa(process.execPath, [join(__dirname, '../dist/index.js'), ...args], {
+      execa(...tsctrArgv(args), {
         env: { ...daemon.env, ...env },
         reject: false,
         ...(input !== undefined ? { input } : { stdin: 'ignore' as const }),

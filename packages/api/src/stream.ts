@@ -13,23 +13,28 @@ export function encodeFrame(stream: StreamName, payload: Buffer): Buffer {
 }
 
 /** Splits a multiplexed stream into frames; emits `{ stream, payload }` objects. */
-export class FrameDecoder extends Transform {
-  private pending: Buffer = Buffer.alloc(0);
+export type FrameDecoder = Transform;
 
-  constructor() {
-    super({ readableObjectMode: true });
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    while (this.pending.length >= 8) {
-      const size = this.pending.readUInt32BE(4);
-      if (this.pending.length < 8 + size) break;
-      const type = this.pending[0];
-      const stream: StreamName = type === 2 ? 'stderr' : type === 0 ? 'stdin' : 'stdout';
-      this.push({ stream, payload: this.pending.subarray(8, 8 + size) });
-      this.pending = this.pending.subarray(8 + size);
-    }
-    cb();
-  }
-}
+/**
+ * `new FrameDecoder()`: a Transform made on call rather than a class extending one, so that
+ * loading this module does not load node:stream (a CLI command that never decodes frames
+ * would pay for it at start-up).
+ */
+export const FrameDecoder = function FrameDecoder(): Transform {
+  let pending: Buffer = Buffer.alloc(0);
+  return new Transform({
+    readableObjectMode: true,
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length >= 8) {
+        const size = pending.readUInt32BE(4);
+        if (pending.length < 8 + size) break;
+        const type = pending[0];
+        const stream: StreamName = type === 2 ? 'stderr' : type === 0 ? 'stdin' : 'stdout';
+        this.push({ stream, payload: pending.subarray(8, 8 + size) });
+        pending = pending.subarray(8 + size);
+      }
+      cb();
+    },
+  });
+} as unknown as new () => Transform;

@@ -59,7 +59,11 @@ export class TsctrEngine extends Engine {
   }
 
   cli(args, options = {}) {
-    return run(process.execPath, [this.cliPath ?? TSCTR_BIN, ...args], {
+    // BENCH_TSCTR_CLI: an executable to time as tsctr instead of the Node bundle (the binary Bun compiles).
+    const [cmd, pre] = process.env.BENCH_TSCTR_CLI
+      ? [process.env.BENCH_TSCTR_CLI, []]
+      : [process.execPath, [this.cliPath ?? TSCTR_BIN]];
+    return run(cmd, [...pre, ...args], {
       ...options,
       env: { ...this.env, ...options.env },
     });

@@ -7,10 +7,12 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EngineClient } from '@ts-container/api';
 import { execa } from 'execa';
+import { CLI_BIN, type CliRuntime, tsctrArgv } from './cli-runtime.js';
+
+export { CLI_BIN };
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 export const DAEMON_BIN = join(REPO_ROOT, 'apps/daemon/dist/index.js');
-export const CLI_BIN = join(REPO_ROOT, 'apps/cli/dist/index.js');
 export const DOCKER_CLI = '/usr/local/bin/docker';
 export const isRoot = process.getuid?.() === 0;
 
@@ -164,8 +166,12 @@ export class TestDaemon {
   }
 
   /** Runs `tsctr` against this daemon. */
-  async tsctr(args: string[], options: { input?: string } = {}): Promise<CommandResult> {
-    const r = await execa(process.execPath, [CLI_BIN, ...args], {
+  async tsctr(
+    args: string[],
+    options: { input?: string; runtime?: CliRuntime } = {},
+  ): Promise<CommandResult> {
+    const [program, argv] = tsctrArgv(args, options.runtime);
+    const r = await execa(program, argv, {
       env: this.env,
       reject: false,
       ...(options.input !== undefined ? { input: options.input } : { stdin: 'ignore' }),

@@ -10,6 +10,14 @@ export {
   TestDaemon,
 } from './daemon.js';
 export {
+  CLI_COMPILED,
+  CLI_RUNTIMES,
+  type CliRuntime,
+  NODE_CLI,
+  TSCTR,
+  tsctrArgv,
+} from './cli-runtime.js';
+export {
   makeCertificateAuthority,
   type CertificateAuthority,
   type IssuedCertificate,

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { HttpResponse } from '@ts-container/api';
 import { BuildContext } from '@ts-container/builder';
 import { type Command, type CommandContext, CommandError, write } from '../context.js';
 
@@ -184,7 +184,7 @@ function labels(list: string[]): Record<string, string> {
 }
 
 /** Prints the classic builder's JSON stream; returns the image ID from the `aux` message. */
-async function printBuildStream(ctx: CommandContext, res: IncomingMessage): Promise<string | undefined> {
+async function printBuildStream(ctx: CommandContext, res: HttpResponse): Promise<string | undefined> {
   let buffered = '';
   let imageId: string | undefined;
   const seen = new Set<string>();

@@ -1,4 +1,4 @@
-import { connectEndpoint, connectError } from '@ts-container/api';
+import { openConnection } from '@ts-container/api';
 import type { Command } from '../context.js';
 
 /**
@@ -14,12 +14,7 @@ export const dialStdioCommand: Command = {
   maxArgs: 0,
   async run(ctx) {
     const endpoint = ctx.client.endpoint;
-    const conn = connectEndpoint(endpoint);
-    await new Promise<void>((resolve, reject) => {
-      conn.once(endpoint.kind === 'tcp' && endpoint.tls ? 'secureConnect' : 'connect', () => resolve());
-      conn.once('error', (err: NodeJS.ErrnoException) => reject(connectError(endpoint, err)));
-      if (endpoint.kind === 'ssh') resolve();
-    });
+    const conn = await openConnection(endpoint);
     await new Promise<void>((resolve, reject) => {
       // stdin's end half-closes the connection; the daemon's end ends the relay.
       ctx.io.stdin.pipe(conn);

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { HttpResponse } from '@ts-container/api';
 import { humanSize } from '@ts-container/common';
 import { familiarName, formatReference, parseReference } from '@ts-container/image';
 import { defaultDockerConfigPath, loadCredentials } from '@ts-container/registry';
@@ -69,7 +69,7 @@ export async function registryAuthHeader(
 /** Prints a daemon's JSON progress stream the way the docker CLI does when not on a terminal. */
 export async function printProgress(
   ctx: CommandContext,
-  res: IncomingMessage,
+  res: HttpResponse,
   options: { quiet?: boolean; toStderr?: boolean } = {},
 ): Promise<void> {
   const out = options.toStderr ? ctx.io.stderr : ctx.io.stdout;

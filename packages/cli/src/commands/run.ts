@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { ApiError, FrameDecoder, hostUrl } from '@ts-container/api';
 import { parseReference } from '@ts-container/image';
 import { loadCredentials } from '@ts-container/registry';
@@ -232,11 +232,12 @@ export async function detachedFrom(ctx: CommandContext, id: string): Promise<boo
   return state?.State.Running === true && state.State.Restarting !== true;
 }
 
-export function pipeOutput(ctx: CommandContext, socket: Socket, head: Buffer, tty: boolean): Promise<void> {
+export function pipeOutput(ctx: CommandContext, socket: Duplex, head: Buffer, tty: boolean): Promise<void> {
   return new Promise((resolve) => {
     if (tty) {
       if (head.length) ctx.io.stdout.write(head);
       socket.on('data', (c: Buffer) => ctx.io.stdout.write(c));
+      socket.resume();
     } else {
       const decoder = new FrameDecoder();
       decoder.on('data', (f: { stream: string; payload: Buffer }) =>
@@ -253,7 +254,7 @@ export function pipeOutput(ctx: CommandContext, socket: Socket, head: Buffer, tt
 
 export function setupInput(
   ctx: CommandContext,
-  socket: Socket,
+  socket: Duplex,
   _id: string,
   interactive: boolean,
   tty: boolean,

@@ -1,0 +1,272 @@
+import { type Duplex, Readable } from 'node:stream';
+
+/**
+ * HTTP/1.1 over one connection (a unix or TCP socket, a TLS socket, an ssh child's pipes): the
+ * client side of what the Engine API needs, one request per connection. Ours rather than
+ * node:http's, because Bun's node:http does not take a `createConnection` (so no TLS material
+ * of our own, no ssh) and hands upgraded connections over differently; this one sees only a
+ * Duplex, which both runtimes provide alike.
+ */
+
+export type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+/** A response body as a stream, with its status and headers (lower-case names, as node:http). */
+export interface HttpResponse extends Readable {
+  statusCode: number;
+  headers: ResponseHeaders;
+}
+
+export interface HttpRequest {
+  method: string;
+  /** The path with its query string. */
+  path: string;
+  host: string;
+  headers: Record<string, string>;
+  /** Sent with a Content-Length, or (a stream) chunked. */
+  body?: Buffer | Readable;
+  signal?: AbortSignal;
+}
+
+/** What answered an upgrade request: the connection itself and the bytes read past the headers. */
+export interface Upgraded {
+  socket: Duplex;
+  head: Buffer;
+  headers: ResponseHeaders;
+}
+
+const CRLF = Buffer.from('\r\n');
+
+/** The header block (status line, headers) parsed, and where the body starts. */
+interface Head {
+  statusCode: number;
+  headers: ResponseHeaders;
+  rest: Buffer;
+}
+
+function parseHead(block: string, rest: Buffer): Head {
+  const [status = '', ...lines] = block.split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(status);
+  if (!m) throw new Error(`malformed HTTP response: ${JSON.stringify(status.slice(0, 80))}`);
+  const headers: ResponseHeaders = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    const prev = headers[name];
+    if (name === 'set-cookie') headers[name] = [...((prev as string[] | undefined) ?? []), value];
+    else headers[name] = prev === undefined ? value : `${prev}, ${value}`;
+  }
+  return { statusCode: Number(m[1]), headers, rest };
+}
+
+function requestHead(req: HttpRequest, framing: Record<string, string>): Buffer {
+  const lines = [`${req.method} ${req.path} HTTP/1.1`, `Host: ${req.host}`, 'User-Agent: tsctr'];
+  const all = { ...framing, ...req.headers };
+  if (!Object.keys(all).some((k) => k.toLowerCase() === 'connection')) all.Connection = 'close';
+  for (const [k, v] of Object.entries(all)) lines.push(`${k}: ${v}`);
+  return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+}
+
+async function writeAll(conn: Duplex, data: Buffer): Promise<void> {
+  if (!conn.write(data))
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        conn.off('drain', done);
+        conn.off('close', closed);
+        err ? reject(err) : resolve();
+      };
+      const closed = () => done(new Error('connection closed while sending the request body'));
+      conn.once('drain', done);
+      conn.once('close', closed);
+    });
+}
+
+/** Writes the request: the head, then the body with its framing. */
+async function send(conn: Duplex, req: HttpRequest): Promise<void> {
+  const { body } = req;
+  if (body === undefined) {
+    const empty = req.method === 'GET' || req.method === 'HEAD' ? {} : { 'Content-Length': '0' };
+    conn.write(requestHead(req, empty));
+    return;
+  }
+  if (Buffer.isBuffer(body)) {
+    conn.write(Buffer.concat([requestHead(req, { 'Content-Length': String(body.length) }), body]));
+    return;
+  }
+  conn.write(requestHead(req, { 'Transfer-Encoding': 'chunked' }));
+  for await (const chunk of body) {
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    if (data.length === 0) continue;
+    await writeAll(conn, Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, CRLF]));
+  }
+  conn.write('0\r\n\r\n');
+}
+
+/**
+ * Sends a request on `conn` and resolves with the response once its headers arrive (its body
+ * streams), or with the connection itself when the server switches protocols (101) and
+ * `upgrade` is set. `onError` receives errors of the connection before the headers.
+ */
+export function exchange(conn: Duplex, req: HttpRequest, upgrade: true): Promise<Upgraded | HttpResponse>;
+export function exchange(conn: Duplex, req: HttpRequest, upgrade?: false): Promise<HttpResponse>;
+export function exchange(conn: Duplex, req: HttpRequest, upgrade = false): Promise<Upgraded | HttpResponse> {
+  return new Promise((resolve, reject) => {
+    let buffered: Buffer = Buffer.alloc(0);
+    let settled = false;
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      conn.destroy();
+      reject(err);
+    };
+    const onAbort = () => fail(Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }));
+    const onClose = () => fail(new Error('EOF: the daemon closed the connection before answering'));
+    const onData = (chunk: Buffer) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      const end = buffered.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      let head: Head;
+      try {
+        head = parseHead(buffered.subarray(0, end).toString('latin1'), buffered.subarray(end + 4));
+      } catch (err) {
+        fail(err as Error);
+        return;
+      }
+      if (head.statusCode === 100) {
+        buffered = head.rest;
+        if (buffered.length > 0) onData(Buffer.alloc(0));
+        return;
+      }
+      settled = true;
+      cleanup();
+      conn.pause();
+      if (upgrade && head.statusCode === 101) {
+        resolve({ socket: conn, head: head.rest, headers: head.headers });
+        return;
+      }
+      resolve(bodyStream(conn, head, req.method === 'HEAD', req.signal));
+    };
+    const cleanup = () => {
+      conn.off('data', onData);
+      conn.off('error', fail);
+      conn.off('end', onClose);
+      conn.off('close', onClose);
+      req.signal?.removeEventListener('abort', onAbort);
+    };
+    if (req.signal?.aborted) return onAbort();
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    conn.on('data', onData);
+    conn.on('error', fail);
+    conn.on('end', onClose);
+    conn.on('close', onClose);
+    send(conn, req).catch(fail);
+  });
+}
+
+/** The body after the headers, by Content-Length, chunked framing, or up to the end of the connection. */
+function bodyStream(conn: Duplex, head: Head, isHead: boolean, signal?: AbortSignal): HttpResponse {
+  const { statusCode, headers } = head;
+  const chunked = /\bchunked\b/i.test(String(headers['transfer-encoding'] ?? ''));
+  const length = headers['content-length'] !== undefined ? Number(headers['content-length']) : undefined;
+  const empty = isHead || statusCode === 204 || statusCode === 304 || (!chunked && length === 0);
+  let remaining = chunked ? 0 : (length ?? Number.POSITIVE_INFINITY);
+  let pending: Buffer = Buffer.alloc(0);
+  let finished = false;
+
+  const out = new Readable({
+    read: () => {
+      conn.resume();
+    },
+    destroy: (err, cb) => {
+      cleanup();
+      conn.destroy();
+      cb(err);
+    },
+  }) as HttpResponse;
+  out.statusCode = statusCode;
+  out.headers = headers;
+
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    cleanup();
+    out.push(null);
+    conn.destroy();
+  };
+  const emit = (data: Buffer) => {
+    if (data.length > 0 && !out.push(data)) conn.pause();
+  };
+  /** Chunked framing: `<hex size>[;ext]\r\n<data>\r\n` … `0\r\n[trailers]\r\n`. */
+  const dechunk = () => {
+    for (;;) {
+      if (remaining > 0) {
+        const take = pending.subarray(0, remaining);
+        pending = pending.subarray(take.length);
+        remaining -= take.length;
+        emit(take);
+        if (remaining > 0) return;
+        remaining = -2; // the CRLF after the data
+      }
+      if (remaining === -2) {
+        if (pending.length < 2) return;
+        pending = pending.subarray(2);
+        remaining = 0;
+      }
+      const eol = pending.indexOf(CRLF);
+      if (eol < 0) return;
+      const size = Number.parseInt(pending.subarray(0, eol).toString('latin1').split(';')[0]!, 16);
+      if (Number.isNaN(size)) {
+        out.destroy(new Error('malformed chunked response body'));
+        return;
+      }
+      if (size === 0) return finish();
+      pending = pending.subarray(eol + 2);
+      remaining = size;
+    }
+  };
+  const onData = (chunk: Buffer) => {
+    if (finished) return;
+    if (chunked) {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      dechunk();
+      return;
+    }
+    const take = chunk.length > remaining ? chunk.subarray(0, remaining) : chunk;
+    remaining -= take.length;
+    emit(take);
+    if (remaining === 0) finish();
+  };
+  const onEnd = () => {
+    if (finished) return;
+    if (chunked || remaining !== Number.POSITIVE_INFINITY)
+      out.destroy(new Error('unexpected EOF: the daemon closed the connection mid-response'));
+    else finish();
+  };
+  const onError = (err: Error) => {
+    if (!finished) out.destroy(err);
+  };
+  const onAbort = () =>
+    out.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }));
+  const cleanup = () => {
+    conn.off('data', onData);
+    conn.off('end', onEnd);
+    conn.off('close', onEnd);
+    conn.off('error', onError);
+    signal?.removeEventListener('abort', onAbort);
+  };
+
+  if (empty) {
+    finish();
+    return out;
+  }
+  conn.on('data', onData);
+  conn.on('end', onEnd);
+  conn.on('close', onEnd);
+  conn.on('error', onError);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (head.rest.length > 0) onData(head.rest);
+  if (!finished) conn.resume();
+  return out;
+}
