@@ -35,6 +35,10 @@ export interface Upgraded {
 }
 
 const CRLF = Buffer.from('\r\n');
+/** A server (a remote daemon, or whatever answers on its address) sending more is refused, as Go's client does past its limit. */
+export const MAX_RESPONSE_HEAD_BYTES = 1 << 20;
+/** A chunk-size line is a hex number and extensions: anything longer is not HTTP. */
+const MAX_CHUNK_LINE_BYTES = 4096;
 
 /** The header block (status line, headers) parsed, and where the body starts. */
 interface Head {
@@ -126,7 +130,11 @@ export function exchange(conn: Duplex, req: HttpRequest, upgrade = false): Promi
     const onData = (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
       const end = buffered.indexOf('\r\n\r\n');
-      if (end < 0) return;
+      if (end < 0) {
+        if (buffered.length > MAX_RESPONSE_HEAD_BYTES)
+          fail(new Error(`malformed HTTP response: headers over ${MAX_RESPONSE_HEAD_BYTES} bytes`));
+        return;
+      }
       let head: Head;
       try {
         head = parseHead(buffered.subarray(0, end).toString('latin1'), buffered.subarray(end + 4));
@@ -169,15 +177,30 @@ export function exchange(conn: Duplex, req: HttpRequest, upgrade = false): Promi
 function bodyStream(conn: Duplex, head: Head, isHead: boolean, signal?: AbortSignal): HttpResponse {
   const { statusCode, headers } = head;
   const chunked = /\bchunked\b/i.test(String(headers['transfer-encoding'] ?? ''));
-  const length = headers['content-length'] !== undefined ? Number(headers['content-length']) : undefined;
+  const lengthHeader = headers['content-length'];
+  const length = lengthHeader === undefined ? undefined : Number(lengthHeader);
   const empty = isHead || statusCode === 204 || statusCode === 304 || (!chunked && length === 0);
   let remaining = chunked ? 0 : (length ?? Number.POSITIVE_INFINITY);
   let pending: Buffer = Buffer.alloc(0);
   let finished = false;
 
+  const badLength = !chunked && length !== undefined && !(Number.isSafeInteger(length) && length >= 0);
+  // The body is read from the connection only once its consumer reads: an error found in it
+  // (a broken framing, the connection failing) then reaches a listener instead of the process.
+  let started = false;
+  let connError: Error | undefined;
+  const noteError = (err: Error) => {
+    connError ??= err;
+  };
+  conn.on('error', noteError);
   const out = new Readable({
     read: () => {
-      conn.resume();
+      if (started) {
+        conn.resume();
+        return;
+      }
+      started = true;
+      start();
     },
     destroy: (err, cb) => {
       cleanup();
@@ -215,8 +238,12 @@ function bodyStream(conn: Duplex, head: Head, isHead: boolean, signal?: AbortSig
         remaining = 0;
       }
       const eol = pending.indexOf(CRLF);
-      if (eol < 0) return;
-      const size = Number.parseInt(pending.subarray(0, eol).toString('latin1').split(';')[0]!, 16);
+      if (eol < 0) {
+        if (pending.length > MAX_CHUNK_LINE_BYTES) out.destroy(new Error('malformed chunked response body'));
+        return;
+      }
+      const sizeField = pending.subarray(0, eol).toString('latin1').split(';')[0]!.trim();
+      const size = /^[0-9a-fA-F]{1,13}$/.test(sizeField) ? Number.parseInt(sizeField, 16) : Number.NaN;
       if (Number.isNaN(size)) {
         out.destroy(new Error('malformed chunked response body'));
         return;
@@ -250,6 +277,7 @@ function bodyStream(conn: Duplex, head: Head, isHead: boolean, signal?: AbortSig
   const onAbort = () =>
     out.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }));
   const cleanup = () => {
+    conn.off('error', noteError);
     conn.off('data', onData);
     conn.off('end', onEnd);
     conn.off('close', onEnd);
@@ -257,16 +285,25 @@ function bodyStream(conn: Duplex, head: Head, isHead: boolean, signal?: AbortSig
     signal?.removeEventListener('abort', onAbort);
   };
 
-  if (empty) {
-    finish();
-    return out;
+  const start = () => {
+    conn.off('error', noteError);
+    if (finished) return;
+    if (connError) return out.destroy(connError);
+    if (badLength) {
+      out.destroy(new Error(`malformed HTTP response: Content-Length ${JSON.stringify(lengthHeader)}`));
+      return;
+    }
+    conn.on('data', onData);
+    conn.on('end', onEnd);
+    conn.on('close', onEnd);
+    conn.on('error', onError);
+    if (head.rest.length > 0) onData(head.rest);
+    if (!finished) conn.resume();
+  };
+  if (empty) finish();
+  else {
+    if (badLength) conn.destroy();
+    signal?.addEventListener('abort', onAbort, { once: true });
   }
-  conn.on('data', onData);
-  conn.on('end', onEnd);
-  conn.on('close', onEnd);
-  conn.on('error', onError);
-  signal?.addEventListener('abort', onAbort, { once: true });
-  if (head.rest.length > 0) onData(head.rest);
-  if (!finished) conn.resume();
   return out;
 }
