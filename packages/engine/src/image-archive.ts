@@ -12,6 +12,7 @@ import {
   familiarName,
   formatReference,
   hashFile,
+  openScannedLayer,
   parseReference,
   readImageArchive,
   repositoryName,
@@ -140,7 +141,13 @@ export async function loadImages(
       if (diffIds.length !== item.layers.length)
         throw invalidParameter('invalid archive: config and manifest disagree on the number of layers');
       const blobOf = new Map(diffIds.map((d, i) => [d, item.layers[i]!.digest]));
-      for (const key of await images.ensureLayers(diffIds, (d) => blobOf.get(d)!)) lease.add(key);
+      const open = (digest: string) => {
+        const scan = archive.scans.get(digest);
+        return archive.scans.has(digest)
+          ? openScannedLayer(images.content.path(digest), scan)
+          : images.content.createReadStream(digest);
+      };
+      for (const key of await images.ensureLayers(diffIds, (d) => blobOf.get(d)!, open)) lease.add(key);
       const id = await images.store.create(config, {
         rawConfig: item.config,
         // Uncompressed layers are the DiffIDs themselves: nothing more to remember.
