@@ -152,6 +152,16 @@ export interface ReadArchiveResult {
   scans: Map<Digest, ScanOutcome>;
 }
 
+/**
+ * A file of an archive being read: a small one with its bytes (not yet stored), or a big one
+ * once its blob is in the content store, with its layer pre-scan.
+ */
+export interface ArchiveFileEvent {
+  digest: Digest;
+  data?: Buffer;
+  scan?: ScanOutcome;
+}
+
 /** Files at most this big are kept in memory while reading; bigger ones stream to the store. */
 const SMALL_FILE = 1 << 20;
 
@@ -169,12 +179,14 @@ interface ArchiveFile {
  * image layout tarball, plain or gzip-compressed, streaming every file into the content
  * store as it passes. Entry names are only used as keys, never as paths, so a hostile
  * archive cannot write outside the store. `onBlob` is told of each blob as soon as it is
- * stored, so the caller can protect it from garbage collection before the read ends.
+ * stored, so the caller can protect it from garbage collection before the read ends; `onFile`
+ * of each file as it is read (a big one once stored), so the caller can start on it early.
  */
 export async function readImageArchive(
   source: Readable,
   content: ContentStore,
   onBlob: (digest: Digest) => void = () => undefined,
+  onFile: (file: ArchiveFileEvent) => void = () => undefined,
 ): Promise<ReadArchiveResult> {
   const files = new Map<string, ArchiveFile>();
   const links = new Map<string, string>();
@@ -203,14 +215,16 @@ export async function readImageArchive(
       throw err;
     }
     const digest = writer.digest();
+    const scan = scanner.finish(digest);
     const committed = writer.commit(digest, size).then((blob) => {
       onBlob(blob.digest);
       blobs.push(blob.digest);
+      onFile({ digest, scan });
     });
     commits.push(committed);
     // Seen (and reported) below, once the whole archive is read.
     committed.catch(() => undefined);
-    return { digest, size, head, scan: scanner.finish(digest) };
+    return { digest, size, head, scan };
   };
   const consume = (async () => {
     for await (const entry of extract) {
@@ -233,7 +247,9 @@ export async function readImageArchive(
         const chunks: Buffer[] = [];
         for await (const c of entry) chunks.push(c as Buffer);
         const data = Buffer.concat(chunks);
-        files.set(name, { digest: sha256Digest(data), size: data.length, head: data.subarray(0, 4), data });
+        const digest = sha256Digest(data);
+        files.set(name, { digest, size: data.length, head: data.subarray(0, 4), data });
+        onFile({ digest, data });
         continue;
       }
       files.set(name, await ingest(entry as unknown as AsyncIterable<Buffer>));

@@ -1,5 +1,6 @@
 export {
   type ArchiveEntryImage,
+  type ArchiveFileEvent,
   type ArchiveImage,
   type LayerSource,
   type ReadArchiveResult,
