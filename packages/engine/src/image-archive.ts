@@ -8,15 +8,19 @@ import {
   type Digest,
   ImageConfigSchema,
   type LayerSource,
+  type ReadArchiveResult,
+  type ScanOutcome,
   decompressStream,
   familiarName,
   formatReference,
   hashFile,
+  openScannedLayer,
   parseReference,
   readImageArchive,
   repositoryName,
   writeImageArchive,
 } from '@ts-container/image';
+import { EarlyLayers } from './early-layers.js';
 import { invalidParameter, notFound } from './errors.js';
 import type { ImageService } from './images.js';
 
@@ -131,7 +135,19 @@ export async function loadImages(
 ): Promise<string[]> {
   const lease = images.leases.create();
   try {
-    const archive = await readImageArchive(source, images.content, (d) => lease.add(d));
+    const open = (digest: string, scan: ScanOutcome) => openScannedLayer(images.content.path(digest), scan);
+    const early = new EarlyLayers(images.snapshotter, open, (key) => lease.add(key));
+    let archive: ReadArchiveResult;
+    try {
+      archive = await readImageArchive(
+        source,
+        images.content,
+        (d) => lease.add(d),
+        (file) => early.onFile(file),
+      );
+    } finally {
+      await early.settle();
+    }
     if (archive.images.length === 0) throw invalidParameter('no images found in the archive');
     const loaded: string[] = [];
     for (const item of archive.images) {
@@ -140,7 +156,11 @@ export async function loadImages(
       if (diffIds.length !== item.layers.length)
         throw invalidParameter('invalid archive: config and manifest disagree on the number of layers');
       const blobOf = new Map(diffIds.map((d, i) => [d, item.layers[i]!.digest]));
-      for (const key of await images.ensureLayers(diffIds, (d) => blobOf.get(d)!)) lease.add(key);
+      const openBlob = (digest: string) =>
+        archive.scans.has(digest)
+          ? open(digest, archive.scans.get(digest))
+          : images.content.createReadStream(digest);
+      for (const key of await images.ensureLayers(diffIds, (d) => blobOf.get(d)!, openBlob)) lease.add(key);
       const id = await images.store.create(config, {
         rawConfig: item.config,
         // Uncompressed layers are the DiffIDs themselves: nothing more to remember.

@@ -232,6 +232,66 @@ describe.skipIf(overlayReason !== undefined)(
       }
     });
 
+    it('save, rmi, load: the same image ID, DiffIDs and layer content (big layers scanned while stored)', async () => {
+      // A layer of many files (GNU tar), one big file (over the 1 MiB kept in memory) and a tiny one.
+      const many: Record<string, string> = {};
+      // 300 files of 4 KiB: over 1 MiB, so the load scans it as it stores it.
+      for (let i = 0; i < 300; i++) many[`many/f${i}`] = `file ${i}\n`.padEnd(4096, '.');
+      const layerTars = [
+        await rootfsTar(many),
+        await rootfsTar({ 'big/blob': 'x'.repeat(3 << 20) }),
+        await rootfsTar({ 'etc/tiny': 'tiny' }),
+      ];
+      const diffIds: string[] = [];
+      for (const t of layerTars) diffIds.push((await images.content.put(t)).digest);
+      const config = {
+        architecture: 'amd64',
+        os: 'linux',
+        config: {},
+        rootfs: { type: 'layers' as const, diff_ids: diffIds },
+        history: diffIds.map(() => ({ created_by: 'test' })),
+      };
+      await images.ensureLayers(diffIds);
+      const id = await images.store.create(config);
+      await images.store.tag(id, 'roundtrip:1');
+      const archive = await collect(await saveImages(images, ['roundtrip:1'], join(root, 'tmp')));
+
+      await images.store.delete(id);
+      await collectGarbage({
+        images,
+        imageStore: images.store,
+        content: images.content,
+        snapshotter: images.snapshotter,
+        containerStore: { all: () => [] },
+      });
+      expect(images.snapshotter.list()).toHaveLength(0);
+      expect(await images.content.list()).toEqual([]);
+
+      const loaded = await loadImages(images, Readable.from([archive]), () => undefined);
+      expect(loaded).toEqual([id]);
+      const image = await images.get('roundtrip:1');
+      expect(image.record.id).toBe(id);
+      expect(image.config.rootfs.diff_ids).toEqual(diffIds);
+      const chain = chainIds(diffIds);
+      expect(images.snapshotter.chain(chain[2]!).map((s) => s.key)).toEqual([...chain].reverse());
+      const rootfs = join(root, 'merged');
+      await images.snapshotter.prepare('view', chain[2]);
+      await mkdir(rootfs);
+      await mountAll(await images.snapshotter.mounts('view'), rootfs);
+      try {
+        expect(await readFile(join(rootfs, 'many/f299'), 'utf8')).toBe('file 299\n'.padEnd(4096, '.'));
+        expect((await readFile(join(rootfs, 'big/blob'))).length).toBe(3 << 20);
+        expect(await readFile(join(rootfs, 'etc/tiny'), 'utf8')).toBe('tiny');
+      } finally {
+        await unmount(rootfs);
+        await images.snapshotter.remove('view');
+      }
+      // Saved again, the archive is the same bytes.
+      expect(
+        (await collect(await saveImages(images, ['roundtrip:1'], join(root, 'tmp')))).equals(archive),
+      ).toBe(true);
+    });
+
     it('a layer whose content is not its DiffID fails the unpack, and no layer above it is committed', async () => {
       const diffIds = await layers();
       // Layer 3's blob is swapped for another one under its DiffID's name.

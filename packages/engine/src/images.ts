@@ -117,12 +117,17 @@ export class ImageService {
 
   /**
    * Makes sure each layer (by DiffID, bottom first) is unpacked as a snapshot named by its
-   * chain ID, unpacking from the layer blobs in the content store where needed.
+   * chain ID, unpacking from the layer blobs in the content store where needed. `openBlob`
+   * reads a blob (a load hands over the pre-scans it made while storing them).
    */
-  async ensureLayers(diffIds: string[], blobFor: (diffId: string) => string = (d) => d): Promise<string[]> {
+  async ensureLayers(
+    diffIds: string[],
+    blobFor: (diffId: string) => string = (d) => d,
+    openBlob: (digest: string) => Readable = (d) => this.content.createReadStream(d),
+  ): Promise<string[]> {
     const chain = chainIds(diffIds);
     const unpack = (i: number, parent: string | undefined | (() => Promise<string | undefined>)) =>
-      this.snapshotter.unpackLayer(parent, this.content.createReadStream(blobFor(diffIds[i]!)), (result) => {
+      this.snapshotter.unpackLayer(parent, openBlob(blobFor(diffIds[i]!)), (result) => {
         // Checked before the commit: a layer that is not the one named never becomes a snapshot.
         if (result.diffId !== diffIds[i])
           throw invalidParameter(`layer ${diffIds[i]}: unpacked content has DiffID ${result.diffId}`);

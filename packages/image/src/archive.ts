@@ -7,6 +7,7 @@ import { decompressStream, detectCompression } from './compression.js';
 import type { ContentStore } from './content-store.js';
 import { type Digest, digestHex, isDigest, sha256Digest } from './digest.js';
 import { ImageError } from './errors.js';
+import { LayerScanner, type ScanOutcome } from './fast-extract.js';
 import {
   type Descriptor,
   type ImageIndex,
@@ -147,6 +148,18 @@ export interface ReadArchiveResult {
   images: ArchiveEntryImage[];
   /** Every blob this read put into the content store (for the caller's GC lease and cleanup). */
   blobs: Digest[];
+  /** The layer pre-scan of each big blob, made as it was stored: see `openScannedLayer`. */
+  scans: Map<Digest, ScanOutcome>;
+}
+
+/**
+ * A file of an archive being read: a small one with its bytes (not yet stored), or a big one
+ * once its blob is in the content store, with its layer pre-scan.
+ */
+export interface ArchiveFileEvent {
+  digest: Digest;
+  data?: Buffer;
+  scan?: ScanOutcome;
 }
 
 /** Files at most this big are kept in memory while reading; bigger ones stream to the store. */
@@ -157,6 +170,8 @@ interface ArchiveFile {
   size: number;
   head: Buffer;
   data?: Buffer;
+  /** What the layer pre-scan made of a big file (see LayerScanner). */
+  scan?: ScanOutcome;
 }
 
 /**
@@ -164,18 +179,53 @@ interface ArchiveFile {
  * image layout tarball, plain or gzip-compressed, streaming every file into the content
  * store as it passes. Entry names are only used as keys, never as paths, so a hostile
  * archive cannot write outside the store. `onBlob` is told of each blob as soon as it is
- * stored, so the caller can protect it from garbage collection before the read ends.
+ * stored, so the caller can protect it from garbage collection before the read ends; `onFile`
+ * of each file as it is read (a big one once stored), so the caller can start on it early.
  */
 export async function readImageArchive(
   source: Readable,
   content: ContentStore,
   onBlob: (digest: Digest) => void = () => undefined,
+  onFile: (file: ArchiveFileEvent) => void = () => undefined,
 ): Promise<ReadArchiveResult> {
   const files = new Map<string, ArchiveFile>();
   const links = new Map<string, string>();
   const blobs: Digest[] = [];
+  const commits: Promise<void>[] = [];
   const extract = tar.extract();
   let counter = 0;
+  // Each big file is stored (and its layer headers scanned) as it passes; its blob is flushed,
+  // synced and published in the background while the archive goes on.
+  const ingest = async (entry: AsyncIterable<Buffer>): Promise<ArchiveFile> => {
+    const writer = await content.openIngest(`load-${process.pid}-${Date.now()}-${counter++}`, {
+      resume: false,
+    });
+    const scanner = new LayerScanner({ hash: false });
+    let head = Buffer.alloc(0);
+    let size = 0;
+    try {
+      for await (const chunk of entry) {
+        if (head.length < 4) head = Buffer.concat([head, chunk.subarray(0, 4 - head.length)]);
+        size += chunk.length;
+        scanner.push(chunk);
+        await writer.write(chunk);
+      }
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+    const digest = writer.digest();
+    const scan = scanner.finish(digest);
+    const committed = writer.commit(digest, size).then((blob) => {
+      onBlob(blob.digest);
+      blobs.push(blob.digest);
+      onFile({ digest, scan });
+    });
+    commits.push(committed);
+    // Seen (and reported) below, once the whole archive is read.
+    committed.catch(() => undefined);
+    return { digest, size, head, scan };
+  };
   const consume = (async () => {
     for await (const entry of extract) {
       const { header } = entry;
@@ -197,31 +247,26 @@ export async function readImageArchive(
         const chunks: Buffer[] = [];
         for await (const c of entry) chunks.push(c as Buffer);
         const data = Buffer.concat(chunks);
-        files.set(name, { digest: sha256Digest(data), size: data.length, head: data.subarray(0, 4), data });
+        const digest = sha256Digest(data);
+        files.set(name, { digest, size: data.length, head: data.subarray(0, 4), data });
+        onFile({ digest, data });
         continue;
       }
-      let head = Buffer.alloc(0);
-      const headTap = async function* (src: AsyncIterable<Buffer>) {
-        for await (const chunk of src) {
-          if (head.length < 4) head = Buffer.concat([head, chunk.subarray(0, 4 - head.length)]);
-          yield chunk;
-        }
-      };
-      const blob = await content.ingestStream(
-        Readable.from(headTap(entry as unknown as AsyncIterable<Buffer>)),
-        `load-${process.pid}-${Date.now()}-${counter++}`,
-      );
-      onBlob(blob.digest);
-      blobs.push(blob.digest);
-      files.set(name, { digest: blob.digest, size: blob.size, head });
+      files.set(name, await ingest(entry as unknown as AsyncIterable<Buffer>));
     }
-  })();
-  try {
-    await Promise.all([pipeline(await decompressStream(source), extract), consume]);
-  } catch (err) {
-    // Not a tar, cut short, or the disk full: the client's fault is a 4xx, never a 500.
-    throw archiveFailure(err);
-  }
+  })().catch((err: unknown) => {
+    // The archive is read no further: let the read end too.
+    extract.destroy(err as Error);
+    throw err;
+  });
+  const [read, consumed] = await Promise.allSettled([
+    decompressStream(source).then((plain) => pipeline(plain, extract)),
+    consume,
+  ]);
+  const stored = await Promise.allSettled(commits);
+  // Not a tar, cut short, or the disk full: the client's fault is a 4xx, never a 500.
+  for (const outcome of [read, consumed, ...stored])
+    if (outcome.status === 'rejected') throw archiveFailure(outcome.reason);
 
   const lookup = (path: string): ArchiveFile => {
     let name = cleanName(path);
@@ -309,7 +354,9 @@ export async function readImageArchive(
       'invalid archive: does not contain a manifest.json or an index.json',
     );
   }
-  return { images, blobs };
+  const scans = new Map<Digest, ScanOutcome>();
+  for (const file of files.values()) if (file.data === undefined) scans.set(file.digest, file.scan);
+  return { images, blobs, scans };
 }
 
 function blobPathOf(digest: string): string {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { type Hash, createHash } from 'node:crypto';
 import { ReadStream, createReadStream } from 'node:fs';
 import { lutimes, open, readdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -7,6 +7,7 @@ import { detectCompression } from './compression.js';
 import type { Digest } from './digest.js';
 import { UnsafeTarEntryError } from './errors.js';
 import { canSplit, extractInParts } from './parallel-tar.js';
+import { type ScannedHeader, TarHeaderWalker } from './tar-headers.js';
 
 /** What the pre-scan learnt about a layer that GNU tar may extract. */
 export interface LayerScan {
@@ -35,66 +36,112 @@ export interface ArchiveSpan {
 }
 
 /**
- * Pre-scan for the hybrid extraction: reads the whole layer, computing its DiffID, and
- * decides whether GNU tar, given the checked entries, would write exactly what the careful
- * JavaScript extractor would. Returns undefined when it would not (an entry path that passes
- * through a symlink of the same layer, a repeated or non-canonical name, an unusual entry
- * type): the caller then uses the JavaScript extractor. Throws for entries that escape the
- * root, as the JavaScript extractor does.
+ * What a pre-scan concluded: the scan when GNU tar, given the checked entries, would write
+ * exactly what the careful JavaScript extractor would; undefined when it would not (an entry
+ * path that passes through a symlink of the same layer, a repeated or non-canonical name, an
+ * unusual entry type, a compressed or malformed stream); an error for entries that escape the
+ * root, which the JavaScript extractor refuses too.
  */
-export async function scanLayer(path: string): Promise<LayerScan | undefined> {
-  // A compressed layer would be decompressed twice (this scan, then tar): measured on a 20 MB
-  // gzip layer, the one-pass JavaScript extractor is faster (220 vs 340 ms). Plain tars only.
-  if (await isCompressed(path)) return undefined;
-  const seen = new Set<string>();
-  const symlinks = new Set<string>();
-  const whiteouts: string[] = [];
-  const dirTimes = new Map<string, Date>();
-  let contentSize = 0;
-  let simple = true;
-  let xattrs = false;
-  const entries: ArchiveSpan[] = [];
-  let splittable = true;
-  const visit = (header: ScannedHeader) => {
-    if (header.xattrs) xattrs = true;
-    if (header.global) splittable = false;
-    if (!simple) return;
+export type ScanOutcome = LayerScan | undefined | Error;
+
+/**
+ * Pre-scan for the hybrid extraction, fed the layer's bytes as they pass (while a blob is
+ * ingested, or read back from a file), without holding them.
+ */
+export class LayerScanner {
+  private readonly hash: Hash | undefined;
+  private readonly walker = new TarHeaderWalker((h) => this.visit(h));
+  private readonly seen = new Set<string>();
+  private readonly symlinks = new Set<string>();
+  private readonly whiteouts: string[] = [];
+  private readonly dirTimes = new Map<string, Date>();
+  private readonly entries: ArchiveSpan[] = [];
+  private contentSize = 0;
+  private simple = true;
+  private xattrs = false;
+  private splittable = true;
+  private failure: Error | undefined;
+  private first = true;
+
+  /** `hash`: compute the DiffID here (false when the caller hashes the same bytes already). */
+  constructor(options: { hash: boolean }) {
+    this.hash = options.hash ? createHash('sha256') : undefined;
+  }
+
+  push(chunk: Buffer): void {
+    this.hash?.update(chunk);
+    if (this.first) {
+      this.first = false;
+      // A compressed layer would be decompressed twice (this scan, then tar): measured on a
+      // 20 MB gzip layer, the one-pass JavaScript extractor is faster (220 vs 340 ms).
+      if (detectCompression(chunk) !== 'none') this.simple = false;
+    }
+    if (!this.simple || this.failure !== undefined || !this.walker.open) return;
+    try {
+      this.walker.push(chunk);
+    } catch (err) {
+      this.failure = err as Error;
+    }
+  }
+
+  /** The outcome; `diffId` is the caller's digest of the bytes when it did the hashing. */
+  finish(diffId?: Digest): ScanOutcome {
+    if (this.failure !== undefined) return this.failure;
+    if (!this.simple || this.walker.invalid || this.walker.open) return undefined;
+    const digest = diffId ?? (this.hash ? (`sha256:${this.hash.digest('hex')}` as Digest) : undefined);
+    if (digest === undefined) throw new Error('LayerScanner: no digest to finish with');
+    return {
+      diffId: digest,
+      contentSize: this.contentSize,
+      whiteouts: this.whiteouts,
+      dirTimes: this.dirTimes,
+      xattrs: this.xattrs,
+      entries: this.entries,
+      splittable: this.splittable,
+    };
+  }
+
+  private visit(header: ScannedHeader): void {
+    if (header.xattrs) this.xattrs = true;
+    if (header.global) this.splittable = false;
+    if (!this.simple) return;
     const name = canonical(header.name);
     if (name === undefined) {
-      simple = false;
+      this.simple = false;
       return;
     }
     const kind = header.type === 'directory' ? 'directory' : header.type === 'link' ? 'link' : 'other';
-    entries.push({ kind, start: header.start, end: header.end });
+    this.entries.push({ kind, start: header.start, end: header.end });
     if (name === '') {
       // The root's own time, under the name posix.dirname gives top-level entries' parent.
-      if (kind === 'directory') dirTimes.set('.', header.mtime);
+      if (kind === 'directory') this.dirTimes.set('.', header.mtime);
       return;
     }
     const parent = posix.dirname(name);
-    if (parent !== '.' && !dirTimes.has(parent)) splittable = false;
-    if (seen.has(name) || throughSymlink(name, symlinks)) {
-      simple = false;
+    if (parent !== '.' && !this.dirTimes.has(parent)) this.splittable = false;
+    if (this.seen.has(name) || throughSymlink(name, this.symlinks)) {
+      this.simple = false;
       return;
     }
-    seen.add(name);
+    this.seen.add(name);
     const base = posix.basename(name);
     switch (header.type) {
       case 'directory':
-        dirTimes.set(name, header.mtime);
+        this.dirTimes.set(name, header.mtime);
         break;
       case 'file':
       case 'contiguous-file':
-        if (base.startsWith('.wh.')) whiteouts.push(name);
-        else contentSize += header.size;
+        if (base.startsWith('.wh.')) this.whiteouts.push(name);
+        else this.contentSize += header.size;
         break;
       case 'symlink':
-        symlinks.add(name);
+        this.symlinks.add(name);
         break;
       case 'link': {
         const target = canonical(header.linkname);
         if (target === '') throw new UnsafeTarEntryError(header.name, 'hard link with an empty target');
-        if (target === undefined || throughSymlink(target, symlinks) || !seen.has(target)) simple = false;
+        if (target === undefined || throughSymlink(target, this.symlinks) || !this.seen.has(target))
+          this.simple = false;
         break;
       }
       case 'character-device':
@@ -102,42 +149,14 @@ export async function scanLayer(path: string): Promise<LayerScan | undefined> {
       case 'fifo':
         break;
       default:
-        simple = false;
+        this.simple = false;
     }
-    if (base.startsWith('.wh.') && header.type !== 'file') simple = false;
-  };
-  const diffId = await walkHeaders(path, visit);
-  if (!simple) return undefined;
-  return { diffId, contentSize, whiteouts, dirTimes, xattrs, entries, splittable };
+    if (base.startsWith('.wh.') && header.type !== 'file') this.simple = false;
+  }
 }
 
-interface ScannedHeader {
-  name: string;
-  type: string;
-  size: number;
-  mtime: Date;
-  linkname: string;
-  xattrs: boolean;
-  /** Where the entry's first (extended) header starts and its body ends, in the tarball. */
-  start: number;
-  end: number;
-  /** A pax global header came before it. */
-  global: boolean;
-}
-
-const TYPES: Record<string, string> = {
-  '0': 'file',
-  '\0': 'file',
-  '7': 'contiguous-file',
-  '1': 'link',
-  '2': 'symlink',
-  '3': 'character-device',
-  '4': 'block-device',
-  '5': 'directory',
-  '6': 'fifo',
-};
-
-async function isCompressed(path: string): Promise<boolean> {
+/** Pre-scans a layer file (see {@link LayerScanner}); throws for entries that escape the root. */
+export async function scanLayer(path: string): Promise<LayerScan | undefined> {
   const head = Buffer.alloc(4);
   const fh = await open(path, 'r');
   try {
@@ -145,139 +164,12 @@ async function isCompressed(path: string): Promise<boolean> {
   } finally {
     await fh.close();
   }
-  return detectCompression(head) !== 'none';
-}
-
-/**
- * Hashes the plain tarball and hands every entry header to `visit`, walking it by hand in large
- * chunks and skipping file bodies (tar-stream's per-entry streams cost more than the extraction
- * they guard).
- */
-async function walkHeaders(path: string, visit: (h: ScannedHeader) => void): Promise<Digest> {
-  const hash = createHash('sha256');
-  let skip = 0;
-  let pending: Buffer[] = [];
-  let pendingSize = 0;
-  let want = 512;
-  // What the bytes being gathered are: a header, or the body of a pax / GNU long-name entry.
-  let gathering: 'header' | 'x' | 'L' | 'K' = 'header';
-  let extended: Record<string, string> = {};
-  let ended = false;
-  let global = false;
-  // Offsets in the tarball: of the bytes read so far, and of the current entry's first header.
-  let position = 0;
-  let entryStart: number | undefined;
-  const onBlock = (block: Buffer, blockStart: number) => {
-    if (gathering !== 'header') {
-      const body = block.toString('utf8');
-      if (gathering === 'x') Object.assign(extended, parsePax(body));
-      else if (gathering === 'L') extended.path = body.replace(/\0.*$/s, '');
-      else extended.linkpath = body.replace(/\0.*$/s, '');
-      gathering = 'header';
-      want = 512;
-      return;
-    }
-    if (block.every((b) => b === 0)) {
-      ended = true;
-      return;
-    }
-    let flag = String.fromCharCode(block[156]!);
-    // GNU tar reads names from sparse-file pax keys too: leave such archives to tar-stream.
-    if (Object.keys(extended).some((k) => k.startsWith('GNU.'))) flag = '?';
-    const size = extended.size !== undefined ? Number(extended.size) : parseNumber(block.subarray(124, 136));
-    const padded = Math.ceil(size / 512) * 512;
-    if (flag === 'x' || flag === 'L' || flag === 'K' || flag === 'g') {
-      if (flag === 'g') {
-        global = true;
-        skip = padded;
-        return;
-      }
-      entryStart ??= blockStart;
-      gathering = flag;
-      want = padded;
-      if (padded === 0) gathering = 'header';
-      return;
-    }
-    const str = (from: number, len: number) => {
-      const raw = block.subarray(from, from + len);
-      const nul = raw.indexOf(0);
-      return raw.subarray(0, nul < 0 ? len : nul).toString('utf8');
-    };
-    const magic = block.subarray(257, 262).toString('latin1');
-    const prefix = magic === 'ustar' ? str(345, 155) : '';
-    const name = extended.path ?? (prefix ? `${prefix}/${str(0, 100)}` : str(0, 100));
-    const mtimeSec =
-      extended.mtime !== undefined ? Number(extended.mtime) : parseNumber(block.subarray(136, 148));
-    visit({
-      name: flag === '5' && !name.endsWith('/') ? `${name}/` : name,
-      type: TYPES[flag] ?? `unknown-${flag}`,
-      size,
-      mtime: new Date(mtimeSec * 1000),
-      linkname: extended.linkpath ?? str(157, 100),
-      xattrs: Object.keys(extended).some((k) => k.startsWith('SCHILY.xattr.')),
-      start: entryStart ?? blockStart,
-      end: blockStart + 512 + (flag === '0' || flag === '\0' || flag === '7' ? padded : 0),
-      global,
-    });
-    extended = {};
-    entryStart = undefined;
-    // Only regular files carry a body that matters here; links and directories have none.
-    skip = flag === '0' || flag === '\0' || flag === '7' ? padded : 0;
-  };
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    const buf = chunk as Buffer;
-    hash.update(buf);
-    let off = 0;
-    while (off < buf.length && !ended) {
-      if (skip > 0) {
-        const n = Math.min(skip, buf.length - off);
-        skip -= n;
-        off += n;
-        continue;
-      }
-      const n = Math.min(want - pendingSize, buf.length - off);
-      pending.push(buf.subarray(off, off + n));
-      pendingSize += n;
-      off += n;
-      if (pendingSize === want) {
-        const block = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-        pending = [];
-        pendingSize = 0;
-        onBlock(block, position + off - want);
-      }
-    }
-    position += buf.length;
-  }
-  return `sha256:${hash.digest('hex')}`;
-}
-
-/** Octal, or base-256 for big values (GNU), as tar numeric fields are written. */
-function parseNumber(field: Buffer): number {
-  if ((field[0]! & 0x80) !== 0) {
-    let n = 0;
-    for (let i = 1; i < field.length; i++) n = n * 256 + field[i]!;
-    return n;
-  }
-  const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
-  return text === '' ? 0 : Number.parseInt(text, 8);
-}
-
-/** pax extended header records: `LEN key=value\n`. */
-function parsePax(body: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const buf = Buffer.from(body, 'utf8');
-  let off = 0;
-  while (off < buf.length) {
-    const space = buf.indexOf(0x20, off);
-    if (space < 0) break;
-    const len = Number.parseInt(buf.subarray(off, space).toString('latin1'), 10);
-    if (!Number.isFinite(len) || len <= 0) break;
-    const record = buf.subarray(space + 1, off + len - 1).toString('utf8');
-    const eq = record.indexOf('=');
-    if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1);
-    off += len;
-  }
-  return out;
+  if (detectCompression(head) !== 'none') return undefined;
+  const scanner = new LayerScanner({ hash: true });
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) scanner.push(chunk as Buffer);
+  const outcome = scanner.finish();
+  if (outcome instanceof Error) throw outcome;
+  return outcome;
 }
 
 /**
@@ -306,6 +198,25 @@ function throughSymlink(name: string, symlinks: Set<string>): boolean {
   return false;
 }
 
+const prescanned = new WeakMap<ReadStream, ScanOutcome>();
+
+/**
+ * A read stream of a layer file whose pre-scan was made while its bytes were stored (a load
+ * scans each blob as it ingests it), so that `applyLayer` need not read it once more to scan.
+ */
+export function openScannedLayer(path: string, outcome: ScanOutcome): ReadStream {
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  prescanned.set(stream, outcome);
+  return stream;
+}
+
+/** The pre-scan of a stream made by {@link openScannedLayer}, if it is one and still unread. */
+export function knownScan(source: unknown): { outcome: ScanOutcome } | undefined {
+  if (!(source instanceof ReadStream) || !prescanned.has(source) || rereadablePath(source) === undefined)
+    return undefined;
+  return { outcome: prescanned.get(source) };
+}
+
 /** The file behind a fresh, unread `fs.ReadStream`, which can therefore be read twice. */
 export function rereadablePath(source: unknown): string | undefined {
   if (!(source instanceof ReadStream)) return undefined;
@@ -330,15 +241,10 @@ export async function extractWithTar(
   scan: LayerScan,
   options: { sameOwner: boolean; setOpaque: (dirs: string[]) => Promise<void> },
 ): Promise<void> {
-  const head = Buffer.alloc(4);
-  const fh = await open(path, 'r');
-  try {
-    await fh.read(head, 0, 4, 0);
-  } finally {
-    await fh.close();
-  }
-  const kind = detectCompression(head);
+  // A scan exists only for a plain tarball (see LayerScanner).
   const common = [
+    // 1 MiB records: a file's body is read and written in 1 MiB calls, not 10 KiB ones.
+    '--blocking-factor=2048',
     '--numeric-owner',
     options.sameOwner ? '--same-owner' : '--no-same-owner',
     '--same-permissions',
@@ -346,22 +252,9 @@ export async function extractWithTar(
     '--no-acls',
     '--no-selinux',
   ];
-  const split = kind === 'none' && canSplit(scan);
+  const split = canSplit(scan);
   if (split) await extractInParts(path, target, scan, common);
-  else
-    await execa(
-      'tar',
-      [
-        '-x',
-        '-f',
-        path,
-        '-C',
-        target,
-        ...(kind === 'gzip' ? ['-z'] : kind === 'zstd' ? ['--zstd'] : []),
-        ...common,
-      ],
-      { stdin: 'ignore' },
-    );
+  else await execa('tar', ['-x', '-f', path, '-C', target, ...common], { stdin: 'ignore' });
   const opaque: string[] = [];
   const touched = new Set<string>();
   for (const name of scan.whiteouts) {

@@ -7,6 +7,7 @@ import { createGzip } from 'node:zlib';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Digest } from './digest.js';
+import { LayerScanner, openScannedLayer, scanLayer } from './fast-extract.js';
 import { applyLayer } from './layer-tar.js';
 import { type TestTarEntry as Entry, makeTar } from './test-tar.js';
 
@@ -181,6 +182,49 @@ describe('applyLayer fast path (pre-scan + GNU tar) for overlay layers read from
       process.getuid?.() === 0 ? 12 : process.getuid?.(),
     );
   });
+
+  it.skipIf(!isRoot)(
+    'a layer scanned while it was stored, in small chunks, extracts as the JavaScript extractor does',
+    async () => {
+      const entries: Entry[] = [{ name: 'd/', type: 'directory', mode: 0o755, mtime: new Date(1e12) }];
+      // Past the entries below which tar is not started; a pax name crosses the chunks too.
+      for (let i = 0; i < 80; i++)
+        entries.push({ name: `d/f${i}`, body: `${i}`.repeat(i * 37), mode: 0o640 });
+      entries.push({ name: `d/${'p'.repeat(150)}`, body: 'pax', pax: { comment: 'c'.repeat(700) } });
+      entries.push({ name: 'd/l', type: 'link', linkname: 'd/f3' });
+      const data = await makeTar(entries);
+      const scanOf = (bytes: Buffer) => {
+        const scanner = new LayerScanner({ hash: false });
+        for (let at = 0; at < bytes.length; at += 333) scanner.push(bytes.subarray(at, at + 333));
+        return scanner.finish(sha256Digest(bytes));
+      };
+      const file = join(root, 'scanned.tar');
+      await writeFile(file, data);
+      const scan = scanOf(data);
+      expect(scan).toEqual(await scanLayer(file));
+      const fast = join(root, 'fast');
+      const js = join(root, 'js');
+      await mkdir(fast);
+      await mkdir(js);
+      const a = await applyLayer(openScannedLayer(file, scan), fast, { whiteouts: 'overlay' });
+      const b = await applyLayer(createReadStream(file), js, {
+        whiteouts: 'overlay',
+        extractor: 'javascript',
+      });
+      expect(a).toEqual(b);
+      expect(await tree(fast)).toEqual(await tree(js));
+
+      // A hostile layer's scan carries the refusal; nothing is written.
+      const hostile = await makeTar([{ name: '../escape', body: 'x' }]);
+      const hostileFile = join(root, 'hostile.tar');
+      await writeFile(hostileFile, hostile);
+      await mkdir(join(root, 'h'));
+      await expect(
+        applyLayer(openScannedLayer(hostileFile, scanOf(hostile)), join(root, 'h'), { whiteouts: 'overlay' }),
+      ).rejects.toThrow(/escapes the root/);
+      await expect(lstat(join(root, 'escape'))).rejects.toThrow();
+    },
+  );
 
   it('keeps hostile archives inside the root (falling back to the careful extractor)', async () => {
     const traversal = join(root, 't.tar');

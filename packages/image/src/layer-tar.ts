@@ -3,8 +3,24 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Digest } from './digest.js';
-import { type LayerScan, extractWithTar, isEmptyDir, rereadablePath, scanLayer } from './fast-extract.js';
+import {
+  type LayerScan,
+  extractWithTar,
+  isEmptyDir,
+  knownScan,
+  rereadablePath,
+  scanLayer,
+} from './fast-extract.js';
 import { OVERLAY_OPAQUE_XATTR, extractArchive, restoreXattrs } from './safe-archive.js';
+
+/**
+ * A checked layer of fewer entries and bytes than these is written by the JavaScript extractor:
+ * starting a `tar` (a fork of the daemon) costs more than the few files it would write. Past
+ * them tar is cheaper, in CPU too (a 29 MB file: 20-30 ms against 50-60; 290 symlinks:
+ * 80 ms against 160).
+ */
+const TAR_MIN_ENTRIES = 64;
+const TAR_MIN_BYTES = 1 << 20;
 
 export interface ApplyLayerOptions {
   /**
@@ -50,10 +66,17 @@ export async function applyLayer(
   ) {
     let scan: LayerScan | undefined;
     try {
-      scan = await scanLayer(path);
+      const known = knownScan(source);
+      if (known?.outcome instanceof Error) throw known.outcome;
+      scan = known !== undefined ? known.outcome : await scanLayer(path);
     } catch (err) {
       source.destroy();
       throw err;
+    }
+    if (scan !== undefined && scan.entries.length < TAR_MIN_ENTRIES && scan.contentSize < TAR_MIN_BYTES) {
+      // The DiffID is known from the scan: the bytes are not hashed again.
+      const { contentSize } = await extractArchive(source, target, { whiteouts: 'overlay', sameOwner });
+      return { diffId: scan.diffId, contentSize };
     }
     if (scan !== undefined) {
       source.destroy();
