@@ -48,6 +48,7 @@ function queries(driver: 'overlay' | 'copy') {
       chain: (key: string) => (key === top ? [{ key: top }, { key: bottom }] : [{ key: bottom }]),
     } as never,
     usedBy: () => [],
+    containerCounts: () => new Map(),
     collectGarbage: async () => ({ bytes: 0 }),
   });
 }
