@@ -101,7 +101,8 @@ export class ImageStore {
       rawConfig?: Buffer;
     } = {},
   ): Promise<Digest> {
-    const blob = await this.content.put(options.rawConfig ?? JSON.stringify(config));
+    const bytes = options.rawConfig ?? Buffer.from(JSON.stringify(config));
+    const blob = await this.content.put(bytes);
     const existing = this.records.get(blob.digest);
     const record: ImageRecord = {
       id: blob.digest,
@@ -113,6 +114,11 @@ export class ImageStore {
     const layers = options.layers ?? existing?.layers;
     if (layers !== undefined) record.layers = layers;
     await this.writeRecord(record);
+    // Listed next, most likely: cached from the bytes just stored, validated as a read would be.
+    if (!this.configs.has(blob.digest)) {
+      const parsed = ImageConfigSchema.safeParse(JSON.parse(bytes.toString('utf8')));
+      if (parsed.success) this.configs.set(blob.digest, parsed.data);
+    }
     return blob.digest;
   }
 
