@@ -60,7 +60,9 @@ export class ContainerQueries {
       filters.delete(key);
     }
     list = list.filter((c) => matchesContainerFilters(c, filters));
-    list.sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
+    // Newest first; each date parsed once, not once per comparison.
+    const created = new Map(list.map((c) => [c, Date.parse(c.Created)]));
+    list.sort((a, b) => created.get(b)! - created.get(a)!);
     if (limit !== undefined) list = list.slice(0, limit);
     const summaries = list.map((c) => containers.summary(c, (id) => this.imageName(id)));
     if (options.size) for (const s of summaries) Object.assign(s, await this.options.sizeOf(s.Id));

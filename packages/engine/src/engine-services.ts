@@ -55,6 +55,11 @@ export interface EngineServices {
 export function createEngineServices(deps: EngineServicesDeps): EngineServices {
   const { containers, images, runtime } = deps;
   const usedBy = (id: string) => containers.usingImage(id);
+  const containerCounts = () => {
+    const counts = new Map<string, number>();
+    for (const c of deps.containerStore.all()) counts.set(c.Image, (counts.get(c.Image) ?? 0) + 1);
+    return counts;
+  };
   const events = new EventJournal();
   containers.events.on('event', (e) => events.record(e));
   const networks = new NetworkService({
@@ -84,6 +89,7 @@ export function createEngineServices(deps: EngineServicesDeps): EngineServices {
       imageStore: deps.imageStore,
       snapshotter: deps.snapshotter,
       usedBy,
+      containerCounts,
       collectGarbage: deps.collectGarbage,
     }),
     imageBudget: ImageBudget.start({
@@ -100,7 +106,10 @@ export function createEngineServices(deps: EngineServicesDeps): EngineServices {
       runtime: () => runtime.oci.info,
       containers: () => deps.containerStore.all(),
       sizeOf: deps.sizeOf,
-      imageUsage: () => images.diskUsage((id) => usedBy(id).length),
+      imageUsage: () => {
+        const counts = containerCounts();
+        return images.diskUsage((id) => counts.get(id) ?? 0);
+      },
       volumeUsage: () => volumes.usage(),
     }),
   };

@@ -23,7 +23,7 @@ function image(id: string, history: number, parent?: string, tags: string[] = []
 }
 
 /** Image queries over two images (a child with its local parent) and a fake snapshotter. */
-function queries(driver: 'overlay' | 'copy') {
+function queries(driver: 'overlay' | 'copy', counts = new Map<string, number>()) {
   const child = image('sha256:child', 3, 'sha256:parent', ['docker.io/library/app:1']);
   const parent = image('sha256:parent', 1, undefined, ['docker.io/library/base:latest']);
   const byId = new Map([
@@ -35,7 +35,8 @@ function queries(driver: 'overlay' | 'copy') {
   return new ImageQueries({
     images: {
       get: async (ref) => byId.get(ref) ?? child,
-      summaries: async () => [],
+      summaries: async ({ containersUsing } = {}) =>
+        [...byId.keys()].map((id) => ({ Id: id, Containers: containersUsing?.(id) ?? -1 }) as never),
       imageSize: () => 300,
       prune: async () => [],
     },
@@ -48,6 +49,7 @@ function queries(driver: 'overlay' | 'copy') {
       chain: (key: string) => (key === top ? [{ key: top }, { key: bottom }] : [{ key: bottom }]),
     } as never,
     usedBy: () => [],
+    containerCounts: () => counts,
     collectGarbage: async () => ({ bytes: 0 }),
   });
 }
@@ -81,6 +83,14 @@ describe('ImageQueries', () => {
       Parent: 'sha256:parent',
       Size: 300,
     });
+  });
+
+  it('list counts the containers of each image from one count of all containers', async () => {
+    const list = await queries('copy', new Map([['sha256:child', 2]])).list();
+    expect(list.map((i) => [i.Id, i.Containers])).toEqual([
+      ['sha256:child', 2],
+      ['sha256:parent', 0],
+    ]);
   });
 
   it('refuses unknown list filters and bad dangling values', async () => {

@@ -11,6 +11,8 @@ export interface ImageQueriesOptions {
   snapshotter: Pick<Snapshotter, 'has' | 'layerSize' | 'chain' | 'upperDir' | 'driver'>;
   /** The containers using an image. */
   usedBy: (imageId: string) => string[];
+  /** How many containers use each image, counted in one pass over the containers. */
+  containerCounts: () => Map<string, number>;
   /** Frees blobs and layers nothing references any more; returns the bytes freed. */
   collectGarbage: () => Promise<{ bytes: number }>;
 }
@@ -30,9 +32,10 @@ export class ImageQueries {
     const dangling = filters.get('dangling')?.[0];
     if (dangling !== undefined && !['true', 'false', '1', '0'].includes(dangling))
       throw invalidParameter(`Invalid filter 'dangling=${dangling}'`);
+    const counts = this.options.containerCounts();
     let list = await images.summaries({
       all: options.all ?? false,
-      containersUsing: (id) => this.options.usedBy(id).length,
+      containersUsing: (id) => counts.get(id) ?? 0,
       ...(references ? { references } : {}),
       ...(dangling !== undefined ? { dangling: dangling === 'true' || dangling === '1' } : {}),
     });

@@ -288,10 +288,12 @@ export class ImageService {
     images: ImageSummary[];
   }> {
     const list = await this.summaries({ all: true, containersUsing });
+    // The store's shared configs, read only here (get() would copy each one).
+    const configs = new Map((await this.store.list()).map((i) => [i.record.id, i.config]));
     const users = new Map<string, number>();
     const layersOf = new Map<string, string[]>();
     for (const image of list) {
-      const config = (await this.store.get(image.Id)).config;
+      const config = configs.get(image.Id) ?? (await this.store.get(image.Id)).config;
       const keys = [...new Set(chainIds(config.rootfs.diff_ids))].filter((k) => this.snapshotter.has(k));
       layersOf.set(image.Id, keys);
       for (const k of keys) users.set(k, (users.get(k) ?? 0) + 1);

@@ -47,6 +47,14 @@ export class ImageStore {
   private readonly repositoriesPath: string;
   private records = new Map<string, ImageRecord>();
   private refs = new Map<string, string>();
+  /**
+   * In-memory indexes for listings, kept in step with the maps above: configs validated when
+   * first read (a config blob is named by its digest, so it never changes under its ID), and the
+   * tags and children of each image, rebuilt in one pass after any write to tags or records.
+   */
+  private configs = new Map<string, ImageConfig>();
+  private tagIndex: Map<string, string[]> | undefined;
+  private childIndex: Map<string, string[]> | undefined;
 
   constructor(
     readonly root: string,
@@ -60,6 +68,8 @@ export class ImageStore {
   async init(): Promise<void> {
     await mkdir(this.recordsDir, { recursive: true });
     this.records.clear();
+    this.configs.clear();
+    this.invalidate();
     for (const name of await readdir(this.recordsDir)) {
       if (!name.endsWith('.json')) continue;
       const path = join(this.recordsDir, name);
@@ -78,6 +88,7 @@ export class ImageStore {
       const parsed = RepositoriesSchema.parse(JSON.parse(raw));
       for (const [ref, id] of Object.entries(parsed.refs)) if (this.records.has(id)) this.refs.set(ref, id);
     }
+    this.invalidate();
   }
 
   /** Stores a config blob as an image (idempotent) and returns its ID. */
@@ -90,7 +101,8 @@ export class ImageStore {
       rawConfig?: Buffer;
     } = {},
   ): Promise<Digest> {
-    const blob = await this.content.put(options.rawConfig ?? JSON.stringify(config));
+    const bytes = options.rawConfig ?? Buffer.from(JSON.stringify(config));
+    const blob = await this.content.put(bytes);
     const existing = this.records.get(blob.digest);
     const record: ImageRecord = {
       id: blob.digest,
@@ -102,6 +114,11 @@ export class ImageStore {
     const layers = options.layers ?? existing?.layers;
     if (layers !== undefined) record.layers = layers;
     await this.writeRecord(record);
+    // Listed next, most likely: cached from the bytes just stored, validated as a read would be.
+    if (!this.configs.has(blob.digest)) {
+      const parsed = ImageConfigSchema.safeParse(JSON.parse(bytes.toString('utf8')));
+      if (parsed.success) this.configs.set(blob.digest, parsed.data);
+    }
     return blob.digest;
   }
 
@@ -115,7 +132,14 @@ export class ImageStore {
 
   private async writeRecord(record: ImageRecord): Promise<void> {
     await writeFileAtomic(join(this.recordsDir, `${digestHex(record.id)}.json`), JSON.stringify(record));
+    if (this.records.get(record.id)?.parent !== record.parent || !this.records.has(record.id))
+      this.childIndex = undefined;
     this.records.set(record.id, record);
+  }
+
+  private invalidate(): void {
+    this.tagIndex = undefined;
+    this.childIndex = undefined;
   }
 
   has(id: string): boolean {
@@ -126,19 +150,42 @@ export class ImageStore {
     return [...this.records.keys()];
   }
 
+  /** One image, with a config of its own (the caller may change it). */
   async get(id: string): Promise<StoredImage> {
+    const image = await this.view(id);
+    return { record: image.record, config: structuredClone(image.config), tags: image.tags };
+  }
+
+  /**
+   * Every image, for reading only: the configs are the store's cached ones, shared between
+   * calls (list, inspect and garbage collection read them; none may change them).
+   */
+  async list(): Promise<StoredImage[]> {
+    return Promise.all(this.ids().map((id) => this.view(id)));
+  }
+
+  private async view(id: string): Promise<StoredImage> {
     const record = this.records.get(id);
     if (!record) throw new NoSuchImageError(id);
-    const config = ImageConfigSchema.parse(JSON.parse((await this.content.read(id)).toString('utf8')));
+    let config = this.configs.get(id);
+    if (config === undefined) {
+      config = ImageConfigSchema.parse(JSON.parse((await this.content.read(id)).toString('utf8')));
+      // Deleted while it was read: not cached, so a later image with this ID reads its own.
+      if (this.records.has(id)) this.configs.set(id, config);
+    }
     return { record, config, tags: this.tagsOf(id) };
   }
 
-  async list(): Promise<StoredImage[]> {
-    return Promise.all(this.ids().map((id) => this.get(id)));
-  }
-
   tagsOf(id: string): string[] {
-    return [...this.refs].filter(([, target]) => target === id).map(([ref]) => ref);
+    if (this.tagIndex === undefined) {
+      this.tagIndex = new Map();
+      for (const [ref, target] of this.refs) {
+        const tags = this.tagIndex.get(target);
+        if (tags) tags.push(ref);
+        else this.tagIndex.set(target, [ref]);
+      }
+    }
+    return [...(this.tagIndex.get(id) ?? [])];
   }
 
   /**
@@ -208,6 +255,7 @@ export class ImageStore {
     const key = formatReference(ref);
     const previous = this.refs.get(key);
     this.refs.set(key, id);
+    this.tagIndex = undefined;
     await this.saveRefs();
     return previous !== id ? previous : undefined;
   }
@@ -218,6 +266,7 @@ export class ImageStore {
     const id = this.refs.get(key);
     if (id === undefined) return undefined;
     this.refs.delete(key);
+    this.tagIndex = undefined;
     await this.saveRefs();
     return id;
   }
@@ -238,13 +287,25 @@ export class ImageStore {
   /** Forgets an image (its tags too). Its blobs are freed by the garbage collector. */
   async delete(id: string): Promise<void> {
     for (const [ref, target] of this.refs) if (target === id) this.refs.delete(ref);
+    this.invalidate();
     await this.saveRefs();
     this.records.delete(id);
+    this.configs.delete(id);
+    this.invalidate();
     await rm(join(this.recordsDir, `${digestHex(id)}.json`), { force: true });
   }
 
   children(id: string): string[] {
-    return [...this.records.values()].filter((r) => r.parent === id).map((r) => r.id);
+    if (this.childIndex === undefined) {
+      this.childIndex = new Map();
+      for (const r of this.records.values()) {
+        if (r.parent === undefined) continue;
+        const children = this.childIndex.get(r.parent);
+        if (children) children.push(r.id);
+        else this.childIndex.set(r.parent, [r.id]);
+      }
+    }
+    return [...(this.childIndex.get(id) ?? [])];
   }
 
   private async saveRefs(): Promise<void> {
