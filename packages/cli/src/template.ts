@@ -24,8 +24,17 @@ type Operand =
   | { kind: 'ident'; name: string }
   | { kind: 'sub'; pipe: Pipeline };
 
+/** Parsed templates by source: a listing renders the same `--format` once per row. */
+const parsed = new Map<string, Node[]>();
+
 export function renderTemplate(source: string, data: unknown, extraFuncs: Funcs = {}): string {
-  return executeTemplate(parseTemplate(source), data, extraFuncs);
+  let nodes = parsed.get(source);
+  if (!nodes) {
+    nodes = parseTemplate(source);
+    if (parsed.size >= 32) parsed.clear();
+    parsed.set(source, nodes);
+  }
+  return executeTemplate(nodes, data, extraFuncs);
 }
 
 export function parseTemplate(source: string): Node[] {
