@@ -208,7 +208,11 @@ export function registerContainers(router: Router, deps: ContainersDeps): void {
     if (stdin) {
       const { scanner, attached } = stdin;
       scanner.once('detach', () => {
-        void attached.then((a) => a.detach());
+        // A stdin that failed to connect has nothing to detach (the failure is reported below).
+        void attached.then(
+          (a) => a.detach(),
+          () => undefined,
+        );
         abort.abort();
       });
       attached
