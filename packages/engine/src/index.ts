@@ -47,7 +47,7 @@ export {
 } from './recovery.js';
 export type { BuildDeps } from './build-deps.js';
 export type { ExecServiceDeps } from './exec.js';
-export type { StdinBrokerDeps } from './stdin-broker.js';
+export type { StdinAttachment, StdinBrokerDeps } from './stdin-broker.js';
 export type { HealthMonitorDeps } from './health.js';
 export type { ChangesDeps } from './changes.js';
 export type { SwarmDeps } from './swarm.js';

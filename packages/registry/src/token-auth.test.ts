@@ -1,12 +1,11 @@
-import { execFileSync, spawn } from 'node:child_process';
 import { createSign, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContentStore, MediaType, parseReference } from '@ts-container/image';
-import { freePort, hasRegistry } from '@ts-container/test-harness';
+import { TestRegistry, hasRegistry, makeCertificateAuthority } from '@ts-container/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from './client.js';
 import { type ProgressEvent, listTags } from './distribution.js';
@@ -32,28 +31,13 @@ interface TokenRequest {
  */
 async function startTokenServer(
   dir: string,
-): Promise<{ server: Server; url: string; requests: TokenRequest[] }> {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=tsctr-test-token-issuer',
-      '-keyout',
-      join(dir, 'token.key'),
-      '-out',
-      join(dir, 'token.crt'),
-    ],
-    { stdio: 'ignore' },
-  );
-  const key = await readFile(join(dir, 'token.key'), 'utf8');
-  const cert = await readFile(join(dir, 'token.crt'), 'utf8');
+): Promise<{ server: Server; url: string; requests: TokenRequest[]; cert: string }> {
+  // Its signing key: a self-signed certificate, the registry's `rootcertbundle`.
+  const issuer = await makeCertificateAuthority(join(dir, 'issuer'), {
+    commonName: 'tsctr-test-token-issuer',
+  });
+  const key = await readFile(issuer.key, 'utf8');
+  const cert = await readFile(issuer.cert, 'utf8');
   const der = cert.replace(/-----[^-]+-----|\s/g, '');
   const requests: TokenRequest[] = [];
   const server = createServer(async (req, res) => {
@@ -118,13 +102,18 @@ async function startTokenServer(
     res.end(JSON.stringify({ token: `${head}.${claims}.${b64url(signature)}`, expires_in: 300 }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, requests };
+  return {
+    server,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`,
+    requests,
+    cert: issuer.cert,
+  };
 }
 
 describe.skipIf(skip !== undefined)('bearer token auth against the real registry', () => {
   let dir: string;
   let token: Awaited<ReturnType<typeof startTokenServer>>;
-  let registry: ReturnType<typeof spawn>;
+  let registry: TestRegistry | undefined;
   let host: string;
   let store: ContentStore;
   let image: { manifest: Buffer; blobs: { mediaType: string; digest: string; size: number }[] };
@@ -133,39 +122,15 @@ describe.skipIf(skip !== undefined)('bearer token auth against the real registry
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'registry-token-'));
     token = await startTokenServer(dir);
-    const port = await freePort();
-    host = `127.0.0.1:${port}`;
-    await writeFile(
-      join(dir, 'config.yml'),
-      [
-        'version: 0.1',
-        'log:',
-        '  level: error',
-        'storage:',
-        '  filesystem:',
-        `    rootdirectory: ${join(dir, 'data')}`,
-        'http:',
-        `  addr: ${host}`,
-        'auth:',
-        '  token:',
-        `    realm: ${token.url}`,
-        '    service: tsctr-test-registry',
-        '    issuer: tsctr-test-issuer',
-        `    rootcertbundle: ${join(dir, 'token.crt')}`,
-        '',
-      ].join('\n'),
-    );
-    registry = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
-    for (let i = 0; i < 100; i++) {
-      if (
-        await fetch(`http://${host}/v2/`).then(
-          () => true,
-          () => false,
-        )
-      )
-        break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    registry = await TestRegistry.start({
+      token: {
+        realm: token.url,
+        service: 'tsctr-test-registry',
+        issuer: 'tsctr-test-issuer',
+        rootCertBundle: token.cert,
+      },
+    });
+    host = registry.host;
     store = new ContentStore(join(dir, 'store'));
     await store.init();
     const layer = await store.put(randomBytes(200_000));
@@ -190,7 +155,7 @@ describe.skipIf(skip !== undefined)('bearer token auth against the real registry
     };
   });
   afterAll(async () => {
-    registry?.kill('SIGKILL');
+    await registry?.stop();
     token?.server.close();
     await rm(dir, { recursive: true, force: true });
   });

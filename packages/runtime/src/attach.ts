@@ -17,7 +17,11 @@ import { findExecutable } from './oci-runtime.js';
  * C toolchain at install time; npm packages with SEQPACKET support ship prebuilt binaries for
  * a few platforms only).
  */
-export async function attachStdin(bundle: string, input: Readable): Promise<void> {
+export async function attachStdin(
+  bundle: string,
+  input: Readable,
+  options: { onConnected?: () => void } = {},
+): Promise<void> {
   const socat = await findExecutable('socat');
   if (!socat)
     throw new RuntimeError('unavailable', 'socat not found: install it with "apt-get install socat"');
@@ -26,7 +30,8 @@ export async function attachStdin(bundle: string, input: Readable): Promise<void
   // deep --exec-root passes (socat would fail to connect and the client wait for ever).
   const address = `UNIX-CONNECT:${relative(bundle, socket)},socktype=5`;
   // -u: one direction only (our input to the socket); output is read from the log file.
-  const bridge = execa(socat, ['-u', '-', address], {
+  // -d -d: socat says when it is connected ("starting data transfer loop") and why it failed.
+  const bridge = execa(socat, ['-d', '-d', '-u', '-', address], {
     cwd: bundle,
     stdin: 'pipe',
     stdout: 'ignore',
@@ -34,14 +39,25 @@ export async function attachStdin(bundle: string, input: Readable): Promise<void
     reject: false,
   });
   const sink = bridge.stdin!;
-  sink.on('error', () => undefined); // socat gone (container ended): nothing more to deliver
+  sink.on('error', () => undefined); // socat gone: its exit status says why
+  const onConnected = options.onConnected;
+  if (onConnected) {
+    let said = '';
+    const watchStderr = (chunk: Buffer) => {
+      said += chunk.toString();
+      if (!said.includes('starting data transfer loop')) return;
+      bridge.stderr?.off('data', watchStderr);
+      onConnected();
+    };
+    bridge.stderr?.on('data', watchStderr);
+  }
   input.pipe(sink);
   input.on('error', () => sink.end());
   const result = await bridge;
   input.unpipe(sink);
   input.resume();
   if (result.exitCode !== 0 && !result.isTerminated)
-    throw new RuntimeError('system', `attach to ${socket} failed: ${String(result.stderr).trim()}`);
+    throw new RuntimeError('system', `attach failed: ${socatErrors(String(result.stderr))}`);
   // Seen about once in fifteen runs: conmon misses the EOF of a connection that ends right
   // after it started (the container keeps waiting for input). A second, empty connection
   // repeats the EOF; when stdin is already closed, conmon ignores it.
@@ -75,4 +91,13 @@ async function sendControl(bundle: string, message: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** socat's error lines (`… socat[PID] E connect(…): No such file or directory`), without their prefix. */
+function socatErrors(stderr: string): string {
+  const errors = stderr
+    .split('\n')
+    .map((line) => /\bsocat\[\d+\] [EF] (.*)$/.exec(line)?.[1])
+    .filter((line): line is string => line !== undefined);
+  return errors.length > 0 ? errors.join('; ') : stderr.trim();
 }

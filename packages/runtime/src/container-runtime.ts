@@ -393,9 +393,12 @@ export class ContainerRuntime {
     });
   }
 
-  /** Sends `input` to the container's stdin (created with `stdin: true`); its end is EOF. */
-  async attachStdin(id: string, input: Readable): Promise<void> {
-    await attachStdin(this.bundleDir(id), input);
+  /**
+   * Sends `input` to the container's stdin (created with `stdin: true`); its end is EOF.
+   * `onConnected` is called once conmon has taken the connection.
+   */
+  async attachStdin(id: string, input: Readable, options: { onConnected?: () => void } = {}): Promise<void> {
+    await attachStdin(this.bundleDir(id), input, options);
   }
 
   /** Resizes the terminal of a container created with `terminal: true`. */

@@ -38,6 +38,11 @@ function accepts(host: string, port: number): Promise<boolean> {
 
 export interface TestRegistryOptions {
   htpasswd?: { user: string; password: string };
+  /**
+   * Bearer-token auth (distribution's `auth: token`): clients are sent to `realm` (a token
+   * server the test runs) for a JWT signed by a key whose certificate is in `rootCertBundle`.
+   */
+  token?: { realm: string; service: string; issuer: string; rootCertBundle: string };
   /** Serve HTTPS with this certificate; with `clientCa`, require client certificates it signed. */
   tls?: { cert: string; key: string; clientCa?: string };
   /** Where to listen (default: 127.0.0.1 on a free port). */
@@ -86,6 +91,19 @@ export class TestRegistry {
       ]).toString();
       await writeFile(join(dir, 'htpasswd'), line);
       auth = `auth:\n  htpasswd:\n    realm: test-realm\n    path: ${join(dir, 'htpasswd')}\n`;
+    }
+    if (options.token) {
+      if (options.htpasswd) throw new Error('a test registry takes one kind of auth: htpasswd or token');
+      const { realm, service, issuer, rootCertBundle } = options.token;
+      auth = [
+        'auth:',
+        '  token:',
+        `    realm: ${realm}`,
+        `    service: ${service}`,
+        `    issuer: ${issuer}`,
+        `    rootcertbundle: ${rootCertBundle}`,
+        '',
+      ].join('\n');
     }
     await writeFile(
       join(dir, 'config.yml'),

@@ -12,6 +12,7 @@ import {
   type ContainerService,
   DEFAULT_DETACH_KEYS,
   DetachKeyScanner,
+  type StdinAttachment,
   type StdinBroker,
   parseDetachKeys,
   parseTimestamp,
@@ -181,11 +182,8 @@ export function registerContainers(router: Router, deps: ContainersDeps): void {
     const { params, query } = ctx;
     const c = containers.get(params.id!);
     const tty = c.Config.Tty ?? false;
-    const out = hijack(
-      ctx,
-      tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream',
-    );
     const abort = new AbortController();
+    let stdin: { scanner: DetachKeyScanner; attached: Promise<StdinAttachment> } | undefined;
     if (boolParam(query, 'stdin') && ctx.upgrade) {
       // What the client types goes to the container's stdin; its half-close is stdin's EOF,
       // and the detach keys (ctrl-p ctrl-q) end the attach but leave the container running.
@@ -196,10 +194,33 @@ export function registerContainers(router: Router, deps: ContainersDeps): void {
       // of the container's stdin.
       ctx.upgrade.socket.once('close', () => scanner.end());
       const attached = deps.stdin.attach(c.Id, scanner);
+      // A running container's stdin is connected before the 101, so that a failure to connect
+      // is the request's error status; a created one's is connected when it starts.
+      if (c.State.Running) await attached;
+      stdin = { scanner, attached };
+    }
+    const out = hijack(
+      ctx,
+      tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream',
+    );
+    // Input that cannot be delivered ends the attach, with the reason on the stream.
+    let failure: string | undefined;
+    if (stdin) {
+      const { scanner, attached } = stdin;
       scanner.once('detach', () => {
-        void attached.then((a) => a.detach());
+        // A stdin that failed to connect has nothing to detach (the failure is reported below).
+        void attached.then(
+          (a) => a.detach(),
+          () => undefined,
+        );
         abort.abort();
       });
+      attached
+        .then((a) => a.ended)
+        .catch((err: unknown) => {
+          failure = err instanceof Error ? err.message : String(err);
+          abort.abort();
+        });
     }
     out.on('close', () => abort.abort());
     out.on('error', () => abort.abort());
@@ -215,7 +236,7 @@ export function registerContainers(router: Router, deps: ContainersDeps): void {
       stream: boolParam(query, 'stream'),
       signal: abort.signal,
     });
-    await pump(records, out, tty, false);
+    await pump(records, out, tty, false, () => failure);
   });
 
   router.add('GET', '/containers/{id}/logs', async ({ res, params, query, req }) => {
@@ -251,11 +272,16 @@ export function registerContainers(router: Router, deps: ContainersDeps): void {
   });
 }
 
+/**
+ * Sends log records to the client until they end; `lastWords` is an error to tell the client
+ * before the end, written as Docker writes one on a hijacked stream (a line on stdout).
+ */
 async function pump(
   records: AsyncGenerator<LogRecord>,
   out: Duplex | ServerResponse,
   tty: boolean,
   timestamps: boolean,
+  lastWords: () => string | undefined = () => undefined,
 ): Promise<void> {
   try {
     for await (const r of records) {
@@ -265,6 +291,11 @@ async function pump(
       if (!(await writeChunk(out, tty ? payload : encodeFrame(r.stream, payload)))) break;
     }
   } finally {
+    const error = lastWords();
+    if (error !== undefined && writable(out)) {
+      const line = Buffer.from(`${error}\r\n`);
+      out.write(tty ? line : encodeFrame('stdout', line));
+    }
     if (writable(out)) out.end();
   }
 }
