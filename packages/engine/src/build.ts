@@ -188,6 +188,8 @@ export class EngineBuildBackend implements BuildBackend {
         config: step.config,
         history: step.history,
         pause: false,
+        // The container goes right after: its snapshot becomes the layer as it lies.
+        adoptSnapshot: this.options.removeIntermediate !== false,
         ...(step.author !== undefined ? { author: step.author } : {}),
       });
       await this.cache.set(step.parentImageId, step.cacheKey, imageId);

@@ -1,17 +1,19 @@
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { PassThrough, type Readable, pipeline } from 'node:stream';
-import type {
-  ContentStore,
-  HistoryEntry,
-  ImageConfig,
-  ImageRunConfig,
-  ImageStore,
+import {
+  type ContentStore,
+  type HistoryEntry,
+  type ImageConfig,
+  type ImageRunConfig,
+  type ImageStore,
+  chainIds,
 } from '@ts-container/image';
 import type { ContainerRuntime } from '@ts-container/runtime';
 import {
   type Change,
   type ExtractOptions,
+  type LayerSummary,
   type Mount,
   type PathStat,
   SnapshotError,
@@ -42,7 +44,7 @@ export interface ChangesDeps {
   runtime: Pick<ContainerRuntime, 'pause' | 'resume' | 'state'>;
   snapshotter: Pick<
     Snapshotter,
-    'chain' | 'changes' | 'has' | 'layerSize' | 'layerTar' | 'mounts' | 'stat' | 'usage'
+    'chain' | 'changes' | 'commitInPlace' | 'has' | 'layerSize' | 'layerTar' | 'mounts' | 'stat' | 'usage'
   >;
   volumes: Pick<VolumeService, 'mountpoint'>;
 }
@@ -63,6 +65,11 @@ export interface CommitOptions {
   history?: HistoryEntry;
   /** Freeze the container while its layer is read (Docker's default for running containers). */
   pause?: boolean;
+  /**
+   * The container is removed right after (a build's RUN step): its stopped snapshot becomes
+   * the new layer as it lies instead of being unpacked again from the tarball.
+   */
+  adoptSnapshot?: boolean;
 }
 
 /** `docker diff`: the container's changes against its image. */
@@ -85,9 +92,16 @@ export async function commitContainer(
   const pause =
     options.pause !== false && c.State.Running && !c.State.Paused && (await freezeForCommit(engine, c.Id));
   let blob: { digest: string; size: number };
+  let written: LayerSummary | undefined;
   try {
+    // One pass: the walk of the layer writes the tarball, which is digested as it is stored.
     blob = await engine.content.ingestStream(
-      engine.snapshotter.layerTar(c.Id, c.IdMappings ? { idMappings: c.IdMappings } : {}),
+      engine.snapshotter.layerTar(c.Id, {
+        ...(c.IdMappings ? { idMappings: c.IdMappings } : {}),
+        onDone: (summary) => {
+          written = summary;
+        },
+      }),
       `commit-${c.Id}-${Date.now()}`,
     );
   } finally {
@@ -97,6 +111,8 @@ export async function commitContainer(
       });
   }
   const diffIds = [...image.config.rootfs.diff_ids, blob.digest];
+  if (options.adoptSnapshot === true && written !== undefined)
+    await adoptContainerSnapshot(engine, c, diffIds, written.contentSize);
   await engine.images.ensureLayers(diffIds);
   const now = new Date().toISOString();
   const runConfig: ImageRunConfig = (options.config as ImageRunConfig | undefined) ?? {
@@ -140,6 +156,27 @@ export async function commitContainer(
   });
   if (options.reference) await engine.imageStore.tag(id, options.reference);
   return id;
+}
+
+/**
+ * Makes a stopped container's snapshot the committed layer `diffIds` ends with, where it lies
+ * (as BuildKit commits a RUN step's snapshot): no unpack of the tarball just written. Skipped
+ * (the layer is then unpacked from the tarball) when the layer exists already, or when the
+ * snapshot is not in the image's form: a running container's, or one with id mappings (its
+ * files carry host ids, the tarball the container's).
+ */
+async function adoptContainerSnapshot(
+  engine: ChangesDeps,
+  c: ReturnType<ChangesDeps['containers']['get']>,
+  diffIds: string[],
+  contentSize: number,
+): Promise<void> {
+  const current = engine.containers.get(c.Id);
+  if (current.State.Running || current.IdMappings || !engine.snapshotter.has(c.Id)) return;
+  const chain = chainIds(diffIds);
+  const name = chain.at(-1)!;
+  if (engine.snapshotter.has(name) || engine.snapshotter.stat(c.Id).parent !== chain.at(-2)) return;
+  await engine.snapshotter.commitInPlace(name, c.Id, contentSize);
 }
 
 /**

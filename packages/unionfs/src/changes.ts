@@ -205,6 +205,12 @@ export async function treeChanges(tree: string, parent: string | undefined): Pro
 
 type EntryHeader = Partial<tar.Header> & { name: string };
 
+/** What a layer tarball held, known once it is written. */
+export interface LayerSummary {
+  /** Bytes of regular-file content, as an unpack of the tarball counts them. */
+  contentSize: number;
+}
+
 function entry(pack: tar.Pack, header: EntryHeader): Promise<void> {
   // An empty body ends the entry: without one tar-stream waits for file data.
   return entryWithBody(pack, header, Buffer.alloc(0));
@@ -255,6 +261,8 @@ function devNumbers(rdev: number): { devmajor: number; devminor: number } {
 export class LayerWriter {
   private readonly inodes = new Map<string, string>();
   readonly pack = tar.pack();
+  /** Bytes of regular-file content written so far (hard links count once). */
+  contentSize = 0;
 
   /** Filled in by `stream` before the first entry. */
   private xattrs = new Map<string, Map<string, Buffer>>();
@@ -331,6 +339,7 @@ export class LayerWriter {
       else {
         if (s.nlink > 1) this.inodes.set(inode, name);
         await fileEntry(this.pack, { ...base, type: 'file', size: s.size }, full);
+        this.contentSize += s.size;
       }
     } else if (s.isCharacterDevice() || s.isBlockDevice())
       await entry(this.pack, {
@@ -342,11 +351,19 @@ export class LayerWriter {
     return s;
   }
 
-  /** Reads the tree's xattrs, runs `body` and ends the tarball, or fails it with the error. */
-  stream(body: (xattrs: Map<string, Map<string, Buffer>>) => Promise<void>, scope = this.root): Readable {
+  /**
+   * Reads the tree's xattrs, runs `body` and ends the tarball, or fails it with the error.
+   * `onDone` hears what was written before the tarball ends.
+   */
+  stream(
+    body: (xattrs: Map<string, Map<string, Buffer>>) => Promise<void>,
+    scope = this.root,
+    onDone?: (summary: LayerSummary) => void,
+  ): Readable {
     const run = async () => {
       this.xattrs = await readXattrs(scope);
       await body(this.xattrs);
+      onDone?.({ contentSize: this.contentSize });
     };
     run().then(
       () => this.pack.finalize(),
@@ -361,7 +378,11 @@ export class LayerWriter {
  * with `.wh..wh..opq`. Entries are sorted and carry only file metadata, so the same changes
  * give the same bytes and so the same DiffID.
  */
-export function overlayLayerTar(upper: string, idMappings?: IdMappings): Readable {
+export function overlayLayerTar(
+  upper: string,
+  idMappings?: IdMappings,
+  onDone?: (summary: LayerSummary) => void,
+): Readable {
   const w = new LayerWriter(upper, undefined, idMappings);
   const walk = async (rel: string, opaque: ReadonlySet<string>) => {
     for (const name of (await readdir(join(upper, rel))).sort()) {
@@ -379,21 +400,33 @@ export function overlayLayerTar(upper: string, idMappings?: IdMappings): Readabl
       }
     }
   };
-  return w.stream(async (xattrs) => {
-    const opaque = new Set<string>();
-    for (const [file, attrs] of xattrs) if (attrs.get(OPAQUE_XATTR)?.toString() === 'y') opaque.add(file);
-    await walk('', opaque);
-  });
+  return w.stream(
+    async (xattrs) => {
+      const opaque = new Set<string>();
+      for (const [file, attrs] of xattrs) if (attrs.get(OPAQUE_XATTR)?.toString() === 'y') opaque.add(file);
+      await walk('', opaque);
+    },
+    upper,
+    onDone,
+  );
 }
 
 /** The layer tarball of a full-copy snapshot: its changes against the parent's tree. */
-export function treeLayerTar(tree: string, parent: string | undefined): Readable {
+export function treeLayerTar(
+  tree: string,
+  parent: string | undefined,
+  onDone?: (summary: LayerSummary) => void,
+): Readable {
   const w = new LayerWriter(tree);
-  return w.stream(async () => {
-    for (const change of await treeChanges(tree, parent)) {
-      const rel = change.path.slice(1);
-      if (change.kind === 'D') await w.whiteout(rel);
-      else await w.add(rel);
-    }
-  });
+  return w.stream(
+    async () => {
+      for (const change of await treeChanges(tree, parent)) {
+        const rel = change.path.slice(1);
+        if (change.kind === 'D') await w.whiteout(rel);
+        else await w.add(rel);
+      }
+    },
+    tree,
+    onDone,
+  );
 }

@@ -28,6 +28,7 @@ export {
 export {
   type Change,
   compareWalkOrder,
+  type LayerSummary,
   opaqueDirectories,
   overlayChanges,
   overlayLayerTar,

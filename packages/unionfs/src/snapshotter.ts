@@ -5,7 +5,14 @@ import type { Readable } from 'node:stream';
 import { type ApplyLayerResult, applyLayer, writeFileAtomic } from '@ts-container/image';
 import { execa } from 'execa';
 import { z } from 'zod';
-import { type Change, overlayChanges, overlayLayerTar, treeChanges, treeLayerTar } from './changes.js';
+import {
+  type Change,
+  type LayerSummary,
+  overlayChanges,
+  overlayLayerTar,
+  treeChanges,
+  treeLayerTar,
+} from './changes.js';
 import {
   CopyDriver,
   type DriverName,
@@ -283,12 +290,26 @@ export class Snapshotter {
    * `idMappings`: the snapshot was mounted with them (a `--userns-remap` container), so its
    * files are stored with host ids, which the tarball turns back into the container's.
    */
-  layerTar(key: string, options: { idMappings?: IdMappings } = {}): Readable {
+  layerTar(
+    key: string,
+    options: { idMappings?: IdMappings; onDone?: (summary: LayerSummary) => void } = {},
+  ): Readable {
     const info = this.stat(key);
     if (this.driver.name === 'overlay')
-      return overlayLayerTar(this.driver.upperDir(info.id), options.idMappings);
+      return overlayLayerTar(this.driver.upperDir(info.id), options.idMappings, options.onDone);
     const parent = info.parent === undefined ? undefined : this.driver.upperDir(this.stat(info.parent).id);
-    return treeLayerTar(this.driver.upperDir(info.id), parent);
+    return treeLayerTar(this.driver.upperDir(info.id), parent, options.onDone);
+  }
+
+  /**
+   * Commits active snapshot `key` as layer `name` where it lies (containerd's Commit): its
+   * directory is already in a committed layer's form (overlay: the upper dir, whiteouts
+   * included; copy: the full tree), so nothing is unpacked again. `contentSize` is the layer's
+   * as {@link layerTar} reported it. The snapshot must not be mounted any more, and no longer
+   * exists under `key` afterwards.
+   */
+  async commitInPlace(name: string, key: string, contentSize: number): Promise<void> {
+    await this.commit(name, key, { 'tsctr.size': String(contentSize) });
   }
 
   private parentIds(parent: string | undefined): string[] {
