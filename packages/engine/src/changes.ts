@@ -44,7 +44,18 @@ export interface ChangesDeps {
   runtime: Pick<ContainerRuntime, 'pause' | 'resume' | 'state'>;
   snapshotter: Pick<
     Snapshotter,
-    'chain' | 'changes' | 'commitInPlace' | 'has' | 'layerSize' | 'layerTar' | 'mounts' | 'stat' | 'usage'
+    | 'chain'
+    | 'changes'
+    | 'commit'
+    | 'commitInPlace'
+    | 'copyLayer'
+    | 'has'
+    | 'layerSize'
+    | 'layerTar'
+    | 'mounts'
+    | 'remove'
+    | 'stat'
+    | 'usage'
   >;
   volumes: Pick<VolumeService, 'mountpoint'>;
 }
@@ -93,9 +104,17 @@ export async function commitContainer(
     options.pause !== false && c.State.Running && !c.State.Paused && (await freezeForCommit(engine, c.Id));
   let blob: { digest: string; size: number };
   let written: LayerSummary | undefined;
+  // The layer's snapshot is copied beside the walk while nothing writes to it (stopped, or
+  // frozen here), unless the container's own snapshot is to become the layer.
+  const frozen = !c.State.Running || pause;
+  const copy =
+    options.adoptSnapshot !== true && frozen && !c.IdMappings
+      ? engine.snapshotter.copyLayer(c.Id)
+      : undefined;
+  let copyKey: string | undefined;
   try {
     // One pass: the walk of the layer writes the tarball, which is digested as it is stored.
-    blob = await engine.content.ingestStream(
+    const ingest = engine.content.ingestStream(
       engine.snapshotter.layerTar(c.Id, {
         ...(c.IdMappings ? { idMappings: c.IdMappings } : {}),
         onDone: (summary) => {
@@ -104,6 +123,13 @@ export async function commitContainer(
       }),
       `commit-${c.Id}-${Date.now()}`,
     );
+    const [stored, copied] = await Promise.allSettled([ingest, copy]);
+    if (copied.status === 'fulfilled') copyKey = copied.value;
+    if (stored.status === 'rejected' || copied.status === 'rejected') {
+      if (copyKey !== undefined) await engine.snapshotter.remove(copyKey);
+      throw stored.status === 'rejected' ? stored.reason : (copied as PromiseRejectedResult).reason;
+    }
+    blob = stored.value;
   } finally {
     if (pause)
       await engine.runtime.resume(c.Id).catch(async (err: unknown) => {
@@ -111,7 +137,8 @@ export async function commitContainer(
       });
   }
   const diffIds = [...image.config.rootfs.diff_ids, blob.digest];
-  if (options.adoptSnapshot === true && written !== undefined)
+  if (copyKey !== undefined) await commitCopiedLayer(engine, copyKey, diffIds, written?.contentSize ?? 0);
+  else if (options.adoptSnapshot === true && written !== undefined)
     await adoptContainerSnapshot(engine, c, diffIds, written.contentSize);
   await engine.images.ensureLayers(diffIds);
   const now = new Date().toISOString();
@@ -177,6 +204,24 @@ async function adoptContainerSnapshot(
   const name = chain.at(-1)!;
   if (engine.snapshotter.has(name) || engine.snapshotter.stat(c.Id).parent !== chain.at(-2)) return;
   await engine.snapshotter.commitInPlace(name, c.Id, contentSize);
+}
+
+/** Commits the copy of a container's layer as the layer `diffIds` ends with, unless that exists. */
+async function commitCopiedLayer(
+  engine: ChangesDeps,
+  copyKey: string,
+  diffIds: string[],
+  contentSize: number,
+): Promise<void> {
+  const chain = chainIds(diffIds);
+  if (engine.snapshotter.has(chain.at(-1)!)) await engine.snapshotter.remove(copyKey);
+  else
+    await engine.snapshotter.commit(
+      chain.at(-1)!,
+      copyKey,
+      { 'tsctr.size': String(contentSize) },
+      chain.at(-2),
+    );
 }
 
 /**

@@ -272,6 +272,28 @@ export class Snapshotter {
     return { ...result, key };
   }
 
+  /**
+   * Copies active snapshot `key`'s own changes (overlay: its upper dir as it lies, whiteouts and
+   * opaque markers included) into a new parentless snapshot, to be committed on `key`'s parent
+   * with {@link commit}: the layer of `docker commit` for a container that lives on, copied by
+   * one `cp` beside the walk that writes its tarball instead of unpacked from that tarball after.
+   * The snapshot must not change meanwhile (a stopped or paused container). Undefined where
+   * layers are not stored on their own (the copy driver): the caller unpacks the tarball.
+   */
+  async copyLayer(key: string): Promise<string | undefined> {
+    if (!this.unpacksLayersIndependently) return undefined;
+    const source = this.upperDir(key);
+    const copyKey = `${EXTRACT_PREFIX}${randomBytes(8).toString('hex')}`;
+    await this.prepare(copyKey);
+    try {
+      await execa('cp', ['-a', '--reflink=auto', `${source}/.`, `${this.upperDir(copyKey)}/`]);
+    } catch (err) {
+      await this.remove(copyKey);
+      throw err;
+    }
+    return copyKey;
+  }
+
   /** Bytes of content in a committed layer, as recorded when it was unpacked. */
   layerSize(key: string): number {
     return Number(this.stat(key).labels['tsctr.size'] ?? 0);
