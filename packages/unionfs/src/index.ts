@@ -28,14 +28,12 @@ export {
 export {
   type Change,
   compareWalkOrder,
-  type LayerSummary,
   opaqueDirectories,
   overlayChanges,
-  overlayLayerTar,
   readXattrs,
   treeChanges,
-  treeLayerTar,
 } from './changes.js';
+export { type LayerSummary, overlayLayerTar, treeLayerTar } from './layer-writer.js';
 export {
   archiveFromRoot,
   cleanContainerPath,

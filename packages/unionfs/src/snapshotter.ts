@@ -5,14 +5,7 @@ import type { Readable } from 'node:stream';
 import { type ApplyLayerResult, applyLayer, writeFileAtomic } from '@ts-container/image';
 import { execa } from 'execa';
 import { z } from 'zod';
-import {
-  type Change,
-  type LayerSummary,
-  overlayChanges,
-  overlayLayerTar,
-  treeChanges,
-  treeLayerTar,
-} from './changes.js';
+import { type Change, overlayChanges, treeChanges } from './changes.js';
 import {
   CopyDriver,
   type DriverName,
@@ -22,6 +15,7 @@ import {
 } from './drivers.js';
 import { SnapshotError } from './errors.js';
 import type { IdMappings } from './idmap.js';
+import { type LayerSummary, overlayLayerTar, treeLayerTar } from './layer-writer.js';
 import type { Mount } from './mount.js';
 
 export const SnapshotInfoSchema = z.object({
