@@ -76,6 +76,24 @@ describe.skipIf(skip !== undefined)('container filesystems: copy-on-write, diff,
     expect((await daemon.docker(['commit', 'changer', 'committed:2'])).stdout).toMatch(/^sha256:/);
   });
 
+  it('commits the same container twice to the same layer digests, and the layer runs', async () => {
+    const layers = async (ref: string) =>
+      (await daemon.tsctr(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', ref])).stdout;
+    await daemon.tsctr(['commit', 'changer', 'committed:again']);
+    expect(await layers('committed:again')).toBe(await layers('committed:1'));
+    // Its snapshot is the one the first commit made: the same files, the same deletions.
+    const listing = await daemon.tsctr([
+      'run',
+      '--rm',
+      'committed:again',
+      'sh',
+      '-c',
+      'ls /data/sub; ls /bin/vi 2>&1 || true',
+    ]);
+    expect(listing.stdout).toBe('x\nls: /bin/vi: No such file or directory');
+    await daemon.tsctr(['rmi', 'committed:again']);
+  });
+
   it('replaces a directory in a committed layer with an opaque one', async () => {
     await daemon.tsctr([
       'run',

@@ -1,6 +1,6 @@
 import type { ContentStore, ImageStore } from '@ts-container/image';
 import type { Snapshotter } from '@ts-container/unionfs';
-import type { CommitOptions } from './changes.js';
+import type { CommitOptions } from './commit.js';
 import type { ContainerService } from './containers.js';
 import type { ImageService } from './images.js';
 import type { RegistryService } from './registry.js';

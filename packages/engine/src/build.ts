@@ -57,6 +57,8 @@ export class EngineBuildBackend implements BuildBackend {
   private readonly cache: BuildCache;
   /** With `cacheFrom`: the images a cache hit may be, else undefined (any image). */
   private cacheSources: Promise<Set<string>> | undefined;
+  /** Intermediate containers being removed while the next steps run; see {@link settle}. */
+  private readonly removals: Promise<void>[] = [];
 
   constructor(
     private readonly engine: BuildDeps,
@@ -188,6 +190,8 @@ export class EngineBuildBackend implements BuildBackend {
         config: step.config,
         history: step.history,
         pause: false,
+        // The container goes right after: its snapshot becomes the layer as it lies.
+        adoptSnapshot: this.options.removeIntermediate !== false,
         ...(step.author !== undefined ? { author: step.author } : {}),
       });
       await this.cache.set(step.parentImageId, step.cacheKey, imageId);
@@ -198,8 +202,15 @@ export class EngineBuildBackend implements BuildBackend {
       const remove = succeeded
         ? this.options.removeIntermediate !== false
         : this.options.forceRemove === true;
-      if (remove) await containers.remove(id, { force: true }).catch(() => undefined);
+      // Off the step's path: the next step starts while this container goes (its snapshot,
+      // adopted as the layer, is no longer its own); the build waits for it before it ends.
+      if (remove) this.removals.push(containers.remove(id, { force: true }).catch(() => undefined));
     }
+  }
+
+  /** Waits until every intermediate container removed so far is gone. */
+  async settle(): Promise<void> {
+    await Promise.all(this.removals);
   }
 
   async copy(step: CopyStep): Promise<StepResult> {
@@ -298,7 +309,11 @@ async function buildContext(
       ...(runHostConfig !== undefined ? { runHostConfig } : {}),
       ...(cacheFrom !== undefined ? { cacheFrom } : {}),
     });
-    return await build(dockerfile, context, buildOptions, backend, onProgress);
+    try {
+      return await build(dockerfile, context, buildOptions, backend, onProgress);
+    } finally {
+      await backend.settle();
+    }
   } finally {
     await context.close();
   }

@@ -1,14 +1,6 @@
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { PassThrough, type Readable, pipeline } from 'node:stream';
-import type {
-  ContentStore,
-  HistoryEntry,
-  ImageConfig,
-  ImageRunConfig,
-  ImageStore,
-} from '@ts-container/image';
-import type { ContainerRuntime } from '@ts-container/runtime';
 import {
   type Change,
   type ExtractOptions,
@@ -25,24 +17,30 @@ import {
   unmount,
 } from '@ts-container/unionfs';
 import { execa } from 'execa';
+import type { CommitDeps } from './commit.js';
 import type { ContainerService } from './containers.js';
 import { conflict, invalidParameter, notFound } from './errors.js';
-import type { ImageService } from './images.js';
-import { applyConfigChanges } from './import-changes.js';
 import { mountHolding } from './mount-points.js';
 import type { VolumeService } from './volumes.js';
 
 /** What commit, diff, export and `docker cp` use (the engine has all of it). */
-export interface ChangesDeps {
+export interface ChangesDeps extends CommitDeps {
   options: { execRoot: string };
   containers: Pick<ContainerService, 'get' | 'mountOptions' | 'rootfsDir'>;
-  content: Pick<ContentStore, 'ingestStream'>;
-  imageStore: Pick<ImageStore, 'create' | 'get' | 'tag'>;
-  images: Pick<ImageService, 'ensureLayers'>;
-  runtime: Pick<ContainerRuntime, 'pause' | 'resume' | 'state'>;
   snapshotter: Pick<
     Snapshotter,
-    'chain' | 'changes' | 'has' | 'layerSize' | 'layerTar' | 'mounts' | 'stat' | 'usage'
+    | 'chain'
+    | 'changes'
+    | 'commit'
+    | 'commitInPlace'
+    | 'copyLayer'
+    | 'has'
+    | 'layerSize'
+    | 'layerTar'
+    | 'mounts'
+    | 'remove'
+    | 'stat'
+    | 'usage'
   >;
   volumes: Pick<VolumeService, 'mountpoint'>;
 }
@@ -50,116 +48,10 @@ export interface ChangesDeps {
 /** Prefixes of the short-lived mount directories this file makes under the exec root. */
 const TEMP_MOUNT_PREFIXES = ['export-', 'archive-'];
 
-export interface CommitOptions {
-  /** `repo[:tag]` to tag the new image with. */
-  reference?: string;
-  comment?: string;
-  author?: string;
-  /** Dockerfile-style changes (`-c 'CMD ["sh"]'`). */
-  changes?: string[];
-  /** Replaces the run configuration the image gets (builds pass the step's config). */
-  config?: Partial<ImageRunConfig>;
-  /** The history entry to record (builds pass theirs); defaults to the container's command. */
-  history?: HistoryEntry;
-  /** Freeze the container while its layer is read (Docker's default for running containers). */
-  pause?: boolean;
-}
-
 /** `docker diff`: the container's changes against its image. */
 export async function containerChanges(engine: ChangesDeps, ref: string): Promise<Change[]> {
   const c = engine.containers.get(ref);
   return engine.snapshotter.changes(c.Id);
-}
-
-/**
- * `docker commit`: the container's writable layer becomes a new layer on top of its image's
- * layers, stored uncompressed (blob digest = DiffID) and unpacked as a committed snapshot.
- */
-export async function commitContainer(
-  engine: ChangesDeps,
-  ref: string,
-  options: CommitOptions = {},
-): Promise<string> {
-  const c = engine.containers.get(ref);
-  const image = await engine.imageStore.get(c.Image);
-  const pause =
-    options.pause !== false && c.State.Running && !c.State.Paused && (await freezeForCommit(engine, c.Id));
-  let blob: { digest: string; size: number };
-  try {
-    blob = await engine.content.ingestStream(
-      engine.snapshotter.layerTar(c.Id, c.IdMappings ? { idMappings: c.IdMappings } : {}),
-      `commit-${c.Id}-${Date.now()}`,
-    );
-  } finally {
-    if (pause)
-      await engine.runtime.resume(c.Id).catch(async (err: unknown) => {
-        if (await processAlive(engine, c.Id)) throw err;
-      });
-  }
-  const diffIds = [...image.config.rootfs.diff_ids, blob.digest];
-  await engine.images.ensureLayers(diffIds);
-  const now = new Date().toISOString();
-  const runConfig: ImageRunConfig = (options.config as ImageRunConfig | undefined) ?? {
-    ...(image.config.config ?? {}),
-    Env: c.Config.Env ?? image.config.config?.Env ?? null,
-    Cmd: (c.Config.Cmd as string[] | null | undefined) ?? null,
-    Entrypoint: (c.Config.Entrypoint as string[] | null | undefined) ?? null,
-    WorkingDir: c.Config.WorkingDir ?? '',
-    User: c.Config.User ?? '',
-    Labels: (c.Config.Labels ?? {}) as Record<string, string>,
-    ExposedPorts: (c.Config.ExposedPorts ?? null) as ImageRunConfig['ExposedPorts'],
-  };
-  // The parent's commit message is not this image's.
-  const { comment: _parentComment, ...parentConfig } = image.config;
-  let config: ImageConfig = {
-    ...parentConfig,
-    created: now,
-    config: runConfig,
-    container: c.Id,
-    rootfs: { type: 'layers', diff_ids: diffIds },
-    history: [
-      ...(image.config.history ?? []),
-      options.history ?? {
-        created: now,
-        created_by: [c.Path, ...c.Args].join(' '),
-        ...(options.author ? { author: options.author } : {}),
-        ...(options.comment ? { comment: options.comment } : {}),
-      },
-    ],
-  };
-  if (options.author) config.author = options.author;
-  if (options.comment) config.comment = options.comment;
-  if (options.changes && options.changes.length > 0) config = applyConfigChanges(config, options.changes);
-  const layers = [
-    ...(image.record.layers ?? []),
-    { mediaType: 'application/vnd.docker.image.rootfs.diff.tar', digest: blob.digest, size: blob.size },
-  ];
-  const id = await engine.imageStore.create(config, {
-    parent: c.Image,
-    ...(image.record.layers?.length === image.config.rootfs.diff_ids.length ? { layers } : {}),
-  });
-  if (options.reference) await engine.imageStore.tag(id, options.reference);
-  return id;
-}
-
-/**
- * Pauses a running container for its commit. One that is just exiting cannot be paused, and
- * needs no freezing (Docker commits it all the same): false, nothing to resume.
- */
-async function freezeForCommit(engine: ChangesDeps, id: string): Promise<boolean> {
-  try {
-    await engine.runtime.pause(id);
-    return true;
-  } catch (err) {
-    if (await processAlive(engine, id)) throw err;
-    return false;
-  }
-}
-
-async function processAlive(engine: ChangesDeps, id: string): Promise<boolean> {
-  if (!engine.containers.get(id).State.Running) return false;
-  const state = await engine.runtime.state(id);
-  return state?.status === 'running' || state?.status === 'paused';
 }
 
 function readonlyMounts(mounts: Mount[]): Mount[] {

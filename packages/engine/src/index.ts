@@ -102,9 +102,8 @@ export {
   registryTls,
   type RegistryTlsFiles,
 } from './registry.js';
+export { type CommitDeps, type CommitOptions, commitContainer } from './commit.js';
 export {
-  type CommitOptions,
-  commitContainer,
   containerChanges,
   type ContainerSize,
   containerSize,

@@ -3,9 +3,9 @@ import { lchown, lstat, readdir, readlink } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ArchiveError, extractArchive, resolveInRoot as resolveAnyInRoot } from '@ts-container/image';
-import { LayerWriter } from './changes.js';
 import { SnapshotError } from './errors.js';
 import { type IdMappings, OVERFLOW_ID, hostIdOf } from './idmap.js';
+import { LayerWriter } from './layer-writer.js';
 
 /** Go's os.FileMode type bits, as the Engine API's X-Docker-Container-Path-Stat carries them. */
 const GO_MODE = {

@@ -1,11 +1,7 @@
-import { type Stats, createReadStream, lstatSync, readFileSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import type { Readable } from 'node:stream';
 import { execa } from 'execa';
-import tar from 'tar-stream';
-import { SnapshotError } from './errors.js';
-import { type IdMappings, OVERFLOW_ID, containerIdOf } from './idmap.js';
 
 /** One line of `docker diff`: Added, Changed or Deleted. */
 export interface Change {
@@ -14,10 +10,10 @@ export interface Change {
   path: string;
 }
 
-const OPAQUE_XATTR = 'trusted.overlay.opaque';
+export const OPAQUE_XATTR = 'trusted.overlay.opaque';
 
 /** overlayfs marks a deletion with a 0/0 character device. */
-function isOverlayWhiteout(st: Stats): boolean {
+export function isOverlayWhiteout(st: Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 
@@ -201,199 +197,4 @@ export async function treeChanges(tree: string, parent: string | undefined): Pro
   const seen = new Map<string, Change>();
   for (const c of changes) if (!seen.has(c.path) || c.kind === 'A') seen.set(c.path, c);
   return [...seen.values()].sort((a, b) => compareWalkOrder(a.path, b.path));
-}
-
-type EntryHeader = Partial<tar.Header> & { name: string };
-
-function entry(pack: tar.Pack, header: EntryHeader): Promise<void> {
-  // An empty body ends the entry: without one tar-stream waits for file data.
-  return entryWithBody(pack, header, Buffer.alloc(0));
-}
-
-function entryWithBody(pack: tar.Pack, header: EntryHeader, body: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // A file that changed size since its lstat would make a corrupt archive: refuse it.
-    if (header.type === 'file' && body.length !== header.size) {
-      reject(new SnapshotError('failed-precondition', `${header.name} changed while being archived`));
-      return;
-    }
-    pack.entry(header as tar.Header, body, (err) => (err ? reject(err) : resolve()));
-  });
-}
-
-/**
- * Files up to this size are read in one synchronous call. A layer is mostly small files, and
- * each asynchronous open/read/close is a thread-pool round trip: a commit of 1,000 small files
- * spent 0.5 s there, against 0.1 s read synchronously (the loop is held ~0.1 ms per file).
- */
-const SMALL_FILE = 256 * 1024;
-
-function fileEntry(pack: tar.Pack, header: EntryHeader, path: string): Promise<void> {
-  if ((header.size ?? 0) <= SMALL_FILE) return entryWithBody(pack, header, readFileSync(path));
-  return new Promise<void>((resolve, reject) => {
-    const source = createReadStream(path).on('error', reject);
-    const sink = pack.entry(header as tar.Header, (err) => (err ? reject(err) : resolve()));
-    // A pack destroyed mid-file (its reader went away) destroys the entry; `pipe` alone would
-    // leave the file open, the walk waiting.
-    sink.once('close', () => source.destroy());
-    // The entry's error also reaches the callback above; without a listener `pipe` would rethrow it.
-    sink.on('error', reject);
-    source.pipe(sink);
-  });
-}
-
-/** Linux dev_t split as glibc's major()/minor() do. */
-function devNumbers(rdev: number): { devmajor: number; devminor: number } {
-  return { devmajor: (rdev >>> 8) & 0xfff, devminor: (rdev & 0xff) | ((rdev >>> 12) & 0xfff00) };
-}
-
-/**
- * Writes layer entries for files of one directory tree: ownership, mode, mtime, hard links
- * (as links to the first path seen), symlinks, devices, FIFOs, and extended attributes
- * except overlayfs' own. Sockets are skipped as Docker does.
- */
-export class LayerWriter {
-  private readonly inodes = new Map<string, string>();
-  readonly pack = tar.pack();
-
-  /** Filled in by `stream` before the first entry. */
-  private xattrs = new Map<string, Map<string, Buffer>>();
-
-  /**
-   * `rename` maps a path relative to `root` to its name in the archive (default: itself);
-   * `idMappings` turns host owners into the container's (files of a `--userns-remap`
-   * container are stored with host ids, its archives carry the ids it sees).
-   */
-  constructor(
-    private readonly root: string,
-    private readonly rename: (rel: string) => string = (rel) => rel,
-    private readonly idMappings?: IdMappings,
-  ) {}
-
-  private owner(s: Stats): { uid: number; gid: number } {
-    const m = this.idMappings;
-    if (!m) return { uid: s.uid, gid: s.gid };
-    return {
-      uid: containerIdOf(m.uidMappings, s.uid) ?? OVERFLOW_ID,
-      gid: containerIdOf(m.gidMappings, s.gid) ?? OVERFLOW_ID,
-    };
-  }
-
-  whiteout(rel: string): Promise<void> {
-    const name = posix.join(posix.dirname(this.rename(rel)), `.wh.${posix.basename(rel)}`);
-    return entry(this.pack, { name, type: 'file', size: 0, mode: 0o644, mtime: new Date(0) });
-  }
-
-  opaque(rel: string): Promise<void> {
-    return entry(this.pack, {
-      name: `${this.rename(rel)}/.wh..wh..opq`,
-      type: 'file',
-      size: 0,
-      mode: 0o644,
-      mtime: new Date(0),
-    });
-  }
-
-  private pax(full: string): Record<string, string> | undefined {
-    const attrs = this.xattrs.get(full);
-    if (!attrs) return undefined;
-    const pax: Record<string, string> = {};
-    for (const [name, value] of attrs) {
-      if (name.startsWith('trusted.overlay.')) continue;
-      // tar-stream writes pax values as UTF-8 text, so binary values cannot round-trip.
-      const text = value.toString('utf8');
-      if (!Buffer.from(text, 'utf8').equals(value)) continue;
-      pax[`SCHILY.xattr.${name}`] = text;
-    }
-    return Object.keys(pax).length > 0 ? pax : undefined;
-  }
-
-  /** Writes `rel` itself (not its children); returns its stats. */
-  async add(rel: string, st?: Stats): Promise<Stats> {
-    const full = join(this.root, rel);
-    const s = st ?? lstatSync(full);
-    const pax = this.pax(full);
-    const name = this.rename(rel);
-    const base: EntryHeader = {
-      name,
-      ...this.owner(s),
-      mode: s.mode & 0o7777,
-      mtime: new Date(Math.trunc(s.mtimeMs / 1000) * 1000),
-      ...(pax ? { pax } : {}),
-    };
-    if (s.isDirectory()) await entry(this.pack, { ...base, name: `${name}/`, type: 'directory' });
-    else if (s.isSymbolicLink())
-      await entry(this.pack, { ...base, type: 'symlink', linkname: await readlink(full) });
-    else if (s.isFile()) {
-      const inode = `${s.dev}:${s.ino}`;
-      const first = s.nlink > 1 ? this.inodes.get(inode) : undefined;
-      if (first !== undefined) await entry(this.pack, { ...base, type: 'link', linkname: first });
-      else {
-        if (s.nlink > 1) this.inodes.set(inode, name);
-        await fileEntry(this.pack, { ...base, type: 'file', size: s.size }, full);
-      }
-    } else if (s.isCharacterDevice() || s.isBlockDevice())
-      await entry(this.pack, {
-        ...base,
-        type: s.isCharacterDevice() ? 'character-device' : 'block-device',
-        ...devNumbers(s.rdev),
-      });
-    else if (s.isFIFO()) await entry(this.pack, { ...base, type: 'fifo' });
-    return s;
-  }
-
-  /** Reads the tree's xattrs, runs `body` and ends the tarball, or fails it with the error. */
-  stream(body: (xattrs: Map<string, Map<string, Buffer>>) => Promise<void>, scope = this.root): Readable {
-    const run = async () => {
-      this.xattrs = await readXattrs(scope);
-      await body(this.xattrs);
-    };
-    run().then(
-      () => this.pack.finalize(),
-      (err: unknown) => this.pack.destroy(err as Error),
-    );
-    return this.pack as unknown as Readable;
-  }
-}
-
-/**
- * The OCI layer tarball of an overlay upper dir: deletions as `.wh.NAME`, opaque directories
- * with `.wh..wh..opq`. Entries are sorted and carry only file metadata, so the same changes
- * give the same bytes and so the same DiffID.
- */
-export function overlayLayerTar(upper: string, idMappings?: IdMappings): Readable {
-  const w = new LayerWriter(upper, undefined, idMappings);
-  const walk = async (rel: string, opaque: ReadonlySet<string>) => {
-    for (const name of (await readdir(join(upper, rel))).sort()) {
-      const childRel = rel === '' ? name : `${rel}/${name}`;
-      // Synchronous for the reason of SMALL_FILE: one lstat per entry, each a few microseconds.
-      const st = lstatSync(join(upper, childRel));
-      if (isOverlayWhiteout(st)) {
-        await w.whiteout(childRel);
-        continue;
-      }
-      await w.add(childRel, st);
-      if (st.isDirectory()) {
-        if (opaque.has(join(upper, childRel))) await w.opaque(childRel);
-        await walk(childRel, opaque);
-      }
-    }
-  };
-  return w.stream(async (xattrs) => {
-    const opaque = new Set<string>();
-    for (const [file, attrs] of xattrs) if (attrs.get(OPAQUE_XATTR)?.toString() === 'y') opaque.add(file);
-    await walk('', opaque);
-  });
-}
-
-/** The layer tarball of a full-copy snapshot: its changes against the parent's tree. */
-export function treeLayerTar(tree: string, parent: string | undefined): Readable {
-  const w = new LayerWriter(tree);
-  return w.stream(async () => {
-    for (const change of await treeChanges(tree, parent)) {
-      const rel = change.path.slice(1);
-      if (change.kind === 'D') await w.whiteout(rel);
-      else await w.add(rel);
-    }
-  });
 }

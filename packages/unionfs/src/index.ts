@@ -30,11 +30,10 @@ export {
   compareWalkOrder,
   opaqueDirectories,
   overlayChanges,
-  overlayLayerTar,
   readXattrs,
   treeChanges,
-  treeLayerTar,
 } from './changes.js';
+export { type LayerSummary, overlayLayerTar, treeLayerTar } from './layer-writer.js';
 export {
   archiveFromRoot,
   cleanContainerPath,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { overlayLayerTar, treeLayerTar } from './changes.js';
+import { overlayLayerTar, treeLayerTar } from './layer-writer.js';
 
 /**
  * The layer a commit writes for a fixed content set has fixed bytes, so a fixed DiffID: these

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { type ApplyLayerResult, applyLayer, writeFileAtomic } from '@ts-container/image';
 import { execa } from 'execa';
 import { z } from 'zod';
-import { type Change, overlayChanges, overlayLayerTar, treeChanges, treeLayerTar } from './changes.js';
+import { type Change, overlayChanges, treeChanges } from './changes.js';
 import {
   CopyDriver,
   type DriverName,
@@ -15,6 +15,7 @@ import {
 } from './drivers.js';
 import { SnapshotError } from './errors.js';
 import type { IdMappings } from './idmap.js';
+import { type LayerSummary, overlayLayerTar, treeLayerTar } from './layer-writer.js';
 import type { Mount } from './mount.js';
 
 export const SnapshotInfoSchema = z.object({
@@ -265,6 +266,28 @@ export class Snapshotter {
     return { ...result, key };
   }
 
+  /**
+   * Copies active snapshot `key`'s own changes (overlay: its upper dir as it lies, whiteouts and
+   * opaque markers included) into a new parentless snapshot, to be committed on `key`'s parent
+   * with {@link commit}: the layer of `docker commit` for a container that lives on, copied by
+   * one `cp` beside the walk that writes its tarball instead of unpacked from that tarball after.
+   * The snapshot must not change meanwhile (a stopped or paused container). Undefined where
+   * layers are not stored on their own (the copy driver): the caller unpacks the tarball.
+   */
+  async copyLayer(key: string): Promise<string | undefined> {
+    if (!this.unpacksLayersIndependently) return undefined;
+    const source = this.upperDir(key);
+    const copyKey = `${EXTRACT_PREFIX}${randomBytes(8).toString('hex')}`;
+    await this.prepare(copyKey);
+    try {
+      await execa('cp', ['-a', '--reflink=auto', `${source}/.`, `${this.upperDir(copyKey)}/`]);
+    } catch (err) {
+      await this.remove(copyKey);
+      throw err;
+    }
+    return copyKey;
+  }
+
   /** Bytes of content in a committed layer, as recorded when it was unpacked. */
   layerSize(key: string): number {
     return Number(this.stat(key).labels['tsctr.size'] ?? 0);
@@ -283,12 +306,26 @@ export class Snapshotter {
    * `idMappings`: the snapshot was mounted with them (a `--userns-remap` container), so its
    * files are stored with host ids, which the tarball turns back into the container's.
    */
-  layerTar(key: string, options: { idMappings?: IdMappings } = {}): Readable {
+  layerTar(
+    key: string,
+    options: { idMappings?: IdMappings; onDone?: (summary: LayerSummary) => void } = {},
+  ): Readable {
     const info = this.stat(key);
     if (this.driver.name === 'overlay')
-      return overlayLayerTar(this.driver.upperDir(info.id), options.idMappings);
+      return overlayLayerTar(this.driver.upperDir(info.id), options.idMappings, options.onDone);
     const parent = info.parent === undefined ? undefined : this.driver.upperDir(this.stat(info.parent).id);
-    return treeLayerTar(this.driver.upperDir(info.id), parent);
+    return treeLayerTar(this.driver.upperDir(info.id), parent, options.onDone);
+  }
+
+  /**
+   * Commits active snapshot `key` as layer `name` where it lies (containerd's Commit): its
+   * directory is already in a committed layer's form (overlay: the upper dir, whiteouts
+   * included; copy: the full tree), so nothing is unpacked again. `contentSize` is the layer's
+   * as {@link layerTar} reported it. The snapshot must not be mounted any more, and no longer
+   * exists under `key` afterwards.
+   */
+  async commitInPlace(name: string, key: string, contentSize: number): Promise<void> {
+    await this.commit(name, key, { 'tsctr.size': String(contentSize) });
   }
 
   private parentIds(parent: string | undefined): string[] {

@@ -256,6 +256,44 @@ export function snapshotterConformance(driver: string, open: (root: string) => P
       expect(await readFile(join(child, 'etc/motd'), 'utf8')).toBe('base');
     });
 
+    it('makes a layer of a stopped snapshot by copy or in place, as its tarball would unpack', async () => {
+      const c = await mountAt(await snapshotter.prepare('c6', 'l2'), 'c6');
+      await writeFile(join(c, 'etc/motd'), 'six');
+      await rm(join(c, 'etc/hosts.allow'));
+      await rm(join(c, 'opq'), { recursive: true });
+      await mkdir(join(c, 'opq'));
+      await writeFile(join(c, 'opq/d'), 'dd');
+      await unmountAt(c);
+      let contentSize = -1;
+      const digest = await digestOf(
+        snapshotter.layerTar('c6', { onDone: (s) => (contentSize = s.contentSize) }),
+      );
+      const unpacked = await snapshotter.unpackLayer('l2', snapshotter.layerTar('c6'), () => 'l6-unpacked');
+      expect(contentSize).toBe(unpacked.contentSize);
+      const expectLayer = async (layer: string) => {
+        const v = await mountAt(await snapshotter.view(`v-${layer}`, layer), `v-${layer}`);
+        expect(await readFile(join(v, 'etc/motd'), 'utf8')).toBe('six');
+        await expect(lstat(join(v, 'etc/hosts.allow'))).rejects.toThrow();
+        expect(await readdir(join(v, 'opq'))).toEqual(['d']);
+        expect(await readFile(join(v, 'bin/tool'), 'utf8')).toBe('#!');
+        await unmountAt(v);
+        await snapshotter.remove(`v-${layer}`);
+      };
+      const copyKey = await snapshotter.copyLayer('c6');
+      if (copyKey !== undefined) {
+        await snapshotter.commit('l6-copied', copyKey, {}, 'l2');
+        await expectLayer('l6-copied');
+        expect(await digestOf(snapshotter.layerTar('l6-copied'))).toBe(digest);
+      }
+      await snapshotter.commitInPlace('l6', 'c6', contentSize);
+      expect(snapshotter.has('c6')).toBe(false);
+      expect(snapshotter.layerSize('l6')).toBe(contentSize);
+      await expectLayer('l6');
+      await expectLayer('l6-unpacked');
+      // The same changes, the same tarball: made in place, the layer still writes that DiffID.
+      expect(await digestOf(snapshotter.layerTar('l6'))).toBe(digest);
+    });
+
     it('runs an image of 100 layers', async () => {
       let parent = 'l2';
       for (let i = 1; i <= 100; i++) {
