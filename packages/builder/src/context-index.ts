@@ -6,18 +6,33 @@ import { archiveFailure, decompressStream, normaliseEntryName } from '@ts-contai
 import tar from 'tar-stream';
 
 /**
- * A tar build context read once as it arrives: the raw archive is spooled to one file, and an
- * index of its entries (type, permissions, content sha256) is made on the way. Cache keys come
- * from the index alone, so a build whose steps are all cached never writes the context's files
- * out; the spool is unpacked only when a step that misses the cache needs them.
+ * A tar build context read once as it arrives: the (decompressed) archive is spooled to one
+ * file, and an index of its entries (type, permissions, times, content sha256, where the content
+ * sits in the spool, which names share an inode) is made on the way. Cache keys come from the
+ * index alone, and COPY/ADD read the entries they need straight from the spool into the layer
+ * (see the engine's build-spool.ts): the context's files are never written out as a tree.
  */
 
+/** The inode a file or symlink and its hard links share: `nlink` names point at it. */
+export interface IndexedInode {
+  nlink: number;
+}
+
 export interface IndexedEntry {
-  type: 'file' | 'directory';
-  /** Permission bits as the unpacked file will have them. */
+  type: 'file' | 'directory' | 'symlink';
+  /** Permission bits as the unpacked entry would have them (0o777 for a symlink). */
   perm: number;
+  /** Modification time from the archive (the unpacked entry's atime and mtime). */
+  mtime: Date;
   /** Hex sha256 of a file's content. */
   sha256?: string;
+  /** A file's content: its byte offset in the spool and its size. */
+  offset?: number;
+  size?: number;
+  /** A symlink's target. */
+  target?: string;
+  /** Shared by the names of one inode (a file or symlink and its hard links). */
+  inode?: IndexedInode;
   /** A directory's entry names, sorted as `readdir().sort()` sorts them. */
   children?: string[];
 }
@@ -26,9 +41,10 @@ export interface ContextIndex {
   /** Context-relative path (`src/main.c`, `.` for the root) → entry. */
   entries: Map<string, IndexedEntry>;
   /**
-   * False when the archive holds something whose unpacked form the index cannot predict (links,
-   * a directory only implied by its children, a path given twice): the context is then unpacked
-   * at once and read from disk, exactly as before.
+   * False when the archive holds something whose unpacked form the index cannot predict (an
+   * entry below a symlink, a hard link to a missing entry or a directory, a directory only
+   * implied by its children, a path given twice): the context is then unpacked at once, through
+   * the safe archive path, and read from disk.
    */
   exact: boolean;
   /** Content of the files `capture` asked for (the Dockerfile, .dockerignore). */
@@ -37,15 +53,20 @@ export interface ContextIndex {
 
 /** The unpacked context's root is a fresh `mkdtemp` directory: mode 0700. */
 const ROOT_PERM = 0o700;
+/** lstat's permission bits of a symlink on Linux. */
+const SYMLINK_PERM = 0o777;
 
-/** Reads a (possibly compressed) tar stream into `spoolPath`, indexing it on the way. */
+/**
+ * Reads a (possibly compressed) tar stream, decompressed, into `spoolPath`, indexing it on the
+ * way (offsets are the decompressed stream's: the spool's).
+ */
 export async function spoolTar(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   spoolPath: string,
   capture: (name: string) => boolean,
 ): Promise<ContextIndex> {
   const entries = new Map<string, IndexedEntry>([
-    ['.', { type: 'directory', perm: ROOT_PERM, children: [] }],
+    ['.', { type: 'directory', perm: ROOT_PERM, mtime: new Date(0), children: [] }],
   ]);
   const captured = new Map<string, Buffer>();
   let exact = true;
@@ -74,11 +95,15 @@ export async function spoolTar(
       const header = entry.header;
       const name = normaliseEntryName(header.name);
       const perm = (header.mode ?? 0o644) & 0o7777;
+      const mtime = header.mtime ?? new Date(0);
       if (name === '') {
         entry.resume();
         continue;
       }
       if (header.type === 'file' || header.type === 'contiguous-file') {
+        // tar-stream records where the entry's data starts in the stream it was fed.
+        const offset = (header as { byteOffset?: number }).byteOffset;
+        if (offset === undefined) exact = false;
         const hash = createHash('sha256');
         const keep: Buffer[] | undefined = capture(name) ? [] : undefined;
         for await (const chunk of entry) {
@@ -86,13 +111,33 @@ export async function spoolTar(
           keep?.push(chunk as Buffer);
         }
         if (keep) captured.set(name, Buffer.concat(keep));
-        add(name, { type: 'file', perm, sha256: hash.digest('hex') });
+        add(name, {
+          type: 'file',
+          perm,
+          mtime,
+          sha256: hash.digest('hex'),
+          offset: offset ?? 0,
+          size: header.size ?? 0,
+          inode: { nlink: 1 },
+        });
         continue;
       }
       entry.resume();
-      if (header.type === 'directory') add(name, { type: 'directory', perm, children: [] });
-      // Devices are skipped when unpacking (`devices: 'skip'`), extension headers consumed.
-      else if (header.type === 'symlink' || header.type === 'link' || header.type === 'fifo') exact = false;
+      if (header.type === 'directory') add(name, { type: 'directory', perm, mtime, children: [] });
+      else if (header.type === 'symlink') {
+        const target = header.linkname ?? '';
+        add(name, { type: 'symlink', perm: SYMLINK_PERM, mtime, target, inode: { nlink: 1 } });
+      } else if (header.type === 'link') {
+        // A second name of an inode already in the archive (its parents are directories: no
+        // symlink lies on the way); anything else is left to the safe unpack to judge.
+        const first = entries.get(normaliseEntryName(header.linkname ?? ''));
+        if (first?.inode === undefined || entries.has(name)) exact = false;
+        else {
+          add(name, first);
+          first.inode.nlink++;
+        }
+      }
+      // Devices and FIFOs are skipped when unpacking (`devices: 'skip'`), extension headers consumed.
     }
   };
 
@@ -100,9 +145,9 @@ export async function spoolTar(
   spool.on('error', (err) => tee.destroy(err));
   try {
     const raw = Readable.from(source);
-    raw.once('error', (err) => tee.destroy(err));
-    const input = await decompressStream(raw.pipe(tee));
-    await Promise.all([pipeline(input, extract), consume()]);
+    const input = await decompressStream(raw);
+    input.once('error', (err) => tee.destroy(err));
+    await Promise.all([pipeline(input, tee, extract), consume()]);
     await new Promise<void>((resolve, reject) =>
       spool.end((err?: Error | null) => (err ? reject(err) : resolve())),
     );
