@@ -53,6 +53,8 @@ export interface ContextIndex {
 
 /** The unpacked context's root is a fresh `mkdtemp` directory: mode 0700. */
 const ROOT_PERM = 0o700;
+/** Pieces of the incoming stream are gathered up to this size before they are written and parsed. */
+const GATHER_BYTES = 256 * 1024;
 /** lstat's permission bits of a symlink on Linux. */
 const SYMLINK_PERM = 0o777;
 
@@ -71,10 +73,29 @@ export async function spoolTar(
   const captured = new Map<string, Buffer>();
   let exact = true;
   const spool = createWriteStream(spoolPath, { highWaterMark: 1 << 20 });
+  // Clients send a context in small pieces (the docker CLI writes each tar header on its own):
+  // they are gathered into large chunks first, or the spool's writes and the tar parser spend
+  // their time per piece.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const forward = (tee: Transform, cb: (err?: Error | null) => void) => {
+    const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    tee.push(chunk);
+    if (spool.write(chunk)) cb();
+    else spool.once('drain', () => cb());
+  };
   const tee = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      if (spool.write(chunk)) cb(null, chunk);
-      else spool.once('drain', () => cb(null, chunk));
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes >= GATHER_BYTES) forward(this, cb);
+      else cb();
+    },
+    flush(cb) {
+      if (pendingBytes > 0) forward(this, cb);
+      else cb();
     },
   });
   const extract = tar.extract();
@@ -90,26 +111,31 @@ export async function spoolTar(
     entries.set(name, entry);
   };
 
-  const consume = async () => {
-    for await (const entry of extract) {
-      const header = entry.header;
-      const name = normaliseEntryName(header.name);
-      const perm = (header.mode ?? 0o644) & 0o7777;
-      const mtime = header.mtime ?? new Date(0);
-      if (name === '') {
-        entry.resume();
-        continue;
-      }
-      if (header.type === 'file' || header.type === 'contiguous-file') {
-        // tar-stream records where the entry's data starts in the stream it was fed.
-        const offset = (header as { byteOffset?: number }).byteOffset;
-        if (offset === undefined) exact = false;
-        const hash = createHash('sha256');
-        const keep: Buffer[] | undefined = capture(name) ? [] : undefined;
-        for await (const chunk of entry) {
-          hash.update(chunk as Buffer);
-          keep?.push(chunk as Buffer);
-        }
+  /** One entry, synchronously: no per-entry async iterator (a context may hold many small files). */
+  const onEntry: (...args: tar.ExtractEvents['entry']) => void = (header, stream, next) => {
+    // An entry's stream fails with the archive's own error, which the pipeline below reports.
+    stream.on('error', () => undefined);
+    let name: string;
+    try {
+      name = normaliseEntryName(header.name);
+    } catch (err) {
+      // The pipeline rejects with it.
+      extract.destroy(err as Error);
+      return;
+    }
+    const perm = (header.mode ?? 0o644) & 0o7777;
+    const mtime = header.mtime ?? new Date(0);
+    if (name !== '' && (header.type === 'file' || header.type === 'contiguous-file')) {
+      // tar-stream records where the entry's data starts in the stream it was fed.
+      const offset = (header as { byteOffset?: number }).byteOffset;
+      if (offset === undefined) exact = false;
+      const hash = createHash('sha256');
+      const keep: Buffer[] | undefined = capture(name) ? [] : undefined;
+      stream.on('data', (chunk) => {
+        hash.update(chunk as Buffer);
+        keep?.push(chunk as Buffer);
+      });
+      stream.once('end', () => {
         if (keep) captured.set(name, Buffer.concat(keep));
         add(name, {
           type: 'file',
@@ -120,34 +146,45 @@ export async function spoolTar(
           size: header.size ?? 0,
           inode: { nlink: 1 },
         });
-        continue;
-      }
-      entry.resume();
-      if (header.type === 'directory') add(name, { type: 'directory', perm, mtime, children: [] });
-      else if (header.type === 'symlink') {
-        const target = header.linkname ?? '';
-        add(name, { type: 'symlink', perm: SYMLINK_PERM, mtime, target, inode: { nlink: 1 } });
-      } else if (header.type === 'link') {
-        // A second name of an inode already in the archive (its parents are directories: no
-        // symlink lies on the way); anything else is left to the safe unpack to judge.
-        const first = entries.get(normaliseEntryName(header.linkname ?? ''));
-        if (first?.inode === undefined || entries.has(name)) exact = false;
-        else {
-          add(name, first);
-          first.inode.nlink++;
-        }
-      }
-      // Devices and FIFOs are skipped when unpacking (`devices: 'skip'`), extension headers consumed.
+        next();
+      });
+      return;
     }
+    stream.once('end', () => next());
+    stream.resume();
+    if (name === '') return;
+    if (header.type === 'directory') add(name, { type: 'directory', perm, mtime, children: [] });
+    else if (header.type === 'symlink') {
+      const target = header.linkname ?? '';
+      add(name, { type: 'symlink', perm: SYMLINK_PERM, mtime, target, inode: { nlink: 1 } });
+    } else if (header.type === 'link') {
+      // A second name of an inode already in the archive (its parents are directories: no
+      // symlink lies on the way); anything else is left to the safe unpack to judge.
+      let first: IndexedEntry | undefined;
+      try {
+        first = entries.get(normaliseEntryName(header.linkname ?? ''));
+      } catch {
+        // A link name that climbs out of the context: the safe unpack refuses it.
+        first = undefined;
+      }
+      if (first?.inode === undefined || entries.has(name)) exact = false;
+      else {
+        add(name, first);
+        first.inode.nlink++;
+      }
+    }
+    // Devices and FIFOs are skipped when unpacking (`devices: 'skip'`), extension headers consumed.
   };
+  extract.on('entry', onEntry);
 
   // A failed write (a full disk) ends the read with its error; unhandled, it would end the process.
   spool.on('error', (err) => tee.destroy(err));
   try {
-    const raw = Readable.from(source);
+    // A request is read as it is; wrapping it in Readable.from costs an async step per piece.
+    const raw = source instanceof Readable ? source : Readable.from(source);
     const input = await decompressStream(raw);
     input.once('error', (err) => tee.destroy(err));
-    await Promise.all([pipeline(input, tee, extract), consume()]);
+    await pipeline(input, tee, extract);
     await new Promise<void>((resolve, reject) =>
       spool.end((err?: Error | null) => (err ? reject(err) : resolve())),
     );
