@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import {
   type FileHandle,
   chmod,
@@ -13,7 +13,6 @@ import {
 } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ContextSpool, IndexedEntry, IndexedInode } from '@ts-container/builder';
 import { type CopyOptions, type Ownership, isArchiveHead, mkdirInRoot, resolveInRoot } from './build-fs.js';
 import { invalidParameter } from './errors.js';
@@ -26,8 +25,10 @@ import { invalidParameter } from './errors.js';
  * links. Destination paths are resolved inside the root like every other COPY.
  */
 
-/** Files up to this size are read with one positional read and written with one write. */
-const SMALL_FILE = 1 << 20;
+/** Content is moved from the spool in pieces of up to this size. */
+const CHUNK = 1 << 20;
+/** Files of one directory written at once (the syscalls of each run on libuv's thread pool). */
+const FILES_IN_FLIGHT = 8;
 
 interface SpoolCopy {
   root: string;
@@ -36,8 +37,8 @@ interface SpoolCopy {
   owner: Ownership;
   mode: number | undefined;
   exclude: ((relPath: string) => boolean) | undefined;
-  /** The first name written for each inode of the context: later names become hard links. */
-  links: Map<IndexedInode, string>;
+  /** The first name written for each inode of the context: later names become hard links to it. */
+  links: Map<IndexedInode, { path: string; ready: Promise<void> }>;
 }
 
 /**
@@ -110,16 +111,18 @@ async function copyDirectory(
   create: boolean,
 ): Promise<boolean> {
   let made = false;
+  let host: string | undefined;
   const makeSelf = async () => {
     if (made) return;
     made = true;
-    const host = await mkdirInRoot(copy.root, dest, copy.owner);
+    host = await mkdirInRoot(copy.root, dest, copy.owner);
     // The copied directory itself is not copied, only its contents.
     if (rel === '') return;
     await chmod(host, copy.mode ?? entry.perm);
     await lchown(host, copy.owner.uid, copy.owner.gid);
   };
   if (create) await makeSelf();
+  const files: Array<{ child: IndexedEntry; dest: string }> = [];
   for (const name of entry.children ?? []) {
     const childRel = rel === '' ? name : `${rel}/${name}`;
     const childPath = path === '.' ? name : `${path}/${name}`;
@@ -135,67 +138,96 @@ async function copyDirectory(
     }
     if (excluded) continue;
     await makeSelf();
-    await copyEntry(copy, child, childDest);
+    files.push({ child, dest: childDest });
+  }
+  if (files.length > 0) {
+    // Resolved once for all its files: the copy makes no symlink that could stand in its way.
+    const parent = host ?? (await resolveInRoot(copy.root, dest));
+    let next = 0;
+    const worker = async () => {
+      while (next < files.length) {
+        const file = files[next++]!;
+        await copyEntry(copy, file.child, file.dest, parent);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FILES_IN_FLIGHT, files.length) }, worker));
   }
   if (made && rel !== '') {
-    const host = await resolveInRoot(copy.root, dest);
-    await utimes(host, entry.mtime, entry.mtime);
+    await utimes(host ?? (await resolveInRoot(copy.root, dest)), entry.mtime, entry.mtime);
   }
   return made;
 }
 
-/** One file or symlink to `dest` inside the root (its parent exists). */
-async function copyEntry(copy: SpoolCopy, entry: IndexedEntry, dest: string): Promise<void> {
-  const parent = await resolveInRoot(copy.root, posix.dirname(dest));
-  const target = join(parent, posix.basename(dest));
-  const existing = await lstat(target).catch(() => undefined);
-  if (existing?.isDirectory()) {
+/**
+ * Makes a new directory entry with `make`; a non-directory already there (from the parent
+ * image) is replaced, a directory is an error, as copyIntoRoot does.
+ */
+async function replacing<T>(target: string, dest: string, make: () => Promise<T>): Promise<T> {
+  try {
+    return await make();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  if ((await lstat(target)).isDirectory()) {
     throw invalidParameter(`cannot copy to non-directory: ${dest} is a directory`);
   }
-  if (existing) await rm(target, { force: true });
+  await rm(target, { force: true });
+  return make();
+}
+
+/** One file or symlink to `dest` inside the root; `parent` is its parent's host path, if known. */
+async function copyEntry(copy: SpoolCopy, entry: IndexedEntry, dest: string, parent?: string): Promise<void> {
+  const dir = parent ?? (await resolveInRoot(copy.root, posix.dirname(dest)));
+  const target = join(dir, posix.basename(dest));
   const inode = entry.inode;
-  const first = inode && inode.nlink > 1 ? copy.links.get(inode) : undefined;
-  if (first !== undefined) {
-    // Owner, mode and times are the inode's: already set through its first name.
-    await link(first, target);
+  if (inode && inode.nlink > 1) {
+    const first = copy.links.get(inode);
+    if (first !== undefined) {
+      // Owner, mode and times are the inode's: set through its first name.
+      await first.ready;
+      await replacing(target, dest, () => link(first.path, target));
+      return;
+    }
+    const written = writeEntry(copy, entry, dest, target);
+    // Later names wait for the first to be written (or to fail: the step fails with it).
+    copy.links.set(inode, { path: target, ready: written.catch(() => undefined) });
+    await written;
     return;
   }
-  if (inode && inode.nlink > 1) copy.links.set(inode, target);
+  await writeEntry(copy, entry, dest, target);
+}
+
+async function writeEntry(copy: SpoolCopy, entry: IndexedEntry, dest: string, target: string): Promise<void> {
+  const { uid, gid } = copy.owner;
   if (entry.type === 'symlink') {
-    await symlink(entry.target ?? '', target);
-    await lchown(target, copy.owner.uid, copy.owner.gid);
+    await replacing(target, dest, () => symlink(entry.target ?? '', target));
+    await lchown(target, uid, gid);
     await lutimes(target, entry.mtime, entry.mtime);
     return;
   }
-  await writeContent(copy, entry, target);
-  await lchown(target, copy.owner.uid, copy.owner.gid);
-  // After chown: chown clears set-id bits.
-  await chmod(target, copy.mode ?? entry.perm);
-  await utimes(target, entry.mtime, entry.mtime);
+  const out = await replacing(target, dest, () => open(target, 'wx', 0o600));
+  try {
+    await writeContent(copy, entry, out);
+    await out.chown(uid, gid);
+    // After chown: chown clears set-id bits.
+    await out.chmod(copy.mode ?? entry.perm);
+    await out.utimes(entry.mtime, entry.mtime);
+  } finally {
+    await out.close();
+  }
 }
 
-/** A file's content from its place in the spool to `target` (a new file). */
-async function writeContent(copy: SpoolCopy, entry: IndexedEntry, target: string): Promise<void> {
+/** A file's content from its place in the spool to `out` (a new, empty file). */
+async function writeContent(copy: SpoolCopy, entry: IndexedEntry, out: FileHandle): Promise<void> {
   const size = entry.size ?? 0;
   const offset = entry.offset ?? 0;
-  if (size <= SMALL_FILE) {
-    const buf = Buffer.allocUnsafe(size);
-    let done = 0;
-    while (done < size) {
-      const { bytesRead } = await copy.fh.read(buf, done, size - done, offset + done);
-      if (bytesRead === 0) throw invalidParameter('the build context ended early');
-      done += bytesRead;
-    }
-    const out = await open(target, 'wx', 0o600);
-    try {
-      await out.writeFile(buf);
-    } finally {
-      await out.close();
-    }
-    return;
+  const buf = Buffer.allocUnsafe(Math.min(size, CHUNK));
+  let done = 0;
+  while (done < size) {
+    const want = Math.min(buf.length, size - done);
+    const { bytesRead } = await copy.fh.read(buf, 0, want, offset + done);
+    if (bytesRead === 0) throw invalidParameter('the build context ended early');
+    await out.write(buf, 0, bytesRead);
+    done += bytesRead;
   }
-  await pipeline(
-    createReadStream(copy.spoolPath, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 }),
-    createWriteStream(target, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 }),
-  );
 }
