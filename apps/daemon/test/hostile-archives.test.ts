@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -277,6 +277,70 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     expect(tool2![4]).toBe(tool![4]);
     expect(lines[3]).toBe('tool');
   }, 60_000);
+
+  it('COPY from the spooled context makes the same layers as from the unpacked context', async () => {
+    const big = randomBytes(3 * 1024 * 1024 + 123);
+    const context: Entry[] = [
+      dockerfile(
+        // Into `/` only: a directory the step creates would carry the build's time.
+        'FROM busybox\nCOPY . /\nCOPY all/bin/tool big.bin empty layer1/bin/sh /\n',
+      ),
+      { name: '.dockerignore', body: 'all/skip*\ntwice\n' },
+      { name: 'all', type: 'dir', mode: 0o750 },
+      { name: 'all/bin', type: 'dir' },
+      { name: 'all/bin/tool', body: 'binary', mode: 0o755 },
+      { name: 'all/bin/sh', type: 'symlink', linkname: 'tool' },
+      { name: 'all/skipped', body: 'ignored' },
+      { name: 'all/deep', type: 'dir', mode: 0o700 },
+      { name: 'all/deep/er', type: 'dir' },
+      { name: 'all/deep/er/x', body: 'x', mode: 0o4755 },
+      { name: 'all/deep/er/abs', type: 'symlink', linkname: '/etc/passwd' },
+      { name: 'big.bin', body: big },
+      { name: 'empty', body: '' },
+      { name: 'layer1', type: 'dir' },
+      { name: 'layer1/bin', type: 'dir' },
+      { name: 'layer1/bin/tool', type: 'link', linkname: 'all/bin/tool' },
+      { name: 'layer1/bin/sh', type: 'link', linkname: 'all/bin/sh' },
+      { name: 'layer1/bin/tool2', type: 'link', linkname: 'all/bin/tool' },
+      { name: 'layer1/x', type: 'link', linkname: 'all/deep/er/x' },
+    ];
+    const layersOf = async (entries: Entry[], tag: string) => {
+      const r = await build(entries, `&nocache=1&t=${tag}`);
+      expect(streamError(r.body)).toBeUndefined();
+      const inspect = await call(daemon.socketPath, 'GET', `/images/${tag}/json`);
+      return (JSON.parse(inspect.body) as { RootFS: { Layers: string[] } }).RootFS.Layers;
+    };
+    const spooled = await layersOf(context, 'spooled:test');
+    // A name given twice is something the index cannot predict: that context is unpacked whole
+    // and copied from disk (the path every context took before COPY read the spool).
+    const unpacked = await layersOf(
+      [...context, { name: 'twice', body: 'a' }, { name: 'twice', body: 'b' }],
+      'unpacked:test',
+    );
+    expect(spooled).toHaveLength(3);
+    expect(spooled).toEqual(unpacked);
+    const run = await daemon.tsctr([
+      'run',
+      '--rm',
+      'spooled:test',
+      'sh',
+      '-c',
+      'cd / && stat -c "%n %F %h %a" layer1/bin/tool2 layer1/x all all/deep/er/x empty big.bin && stat -c "%n %F" layer1/bin/sh sh && ls all && md5sum big.bin',
+    ]);
+    expect(run.stdout.trim().split('\n')).toEqual([
+      'layer1/bin/tool2 regular file 3 755',
+      'layer1/x regular file 2 4755',
+      'all directory 4 750',
+      'all/deep/er/x regular file 2 4755',
+      'empty regular empty file 1 644',
+      'big.bin regular file 1 644',
+      'layer1/bin/sh symbolic link',
+      'sh symbolic link',
+      'bin',
+      'deep',
+      `${createHash('md5').update(big).digest('hex')}  big.bin`,
+    ]);
+  }, 120_000);
 
   it("a volume's copy-up and a working directory do not follow an image symlink out to the host", async () => {
     const r = await build(

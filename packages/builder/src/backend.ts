@@ -1,5 +1,5 @@
 import type { HistoryEntry, ImageRunConfig } from '@ts-container/image';
-import type { ContextSource } from './context.js';
+import type { ContextSource, ContextSpool } from './context.js';
 
 /**
  * The contract between the build executor and whatever runs the steps (the engine's
@@ -54,6 +54,8 @@ export type CopySource =
       path: string;
       absolute: string;
       type: ContextSource['type'];
+      /** Set when the source is read from the spooled tar context rather than from `absolute`. */
+      spool?: ContextSpool;
       exclude: (relPath: string) => boolean;
     }
   /** A path (may hold wildcards) inside another image: a stage's result or an external image. */

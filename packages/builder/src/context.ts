@@ -4,7 +4,7 @@ import { lstat, mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { extractArchive, resolveInRoot } from '@ts-container/image';
-import { type ContextIndex, spoolTar } from './context-index.js';
+import { type ContextIndex, type IndexedEntry, spoolTar } from './context-index.js';
 import { PatternMatcher, parseDockerignore } from './dockerignore.js';
 import { BuildContextError } from './errors.js';
 
@@ -20,6 +20,19 @@ export interface ContextSource {
   /** Absolute host path. */
   absolute: string;
   type: 'file' | 'directory' | 'symlink';
+  /**
+   * Set when the source is read from the spooled tar context (no symlink on its way): its
+   * entries are read through this, and {@link absolute} does not exist on disk.
+   */
+  spool?: ContextSpool;
+}
+
+/** A spooled tar context's entries, for reading them straight into a layer. */
+export interface ContextSpool {
+  /** The spool file: the decompressed archive; entries' `offset`s point into it. */
+  readonly path: string;
+  /** The entry at a context-relative path (`.` the root), read literally (no symlink followed). */
+  entry(path: string): IndexedEntry | undefined;
 }
 
 const GLOB_CHARS = /[*?[\\]/;
@@ -78,10 +91,15 @@ export class BuildContext {
     /** The tar context's index: entries are looked up and checksummed without the disk. */
     private readonly index?: ContextIndex,
     unpack?: () => Promise<void>,
+    spoolPath?: string,
   ) {
     this.matcher = new PatternMatcher(ignorePatterns);
     this.unpack = unpack;
+    const entries = index?.entries;
+    if (entries && spoolPath !== undefined) this.spool = { path: spoolPath, entry: (p) => entries.get(p) };
   }
+
+  private readonly spool: ContextSpool | undefined;
 
   /** A context that is a directory on this host (not copied; read in place). */
   static async fromDirectory(dir: string, options: BuildContextOptions = {}): Promise<BuildContext> {
@@ -93,9 +111,10 @@ export class BuildContext {
 
   /**
    * A context sent as a tar stream (what the Docker API's POST /build receives). It is spooled
-   * to one file and indexed as it arrives (see context-index.ts); its files are unpacked into a
-   * temporary directory only when a step needs them ({@link materialize}), every entry resolved
-   * inside that directory. {@link close} removes both.
+   * to one file and indexed as it arrives (see context-index.ts); sources are read from the
+   * spool. Only an archive the index cannot predict, or a source reached through a symlink, has
+   * the context unpacked into a temporary directory ({@link materialize}), every entry resolved
+   * inside it. {@link close} removes both.
    */
   static async fromTar(
     tar: AsyncIterable<Uint8Array> | Buffer,
@@ -124,7 +143,7 @@ export class BuildContext {
       }
       const ignore = index.captured.get('.dockerignore');
       const patterns = ignore === undefined ? [] : parseDockerignore(ignore.toString('utf8'));
-      return new BuildContext(dir, patterns, dockerfile, cleanup, index, unpack);
+      return new BuildContext(dir, patterns, dockerfile, cleanup, index, unpack, spool);
     } catch (e) {
       await cleanup();
       throw e;
@@ -202,11 +221,15 @@ export class BuildContext {
 
   /** A context path's entry; symlinks on the way are followed inside the context, never out of it. */
   private async entry(path: string): Promise<ContextSource> {
-    if (this.index) {
-      // An exact index has no symlinks: the path is the entry's own.
+    if (this.index && this.spool) {
+      const absolute = path === '.' ? this.root : join(this.root, path);
       const e = this.index.entries.get(path);
-      if (!e) throw new BuildContextError(`stat ${path}: file does not exist`, 'not-found');
-      return { path, absolute: path === '.' ? this.root : join(this.root, path), type: e.type };
+      if (e) return { path, absolute, type: e.type, spool: this.spool };
+      // Not an entry of its own: missing, or reached through a symlink, which is followed on
+      // disk (inside the context) once the context is unpacked.
+      if (!this.throughSymlink(path))
+        throw new BuildContextError(`stat ${path}: file does not exist`, 'not-found');
+      await this.materialize();
     }
     const absolute = path === '.' ? this.root : await resolveInRoot(this.root, path, false);
     const st = await lstat(absolute);
@@ -214,11 +237,25 @@ export class BuildContext {
     return { path, absolute, type };
   }
 
-  /** Every non-excluded context-relative path under `dir`, sorted, directories included. */
-  async walk(dir: string): Promise<string[]> {
+  /** Whether a path that is not an index entry leads through a symlink of the context. */
+  private throughSymlink(path: string): boolean {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const e = this.index?.entries.get(parts.slice(0, i).join('/'));
+      if (e?.type === 'symlink') return true;
+      if (e?.type !== 'directory') return false;
+    }
+    return false;
+  }
+
+  /**
+   * Every non-excluded context-relative path under `dir`, sorted, directories included; `absDir`
+   * is where `dir` is on disk when it was reached through a symlink (resolved inside the context).
+   */
+  async walk(dir: string, absDir?: string): Promise<string[]> {
     const out: string[] = [];
     const index = this.index;
-    if (index) {
+    if (index?.entries.get(dir)?.type === 'directory') {
       const visitIndexed = (rel: string) => {
         for (const name of index.entries.get(rel)?.children ?? []) {
           const child = rel === '.' ? name : `${rel}/${name}`;
@@ -231,8 +268,9 @@ export class BuildContext {
       visitIndexed(dir);
       return out;
     }
+    const base = absDir ?? (dir === '.' ? this.root : join(this.root, dir));
     const visit = async (rel: string) => {
-      const abs = rel === '.' ? this.root : join(this.root, rel);
+      const abs = rel === dir ? base : join(base, rel.slice(dir === '.' ? 0 : dir.length + 1));
       const names = (await readdir(abs)).sort();
       for (const name of names) {
         const child = rel === '.' ? name : `${rel}/${name}`;
@@ -253,12 +291,13 @@ export class BuildContext {
    * content or link target). Owners and timestamps are left out, as Docker leaves them out.
    */
   async checksum(source: ContextSource): Promise<string> {
-    const index = this.index;
+    const index = source.spool === undefined ? undefined : this.index;
     const header = async (abs: string, name: string, rel: string): Promise<string> => {
       const indexed = index?.entries.get(rel);
       if (indexed) {
         const perm = indexed.perm.toString(8);
         if (indexed.type === 'directory') return `${name}\0dir\0${perm}\n`;
+        if (indexed.type === 'symlink') return `${name}\0symlink\0${perm}\0${indexed.target}\n`;
         return `${name}\0file\0${perm}\0${indexed.sha256}\n`;
       }
       const st = await lstat(abs);
@@ -273,8 +312,9 @@ export class BuildContext {
     const h = createHash('sha256');
     h.update(await header(source.absolute, '.', source.path));
     const prefix = source.path === '.' ? '' : `${source.path}/`;
-    for (const p of await this.walk(source.path)) {
-      h.update(await header(join(this.root, p), p.slice(prefix.length), p));
+    const walked = index ? await this.walk(source.path) : await this.walk(source.path, source.absolute);
+    for (const p of walked) {
+      h.update(await header(join(source.absolute, p.slice(prefix.length)), p.slice(prefix.length), p));
     }
     return `dir:${h.digest('hex')}`;
   }

@@ -67,6 +67,7 @@ export async function copyStep(stage: StageBuilder, inst: CopyInstruction): Prom
           path: entry.path,
           absolute: entry.absolute,
           type: entry.type,
+          ...(entry.spool ? { spool: entry.spool } : {}),
           exclude: (rel) => {
             if (context.isExcluded(rel)) return true;
             if (!excludes) return false;
@@ -126,7 +127,5 @@ export async function copyStep(stage: StageBuilder, inst: CopyInstruction): Prom
   if (chown !== undefined) copy.chown = chown;
   if (chmod !== undefined) copy.chmod = chmod;
   if (state.author !== undefined) copy.author = state.author;
-  // The context's files are written out only now, for the first step that needs them.
-  if (context && sources.some((s) => s.kind === 'context')) await context.materialize();
   stage.finish(await session.backend.copy(copy));
 }

@@ -22,8 +22,10 @@ export {
   cleanSource,
   combineChecksums,
   type ContextSource,
+  type ContextSpool,
   matchPath,
 } from './context.js';
+export type { IndexedEntry, IndexedInode } from './context-index.js';
 export { compileIgnorePattern, PatternMatcher, parseDockerignore } from './dockerignore.js';
 export {
   BuildContextError,

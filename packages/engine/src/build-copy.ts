@@ -17,6 +17,7 @@ import {
   readFileInRoot,
   resolveInRoot,
 } from './build-fs.js';
+import { copyFromSpool, spoolFileIsArchive, spoolFileStream } from './build-spool.js';
 import { notFound } from './errors.js';
 import { resolveUser } from './user.js';
 
@@ -140,19 +141,24 @@ async function copySource(
     }
     return;
   }
+  const spool = source.spool;
   if (source.type === 'directory') {
     await mkdirInRoot(root, step.dest, options.owner);
-    await copyIntoRoot(root, source.absolute, step.dest, {
-      ...options,
-      exclude: (rel) => source.exclude(source.path === '.' ? rel : `${source.path}/${rel}`),
-    });
+    const exclude = (rel: string) => source.exclude(source.path === '.' ? rel : `${source.path}/${rel}`);
+    if (spool) await copyFromSpool(root, spool, source.path, step.dest, { ...options, exclude });
+    else await copyIntoRoot(root, source.absolute, step.dest, { ...options, exclude });
     return;
   }
-  if (step.extractArchives && source.type === 'file' && (await isArchive(source.absolute))) {
+  const archive =
+    step.extractArchives &&
+    source.type === 'file' &&
+    (spool ? await spoolFileIsArchive(spool, source.path) : await isArchive(source.absolute));
+  if (archive) {
     // Unpacked on the host into a fresh directory first, then copied in with the in-root
     // path resolution: the archive's own paths and links can never reach outside the image.
     const unpacked = await mkdtemp(join(work, 'archive-'));
-    await extractArchive(createReadStream(source.absolute), unpacked, {
+    const content = spool ? spoolFileStream(spool, source.path) : createReadStream(source.absolute);
+    await extractArchive(content, unpacked, {
       whiteouts: 'none',
       sameOwner: true,
     }).catch((err: unknown) => {
@@ -165,7 +171,9 @@ async function copySource(
     });
     return;
   }
-  await copyIntoRoot(root, source.absolute, destFor(posix.basename(source.path)), options);
+  const dest = destFor(posix.basename(source.path));
+  if (spool) await copyFromSpool(root, spool, source.path, dest, options);
+  else await copyIntoRoot(root, source.absolute, dest, options);
 }
 
 /** The new image's config: the parent's, with the step's run config and history appended. */

@@ -211,14 +211,18 @@ export async function isArchive(path: string): Promise<boolean> {
   try {
     const buf = Buffer.alloc(512);
     const { bytesRead } = await fh.read(buf, 0, 512, 0);
-    const head = buf.subarray(0, bytesRead);
-    if (head[0] === 0x1f && head[1] === 0x8b) return true;
-    if (head.subarray(0, 3).toString('latin1') === 'BZh') return true;
-    if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return true;
-    return bytesRead >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar';
+    return isArchiveHead(buf.subarray(0, bytesRead));
   } finally {
     await fh.close();
   }
+}
+
+/** Whether a file's first (up to 512) bytes are those of a tar archive, plain or compressed. */
+export function isArchiveHead(head: Buffer): boolean {
+  if (head[0] === 0x1f && head[1] === 0x8b) return true;
+  if (head.subarray(0, 3).toString('latin1') === 'BZh') return true;
+  if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return true;
+  return head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar';
 }
 
 /** Reads a file inside the root (symlinks resolved within it), or undefined. */
