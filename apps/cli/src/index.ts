@@ -2,9 +2,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { isatty } from 'node:tty';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_SOCKET, EngineClient } from '@ts-container/api';
 import { runCli } from '@ts-container/cli';
+import { LazyOutput } from './output.js';
 
 const DEFAULT_DATA_ROOT = '/var/lib/tsctr';
 
@@ -25,6 +26,8 @@ function daemonCommand(): string[] {
  * socket, start the daemon in the background (logging under the data root) and wait for it.
  */
 async function startDaemon(socketPath: string): Promise<boolean> {
+  // Loaded here: `tsctr --version` has no use for the API client.
+  const { DEFAULT_SOCKET, EngineClient } = await import('@ts-container/api');
   if (process.getuid?.() !== 0 || socketPath !== DEFAULT_SOCKET) return false;
   mkdirSync(DEFAULT_DATA_ROOT, { recursive: true });
   const logPath = join(DEFAULT_DATA_ROOT, 'tsctrd.log');
@@ -44,26 +47,41 @@ async function startDaemon(socketPath: string): Promise<boolean> {
 }
 
 // `tsctr events | head`: a reader that went away ends the command quietly, as the docker CLI does.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
-});
+const stdout = new LazyOutput(
+  1,
+  () => process.stdout,
+  (err) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  },
+);
+const stderr = new LazyOutput(
+  2,
+  () => process.stderr,
+  (err) => {
+    throw err;
+  },
+);
 
 // No top-level await: the bundle is CommonJS (see tsup.config.ts).
 void runCli(
   process.argv.slice(2),
   {
-    stdout: process.stdout,
-    stderr: process.stderr,
+    stdout: stdout.writable(),
+    stderr: stderr.writable(),
     // Made on first use: most commands never read stdin, and opening it costs start-up time.
     get stdin() {
       return process.stdin;
     },
     env: process.env,
-    stdoutIsTTY: process.stdout.isTTY === true,
+    // Asked on first use: node:tty loads Bun's streams.
+    get stdoutIsTTY() {
+      return isatty(1);
+    },
   },
   { program: 'tsctr', startDaemon },
 ).then((code) => {
   // Let pending writes reach a pipe before exiting.
-  process.stdout.write('', () => process.exit(code));
+  if (stdout.made) stdout.real().write('', () => process.exit(code));
+  else process.exit(code);
 });
