@@ -1,7 +1,6 @@
 import { ApiClient, ApiError, DaemonUnreachableError } from '@ts-container/api';
 import type { CliOptions } from './cli.js';
 import { findCommand, loadCommands } from './command-table.js';
-import { completeWords } from './commands/completion.js';
 import { type CliIO, type Command, CommandError, write } from './context.js';
 import { type ConnectionFlags, DEFAULT_CONTEXT, configDir, resolveContext } from './docker-config.js';
 import { type FlagSpec, type FlagValues, parseFlags } from './flags.js';
@@ -119,6 +118,7 @@ export async function complete(
   const resolved = await resolveContext(connection, io.env).catch(() => undefined);
   const client = resolved ? new ApiClient(resolved.endpoint) : undefined;
   const commands = await loadCommands();
+  const { completeWords } = await import('./commands/completion.js');
   for (const word of await completeWords(globals.args, {
     client,
     program,
