@@ -100,6 +100,12 @@ export default preset({
   treeshake: true,
   shims: true,
   esbuildPlugins: [lazyModules()],
+  // The workspace packages from their sources, module by module (not their one-file dist/):
+  // the modules only a command's module imports (image, registry, builder, most of api) then
+  // stay unevaluated until that command runs (see packages/cli/src/command-table.ts).
+  esbuildOptions(options) {
+    options.conditions = ['@ts-container/source'];
+  },
 
   // The package is `"type": "module"`; this tells Node the bundle in dist/ is CommonJS.
   onSuccess: async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineClient } from '@ts-container/api';
 import { describe, expect, it } from 'vitest';
-import { COMMANDS, GROUPS, findCommand } from './cli.js';
+import { GROUPS, findCommand, loadCommands } from './cli.js';
 import { completeWords } from './commands/completion.js';
 
 /** A client whose answers are the test's: completion only lists objects. */
@@ -22,14 +22,15 @@ class FakeClient extends EngineClient {
   }
 }
 
+const commands = await loadCommands();
 const options = {
   client: new FakeClient(),
   program: 'tsctr',
   configDir: mkdtempSync(join(tmpdir(), 'completion-')),
   globalFlags: [],
-  commands: COMMANDS,
+  commands,
   groups: GROUPS,
-  findCommand,
+  findCommand: (words: string[]) => findCommand(words, commands),
 };
 
 describe('completion candidates', () => {

@@ -1,4 +1,4 @@
-export { type CliOptions, COMMANDS, runCli } from './cli.js';
+export { type CliOptions, loadCommands, runCli } from './cli.js';
 export { type CliIO, type Command, type CommandContext, CommandError } from './context.js';
 export { parseBytes, parseDuration, parsePublish, parseRestart } from './container-options.js';
 export { buildCreateRequest } from './create-request.js';

@@ -2,8 +2,9 @@ import { API_VERSION, DaemonUnreachableError } from '@ts-container/api';
 import { type Command, write } from '../context.js';
 import { unreachableMessage } from '../messages.js';
 import { renderTemplate } from '../template.js';
+import { CLIENT_VERSION } from '../version.js';
 
-export const CLIENT_VERSION = '0.1.0';
+export { CLIENT_VERSION };
 
 export const versionCommand: Command = {
   name: 'version',
