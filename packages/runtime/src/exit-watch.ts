@@ -123,11 +123,17 @@ export async function waitForExit(deps: ExitWatchDeps, signal?: AbortSignal): Pr
       if (err) reject(err);
       else resolve(status!);
     };
+    // Once its monitor is found dead, the exit file that appears is the one written for it.
+    let dying = false;
     const check = async (withMonitor: boolean): Promise<ExitStatus | undefined> => {
+      if (dying) return undefined;
       const status = await deps.status();
       if (status || !withMonitor || !monitorAlive || (await monitorAlive())) return status;
       // conmon writes the exit file before it exits: read again now that it is gone.
-      return (await deps.status()) ?? deps.monitorDied();
+      const last = await deps.status();
+      if (last || dying) return last;
+      dying = true;
+      return deps.monitorDied();
     };
     const run = (withMonitor: boolean) => {
       check(withMonitor).then((s) => s && finish(undefined, s), finish);
