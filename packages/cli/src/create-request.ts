@@ -194,6 +194,8 @@ export function buildCreateRequest(
     labels[HEALTH_ON_FAILURE_LABEL] = onFailure;
   }
 
+  // `run -d` attaches nothing: stdin stays open for any later attach (the docker CLI's run).
+  const attached = flags.detach !== true;
   const request: ContainerCreateRequest = {
     Image: image,
     Cmd: command.length > 0 ? command : null,
@@ -202,10 +204,10 @@ export function buildCreateRequest(
     ExposedPorts: exposed as Record<string, Record<string, never>>,
     Tty: flags.tty === true,
     OpenStdin: flags.interactive === true,
-    StdinOnce: flags.interactive === true,
-    AttachStdin: flags.interactive === true,
-    AttachStdout: true,
-    AttachStderr: true,
+    StdinOnce: attached && flags.interactive === true,
+    AttachStdin: attached && flags.interactive === true,
+    AttachStdout: attached,
+    AttachStderr: attached,
     HostConfig: hostConfig,
   };
   const anonymous = list('volume').filter((v) => !v.includes(':'));

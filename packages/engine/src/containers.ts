@@ -249,7 +249,13 @@ export class ContainerService {
     this.logShipper.follow(this.store.get(id));
     const done = this.runtime
       .wait(id)
-      .then((status) => this.handleExit(id, status.exitCode, status.oomKilled))
+      .then((status) => {
+        if (status.monitorDied)
+          this.options.logger.warn(
+            `container ${id}: its monitor (conmon) died; killed, exit code ${status.exitCode}`,
+          );
+        return this.handleExit(id, status.exitCode, status.oomKilled);
+      })
       .catch((err: unknown) => this.options.logger.error(`container ${id}: ${String(err)}`));
     this.exits.set(id, done);
   }

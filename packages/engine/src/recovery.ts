@@ -22,8 +22,9 @@ export interface ContainerRecoveryDeps {
 }
 
 /**
- * After a daemon restart: containers that were running are either still running under
- * their monitor (watch them again) or ended while we were away (record their exit); then
+ * After a daemon restart: containers that were running are either still running (watch them
+ * again; a watch also notices a monitor that died) or ended while we were away (record their
+ * exit); then
  * restart policies act as at daemon start.
  */
 export async function recoverContainers(deps: ContainerRecoveryDeps): Promise<void> {
@@ -34,12 +35,15 @@ export async function recoverContainers(deps: ContainerRecoveryDeps): Promise<vo
       continue;
     }
     const state = await deps.runtime.state(c.Id);
-    if (state && (state.status === 'running' || state.status === 'paused')) {
-      deps.watch(c.Id);
-      continue;
-    }
-    const status = await deps.runtime.exitStatus(c.Id);
-    await deps.recordExit(c.Id, status?.exitCode ?? 255, status?.oomKilled ?? false);
+    const status =
+      state && (state.status === 'running' || state.status === 'paused')
+        ? undefined
+        : await deps.runtime.exitStatus(c.Id);
+    // Still running, or ended without an exit file (its monitor died first): the watch waits
+    // for conmon, or finds it gone and kills what is left, then records the end (137, as
+    // containerd reports for a dead shim).
+    if (status) await deps.recordExit(c.Id, status.exitCode, status.oomKilled);
+    else deps.watch(c.Id);
   }
   // Docker starts `always` containers, and `unless-stopped` ones not stopped by the user,
   // when the daemon starts.

@@ -29,9 +29,11 @@ export async function attachStdin(
   // Named relative to the bundle: a unix socket's address holds at most 107 bytes, which a
   // deep --exec-root passes (socat would fail to connect and the client wait for ever).
   const address = `UNIX-CONNECT:${relative(bundle, socket)},socktype=5`;
-  // -u: one direction only (our input to the socket); output is read from the log file.
-  // -d -d: socat says when it is connected ("starting data transfer loop") and why it failed.
-  const bridge = execa(socat, ['-d', '-d', '-u', '-', address], {
+  // Both directions: conmon writes the container's output to every attached connection and
+  // blocks (log and all) once one is full, so what it sends is read and dropped (stdout
+  // ignored); the output is read from the log file. -d -d: socat says when it is connected
+  // ("starting data transfer loop") and why it failed.
+  const bridge = execa(socat, ['-d', '-d', '-', address], {
     cwd: bundle,
     stdin: 'pipe',
     stdout: 'ignore',

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { watch } from 'node:fs';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { attachStdin, reopenLog, resizeTerminal } from './attach.js';
 import { RuntimeError } from './errors.js';
+import { type ExitStatus, recordMonitorDeath, waitForExit } from './exit-watch.js';
 import { readLogRecords } from './log-file.js';
 import { launchMonitor, readExitCode, wasOomKilled } from './monitor.js';
 import {
@@ -82,11 +82,6 @@ export interface ExecCommand {
   remove(): Promise<void>;
 }
 
-export interface ExitStatus {
-  exitCode: number;
-  oomKilled: boolean;
-}
-
 /**
  * Turns a root filesystem and a configuration into a supervised, isolated process: writes the
  * OCI bundle, starts it under a conmon monitor and the OCI runtime, and reports its exit.
@@ -99,6 +94,8 @@ export class ContainerRuntime {
    * costs crun 11-15 ms of every create, and most containers share one profile.
    */
   private readonly compiledSeccomp = new Map<string, string>();
+  /** Containers whose conmon died, being killed and recorded (once, whoever waits). */
+  private readonly monitorDeaths = new Map<string, Promise<ExitStatus>>();
 
   private constructor(
     readonly stateDir: string,
@@ -364,33 +361,28 @@ export class ContainerRuntime {
     return { exitCode, oomKilled: await wasOomKilled(this.persistDir(id)) };
   }
 
-  /** Resolves when the container's process has exited (conmon has written its exit file). */
-  async wait(id: string, signal?: AbortSignal): Promise<ExitStatus> {
-    const done = await this.exitStatus(id);
-    if (done) return done;
-    return new Promise<ExitStatus>((resolve, reject) => {
-      let settled = false;
-      const finish = (err?: unknown, status?: ExitStatus) => {
-        if (settled) return;
-        settled = true;
-        watcher.close();
-        clearInterval(poll);
-        signal?.removeEventListener('abort', onAbort);
-        if (err) reject(err);
-        else resolve(status!);
-      };
-      const check = () => {
-        this.exitStatus(id).then((s) => s && finish(undefined, s), finish);
-      };
-      const watcher = watch(this.exitDir, (_event, file) => {
-        if (file === id) check();
-      });
-      // inotify can miss an event on some filesystems; a slow poll backs it up.
-      const poll = setInterval(check, 1000);
-      const onAbort = () => finish(signal?.reason ?? new Error('aborted'));
-      signal?.addEventListener('abort', onAbort);
-      check();
-    });
+  /**
+   * Resolves when the container's process has exited: conmon has written its exit file, or
+   * conmon died (then what is left of the container is killed: see {@link waitForExit}).
+   */
+  wait(id: string, signal?: AbortSignal): Promise<ExitStatus> {
+    const watched = {
+      id,
+      exitDir: this.exitDir,
+      bundle: this.bundleDir(id),
+      status: () => this.exitStatus(id),
+    };
+    const monitorDied = () => {
+      let death = this.monitorDeaths.get(id);
+      if (!death) {
+        death = recordMonitorDeath({ ...watched, killAll: () => this.kill(id, 'SIGKILL', true) }).finally(
+          () => this.monitorDeaths.delete(id),
+        );
+        this.monitorDeaths.set(id, death);
+      }
+      return death;
+    };
+    return waitForExit({ ...watched, monitorDied }, signal);
   }
 
   /**

@@ -5,9 +5,9 @@ export {
   type CreateOptions,
   type ExecCommand,
   type ExecProcessOptions,
-  type ExitStatus,
   type UnusableRuntime,
 } from './container-runtime.js';
+export { type ExitStatus, MONITOR_DIED_EXIT_CODE } from './exit-watch.js';
 export {
   ALL_CAPABILITIES,
   DEFAULT_CAPABILITIES,
