@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { e2eSkip, useDaemon } from '@ts-container/test-harness';
 import { describe, expect, it } from 'vitest';
-import { api, frames, rawRequest, readHead } from './raw-http.js';
+import { api, dechunk, frames, rawRequest, readHead } from './raw-http.js';
 
 const skip = e2eSkip('logs race test');
 const ROUNDS = Number(process.env.LOGS_RACE_ROUNDS ?? 30);
@@ -37,20 +37,6 @@ function readChunked(socket: Socket, first: Buffer): Promise<Buffer> {
     socket.once('close', () => reject(new Error(`closed before the body's end: ${buf.toString()}`)));
     socket.resume();
   });
-}
-
-function dechunk(buf: Buffer): Buffer {
-  const out: Buffer[] = [];
-  let i = 0;
-  while (i < buf.length) {
-    const nl = buf.indexOf('\r\n', i);
-    if (nl < 0) break;
-    const size = Number.parseInt(buf.subarray(i, nl).toString(), 16);
-    if (!size) break;
-    out.push(buf.subarray(nl + 2, nl + 2 + size));
-    i = nl + 2 + size + 2;
-  }
-  return Buffer.concat(out);
 }
 
 /**

@@ -97,7 +97,8 @@ export async function api<T = unknown>(
   return { status, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
-function dechunk(buf: Buffer): Buffer {
+/** The data of a complete chunked body. */
+export function dechunk(buf: Buffer): Buffer {
   const out: Buffer[] = [];
   let i = 0;
   while (i < buf.length) {
