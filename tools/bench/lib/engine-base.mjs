@@ -10,6 +10,8 @@ export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '
 /** `BENCH_TSCTRD` runs another build of the daemon (e.g. main's, for an A/B comparison). */
 export const TSCTRD_BIN = process.env.BENCH_TSCTRD ?? join(REPO_ROOT, 'apps/daemon/dist/index.js');
 export const TSCTR_BIN = join(REPO_ROOT, 'apps/cli/dist/index.js');
+/** The single executable Bun compiles, what tools/bootstrap links as `tsctr` when it is built. */
+export const TSCTR_COMPILED = join(REPO_ROOT, 'apps/cli/compiled/tsctr');
 /** The same docker CLI (28) talks to dockerd and to tsctrd, so client cost is equal. */
 export const DOCKER_CLI = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : '/usr/bin/docker';
 

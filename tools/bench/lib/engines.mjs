@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 // The engines under test, each started privately on temp roots so the suite never touches a
 // daemon or store someone else uses, and stopped (with everything it left in the kernel)
 // afterwards: our tsctrd, Debian's dockerd (+ its managed containerd) and podman (no daemon).
-import { existsSync, openSync } from 'node:fs';
-import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync, openSync, statSync } from 'node:fs';
+import { chmod, copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   DOCKER_CLI,
@@ -11,6 +11,7 @@ import {
   REPO_ROOT,
   TSCTRD_BIN,
   TSCTR_BIN,
+  TSCTR_COMPILED,
   commandExists,
   findPids,
   killQuietly,
@@ -31,7 +32,14 @@ export {
 } from './engine-base.mjs';
 export { PodmanEngine } from './podman-engine.mjs';
 
-/** Our daemon on private roots, driven by `tsctr` (Node) — what a user of ours types. */
+/** Whether the Bun-compiled tsctr exists and was built from the current bundle (else it would time old code). */
+function compiledIsCurrent() {
+  if (!existsSync(TSCTR_COMPILED)) return false;
+  const bundle = join(dirname(TSCTR_BIN), 'main.js');
+  return !existsSync(bundle) || statSync(bundle).mtimeMs <= statSync(TSCTR_COMPILED).mtimeMs;
+}
+
+/** Our daemon on private roots, driven by `tsctr` (the compiled binary bootstrap links, else Node) — what a user of ours types. */
 export class TsctrEngine extends Engine {
   id = 'tsctr';
   label = 'ts-container (tsctr → tsctrd)';
@@ -59,9 +67,8 @@ export class TsctrEngine extends Engine {
   }
 
   cli(args, options = {}) {
-    // BENCH_TSCTR_CLI: an executable to time as tsctr instead of the Node bundle (the binary Bun compiles).
-    const [cmd, pre] = process.env.BENCH_TSCTR_CLI
-      ? [process.env.BENCH_TSCTR_CLI, []]
+    const [cmd, pre] = this.compiledCli
+      ? [this.compiledCli, []]
       : [process.execPath, [this.cliPath ?? TSCTR_BIN]];
     return run(cmd, [...pre, ...args], {
       ...options,
@@ -77,6 +84,15 @@ export class TsctrEngine extends Engine {
     this.cliPath = join(this.dir, 'tsctr.cjs');
     await copyFile(TSCTR_BIN, this.cliPath);
     await copyFile(join(dirname(TSCTR_BIN), 'main.js'), join(this.dir, 'main.js'));
+    // What tools/bootstrap links is timed: the compiled binary when it is built from the current bundle
+    // (copied too); BENCH_TSCTR_CLI=node times the Node bundle, BENCH_TSCTR_CLI=PATH another executable.
+    const wanted = process.env.BENCH_TSCTR_CLI;
+    if (wanted && wanted !== 'node') this.compiledCli = wanted;
+    else if (!wanted && compiledIsCurrent()) {
+      this.compiledCli = join(this.dir, 'tsctr');
+      await copyFile(TSCTR_COMPILED, this.compiledCli);
+      await chmod(this.compiledCli, 0o755);
+    }
     this.socketPath = join(this.dir, 'tsctr.sock');
     this.env = { DOCKER_HOST: `unix://${this.socketPath}`, XDG_CACHE_HOME: join(this.dir, 'cache') };
     const log = openSync(join(this.dir, 'tsctrd.log'), 'a');
@@ -114,7 +130,8 @@ export class TsctrEngine extends Engine {
     const dirty = (
       await sh(`git -C ${REPO_ROOT} status --porcelain | head -1`, { check: false })
     ).stdout.trim();
-    this.version = `tsctrd ${pkg.version} (${commit}${dirty ? '+uncommitted' : ''}), node ${process.version}`;
+    const cli = this.compiledCli ? 'CLI compiled by Bun' : 'CLI on Node';
+    this.version = `tsctrd ${pkg.version} (${commit}${dirty ? '+uncommitted' : ''}), node ${process.version}, ${cli}`;
   }
 
   async daemonProcesses() {
