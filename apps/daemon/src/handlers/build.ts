@@ -25,6 +25,8 @@ function jsonParam<T>(query: URLSearchParams, name: string, schema: z.ZodType<T>
   } catch {
     throw new HttpError(400, `invalid ${name} value: ${raw}`);
   }
+  // Go's decoder reads `null` as an empty value: docker CLI 20.10 sends `ulimits=null`.
+  if (parsed === null) return undefined;
   const result = schema.safeParse(parsed);
   if (!result.success) throw new HttpError(400, `invalid ${name} value: ${raw}`);
   return result.data;
