@@ -105,29 +105,36 @@ export async function bigBuildContext(root, sizeMiB) {
   return dir;
 }
 
+export const TREE_FILES = 5000;
+const TREE_DIRS = 50;
+
 /**
- * A two-stage build whose context holds `files` small files: `COPY` of the tree, a `RUN` writing
- * 200 files, a `RUN tar` of the tree, `COPY --from` of the tarball (the heavier build of issue 20).
+ * The context: `tree/dNN/fNNN` (5,000 files of ~100 bytes in 50 directories) and a Dockerfile
+ * that copies the tree, writes 200 files, tars both, and copies the archive into a second stage.
  */
-export async function treeBuildContext(root, files = 5000) {
+export async function treeBuildContext(root, files = TREE_FILES) {
   const dir = join(root, `build-tree-${files}`);
-  for (let d = 0; d < Math.ceil(files / 100); d++) {
-    const sub = join(dir, 'tree', `d${d}`);
+  const perDir = Math.ceil(files / TREE_DIRS);
+  for (let d = 0; d < TREE_DIRS; d++) {
+    const sub = join(dir, 'tree', `d${String(d).padStart(2, '0')}`);
     await mkdir(sub, { recursive: true });
-    const n = Math.min(100, files - d * 100);
-    await Promise.all(
-      Array.from({ length: n }, (_, i) => writeFile(join(sub, `f${i}.txt`), `file ${d}/${i}\n`.repeat(20))),
-    );
+    const writes = [];
+    for (let f = 0; f < perDir && d * perDir + f < files; f++) {
+      const name = `f${String(f).padStart(3, '0')}`;
+      writes.push(writeFile(join(sub, name), `${d}/${name} ${'x'.repeat(90)}\n`));
+    }
+    await Promise.all(writes);
   }
   await writeFile(
     join(dir, 'Dockerfile'),
     [
-      'FROM busybox AS stage',
-      'COPY tree /tree',
+      'FROM busybox AS build',
+      'COPY tree /src',
       'RUN mkdir /gen && for i in $(seq 200); do echo $i > /gen/$i; done',
-      'RUN tar -cf /tree.tar /tree /gen',
+      'RUN tar -cf /out.tar /src /gen',
       'FROM busybox',
-      'COPY --from=stage /tree.tar /tree.tar',
+      'COPY --from=build /out.tar /out.tar',
+      'CMD ["tar", "-tf", "/out.tar"]',
       '',
     ].join('\n'),
   );

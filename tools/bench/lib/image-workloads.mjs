@@ -1,7 +1,7 @@
 // Images: commit, builds (small Dockerfile, 1 GiB context), save/load, pull/push.
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BUILDKIT_NOTE, buildKitRounds } from './buildkit-rounds.mjs';
 import {
   ENGINES,
   ENGINE_IDS,
@@ -177,45 +177,25 @@ export const WORKLOADS = [
         { id: 'build-cached', title: '`build` again (all steps cached)', unit: 'ms', note, results: cached },
       ];
       // Separately, Docker with BuildKit: dockerd's embedded BuildKit through Debian's own docker
-      // CLI (20.10, which still speaks it without the buildx plugin CLI 28 would need).
-      const debianCli = '/usr/bin/docker';
-      const docker = ctx.engines.docker;
-      if (docker && existsSync(debianCli)) {
-        const buildkit = (args) =>
-          run(debianCli, args, { env: { ...docker.env, DOCKER_BUILDKIT: '1' }, timeoutMs: 300_000 });
-        const bkNote = `${note.replace('; both docker CLI columns: DOCKER_BUILDKIT=0 (classic builder)', '')}; Docker with BuildKit (DOCKER_BUILDKIT=1, Debian's docker CLI 20.10); ours (both columns) through the classic /build API`;
-        const bkCold = await rounds(ctx, {
-          engines: ['docker'],
-          reps: ctx.heavyReps,
-          warmup: 0,
-          op: async () => (await buildkit(['build', '--no-cache', '-t', 'bench-build:latest', context])).ms,
-        });
-        const bkCached = await rounds(ctx, {
-          engines: ['docker'],
-          reps: ctx.heavyReps,
-          warmup: 0,
-          op: async () => (await buildkit(['build', '-t', 'bench-build:latest', context])).ms,
-        });
-        await rmi(docker, ['bench-build:latest']);
+      // CLI (20.10, which still speaks it without the buildx plugin CLI 28 would need), ours
+      // through that same CLI; our own CLI's figures stand beside them.
+      const bk = await buildKitRounds(ctx, { context, tag: 'bench-build:latest' });
+      if (bk) {
+        const bkNote = `${note.replace('; both docker CLI columns: DOCKER_BUILDKIT=0 (classic builder)', '')}; ${BUILDKIT_NOTE}; tsctr: our CLI`;
         rows.push(
           {
             id: 'build-cold-buildkit',
             title: '`build --no-cache` (cold), Docker with BuildKit',
             unit: 'ms',
             note: bkNote,
-            // Ours beside it again, so the ratio column compares with BuildKit.
-            results: { tsctr: cold.tsctr, 'docker→tsctrd': cold['docker→tsctrd'], docker: bkCold.docker },
+            results: { tsctr: cold.tsctr, ...bk.cold },
           },
           {
             id: 'build-cached-buildkit',
             title: '`build` again (cached), Docker with BuildKit',
             unit: 'ms',
             note: bkNote,
-            results: {
-              tsctr: cached.tsctr,
-              'docker→tsctrd': cached['docker→tsctrd'],
-              docker: bkCached.docker,
-            },
+            results: { tsctr: cached.tsctr, ...bk.cached },
           },
         );
       }
