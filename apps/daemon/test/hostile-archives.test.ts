@@ -238,6 +238,18 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     expect(streamError(r.body)).toBeUndefined();
   });
 
+  it('JSON query values of null count as absent (docker CLI 20.10 sends ulimits=null); bad JSON is a 400', async () => {
+    const ok = await build(
+      [dockerfile('FROM busybox\nLABEL x=y\n')],
+      '&ulimits=null&buildargs=null&labels=null&cachefrom=null',
+    );
+    expect(ok.status).toBe(200);
+    expect(streamError(ok.body)).toBeUndefined();
+    const bad = await build([dockerfile('FROM busybox\n')], '&ulimits=%5B1');
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body).message).toBe('invalid ulimits value: [1');
+  });
+
   it('a context that is not a tar is a 400', async () => {
     const r = await call(daemon.socketPath, 'POST', '/build', randomBytes(4096));
     expect(r.status).toBe(400);
