@@ -80,6 +80,7 @@ export function withRatios(rows) {
 function summaryMarkdown(rows) {
   const lines = ['## Summary', ''];
   const behind = [];
+  const withinNoise = [];
   const uncompared = [];
   for (const row of rows.filter((r) => !r.kind)) {
     const ours = row.best ? row.results[row.best] : undefined;
@@ -94,6 +95,13 @@ function summaryMarkdown(rows) {
     const theirs = row.results[rival];
     const worse = higherIsBetter(row) ? ours.median < theirs.median : ours.median > theirs.median;
     if (!worse) continue;
+    // A row may say how far apart two figures must be to differ (see `tolerance` in its workload).
+    if (row.tolerance !== undefined && Math.abs(ours.median - theirs.median) <= row.tolerance) {
+      withinNoise.push(
+        `- ${row.title}: ours ${fmt(ours.median)} ${row.unit} vs ${HEAD[rival]} ${fmt(theirs.median)} ${row.unit} (resolution ±${row.tolerance} ${row.unit})`,
+      );
+      continue;
+    }
     const factor = higherIsBetter(row) ? theirs.median / ours.median : ours.median / theirs.median;
     const others = rivals
       .filter((id) => id !== rival)
@@ -111,6 +119,10 @@ function summaryMarkdown(rows) {
     '',
   );
   lines.push(...(behind.length ? behind : ['None.']));
+  if (withinNoise.length) {
+    lines.push('', `### Behind by less than the measurement's resolution (${withinNoise.length})`, '');
+    lines.push(...withinNoise);
+  }
   if (uncompared.length) {
     lines.push('', `### Not compared (${uncompared.length})`, '');
     for (const u of uncompared) lines.push(`- ${u}`);
