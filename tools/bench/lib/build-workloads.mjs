@@ -2,7 +2,7 @@ import { BUILDKIT_NOTE, buildKitRounds, clientFloors, floorsNote } from './build
 // Build workloads beyond the suite's small Dockerfile: a two-stage build whose context holds
 // 5,000 small files, cold (`--no-cache`) and warm (every step cached), through the docker CLI
 // against tsctrd, Docker's classic builder and Docker with BuildKit, in the same run.
-import { classicBuilder, ensureBusybox, rmi, rounds } from './common.mjs';
+import { classicBuilder, coldAndCachedRounds, ensureBusybox, rmi } from './common.mjs';
 import { TREE_FILES, treeBuildContext } from './fixtures.mjs';
 
 /** A function (hoisted), not a constant: workloads.mjs and this module import each other. */
@@ -21,21 +21,7 @@ function buildWorkloads() {
         const env = classicBuilder;
         const build = (e, extra) =>
           e.cli(['build', ...extra, '-t', 'bench-tree:latest', context], { env: env(e), timeoutMs: 600_000 });
-        const cold = await rounds(ctx, {
-          engines,
-          reps: ctx.heavyReps,
-          warmup: 0,
-          op: async (e) => (await build(e, ['--no-cache'])).ms,
-        });
-        const cached = await rounds(ctx, {
-          engines,
-          reps: ctx.heavyReps,
-          warmup: 0,
-          op: async (e) => {
-            if (cold[e.id]?.skipped) throw new Error(`cold build failed: ${cold[e.id].skipped}`);
-            return (await build(e, [])).ms;
-          },
-        });
+        const { cold, cached } = await coldAndCachedRounds(ctx, engines, build);
         for (const id of ['tsctr', 'docker'])
           if (ctx.engines[id]) await rmi(ctx.engines[id], ['bench-tree:latest']);
         const note = `FROM busybox AS build, COPY ${TREE_FILES} files, RUN 200 files, RUN tar; FROM busybox, COPY --from; both docker CLI columns: DOCKER_BUILDKIT=0`;

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { rounds } from './common.mjs';
+import { coldAndCachedRounds } from './common.mjs';
 import { run } from './proc.mjs';
 import { summarize } from './stats.mjs';
 
@@ -25,19 +25,7 @@ export async function buildKitRounds(ctx, { context, tag }) {
       env: { ...e.env, DOCKER_BUILDKIT: e.id === 'docker' ? '1' : '0' },
       timeoutMs: 600_000,
     });
-  const engines = ['docker→tsctrd', 'docker'];
-  const cold = await rounds(ctx, {
-    engines,
-    reps: ctx.heavyReps,
-    warmup: 0,
-    op: async (e) => (await build(e, ['--no-cache'])).ms,
-  });
-  const cached = await rounds(ctx, {
-    engines,
-    reps: ctx.heavyReps,
-    warmup: 0,
-    op: async (e) => (await build(e, [])).ms,
-  });
+  const { cold, cached } = await coldAndCachedRounds(ctx, ['docker→tsctrd', 'docker'], build);
   for (const e of [docker, ours]) await e.cli(['rmi', '-f', tag], { check: false });
   return { cold, cached };
 }

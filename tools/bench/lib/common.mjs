@@ -20,6 +20,29 @@ export const ENGINES = ['tsctr', 'docker', 'podman'];
  */
 export const classicBuilder = (e) => (e.id === 'tsctr' ? {} : { DOCKER_BUILDKIT: '0' });
 
+/**
+ * Cold (`--no-cache`) then cached builds, engines interleaved: `build(e, extraArgs)` returns the
+ * timed command's result. An engine whose cold build failed is skipped in the cached rounds.
+ */
+export async function coldAndCachedRounds(ctx, engines, build) {
+  const cold = await rounds(ctx, {
+    engines,
+    reps: ctx.heavyReps,
+    warmup: 0,
+    op: async (e) => (await build(e, ['--no-cache'])).ms,
+  });
+  const cached = await rounds(ctx, {
+    engines,
+    reps: ctx.heavyReps,
+    warmup: 0,
+    op: async (e) => {
+      if (cold[e.id]?.skipped) throw new Error(`cold build failed: ${cold[e.id].skipped}`);
+      return (await build(e, [])).ms;
+    },
+  });
+  return { cold, cached };
+}
+
 export const slug = (e) => e.id.replace(/[^a-z0-9]+/g, '-');
 
 export function reasonOf(err) {

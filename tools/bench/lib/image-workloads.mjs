@@ -8,6 +8,7 @@ import {
   IDLE_SETTLE_MS,
   bigImage,
   classicBuilder,
+  coldAndCachedRounds,
   daemonRss,
   ensureBusybox,
   rmForce,
@@ -159,29 +160,9 @@ export const WORKLOADS = [
       await ensureBusybox(ctx);
       const context = await buildContext(ctx.root);
       const env = classicBuilder;
-      const cold = await rounds(ctx, {
-        engines: ENGINE_IDS,
-        reps: ctx.heavyReps,
-        warmup: 0,
-        op: async (e) =>
-          (
-            await e.cli(['build', '--no-cache', '-t', 'bench-build:latest', context], {
-              env: env(e),
-              timeoutMs: 300_000,
-            })
-          ).ms,
-      });
-      const cached = await rounds(ctx, {
-        engines: ENGINE_IDS,
-        reps: ctx.heavyReps,
-        warmup: 0,
-        op: async (e) => {
-          if (cold[e.id]?.skipped) throw new Error(`cold build failed: ${cold[e.id].skipped}`);
-          return (
-            await e.cli(['build', '-t', 'bench-build:latest', context], { env: env(e), timeoutMs: 300_000 })
-          ).ms;
-        },
-      });
+      const { cold, cached } = await coldAndCachedRounds(ctx, ENGINE_IDS, (e, extra) =>
+        e.cli(['build', ...extra, '-t', 'bench-build:latest', context], { env: env(e), timeoutMs: 300_000 }),
+      );
       for (const id of ENGINES) if (ctx.engines[id]) await rmi(ctx.engines[id], ['bench-build:latest']);
       const note =
         '6-step Dockerfile FROM busybox (ENV, RUN, COPY 1 MB, RUN 200 files, WORKDIR, CMD); both docker CLI columns: DOCKER_BUILDKIT=0 (classic builder)';
