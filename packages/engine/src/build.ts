@@ -162,7 +162,8 @@ export class EngineBuildBackend implements BuildBackend {
       AttachStderr: true,
       HostConfig: hostConfig,
     };
-    const { Id: id } = await containers.create(request);
+    // Its runtime state and network go while the step commits (see ContainerService.create).
+    const { Id: id } = await containers.create(request, undefined, { releaseAfterExit: true });
     step.onStarted?.(id);
     let succeeded = false;
     try {
