@@ -10,6 +10,7 @@ import {
   createNetns,
   removeNetns,
 } from '@ts-container/network';
+import { unmount } from '@ts-container/unionfs';
 import { type ContainerLookup, linkHostEntries, namespaceOwner } from './bridge-container-refs.js';
 import {
   type EndpointConfig,
@@ -222,7 +223,11 @@ export class BridgeNetworking implements ContainerNetworking {
       await this.initialized;
       await this.manager.disconnectAll(c.Id);
     }
-    await removeNetns(this.netnsPath(c.Id));
+    const path = this.netnsPath(c.Id);
+    // umount2(2) in-process first (no umount(8) process on every stop); removeNetns then finds
+    // nothing mounted (or detaches what is left) and deletes the file.
+    await unmount(path);
+    await removeNetns(path);
   }
 
   /** `NetworkSettings` to show for a container: live addresses while running, blank otherwise. */

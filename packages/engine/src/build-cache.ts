@@ -19,7 +19,10 @@ type CacheIndex = z.infer<typeof CacheIndexSchema>;
 /** Cache keys of built images: which image a step with this key on this parent produced. */
 export class BuildCache {
   private index: Map<string, string> | undefined;
+  private loading: Promise<Map<string, string>> | undefined;
   private writing: Promise<void> = Promise.resolve();
+  /** The write queued behind the one under way: changes made meanwhile all go in it. */
+  private queued: Promise<void> | undefined;
 
   constructor(readonly path: string) {}
 
@@ -27,8 +30,13 @@ export class BuildCache {
     return `${parent ?? 'scratch'}\0${key}`;
   }
 
-  private async load(): Promise<Map<string, string>> {
-    if (this.index) return this.index;
+  /** Read once: two first callers at once (steps whose writes overlap) share one read. */
+  private load(): Promise<Map<string, string>> {
+    this.loading ??= this.read();
+    return this.loading;
+  }
+
+  private async read(): Promise<Map<string, string>> {
     const index = new Map<string, string>();
     const raw = await readFile(this.path, 'utf8').catch(() => undefined);
     if (raw !== undefined) {
@@ -71,8 +79,11 @@ export class BuildCache {
     return removed;
   }
 
+  /** Writes the index once the write under way (if any) is done; one write for all changes made until then. */
   private save(): Promise<void> {
+    if (this.queued) return this.queued;
     const next = this.writing.then(async () => {
+      this.queued = undefined;
       const entries: CacheIndex['entries'] = [];
       for (const [id, image] of this.index ?? []) {
         const [parent = '', key = ''] = id.split('\0');
@@ -80,6 +91,7 @@ export class BuildCache {
       }
       await writeFileAtomic(this.path, JSON.stringify({ version: 1, entries } satisfies CacheIndex));
     });
+    this.queued = next;
     this.writing = next.catch(() => undefined);
     return next;
   }

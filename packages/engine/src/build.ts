@@ -59,6 +59,8 @@ export class EngineBuildBackend implements BuildBackend {
   private cacheSources: Promise<Set<string>> | undefined;
   /** Intermediate containers being removed while the next steps run; see {@link settle}. */
   private readonly removals: Promise<void>[] = [];
+  /** Cache index writes under way while the next steps run (the index in memory has them). */
+  private readonly cacheWrites: Promise<void>[] = [];
 
   constructor(
     private readonly engine: BuildDeps,
@@ -133,7 +135,7 @@ export class EngineBuildBackend implements BuildBackend {
         ? { layers: parent.record.layers }
         : {}),
     });
-    await this.cache.set(step.parentImageId, step.cacheKey, id);
+    this.remember(step, id);
     return { imageId: id };
   }
 
@@ -162,7 +164,8 @@ export class EngineBuildBackend implements BuildBackend {
       AttachStderr: true,
       HostConfig: hostConfig,
     };
-    const { Id: id } = await containers.create(request);
+    // Its runtime state and network go while the step commits (see ContainerService.create).
+    const { Id: id } = await containers.create(request, undefined, { releaseAfterExit: true });
     step.onStarted?.(id);
     let succeeded = false;
     try {
@@ -194,7 +197,7 @@ export class EngineBuildBackend implements BuildBackend {
         adoptSnapshot: this.options.removeIntermediate !== false,
         ...(step.author !== undefined ? { author: step.author } : {}),
       });
-      await this.cache.set(step.parentImageId, step.cacheKey, imageId);
+      this.remember(step, imageId);
       succeeded = true;
       const containerRemoved = this.options.removeIntermediate !== false;
       return { exitCode: 0, imageId, containerId: id, ...(containerRemoved ? { containerRemoved } : {}) };
@@ -208,14 +211,26 @@ export class EngineBuildBackend implements BuildBackend {
     }
   }
 
-  /** Waits until every intermediate container removed so far is gone. */
+  /**
+   * Records a step's image in the cache index: at once in memory (a later step or build finds
+   * it), on disk off the step's path; {@link settle} waits for the write and reports its failure.
+   */
+  private remember(step: { parentImageId: string | null; cacheKey: string }, imageId: string): void {
+    const write = this.cache.set(step.parentImageId, step.cacheKey, imageId);
+    // Handled here, reported by settle: no unhandled rejection while later steps run.
+    write.catch(() => undefined);
+    this.cacheWrites.push(write);
+  }
+
+  /** Waits until every intermediate container removed so far is gone and the cache index is written. */
   async settle(): Promise<void> {
     await Promise.all(this.removals);
+    await Promise.all(this.cacheWrites);
   }
 
   async copy(step: CopyStep): Promise<StepResult> {
     const id = await copyLayer(this.engine, step);
-    await this.cache.set(step.parentImageId, step.cacheKey, id);
+    this.remember(step, id);
     return { imageId: id };
   }
 }

@@ -39,10 +39,14 @@ export async function launchContainer(
     if (network.value.hostname !== undefined) r.Config.Hostname = network.value.hostname;
     if (network.value.domainname !== undefined) r.Config.Domainname = network.value.domainname;
   });
-  await deps.spec.writeEtcFiles(withNetwork, network.value.resolvConf, network.value.hosts);
-  const spec = await deps.spec.specFor(withNetwork, rootfs, network.value.namespace);
-  // A new run, a new spool; the json-file log goes on across runs, as Docker's does.
-  await deps.logShipper.reset(c);
+  const [spec] = await Promise.all([
+    // The spec hands the /etc files to the mapped root (--userns-remap): written first.
+    deps.spec
+      .writeEtcFiles(withNetwork, network.value.resolvConf, network.value.hosts)
+      .then(() => deps.spec.specFor(withNetwork, rootfs, network.value.namespace)),
+    // A new run, a new spool; the json-file log goes on across runs, as Docker's does.
+    deps.logShipper.reset(c),
+  ]);
   const created = await deps.runtime.create(c.Id, spec, {
     name: c.Name.slice(1),
     logPath: monitorLogPath(c),

@@ -181,6 +181,59 @@ describe('container races (fakes)', () => {
     expect(runtime.calls.filter((c) => c === 'create c1').length).toBe(creates);
   });
 
+  it('releaseAfterExit (a build step): wait answers before the network goes; remove waits for it', async () => {
+    let letGo!: () => void;
+    const teardownGate = new Promise<void>((r) => {
+      letGo = r;
+    });
+    const tornDown: string[] = [];
+    const slowNetworking: ContainerNetworking = {
+      ...networking,
+      async teardown(c) {
+        await teardownGate;
+        tornDown.push(c.Id);
+      },
+    };
+    const image = {
+      record: { id: 'sha256:img' },
+      config: { config: { Cmd: ['true'] }, rootfs: { diff_ids: [] } },
+    };
+    const service = new ContainerService({
+      store,
+      images: {
+        get: async () => image,
+        markUsed: async () => {},
+        ensureLayers: async () => {},
+        topLayer: () => undefined,
+      } as never,
+      snapshotter: {
+        prepare: async () => [],
+        mounts: async () => [],
+        has: () => false,
+        driver: { name: 'copy' },
+      } as never,
+      runtime: runtime as unknown as ContainerRuntime,
+      cgroupParent: '/tsctr-test',
+      networking: slowNetworking,
+      logger: silent,
+      volumes: {} as never,
+    });
+    const { Id: id } = await service.create({ Image: 'sha256:img' }, undefined, { releaseAfterExit: true });
+    await mkdir(join(dir, id, 'rootfs', 'etc'), { recursive: true });
+    await service.start(id);
+    const exited = service.wait(id, 'next-exit');
+    await runtime.kill(id, 'SIGKILL');
+    expect(await exited).toEqual({ StatusCode: 137, Error: null });
+    expect(tornDown).toEqual([]); // its network is still going
+    const removed = service.remove(id, { force: true });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(store.find(id)).toBeDefined(); // the removal waits for it
+    letGo();
+    await removed;
+    expect(tornDown).toEqual([id]);
+    expect(store.find(id)).toBeUndefined();
+  });
+
   it('kill during exec: the kill answers once the container exited, the exec ends with 137', async () => {
     await add('c1');
     await containers.start('c1');

@@ -84,6 +84,10 @@ export class ContainerService {
   private readonly options: ContainerServiceOptions;
   /** Resolves when the current run of a container has ended (and its state is saved). */
   private readonly exits = new Map<string, Promise<void>>();
+  /** Containers whose OCI runtime state and network go after their exit is recorded (build steps). */
+  private readonly releaseAfterExit = new Set<string>();
+  /** Those releases under way: a start or remove of the container waits for its own. */
+  private readonly releases = new Map<string, Promise<void>>();
   private readonly launchDeps: LaunchDeps;
   private readonly stopDeps: StopDeps;
 
@@ -158,9 +162,19 @@ export class ContainerService {
       .map((c) => c.Id);
   }
 
-  create(request: ContainerCreateRequest, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+  /**
+   * `docker create`. With `releaseAfterExit` (a build's RUN step), the container's exit is
+   * recorded (and `wait` answers) as soon as its process has ended, its filesystem is unmounted
+   * and its output logged; its OCI runtime state and network namespace go after, off the
+   * step's path (nothing in a step's commit needs them gone). `start` and `remove` wait for it.
+   */
+  async create(
+    request: ContainerCreateRequest,
+    name?: string,
+    options: { releaseAfterExit?: boolean } = {},
+  ): Promise<{ Id: string; Warnings: string[] }> {
     const o = this.options;
-    return createContainer(
+    const created = await createContainer(
       {
         store: o.store,
         images: o.images,
@@ -174,6 +188,8 @@ export class ContainerService {
       request,
       name,
     );
+    if (options.releaseAfterExit) this.releaseAfterExit.add(created.Id);
+    return created;
   }
 
   /** `docker update`: see {@link ContainerEditor.update}. */
@@ -211,6 +227,7 @@ export class ContainerService {
     if (!options.byPolicy) this.restarts.cancel(c.Id);
     if (c.State.Status === 'removing')
       throw conflict(`cannot start container ${c.Id}: container is marked for removal`);
+    await this.releases.get(c.Id);
     const rootfs = this.rootfsDir(c.Id);
     await mkdir(rootfs, { recursive: true });
     await unmount(rootfs);
@@ -262,13 +279,18 @@ export class ContainerService {
 
   private async handleExit(id: string, exitCode: number, oomKilled: boolean): Promise<void> {
     // Independent of each other once the process is gone: side by side, as `run --rm` waits on them.
-    await Promise.all([
+    const release = Promise.all([
       this.runtime
         .delete(id)
         .catch((e: unknown) => this.options.logger.warn(`runtime delete ${id}: ${String(e)}`)),
       this.options.networking
         .teardown(this.store.get(id))
         .catch((e: unknown) => this.options.logger.warn(`network teardown of ${id}: ${String(e)}`)),
+    ]).then(() => undefined);
+    const trailing = this.releaseAfterExit.has(id);
+    if (trailing) this.releases.set(id, release);
+    await Promise.all([
+      ...(trailing ? [] : [release]),
       unmount(this.rootfsDir(id)),
       // Its last words are in the log before anyone learns that it ended.
       this.logShipper.finish(this.store.get(id)),
@@ -281,6 +303,10 @@ export class ContainerService {
       restartIf: (r) => !r.HostConfig.AutoRemove && shouldRestart(r),
     });
     this.exits.delete(id);
+    if (trailing) {
+      await release;
+      this.releases.delete(id);
+    }
     if (record.State.Restarting) {
       await this.restarts.schedule(record);
       return;
@@ -349,6 +375,7 @@ export class ContainerService {
         .catch((e: unknown) => this.options.logger.warn(`kill ${c.Id}: ${String(e)}`));
       await this.exits.get(c.Id);
     }
+    await this.releases.get(c.Id);
     if (this.store.find(c.Id) === undefined) return; // auto-removed meanwhile
     await this.lifecycle.transition(c.Id, { type: 'remove' });
     await this.runtime
@@ -356,6 +383,7 @@ export class ContainerService {
       .catch((e: unknown) => this.options.logger.warn(`runtime delete ${c.Id}: ${String(e)}`));
     await unmount(this.rootfsDir(c.Id));
     if (this.snapshotter.has(c.Id)) await this.snapshotter.remove(c.Id);
+    this.releaseAfterExit.delete(c.Id);
     await this.lifecycle.destroyed(c);
     // `rm -v` (and `--rm`): the container's anonymous volumes go with it, named ones stay.
     if (options.removeVolumes)

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LogRecord, formatJsonLogLine } from '@ts-container/runtime';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { followLog, tailLog } from './logs.js';
 
 let dir: string;
@@ -59,5 +59,26 @@ describe('tailLog', () => {
   it('skips files that are not there (not rotated that far)', async () => {
     const [path] = await logFiles([5]);
     expect(await tailLog([join(dir, 'missing.log'), path as string], 2, any)).toHaveLength(2);
+  });
+});
+
+describe('followLog', () => {
+  it('ends once the container stops during a read, without waiting for the poll timer', async () => {
+    const path = join(dir, `follow-${Math.random()}.log`);
+    await writeFile(path, '');
+    // With the timers frozen, only the stop itself can end the follow.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let stop!: () => void;
+      const until = new Promise<void>((resolve) => {
+        stop = resolve;
+      });
+      const follow = followLog(path, { from: 0, until });
+      const first = follow.next(); // runs up to its first read of the (empty) log
+      stop(); // heard while that read is under way
+      expect(await first).toEqual({ done: true, value: undefined });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

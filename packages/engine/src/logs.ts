@@ -32,7 +32,12 @@ export async function* followLog(path: string, options: FollowOptions): AsyncGen
     },
   );
   let wakeUp: (() => void) | undefined;
+  // Set by every wake-up: one that comes while a read is under way (the container stopping,
+  // conmon writing) has no waiter to resolve, and must not leave the loop asleep until the
+  // fallback timer (what made a build's RUN step end up to 250 ms late).
+  let woken = false;
   const wake = () => {
+    woken = true;
     const w = wakeUp;
     wakeUp = undefined;
     w?.();
@@ -43,15 +48,20 @@ export async function* followLog(path: string, options: FollowOptions): AsyncGen
     for (;;) {
       if (options.signal?.aborted) return;
       const wasStopped = stopped;
+      woken = false;
       const batch = await readLogRecords(path, offset);
       offset = batch.offset;
       for (const r of batch.records) yield r;
       if (batch.records.length > 0) continue;
       // Stopped before this read, and it found nothing more: the log is drained.
       if (wasStopped) return;
+      if (woken) continue;
       await new Promise<void>((resolve) => {
-        wakeUp = resolve;
-        setTimeout(resolve, 250);
+        const timer = setTimeout(resolve, 250);
+        wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
       });
     }
   } finally {
