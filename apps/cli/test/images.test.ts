@@ -342,6 +342,56 @@ describe.skipIf(skip !== undefined)('image load survives a daemon crash', () => 
     expect(await readdir(blobsDir())).toEqual([]);
     expect(await snapshots()).toEqual([]);
   });
+
+  it('kill -9 right after a load: blobs not yet synced are verified at start, a torn one takes its image', async () => {
+    const layerDir = join(work, 'unsynced');
+    await mkdir(layerDir);
+    await execa('head', ['-c', String(4 << 20), '/dev/urandom'], {
+      stdout: { file: join(layerDir, 'random.bin') },
+    });
+    await execa('tar', ['-C', layerDir, '-cf', `${layerDir}.tar`, '.']);
+    const layer = await sha256File(`${layerDir}.tar`);
+    const archive = await makeDockerArchive(
+      work,
+      [await busyboxRootfsTar(), `${layerDir}.tar`],
+      'unsynced:1',
+      ['sh'],
+    );
+    const unsynced = () => readdir(join(daemon.dataRoot, 'content/unsynced')).catch(() => []);
+
+    // Intact: the load's blobs (published before their background sync) pass the check and stay.
+    expect((await daemon.tsctr(['load', '-i', archive])).stdout).toBe('Loaded image: unsynced:1');
+    expect(await unsynced()).toContain(layer.slice(7));
+    await daemon.kill9();
+    await daemon.launch();
+    expect(await unsynced()).toEqual([]);
+    expect((await daemon.tsctr(['images', '-q', 'unsynced:1'])).stdout).not.toBe('');
+    await daemon.tsctr(['rmi', 'unsynced:1']);
+
+    // Torn, as a crash before the sync can leave it: the blob and the image that needs it go.
+    expect((await daemon.tsctr(['load', '-i', archive])).stdout).toBe('Loaded image: unsynced:1');
+    await daemon.kill9();
+    await writeFile(join(blobsDir(), layer.slice(7)), Buffer.alloc(8192));
+    await daemon.launch();
+    expect(await unsynced()).toEqual([]);
+    expect((await daemon.tsctr(['images', '-q', 'unsynced:1'])).stdout).toBe('');
+    expect(await readdir(blobsDir())).not.toContain(layer.slice(7));
+    expect(await readFile(daemon.logPath, 'utf8')).toContain(`removed blob ${layer}`);
+    // Loaded again, it works.
+    expect((await daemon.tsctr(['load', '-i', archive])).stdout).toBe('Loaded image: unsynced:1');
+    const run = await daemon.tsctr([
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      'unsynced:1',
+      'ls',
+      '-l',
+      '/random.bin',
+    ]);
+    expect(run.stdout).toContain(String(4 << 20));
+    await daemon.tsctr(['rmi', 'unsynced:1']);
+  });
 });
 
 /** Docker's layer chain IDs (`Deleted: sha256:…` lines of rmi name layers by these), bottom first. */

@@ -93,6 +93,8 @@ async function main(): Promise<void> {
     server.close();
     void Promise.all(listeners.map((l) => l.close().catch(() => undefined)))
       .then(() => networking.manager.close())
+      // Loaded blobs whose sync was still to come: synced now, so the next start has none to verify.
+      .then(() => engine.content.flushUnsynced())
       .catch(() => undefined)
       .finally(() => process.exit(0));
   };

@@ -187,6 +187,7 @@ export async function createEngine(input: CreateEngineOptions): Promise<Engine> 
     containers,
     snapshotter,
     content,
+    imageStore,
     repairTemporaryMounts: () => repairTemporaryMounts(engine),
     collectGarbage: () => engine.collectGarbage(),
     logger,

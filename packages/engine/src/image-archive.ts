@@ -136,7 +136,15 @@ export async function loadImages(
   const lease = images.leases.create();
   try {
     const open = (digest: string, scan: ScanOutcome) => openScannedLayer(images.content.path(digest), scan);
-    const early = new EarlyLayers(images.snapshotter, open, (key) => lease.add(key));
+    const early = new EarlyLayers(
+      images.snapshotter,
+      open,
+      (key) => lease.add(key),
+      async (digest, data) => {
+        lease.add(digest);
+        await images.content.put(data);
+      },
+    );
     let archive: ReadArchiveResult;
     try {
       archive = await readImageArchive(

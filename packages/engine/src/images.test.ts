@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -274,6 +274,12 @@ describe.skipIf(overlayReason !== undefined)(
       expect(image.config.rootfs.diff_ids).toEqual(diffIds);
       const chain = chainIds(diffIds);
       expect(images.snapshotter.chain(chain[2]!).map((s) => s.key)).toEqual([...chain].reverse());
+      // The layers were unpacked before the config came (it follows them in the archive): nothing
+      // else is left of that, and the blobs stored without waiting for their sync get it.
+      expect(images.snapshotter.list().map((s) => s.key)).toEqual(expect.arrayContaining(chain));
+      expect(images.snapshotter.list()).toHaveLength(3);
+      await images.content.flushUnsynced();
+      expect(await readdir(join(root, 'content', 'unsynced'))).toEqual([]);
       const rootfs = join(root, 'merged');
       await images.snapshotter.prepare('view', chain[2]);
       await mkdir(rootfs);
@@ -290,6 +296,10 @@ describe.skipIf(overlayReason !== undefined)(
       expect(
         (await collect(await saveImages(images, ['roundtrip:1'], join(root, 'tmp')))).equals(archive),
       ).toBe(true);
+      // Loaded once more over itself: the stored blobs and layers are kept, nothing is added.
+      expect(await loadImages(images, Readable.from([archive]), () => undefined)).toEqual([id]);
+      expect(images.snapshotter.list()).toHaveLength(3);
+      expect(await readdir(join(root, 'content', 'unsynced'))).toEqual([]);
     });
 
     it('a layer whose content is not its DiffID fails the unpack, and no layer above it is committed', async () => {

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import type { Logger } from '@ts-container/common';
-import type { ContentStore } from '@ts-container/image';
+import type { ContentStore, ImageStore } from '@ts-container/image';
 import type { ContainerRuntime } from '@ts-container/runtime';
 import { type Snapshotter, mountsUnder, unmount } from '@ts-container/unionfs';
 import type { ContainerStore } from './container-store.js';
+import { LOAD_UNPACK_PREFIX } from './early-layers.js';
 import type { LogShipper } from './log-shipper.js';
 import type { RestartManager } from './restart-manager.js';
 
@@ -62,7 +63,8 @@ export interface StartupRepairDeps {
   containerStore: Pick<ContainerStore, 'load' | 'all' | 'delete' | 'root'>;
   containers: { recover(): Promise<void> };
   snapshotter: Pick<Snapshotter, 'repair' | 'list' | 'remove'>;
-  content: Pick<ContentStore, 'pruneIngests'>;
+  content: Pick<ContentStore, 'pruneIngests' | 'verifyUnsynced'>;
+  imageStore: Pick<ImageStore, 'list' | 'delete'>;
   /** Temporary export/cp mounts a crash left (see repairTemporaryMounts). */
   repairTemporaryMounts(): Promise<string[]>;
   /** Mark and sweep of what nothing references (see collectGarbage). */
@@ -99,13 +101,37 @@ export async function repairAtStart(deps: StartupRepairDeps): Promise<void> {
   for (const key of removedSnapshots) logger.warn(`removed incomplete layer ${key}`);
   const known = new Set(containerStore.all().map((c) => c.Id));
   for (const s of snapshotter.list()) {
-    if (s.kind === 'active' && s.labels['tsctr.container'] && !known.has(s.labels['tsctr.container'])) {
+    const container = s.labels['tsctr.container'];
+    // A container's that is gone, or a layer a load was unpacking (see EarlyLayers).
+    if (
+      s.kind === 'active' &&
+      ((container && !known.has(container)) || s.key.startsWith(LOAD_UNPACK_PREFIX))
+    ) {
       await snapshotter.remove(s.key);
     }
   }
   await deps.content.pruneIngests(0);
+  await dropImagesWithLostBlobs(deps);
   // What a crash left between storing and referencing (a load or import cut short) goes now.
   const swept = await deps.collectGarbage();
   if (swept.blobs + swept.layers > 0)
     logger.warn(`removed ${swept.blobs} unreferenced blobs and ${swept.layers} unreferenced layers`);
+}
+
+/**
+ * Blobs a load published before they were synced (see ContentStore's `sync: 'later'`) are
+ * checked against their digests; an image whose blob a crash cut short goes with the blob, as
+ * if its load had not happened (its layers then go at the garbage collection).
+ */
+async function dropImagesWithLostBlobs(deps: StartupRepairDeps): Promise<void> {
+  const lost = new Set<string>(await deps.content.verifyUnsynced());
+  if (lost.size === 0) return;
+  for (const digest of lost) deps.logger.warn(`removed blob ${digest}: its bytes did not survive a crash`);
+  for (const image of await deps.imageStore.list()) {
+    const { record, config } = image;
+    const blobs = [record.id, ...(record.layers?.map((l) => l.digest) ?? config.rootfs.diff_ids)];
+    if (!blobs.some((b) => lost.has(b))) continue;
+    deps.logger.warn(`removing image ${record.id}: a blob it needs was lost in a crash`);
+    await deps.imageStore.delete(record.id);
+  }
 }

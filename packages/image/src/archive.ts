@@ -160,6 +160,8 @@ export interface ArchiveFileEvent {
   digest: Digest;
   data?: Buffer;
   scan?: ScanOutcome;
+  /** A big file's blob was in the content store before this read stored it. */
+  existed?: boolean;
 }
 
 /** Files at most this big are kept in memory while reading; bigger ones stream to the store. */
@@ -197,8 +199,10 @@ export async function readImageArchive(
   // Each big file is stored (and its layer headers scanned) as it passes; its blob is flushed,
   // synced and published in the background while the archive goes on.
   const ingest = async (entry: AsyncIterable<Buffer>): Promise<ArchiveFile> => {
+    // Published without waiting for the fsync (verified after a crash: see UnsyncedBlobs).
     const writer = await content.openIngest(`load-${process.pid}-${Date.now()}-${counter++}`, {
       resume: false,
+      sync: 'later',
     });
     const scanner = new LayerScanner({ hash: false });
     let head = Buffer.alloc(0);
@@ -216,10 +220,11 @@ export async function readImageArchive(
     }
     const digest = writer.digest();
     const scan = scanner.finish(digest);
-    const committed = writer.commit(digest, size).then((blob) => {
+    const committed = content.has(digest).then(async (existed) => {
+      const blob = await writer.commit(digest, size);
       onBlob(blob.digest);
       blobs.push(blob.digest);
-      onFile({ digest, scan });
+      onFile({ digest, scan, existed });
     });
     commits.push(committed);
     // Seen (and reported) below, once the whole archive is read.

@@ -3,14 +3,13 @@ import { type ReadStream, createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { type Digest, digestHex, isDigest, sha256Digest } from './digest.js';
+import { type BlobInfo, type Digest, digestHex, hashFile, isDigest, sha256Digest } from './digest.js';
 import { DigestMismatchError, ImageError } from './errors.js';
 import { archiveFailure, noSpaceError } from './safe-archive.js';
 
-export interface BlobInfo {
-  digest: Digest;
-  size: number;
-}
+import { UnsyncedBlobs } from './unsynced-blobs.js';
+
+export { type BlobInfo, hashFile };
 
 /**
  * Appends to a partial blob; `commit` verifies the digest and publishes it atomically. Writes
@@ -40,10 +39,12 @@ const INGEST_BATCH_BYTES = 1 << 20;
 export class ContentStore {
   readonly blobDir: string;
   readonly ingestDir: string;
+  private readonly unsynced: UnsyncedBlobs;
 
   constructor(readonly root: string) {
     this.blobDir = join(root, 'blobs', 'sha256');
     this.ingestDir = join(root, 'ingest');
+    this.unsynced = new UnsyncedBlobs(join(root, 'unsynced'), (d) => this.path(d));
   }
 
   async init(): Promise<void> {
@@ -113,7 +114,15 @@ export class ContentStore {
     return w.commit(w.digest());
   }
 
-  async openIngest(ref: string, options: { resume?: boolean } = {}): Promise<IngestWriter> {
+  /**
+   * `sync: 'later'`: `commit` publishes the blob without waiting for its fsync, which follows in
+   * the background (see UnsyncedBlobs: after a crash such blobs are verified at start-up).
+   */
+  async openIngest(
+    ref: string,
+    options: { resume?: boolean; sync?: 'now' | 'later' } = {},
+  ): Promise<IngestWriter> {
+    const unsynced = options.sync === 'later' ? this.unsynced : undefined;
     const dir = join(this.ingestDir, encodeURIComponent(ref));
     await mkdir(dir, { recursive: true });
     const dataPath = join(dir, 'data');
@@ -176,7 +185,7 @@ export class ContentStore {
       commit: async (expectedDigest, expectedSize) => {
         try {
           await flush();
-          await fh.sync();
+          if (unsynced === undefined) await fh.sync();
         } catch (err) {
           // A failed ingest is removed at once (a full disk gets its space back).
           await close();
@@ -193,7 +202,16 @@ export class ContentStore {
           await rm(dir, { recursive: true, force: true });
           throw new DigestMismatchError(expectedDigest, actual.digest);
         }
-        await rename(dataPath, blobPath(expectedDigest));
+        if (unsynced !== undefined) {
+          // A blob stored (and synced) before is kept: an unsynced copy never replaces it.
+          if (!(await this.has(expectedDigest))) {
+            await unsynced.mark(actual.digest);
+            await rename(dataPath, blobPath(expectedDigest));
+            unsynced.published(actual.digest);
+          }
+        } else {
+          await rename(dataPath, blobPath(expectedDigest));
+        }
         await rm(dir, { recursive: true, force: true });
         return actual;
       },
@@ -215,6 +233,20 @@ export class ContentStore {
 
   async delete(digest: string): Promise<void> {
     await rm(this.path(digest), { force: true });
+    await this.unsynced.forget(digest);
+  }
+
+  /** Syncs now the blobs published with `sync: 'later'` (a clean shutdown; tests). */
+  flushUnsynced(): Promise<void> {
+    return this.unsynced.flush();
+  }
+
+  /**
+   * Start-up repair: blobs published with `sync: 'later'` whose sync a crash may have
+   * prevented are checked against their digests; those that fail are removed and returned.
+   */
+  verifyUnsynced(): Promise<Digest[]> {
+    return this.unsynced.verify();
   }
 
   async list(): Promise<BlobInfo[]> {
@@ -241,14 +273,4 @@ export class ContentStore {
     }
     return removed;
   }
-}
-
-export async function hashFile(path: string): Promise<BlobInfo> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { digest: `sha256:${hash.digest('hex')}`, size };
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { z } from 'zod';
 
 /** OCI image-spec "digest": algorithm ":" encoded. Only sha256 is produced here. */
@@ -30,4 +31,20 @@ export function chainIds(diffIds: readonly string[]): Digest[] {
 
 export function shortId(id: string): string {
   return digestHex(id).slice(0, 12);
+}
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+/** The digest and size of a file's bytes, read in 1 MiB chunks. */
+export async function hashFile(path: string): Promise<BlobInfo> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { digest: `sha256:${hash.digest('hex')}`, size };
 }

@@ -21,7 +21,7 @@ export {
   UnsafeTarEntryError,
 } from './errors.js';
 export { type ImageRecord, ImageRecordSchema, ImageStore, type StoredImage } from './image-store.js';
-export { openScannedLayer, type ScanOutcome } from './fast-extract.js';
+export { type LayerScan, openScannedLayer, type ScanOutcome } from './fast-extract.js';
 export { type ApplyLayerOptions, type ApplyLayerResult, applyLayer } from './layer-tar.js';
 export {
   archiveFailure,
