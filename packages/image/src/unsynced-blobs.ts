@@ -26,14 +26,15 @@ export class UnsyncedBlobs {
   ) {}
 
   /**
-   * Records `digest` as unsynced; call before publishing the blob. The marker is not synced: as
-   * everywhere in the store, metadata operations are taken to reach the disk in the order they
-   * were made (a journalling file system), so a blob's rename never outlives its marker.
+   * Records `digest` as unsynced; call before publishing the blob. The marker's directory entry
+   * is synced before this returns: without a journal that orders metadata, a rename made after
+   * it could otherwise reach the disk first, and a torn blob would outlive a crash unmarked.
    */
   async mark(digest: Digest): Promise<void> {
     this.dirReady ??= mkdir(this.dir, { recursive: true }).then(() => undefined);
     await this.dirReady;
     await writeFile(this.markerPath(digest), '');
+    await syncFile(this.dir);
   }
 
   /** The blob is published: sync it with the next batch. */
@@ -111,7 +112,7 @@ export class UnsyncedBlobs {
   }
 }
 
-/** fsync of a file by path; false when it is gone (deleted meanwhile). */
+/** fsync of a file or directory by path; false when it is gone (deleted meanwhile). */
 async function syncFile(path: string): Promise<boolean> {
   let fh: Awaited<ReturnType<typeof open>>;
   try {
@@ -127,3 +128,4 @@ async function syncFile(path: string): Promise<boolean> {
     await fh.close();
   }
 }
+
