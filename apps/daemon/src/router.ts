@@ -7,9 +7,21 @@ interface Route {
   handler: Handler;
 }
 
-/** Routes `/containers/{id}/start`-style paths; `{name*}` matches across slashes (image names). */
+/** A path's first segment (`containers` in `/containers/json`): routes are looked up by it. */
+function firstSegment(path: string): string {
+  const end = path.indexOf('/', 1);
+  return end < 0 ? path.slice(1) : path.slice(1, end);
+}
+
+/**
+ * Routes `/containers/{id}/start`-style paths; `{name*}` matches across slashes (image names).
+ * The first route added that matches wins; only the routes whose fixed first segment is the
+ * path's are tried (all of them while some route starts with a parameter).
+ */
 export class Router {
   private readonly routes: Route[] = [];
+  private readonly byFirstSegment = new Map<string, Route[]>();
+  private anyFirstSegment = false;
 
   add(method: string, path: string, handler: Handler): this {
     const keys: string[] = [];
@@ -17,7 +29,14 @@ export class Router {
       keys.push(key);
       return star ? '(.+?)' : '([^/]+)';
     });
-    this.routes.push({ method, pattern: new RegExp(`^${pattern}/?$`), keys, handler });
+    const route = { method, pattern: new RegExp(`^${pattern}/?$`), keys, handler };
+    this.routes.push(route);
+    const first = firstSegment(path);
+    // A first segment that is a parameter or holds regex syntax may match others: scan all.
+    if (!path.startsWith('/') || /[^\w-]/.test(first)) this.anyFirstSegment = true;
+    const bucket = this.byFirstSegment.get(first);
+    if (bucket) bucket.push(route);
+    else this.byFirstSegment.set(first, [route]);
     return this;
   }
 
@@ -26,7 +45,10 @@ export class Router {
     path: string,
   ): { handler: Handler; params: Record<string, string> } | 'method-not-allowed' | undefined {
     let pathMatched = false;
-    for (const route of this.routes) {
+    const candidates = this.anyFirstSegment
+      ? this.routes
+      : (this.byFirstSegment.get(firstSegment(path)) ?? []);
+    for (const route of candidates) {
       const m = route.pattern.exec(path);
       if (!m) continue;
       pathMatched = true;
