@@ -12,6 +12,28 @@ const COMMON_NAMES = COMMON_HEADERS.map(([name]) => name.toLowerCase());
 type HeaderValue = OutgoingHttpHeader;
 
 /**
+ * The common headers, then `given`'s in their order, as one flat `[name, value, …]` list: a
+ * given value for a common header takes its place (and spelling).
+ */
+export function withCommonHeaders(given: OutgoingHttpHeaders | undefined): HeaderValue[] {
+  const list: HeaderValue[] = [];
+  for (const [n, v] of COMMON_HEADERS) list.push(n, v);
+  if (given) {
+    for (const name in given) {
+      // An undefined value stays in: node refuses it, as it does on the slow path.
+      const value = given[name] as HeaderValue;
+      const common = COMMON_NAMES.indexOf(name.toLowerCase());
+      if (common < 0) list.push(name, value);
+      else {
+        list[common * 2] = name;
+        list[common * 2 + 1] = value;
+      }
+    }
+  }
+  return list;
+}
+
+/**
  * The API's response: the common headers go first on every answer. Setting them up front with
  * `setHeader` made every `writeHead` take node's slow path (a validated `setHeader` per header);
  * added here instead, a response written with `writeHead` alone keeps the fast path and the same
@@ -41,20 +63,7 @@ export class ApiResponse extends ServerResponse {
         ? super.writeHead(statusCode, given)
         : super.writeHead(statusCode, message, given);
     }
-    const list: HeaderValue[] = [];
-    for (const [n, v] of COMMON_HEADERS) list.push(n, v);
-    if (given) {
-      for (const name in given) {
-        // An undefined value stays in: node refuses it, as it does on the slow path.
-        const value = given[name] as HeaderValue;
-        const common = COMMON_NAMES.indexOf(name.toLowerCase());
-        if (common < 0) list.push(name, value);
-        else {
-          list[common * 2] = name;
-          list[common * 2 + 1] = value;
-        }
-      }
-    }
+    const list = withCommonHeaders(given);
     // node's own types miss the flat [name, value, …] form its writeHead takes.
     const flat = list as unknown as OutgoingHttpHeaders;
     return message === undefined

@@ -1,6 +1,8 @@
 import { type Handler, HttpError } from './http.js';
 
 interface Route {
+  /** `GET /containers/{id}/json`: the route as it was added. */
+  name: string;
   method: string;
   pattern: RegExp;
   keys: string[];
@@ -29,7 +31,7 @@ export class Router {
       keys.push(key);
       return star ? '(.+?)' : '([^/]+)';
     });
-    const route = { method, pattern: new RegExp(`^${pattern}/?$`), keys, handler };
+    const route = { name: `${method} ${path}`, method, pattern: new RegExp(`^${pattern}/?$`), keys, handler };
     this.routes.push(route);
     const first = firstSegment(path);
     // A first segment that is a parameter or holds regex syntax may match others: scan all.
@@ -43,7 +45,7 @@ export class Router {
   match(
     method: string,
     path: string,
-  ): { handler: Handler; params: Record<string, string> } | 'method-not-allowed' | undefined {
+  ): { handler: Handler; params: Record<string, string>; route: string } | 'method-not-allowed' | undefined {
     let pathMatched = false;
     const candidates = this.anyFirstSegment
       ? this.routes
@@ -57,7 +59,7 @@ export class Router {
       route.keys.forEach((k, i) => {
         params[k] = decodeParam(m[i + 1]!);
       });
-      return { handler: route.handler, params };
+      return { handler: route.handler, params, route: route.name };
     }
     return pathMatched ? 'method-not-allowed' : undefined;
   }

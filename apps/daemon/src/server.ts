@@ -16,8 +16,23 @@ import { registerSwarm } from './handlers/swarm.js';
 import { registerSystem } from './handlers/system.js';
 import { registerVolumes } from './handlers/volumes.js';
 import { HttpError, type Upgrade, messageFor, statusFor, writable } from './http.js';
+import { installLeanFront } from './lean-front.js';
 import { parseRequestTarget } from './request-target.js';
 import { Router } from './router.js';
+
+/**
+ * Routes whose handlers answer with one `writeHead` and one `end` (`sendJson`), never reading a
+ * body or streaming: the lean front may serve them (HEAD too, through the GET route).
+ */
+const LEAN_ROUTES = new Set([
+  'GET /_ping',
+  'GET /version',
+  'GET /info',
+  'GET /containers/json',
+  'GET /containers/{id}/json',
+  'GET /images/json',
+  'GET /images/{name*}/json',
+]);
 
 /** The Docker Engine API over the engine: validation and shapes here, behaviour below. */
 export function createApiServer(
@@ -121,8 +136,20 @@ export function createApiServer(
     if (logCalls) logCall(req, res, socket, logCalls);
     void handle(req, res, { socket, head });
   });
+  const api = server as unknown as Server;
+  installLeanFront(api, (method, target) => {
+    try {
+      const { path } = splitVersionedPath(parseRequestTarget(target).pathname);
+      const match = router.match(method, path);
+      return typeof match === 'object' && LEAN_ROUTES.has(match.route);
+    } catch (err) {
+      // A target or escape the router refuses: node:http's path answers it with the 400.
+      if (err instanceof HttpError) return false;
+      throw err;
+    }
+  });
   // Its responses are ApiResponses, which node's generic types cannot say of a plain Server.
-  return server as unknown as Server;
+  return api;
 }
 
 /**
