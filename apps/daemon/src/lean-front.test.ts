@@ -149,6 +149,7 @@ describe('lean front', () => {
       ['GET /x HTTP/1.1\r\nBad Header\r\n\r\n', 400],
       ['GET /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 400],
       [get('/x', `X-Big: ${'a'.repeat(20_000)}\r\n`), 431],
+      ['GET /x HTTP/1.1\r\n\r\n', 400],
     ] as const) {
       const c = await open();
       c.send(bad);

@@ -118,6 +118,8 @@ class LeanConnection {
       head.version !== '1.1' ||
       (head.method !== 'GET' && head.method !== 'HEAD') ||
       !head.target.startsWith('/') ||
+      // node:http answers an HTTP/1.1 request without Host with a 400.
+      head.headers.host === undefined ||
       Object.keys(head.headers).some((n) => NOT_LEAN.has(n)) ||
       (head.headers.connection !== undefined && head.headers.connection.toLowerCase() !== 'keep-alive') ||
       !this.isLean(head.method, head.target)
@@ -225,7 +227,7 @@ class LeanResponse extends EventEmitter {
   end(data?: Buffer | string | (() => void)): this {
     if (this.writableEnded) return this;
     this.writableEnded = true;
-    const body = typeof data === 'function' || data === undefined ? undefined : Buffer.from(data);
+    const body = typeof data === 'string' ? Buffer.from(data) : typeof data === 'function' ? undefined : data;
     const implicit = !this.headersSent;
     if (implicit) this.writeHead(this.statusCode);
     const status = this.statusCode;
