@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   opened.engine = engine;
   await networking.init();
   await engine.swarm.reconcile();
-  const server = createApiServer(engine, logger);
+  const server = createApiServer(engine, logger, { logCalls: options.logLevel === 'debug' });
   releaseMemoryWhenIdle(server);
   const listeners = await openListeners(server, options, logger);
   await writeFile(join(options.execRoot, 'tsctrd.pid'), `${process.pid}\n`);

@@ -95,4 +95,12 @@ describe('Router', () => {
     expect(r.match('GET', '/plugins/x/extra')).toBeUndefined();
     expect(r.match('GET', '/plugins')).toBeUndefined();
   });
+
+  it('keeps the order of routes added when one starts with a parameter', () => {
+    const r = new Router()
+      .add('GET', '/{anything}/json', handler('any'))
+      .add('GET', '/containers/json', handler('ps'));
+    expect(label(r.match('GET', '/containers/json'))).toBe('any');
+    expect(label(r.match('GET', '/images/json'))).toBe('any');
+  });
 });

@@ -78,6 +78,50 @@ describe('API server errors on the wire', () => {
     await expectError('GET', '/containers/%zz/json', 400, 'invalid URL escape "%zz"');
   });
 
+  it('400 for a request target that is no URL, and the server keeps answering', async () => {
+    // `//:` made `new URL` throw outside any handler: an unhandled rejection ended the daemon.
+    await expectError('GET', '//:', 400, 'invalid request target "//:"');
+    const ping = await call('GET', '/_ping');
+    expect(ping.status).toBe(200);
+    expect(ping.body).toBe('OK');
+  });
+
+  it('sends the common headers first on every answer, a handler’s own value in place', async () => {
+    const raw = (path: string) =>
+      new Promise<string[]>((resolve, reject) => {
+        const req = request({ socketPath: socketPath(), path }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.rawHeaders.filter((_, i) => i % 2 === 0)));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await raw('/_ping')).toEqual([
+      'Api-Version',
+      'Ostype',
+      'Server',
+      'Builder-Version',
+      'Docker-Experimental',
+      'Cache-Control',
+      'Pragma',
+      'Content-Type',
+      'Content-Length',
+      'Date',
+      'Connection',
+      'Keep-Alive',
+    ]);
+    expect(await raw('/nowhere')).toEqual([
+      'Api-Version',
+      'Ostype',
+      'Server',
+      'Content-Type',
+      'Content-Length',
+      'Date',
+      'Connection',
+      'Keep-Alive',
+    ]);
+  });
+
   it('400 for an API version out of range, in Docker’s words', async () => {
     await expectError(
       'GET',

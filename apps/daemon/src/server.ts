@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { API_VERSION, MIN_API_VERSION, compareApiVersions, splitVersionedPath } from '@ts-container/api';
 import type { Logger } from '@ts-container/common';
 import type { Engine } from '@ts-container/engine';
+import { ApiResponse } from './api-response.js';
 import { registerArchiveImages } from './handlers/archive-images.js';
 import { registerBuild } from './handlers/build.js';
 import { registerChanges } from './handlers/changes.js';
@@ -12,20 +13,42 @@ import { registerImages } from './handlers/images.js';
 import { registerNetworks } from './handlers/networks.js';
 import { registerRegistry } from './handlers/registry.js';
 import { registerSwarm } from './handlers/swarm.js';
-import { pingHeaders, registerSystem } from './handlers/system.js';
+import { registerSystem } from './handlers/system.js';
 import { registerVolumes } from './handlers/volumes.js';
 import { HttpError, type Upgrade, messageFor, statusFor, writable } from './http.js';
+import { installLeanFront } from './lean-front.js';
+import { parseRequestTarget } from './request-target.js';
 import { Router } from './router.js';
 
+/**
+ * Routes whose handlers answer with one `writeHead` and one `end` (`sendJson`), never reading a
+ * body or streaming: the lean front may serve them (HEAD too, through the GET route).
+ */
+const LEAN_ROUTES = new Set([
+  'GET /_ping',
+  'GET /version',
+  'GET /info',
+  'GET /containers/json',
+  'GET /containers/{id}/json',
+  'GET /images/json',
+  'GET /images/{name*}/json',
+]);
+
 /** The Docker Engine API over the engine: validation and shapes here, behaviour below. */
-export function createApiServer(engine: Engine, logger: Logger & { debug?(msg: string): void }): Server {
+export function createApiServer(
+  engine: Engine,
+  logger: Logger & { debug?(msg: string): void },
+  options: { logCalls?: boolean } = {},
+): Server {
   const router = new Router();
   registerHandlers(router, engine);
 
   const handle = async (req: IncomingMessage, res: ServerResponse, upgrade?: Upgrade) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const { version, path } = splitVersionedPath(url.pathname);
+    let pathname = req.url ?? '/';
     try {
+      const target = parseRequestTarget(pathname);
+      pathname = target.pathname;
+      const { version, path } = splitVersionedPath(pathname);
       if (version !== undefined) {
         if (compareApiVersions(version, API_VERSION) > 0) {
           throw new HttpError(
@@ -48,21 +71,21 @@ export function createApiServer(engine: Engine, logger: Logger & { debug?(msg: s
         req,
         res,
         params: match.params,
-        query: url.searchParams,
+        query: target.query,
         version: version ?? API_VERSION,
         ...(upgrade ? { upgrade } : {}),
       });
     } catch (err) {
       const status = statusFor(err);
       if (clientWentAway(req, err)) {
-        logger.debug?.(`${req.method} ${url.pathname}: the client went away (${messageFor(err)})`);
+        logger.debug?.(`${req.method} ${pathname}: the client went away (${messageFor(err)})`);
         upgrade?.socket.destroy();
         if (!upgrade) res.destroy();
         return;
       }
       if (status >= 500)
         logger.error(
-          `${req.method} ${url.pathname}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+          `${req.method} ${pathname}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
         );
       if (upgrade) {
         // Once hijacked the socket carries the stream (the handler reports on it); before, the
@@ -92,13 +115,12 @@ export function createApiServer(engine: Engine, logger: Logger & { debug?(msg: s
     }
   };
 
+  // Debug logging of every call costs a string and a listener per request: only when asked for.
+  const logCalls = options.logCalls && logger.debug ? logger.debug : undefined;
   const server = createServer(
-    { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 },
+    { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000, ServerResponse: ApiResponse },
     (req, res) => {
-      for (const [k, v] of Object.entries(pingHeaders()))
-        if (k === 'Api-Version' || k === 'Ostype') res.setHeader(k, v);
-      res.setHeader('Server', `tsctr/${API_VERSION}`);
-      if (logger.debug) logCall(req, res, res, logger.debug);
+      if (logCalls) logCall(req, res, res, logCalls);
       void handle(req, res);
     },
   );
@@ -111,10 +133,23 @@ export function createApiServer(engine: Engine, logger: Logger & { debug?(msg: s
     });
     // Upgraded requests answer on the socket itself; this response object is never sent.
     const res = new ServerResponse(req);
-    if (logger.debug) logCall(req, res, socket, logger.debug);
+    if (logCalls) logCall(req, res, socket, logCalls);
     void handle(req, res, { socket, head });
   });
-  return server;
+  const api = server as unknown as Server;
+  installLeanFront(api, (method, target) => {
+    try {
+      const { path } = splitVersionedPath(parseRequestTarget(target).pathname);
+      const match = router.match(method, path);
+      return typeof match === 'object' && LEAN_ROUTES.has(match.route);
+    } catch (err) {
+      // A target or escape the router refuses: node:http's path answers it with the 400.
+      if (err instanceof HttpError) return false;
+      throw err;
+    }
+  });
+  // Its responses are ApiResponses, which node's generic types cannot say of a plain Server.
+  return api;
 }
 
 /**

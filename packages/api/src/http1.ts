@@ -1,4 +1,5 @@
 import { type Duplex, Readable } from 'node:stream';
+import { parseHeadFields } from './http1-head.js';
 
 /**
  * HTTP/1.1 over one connection (a unix or TCP socket, a TLS socket, an ssh child's pipes): the
@@ -51,16 +52,7 @@ function parseHead(block: string, rest: Buffer): Head {
   const [status = '', ...lines] = block.split('\r\n');
   const m = /^HTTP\/1\.[01] (\d{3})/.exec(status);
   if (!m) throw new Error(`malformed HTTP response: ${JSON.stringify(status.slice(0, 80))}`);
-  const headers: ResponseHeaders = {};
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    const prev = headers[name];
-    if (name === 'set-cookie') headers[name] = [...((prev as string[] | undefined) ?? []), value];
-    else headers[name] = prev === undefined ? value : `${prev}, ${value}`;
-  }
+  const headers: ResponseHeaders = parseHeadFields(lines, 'lenient');
   return { statusCode: Number(m[1]), headers, rest };
 }
 

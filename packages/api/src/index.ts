@@ -93,3 +93,4 @@ export {
 } from './types.js';
 export { API_VERSION, compareApiVersions, MIN_API_VERSION, splitVersionedPath } from './versions.js';
 export { labelFilterMatches } from './filters.js';
+export { parseRequestHead, type RequestHead } from './http1-head.js';
