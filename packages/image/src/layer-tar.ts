@@ -2,14 +2,15 @@ import { createReadStream } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { hashFile } from './content-store.js';
 import type { Digest } from './digest.js';
 import {
-  type LayerScan,
+  type LayerEntries,
   extractWithTar,
   isEmptyDir,
   knownScan,
   rereadablePath,
-  scanLayer,
+  scanLayerEntries,
 } from './fast-extract.js';
 import { OVERLAY_OPAQUE_XATTR, extractArchive, restoreXattrs } from './safe-archive.js';
 
@@ -64,22 +65,33 @@ export async function applyLayer(
     options.extractor !== 'javascript' &&
     (await isEmptyDir(target))
   ) {
-    let scan: LayerScan | undefined;
+    let scan: LayerEntries | undefined;
+    let diffId: Digest | undefined;
     try {
       const known = knownScan(source);
       if (known?.outcome instanceof Error) throw known.outcome;
-      scan = known !== undefined ? known.outcome : await scanLayer(path);
+      if (known !== undefined) {
+        scan = known.outcome;
+        diffId = known.outcome?.diffId;
+      } else scan = await scanLayerEntries(path);
     } catch (err) {
       source.destroy();
       throw err;
     }
     if (scan !== undefined && scan.entries.length < TAR_MIN_ENTRIES && scan.contentSize < TAR_MIN_BYTES) {
-      // The DiffID is known from the scan: the bytes are not hashed again.
-      const { contentSize } = await extractArchive(source, target, { whiteouts: 'overlay', sameOwner });
-      return { diffId: scan.diffId, contentSize };
+      // A DiffID known from the scan is not computed again.
+      const written = await extractArchive(source, target, {
+        whiteouts: 'overlay',
+        sameOwner,
+        digest: diffId === undefined,
+      });
+      return { diffId: diffId ?? written.diffId!, contentSize: written.contentSize };
     }
     if (scan !== undefined) {
       source.destroy();
+      // The DiffID, when the scan did not compute it, is computed while the entries are written.
+      const hashing = diffId !== undefined ? Promise.resolve(diffId) : hashFile(path).then((b) => b.digest);
+      hashing.catch(() => undefined); // awaited below, unless the careful way takes over
       try {
         await extractWithTar(path, target, scan, {
           sameOwner,
@@ -88,13 +100,13 @@ export async function applyLayer(
               dirs.map((d) => ({ path: d, name: OVERLAY_OPAQUE_XATTR, value: Buffer.from('y') })),
             ),
         });
-        return { diffId: scan.diffId, contentSize: scan.contentSize };
       } catch {
         // GNU tar disagreed with the archive (or is missing): start over the careful way.
         for (const child of await readdir(target))
           await rm(join(target, child), { recursive: true, force: true });
         return applyLayerJs(createReadStream(path), target, options, sameOwner);
       }
+      return { diffId: await hashing, contentSize: scan.contentSize };
     }
   }
   return applyLayerJs(source, target, options, sameOwner);

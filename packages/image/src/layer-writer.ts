@@ -1,0 +1,163 @@
+import { readFileSync } from 'node:fs';
+import { link } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join, posix } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { ArchiveSpan, LayerEntries } from './fast-extract.js';
+import { layerWriterThread } from './layer-writer-thread.js';
+
+/** More threads than this gain nothing: the filesystem's own locks serialise them. */
+const MAX_THREADS = 4;
+/** What a thread does for one entry costs about as much as writing this many bytes. */
+const ENTRY_COST = 32 * 1024;
+const TYPES = new Set(['directory', 'file', 'contiguous-file', 'symlink', 'link']);
+
+/**
+ * Whether a checked layer can be written by {@link writeLayerInThreads}: its entries can be
+ * split (no global header, every parent a directory entry, no name seen twice: the scan
+ * checked that), none carries extended attributes or is a device or FIFO (Node has no call for
+ * those; GNU tar does them), and we run as root (directories are made with their final modes
+ * before their contents; only root may write into a read-only one).
+ */
+export function canWriteInThreads(scan: LayerEntries): boolean {
+  return (
+    scan.splittable &&
+    !scan.xattrs &&
+    process.getuid?.() === 0 &&
+    scan.entries.every((e) => TYPES.has(e.type))
+  );
+}
+
+interface Job {
+  name: string;
+  kind: 'directory' | 'file' | 'symlink';
+  start: number;
+  end: number;
+  size: number;
+  mtime: number;
+  linkname: string;
+}
+
+/**
+ * Writes a checked plain layer file into the empty directory `target` with worker threads, one
+ * per core, each making its share of the entries with synchronous system calls (an `fs.*`
+ * promise per call would cost a thread-pool round trip each, and a `tar` process per share
+ * the copy of every byte through a pipe): first every directory (one thread), then the files
+ * and symlinks in one contiguous run of the tarball per thread, then the hard links, whose
+ * targets must exist. Whiteouts are left to the caller, which then sets every directory's time.
+ */
+export async function writeLayerInThreads(path: string, target: string, scan: LayerEntries): Promise<void> {
+  const directories: Job[] = [];
+  const others: Job[] = [];
+  const links: ArchiveSpan[] = [];
+  for (const e of scan.entries) {
+    if (e.kind === 'link') links.push(e);
+    else if (e.type === 'file' && posix.basename(e.name).startsWith('.wh.')) continue;
+    else (e.kind === 'directory' ? directories : others).push(job(e));
+  }
+  const threads = startThreads(
+    Math.max(1, Math.min(availableParallelism(), MAX_THREADS, Math.ceil(others.length / 256))),
+    path,
+    target,
+  );
+  try {
+    const setgidDirs = directories.length > 0 ? await threads[0]!.run(directories, []) : [];
+    await Promise.all(
+      splitByCost(others, threads.length).map((part, i) => threads[i]!.run(part, setgidDirs)),
+    );
+    for (const l of links) await link(join(target, l.linkname), join(target, l.name));
+  } finally {
+    for (const t of threads) t.stop();
+  }
+}
+
+function job(e: ArchiveSpan): Job {
+  return {
+    name: e.name,
+    kind: e.type === 'directory' ? 'directory' : e.type === 'symlink' ? 'symlink' : 'file',
+    start: e.start,
+    end: e.end,
+    size: e.size,
+    mtime: e.mtime.getTime() / 1000,
+    linkname: e.linkname,
+  };
+}
+
+/** `parts` runs of consecutive jobs of about the same cost each (bytes, plus a cost per entry). */
+function splitByCost(jobs: Job[], parts: number): Job[][] {
+  const cost = (j: Job) => j.size + ENTRY_COST;
+  const total = jobs.reduce((sum, j) => sum + cost(j), 0);
+  const out: Job[][] = [];
+  let current: Job[] = [];
+  let sum = 0;
+  for (const j of jobs) {
+    current.push(j);
+    sum += cost(j);
+    if (sum >= (total / parts) * (out.length + 1) && out.length < parts - 1) {
+      out.push(current);
+      current = [];
+    }
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+interface WriterThread {
+  /** Writes `jobs`; resolves with the setgid directories among them. */
+  run(jobs: Job[], setgidDirs: string[]): Promise<string[]>;
+  stop(): void;
+}
+
+const SOURCE = `(${layerWriterThread.toString()})(require)`;
+
+function startThreads(count: number, layer: string, target: string): WriterThread[] {
+  const workerData = {
+    layer,
+    target,
+    umask: currentUmask(),
+    euid: process.geteuid?.() ?? 0,
+    egid: process.getegid?.() ?? 0,
+  };
+  return Array.from({ length: count }, () => {
+    const worker = new Worker(SOURCE, { eval: true, workerData });
+    let failed: Error | undefined;
+    let pending: { resolve: (v: string[]) => void; reject: (e: Error) => void } | undefined;
+    const fail = (err: Error) => {
+      failed ??= err;
+      pending?.reject(err);
+      pending = undefined;
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`layer writer thread exited (${code})`)));
+    worker.on('message', (msg: { setgid?: string[]; error?: { message: string; code?: string } }) => {
+      const p = pending;
+      pending = undefined;
+      if (msg.error) p?.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
+      else p?.resolve(msg.setgid ?? []);
+    });
+    return {
+      run: (jobs, setgidDirs) =>
+        new Promise<string[]>((resolve, reject) => {
+          if (failed) return reject(failed);
+          pending = { resolve, reject };
+          worker.postMessage({ jobs, setgidDirs });
+        }),
+      stop: () => {
+        worker.removeAllListeners();
+        worker.on('error', () => undefined);
+        void worker.terminate();
+      },
+    };
+  });
+}
+
+/** The process umask, read without changing it (`process.umask()` sets it twice); 0o777 if unknown. */
+function currentUmask(): number {
+  try {
+    const line = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (line) return Number.parseInt(line[1]!, 8);
+  } catch {
+    // Not Linux, or no /proc: every mode is then set explicitly.
+  }
+  return 0o777;
+}
