@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { hashFile } from './content-store.js';
@@ -12,6 +12,7 @@ import {
   rereadablePath,
   scanLayerEntries,
 } from './fast-extract.js';
+import { prestartLayerWriters } from './layer-writer.js';
 import { OVERLAY_OPAQUE_XATTR, extractArchive, restoreXattrs } from './safe-archive.js';
 
 /**
@@ -73,7 +74,11 @@ export async function applyLayer(
       if (known !== undefined) {
         scan = known.outcome;
         diffId = known.outcome?.diffId;
-      } else scan = await scanLayerEntries(path);
+      } else {
+        // A layer big enough for the threads: they boot while it is scanned.
+        if ((await stat(path)).size >= TAR_MIN_BYTES && process.getuid?.() === 0) prestartLayerWriters();
+        scan = await scanLayerEntries(path);
+      }
     } catch (err) {
       source.destroy();
       throw err;

@@ -23,18 +23,14 @@ export function layerWriterThread(load: (id: string) => unknown): void {
     mtime: number;
     linkname: string;
   }
-  const { layer, target, umask, euid, egid } = workerData as {
-    layer: string;
-    target: string;
-    umask: number;
-    euid: number;
-    egid: number;
-  };
+  const { umask, euid, egid } = workerData as { umask: number; euid: number; egid: number };
+  // The layer being written (each message names one).
+  let input = -1;
+  let target = '';
   const CHUNK = 4 << 20;
   // libuv adds O_CLOEXEC itself.
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
   const CREATE = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
-  const input = fs.openSync(layer, 'r');
   let buf = Buffer.allocUnsafe(CHUNK);
   let bufStart = 0;
   let bufEnd = 0;
@@ -157,13 +153,19 @@ export function layerWriterThread(load: (id: string) => unknown): void {
     return madeSetgid;
   };
 
-  parentPort!.on('message', (msg: { jobs: Job[]; setgidDirs: string[] }) => {
+  parentPort!.on('message', (msg: { layer: string; target: string; jobs: Job[]; setgidDirs: string[] }) => {
     try {
+      input = fs.openSync(msg.layer, 'r');
+      target = msg.target;
+      bufStart = bufEnd = 0;
       const setgid = write(msg.jobs, new Set(msg.setgidDirs));
       parentPort!.postMessage({ setgid });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       parentPort!.postMessage({ error: { message: e.message, code: e.code } });
+    } finally {
+      if (input >= 0) fs.closeSync(input);
+      input = -1;
     }
   });
 }

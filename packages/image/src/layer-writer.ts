@@ -55,19 +55,21 @@ export async function writeLayerInThreads(path: string, target: string, scan: La
     else if (e.type === 'file' && posix.basename(e.name).startsWith('.wh.')) continue;
     else (e.kind === 'directory' ? directories : others).push(job(e));
   }
-  const threads = startThreads(
+  const threads = acquire(
     Math.max(1, Math.min(availableParallelism(), MAX_THREADS, Math.ceil(others.length / 256))),
-    path,
-    target,
   );
+  const run = (t: WriterThread, jobs: Job[], setgidDirs: string[]) =>
+    t.run({ layer: path, target, jobs, setgidDirs });
   try {
-    const setgidDirs = directories.length > 0 ? await threads[0]!.run(directories, []) : [];
-    await Promise.all(
-      splitByCost(others, threads.length).map((part, i) => threads[i]!.run(part, setgidDirs)),
+    const setgidDirs = directories.length > 0 ? await run(threads[0]!, directories, []) : [];
+    // Every share ends (well or not) before the threads go back to the idle set.
+    const shares = await Promise.allSettled(
+      splitByCost(others, threads.length).map((part, i) => run(threads[i]!, part, setgidDirs)),
     );
+    for (const share of shares) if (share.status === 'rejected') throw share.reason;
     for (const l of links) await link(join(target, l.linkname), join(target, l.name));
   } finally {
-    for (const t of threads) t.stop();
+    release(threads);
   }
 }
 
@@ -103,52 +105,86 @@ function splitByCost(jobs: Job[], parts: number): Job[][] {
 }
 
 interface WriterThread {
-  /** Writes `jobs`; resolves with the setgid directories among them. */
-  run(jobs: Job[], setgidDirs: string[]): Promise<string[]>;
+  /** Writes `jobs` of the tarball `layer` into `target`; resolves with the setgid directories among them. */
+  run(work: { layer: string; target: string; jobs: Job[]; setgidDirs: string[] }): Promise<string[]>;
+  /** Lets the process exit while the thread waits for work (or not). */
+  hold(busy: boolean): void;
   stop(): void;
+  readonly failed: boolean;
 }
 
 const SOURCE = `(${layerWriterThread.toString()})(require)`;
+/** Idle threads stay this long for the next layer (a pull or load writes several in a row). */
+const IDLE_MS = 10_000;
+const idle: WriterThread[] = [];
+let idleTimer: NodeJS.Timeout | undefined;
 
-function startThreads(count: number, layer: string, target: string): WriterThread[] {
+/**
+ * Starts the threads a big layer will need while its scan runs (they take ~30 ms to boot), so
+ * that {@link writeLayerInThreads} finds them ready.
+ */
+export function prestartLayerWriters(): void {
+  release(acquire(Math.min(availableParallelism(), MAX_THREADS)));
+}
+
+function acquire(count: number): WriterThread[] {
+  const threads = idle.splice(0, count);
+  while (threads.length < count) threads.push(startThread());
+  for (const t of threads) t.hold(true);
+  return threads;
+}
+
+function release(threads: WriterThread[]): void {
+  for (const t of threads) {
+    if (t.failed) continue;
+    t.hold(false);
+    idle.push(t);
+  }
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => {
+    for (const t of idle.splice(0)) t.stop();
+  }, IDLE_MS).unref();
+}
+
+function startThread(): WriterThread {
   const workerData = {
-    layer,
-    target,
     umask: currentUmask(),
     euid: process.geteuid?.() ?? 0,
     egid: process.getegid?.() ?? 0,
   };
-  return Array.from({ length: count }, () => {
-    const worker = new Worker(SOURCE, { eval: true, workerData });
-    let failed: Error | undefined;
-    let pending: { resolve: (v: string[]) => void; reject: (e: Error) => void } | undefined;
-    const fail = (err: Error) => {
-      failed ??= err;
-      pending?.reject(err);
-      pending = undefined;
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`layer writer thread exited (${code})`)));
-    worker.on('message', (msg: { setgid?: string[]; error?: { message: string; code?: string } }) => {
-      const p = pending;
-      pending = undefined;
-      if (msg.error) p?.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
-      else p?.resolve(msg.setgid ?? []);
-    });
-    return {
-      run: (jobs, setgidDirs) =>
-        new Promise<string[]>((resolve, reject) => {
-          if (failed) return reject(failed);
-          pending = { resolve, reject };
-          worker.postMessage({ jobs, setgidDirs });
-        }),
-      stop: () => {
-        worker.removeAllListeners();
-        worker.on('error', () => undefined);
-        void worker.terminate();
-      },
-    };
+  const worker = new Worker(SOURCE, { eval: true, workerData });
+  let failed: Error | undefined;
+  let pending: { resolve: (v: string[]) => void; reject: (e: Error) => void } | undefined;
+  const fail = (err: Error) => {
+    failed ??= err;
+    pending?.reject(err);
+    pending = undefined;
+  };
+  worker.on('error', fail);
+  worker.on('exit', (code) => fail(new Error(`layer writer thread exited (${code})`)));
+  worker.on('message', (msg: { setgid?: string[]; error?: { message: string; code?: string } }) => {
+    const p = pending;
+    pending = undefined;
+    if (msg.error) p?.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
+    else p?.resolve(msg.setgid ?? []);
   });
+  return {
+    get failed() {
+      return failed !== undefined;
+    },
+    run: (work) =>
+      new Promise<string[]>((resolve, reject) => {
+        if (failed) return reject(failed);
+        pending = { resolve, reject };
+        worker.postMessage(work);
+      }),
+    hold: (busy) => (busy ? worker.ref() : worker.unref()),
+    stop: () => {
+      worker.removeAllListeners();
+      worker.on('error', () => undefined);
+      void worker.terminate();
+    },
+  };
 }
 
 /** The process umask, read without changing it (`process.umask()` sets it twice); 0o777 if unknown. */
