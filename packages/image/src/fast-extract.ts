@@ -296,7 +296,7 @@ export async function extractWithTar(
     '--no-acls',
     '--no-selinux',
   ];
-  const threads = canWriteInThreads(scan);
+  const threads = options.sameOwner && canWriteInThreads(scan);
   const split = !threads && canSplit(scan);
   if (threads) await writeLayerInThreads(path, target, scan);
   else if (split) await extractInParts(path, target, scan, common);

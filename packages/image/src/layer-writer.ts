@@ -17,7 +17,8 @@ const TYPES = new Set(['directory', 'file', 'contiguous-file', 'symlink', 'link'
  * split (no global header, every parent a directory entry, no name seen twice: the scan
  * checked that), none carries extended attributes or is a device or FIFO (Node has no call for
  * those; GNU tar does them), and we run as root (directories are made with their final modes
- * before their contents; only root may write into a read-only one).
+ * before their contents; only root may write into a read-only one). Owners are always restored:
+ * the caller asks for that (tar's --same-owner).
  */
 export function canWriteInThreads(scan: LayerEntries): boolean {
   return (
