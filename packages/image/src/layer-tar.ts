@@ -2,7 +2,6 @@ import { createReadStream } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { hashFile } from './content-store.js';
 import type { Digest } from './digest.js';
 import {
   type LayerEntries,
@@ -12,7 +11,7 @@ import {
   rereadablePath,
   scanLayerEntries,
 } from './fast-extract.js';
-import { prestartLayerWriters } from './layer-writer.js';
+import { hashInThread, prestartLayerWriters } from './layer-writer.js';
 import { OVERLAY_OPAQUE_XATTR, extractArchive, restoreXattrs } from './safe-archive.js';
 
 /**
@@ -95,7 +94,7 @@ export async function applyLayer(
     if (scan !== undefined) {
       source.destroy();
       // The DiffID, when the scan did not compute it, is computed while the entries are written.
-      const hashing = diffId !== undefined ? Promise.resolve(diffId) : hashFile(path).then((b) => b.digest);
+      const hashing = diffId !== undefined ? Promise.resolve(diffId) : hashInThread(path);
       hashing.catch(() => undefined); // awaited below, unless the careful way takes over
       try {
         await extractWithTar(path, target, scan, {

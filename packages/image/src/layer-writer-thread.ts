@@ -153,9 +153,27 @@ export function layerWriterThread(load: (id: string) => unknown): void {
     return madeSetgid;
   };
 
+  /** sha256 of the whole file, read in big synchronous reads. */
+  const hash = (): string => {
+    const { createHash } = load('node:crypto') as typeof import('node:crypto');
+    const digest = createHash('sha256');
+    for (let at = 0; ; ) {
+      const n = fs.readSync(input, buf, 0, buf.length, at);
+      if (n === 0) break;
+      digest.update(buf.subarray(0, n));
+      at += n;
+    }
+    bufStart = bufEnd = 0;
+    return digest.digest('hex');
+  };
+
   parentPort!.on('message', (msg: { layer: string; target: string; jobs: Job[]; setgidDirs: string[] }) => {
     try {
       input = fs.openSync(msg.layer, 'r');
+      if (msg.target === '') {
+        parentPort!.postMessage({ sha256: hash() });
+        return;
+      }
       target = msg.target;
       bufStart = bufEnd = 0;
       const setgid = write(msg.jobs, new Set(msg.setgidDirs));

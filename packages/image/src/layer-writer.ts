@@ -3,6 +3,7 @@ import { link } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, posix } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { Digest } from './digest.js';
 import type { ArchiveSpan, LayerEntries } from './fast-extract.js';
 import { layerWriterThread } from './layer-writer-thread.js';
 
@@ -108,6 +109,8 @@ function splitByCost(jobs: Job[], parts: number): Job[][] {
 interface WriterThread {
   /** Writes `jobs` of the tarball `layer` into `target`; resolves with the setgid directories among them. */
   run(work: { layer: string; target: string; jobs: Job[]; setgidDirs: string[] }): Promise<string[]>;
+  /** The sha256 of `layer`, in hex. */
+  hash(layer: string): Promise<string>;
   /** Lets the process exit while the thread waits for work (or not). */
   hold(busy: boolean): void;
   stop(): void;
@@ -122,10 +125,20 @@ let idleTimer: NodeJS.Timeout | undefined;
 
 /**
  * Starts the threads a big layer will need while its scan runs (they take ~30 ms to boot), so
- * that {@link writeLayerInThreads} finds them ready.
+ * that {@link writeLayerInThreads} and {@link hashInThread} find them ready.
  */
 export function prestartLayerWriters(): void {
-  release(acquire(Math.min(availableParallelism(), MAX_THREADS)));
+  release(acquire(Math.min(availableParallelism(), MAX_THREADS) + 1));
+}
+
+/** The sha256 digest of a file, computed by a thread with big synchronous reads (off the event loop). */
+export async function hashInThread(path: string): Promise<Digest> {
+  const [thread] = acquire(1);
+  try {
+    return `sha256:${await thread!.hash(path)}`;
+  } finally {
+    release([thread!]);
+  }
 }
 
 function acquire(count: number): WriterThread[] {
@@ -155,7 +168,8 @@ function startThread(): WriterThread {
   };
   const worker = new Worker(SOURCE, { eval: true, workerData });
   let failed: Error | undefined;
-  let pending: { resolve: (v: string[]) => void; reject: (e: Error) => void } | undefined;
+  // biome-ignore lint/suspicious/noExplicitAny: one reply type per request kind
+  let pending: { resolve: (v: any) => void; reject: (e: Error) => void } | undefined;
   const fail = (err: Error) => {
     failed ??= err;
     pending?.reject(err);
@@ -163,22 +177,27 @@ function startThread(): WriterThread {
   };
   worker.on('error', fail);
   worker.on('exit', (code) => fail(new Error(`layer writer thread exited (${code})`)));
-  worker.on('message', (msg: { setgid?: string[]; error?: { message: string; code?: string } }) => {
-    const p = pending;
-    pending = undefined;
-    if (msg.error) p?.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
-    else p?.resolve(msg.setgid ?? []);
-  });
+  worker.on(
+    'message',
+    (msg: { setgid?: string[]; sha256?: string; error?: { message: string; code?: string } }) => {
+      const p = pending;
+      pending = undefined;
+      if (msg.error) p?.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
+      else p?.resolve(msg.sha256 ?? msg.setgid ?? []);
+    },
+  );
+  const request = <T>(work: object) =>
+    new Promise<T>((resolve, reject) => {
+      if (failed) return reject(failed);
+      pending = { resolve, reject };
+      worker.postMessage(work);
+    });
   return {
     get failed() {
       return failed !== undefined;
     },
-    run: (work) =>
-      new Promise<string[]>((resolve, reject) => {
-        if (failed) return reject(failed);
-        pending = { resolve, reject };
-        worker.postMessage(work);
-      }),
+    run: (work) => request<string[]>(work),
+    hash: (layer) => request<string>({ layer, target: '', jobs: [], setgidDirs: [] }),
     hold: (busy) => (busy ? worker.ref() : worker.unref()),
     stop: () => {
       worker.removeAllListeners();
