@@ -9,6 +9,8 @@ import { layerWriterThread } from './layer-writer-thread.js';
 
 /** More threads than this gain nothing: the filesystem's own locks serialise them. */
 const MAX_THREADS = 4;
+/** The files are cut into this many runs per thread, handed out as threads finish one. */
+const BATCHES_PER_THREAD = 8;
 /** What a thread does for one entry costs about as much as writing this many bytes. */
 const ENTRY_COST = 32 * 1024;
 const TYPES = new Set(['directory', 'file', 'contiguous-file', 'symlink', 'link']);
@@ -64,11 +66,21 @@ export async function writeLayerInThreads(path: string, target: string, scan: La
     t.run({ layer: path, target, jobs, setgidDirs });
   try {
     const setgidDirs = directories.length > 0 ? await run(threads[0]!, directories, []) : [];
-    // Every share ends (well or not) before the threads go back to the idle set.
+    // Runs of the tarball handed out as threads ask: one the scheduler holds back (a busy
+    // machine) is not left with half the layer while the other waits. Every thread ends (well
+    // or not) before the threads go back to the idle set.
+    const batches = splitByCost(others, threads.length * BATCHES_PER_THREAD);
+    let failure: unknown;
     const shares = await Promise.allSettled(
-      splitByCost(others, threads.length).map((part, i) => run(threads[i]!, part, setgidDirs)),
+      threads.map(async (t) => {
+        for (let b = batches.shift(); b !== undefined && failure === undefined; b = batches.shift())
+          await run(t, b, setgidDirs).catch((err: unknown) => {
+            failure ??= err;
+          });
+      }),
     );
     for (const share of shares) if (share.status === 'rejected') throw share.reason;
+    if (failure !== undefined) throw failure;
     for (const l of links) await link(join(target, l.linkname), join(target, l.name));
   } finally {
     release(threads);
