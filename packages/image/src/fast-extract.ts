@@ -6,17 +6,12 @@ import { execa } from 'execa';
 import { detectCompression } from './compression.js';
 import type { Digest } from './digest.js';
 import { UnsafeTarEntryError } from './errors.js';
-import { canWriteInThreads, writeLayerInThreads } from './layer-writer.js';
 import { canSplit, extractInParts } from './parallel-tar.js';
 import { type ScannedHeader, TarHeaderWalker } from './tar-headers.js';
 
 /** What the pre-scan learnt about a layer that GNU tar may extract. */
-export interface LayerScan extends LayerEntries {
+export interface LayerScan {
   diffId: Digest;
-}
-
-/** A pre-scan without the DiffID (see {@link scanLayerEntries}). */
-export interface LayerEntries {
   contentSize: number;
   /** `dir/.wh.name` entries, in archive order. */
   whiteouts: string[];
@@ -38,13 +33,6 @@ export interface ArchiveSpan {
   kind: 'directory' | 'link' | 'other';
   start: number;
   end: number;
-  /** The canonical name ('' for the root), its tar type, body size and modification time. */
-  name: string;
-  type: string;
-  size: number;
-  mtime: Date;
-  /** A symlink's target as written; a hard link's canonical target. */
-  linkname: string;
 }
 
 /**
@@ -98,18 +86,12 @@ export class LayerScanner {
 
   /** The outcome; `diffId` is the caller's digest of the bytes when it did the hashing. */
   finish(diffId?: Digest): ScanOutcome {
-    const entries = this.finishEntries();
-    if (entries === undefined || entries instanceof Error) return entries;
-    const digest = diffId ?? (this.hash ? (`sha256:${this.hash.digest('hex')}` as Digest) : undefined);
-    if (digest === undefined) throw new Error('LayerScanner: no digest to finish with');
-    return { ...entries, diffId: digest };
-  }
-
-  /** The outcome without a DiffID. */
-  finishEntries(): LayerEntries | undefined | Error {
     if (this.failure !== undefined) return this.failure;
     if (!this.simple || this.walker.invalid || this.walker.open) return undefined;
+    const digest = diffId ?? (this.hash ? (`sha256:${this.hash.digest('hex')}` as Digest) : undefined);
+    if (digest === undefined) throw new Error('LayerScanner: no digest to finish with');
     return {
+      diffId: digest,
       contentSize: this.contentSize,
       whiteouts: this.whiteouts,
       dirTimes: this.dirTimes,
@@ -129,17 +111,7 @@ export class LayerScanner {
       return;
     }
     const kind = header.type === 'directory' ? 'directory' : header.type === 'link' ? 'link' : 'other';
-    const span: ArchiveSpan = {
-      kind,
-      start: header.start,
-      end: header.end,
-      name,
-      type: header.type,
-      size: header.size,
-      mtime: header.mtime,
-      linkname: header.linkname,
-    };
-    this.entries.push(span);
+    this.entries.push({ kind, start: header.start, end: header.end });
     if (name === '') {
       // The root's own time, under the name posix.dirname gives top-level entries' parent.
       if (kind === 'directory') this.dirTimes.set('.', header.mtime);
@@ -170,7 +142,6 @@ export class LayerScanner {
         if (target === '') throw new UnsafeTarEntryError(header.name, 'hard link with an empty target');
         if (target === undefined || throughSymlink(target, this.symlinks) || !this.seen.has(target))
           this.simple = false;
-        else span.linkname = target;
         break;
       }
       case 'character-device':
@@ -184,24 +155,8 @@ export class LayerScanner {
   }
 }
 
-/**
- * Pre-scans a layer file's headers (see {@link LayerScanner}) without hashing it: the caller
- * computes the DiffID while the entries are written. Throws for entries that escape the root.
- */
-export async function scanLayerEntries(path: string): Promise<LayerEntries | undefined> {
-  return scanFile(path, new LayerScanner({ hash: false }), (s) => s.finishEntries());
-}
-
 /** Pre-scans a layer file (see {@link LayerScanner}); throws for entries that escape the root. */
 export async function scanLayer(path: string): Promise<LayerScan | undefined> {
-  return scanFile(path, new LayerScanner({ hash: true }), (s) => s.finish());
-}
-
-async function scanFile<T extends LayerEntries>(
-  path: string,
-  scanner: LayerScanner,
-  finish: (s: LayerScanner) => T | undefined | Error,
-): Promise<T | undefined> {
   const head = Buffer.alloc(4);
   const fh = await open(path, 'r');
   try {
@@ -210,8 +165,9 @@ async function scanFile<T extends LayerEntries>(
     await fh.close();
   }
   if (detectCompression(head) !== 'none') return undefined;
+  const scanner = new LayerScanner({ hash: true });
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) scanner.push(chunk as Buffer);
-  const outcome = finish(scanner);
+  const outcome = scanner.finish();
   if (outcome instanceof Error) throw outcome;
   return outcome;
 }
@@ -282,7 +238,7 @@ export function rereadablePath(source: unknown): string | undefined {
 export async function extractWithTar(
   path: string,
   target: string,
-  scan: LayerEntries,
+  scan: LayerScan,
   options: { sameOwner: boolean; setOpaque: (dirs: string[]) => Promise<void> },
 ): Promise<void> {
   // A scan exists only for a plain tarball (see LayerScanner).
@@ -296,10 +252,8 @@ export async function extractWithTar(
     '--no-acls',
     '--no-selinux',
   ];
-  const threads = options.sameOwner && canWriteInThreads(scan);
-  const split = !threads && canSplit(scan);
-  if (threads) await writeLayerInThreads(path, target, scan);
-  else if (split) await extractInParts(path, target, scan, common);
+  const split = canSplit(scan);
+  if (split) await extractInParts(path, target, scan, common);
   else await execa('tar', ['-x', '-f', path, '-C', target, ...common], { stdin: 'ignore' });
   const opaque: string[] = [];
   const touched = new Set<string>();
@@ -318,16 +272,11 @@ export async function extractWithTar(
   }
   if (opaque.length > 0) await options.setOpaque(opaque);
   // Removing the whiteout files bumped their directories' times (and writing files in parts
-  // every directory's): put the archive's back, a batch at a time (a time set on a directory
-  // does not change its parent's, so the order does not matter).
-  const dirs = [...(split || threads ? scan.dirTimes.keys() : touched)];
-  for (let i = 0; i < dirs.length; i += 64)
-    await Promise.all(
-      dirs.slice(i, i + 64).map(async (dir) => {
-        const mtime = scan.dirTimes.get(dir);
-        if (mtime !== undefined) await lutimes(join(target, dir), mtime, mtime);
-      }),
-    );
+  // every directory's): put the archive's back.
+  for (const dir of split ? scan.dirTimes.keys() : touched) {
+    const mtime = scan.dirTimes.get(dir);
+    if (mtime !== undefined) await lutimes(join(target, dir), mtime, mtime);
+  }
 }
 
 export async function isEmptyDir(path: string): Promise<boolean> {

@@ -1,17 +1,16 @@
 import { createReadStream } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Digest } from './digest.js';
 import {
-  type LayerEntries,
+  type LayerScan,
   extractWithTar,
   isEmptyDir,
   knownScan,
   rereadablePath,
-  scanLayerEntries,
+  scanLayer,
 } from './fast-extract.js';
-import { hashInThread, prestartLayerWriters } from './layer-writer.js';
 import { OVERLAY_OPAQUE_XATTR, extractArchive, restoreXattrs } from './safe-archive.js';
 
 /**
@@ -65,37 +64,22 @@ export async function applyLayer(
     options.extractor !== 'javascript' &&
     (await isEmptyDir(target))
   ) {
-    let scan: LayerEntries | undefined;
-    let diffId: Digest | undefined;
+    let scan: LayerScan | undefined;
     try {
       const known = knownScan(source);
       if (known?.outcome instanceof Error) throw known.outcome;
-      if (known !== undefined) {
-        scan = known.outcome;
-        diffId = known.outcome?.diffId;
-      } else {
-        // A layer big enough for the threads: they boot while it is scanned.
-        if ((await stat(path)).size >= TAR_MIN_BYTES && process.getuid?.() === 0) prestartLayerWriters();
-        scan = await scanLayerEntries(path);
-      }
+      scan = known !== undefined ? known.outcome : await scanLayer(path);
     } catch (err) {
       source.destroy();
       throw err;
     }
     if (scan !== undefined && scan.entries.length < TAR_MIN_ENTRIES && scan.contentSize < TAR_MIN_BYTES) {
-      // A DiffID known from the scan is not computed again.
-      const written = await extractArchive(source, target, {
-        whiteouts: 'overlay',
-        sameOwner,
-        digest: diffId === undefined,
-      });
-      return { diffId: diffId ?? written.diffId!, contentSize: written.contentSize };
+      // The DiffID is known from the scan: the bytes are not hashed again.
+      const { contentSize } = await extractArchive(source, target, { whiteouts: 'overlay', sameOwner });
+      return { diffId: scan.diffId, contentSize };
     }
     if (scan !== undefined) {
       source.destroy();
-      // The DiffID, when the scan did not compute it, is computed while the entries are written.
-      const hashing = diffId !== undefined ? Promise.resolve(diffId) : hashInThread(path);
-      hashing.catch(() => undefined); // awaited below, unless the careful way takes over
       try {
         await extractWithTar(path, target, scan, {
           sameOwner,
@@ -104,13 +88,13 @@ export async function applyLayer(
               dirs.map((d) => ({ path: d, name: OVERLAY_OPAQUE_XATTR, value: Buffer.from('y') })),
             ),
         });
+        return { diffId: scan.diffId, contentSize: scan.contentSize };
       } catch {
         // GNU tar disagreed with the archive (or is missing): start over the careful way.
         for (const child of await readdir(target))
           await rm(join(target, child), { recursive: true, force: true });
         return applyLayerJs(createReadStream(path), target, options, sameOwner);
       }
-      return { diffId: await hashing, contentSize: scan.contentSize };
     }
   }
   return applyLayerJs(source, target, options, sameOwner);

@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { execa } from 'execa';
-import type { ArchiveSpan, LayerEntries } from './fast-extract.js';
+import type { ArchiveSpan, LayerScan } from './fast-extract.js';
 
 /** Below this many entries one tar process is as fast: starting more costs more than it saves. */
 const MIN_ENTRIES = 2_000;
@@ -15,7 +15,7 @@ const READ_SIZE = 1024 * 1024;
  * the scan checked that), we run as root (directories are created first with their final
  * modes; only root may write into a read-only one) and there is more than one core.
  */
-export function canSplit(scan: LayerEntries): boolean {
+export function canSplit(scan: LayerScan): boolean {
   return (
     scan.splittable &&
     scan.entries.length >= MIN_ENTRIES &&
@@ -35,7 +35,7 @@ export function canSplit(scan: LayerEntries): boolean {
 export async function extractInParts(
   path: string,
   target: string,
-  scan: LayerEntries,
+  scan: LayerScan,
   tarArgs: readonly string[],
 ): Promise<void> {
   const run = (spans: ArchiveSpan[]) =>
