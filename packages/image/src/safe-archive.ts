@@ -276,9 +276,13 @@ export async function extractArchive(
           continue;
       }
       entry.resume();
-      options.onEntry?.({ name, uid: header.uid ?? 0, gid: header.gid ?? 0 });
+      // pax `uid`/`gid` records (ids too big for the header's fields) win, as in GNU tar.
+      const pax = header.pax as Record<string, string> | undefined;
+      const uid = paxId(pax?.uid) ?? header.uid ?? 0;
+      const gid = paxId(pax?.gid) ?? header.gid ?? 0;
+      options.onEntry?.({ name, uid, gid });
       if (header.type === 'link') continue;
-      if (sameOwner) await lchown(path, header.uid ?? 0, header.gid ?? 0);
+      if (sameOwner) await lchown(path, uid, gid);
       if (header.type !== 'symlink') await chmod(path, mode);
       if (header.type !== 'directory') await lutimes(path, mtime, mtime);
       for (const [key, value] of Object.entries(header.pax ?? {})) {
@@ -312,6 +316,11 @@ export async function extractArchive(
     throw archiveFailure(err);
   }
   return { ...(hash ? { diffId: `sha256:${hash.digest('hex')}` as Digest } : {}), contentSize };
+}
+
+function paxId(value: string | undefined): number | undefined {
+  const id = value === undefined ? Number.NaN : Number(value);
+  return Number.isSafeInteger(id) && id >= 0 ? id : undefined;
 }
 
 /** A hard link to an entry that already exists inside the root (never outside, never a directory). */
