@@ -15,7 +15,8 @@
 // - The layer is read from the page cache by both (read once before the first round); the
 //   target's page cache is not dropped (drop_caches would hit every other user of the machine):
 //   instead `sync` runs before each timed extraction, so neither pays for the other's writeback.
-// - Each round extracts ours first, then tar, each into a fresh directory.
+// - Each round extracts both, each into a fresh directory, the first of them alternating round by
+//   round (the one that goes first pays for the filesystem's state after the other's sync).
 import { execFileSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
@@ -93,9 +94,20 @@ try {
     const tarOut = join(target, `tar-${r}`);
     await mkdir(oursOut);
     await mkdir(tarOut);
-    const ours = await timed(() => applyLayer(createReadStream(layer), oursOut, { whiteouts: 'overlay' }));
+    const extractOurs = () =>
+      timed(() => applyLayer(createReadStream(layer), oursOut, { whiteouts: 'overlay' }));
     // As root GNU tar restores owners, modes and times, as a layer extraction must.
-    const tar = await timed(async () => sh('tar', ['--numeric-owner', '-C', tarOut, '-xf', layer], 'ignore'));
+    const extractTar = () =>
+      timed(async () => sh('tar', ['--numeric-owner', '-C', tarOut, '-xf', layer], 'ignore'));
+    let ours;
+    let tar;
+    if (r % 2 === 0) {
+      ours = await extractOurs();
+      tar = await extractTar();
+    } else {
+      tar = await extractTar();
+      ours = await extractOurs();
+    }
     results.push({
       oursSeconds: Math.round(ours * 1000) / 1000,
       tarSeconds: Math.round(tar * 1000) / 1000,
