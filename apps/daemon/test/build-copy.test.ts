@@ -160,4 +160,27 @@ describe.skipIf(skip !== undefined)('COPY of a large context tree', () => {
     expect(spooled).toHaveLength(3);
     expect(unpacked.slice(0, 2)).toEqual(spooled.slice(0, 2));
   }, 180_000);
+
+  it('replaces a file of the parent image, and refuses to replace one of its directories', async () => {
+    const over = join(dir, 'over');
+    await mkdir(join(over, 'files/etc'), { recursive: true });
+    for (let i = 0; i < MANY; i++) await writeFile(join(over, 'files/etc', `o${i}`), String(i));
+    await writeFile(join(over, 'files/etc/group'), 'root:x:0:\nnew:x:77:\n');
+    await writeFile(join(over, 'Dockerfile'), 'FROM busybox\nCOPY files /\n');
+    const built = await daemon.tsctr(['build', '--no-cache', '-q', '-t', 'copy-tree:over', over]);
+    expect(built.exitCode).toBe(0);
+    const run = await daemon.tsctr(['run', '--rm', 'copy-tree:over', 'sh', '-c', 'cat /etc/group /etc/o299']);
+    expect(run.stdout).toBe('root:x:0:\nnew:x:77:\n299');
+
+    // `etc` is a directory in the image: a file of that name cannot replace it.
+    const clash = join(dir, 'clash');
+    await mkdir(join(clash, 'files'), { recursive: true });
+    for (let i = 0; i < MANY; i++) await writeFile(join(clash, 'files', `c${i}`), String(i));
+    await writeFile(join(clash, 'files/etc'), 'not a directory');
+    await writeFile(join(clash, 'Dockerfile'), 'FROM busybox\nCOPY files /\n');
+    const refused = await daemon.tsctr(['build', '--no-cache', '-q', '-t', 'copy-tree:clash', clash]);
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stderr).toContain('cannot copy to non-directory: /etc is a directory');
+    expect((await daemon.tsctr(['run', '--rm', 'busybox', 'true'])).exitCode).toBe(0);
+  }, 180_000);
 });

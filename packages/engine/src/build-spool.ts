@@ -22,6 +22,7 @@ import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ContextSpool, IndexedEntry, IndexedInode } from '@ts-container/builder';
 import { type CopyOptions, type Ownership, isArchiveHead, mkdirInRoot, resolveInRoot } from './build-fs.js';
+import { type SmallFileJob, smallFileWriters } from './build-spool-writers.js';
 import { invalidParameter } from './errors.js';
 
 /**
@@ -38,6 +39,8 @@ const CHUNK = 1 << 20;
 const SMALL_FILE = 256 * 1024;
 /** Entries written synchronously between two turns of the event loop. */
 const SYNC_BATCH = 96;
+/** Small files in one directory from which the writer threads take them. */
+const POOL_MIN_FILES = 32;
 
 interface SpoolCopy {
   root: string;
@@ -155,12 +158,59 @@ async function copyDirectory(
   if (files.length > 0) {
     // Resolved once for all its files: the copy makes no symlink that could stand in its way.
     const dir = host ?? (await resolveInRoot(copy.root, dest));
-    for (const file of files) await copyEntry(copy, file.child, file.dest, dir);
+    const rest = await writeSmallFiles(copy, files, dir);
+    for (const file of rest) await copyEntry(copy, file.child, file.dest, dir);
   }
   if (made && rel !== '') {
     utimesSync(host ?? (await resolveInRoot(copy.root, dest)), entry.mtime, entry.mtime);
   }
   return made;
+}
+
+/**
+ * The small new files of one directory, written by the worker threads when there are enough of
+ * them to be worth the round trip; returns the entries left to write here (symlinks, large
+ * files, later names of an inode), in their order.
+ */
+async function writeSmallFiles(
+  copy: SpoolCopy,
+  files: Array<{ child: IndexedEntry; dest: string }>,
+  dir: string,
+): Promise<Array<{ child: IndexedEntry; dest: string }>> {
+  const isSmall = (e: IndexedEntry) =>
+    e.type === 'file' && (e.size ?? 0) <= SMALL_FILE && (e.inode === undefined || !copy.links.has(e.inode));
+  const small = files.filter((f) => isSmall(f.child));
+  const writers = small.length >= POOL_MIN_FILES ? smallFileWriters() : undefined;
+  if (writers === undefined) return files;
+  const jobs: SmallFileJob[] = [];
+  const seen = new Set<IndexedInode>();
+  const rest: Array<{ child: IndexedEntry; dest: string }> = [];
+  for (const file of files) {
+    const { child } = file;
+    // A second name of an inode in the same directory links to the first once it is written.
+    if (!isSmall(child) || (child.inode !== undefined && seen.has(child.inode))) {
+      rest.push(file);
+      continue;
+    }
+    if (child.inode !== undefined) seen.add(child.inode);
+    jobs.push({
+      target: join(dir, posix.basename(file.dest)),
+      dest: file.dest,
+      offset: child.offset ?? 0,
+      size: child.size ?? 0,
+      mode: copy.mode ?? child.perm,
+      uid: copy.owner.uid,
+      gid: copy.owner.gid,
+      mtime: child.mtime.getTime() / 1000,
+    });
+  }
+  await writers.write(copy.fh.fd, jobs);
+  for (const file of files) {
+    const inode = file.child.inode;
+    if (inode && inode.nlink > 1 && seen.has(inode) && !copy.links.has(inode))
+      copy.links.set(inode, join(dir, posix.basename(file.dest)));
+  }
+  return rest;
 }
 
 /**
