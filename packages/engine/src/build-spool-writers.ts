@@ -9,6 +9,9 @@ import { invalidParameter } from './errors.js';
  * the content straight from the spool's open descriptor.
  */
 
+/** Files up to this size are written with synchronous calls, their content read in one piece. */
+export const SMALL_FILE = 256 * 1024;
+
 /** One new file: content `size` bytes at `offset` in the spool. */
 export interface SmallFileJob {
   /** Host path (its parent resolved inside the root). */
@@ -38,7 +41,7 @@ const IDLE_MS = 5000;
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
-const buf = Buffer.allocUnsafe(${256 * 1024});
+const buf = Buffer.allocUnsafe(${SMALL_FILE});
 function create(target) {
   try {
     return fs.openSync(target, 'wx', 0o600);

@@ -22,7 +22,7 @@ import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ContextSpool, IndexedEntry, IndexedInode } from '@ts-container/builder';
 import { type CopyOptions, type Ownership, isArchiveHead, mkdirInRoot, resolveInRoot } from './build-fs.js';
-import { type SmallFileJob, smallFileWriters } from './build-spool-writers.js';
+import { SMALL_FILE, type SmallFileJob, smallFileWriters } from './build-spool-writers.js';
 import { invalidParameter } from './errors.js';
 
 /**
@@ -35,8 +35,6 @@ import { invalidParameter } from './errors.js';
 
 /** A large file's content is moved from the spool in pieces of up to this size. */
 const CHUNK = 1 << 20;
-/** Files up to this size are written with synchronous calls, their content read in one piece. */
-const SMALL_FILE = 256 * 1024;
 /** Entries written synchronously between two turns of the event loop. */
 const SYNC_BATCH = 96;
 /** Small files in one directory from which the writer threads take them. */
