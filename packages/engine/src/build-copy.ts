@@ -4,7 +4,7 @@ import { lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { BuildError, type CommitStep, type CopySource, type CopyStep } from '@ts-container/builder';
 import { hostPlatform } from '@ts-container/common';
-import { type ImageConfig, type StoredImage, extractArchive } from '@ts-container/image';
+import { type ImageConfig, type StoredImage, chainIds, extractArchive } from '@ts-container/image';
 import { mountAll, unmount } from '@ts-container/unionfs';
 import type { BuildDeps } from './build-deps.js';
 import {
@@ -78,8 +78,17 @@ export async function copyLayer(engine: BuildDeps, step: CopyStep): Promise<stri
     for (const dir of mounted.reverse()) await unmount(dir);
     mounted.length = 0;
 
-    const blob = await engine.content.ingestStream(engine.snapshotter.layerTar(key), `build-${key}`);
+    let contentSize: number | undefined;
+    const blob = await engine.content.ingestStream(
+      engine.snapshotter.layerTar(key, {
+        onDone: (summary) => {
+          contentSize = summary.contentSize;
+        },
+      }),
+      `build-${key}`,
+    );
     const diffIds = [...(parent?.config.rootfs.diff_ids ?? []), blob.digest];
+    if (contentSize !== undefined) await adoptSnapshot(engine, key, diffIds, contentSize);
     await engine.images.ensureLayers(diffIds);
     const config = imageConfigFor(parent, step, diffIds);
     const parentLayers = parent?.record.layers;
@@ -104,6 +113,25 @@ export async function copyLayer(engine: BuildDeps, step: CopyStep): Promise<stri
     if (engine.snapshotter.has(key)) await engine.snapshotter.remove(key).catch(() => undefined);
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Makes the step's snapshot the committed layer `diffIds` ends with, where it lies (as a RUN
+ * step's is, commit.ts): its upper directory is already the layer the tarball was written from,
+ * so nothing is unpacked again. Skipped (ensureLayers then unpacks the tarball) when that layer
+ * exists already. Until the commit the snapshot is labelled `tsctr.container`, which start-up
+ * repair removes; afterwards it is an unreferenced layer, which garbage collection removes.
+ */
+async function adoptSnapshot(
+  engine: BuildDeps,
+  key: string,
+  diffIds: string[],
+  contentSize: number,
+): Promise<void> {
+  const chain = chainIds(diffIds);
+  const name = chain.at(-1)!;
+  if (engine.snapshotter.has(name) || engine.snapshotter.stat(key).parent !== chain.at(-2)) return;
+  await engine.snapshotter.commitInPlace(name, key, contentSize);
 }
 
 async function copySource(

@@ -1,20 +1,28 @@
-import { createReadStream } from 'node:fs';
 import {
-  type FileHandle,
-  chmod,
-  lchown,
-  link,
-  lstat,
-  lutimes,
-  open,
-  rm,
-  symlink,
-  utimes,
-} from 'node:fs/promises';
+  chmodSync,
+  closeSync,
+  createReadStream,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ContextSpool, IndexedEntry, IndexedInode } from '@ts-container/builder';
 import { type CopyOptions, type Ownership, isArchiveHead, mkdirInRoot, resolveInRoot } from './build-fs.js';
+import { SMALL_FILE, type SmallFileJob, smallFileWriters } from './build-spool-writers.js';
 import { invalidParameter } from './errors.js';
 
 /**
@@ -25,20 +33,25 @@ import { invalidParameter } from './errors.js';
  * links. Destination paths are resolved inside the root like every other COPY.
  */
 
-/** Content is moved from the spool in pieces of up to this size. */
+/** A large file's content is moved from the spool in pieces of up to this size. */
 const CHUNK = 1 << 20;
-/** Files of one directory written at once (the syscalls of each run on libuv's thread pool). */
-const FILES_IN_FLIGHT = 8;
+/** Entries written synchronously between two turns of the event loop. */
+const SYNC_BATCH = 96;
+/** Small files in one directory from which the writer threads take them. */
+const POOL_MIN_FILES = 32;
 
 interface SpoolCopy {
   root: string;
   fh: FileHandle;
-  spoolPath: string;
   owner: Ownership;
   mode: number | undefined;
   exclude: ((relPath: string) => boolean) | undefined;
-  /** The first name written for each inode of the context: later names become hard links to it. */
-  links: Map<IndexedInode, { path: string; ready: Promise<void> }>;
+  /** The name written first for each inode of the context: later names become hard links to it. */
+  links: Map<IndexedInode, string>;
+  /** A small file's content on its way from the spool. */
+  small: Buffer;
+  /** Entries written synchronously since the event loop last had a turn. */
+  sinceYield: number;
 }
 
 /**
@@ -59,11 +72,12 @@ export async function copyFromSpool(
     const copy: SpoolCopy = {
       root,
       fh,
-      spoolPath: spool.path,
       owner: options.owner,
       mode: options.mode,
       exclude: options.exclude,
       links: new Map(),
+      small: Buffer.allocUnsafe(SMALL_FILE),
+      sinceYield: 0,
     };
     if (entry.type === 'directory') {
       await copyDirectory(copy, spool, path, entry, dest, '', true);
@@ -109,17 +123,16 @@ async function copyDirectory(
   dest: string,
   rel: string,
   create: boolean,
+  parentHost?: string,
 ): Promise<boolean> {
   let made = false;
   let host: string | undefined;
   const makeSelf = async () => {
     if (made) return;
     made = true;
-    host = await mkdirInRoot(copy.root, dest, copy.owner);
     // The copied directory itself is not copied, only its contents.
-    if (rel === '') return;
-    await chmod(host, copy.mode ?? entry.perm);
-    await lchown(host, copy.owner.uid, copy.owner.gid);
+    if (rel === '') host = await mkdirInRoot(copy.root, dest, copy.owner);
+    else host = await makeChildDirectory(copy, parentHost, dest, copy.mode ?? entry.perm);
   };
   if (create) await makeSelf();
   const files: Array<{ child: IndexedEntry; dest: string }> = [];
@@ -132,7 +145,7 @@ async function copyDirectory(
     const excluded = copy.exclude?.(childRel) ?? false;
     if (child.type === 'directory') {
       if (!made && !excluded) await makeSelf();
-      const copied = await copyDirectory(copy, spool, childPath, child, childDest, childRel, !excluded);
+      const copied = await copyDirectory(copy, spool, childPath, child, childDest, childRel, !excluded, host);
       if (copied && !made) made = true;
       continue;
     }
@@ -142,37 +155,96 @@ async function copyDirectory(
   }
   if (files.length > 0) {
     // Resolved once for all its files: the copy makes no symlink that could stand in its way.
-    const parent = host ?? (await resolveInRoot(copy.root, dest));
-    let next = 0;
-    const worker = async () => {
-      while (next < files.length) {
-        const file = files[next++]!;
-        await copyEntry(copy, file.child, file.dest, parent);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(FILES_IN_FLIGHT, files.length) }, worker));
+    const dir = host ?? (await resolveInRoot(copy.root, dest));
+    const rest = await writeSmallFiles(copy, files, dir);
+    for (const file of rest) await copyEntry(copy, file.child, file.dest, dir);
   }
   if (made && rel !== '') {
-    await utimes(host ?? (await resolveInRoot(copy.root, dest)), entry.mtime, entry.mtime);
+    utimesSync(host ?? (await resolveInRoot(copy.root, dest)), entry.mtime, entry.mtime);
   }
   return made;
 }
 
 /**
- * Makes a new directory entry with `make`; a non-directory already there (from the parent
- * image) is replaced, a directory is an error, as copyIntoRoot does.
+ * The small new files of one directory, written by the worker threads when there are enough of
+ * them to be worth the round trip; returns the entries left to write here (symlinks, large
+ * files, later names of an inode), in their order.
  */
-async function replacing<T>(target: string, dest: string, make: () => Promise<T>): Promise<T> {
-  try {
-    return await make();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+async function writeSmallFiles(
+  copy: SpoolCopy,
+  files: Array<{ child: IndexedEntry; dest: string }>,
+  dir: string,
+): Promise<Array<{ child: IndexedEntry; dest: string }>> {
+  const isSmall = (e: IndexedEntry) =>
+    e.type === 'file' && (e.size ?? 0) <= SMALL_FILE && (e.inode === undefined || !copy.links.has(e.inode));
+  const small = files.filter((f) => isSmall(f.child));
+  const writers = small.length >= POOL_MIN_FILES ? smallFileWriters() : undefined;
+  if (writers === undefined) return files;
+  const jobs: SmallFileJob[] = [];
+  const seen = new Set<IndexedInode>();
+  const rest: Array<{ child: IndexedEntry; dest: string }> = [];
+  for (const file of files) {
+    const { child } = file;
+    // A second name of an inode in the same directory links to the first once it is written.
+    if (!isSmall(child) || (child.inode !== undefined && seen.has(child.inode))) {
+      rest.push(file);
+      continue;
+    }
+    if (child.inode !== undefined) seen.add(child.inode);
+    jobs.push({
+      target: join(dir, posix.basename(file.dest)),
+      dest: file.dest,
+      offset: child.offset ?? 0,
+      size: child.size ?? 0,
+      mode: copy.mode ?? child.perm,
+      uid: copy.owner.uid,
+      gid: copy.owner.gid,
+      mtime: child.mtime.getTime() / 1000,
+    });
   }
-  if ((await lstat(target)).isDirectory()) {
-    throw invalidParameter(`cannot copy to non-directory: ${dest} is a directory`);
+  await writers.write(copy.fh.fd, jobs);
+  for (const file of files) {
+    const inode = file.child.inode;
+    if (inode && inode.nlink > 1 && seen.has(inode) && !copy.links.has(inode))
+      copy.links.set(inode, join(dir, posix.basename(file.dest)));
   }
-  await rm(target, { force: true });
-  return make();
+  return rest;
+}
+
+/**
+ * A copied directory below one this copy has resolved (`parentHost`, no symlink left in it):
+ * made there at once when nothing is in the way, as mkdirInRoot would make it; anything already
+ * there from the parent image (a symlink, a file) goes through mkdirInRoot's general rules.
+ */
+async function makeChildDirectory(
+  copy: SpoolCopy,
+  parentHost: string | undefined,
+  dest: string,
+  mode: number,
+): Promise<string> {
+  const { uid, gid } = copy.owner;
+  const host = parentHost === undefined ? undefined : join(parentHost, posix.basename(dest));
+  const existing = host === undefined ? undefined : lstatSync(host, { throwIfNoEntry: false });
+  if (host === undefined || (existing !== undefined && !existing.isDirectory())) {
+    const made = await mkdirInRoot(copy.root, dest, copy.owner);
+    chmodSync(made, mode);
+    lchownSync(made, uid, gid);
+    return made;
+  }
+  if (existing === undefined) mkdirSync(host, { mode: 0o700 });
+  chmodSync(host, mode);
+  lchownSync(host, uid, gid);
+  return host;
+}
+
+/**
+ * Gives the event loop a turn every {@link SYNC_BATCH} entries written synchronously, so that
+ * other clients are answered during a large COPY.
+ */
+async function pace(copy: SpoolCopy): Promise<void> {
+  if (++copy.sinceYield < SYNC_BATCH) return;
+  copy.sinceYield = 0;
+  await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** One file or symlink to `dest` inside the root; `parent` is its parent's host path, if known. */
@@ -180,35 +252,91 @@ async function copyEntry(copy: SpoolCopy, entry: IndexedEntry, dest: string, par
   const dir = parent ?? (await resolveInRoot(copy.root, posix.dirname(dest)));
   const target = join(dir, posix.basename(dest));
   const inode = entry.inode;
-  if (inode && inode.nlink > 1) {
-    const first = copy.links.get(inode);
-    if (first !== undefined) {
-      // Owner, mode and times are the inode's: set through its first name.
-      await first.ready;
-      await replacing(target, dest, () => link(first.path, target));
-      return;
-    }
-    const written = writeEntry(copy, entry, dest, target);
-    // Later names wait for the first to be written (or to fail: the step fails with it).
-    copy.links.set(inode, { path: target, ready: written.catch(() => undefined) });
-    await written;
+  const first = inode && inode.nlink > 1 ? copy.links.get(inode) : undefined;
+  if (first !== undefined) {
+    // Owner, mode and times are the inode's: set through its first name.
+    replacingSync(target, dest, () => linkSync(first, target));
+    await pace(copy);
     return;
   }
-  await writeEntry(copy, entry, dest, target);
+  if (entry.type === 'symlink' || (entry.size ?? 0) <= SMALL_FILE) {
+    writeEntrySync(copy, entry, dest, target);
+    await pace(copy);
+  } else await writeLargeFile(copy, entry, dest, target);
+  if (inode && inode.nlink > 1) copy.links.set(inode, target);
 }
 
-async function writeEntry(copy: SpoolCopy, entry: IndexedEntry, dest: string, target: string): Promise<void> {
+/**
+ * Makes a new directory entry with `make`; a non-directory already there (from the parent
+ * image) is replaced, a directory is an error, as copyIntoRoot does.
+ */
+function replacingSync<T>(target: string, dest: string, make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  if (lstatSync(target).isDirectory()) {
+    throw invalidParameter(`cannot copy to non-directory: ${dest} is a directory`);
+  }
+  rmSync(target, { force: true });
+  return make();
+}
+
+/**
+ * A symlink or small file, with synchronous calls: each of a small file's six calls (open,
+ * write, chown, chmod, utimes, close) costs a thread-pool round trip when made asynchronously,
+ * far more than the call itself.
+ */
+function writeEntrySync(copy: SpoolCopy, entry: IndexedEntry, dest: string, target: string): void {
   const { uid, gid } = copy.owner;
   if (entry.type === 'symlink') {
-    await replacing(target, dest, () => symlink(entry.target ?? '', target));
-    await lchown(target, uid, gid);
-    await lutimes(target, entry.mtime, entry.mtime);
+    replacingSync(target, dest, () => symlinkSync(entry.target ?? '', target));
+    lchownSync(target, uid, gid);
+    lutimesSync(target, entry.mtime, entry.mtime);
     return;
   }
+  const out = replacingSync(target, dest, () => openSync(target, 'wx', 0o600));
+  try {
+    const size = entry.size ?? 0;
+    const offset = entry.offset ?? 0;
+    let done = 0;
+    while (done < size) {
+      const read = readSync(copy.fh.fd, copy.small, 0, size - done, offset + done);
+      if (read === 0) throw invalidParameter('the build context ended early');
+      for (let written = 0; written < read; ) written += writeSync(out, copy.small, written, read - written);
+      done += read;
+    }
+    fchownSync(out, uid, gid);
+    // After chown: chown clears set-id bits.
+    fchmodSync(out, copy.mode ?? entry.perm);
+    futimesSync(out, entry.mtime, entry.mtime);
+  } finally {
+    closeSync(out);
+  }
+}
+
+/** A large file: its content streamed from the spool with asynchronous calls. */
+async function writeLargeFile(
+  copy: SpoolCopy,
+  entry: IndexedEntry,
+  dest: string,
+  target: string,
+): Promise<void> {
   const out = await replacing(target, dest, () => open(target, 'wx', 0o600));
   try {
-    await writeContent(copy, entry, out);
-    await out.chown(uid, gid);
+    const size = entry.size ?? 0;
+    const offset = entry.offset ?? 0;
+    const buf = Buffer.allocUnsafe(Math.min(size, CHUNK));
+    let done = 0;
+    while (done < size) {
+      const want = Math.min(buf.length, size - done);
+      const { bytesRead } = await copy.fh.read(buf, 0, want, offset + done);
+      if (bytesRead === 0) throw invalidParameter('the build context ended early');
+      await out.write(buf, 0, bytesRead);
+      done += bytesRead;
+    }
+    await out.chown(copy.owner.uid, copy.owner.gid);
     // After chown: chown clears set-id bits.
     await out.chmod(copy.mode ?? entry.perm);
     await out.utimes(entry.mtime, entry.mtime);
@@ -217,17 +345,16 @@ async function writeEntry(copy: SpoolCopy, entry: IndexedEntry, dest: string, ta
   }
 }
 
-/** A file's content from its place in the spool to `out` (a new, empty file). */
-async function writeContent(copy: SpoolCopy, entry: IndexedEntry, out: FileHandle): Promise<void> {
-  const size = entry.size ?? 0;
-  const offset = entry.offset ?? 0;
-  const buf = Buffer.allocUnsafe(Math.min(size, CHUNK));
-  let done = 0;
-  while (done < size) {
-    const want = Math.min(buf.length, size - done);
-    const { bytesRead } = await copy.fh.read(buf, 0, want, offset + done);
-    if (bytesRead === 0) throw invalidParameter('the build context ended early');
-    await out.write(buf, 0, bytesRead);
-    done += bytesRead;
+/** {@link replacingSync} for an asynchronous `make`. */
+async function replacing<T>(target: string, dest: string, make: () => Promise<T>): Promise<T> {
+  try {
+    return await make();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
+  if (lstatSync(target).isDirectory()) {
+    throw invalidParameter(`cannot copy to non-directory: ${dest} is a directory`);
+  }
+  rmSync(target, { force: true });
+  return make();
 }
