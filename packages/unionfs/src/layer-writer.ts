@@ -132,10 +132,10 @@ export class LayerWriter {
       await body(this.xattrs);
       onDone?.({ contentSize: this.contentSize });
     };
-    run().then(
-      () => this.tar.finish(),
-      (err: unknown) => this.tar.fail(err as Error),
-    );
+    // Ending the tarball fails too when its reader went away: the stream is then destroyed.
+    run()
+      .then(() => this.tar.finish())
+      .catch((err: unknown) => this.tar.fail(err as Error));
     return this.tar.stream;
   }
 }

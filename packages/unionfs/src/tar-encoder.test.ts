@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { overlayLayerTar } from './layer-writer.js';
 import { type EntryHeader, TarEncoder } from './tar-encoder.js';
 
 /**
@@ -132,5 +133,17 @@ describe('TarEncoder', () => {
         }
       })(),
     ).rejects.toThrow(/went away/);
+  });
+
+  it('ends quietly when the layer tarball’s reader goes away early', async () => {
+    // Destroyed before the walk ends: the end of the tarball must not fail unhandled (a daemon
+    // serving `docker cp` to a client that hung up would crash).
+    const small = join(dir, 'small');
+    await mkdir(small);
+    await writeFile(join(small, 'file'), 'x');
+    const stream = overlayLayerTar(small);
+    stream.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(stream.destroyed).toBe(true);
   });
 });
