@@ -94,6 +94,19 @@ describe.skipIf(skip !== undefined)('container filesystems: copy-on-write, diff,
     await daemon.tsctr(['rmi', 'committed:again']);
   });
 
+  it('keeps a committed image as it was when its container runs again and appends to its files', async () => {
+    await daemon.tsctr(['run', '--name', 'appender', 'busybox', 'sh', '-c', 'echo x >> /grow; cat /grow']);
+    await daemon.tsctr(['commit', 'appender', 'appended:1']);
+    // The container's layer shares its files with the image's until it is mounted again.
+    expect((await daemon.tsctr(['start', '-a', 'appender'])).stdout).toBe('x\nx');
+    expect((await daemon.tsctr(['run', '--rm', 'appended:1', 'cat', '/grow'])).stdout).toBe('x');
+    expect((await daemon.tsctr(['diff', 'appender'])).stdout).toBe('A /grow');
+    await daemon.tsctr(['commit', 'appender', 'appended:2']);
+    expect((await daemon.tsctr(['run', '--rm', 'appended:2', 'cat', '/grow'])).stdout).toBe('x\nx');
+    await daemon.tsctr(['rm', 'appender']);
+    await daemon.tsctr(['rmi', 'appended:2', 'appended:1']);
+  });
+
   it('replaces a directory in a committed layer with an opaque one', async () => {
     await daemon.tsctr([
       'run',

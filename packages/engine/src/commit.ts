@@ -61,11 +61,12 @@ export async function commitContainer(
   let blob: { digest: string; size: number };
   let written: LayerSummary | undefined;
   // The layer's snapshot is copied beside the walk while nothing writes to it (stopped, or
-  // frozen here), unless the container's own snapshot is to become the layer.
+  // frozen here), unless the container's own snapshot is to become the layer. A stopped
+  // container's files are hard-linked: its snapshot gets copies of its own if it is mounted again.
   const frozen = !c.State.Running || pause;
   const copy =
     options.adoptSnapshot !== true && frozen && !c.IdMappings
-      ? engine.snapshotter.copyLayer(c.Id)
+      ? engine.snapshotter.copyLayer(c.Id, { link: !c.State.Running })
       : undefined;
   let copyKey: string | undefined;
   try {

@@ -1,7 +1,8 @@
-import type { Stats } from 'node:fs';
+import { type Dirent, type Stats, lstatSync, readdirSync } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
+import { lxattrs } from './syscalls.js';
 
 /** One line of `docker diff`: Added, Changed or Deleted. */
 export interface Change {
@@ -56,14 +57,51 @@ function decodeOctalEscapes(s: string): string {
 }
 
 /**
- * Every extended attribute below `dir` (one getfattr call for the tree), keyed by absolute
- * path. Empty when getfattr is missing: layers then simply carry no xattrs.
+ * Every extended attribute below `dir` (`dir` included), keyed by absolute path; files without
+ * any are left out. A symlink's are its own, never its target's (which may lie outside the
+ * tree). Read in-process (see `lxattrs`) where libc
+ * can be called, else by one getfattr for the tree; empty when neither can: layers then carry
+ * no xattrs.
  */
 export async function readXattrs(dir: string): Promise<Map<string, Map<string, Buffer>>> {
+  if (lxattrs(dir) === undefined) return readXattrsWithGetfattr(dir);
+  const out = new Map<string, Map<string, Buffer>>();
+  const pending = [dir];
+  let sinceYield = 0;
+  for (let path = pending.pop(); path !== undefined; path = pending.pop()) {
+    const attrs = lxattrs(path)!;
+    if (attrs.size > 0) out.set(path, attrs);
+    if (path === dir && !lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) break;
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(path, { withFileTypes: true });
+    } catch {
+      continue; // gone or unreadable meanwhile: getfattr reports and skips it too
+    }
+    for (const e of entries) {
+      const child = `${path}/${e.name}`;
+      if (e.isDirectory()) pending.push(child);
+      else {
+        const childAttrs = lxattrs(child)!;
+        if (childAttrs.size > 0) out.set(child, childAttrs);
+      }
+    }
+    // Synchronous calls of a few microseconds each: the loop is given back now and then.
+    sinceYield += entries.length;
+    if (sinceYield >= 2000) {
+      sinceYield = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+  return out;
+}
+
+/** {@link readXattrs} by getfattr(1): where libc cannot be called, and to test the other against. */
+export async function readXattrsWithGetfattr(dir: string): Promise<Map<string, Map<string, Buffer>>> {
   // getfattr exits non-zero when some files lack attributes; its output is still complete.
   const dump = await execa(
     'getfattr',
-    ['-R', '-P', '--absolute-names', '-d', '-m', '-', '-e', 'base64', dir],
+    ['-R', '-P', '-h', '--absolute-names', '-d', '-m', '-', '-e', 'base64', dir],
     { reject: false },
   );
   const out = new Map<string, Map<string, Buffer>>();

@@ -15,6 +15,7 @@ import {
 } from './drivers.js';
 import { SnapshotError } from './errors.js';
 import type { IdMappings } from './idmap.js';
+import { copyTree, unshareTree } from './layer-copy.js';
 import { type LayerSummary, overlayLayerTar, treeLayerTar } from './layer-writer.js';
 import type { Mount } from './mount.js';
 
@@ -40,6 +41,12 @@ export interface SnapshotterOptions {
 const EXTRACT_PREFIX = 'extract-';
 
 /**
+ * Label of an active snapshot whose files are hard links shared with a committed layer (see
+ * {@link Snapshotter.copyLayer}): it gets files of its own before it is next mounted.
+ */
+const SHARED_LABEL = 'tsctr.shared-inodes';
+
+/**
  * A snapshotter in containerd's sense: committed (read-only) layers form chains; an active
  * snapshot is a writable layer on top of a chain; a view is a read-only one. It hands out
  * mounts and never mounts anything itself.
@@ -47,6 +54,8 @@ const EXTRACT_PREFIX = 'extract-';
 export class Snapshotter {
   private readonly metaDir: string;
   private readonly snapshots = new Map<string, SnapshotInfo>();
+  /** Per active snapshot: the last work on its files (copyLayer, unshare), run one at a time. */
+  private readonly sharing = new Map<string, Promise<unknown>>();
 
   private constructor(
     readonly root: string,
@@ -151,6 +160,7 @@ export class Snapshotter {
   }
 
   async mounts(key: string): Promise<Mount[]> {
+    if (this.sharing.has(key) || this.stat(key).labels[SHARED_LABEL] !== undefined) await this.unshare(key);
     const info = this.stat(key);
     if (info.kind === 'committed')
       throw new SnapshotError('failed-precondition', `snapshot ${key} is committed; prepare a view`);
@@ -176,12 +186,9 @@ export class Snapshotter {
       throw new SnapshotError('failed-precondition', `snapshot ${key} cannot change its parent`);
     if (parent !== undefined && this.stat(parent).kind !== 'committed')
       throw new SnapshotError('failed-precondition', `parent snapshot ${parent} is not committed`);
-    const committed: SnapshotInfo = {
-      ...info,
-      key: name,
-      kind: 'committed',
-      labels: { ...info.labels, ...labels },
-    };
+    // A layer is never written: its files may be shared.
+    const { [SHARED_LABEL]: _shared, ...own } = info.labels;
+    const committed: SnapshotInfo = { ...info, key: name, kind: 'committed', labels: { ...own, ...labels } };
     if (parent !== undefined) committed.parent = parent;
     await this.saveInfo(committed);
     this.snapshots.delete(key);
@@ -273,19 +280,51 @@ export class Snapshotter {
    * one `cp` beside the walk that writes its tarball instead of unpacked from that tarball after.
    * The snapshot must not change meanwhile (a stopped or paused container). Undefined where
    * layers are not stored on their own (the copy driver): the caller unpacks the tarball.
+   *
+   * `link` (a snapshot not mounted, as a stopped container's): the copy's files are hard links
+   * to the snapshot's, and `key` is marked to get copies of its own before its next mount, so
+   * the layer never changes; most such containers are removed, never mounted again.
    */
-  async copyLayer(key: string): Promise<string | undefined> {
+  async copyLayer(key: string, options: { link?: boolean } = {}): Promise<string | undefined> {
     if (!this.unpacksLayersIndependently) return undefined;
     const source = this.upperDir(key);
     const copyKey = `${EXTRACT_PREFIX}${randomBytes(8).toString('hex')}`;
     await this.prepare(copyKey);
     try {
-      await execa('cp', ['-a', '--reflink=auto', `${source}/.`, `${this.upperDir(copyKey)}/`]);
+      await this.exclusive(key, async () => {
+        const info = this.stat(key);
+        // Marked first: a crash part-way leaves a snapshot that is unshared on its next mount.
+        if (options.link && info.labels[SHARED_LABEL] === undefined)
+          await this.saveInfo({ ...info, labels: { ...info.labels, [SHARED_LABEL]: 'true' } });
+        await copyTree(source, this.upperDir(copyKey), options.link);
+      });
     } catch (err) {
       await this.remove(copyKey);
       throw err;
     }
     return copyKey;
+  }
+
+  /** Gives active snapshot `key` files of its own, no longer shared with a layer. */
+  private unshare(key: string): Promise<void> {
+    return this.exclusive(key, async () => {
+      if (this.stat(key).labels[SHARED_LABEL] === undefined) return;
+      await unshareTree(this.upperDir(key));
+      const { [SHARED_LABEL]: _shared, ...labels } = this.stat(key).labels;
+      await this.saveInfo({ ...this.stat(key), labels });
+    });
+  }
+
+  /** Runs `body` once the work on `key`'s files started before it (copyLayer, unshare) is done. */
+  private async exclusive<T>(key: string, body: () => Promise<T>): Promise<T> {
+    const run = (this.sharing.get(key) ?? Promise.resolve()).then(body);
+    const tail = run.catch(() => undefined);
+    this.sharing.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.sharing.get(key) === tail) this.sharing.delete(key);
+    }
   }
 
   /** Bytes of content in a committed layer, as recorded when it was unpacked. */

@@ -128,6 +128,76 @@ export function umountSyscall(target: string, flags = 0): Promise<boolean> {
   return call(lib.umount2, [target, flags]);
 }
 
+interface LibcXattrs {
+  llistxattr(path: string, list: Buffer, size: number): number;
+  lgetxattr(path: string, name: string, value: Buffer, size: number): number;
+  errno(): number;
+}
+
+/** null: koffi cannot be loaded here (getfattr(1) is used instead). */
+let xattrCalls: LibcXattrs | null | undefined;
+const ERANGE = 34;
+
+function loadXattrCalls(): LibcXattrs | null {
+  if (xattrCalls !== undefined) return xattrCalls;
+  xattrCalls = null;
+  if (process.platform !== 'linux') return null;
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as {
+      load(name: string): { func(s: string): unknown };
+      errno(): number;
+    };
+    const lib = koffi.load('libc.so.6');
+    xattrCalls = {
+      llistxattr: lib.func(
+        'long llistxattr(const char *path, _Out_ uint8_t *list, size_t size)',
+      ) as LibcXattrs['llistxattr'],
+      lgetxattr: lib.func(
+        'long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)',
+      ) as LibcXattrs['lgetxattr'],
+      errno: () => koffi.errno(),
+    };
+  } catch {
+    // No FFI here: readXattrs runs getfattr(1), which gives the same answers.
+  }
+  return xattrCalls;
+}
+
+let xattrBuffer = Buffer.alloc(1024);
+
+/** Calls `read` with a buffer large enough for its answer (sizes queried again on ERANGE). */
+function readSized(read: (buf: Buffer, size: number) => number, errno: () => number): Buffer | undefined {
+  for (;;) {
+    const n = read(xattrBuffer, xattrBuffer.length);
+    if (n >= 0) return Buffer.from(xattrBuffer.subarray(0, n));
+    if (errno() !== ERANGE) return undefined;
+    const needed = read(Buffer.alloc(0), 0);
+    if (needed < 0) return undefined;
+    xattrBuffer = Buffer.alloc(Math.max(needed, xattrBuffer.length * 2));
+  }
+}
+
+/**
+ * The extended attributes of `path` itself (a symlink's own), read in-process: llistxattr(2)
+ * and lgetxattr(2), a few microseconds each. Empty when it has none or they cannot be read (as
+ * getfattr skips such files); undefined when the calls are not available here.
+ */
+export function lxattrs(path: string): Map<string, Buffer> | undefined {
+  const lib = loadXattrCalls();
+  if (!lib) return undefined;
+  const errno = lib.errno;
+  const out = new Map<string, Buffer>();
+  const list = readSized((b, n) => lib.llistxattr(path, b, n), errno);
+  if (!list || list.length === 0) return out;
+  // Sorted as getfattr lists them: the order of a layer's pax records.
+  for (const name of list.toString('utf8').split('\0').sort()) {
+    if (name === '') continue;
+    const value = readSized((b, n) => lib.lgetxattr(path, name, b, n), errno);
+    if (value !== undefined) out.set(name, value);
+  }
+  return out;
+}
+
 const AT_FDCWD = -100;
 const AT_EMPTY_PATH = 0x1000;
 const OPEN_TREE_CLONE = 1;

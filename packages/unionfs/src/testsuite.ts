@@ -294,6 +294,35 @@ export function snapshotterConformance(driver: string, open: (root: string) => P
       expect(await digestOf(snapshotter.layerTar('l6'))).toBe(digest);
     });
 
+    it('links a stopped snapshot’s layer, and unshares the snapshot before it is written again', async () => {
+      const c = await mountAt(await snapshotter.prepare('c7', 'l2'), 'c7');
+      await writeFile(join(c, 'etc/motd'), 'seven');
+      await writeFile(join(c, 'seven'), 'kept');
+      await link(join(c, 'seven'), join(c, 'seven-link'));
+      await unmountAt(c);
+      const digest = await digestOf(snapshotter.layerTar('c7'));
+      const copyKey = await snapshotter.copyLayer('c7', { link: true });
+      if (copyKey === undefined) return; // the copy driver keeps no layer of its own
+      await snapshotter.commit('l7', copyKey, {}, 'l2');
+      expect(await digestOf(snapshotter.layerTar('l7'))).toBe(digest);
+      expect(await digestOf(snapshotter.layerTar('c7'))).toBe(digest);
+      // The mark survives a restart: the next mount, by a reopened snapshotter, unshares first.
+      const reopened = await open(join(root, 'store'));
+      const again = await mountAt(await reopened.mounts('c7'), 'c7-again');
+      await writeFile(join(again, 'etc/motd'), 'changed', { flag: 'r+' });
+      await writeFile(join(again, 'seven'), 'grown', { flag: 'a' });
+      expect(await readFile(join(again, 'seven-link'), 'utf8')).toBe('keptgrown');
+      await unmountAt(again);
+      const v = await mountAt(await snapshotter.view('v-l7', 'l7'), 'v-l7');
+      expect(await readFile(join(v, 'etc/motd'), 'utf8')).toBe('seven');
+      expect(await readFile(join(v, 'seven'), 'utf8')).toBe('kept');
+      await unmountAt(v);
+      await snapshotter.remove('v-l7');
+      expect(await digestOf(snapshotter.layerTar('l7'))).toBe(digest);
+      expect(await reopened.changes('c7')).toEqual(await snapshotter.changes('c7'));
+      await snapshotter.remove('c7');
+    });
+
     it('runs an image of 100 layers', async () => {
       let parent = 'l2';
       for (let i = 1; i <= 100; i++) {
