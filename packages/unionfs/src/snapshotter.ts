@@ -86,6 +86,17 @@ export class Snapshotter {
       if (parsed.success) this.snapshots.set(parsed.data.key, parsed.data);
       else await rm(join(this.metaDir, name), { force: true });
     }
+    // A commit writes the committed record, then removes the active one (same directory): a
+    // crash between the two leaves both. The commit happened; the active record goes alone,
+    // so that nothing later removes the directory the layer now owns.
+    const committedIds = new Set(
+      [...this.snapshots.values()].filter((s) => s.kind === 'committed').map((s) => s.id),
+    );
+    for (const info of [...this.snapshots.values()]) {
+      if (info.kind === 'committed' || !committedIds.has(info.id)) continue;
+      this.snapshots.delete(info.key);
+      await rm(this.metaPath(info.key), { force: true });
+    }
   }
 
   /**

@@ -363,6 +363,21 @@ export function snapshotterConformance(driver: string, open: (root: string) => P
       expect(snapshotter.has('c-leaf')).toBe(false);
     });
 
+    it('keeps a layer whose commit was cut short before the active record went', async () => {
+      await snapshotter.prepare('c-crash', 'l2', { 'tsctr.container': 'c-crash' });
+      await writeFile(join(snapshotter.upperDir('c-crash'), 'kept'), 'kept');
+      const meta = join(snapshotter.root, 'metadata', 'c-crash.json');
+      const active = await readFile(meta);
+      await snapshotter.commit('l-crash', 'c-crash');
+      // The crash: the committed record is written, the active one not yet removed.
+      await writeFile(meta, active);
+      const reopened = await open(join(root, 'store'));
+      expect(reopened.has('c-crash')).toBe(false);
+      expect(reopened.stat('l-crash').kind).toBe('committed');
+      await reopened.repair();
+      expect(await readFile(join(reopened.upperDir('l-crash'), 'kept'), 'utf8')).toBe('kept');
+    });
+
     it('repairs half-unpacked layers and unowned directories after a crash', async () => {
       await snapshotter.prepare('extract-crashed', 'l2');
       const reopened = await open(join(root, 'store'));
