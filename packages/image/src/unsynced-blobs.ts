@@ -128,4 +128,3 @@ async function syncFile(path: string): Promise<boolean> {
     await fh.close();
   }
 }
-
