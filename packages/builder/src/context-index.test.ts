@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -118,6 +118,25 @@ describe('spoolTar: the archive forms it reads, and what it leaves to the safe u
     expect(await digestEntry(spool, entry)).toBe(sha(big));
     expect(entry.sha256).toBe(sha(big));
     expect(index.entries.get('small')!.sha256).toBe(sha('s'));
+  });
+
+  it('zeros are left as holes in the spool, which reads back as the archive', async () => {
+    const zeros = Buffer.alloc(4 * INLINE_HASH_MAX + 100);
+    const archive = await tarOf([
+      { name: 'sparse', body: zeros },
+      { name: 'after', body: 'a' },
+      { name: 'tail', body: Buffer.alloc(70000) },
+    ]);
+    const pieces = Array.from({ length: Math.ceil(archive.length / 65536) }, (_, i) =>
+      archive.subarray(i * 65536, i * 65536 + 65536),
+    );
+    const spool = join(dir, 'sparse.tar');
+    const index = await spoolTar(pieces, spool, () => false);
+    expect(await readFile(spool)).toEqual(archive);
+    // Only the batches holding something were written.
+    expect((await stat(spool)).blocks * 512).toBeLessThan(archive.length / 2);
+    expect(await digestEntry(spool, index.entries.get('sparse')!)).toBe(sha(zeros));
+    expect(index.entries.get('after')!.sha256).toBe(sha('a'));
   });
 
   it('a gzip-compressed context is indexed like the plain one', async () => {

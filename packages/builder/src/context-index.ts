@@ -137,47 +137,56 @@ async function* uncompressed(
 ): AsyncGenerator<Buffer, void, undefined> {
   const it: AsyncIterator<Uint8Array> | Iterator<Uint8Array> =
     Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+  // Stopped early (a refused entry), the source is left as it is, unread: the request's
+  // owner answers and drops the rest, as with any unread body.
   let done = false;
-  try {
-    const head: Buffer[] = [];
-    let size = 0;
-    while (size < 4) {
-      const r = await it.next();
-      if (r.done) {
-        done = true;
-        break;
-      }
-      const b = asBuffer(r.value);
-      if (b.length === 0) continue;
-      head.push(b);
-      size += b.length;
+  const head: Buffer[] = [];
+  let size = 0;
+  while (size < 4) {
+    const r = await it.next();
+    if (r.done) {
+      done = true;
+      break;
     }
-    const first = head.length === 1 ? head[0]! : Buffer.concat(head);
-    const rest = async function* (): AsyncGenerator<Buffer, void, undefined> {
-      if (first.length > 0) yield first;
-      while (!done) {
-        const r = await it.next();
-        if (r.done) done = true;
-        else yield asBuffer(r.value);
-      }
-    };
-    if (detectCompression(first) === 'none') {
-      yield* rest();
-      return;
-    }
-    for await (const chunk of await decompressStream(Readable.from(rest(), { objectMode: false })))
-      yield chunk as Buffer;
-  } finally {
-    // Stopped early (a refused entry): the source is dropped, as a pipeline would destroy it.
-    if (!done) await it.return?.();
+    const b = asBuffer(r.value);
+    if (b.length === 0) continue;
+    head.push(b);
+    size += b.length;
   }
+  const first = head.length === 1 ? head[0]! : Buffer.concat(head);
+  const rest = async function* (): AsyncGenerator<Buffer, void, undefined> {
+    if (first.length > 0) yield first;
+    while (!done) {
+      const r = await it.next();
+      if (r.done) done = true;
+      else yield asBuffer(r.value);
+    }
+  };
+  if (detectCompression(first) === 'none') {
+    yield* rest();
+    return;
+  }
+  for await (const chunk of await decompressStream(Readable.from(rest(), { objectMode: false })))
+    yield chunk as Buffer;
 }
 
-/** Writes the spool: pieces gathered into batches, one batch written while the next gathers. */
+/** A run of the spool written by one writev. */
+interface Batch {
+  buffers: Buffer[];
+  at: number;
+}
+
+/**
+ * Writes the spool: pieces gathered into batches, one batch written while the next gathers. A
+ * batch of zeros only (a sparse or preallocated file, as `cp --sparse` finds them) is not
+ * written but left as a hole, which reads back as the same zeros. Holes are whole batches, so
+ * the spool is a few large extents, quick to write back and to remove.
+ */
 class SpoolWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private position = 0;
+  private holes = false;
   private inflight: Promise<void> | undefined;
 
   constructor(private readonly file: FileHandle) {}
@@ -186,13 +195,21 @@ class SpoolWriter {
   write(chunk: Buffer): Promise<void> | undefined {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    return this.pendingBytes >= WRITE_BATCH ? this.startBatch() : undefined;
+    if (this.pendingBytes < WRITE_BATCH) return undefined;
+    const batch = this.cut()!;
+    if (batch.buffers.every(isZeros)) {
+      this.holes = true;
+      return undefined;
+    }
+    return this.submit(batch);
   }
 
-  /** Writes what is queued and waits for every write. */
+  /** Writes what is queued and waits for every write; the file then has its full length. */
   async flush(): Promise<void> {
-    await this.startBatch();
+    const last = this.cut();
+    if (last !== undefined) await this.submit(last);
     await this.inflight;
+    if (this.holes) await this.file.truncate(this.position);
   }
 
   /** Waits for the write in flight, if any, whatever its outcome (before the file is closed). */
@@ -200,20 +217,35 @@ class SpoolWriter {
     await this.inflight?.catch(() => undefined);
   }
 
-  private async startBatch(): Promise<void> {
-    // One write at a time: the previous batch's failure surfaces here.
-    await this.inflight;
-    if (this.pendingBytes === 0) return;
-    const batch = this.pending;
-    const at = this.position;
+  /** The queued pieces as a batch at their place in the file. */
+  private cut(): Batch | undefined {
+    if (this.pendingBytes === 0) return undefined;
+    const batch = { buffers: this.pending, at: this.position };
     this.position += this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    const write = writeAll(this.file, batch, at);
+    return batch;
+  }
+
+  private async submit(batch: Batch): Promise<void> {
+    // One write at a time: the previous batch's failure surfaces here.
+    await this.inflight;
+    const write = writeAll(this.file, batch.buffers, batch.at);
     // Awaited by the next batch, flush or settle; marked handled until then.
     write.catch(() => undefined);
     this.inflight = write;
   }
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** Whether a piece is all zeros (a memcmp: data that is not stops at its first bytes). */
+function isZeros(chunk: Buffer): boolean {
+  for (let off = 0; off < chunk.length; off += ZEROS.length) {
+    const n = Math.min(ZEROS.length, chunk.length - off);
+    if (ZEROS.compare(chunk, off, off + n, 0, n) !== 0) return false;
+  }
+  return true;
 }
 
 async function writeAll(file: FileHandle, buffers: Buffer[], position: number): Promise<void> {
