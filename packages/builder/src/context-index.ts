@@ -92,7 +92,7 @@ export async function spoolTar(
   capture: (name: string) => boolean,
 ): Promise<ContextIndex> {
   const indexer = new ContextIndexer(capture);
-  const file = await open(spoolPath, 'w', 0o600);
+  const file = await open(spoolPath, 'wx', 0o600);
   const spool = new SpoolWriter(file);
   try {
     for await (const chunk of uncompressed(source)) {

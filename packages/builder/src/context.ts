@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { extractArchive, resolveInRoot } from '@ts-container/image';
@@ -120,7 +120,8 @@ export class BuildContext {
     tar: AsyncIterable<Uint8Array> | Buffer,
     options: BuildContextOptions = {},
   ): Promise<BuildContext> {
-    const dir = await mkdtemp(join(options.tempDir ?? tmpdir(), 'ts-container-context-'));
+    // The directory is made only if the context has to be unpacked (mode 0700, as mkdtemp's).
+    const dir = join(options.tempDir ?? tmpdir(), `ts-container-context-${randomBytes(8).toString('hex')}`);
     const spool = `${dir}.tar`;
     const cleanup = async () => {
       await rm(dir, { recursive: true, force: true });
@@ -129,6 +130,7 @@ export class BuildContext {
     const dockerfile = options.dockerfile ?? 'Dockerfile';
     const wanted = new Set([cleanSource(dockerfile), 'dockerfile', '.dockerignore']);
     const unpack = async () => {
+      await mkdir(dir, { mode: 0o700 });
       await extractArchive(createReadStream(spool), dir, {
         whiteouts: 'none',
         devices: 'skip',
