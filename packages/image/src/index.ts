@@ -22,7 +22,6 @@ export {
 } from './errors.js';
 export { type ImageRecord, ImageRecordSchema, ImageStore, type StoredImage } from './image-store.js';
 export { openScannedLayer, type ScanOutcome } from './fast-extract.js';
-export { type ScannedHeader, TarHeaderWalker } from './tar-headers.js';
 export { type ApplyLayerOptions, type ApplyLayerResult, applyLayer } from './layer-tar.js';
 export {
   archiveFailure,
@@ -61,3 +60,4 @@ export {
   parseReference,
   repositoryName,
 } from './reference.js';
+export { type ScannedHeader, TarHeaderWalker } from './tar-headers.js';
