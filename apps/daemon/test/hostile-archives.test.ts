@@ -202,6 +202,18 @@ describe.skipIf(skip !== undefined)('hostile, broken and benign archives', () =>
     expect(r.body).not.toContain(`${marker}-secret`);
   });
 
+  it('a build context whose entry claims 100 GiB and is cut short is a 400, and the daemon stays up', async () => {
+    const tar = makeTar(
+      [dockerfile('FROM busybox\n'), { name: 'big', body: 'only a little', claimedSize: 100 * 2 ** 30 }],
+      { end: false },
+    );
+    const r = await call(daemon.socketPath, 'POST', '/build?rm=1', tar);
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body).message).toBe('unexpected EOF');
+    expect((await call(daemon.socketPath, 'GET', '/_ping')).body).toBe('OK');
+    expect(await readdir(join(daemon.dataRoot, 'tmp'))).toEqual([]);
+  });
+
   it('an entry named ../x is refused', async () => {
     const r = await build([dockerfile('FROM busybox\n'), { name: `../../${marker}-planted`, body: 'x' }]);
     expect(r.status).toBe(400);

@@ -1,9 +1,17 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { archiveFailure, decompressStream, normaliseEntryName } from '@ts-container/image';
-import tar from 'tar-stream';
+import * as nodeCrypto from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import {
+  ArchiveError,
+  type ScannedHeader,
+  TarHeaderWalker,
+  archiveFailure,
+  decompressStream,
+  detectCompression,
+  normaliseEntryName,
+} from '@ts-container/image';
+import { SpoolWriter } from './spool-writer.js';
 
 /**
  * A tar build context read once as it arrives: the (decompressed) archive is spooled to one
@@ -11,6 +19,11 @@ import tar from 'tar-stream';
  * sits in the spool, which names share an inode) is made on the way. Cache keys come from the
  * index alone, and COPY/ADD read the entries they need straight from the spool into the layer
  * (see the engine's build-spool.ts): the context's files are never written out as a tree.
+ *
+ * The incoming pieces are written to the spool in batches as they are (no copy), and walked by
+ * the image package's header walker, which hands over file bodies without a stream per entry.
+ * Small files are hashed from those pieces as they pass; a large one only when a COPY or ADD
+ * reads it ({@link digestEntry}), so a big file nobody copies is never hashed.
  */
 
 /** The inode a file or symlink and its hard links share: `nlink` names point at it. */
@@ -24,7 +37,10 @@ export interface IndexedEntry {
   perm: number;
   /** Modification time from the archive (the unpacked entry's atime and mtime). */
   mtime: Date;
-  /** Hex sha256 of a file's content. */
+  /**
+   * Hex sha256 of a file's content: set on arrival for files up to {@link INLINE_HASH_MAX}
+   * bytes; a larger file's is made by {@link digestEntry} when first asked for.
+   */
   sha256?: string;
   /** A file's content: its byte offset in the spool and its size. */
   offset?: number;
@@ -43,8 +59,9 @@ export interface ContextIndex {
   /**
    * False when the archive holds something whose unpacked form the index cannot predict (an
    * entry below a symlink, a hard link to a missing entry or a directory, a directory only
-   * implied by its children, a path given twice): the context is then unpacked at once, through
-   * the safe archive path, and read from disk.
+   * implied by its children, a path given twice, a header the walker does not take): the
+   * context is then unpacked at once, through the safe archive path, which also reports a
+   * malformed archive.
    */
   exact: boolean;
   /** Content of the files `capture` asked for (the Dockerfile, .dockerignore). */
@@ -53,10 +70,16 @@ export interface ContextIndex {
 
 /** The unpacked context's root is a fresh `mkdtemp` directory: mode 0700. */
 const ROOT_PERM = 0o700;
-/** Pieces of the incoming stream are gathered up to this size before they are written and parsed. */
-const GATHER_BYTES = 256 * 1024;
 /** lstat's permission bits of a symlink on Linux. */
 const SYMLINK_PERM = 0o777;
+/** Files up to this size are hashed as they arrive; larger ones when a step reads them. */
+export const INLINE_HASH_MAX = 1 << 20;
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+const sha256Hex: (data: Buffer) => string =
+  typeof nodeCrypto.hash === 'function'
+    ? (data) => nodeCrypto.hash('sha256', data, 'hex')
+    : (data) => nodeCrypto.createHash('sha256').update(data).digest('hex');
 
 /**
  * Reads a (possibly compressed) tar stream, decompressed, into `spoolPath`, indexing it on the
@@ -67,132 +90,222 @@ export async function spoolTar(
   spoolPath: string,
   capture: (name: string) => boolean,
 ): Promise<ContextIndex> {
-  const entries = new Map<string, IndexedEntry>([
+  const indexer = new ContextIndexer(capture);
+  const file = await open(spoolPath, 'wx', 0o600);
+  const spool = new SpoolWriter(file);
+  try {
+    for await (const chunk of uncompressed(source)) {
+      indexer.push(chunk);
+      const wait = spool.write(chunk);
+      if (wait) await wait;
+    }
+    await spool.flush();
+    return indexer.finish();
+  } catch (err) {
+    throw archiveFailure(err);
+  } finally {
+    await spool.settle();
+    await file.close();
+  }
+}
+
+/** A file entry's sha256, from the spool when it was too large to hash on arrival (kept on the entry). */
+export async function digestEntry(spoolPath: string, entry: IndexedEntry): Promise<string> {
+  if (entry.sha256 !== undefined) return entry.sha256;
+  const hash = nodeCrypto.createHash('sha256');
+  const size = entry.size ?? 0;
+  if (size > 0) {
+    const start = entry.offset ?? 0;
+    const stream = createReadStream(spoolPath, { start, end: start + size - 1, highWaterMark: 1 << 20 });
+    for await (const chunk of stream) hash.update(chunk as Buffer);
+  }
+  entry.sha256 = hash.digest('hex');
+  return entry.sha256;
+}
+
+function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+/**
+ * The source's pieces, decompressed. An uncompressed stream (what the docker CLI sends) is
+ * passed through as it comes, without a stream in between.
+ */
+async function* uncompressed(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): AsyncGenerator<Buffer, void, undefined> {
+  const it: AsyncIterator<Uint8Array> | Iterator<Uint8Array> =
+    Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+  // Stopped early (a refused entry), the source is left as it is, unread: the request's
+  // owner answers and drops the rest, as with any unread body.
+  let done = false;
+  const head: Buffer[] = [];
+  let size = 0;
+  while (size < 4) {
+    const r = await it.next();
+    if (r.done) {
+      done = true;
+      break;
+    }
+    const b = asBuffer(r.value);
+    if (b.length === 0) continue;
+    head.push(b);
+    size += b.length;
+  }
+  const first = head.length === 1 ? head[0]! : Buffer.concat(head);
+  const rest = async function* (): AsyncGenerator<Buffer, void, undefined> {
+    if (first.length > 0) yield first;
+    while (!done) {
+      const r = await it.next();
+      if (r.done) done = true;
+      else yield asBuffer(r.value);
+    }
+  };
+  if (detectCompression(first) === 'none') {
+    yield* rest();
+    return;
+  }
+  for await (const chunk of await decompressStream(Readable.from(rest(), { objectMode: false })))
+    yield chunk as Buffer;
+}
+
+/** A file entry whose body is passing. */
+interface OpenFile {
+  name: string;
+  entry: IndexedEntry;
+  left: number;
+  /** Hash the body on arrival (small files). */
+  inline: boolean;
+  hash?: nodeCrypto.Hash;
+  /** The body's pieces, for a captured file. */
+  keep?: Buffer[];
+}
+
+/** Builds the {@link ContextIndex} from the headers and bodies the walker hands over. */
+class ContextIndexer {
+  readonly entries = new Map<string, IndexedEntry>([
     ['.', { type: 'directory', perm: ROOT_PERM, mtime: new Date(0), children: [] }],
   ]);
-  const captured = new Map<string, Buffer>();
-  let exact = true;
-  const spool = createWriteStream(spoolPath, { highWaterMark: 1 << 20 });
-  // Clients send a context in small pieces (the docker CLI writes each tar header on its own):
-  // they are gathered into large chunks first, or the spool's writes and the tar parser spend
-  // their time per piece.
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const forward = (tee: Transform, cb: (err?: Error | null) => void) => {
-    const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-    pending = [];
-    pendingBytes = 0;
-    tee.push(chunk);
-    if (spool.write(chunk)) cb();
-    else spool.once('drain', () => cb());
-  };
-  const tee = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      if (pendingBytes >= GATHER_BYTES) forward(this, cb);
-      else cb();
-    },
-    flush(cb) {
-      if (pendingBytes > 0) forward(this, cb);
-      else cb();
-    },
-  });
-  const extract = tar.extract();
+  readonly captured = new Map<string, Buffer>();
+  private exact = true;
+  private file: OpenFile | undefined;
+  private readonly walker = new TarHeaderWalker(
+    (h) => this.visit(h),
+    (b) => this.body(b),
+  );
 
-  const add = (name: string, entry: IndexedEntry): void => {
+  constructor(private readonly capture: (name: string) => boolean) {}
+
+  push(chunk: Buffer): void {
+    this.walker.push(chunk);
+  }
+
+  finish(): ContextIndex {
+    // A header the walker cannot read is judged by the safe unpack (tar-stream), which
+    // reports a malformed archive in its words; so are bytes after the end block.
+    if (this.walker.invalid || this.walker.trailing) this.exact = false;
+    else if (!this.walker.atBoundary) throw new ArchiveError('unexpected EOF');
+    for (const e of this.entries.values()) e.children?.sort();
+    return { entries: this.entries, exact: this.exact, captured: this.captured };
+  }
+
+  private add(name: string, entry: IndexedEntry): void {
     const slash = name.lastIndexOf('/');
-    const parent = entries.get(slash < 0 ? '.' : name.slice(0, slash));
-    if (entries.has(name) || parent?.type !== 'directory') {
-      exact = false;
+    const parent = this.entries.get(slash < 0 ? '.' : name.slice(0, slash));
+    if (parent?.type !== 'directory' || this.entries.has(name)) {
+      this.exact = false;
       return;
     }
     parent.children!.push(slash < 0 ? name : name.slice(slash + 1));
-    entries.set(name, entry);
-  };
+    this.entries.set(name, entry);
+  }
 
-  /** One entry, synchronously: no per-entry async iterator (a context may hold many small files). */
-  const onEntry: (...args: tar.ExtractEvents['entry']) => void = (header, stream, next) => {
-    // An entry's stream fails with the archive's own error, which the pipeline below reports.
-    stream.on('error', () => undefined);
-    let name: string;
-    try {
-      name = normaliseEntryName(header.name);
-    } catch (err) {
-      // The pipeline rejects with it.
-      extract.destroy(err as Error);
-      return;
-    }
-    const perm = (header.mode ?? 0o644) & 0o7777;
-    const mtime = header.mtime ?? new Date(0);
-    if (name !== '' && (header.type === 'file' || header.type === 'contiguous-file')) {
-      // tar-stream records where the entry's data starts in the stream it was fed.
-      const offset = (header as { byteOffset?: number }).byteOffset;
-      if (offset === undefined) exact = false;
-      const hash = createHash('sha256');
-      const keep: Buffer[] | undefined = capture(name) ? [] : undefined;
-      stream.on('data', (chunk) => {
-        hash.update(chunk as Buffer);
-        keep?.push(chunk as Buffer);
-      });
-      stream.once('end', () => {
-        if (keep) captured.set(name, Buffer.concat(keep));
-        add(name, {
+  private visit(h: ScannedHeader): void {
+    // pax global headers apply to later entries in tar-stream; unknown magics it refuses.
+    if (h.global || h.format === 'other') this.exact = false;
+    // Throws for a name that climbs out of the context: the whole upload is refused.
+    const name = normaliseEntryName(h.name);
+    if (name === '') return;
+    const perm = h.mode & 0o7777;
+    const mtime = h.mtime;
+    switch (h.type) {
+      case 'file':
+      case 'contiguous-file': {
+        const entry: IndexedEntry = {
           type: 'file',
           perm,
           mtime,
-          sha256: hash.digest('hex'),
-          offset: offset ?? 0,
-          size: header.size ?? 0,
+          offset: h.end - Math.ceil(h.size / 512) * 512,
+          size: h.size,
+          inode: { nlink: 1 },
+        };
+        this.add(name, entry);
+        const keep = this.capture(name);
+        if (h.size === 0) {
+          entry.sha256 = EMPTY_SHA256;
+          if (keep) this.captured.set(name, Buffer.alloc(0));
+        } else {
+          this.file = { name, entry, left: h.size, inline: h.size <= INLINE_HASH_MAX };
+          if (keep) this.file.keep = [];
+        }
+        return;
+      }
+      case 'directory':
+        this.add(name, { type: 'directory', perm, mtime, children: [] });
+        return;
+      case 'symlink':
+        this.add(name, {
+          type: 'symlink',
+          perm: SYMLINK_PERM,
+          mtime,
+          target: h.linkname,
           inode: { nlink: 1 },
         });
-        next();
-      });
-      return;
-    }
-    stream.once('end', () => next());
-    stream.resume();
-    if (name === '') return;
-    if (header.type === 'directory') add(name, { type: 'directory', perm, mtime, children: [] });
-    else if (header.type === 'symlink') {
-      const target = header.linkname ?? '';
-      add(name, { type: 'symlink', perm: SYMLINK_PERM, mtime, target, inode: { nlink: 1 } });
-    } else if (header.type === 'link') {
-      // A second name of an inode already in the archive (its parents are directories: no
-      // symlink lies on the way); anything else is left to the safe unpack to judge.
-      let first: IndexedEntry | undefined;
-      try {
-        first = entries.get(normaliseEntryName(header.linkname ?? ''));
-      } catch {
-        // A link name that climbs out of the context: the safe unpack refuses it.
-        first = undefined;
+        return;
+      case 'link': {
+        // A second name of an inode already in the archive (its parents are directories: no
+        // symlink lies on the way); anything else is left to the safe unpack to judge.
+        let first: IndexedEntry | undefined;
+        try {
+          first = this.entries.get(normaliseEntryName(h.linkname));
+        } catch {
+          // A link name that climbs out of the context: the safe unpack refuses it.
+          first = undefined;
+        }
+        if (first?.inode === undefined || this.entries.has(name)) this.exact = false;
+        else {
+          this.add(name, first);
+          first.inode.nlink++;
+        }
+        return;
       }
-      if (first?.inode === undefined || entries.has(name)) exact = false;
-      else {
-        add(name, first);
-        first.inode.nlink++;
-      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo':
+        // Skipped when unpacking (`devices: 'skip'`).
+        return;
+      default:
+        this.exact = false;
     }
-    // Devices and FIFOs are skipped when unpacking (`devices: 'skip'`), extension headers consumed.
-  };
-  extract.on('entry', onEntry);
-
-  // A failed write (a full disk) ends the read with its error; unhandled, it would end the process.
-  spool.on('error', (err) => tee.destroy(err));
-  try {
-    // A request is read as it is; wrapping it in Readable.from costs an async step per piece.
-    const raw = source instanceof Readable ? source : Readable.from(source);
-    const input = await decompressStream(raw);
-    input.once('error', (err) => tee.destroy(err));
-    await pipeline(input, tee, extract);
-    await new Promise<void>((resolve, reject) =>
-      spool.end((err?: Error | null) => (err ? reject(err) : resolve())),
-    );
-  } catch (err) {
-    extract.destroy();
-    spool.destroy();
-    throw archiveFailure(err);
   }
-  for (const e of entries.values()) e.children?.sort();
-  return { entries, exact, captured };
+
+  private body(chunk: Buffer): void {
+    const f = this.file;
+    if (f === undefined) return;
+    f.left -= chunk.length;
+    f.keep?.push(chunk);
+    if (f.inline) {
+      // Most small files arrive in one piece: hashed in one call.
+      if (f.hash === undefined && f.left === 0) f.entry.sha256 = sha256Hex(chunk);
+      else {
+        f.hash ??= nodeCrypto.createHash('sha256');
+        f.hash.update(chunk);
+        if (f.left === 0) f.entry.sha256 = f.hash.digest('hex');
+      }
+    }
+    if (f.left === 0) {
+      if (f.keep) this.captured.set(f.name, Buffer.concat(f.keep));
+      this.file = undefined;
+    }
+  }
 }

@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { INLINE_HASH_MAX } from './context-index.js';
 import { BuildContext, matchPath } from './context.js';
 import { PatternMatcher, parseDockerignore } from './dockerignore.js';
 
@@ -120,12 +122,14 @@ describe('BuildContext', () => {
     await rm(join(dir, 'link'));
     await chmod(join(dir, 'b.txt'), 0o600);
     await chmod(join(dir, 'src/sub'), 0o750);
-    const tar = execFileSync('tar', ['-C', dir, '-cf', '-', '.']);
+    // Larger than what is hashed on arrival: its checksum is made from the spool when asked.
+    await writeFile(join(dir, 'src/large.bin'), Buffer.alloc(INLINE_HASH_MAX + 1000, 'z'));
+    const tar = execFileSync('tar', ['-C', dir, '-cf', '-', '.'], { maxBuffer: 64 * 2 ** 20 });
     const ctx = await BuildContext.fromTar(tar, { tempDir: tmpdir() });
     try {
-      // Nothing is written out until a step needs the files.
-      expect(await readdir(ctx.root)).toEqual([]);
-      const sources = ['.', 'src', 'src/sub', 'a.txt', 'b.txt', '*.txt'];
+      // Nothing is written out until a step needs the files: not even the directory.
+      expect(existsSync(ctx.root)).toBe(false);
+      const sources = ['.', 'src', 'src/sub', 'a.txt', 'b.txt', '*.txt', 'src/large.bin'];
       const indexed = [];
       for (const s of sources)
         for (const e of await ctx.resolveSources([s])) indexed.push(await ctx.checksum(e));

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { extractArchive, resolveInRoot } from '@ts-container/image';
-import { type ContextIndex, type IndexedEntry, spoolTar } from './context-index.js';
+import { type ContextIndex, type IndexedEntry, digestEntry, spoolTar } from './context-index.js';
 import { PatternMatcher, parseDockerignore } from './dockerignore.js';
 import { BuildContextError } from './errors.js';
 
@@ -120,7 +120,8 @@ export class BuildContext {
     tar: AsyncIterable<Uint8Array> | Buffer,
     options: BuildContextOptions = {},
   ): Promise<BuildContext> {
-    const dir = await mkdtemp(join(options.tempDir ?? tmpdir(), 'ts-container-context-'));
+    // The directory is made only if the context has to be unpacked (mode 0700, as mkdtemp's).
+    const dir = join(options.tempDir ?? tmpdir(), `ts-container-context-${randomBytes(8).toString('hex')}`);
     const spool = `${dir}.tar`;
     const cleanup = async () => {
       await rm(dir, { recursive: true, force: true });
@@ -129,6 +130,7 @@ export class BuildContext {
     const dockerfile = options.dockerfile ?? 'Dockerfile';
     const wanted = new Set([cleanSource(dockerfile), 'dockerfile', '.dockerignore']);
     const unpack = async () => {
+      await mkdir(dir, { mode: 0o700 });
       await extractArchive(createReadStream(spool), dir, {
         whiteouts: 'none',
         devices: 'skip',
@@ -180,6 +182,7 @@ export class BuildContext {
 
   /** Whether .dockerignore excludes a context-relative path. */
   isExcluded(path: string): boolean {
+    if (this.matcher.empty) return false;
     const clean = cleanSource(path);
     return clean !== '.' && this.matcher.matches(clean);
   }
@@ -292,32 +295,46 @@ export class BuildContext {
    */
   async checksum(source: ContextSource): Promise<string> {
     const index = source.spool === undefined ? undefined : this.index;
-    const header = async (abs: string, name: string, rel: string): Promise<string> => {
+    const spoolPath = source.spool?.path;
+    // Synchronous for an indexed entry whose content hash is known: no await per entry.
+    const header = (abs: () => string, name: string, rel: string): string | Promise<string> => {
       const indexed = index?.entries.get(rel);
-      if (indexed) {
-        const perm = indexed.perm.toString(8);
-        if (indexed.type === 'directory') return `${name}\0dir\0${perm}\n`;
-        if (indexed.type === 'symlink') return `${name}\0symlink\0${perm}\0${indexed.target}\n`;
-        return `${name}\0file\0${perm}\0${indexed.sha256}\n`;
-      }
-      const st = await lstat(abs);
-      const perm = (st.mode & 0o7777).toString(8);
-      if (st.isSymbolicLink()) return `${name}\0symlink\0${perm}\0${await readlink(abs)}\n`;
-      if (st.isDirectory()) return `${name}\0dir\0${perm}\n`;
-      return `${name}\0file\0${perm}\0${await hashFile(abs)}\n`;
+      if (indexed === undefined) return diskHeader(abs(), name);
+      const perm = indexed.perm.toString(8);
+      if (indexed.type === 'directory') return `${name}\0dir\0${perm}\n`;
+      if (indexed.type === 'symlink') return `${name}\0symlink\0${perm}\0${indexed.target}\n`;
+      if (indexed.sha256 !== undefined) return `${name}\0file\0${perm}\0${indexed.sha256}\n`;
+      return digestEntry(spoolPath!, indexed).then((sha) => `${name}\0file\0${perm}\0${sha}\n`);
     };
     if (source.type !== 'directory') {
-      return `file:${sha256(await header(source.absolute, posix.basename(source.path), source.path))}`;
+      return `file:${sha256(await header(() => source.absolute, posix.basename(source.path), source.path))}`;
     }
     const h = createHash('sha256');
-    h.update(await header(source.absolute, '.', source.path));
+    // The lines are hashed in batches: the digest is that of the lines one after another.
+    let text = await header(() => source.absolute, '.', source.path);
     const prefix = source.path === '.' ? '' : `${source.path}/`;
     const walked = index ? await this.walk(source.path) : await this.walk(source.path, source.absolute);
     for (const p of walked) {
-      h.update(await header(join(source.absolute, p.slice(prefix.length)), p.slice(prefix.length), p));
+      const rel = p.slice(prefix.length);
+      const line = header(() => join(source.absolute, rel), rel, p);
+      text += typeof line === 'string' ? line : await line;
+      if (text.length >= 1 << 16) {
+        h.update(text);
+        text = '';
+      }
     }
+    h.update(text);
     return `dir:${h.digest('hex')}`;
   }
+}
+
+/** A checksum line of a file on disk (a context unpacked, or a directory context). */
+async function diskHeader(abs: string, name: string): Promise<string> {
+  const st = await lstat(abs);
+  const perm = (st.mode & 0o7777).toString(8);
+  if (st.isSymbolicLink()) return `${name}\0symlink\0${perm}\0${await readlink(abs)}\n`;
+  if (st.isDirectory()) return `${name}\0dir\0${perm}\n`;
+  return `${name}\0file\0${perm}\0${await hashFile(abs)}\n`;
 }
 
 /** Several sources' checksums → the one `created_by` names (`multi:<sha256>` for more than one). */

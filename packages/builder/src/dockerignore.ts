@@ -81,6 +81,11 @@ export class PatternMatcher {
     }
   }
 
+  /** Whether there are no patterns (nothing is excluded). */
+  get empty(): boolean {
+    return this.patterns.length === 0;
+  }
+
   /** Whether there are `!` patterns (an excluded directory may then still hold included files). */
   get hasExclusions(): boolean {
     return this.patterns.some((p) => p.exclusion);

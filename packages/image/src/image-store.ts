@@ -254,6 +254,8 @@ export class ImageStore {
       throw new ImageError('invalid-parameter', 'refusing to create a tag with a digest reference');
     const key = formatReference(ref);
     const previous = this.refs.get(key);
+    // Already so (a cached build tagging its result again): nothing to write.
+    if (previous === id) return undefined;
     this.refs.set(key, id);
     this.tagIndex = undefined;
     await this.saveRefs();

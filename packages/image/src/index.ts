@@ -60,3 +60,4 @@ export {
   parseReference,
   repositoryName,
 } from './reference.js';
+export { type ScannedHeader, TarHeaderWalker } from './tar-headers.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ArchiveError } from './errors.js';
-import { extractArchive, resolveInRoot } from './safe-archive.js';
+import { extractArchive, normaliseEntryName, resolveInRoot } from './safe-archive.js';
 import { type TestTarEntry as Entry, makeTar } from './test-tar.js';
 
 describe('extractArchive', () => {
@@ -128,5 +128,32 @@ describe('resolveInRoot', () => {
     } finally {
       await rm(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('normaliseEntryName', () => {
+  it('strips ./, leading and trailing slashes, and refuses names that climb out', () => {
+    const cases: Array<[string, string]> = [
+      ['a', 'a'],
+      ['a/b/c', 'a/b/c'],
+      ['dir/', 'dir'],
+      ['./a', 'a'],
+      ['/abs/x', 'abs/x'],
+      ['a//b', 'a/b'],
+      ['a/./b', 'a/b'],
+      ['a/../b', 'b'],
+      ['.', ''],
+      ['..', ''],
+      ['../', ''],
+      ['', ''],
+      ['.hidden/..x/x..', '.hidden/..x/x..'],
+      ['a/..', ''],
+      // The root itself, as `/..` is.
+      ['..', ''],
+      ['../', ''],
+    ];
+    for (const [name, want] of cases) expect(normaliseEntryName(name), name).toBe(want);
+    for (const bad of ['../x', 'a/../../x', '/../x'])
+      expect(() => normaliseEntryName(bad), bad).toThrow(/escapes the root/);
   });
 });

@@ -55,6 +55,8 @@ export interface ExtractArchiveResult {
 
 /** Strips `./` and leading `/`; rejects names that climb above the root with `..`. */
 export function normaliseEntryName(name: string): string {
+  const plain = plainName(name);
+  if (plain !== undefined) return plain;
   const cleaned = posix.normalize(`/${name}`).replace(/^\/+/, '').replace(/\/+$/, '');
   if (cleaned === '.' || cleaned === '') return '';
   if (name.split('/').includes('..')) {
@@ -64,6 +66,29 @@ export function normaliseEntryName(name: string): string {
     }
   }
   return cleaned;
+}
+
+/**
+ * The name itself (less one trailing `/`) when normalising cannot change it: relative, no empty,
+ * `.` or `..` component. Most entries are such names; the check makes no string.
+ */
+function plainName(name: string): string | undefined {
+  const len = name.endsWith('/') ? name.length - 1 : name.length;
+  if (len === 0) return undefined;
+  let start = 0;
+  for (let i = 0; i <= len; i++) {
+    if (i < len && name.charCodeAt(i) !== 0x2f) continue;
+    const part = i - start;
+    // An empty component (a leading or doubled `/`), `.` or `..`.
+    if (part === 0) return undefined;
+    if (
+      name.charCodeAt(start) === 0x2e &&
+      (part === 1 || (part === 2 && name.charCodeAt(start + 1) === 0x2e))
+    )
+      return undefined;
+    start = i + 1;
+  }
+  return len === name.length ? name : name.slice(0, len);
 }
 
 /**

@@ -5,6 +5,10 @@ export interface ScannedHeader {
   size: number;
   mtime: Date;
   linkname: string;
+  /** Permission and mode bits of the header. */
+  mode: number;
+  /** `ustar` (POSIX), `gnu`, or `other`: a magic the careful extractor (tar-stream) refuses. */
+  format: 'ustar' | 'gnu' | 'other';
   xattrs: boolean;
   /** Where the entry's first (extended) header starts and its body ends, in the tarball. */
   start: number;
@@ -28,8 +32,10 @@ const TYPES: Record<string, string> = {
 /**
  * Walks the entry headers of a plain tarball fed chunk by chunk, skipping file bodies
  * (tar-stream's per-entry streams cost more than the extraction they guard), and hands each
- * header to `visit`. A block whose checksum is wrong ends the walk as `invalid`: such a stream
- * is left to the careful extractor, which reports it.
+ * header to `visit`, and the body of each regular file, as it passes, to `body`. Bodies are
+ * skipped as tar-stream skips them (every type but a directory carries `size` bytes), and a
+ * `0` entry whose name ends in `/` is a directory, as there. A block whose checksum is wrong
+ * ends the walk as `invalid`: such a stream is left to the careful extractor, which reports it.
  */
 export class TarHeaderWalker {
   /** The walk saw a header that is not one (not a tar, or a corrupt one). */
@@ -41,17 +47,36 @@ export class TarHeaderWalker {
   // What the bytes being gathered are: a header, or the body of a pax / GNU long-name entry.
   private gathering: 'header' | 'x' | 'L' | 'K' = 'header';
   private extended: Record<string, string> = {};
+  // Whether `extended` holds anything (most entries have no extension header).
+  private extendedAny = false;
   private ended = false;
   private global = false;
   // Offsets in the tarball: of the bytes taken so far, and of the current entry's first header.
   private position = 0;
   private entryStart: number | undefined;
+  // Bytes of the current regular file's body still to hand to `body`.
+  private bodyLeft = 0;
+  /** Something other than zeros came after the end block (tar-stream would read on). */
+  trailing = false;
 
-  constructor(private readonly visit: (h: ScannedHeader) => void) {}
+  constructor(
+    private readonly visit: (h: ScannedHeader) => void,
+    private readonly body?: (chunk: Buffer) => void,
+  ) {}
 
   /** Whether more bytes can change anything (false after the end blocks or a bad header). */
   get open(): boolean {
     return !this.ended && !this.invalid;
+  }
+
+  /** Whether the bytes so far end between two entries (a stream may stop there). */
+  get atBoundary(): boolean {
+    return (
+      this.skip === 0 &&
+      this.pendingSize === 0 &&
+      this.gathering === 'header' &&
+      this.entryStart === undefined
+    );
   }
 
   push(buf: Buffer): void {
@@ -59,8 +84,19 @@ export class TarHeaderWalker {
     while (off < buf.length && this.open) {
       if (this.skip > 0) {
         const n = Math.min(this.skip, buf.length - off);
+        if (this.bodyLeft > 0) {
+          const b = Math.min(n, this.bodyLeft);
+          this.bodyLeft -= b;
+          this.body?.(buf.subarray(off, off + b));
+        }
         this.skip -= n;
         off += n;
+        continue;
+      }
+      if (this.pendingSize === 0 && buf.length - off >= this.want) {
+        // The whole block is in this piece (the usual case): no gathering.
+        off += this.want;
+        this.onBlock(buf.subarray(off - this.want, off), this.position + off - this.want);
         continue;
       }
       const n = Math.min(this.want - this.pendingSize, buf.length - off);
@@ -75,11 +111,20 @@ export class TarHeaderWalker {
       }
     }
     this.position += buf.length;
+    if (this.ended && !this.trailing) {
+      for (let i = off; i < buf.length; i++) {
+        if (buf[i] !== 0) {
+          this.trailing = true;
+          break;
+        }
+      }
+    }
   }
 
   private onBlock(block: Buffer, blockStart: number): void {
     if (this.gathering !== 'header') {
       const body = block.toString('utf8');
+      this.extendedAny = true;
       if (this.gathering === 'x') Object.assign(this.extended, parsePax(body));
       else if (this.gathering === 'L') this.extended.path = body.replace(/\0.*$/s, '');
       else this.extended.linkpath = body.replace(/\0.*$/s, '');
@@ -87,19 +132,16 @@ export class TarHeaderWalker {
       this.want = 512;
       return;
     }
-    if (block.every((b) => b === 0)) {
-      this.ended = true;
-      return;
-    }
     if (!checksumMatches(block)) {
-      this.invalid = true;
+      // A zero block (whose checksum cannot match) ends the archive.
+      if (block.every((b) => b === 0)) this.ended = true;
+      else this.invalid = true;
       return;
     }
     let flag = String.fromCharCode(block[156]!);
     // GNU tar reads names from sparse-file pax keys too: leave such archives to tar-stream.
-    if (Object.keys(this.extended).some((k) => k.startsWith('GNU.'))) flag = '?';
-    const size =
-      this.extended.size !== undefined ? Number(this.extended.size) : parseNumber(block.subarray(124, 136));
+    if (this.extendedAny && Object.keys(this.extended).some((k) => k.startsWith('GNU.'))) flag = '?';
+    const size = this.extended.size !== undefined ? Number(this.extended.size) : parseNumber(block, 124, 12);
     if (!Number.isSafeInteger(size) || size < 0) {
       this.invalid = true;
       return;
@@ -121,50 +163,80 @@ export class TarHeaderWalker {
       return;
     }
     const str = (from: number, len: number) => {
-      const raw = block.subarray(from, from + len);
-      const nul = raw.indexOf(0);
-      return raw.subarray(0, nul < 0 ? len : nul).toString('utf8');
+      let end = from;
+      while (end < from + len && block[end] !== 0) end++;
+      return end === from ? '' : block.toString('utf8', from, end);
     };
-    const magic = block.subarray(257, 262).toString('latin1');
-    const prefix = magic === 'ustar' ? str(345, 155) : '';
+    // GNU headers keep times where POSIX keeps the name's prefix.
+    const format = magicOf(block);
+    const prefix = format === 'ustar' ? str(345, 155) : '';
     const name = this.extended.path ?? (prefix ? `${prefix}/${str(0, 100)}` : str(0, 100));
+    // Old archives mark a directory with a trailing slash alone.
+    if ((flag === '0' || flag === '\0') && name.endsWith('/')) flag = '5';
     const mtimeSec =
-      this.extended.mtime !== undefined ? Number(this.extended.mtime) : parseNumber(block.subarray(136, 148));
+      this.extended.mtime !== undefined ? Number(this.extended.mtime) : parseNumber(block, 136, 12);
     const regular = flag === '0' || flag === '\0' || flag === '7';
+    // tar-stream reads `size` bytes of body for every type but a directory.
+    const bodyBytes = flag === '5' ? 0 : padded;
     this.visit({
       name: flag === '5' && !name.endsWith('/') ? `${name}/` : name,
       type: TYPES[flag] ?? `unknown-${flag}`,
       size,
       mtime: new Date(mtimeSec * 1000),
       linkname: this.extended.linkpath ?? str(157, 100),
-      xattrs: Object.keys(this.extended).some((k) => k.startsWith('SCHILY.xattr.')),
+      mode: parseNumber(block, 100, 8),
+      format,
+      xattrs: this.extendedAny && Object.keys(this.extended).some((k) => k.startsWith('SCHILY.xattr.')),
       start: this.entryStart ?? blockStart,
-      end: blockStart + 512 + (regular ? padded : 0),
+      end: blockStart + 512 + bodyBytes,
       global: this.global,
     });
-    this.extended = {};
+    if (this.extendedAny) {
+      this.extended = {};
+      this.extendedAny = false;
+    }
     this.entryStart = undefined;
-    // Only regular files carry a body that matters here; links and directories have none.
-    this.skip = regular ? padded : 0;
+    this.skip = bodyBytes;
+    this.bodyLeft = regular ? size : 0;
   }
+}
+
+const USTAR = Buffer.from('ustar\x0000', 'latin1');
+const GNU = Buffer.from('ustar  \0', 'latin1');
+
+/** tar-stream's test: `ustar\0` (POSIX; the version is not read), or `ustar  \0` (GNU). */
+function magicOf(block: Buffer): ScannedHeader['format'] {
+  if (block.compare(USTAR, 0, 6, 257, 263) === 0) return 'ustar';
+  if (block.compare(GNU, 0, 8, 257, 265) === 0) return 'gnu';
+  return 'other';
 }
 
 /** POSIX ustar: the header checksum is the sum of its bytes with the checksum field as spaces. */
 function checksumMatches(block: Buffer): boolean {
-  const stored = parseNumber(block.subarray(148, 156));
-  let sum = 8 * 0x20;
-  for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) sum += block[i]!;
-  return stored === sum;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += block[i]!;
+  for (let i = 148; i < 156; i++) sum -= block[i]!;
+  return parseNumber(block, 148, 8) === sum + 8 * 0x20;
 }
 
 /** Octal, or base-256 for big values (GNU), as tar numeric fields are written. */
-function parseNumber(field: Buffer): number {
-  if ((field[0]! & 0x80) !== 0) {
+function parseNumber(block: Buffer, from: number, len: number): number {
+  const stop = from + len;
+  if ((block[from]! & 0x80) !== 0) {
     let n = 0;
-    for (let i = 1; i < field.length; i++) n = n * 256 + field[i]!;
+    for (let i = from + 1; i < stop; i++) n = n * 256 + block[i]!;
     return n;
   }
-  const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
+  // The usual form, digits ended by a NUL or a space, without making a string.
+  let n = 0;
+  let i = from;
+  for (; i < stop; i++) {
+    const c = block[i]!;
+    if (c < 0x30 || c > 0x37) break;
+    n = n * 8 + (c - 0x30);
+  }
+  if (i > from && (i === stop || block[i] === 0 || block[i] === 0x20)) return n;
+  const text = block.toString('latin1', from, stop).replace(/\0.*$/s, '').trim();
   return text === '' ? 0 : Number.parseInt(text, 8);
 }
 
