@@ -274,13 +274,18 @@ function replacingSync<T>(target: string, dest: string, make: () => T): T {
   try {
     return make();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    clearInTheWay(err, target, dest);
   }
+  return make();
+}
+
+/** After `make` failed with `err`: a non-directory in the way is removed, anything else thrown. */
+function clearInTheWay(err: unknown, target: string, dest: string): void {
+  if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   if (lstatSync(target).isDirectory()) {
     throw invalidParameter(`cannot copy to non-directory: ${dest} is a directory`);
   }
   rmSync(target, { force: true });
-  return make();
 }
 
 /**
@@ -350,11 +355,7 @@ async function replacing<T>(target: string, dest: string, make: () => Promise<T>
   try {
     return await make();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    clearInTheWay(err, target, dest);
   }
-  if (lstatSync(target).isDirectory()) {
-    throw invalidParameter(`cannot copy to non-directory: ${dest} is a directory`);
-  }
-  rmSync(target, { force: true });
   return make();
 }
