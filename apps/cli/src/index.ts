@@ -8,21 +8,13 @@ import { runCli } from '@ts-container/cli';
 import { LazyOutput } from './output.js';
 
 // `tsctr events | head`: a reader that went away ends the command quietly, as the docker CLI does.
-const stdout = new LazyOutput(
-  1,
-  () => process.stdout,
-  (err) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  },
-);
-const stderr = new LazyOutput(
-  2,
-  () => process.stderr,
-  (err) => {
-    throw err;
-  },
-);
+const stdout = new LazyOutput(1, (err) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+const stderr = new LazyOutput(2, (err) => {
+  throw err;
+});
 
 // No top-level await: the bundle is CommonJS (see tsup.config.ts).
 void runCli(
@@ -45,8 +37,4 @@ void runCli(
     // Loaded when needed: `tsctr --version` has no use for the API client.
     startDaemon: async (socketPath) => (await import('./start-daemon.js')).startDaemon(socketPath),
   },
-).then((code) => {
-  // Let pending writes reach a pipe before exiting.
-  if (stdout.made) stdout.real().write('', () => process.exit(code));
-  else process.exit(code);
-});
+).then((code) => process.exit(code)); // every write has reached its descriptor by now (output.ts)

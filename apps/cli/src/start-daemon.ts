@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_SOCKET, EngineClient } from '@ts-container/api';
+import { writeFully } from './output.js';
 
 const DEFAULT_DATA_ROOT = '/var/lib/tsctr';
 
@@ -28,7 +29,7 @@ export async function startDaemon(socketPath: string): Promise<boolean> {
   const logPath = join(DEFAULT_DATA_ROOT, 'tsctrd.log');
   const log = openSync(logPath, 'a');
   const [cmd, ...args] = daemonCommand();
-  process.stderr.write(`Starting tsctrd in the background (log: ${logPath})\n`);
+  writeFully(2, Buffer.from(`Starting tsctrd in the background (log: ${logPath})\n`));
   const child = spawn(cmd!, args, { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   const client = new EngineClient(socketPath);
@@ -37,6 +38,6 @@ export async function startDaemon(socketPath: string): Promise<boolean> {
     if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  process.stderr.write(`tsctrd did not start; see ${logPath}\n`);
+  writeFully(2, Buffer.from(`tsctrd did not start; see ${logPath}\n`));
   return false;
 }

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -580,6 +581,31 @@ describe.skipIf(skip !== undefined)('container isolation and health through the 
     expect((await readdir(dirname(logPath))).filter((f) => f.startsWith('monitor.log'))).toEqual([]);
     await daemon.tsctr(['rm', 'fast']);
   });
+
+  it.each(CLI_RUNTIMES)(
+    'hands all of `logs` to a program that reads its pipe late, then exits 0 (tsctr: $name)',
+    async (runtime) => {
+      const name = `late-reader-${runtime.name}`;
+      await daemon.tsctr(['run', '--name', name, '--network', 'none', 'busybox', 'seq', '1', '20000']);
+      const [program, argv] = tsctrArgv(['logs', name], runtime);
+      // The parent does not read until the child has filled the pipe and met EAGAIN (Bun hands
+      // its stdio over non-blocking): what it wrote after that must still arrive before its exit.
+      const child = spawn(program, argv, { env: daemon.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout.pause();
+      await sleep(500);
+      const chunks: Buffer[] = [];
+      let errors = '';
+      child.stdout.on('data', (c: Buffer) => chunks.push(c));
+      child.stderr.on('data', (c: Buffer) => (errors += c));
+      child.stdout.resume();
+      const code = await new Promise((resolve) => child.on('close', resolve));
+      expect({ code, errors }).toEqual({ code: 0, errors: '' });
+      const lines = Buffer.concat(chunks).toString().split('\n').filter(Boolean).map(Number);
+      expect(lines.length).toBe(20000);
+      expect(lines.at(-1)).toBe(20000);
+      await daemon.tsctr(['rm', name]);
+    },
+  );
 
   it('keeps the log in Docker’s json-file format, and ships what was written while no daemon ran', async () => {
     await daemon.tsctr([
