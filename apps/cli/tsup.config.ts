@@ -56,19 +56,32 @@ export function lazyBuiltins(source: string): string {
   const helper =
     "function __tsctrLazy(id) { let m; const load = () => (m ??= require(id)); return new Proxy({}, { get: (_, k) => (k === '__esModule' ? undefined : load()[k]), has: (_, k) => k in load(), ownKeys: () => Reflect.ownKeys(load()), getOwnPropertyDescriptor: (t, k) => { const d = Reflect.getOwnPropertyDescriptor(load(), k); if (d && !d.configurable) Object.defineProperty(t, k, d); return d; }, getPrototypeOf: () => Reflect.getPrototypeOf(load()) }); }";
   if (!/^'use strict';$/m.test(source)) throw new Error('lazyBuiltins: the bundle has no CommonJS header');
-  return source
-    .replace(/^'use strict';$/m, `'use strict';${helper}`)
-    .replace(header, (_, name: string, id: string) => `var ${name} = __tsctrLazy('${id}');`);
+  const lazy = new Set<string>();
+  return (
+    source
+      .replace(/^'use strict';$/m, `'use strict';${helper}`)
+      .replace(header, (_, name: string, id: string) => {
+        lazy.add(name);
+        return `var ${name} = __tsctrLazy('${id}');`;
+      })
+      // `import * as crypto from 'node:crypto'` becomes `_interopNamespace(crypto)`, which lists
+      // the module's keys at start-up and so loads it: the stand-in already serves as a namespace.
+      .replace(
+        /^var ([\w$]+) = \/\*#__PURE__\*\/_interopNamespace\(([\w$]+)\);$/gm,
+        (line, name: string, module: string) => (lazy.has(module) ? `var ${name} = ${module};` : line),
+      )
+  );
 }
 
 /**
  * `const gzipAsync = promisify(gzip)` at a module's top level stays in the bundle as a bare
- * `util.promisify(zlib.gzip);` when tree-shaking dropped every use of its result (rollup's
- * manualPureFunctions does not see through the namespace), and loads node:zlib at start-up.
+ * `util.promisify(zlib.gzip);` (indented inside a lazily initialised module) when tree-shaking
+ * dropped every use of its result (rollup's manualPureFunctions does not see through the
+ * namespace), and loads node:zlib at start-up (or when `images` loads the image package).
  * promisify has no side effect: a call whose result nobody keeps goes.
  */
 export function dropUnusedPromisify(source: string): string {
-  return source.replace(/^[\w$]+\.promisify\([\w$]+\.[\w$]+\);\n/gm, '');
+  return source.replace(/^[ \t]*[\w$]+\.promisify\([\w$]+\.[\w$]+\);\n/gm, '');
 }
 
 /**

@@ -13,4 +13,14 @@ describe.skipIf(skip !== undefined)('the tsctr bundle', () => {
       readFileSync(bundle, 'utf8').match(/[^\w$.]import\(\s*['"`][^'"`]*['"`]\s*\)/g) ?? [];
     expect(dynamicImports).toEqual([]);
   });
+
+  it('loads no Node built-in before a command uses it (`--version` loads none)', () => {
+    const source = readFileSync(bundle, 'utf8');
+    // Each built-in is a lazy stand-in (tsup.config.ts), and nothing at the top level or in a
+    // module's initialiser touches one: a namespace import that lists its keys, or a
+    // `promisify(zlib.gzip)` whose result tree-shaking dropped.
+    expect(source.match(/^var [\w$]+ = require\('[\w/:]+'\);$/gm) ?? []).toEqual([]);
+    expect(source.match(/_interopNamespace\((?!e\))[\w$]+\)/g) ?? []).toEqual([]);
+    expect(source.match(/^[ \t]*[\w$]+\.promisify\([\w$]+\.[\w$]+\);$/gm) ?? []).toEqual([]);
+  });
 });
