@@ -48,6 +48,19 @@ export async function hostIpv4Subnets(): Promise<Ipv4Subnet[]> {
   return subnets;
 }
 
+/**
+ * The first IPv4 address on device `name` as "a.b.c.d/n" (undefined when it has none or does not
+ * exist): an existing default bridge keeps its address, as dockerd keeps docker0's.
+ */
+export async function linkIpv4Address(name: string): Promise<string | undefined> {
+  const links = JSON.parse((await run('ip', ['-j', '-4', 'addr', 'show'])) || '[]') as {
+    ifname: string;
+    addr_info?: { local?: string; prefixlen?: number }[];
+  }[];
+  const first = links.find((l) => l.ifname === name)?.addr_info?.find((a) => a.local && a.prefixlen);
+  return first ? `${first.local}/${first.prefixlen}` : undefined;
+}
+
 export interface VethOptions {
   hostName: string;
   bridge: string;

@@ -297,6 +297,22 @@ describe.skipIf(!canRun)('NetworkManager with real namespaces', () => {
     expect(await manager.pruneNetworks()).toEqual([`${id}-prune`]);
   });
 
+  it('keeps the address a default bridge device already has, for a second state dir on it too (as dockerd keeps docker0’s)', async () => {
+    const device = `${id}k`;
+    await execa('ip', ['link', 'add', 'name', device, 'type', 'bridge']);
+    extraLinks.push(device);
+    await execa('ip', ['addr', 'add', '10.213.7.1/24', 'dev', device]);
+    for (const stateSuffix of ['k', 'k2']) {
+      const other = new NetworkManager({ ...options(stateSuffix), defaultBridge: { name: device } });
+      extraManagers.push(other);
+      await other.init();
+      const bridge = await other.inspectNetwork('bridge');
+      expect(bridge.IPAM.Config).toEqual([{ Subnet: '10.213.7.0/24', Gateway: '10.213.7.1' }]);
+    }
+    const { stdout } = await execa('ip', ['-4', '-o', 'addr', 'show', 'dev', device]);
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+  });
+
   it('init() after a crash removes endpoints of dead containers, half-made leases, stray veths, stale rules and temp files', async () => {
     const opts = options('c');
     const first = new NetworkManager(opts);

@@ -8,8 +8,8 @@ import {
   takenSubnets,
   takenSubnets6,
 } from './ipam.js';
-import type { Ipv4Subnet } from './ipv4.js';
-import { hostIpv4Subnets } from './link.js';
+import { type Ipv4Subnet, formatCidr, parseCidr, subnetsOverlap } from './ipv4.js';
+import { hostIpv4Subnets, linkIpv4Address } from './link.js';
 import { type NetworkMode, parseNetworkMode } from './network-mode.js';
 import {
   checkNewNetwork,
@@ -39,6 +39,8 @@ export class NetworkService {
     private readonly ctx: ManagerContext,
     /** Host routes new default pools must avoid (`ip route`; a fake in tests). */
     private readonly hostRoutes: () => Promise<readonly Ipv4Subnet[]> = hostIpv4Subnets,
+    /** A device's IPv4 address as "a.b.c.d/n" (`ip addr`; a fake in tests). */
+    private readonly linkAddress: (name: string) => Promise<string | undefined> = linkIpv4Address,
   ) {}
 
   private get state() {
@@ -63,11 +65,14 @@ export class NetworkService {
   async ensurePredefined(config: DefaultBridgeConfig): Promise<void> {
     const existing = this.state.networks.find((n) => n.name === 'bridge');
     if (defaultBridgeOutdated(existing, config, this.state.endpoints)) {
-      const request = {
-        ...(config.subnet ? { subnet: config.subnet } : {}),
-        ...(config.gateway ? { gateway: config.gateway } : {}),
-      };
       const taken = takenSubnets(this.state.networks, existing ? [existing.id] : []);
+      const request =
+        config.subnet || config.gateway
+          ? {
+              ...(config.subnet ? { subnet: config.subnet } : {}),
+              ...(config.gateway ? { gateway: config.gateway } : {}),
+            }
+          : await this.bridgeDeviceAddress(config.name, taken);
       const pool = await planPool(request, taken, defaultSubnetPools(), this.hostRoutes);
       if (existing?.bridge && existing.bridge !== config.name)
         await this.ctx.driver.deleteLink(existing.bridge);
@@ -75,6 +80,21 @@ export class NetworkService {
       this.state.networks = [network, ...this.state.networks.filter((n) => n.name !== 'bridge')];
     }
     this.state.networks.push(...missingHostAndNone(this.state.networks));
+  }
+
+  /**
+   * Without a configured subnet, the bridge device's own address when it already has one that no
+   * other network holds (dockerd keeps docker0's): a second daemon, or a new data root, on the same
+   * device then shares one subnet rather than adding another beside it.
+   */
+  private async bridgeDeviceAddress(
+    device: string,
+    taken: readonly Ipv4Subnet[],
+  ): Promise<{ subnet?: string; gateway?: string }> {
+    const cidr = await this.linkAddress(device);
+    const subnet = cidr === undefined ? undefined : parseCidr(cidr);
+    if (!subnet || subnet.prefixLen > 30 || taken.some((t) => subnetsOverlap(t, subnet))) return {};
+    return { subnet: formatCidr(subnet), gateway: cidr!.split('/')[0]! };
   }
 
   async create(options: CreateNetworkOptions): Promise<NetworkInspect> {
