@@ -66,6 +66,17 @@ describe('HTTP/1.1 transport against a broken server', () => {
       socket.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${'1'.repeat(10_000)}`),
     );
     await expect(ask('/long-line')).rejects.toThrow('malformed chunked response body');
+    for (const [path, line] of [
+      ['/two-numbers', '5 6'],
+      ['/no-digits', ' ;ext'],
+      ['/fourteen-digits', '0'.repeat(13) + '5'],
+      ['/plus', '+5'],
+    ]) {
+      answers.set(path!, (socket) =>
+        socket.end(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${line}\r\nhello\r\n0\r\n\r\n`),
+      );
+      await expect(ask(path!)).rejects.toThrow('malformed chunked response body');
+    }
   });
 
   it('still reads a well-formed chunked answer after them', async () => {
@@ -73,5 +84,12 @@ describe('HTTP/1.1 transport against a broken server', () => {
       socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\n\r\n'),
     );
     expect(await ask('/good')).toBe('hello');
+    // Blanks around the size, upper-case hex, many chunks in one read: one body, in order.
+    const lines = Array.from({ length: 300 }, (_, i) => `line ${i}\n`);
+    const body = lines.map((l) => `\t${l.length.toString(16).toUpperCase()} \r\n${l}\r\n`).join('');
+    answers.set('/many', (socket) =>
+      socket.end(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${body}0\r\n\r\n`),
+    );
+    expect(await ask('/many')).toBe(lines.join(''));
   });
 });

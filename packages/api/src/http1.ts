@@ -165,6 +165,27 @@ export function exchange(conn: Duplex, req: HttpRequest, upgrade = false): Promi
   });
 }
 
+/**
+ * The size on a chunk-size line (`buf[start, end)`): 1 to 13 hex digits, blanks around them,
+ * extensions after `;` ignored. Read byte by byte: a `logs` response has a line per log line.
+ */
+function chunkSize(buf: Buffer, start: number, end: number): number | undefined {
+  let i = start;
+  while (i < end && (buf[i] === 0x20 || buf[i] === 0x09)) i++;
+  let size = 0;
+  let digits = 0;
+  for (; i < end; i++, digits++) {
+    const c = buf[i]!;
+    const v =
+      c >= 0x30 && c <= 0x39 ? c - 0x30 : (c | 0x20) >= 0x61 && (c | 0x20) <= 0x66 ? (c | 0x20) - 0x57 : -1;
+    if (v < 0) break;
+    size = size * 16 + v;
+  }
+  while (i < end && (buf[i] === 0x20 || buf[i] === 0x09)) i++;
+  if (digits === 0 || digits > 13 || (i < end && buf[i] !== 0x3b)) return undefined;
+  return size;
+}
+
 /** The body after the headers, by Content-Length, chunked framing, or up to the end of the connection. */
 function bodyStream(conn: Duplex, head: Head, isHead: boolean, signal?: AbortSignal): HttpResponse {
   const { statusCode, headers } = head;
@@ -213,35 +234,51 @@ function bodyStream(conn: Duplex, head: Head, isHead: boolean, signal?: AbortSig
   const emit = (data: Buffer) => {
     if (data.length > 0 && !out.push(data)) conn.pause();
   };
-  /** Chunked framing: `<hex size>[;ext]\r\n<data>\r\n` … `0\r\n[trailers]\r\n`. */
+  /**
+   * Chunked framing: `<hex size>[;ext]\r\n<data>\r\n` … `0\r\n[trailers]\r\n`. What one read
+   * holds is parsed by offset and handed on as one buffer: a `logs` response of a million
+   * one-line chunks is not a million pushes (nor, under Bun, a million costly subarrays).
+   */
   const dechunk = () => {
+    const buf = pending;
+    const parts: Buffer[] = [];
+    let pos = 0;
+    const handOn = () => {
+      pending = buf.subarray(pos);
+      if (parts.length > 0) emit(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    };
     for (;;) {
       if (remaining > 0) {
-        const take = pending.subarray(0, remaining);
-        pending = pending.subarray(take.length);
-        remaining -= take.length;
-        emit(take);
-        if (remaining > 0) return;
+        const take = Math.min(remaining, buf.length - pos);
+        if (take > 0) parts.push(buf.subarray(pos, pos + take));
+        pos += take;
+        remaining -= take;
+        if (remaining > 0) return handOn();
         remaining = -2; // the CRLF after the data
       }
       if (remaining === -2) {
-        if (pending.length < 2) return;
-        pending = pending.subarray(2);
+        if (buf.length - pos < 2) return handOn();
+        pos += 2;
         remaining = 0;
       }
-      const eol = pending.indexOf(CRLF);
+      const eol = buf.indexOf(CRLF, pos);
       if (eol < 0) {
-        if (pending.length > MAX_CHUNK_LINE_BYTES) out.destroy(new Error('malformed chunked response body'));
-        return;
+        if (buf.length - pos > MAX_CHUNK_LINE_BYTES) {
+          out.destroy(new Error('malformed chunked response body'));
+          return;
+        }
+        return handOn();
       }
-      const sizeField = pending.subarray(0, eol).toString('latin1').split(';')[0]!.trim();
-      const size = /^[0-9a-fA-F]{1,13}$/.test(sizeField) ? Number.parseInt(sizeField, 16) : Number.NaN;
-      if (Number.isNaN(size)) {
+      const size = chunkSize(buf, pos, eol);
+      if (size === undefined) {
         out.destroy(new Error('malformed chunked response body'));
         return;
       }
-      if (size === 0) return finish();
-      pending = pending.subarray(eol + 2);
+      pos = eol + 2;
+      if (size === 0) {
+        handOn();
+        return finish();
+      }
       remaining = size;
     }
   };

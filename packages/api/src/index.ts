@@ -72,7 +72,14 @@ export {
   VolumeSchema,
 } from './responses.js';
 export { ApiClient } from './typed-client.js';
-export { encodeFrame, FrameDecoder, type StreamName, StreamType } from './stream.js';
+export {
+  encodeFrame,
+  FrameDecoder,
+  FrameSplitter,
+  type StreamName,
+  type StreamOutput,
+  StreamType,
+} from './stream.js';
 export {
   type ContainerConfig,
   ContainerConfigSchema,

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { FrameDecoder, encodeFrame } from './stream.js';
+import { FrameDecoder, FrameSplitter, encodeFrame } from './stream.js';
 import { compareApiVersions, splitVersionedPath } from './versions.js';
 
 describe('multiplexed stream', () => {
@@ -15,6 +15,27 @@ describe('multiplexed stream', () => {
     expect(frames.map((f) => [f.stream, f.payload.toString()])).toEqual([
       ['stdout', 'hello\n'],
       ['stderr', 'oops'],
+    ]);
+  });
+
+  it('joins consecutive frames of one stream within a chunk, and keeps the order across streams', () => {
+    const frames = [
+      encodeFrame('stdout', Buffer.from('a\n')),
+      encodeFrame('stdout', Buffer.from('b\n')),
+      encodeFrame('stderr', Buffer.from('e\n')),
+      encodeFrame('stdout', Buffer.alloc(0)),
+      encodeFrame('stdout', Buffer.from('c\n')),
+      encodeFrame('stdout', Buffer.from('d\n')),
+    ];
+    const data = Buffer.concat(frames);
+    const splitter = new FrameSplitter();
+    const cut = data.length - 5; // the last frame arrives in two pieces
+    const outputs = [...splitter.push(data.subarray(0, cut)), ...splitter.push(data.subarray(cut))];
+    expect(outputs.map((o) => [o.stream, o.payload.toString()])).toEqual([
+      ['stdout', 'a\nb\n'],
+      ['stderr', 'e\n'],
+      ['stdout', 'c\n'],
+      ['stdout', 'd\n'],
     ]);
   });
 });

@@ -1,4 +1,4 @@
-import { ApiError, FrameDecoder } from '@ts-container/api';
+import { ApiError, FrameSplitter } from '@ts-container/api';
 import { type Command, type CommandContext, write } from '../context.js';
 import { renderTemplate } from '../template.js';
 import { runAttached } from './run.js';
@@ -216,9 +216,10 @@ export const logsCommand: Command = {
       for await (const c of res) ctx.io.stdout.write(c as Buffer);
       return 0;
     }
-    const decoder = res.pipe(new FrameDecoder());
-    for await (const f of decoder as AsyncIterable<{ stream: string; payload: Buffer }>)
-      (f.stream === 'stderr' ? ctx.io.stderr : ctx.io.stdout).write(f.payload);
+    const splitter = new FrameSplitter();
+    for await (const chunk of res)
+      for (const f of splitter.push(chunk as Buffer))
+        (f.stream === 'stderr' ? ctx.io.stderr : ctx.io.stdout).write(f.payload);
     return 0;
   },
 };

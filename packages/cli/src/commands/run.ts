@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { ApiError, FrameDecoder, hostUrl } from '@ts-container/api';
+import { ApiError, FrameSplitter, hostUrl } from '@ts-container/api';
 import { parseReference } from '@ts-container/image';
 import { loadCredentials } from '@ts-container/registry';
 import { CONTAINER_FLAGS } from '../container-flags.js';
@@ -239,12 +239,14 @@ export function pipeOutput(ctx: CommandContext, socket: Duplex, head: Buffer, tt
       socket.on('data', (c: Buffer) => ctx.io.stdout.write(c));
       socket.resume();
     } else {
-      const decoder = new FrameDecoder();
-      decoder.on('data', (f: { stream: string; payload: Buffer }) =>
-        (f.stream === 'stderr' ? ctx.io.stderr : ctx.io.stdout).write(f.payload),
-      );
-      if (head.length) decoder.write(head);
-      socket.pipe(decoder);
+      const splitter = new FrameSplitter();
+      const write = (chunk: Buffer) => {
+        for (const f of splitter.push(chunk))
+          (f.stream === 'stderr' ? ctx.io.stderr : ctx.io.stdout).write(f.payload);
+      };
+      if (head.length) write(head);
+      socket.on('data', write);
+      socket.resume();
     }
     socket.on('end', () => resolve());
     socket.on('close', () => resolve());
