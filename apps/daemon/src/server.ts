@@ -49,7 +49,8 @@ export function createApiServer(
       const target = parseRequestTarget(pathname);
       pathname = target.pathname;
       const { version, path } = splitVersionedPath(pathname);
-      if (version !== undefined) {
+      // The version a negotiating client (the docker CLI) sends is ours: nothing to compare.
+      if (version !== undefined && version !== API_VERSION) {
         if (compareApiVersions(version, API_VERSION) > 0) {
           throw new HttpError(
             400,
