@@ -8,6 +8,8 @@ import { withCommonHeaders } from './api-response.js';
 const MAX_LEAN_HEAD_BYTES = 8192;
 /** A connection that has sent nothing yet is kept as long as node:http waits for a head. */
 const FIRST_REQUEST_TIMEOUT_MS = 60_000;
+/** Bodies up to this size are written with their head as one buffer; larger ones beside it. */
+const COPY_BODY_MAX = 16 * 1024;
 /** Request headers that make a request node:http's (a body, an upgrade, a non-default connection). */
 const NOT_LEAN = new Set(['content-length', 'transfer-encoding', 'upgrade', 'expect', 'trailer', 'te']);
 
@@ -268,16 +270,25 @@ class LeanResponse extends EventEmitter {
       this.gone();
       return this;
     }
-    const out = Buffer.allocUnsafe(Buffer.byteLength(head, 'latin1') + (payload?.length ?? 0));
-    const at = out.write(head, 0, 'latin1');
-    payload?.copy(out, at);
-    this.socket.write(out, (err) => {
+    const written = (err?: Error | null) => {
       if (err) return;
       this.emit('finish');
       this.emit('close');
       this.req.emit('close');
       this.finished();
-    });
+    };
+    if (payload !== undefined && payload.length > COPY_BODY_MAX) {
+      // A large body (a long list) is not copied behind its head: both go in one writev.
+      this.socket.cork();
+      this.socket.write(head, 'latin1');
+      this.socket.write(payload, written);
+      this.socket.uncork();
+      return this;
+    }
+    const out = Buffer.allocUnsafe(Buffer.byteLength(head, 'latin1') + (payload?.length ?? 0));
+    const at = out.write(head, 0, 'latin1');
+    payload?.copy(out, at);
+    this.socket.write(out, written);
     return this;
   }
 

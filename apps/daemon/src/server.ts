@@ -17,7 +17,7 @@ import { registerSystem } from './handlers/system.js';
 import { registerVolumes } from './handlers/volumes.js';
 import { HttpError, type Upgrade, messageFor, statusFor, writable } from './http.js';
 import { installLeanFront } from './lean-front.js';
-import { parseRequestTarget } from './request-target.js';
+import { type RequestTarget, parseRequestTarget } from './request-target.js';
 import { Router } from './router.js';
 
 /**
@@ -34,6 +34,18 @@ const LEAN_ROUTES = new Set([
   'GET /images/{name*}/json',
 ]);
 
+/** A request target as routed: its path and query, API version, and route. */
+interface Routed {
+  method: string;
+  url: string;
+  target: RequestTarget;
+  version: string | undefined;
+  path: string;
+  match: ReturnType<Router['match']>;
+  /** What the router threw for this path. */
+  failure?: unknown;
+}
+
 /** The Docker Engine API over the engine: validation and shapes here, behaviour below. */
 export function createApiServer(
   engine: Engine,
@@ -43,13 +55,30 @@ export function createApiServer(
   const router = new Router();
   registerHandlers(router, engine);
 
+  // The lean front's test of the request it then hands on at once: its routing, not done twice.
+  let routed: Routed | undefined;
+  const route = (method: string, url: string): Routed => {
+    const target = parseRequestTarget(url);
+    const { version, path } = splitVersionedPath(target.pathname);
+    // A path the router refuses (a bad escape) is answered after the version check, as before.
+    try {
+      return { method, url, target, version, path, match: router.match(method, path) };
+    } catch (failure) {
+      return { method, url, target, version, path, match: undefined, failure };
+    }
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse, upgrade?: Upgrade) => {
     let pathname = req.url ?? '/';
+    const method = req.method ?? 'GET';
+    const pre =
+      routed !== undefined && routed.url === pathname && routed.method === method ? routed : undefined;
+    routed = undefined;
     try {
-      const target = parseRequestTarget(pathname);
+      const { target, version, path, match, failure } = pre ?? route(method, pathname);
       pathname = target.pathname;
-      const { version, path } = splitVersionedPath(pathname);
-      if (version !== undefined) {
+      // The version a negotiating client (the docker CLI) sends is ours: nothing to compare.
+      if (version !== undefined && version !== API_VERSION) {
         if (compareApiVersions(version, API_VERSION) > 0) {
           throw new HttpError(
             400,
@@ -63,7 +92,7 @@ export function createApiServer(
           );
         }
       }
-      const match = router.match(req.method ?? 'GET', path);
+      if (failure !== undefined) throw failure;
       if (match === undefined) throw new HttpError(404, 'page not found');
       if (match === 'method-not-allowed')
         throw new HttpError(405, `method ${req.method} not allowed for ${path}`);
@@ -139,9 +168,12 @@ export function createApiServer(
   const api = server as unknown as Server;
   installLeanFront(api, (method, target) => {
     try {
-      const { path } = splitVersionedPath(parseRequestTarget(target).pathname);
-      const match = router.match(method, path);
-      return typeof match === 'object' && LEAN_ROUTES.has(match.route);
+      const r = route(method, target);
+      if (r.failure !== undefined) throw r.failure;
+      const lean = typeof r.match === 'object' && LEAN_ROUTES.has(r.match.route);
+      // A lean request goes to `handle` right away, in this same turn.
+      routed = lean ? r : undefined;
+      return lean;
     } catch (err) {
       // A target or escape the router refuses: node:http's path answers it with the 400.
       if (err instanceof HttpError) return false;

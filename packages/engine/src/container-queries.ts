@@ -75,10 +75,17 @@ export class ContainerQueries {
     // Not in Docker's inspect: the user namespace mappings are the daemon's (`docker info` SecurityOptions).
     const { StoppedByUser: _s, IdMappings: _i, State, ...rest } = c;
     const { MonitorPid: _m, ...state } = State;
-    const inspected: Record<string, unknown> = {
-      ...rest,
+    // Copied by Object.assign, not spread into literals: V8's spreads of these ~30- and ~60-key
+    // objects took ~60 µs once optimised, most of an inspect's cost (assign: ~4 µs). Same keys
+    // in the same order: rest's, each given value in its place, then the new ones.
+    const inspected: Record<string, unknown> = Object.assign(rest, {
       // Unset fields as Docker shows them (templates such as {{.HostConfig.Memory}} expect values).
-      HostConfig: { ...HOST_CONFIG_DEFAULTS, Runtime: this.options.runtimeName(), ...rest.HostConfig },
+      HostConfig: Object.assign(
+        Object.create(null) as Record<string, unknown>,
+        HOST_CONFIG_DEFAULTS,
+        { Runtime: this.options.runtimeName() },
+        rest.HostConfig,
+      ),
       State: state,
       ResolvConfPath: c.ResolvConfPath,
       Platform: 'linux',
@@ -100,7 +107,7 @@ export class ContainerQueries {
       },
       Status: statusText(c),
       ImageName: this.imageName(c.Image),
-    };
+    });
     if (options.size) Object.assign(inspected, await this.options.sizeOf(c.Id));
     return inspected;
   }

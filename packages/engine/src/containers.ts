@@ -384,6 +384,7 @@ export class ContainerService {
     await unmount(this.rootfsDir(c.Id));
     if (this.snapshotter.has(c.Id)) await this.snapshotter.remove(c.Id);
     this.releaseAfterExit.delete(c.Id);
+    this.logShipper.forget(c.Id);
     await this.lifecycle.destroyed(c);
     // `rm -v` (and `--rm`): the container's anonymous volumes go with it, named ones stay.
     if (options.removeVolumes)

@@ -55,4 +55,19 @@ describe('LogShipper', () => {
     }
     expect(warnings).toEqual([]);
   });
+
+  // After the end of a run `logs` has nothing to ship; the next run's spool is shipped again.
+  it('ships the spool of the next run after a finished one', async () => {
+    const c = await containerWithSpool(['first run']);
+    const s = shipper();
+    await s.finish(c);
+    expect(await s.ship(c)).toBe(true);
+    expect(await shippedLines(c)).toEqual(['first run\n']);
+    await s.reset(c);
+    await writeFile(monitorLogPath(c), '2026-12-05T00:00:01.000000000Z stdout F second run\n');
+    expect(await s.ship(c)).toBe(true);
+    expect(await shippedLines(c)).toEqual(['first run\n', 'second run\n']);
+    await s.finish(c);
+    expect(warnings).toEqual([]);
+  });
 });

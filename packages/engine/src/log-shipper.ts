@@ -52,6 +52,11 @@ const READ_CHUNK = 4 * 1024 * 1024;
 export class LogShipper {
   private readonly queues = new Map<string, Promise<boolean>>();
   private readonly watchers = new Map<string, FSWatcher>();
+  /**
+   * Containers whose spool was shipped in full and is gone, until their next run: a `logs`
+   * request has nothing to ship for them (and no file to look for).
+   */
+  private readonly spoolGone = new Set<string>();
   private readonly readers = new Map<string, Reader>();
 
   constructor(
@@ -65,6 +70,7 @@ export class LogShipper {
    * false when it failed (said in the log; the spool keeps what was not shipped).
    */
   ship(c: ContainerRecord): Promise<boolean> {
+    if (this.spoolGone.has(c.Id) && !this.queues.has(c.Id)) return Promise.resolve(true);
     return this.enqueue(c, () => this.drain(c));
   }
 
@@ -90,6 +96,7 @@ export class LogShipper {
 
   /** Ships as the container writes, until `finish`. */
   follow(c: ContainerRecord): void {
+    this.spoolGone.delete(c.Id);
     if (this.watchers.has(c.Id)) return;
     const spool = basename(monitorLogPath(c));
     const watcher = watch(dirname(c.LogPath), (_event, name) => {
@@ -124,7 +131,13 @@ export class LogShipper {
       await reader?.fh.close();
       // No reader: no spool was there to ship (most stopped containers at daemon start).
       if (shipped && reader) await this.removeSpool(c);
+      if (shipped) this.spoolGone.add(c.Id);
     });
+  }
+
+  /** The container is gone: nothing of it is kept. */
+  forget(id: string): void {
+    this.spoolGone.delete(id);
   }
 
   private async removeSpool(c: ContainerRecord): Promise<void> {
@@ -135,6 +148,8 @@ export class LogShipper {
   async reset(c: ContainerRecord): Promise<void> {
     await this.finish(c);
     await this.removeSpool(c);
+    // Its monitor writes a new spool from here on.
+    this.spoolGone.delete(c.Id);
   }
 
   private async drain(c: ContainerRecord): Promise<void> {

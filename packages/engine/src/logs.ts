@@ -1,6 +1,6 @@
-import { watch } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync, watch } from 'node:fs';
 import { dirname } from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import { type LogRecord, parseLogLine, readLogRecords } from '@ts-container/runtime';
 
 export interface FollowOptions {
@@ -70,12 +70,21 @@ export async function* followLog(path: string, options: FollowOptions): AsyncGen
   }
 }
 
-/** How much of a log file `tailLog` reads at a time, from the end backwards. */
-const TAIL_CHUNK = 64 * 1024;
+/**
+ * How much of a log file `tailLog` reads first, from the end backwards (a json-file line of a
+ * short output line is ~90 bytes), and at most at a time: each read is twice the last.
+ */
+const TAIL_FIRST_CHUNK = 8 * 1024;
+const TAIL_MAX_CHUNK = 256 * 1024;
 
 /**
  * `docker logs --tail N`: the last `n` wanted records of the log files (oldest file first), in
- * order, read from the end backwards so the cost follows N and not the log's length.
+ * order, read from the end backwards so the cost follows N and not the log's length: only the
+ * lines it keeps or passes over are decoded.
+ *
+ * The reads are synchronous, as dockerd's are: four thread-pool round trips (open, stat, read,
+ * close) cost a usual tail far more than the calls themselves. Each read is at most
+ * TAIL_MAX_CHUNK, and a long tail lets the event loop run between them.
  */
 export async function tailLog(
   paths: readonly string[],
@@ -85,41 +94,41 @@ export async function tailLog(
   const found: LogRecord[] = []; // newest first
   for (const path of [...paths].reverse()) {
     if (found.length >= n) break;
-    let fh: FileHandle;
+    let fd: number;
     try {
-      fh = await open(path, 'r');
+      fd = openSync(path, 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // not rotated that far
       throw err;
     }
     try {
-      let end = (await fh.stat()).size;
+      let end = fstatSync(fd).size;
+      let size = TAIL_FIRST_CHUNK;
       // The start of a line whose beginning is in an earlier chunk.
-      let carry = Buffer.alloc(0);
+      let carry: Buffer | undefined;
       while (end > 0 && found.length < n) {
-        const start = Math.max(0, end - TAIL_CHUNK);
-        const chunk = Buffer.alloc(end - start);
-        const { bytesRead } = await fh.read(chunk, 0, chunk.length, start);
-        const data = Buffer.concat([chunk.subarray(0, bytesRead), carry]);
+        if (size > TAIL_FIRST_CHUNK) await setImmediate();
+        const start = Math.max(0, end - size);
+        size = Math.min(size * 2, TAIL_MAX_CHUNK);
+        const chunk = Buffer.allocUnsafe(end - start);
+        const read = chunk.subarray(0, readSync(fd, chunk, 0, chunk.length, start));
+        const data = carry ? Buffer.concat([read, carry]) : read;
         end = start;
-        // Unless at the top of the file, the first line may be cut: keep it for the next chunk.
-        const firstNewline = start > 0 ? data.indexOf(0x0a) : -1;
-        if (start > 0 && firstNewline < 0) {
-          carry = data;
-          continue;
-        }
-        carry = start > 0 ? data.subarray(0, firstNewline) : Buffer.alloc(0);
-        const lines = data
-          .subarray(firstNewline + 1)
-          .toString('utf8')
-          .split('\n');
-        for (let i = lines.length - 1; i >= 0 && found.length < n; i--) {
-          const r = parseLogLine(lines[i] as string);
+        // Whole lines, newest first: each one after a newline (the top of the file starts one).
+        let lineEnd = data.length;
+        while (found.length < n) {
+          const newline = lineEnd > 0 ? data.lastIndexOf(0x0a, lineEnd - 1) : -1;
+          if (newline < 0 && start > 0) break;
+          const r = parseLogLine(data.toString('utf8', newline + 1, lineEnd));
           if (r && wanted(r)) found.push(r);
+          if (newline < 0) break;
+          lineEnd = newline;
         }
+        // Unless at the top of the file, the first line may be cut: kept for the next chunk.
+        carry = data.subarray(0, lineEnd);
       }
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
   return found.reverse();

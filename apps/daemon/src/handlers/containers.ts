@@ -253,22 +253,32 @@ export function registerContainers(router: Router, deps: ContainersDeps): void {
     const since = parseTimestamp(query.get('since'));
     const until = parseTimestamp(query.get('until'));
     const tty = c.Config.Tty ?? false;
+    const follow = boolParam(query, 'follow');
     res.writeHead(200, {
       'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream',
     });
-    res.flushHeaders();
-    const abort = new AbortController();
-    req.socket.on('close', () => abort.abort());
+    // A follower may wait long for a record: it hears at once that the stream is on. Otherwise
+    // the head goes out with the records, in one write.
+    if (follow) res.flushHeaders();
+    // A follower waits on the container: its leaving ends the wait. (The listener goes with the
+    // request: a keep-alive connection may carry many.)
+    const abort = follow ? new AbortController() : undefined;
+    const onClose = () => abort?.abort();
+    if (abort) req.socket.on('close', onClose);
     const records = containers.logs(c.Id, {
       stdout,
       stderr,
-      follow: boolParam(query, 'follow'),
+      follow,
       tail,
       ...(since !== undefined ? { since } : {}),
       ...(until !== undefined ? { until } : {}),
-      signal: abort.signal,
+      ...(abort ? { signal: abort.signal } : {}),
     });
-    await pump(records, res, tty, boolParam(query, 'timestamps'));
+    try {
+      await pump(records, res, tty, boolParam(query, 'timestamps'));
+    } finally {
+      if (abort) req.socket.off('close', onClose);
+    }
   });
 }
 
