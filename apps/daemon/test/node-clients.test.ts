@@ -71,7 +71,8 @@ describe.skipIf(skip !== undefined)('Node Docker clients against tsctrd', () => 
           'mkdir -p /www && echo served > /www/index.html && echo ready && exec httpd -f -p 8080 -h /www',
         ])
         .withExposedPorts(8080)
-        .withWaitStrategy(Wait.forLogMessage('ready'))
+        // "ready" is printed just before httpd binds: the port is waited for too.
+        .withWaitStrategy(Wait.forAll([Wait.forLogMessage('ready'), Wait.forListeningPorts()]))
         .start();
       try {
         const page = await fetch(`http://${container.getHost()}:${container.getMappedPort(8080)}/`);
