@@ -1,8 +1,8 @@
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { execa } from 'execa';
-import type { ArchiveSpan, LayerScan } from './fast-extract.js';
+import type { ArchiveSpan, LayerLayout } from './fast-extract.js';
 
 /** Below this many entries one tar process is as fast: starting more costs more than it saves. */
 const MIN_ENTRIES = 2_000;
@@ -15,7 +15,7 @@ const READ_SIZE = 1024 * 1024;
  * the scan checked that), we run as root (directories are created first with their final
  * modes; only root may write into a read-only one) and there is more than one core.
  */
-export function canSplit(scan: LayerScan): boolean {
+export function canSplit(scan: LayerLayout): boolean {
   return (
     scan.splittable &&
     scan.entries.length >= MIN_ENTRIES &&
@@ -35,14 +35,23 @@ export function canSplit(scan: LayerScan): boolean {
 export async function extractInParts(
   path: string,
   target: string,
-  scan: LayerScan,
+  scan: LayerLayout,
   tarArgs: readonly string[],
 ): Promise<void> {
-  const run = (spans: ArchiveSpan[]) =>
-    execa('tar', ['-x', '-f', '-', '-C', target, ...tarArgs], {
-      input: spanStream(path, spans),
+  const run = async (spans: ArchiveSpan[]) => {
+    const tar = execa('tar', ['-x', '-f', '-', '-C', target, ...tarArgs], {
+      stdin: 'pipe',
       stdout: 'ignore',
     });
+    // Settles once tar has every byte or stopped reading (tar's own failure is the one told).
+    const fed = feedSpans(path, spans, tar.stdin!).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await tar;
+    const failure = await fed;
+    if (failure !== undefined) throw failure;
+  };
   const directories = scan.entries.filter((e) => e.kind === 'directory');
   const links = scan.entries.filter((e) => e.kind === 'link');
   const others = scan.entries.filter((e) => e.kind === 'other');
@@ -69,28 +78,38 @@ function splitByBytes(spans: ArchiveSpan[], parts: number): ArchiveSpan[][] {
   return out;
 }
 
-/** The bytes of `spans` (in order, adjacent ones read together), then two zero blocks. */
-function spanStream(path: string, spans: ArchiveSpan[]): Readable {
-  async function* chunks(): AsyncGenerator<Buffer> {
-    const fh = await open(path, 'r');
-    try {
-      for (let i = 0; i < spans.length; ) {
-        const start = spans[i]!.start;
-        let end = spans[i]!.end;
-        for (i++; i < spans.length && spans[i]!.start === end && end - start < READ_SIZE; i++)
-          end = spans[i]!.end;
-        for (let at = start; at < end; ) {
-          const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, end - at));
-          const { bytesRead } = await fh.read(buf, 0, buf.length, at);
-          if (bytesRead === 0) throw new Error(`${path} shrank while being extracted`);
-          at += bytesRead;
-          yield buf.subarray(0, bytesRead);
-        }
+/**
+ * Writes the bytes of `spans` (in order, adjacent ones read together), then two zero blocks,
+ * into `sink`, and ends it. One buffer is read into again once the pipe has taken its bytes: a
+ * buffer per read would make garbage as big as the layer.
+ */
+async function feedSpans(path: string, spans: ArchiveSpan[], sink: Writable): Promise<void> {
+  const write = (data: Buffer) =>
+    new Promise<void>((resolve, reject) => sink.write(data, (err) => (err ? reject(err) : resolve())));
+  // A write to a tar that exited fails in its callback; the stream's error event adds nothing.
+  sink.on('error', () => undefined);
+  const buf = Buffer.allocUnsafe(READ_SIZE);
+  const fh = await open(path, 'r');
+  try {
+    for (let i = 0; i < spans.length; ) {
+      const start = spans[i]!.start;
+      let end = spans[i]!.end;
+      for (i++; i < spans.length && spans[i]!.start === end && end - start < READ_SIZE; i++)
+        end = spans[i]!.end;
+      for (let at = start; at < end; ) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(READ_SIZE, end - at), at);
+        if (bytesRead === 0) throw new Error(`${path} shrank while being extracted`);
+        at += bytesRead;
+        await write(buf.subarray(0, bytesRead));
       }
-    } finally {
-      await fh.close();
     }
-    yield Buffer.alloc(1024);
+    await write(Buffer.alloc(1024));
+    sink.end();
+  } catch (err) {
+    // tar sees the end of its input and fails: the caller hears from both.
+    sink.destroy();
+    throw err;
+  } finally {
+    await fh.close();
   }
-  return Readable.from(chunks());
 }
