@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type BlobInfo, type Digest, digestHex, hashFile, isDigest, sha256Digest } from './digest.js';
 import { DigestMismatchError, ImageError } from './errors.js';
-import { archiveFailure, noSpaceError } from './safe-archive.js';
+import { archiveFailure, noSpaceError } from './errors.js';
 
 import { UnsyncedBlobs } from './unsynced-blobs.js';
 

@@ -16,6 +16,7 @@ import {
 import { chmod, lchown, link, lstat, lutimes, mkdir, readlink, symlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { execa } from 'execa';
 
 /**
  * The per-entry system calls of the careful extractor (safe-archive.ts), made one of two ways:
@@ -82,3 +83,30 @@ export const directCalls: EntryCalls = {
     }
   },
 };
+
+/** A device node (Node has no mknod call). */
+export async function mknod(
+  path: string,
+  type: 'c' | 'b',
+  major: number,
+  minor: number,
+  mode: number,
+): Promise<void> {
+  await execa('mknod', ['-m', mode.toString(8), '--', path, type, String(major), String(minor)]);
+}
+
+/** Node has no xattr call: hand all of an archive's attributes to one `setfattr --restore`. */
+export async function restoreXattrs(
+  xattrs: Array<{ path: string; name: string; value: Buffer }>,
+): Promise<void> {
+  if (xattrs.length === 0) return;
+  const lines: string[] = [];
+  for (const { path, name, value } of xattrs) {
+    lines.push(`# file: ${escapeAttrPath(path)}`, `${name}=0x${value.toString('hex')}`, '');
+  }
+  await execa('setfattr', ['-h', '--restore=-'], { input: lines.join('\n') });
+}
+
+function escapeAttrPath(path: string): string {
+  return path.replace(/[\\\n\r\0-\x1f\x7f]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}

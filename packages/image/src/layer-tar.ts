@@ -3,6 +3,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Digest, hashFile } from './digest.js';
+import { restoreXattrs } from './entry-calls.js';
 import {
   type LayerLayout,
   type LayerScan,
@@ -13,7 +14,7 @@ import {
   rereadablePath,
   scanLayer,
 } from './fast-extract.js';
-import { OVERLAY_OPAQUE_XATTR, extractArchive, restoreXattrs } from './safe-archive.js';
+import { OVERLAY_OPAQUE_XATTR, extractArchive } from './safe-archive.js';
 
 /**
  * A checked layer of fewer entries and bytes than these is written by the JavaScript extractor:

@@ -7,8 +7,8 @@ import { execa } from 'execa';
 import tar from 'tar-stream';
 import { decompressStream } from './compression.js';
 import type { Digest } from './digest.js';
-import { type EntryCalls, directCalls, pooledCalls } from './entry-calls.js';
-import { ArchiveError, ImageError, UnsafeTarEntryError } from './errors.js';
+import { type EntryCalls, directCalls, mknod, pooledCalls, restoreXattrs } from './entry-calls.js';
+import { ArchiveError, UnsafeTarEntryError, archiveFailure } from './errors.js';
 
 /**
  * The one place an archive is written into a directory (build contexts, ADD, PUT archive,
@@ -386,59 +386,4 @@ async function hardLink(
   if (!st) throw new UnsafeTarEntryError(entryName, `hard link to ${linkName}: no such file or directory`);
   if (st.isDirectory()) throw new UnsafeTarEntryError(entryName, `hard link to ${linkName}: is a directory`);
   await calls.link(target, path);
-}
-
-/** Node's errno codes that mean the disk (or quota) is full. */
-const NO_SPACE = new Set(['ENOSPC', 'EDQUOT']);
-
-/**
- * A failure while unpacking → a typed error without host paths: the archive's fault is a
- * 4xx (`ArchiveError`), a full disk reads like Docker's `no space left on device`.
- */
-export function archiveFailure(err: unknown): Error {
-  if (err instanceof ImageError) return err;
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code !== undefined && NO_SPACE.has(e.code)) return noSpaceError(e);
-  if (e?.code === 'Z_DATA_ERROR' || e?.code === 'Z_BUF_ERROR' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE')
-    return new ArchiveError('unexpected EOF', { cause: err });
-  const message = e instanceof Error ? e.message : String(err);
-  // tar-stream's wording for a stream that is not a tar, or one cut short (Go's archive/tar words).
-  if (/Invalid tar header|Invalid pax header|Invalid tar/i.test(message))
-    return new ArchiveError('archive/tar: invalid tar header', { cause: err });
-  if (/Unexpected end of data|unexpected end of file/i.test(message))
-    return new ArchiveError('unexpected EOF', { cause: err });
-  if (e?.code === 'ELOOP') return new ArchiveError('too many levels of symbolic links', { cause: err });
-  if (e?.code === 'ENAMETOOLONG') return new ArchiveError('file name too long', { cause: err });
-  return err instanceof Error ? err : new Error(message);
-}
-
-/** Docker's message for a full disk, whatever path the failing write had. */
-export function noSpaceError(cause?: unknown): ImageError {
-  return new ImageError('system', 'no space left on device', { cause });
-}
-
-async function mknod(
-  path: string,
-  type: 'c' | 'b',
-  major: number,
-  minor: number,
-  mode: number,
-): Promise<void> {
-  await execa('mknod', ['-m', mode.toString(8), '--', path, type, String(major), String(minor)]);
-}
-
-/** Node has no xattr call: hand all of an archive's attributes to one `setfattr --restore`. */
-export async function restoreXattrs(
-  xattrs: Array<{ path: string; name: string; value: Buffer }>,
-): Promise<void> {
-  if (xattrs.length === 0) return;
-  const lines: string[] = [];
-  for (const { path, name, value } of xattrs) {
-    lines.push(`# file: ${escapeAttrPath(path)}`, `${name}=0x${value.toString('hex')}`, '');
-  }
-  await execa('setfattr', ['-h', '--restore=-'], { input: lines.join('\n') });
-}
-
-function escapeAttrPath(path: string): string {
-  return path.replace(/[\\\n\r\0-\x1f\x7f]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 }
