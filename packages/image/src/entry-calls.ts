@@ -37,8 +37,8 @@ export interface EntryCalls {
   lchown(path: string, uid: number, gid: number): Promise<void>;
   chmod(path: string, mode: number): Promise<void>;
   lutimes(path: string, atime: Date, mtime: Date): Promise<void>;
-  /** Writes a regular file (created with `mode`) from its archive entry's body stream. */
-  writeFile(path: string, mode: number, body: AsyncIterable<Buffer>): Promise<void>;
+  /** Writes a regular file of `size` bytes (created with `mode`) from its entry's body stream. */
+  writeFile(path: string, mode: number, size: number, body: AsyncIterable<Buffer>): Promise<void>;
 }
 
 function isMissing(err: unknown): boolean {
@@ -56,9 +56,12 @@ export const pooledCalls: EntryCalls = {
   lchown: (path, uid, gid) => lchown(path, uid, gid),
   chmod: (path, mode) => chmod(path, mode),
   lutimes: (path, atime, mtime) => lutimes(path, atime, mtime),
-  writeFile: (path, mode, body) =>
+  writeFile: (path, mode, _size, body) =>
     pipeline(body as Readable, createWriteStream(path, { mode, highWaterMark: 1 << 20 })),
 };
+
+/** Files up to this size are written by `directCalls` on the calling thread. */
+const DIRECT_WRITE_MAX = 1 << 20;
 
 /** `async` so that a failing call rejects, as its pooled twin does, rather than throws. */
 export const directCalls: EntryCalls = {
@@ -72,7 +75,10 @@ export const directCalls: EntryCalls = {
   lchown: async (path, uid, gid) => lchownSync(path, uid, gid),
   chmod: async (path, mode) => chmodSync(path, mode),
   lutimes: async (path, atime, mtime) => lutimesSync(path, atime, mtime),
-  writeFile: async (path, mode, body) => {
+  writeFile: async (path, mode, size, body) => {
+    // A big body is written from the pool still: a write into a full page cache can wait for
+    // the disk, and this thread serves every other request meanwhile.
+    if (size > DIRECT_WRITE_MAX) return pooledCalls.writeFile(path, mode, size, body);
     const fd = openSync(path, 'w', mode);
     try {
       for await (const chunk of body) {

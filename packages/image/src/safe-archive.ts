@@ -286,7 +286,7 @@ export async function extractArchive(
           break;
         case 'file':
         case 'contiguous-file':
-          await calls.writeFile(path, mode, entry as AsyncIterable<Buffer>);
+          await calls.writeFile(path, mode, header.size ?? 0, entry as AsyncIterable<Buffer>);
           contentSize += header.size ?? 0;
           break;
         case 'symlink':
