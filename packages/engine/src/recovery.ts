@@ -119,9 +119,9 @@ export async function repairAtStart(deps: StartupRepairDeps): Promise<void> {
 }
 
 /**
- * Blobs a load published before they were synced (see ContentStore's `sync: 'later'`) are
- * checked against their digests; an image whose blob a crash cut short goes with the blob, as
- * if its load had not happened (its layers then go at the garbage collection).
+ * Blobs a load or pull published before they were synced (see ContentStore's `sync: 'later'`)
+ * are checked against their digests; an image whose blob a crash cut short goes with the blob,
+ * as if its load or pull had not happened (its layers then go at the garbage collection).
  */
 async function dropImagesWithLostBlobs(deps: StartupRepairDeps): Promise<void> {
   const lost = new Set<string>(await deps.content.verifyUnsynced());

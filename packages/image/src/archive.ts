@@ -7,6 +7,7 @@ import { decompressStream, detectCompression } from './compression.js';
 import type { ContentStore } from './content-store.js';
 import { type Digest, digestHex, isDigest, sha256Digest } from './digest.js';
 import { ImageError } from './errors.js';
+import { archiveFailure } from './errors.js';
 import { LayerScanner, type ScanOutcome } from './fast-extract.js';
 import {
   type Descriptor,
@@ -16,7 +17,6 @@ import {
   ManifestSchema,
   MediaType,
 } from './oci.js';
-import { archiveFailure } from './safe-archive.js';
 
 /** One image to write into a `docker save` archive. */
 export interface ArchiveImage {

@@ -4,8 +4,7 @@ import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promis
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type BlobInfo, type Digest, digestHex, hashFile, isDigest, sha256Digest } from './digest.js';
-import { DigestMismatchError, ImageError } from './errors.js';
-import { archiveFailure, noSpaceError } from './safe-archive.js';
+import { DigestMismatchError, ImageError, archiveFailure, noSpaceError } from './errors.js';
 
 import { UnsyncedBlobs } from './unsynced-blobs.js';
 

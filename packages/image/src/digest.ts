@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { z } from 'zod';
 
 /** OCI image-spec "digest": algorithm ":" encoded. Only sha256 is produced here. */
@@ -38,13 +38,24 @@ export interface BlobInfo {
   size: number;
 }
 
-/** The digest and size of a file's bytes, read in 1 MiB chunks. */
+/**
+ * The digest and size of a file's bytes, read in 1 MiB chunks into one buffer (a buffer per
+ * chunk would make garbage as big as the file, and the collections it brings).
+ */
 export async function hashFile(path: string): Promise<BlobInfo> {
   const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1 << 20);
   let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
+  const file = await open(path, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await file.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+  } finally {
+    await file.close();
   }
   return { digest: `sha256:${hash.digest('hex')}`, size };
 }

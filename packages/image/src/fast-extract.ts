@@ -10,8 +10,12 @@ import { canSplit, extractInParts } from './parallel-tar.js';
 import { type ScannedHeader, TarHeaderWalker } from './tar-headers.js';
 
 /** What the pre-scan learnt about a layer that GNU tar may extract. */
-export interface LayerScan {
+export interface LayerScan extends LayerLayout {
   diffId: Digest;
+}
+
+/** What the pre-scan learns from the headers alone (its DiffID aside). */
+export interface LayerLayout {
   contentSize: number;
   /** `dir/.wh.name` entries, in archive order. */
   whiteouts: string[];
@@ -86,12 +90,18 @@ export class LayerScanner {
 
   /** The outcome; `diffId` is the caller's digest of the bytes when it did the hashing. */
   finish(diffId?: Digest): ScanOutcome {
-    if (this.failure !== undefined) return this.failure;
-    if (!this.simple || this.walker.invalid || this.walker.open) return undefined;
+    const layout = this.layout();
+    if (layout === undefined || layout instanceof Error) return layout;
     const digest = diffId ?? (this.hash ? (`sha256:${this.hash.digest('hex')}` as Digest) : undefined);
     if (digest === undefined) throw new Error('LayerScanner: no digest to finish with');
+    return { diffId: digest, ...layout };
+  }
+
+  /** The outcome of the headers alone (a scanner that does not hash). */
+  layout(): LayerLayout | undefined | Error {
+    if (this.failure !== undefined) return this.failure;
+    if (!this.simple || this.walker.invalid || this.walker.open) return undefined;
     return {
-      diffId: digest,
       contentSize: this.contentSize,
       whiteouts: this.whiteouts,
       dirTimes: this.dirTimes,
@@ -155,8 +165,13 @@ export class LayerScanner {
   }
 }
 
-/** Pre-scans a layer file (see {@link LayerScanner}); throws for entries that escape the root. */
-export async function scanLayer(path: string): Promise<LayerScan | undefined> {
+const SCAN_READ_BYTES = 1 << 20;
+
+/**
+ * Pre-scans a layer file's headers (see {@link LayerScanner}), its DiffID left to the caller
+ * (hashed beside the extraction); throws for entries that escape the root.
+ */
+export async function scanLayer(path: string): Promise<LayerLayout | undefined> {
   const head = Buffer.alloc(4);
   const fh = await open(path, 'r');
   try {
@@ -165,9 +180,20 @@ export async function scanLayer(path: string): Promise<LayerScan | undefined> {
     await fh.close();
   }
   if (detectCompression(head) !== 'none') return undefined;
-  const scanner = new LayerScanner({ hash: true });
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) scanner.push(chunk as Buffer);
-  const outcome = scanner.finish();
+  const scanner = new LayerScanner({ hash: false });
+  // One buffer, read into again and again: a buffer per chunk makes garbage as big as the layer.
+  const buf = Buffer.allocUnsafe(SCAN_READ_BYTES);
+  const file = await open(path, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await file.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      scanner.push(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await file.close();
+  }
+  const outcome = scanner.layout();
   if (outcome instanceof Error) throw outcome;
   return outcome;
 }
@@ -238,7 +264,7 @@ export function rereadablePath(source: unknown): string | undefined {
 export async function extractWithTar(
   path: string,
   target: string,
-  scan: LayerScan,
+  scan: LayerLayout,
   options: { sameOwner: boolean; setOpaque: (dirs: string[]) => Promise<void> },
 ): Promise<void> {
   // A scan exists only for a plain tarball (see LayerScanner).

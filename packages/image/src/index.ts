@@ -13,22 +13,22 @@ export { type BlobInfo, ContentStore, hashFile, type IngestWriter } from './cont
 export { chainIds, type Digest, DigestSchema, digestHex, isDigest, sha256Digest, shortId } from './digest.js';
 export {
   ArchiveError,
+  archiveFailure,
   DigestMismatchError,
   type ErrorKind,
   ImageError,
   InvalidReferenceError,
   NoSuchImageError,
+  noSpaceError,
   UnsafeTarEntryError,
 } from './errors.js';
 export { type ImageRecord, ImageRecordSchema, ImageStore, type StoredImage } from './image-store.js';
 export { type LayerScan, openScannedLayer, type ScanOutcome } from './fast-extract.js';
 export { type ApplyLayerOptions, type ApplyLayerResult, applyLayer } from './layer-tar.js';
 export {
-  archiveFailure,
   type ExtractArchiveOptions,
   type ExtractArchiveResult,
   extractArchive,
-  noSpaceError,
   normaliseEntryName,
   OPAQUE_WHITEOUT,
   OVERLAY_OPAQUE_XATTR,

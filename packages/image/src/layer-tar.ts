@@ -2,16 +2,19 @@ import { createReadStream } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Digest } from './digest.js';
+import { type Digest, hashFile } from './digest.js';
+import { restoreXattrs } from './entry-calls.js';
 import {
+  type LayerLayout,
   type LayerScan,
+  type ScanOutcome,
   extractWithTar,
   isEmptyDir,
   knownScan,
   rereadablePath,
   scanLayer,
 } from './fast-extract.js';
-import { OVERLAY_OPAQUE_XATTR, extractArchive, restoreXattrs } from './safe-archive.js';
+import { OVERLAY_OPAQUE_XATTR, extractArchive } from './safe-archive.js';
 
 /**
  * A checked layer of fewer entries and bytes than these is written by the JavaScript extractor:
@@ -64,21 +67,33 @@ export async function applyLayer(
     options.extractor !== 'javascript' &&
     (await isEmptyDir(target))
   ) {
-    let scan: LayerScan | undefined;
+    let scan: LayerLayout | undefined;
+    let known: { outcome: ScanOutcome } | undefined;
     try {
-      const known = knownScan(source);
+      known = knownScan(source);
       if (known?.outcome instanceof Error) throw known.outcome;
       scan = known !== undefined ? known.outcome : await scanLayer(path);
     } catch (err) {
       source.destroy();
       throw err;
     }
-    if (scan !== undefined && scan.entries.length < TAR_MIN_ENTRIES && scan.contentSize < TAR_MIN_BYTES) {
-      // The DiffID is known from the scan: the bytes are not hashed again.
-      const { contentSize } = await extractArchive(source, target, { whiteouts: 'overlay', sameOwner });
-      return { diffId: scan.diffId, contentSize };
-    }
     if (scan !== undefined) {
+      // The DiffID: from the scan made while the blob was stored, else hashed while the layer
+      // is written (the checked headers are all the extraction needs), not before.
+      const diffId =
+        known?.outcome !== undefined
+          ? Promise.resolve((known.outcome as LayerScan).diffId)
+          : hashFile(path).then((blob) => blob.digest);
+      // Awaited below; when the extraction fails first, nothing else waits for it.
+      diffId.catch(() => undefined);
+      if (scan.entries.length < TAR_MIN_ENTRIES && scan.contentSize < TAR_MIN_BYTES) {
+        const { contentSize } = await extractArchive(source, target, {
+          whiteouts: 'overlay',
+          sameOwner,
+          calls: 'direct',
+        });
+        return { diffId: await diffId, contentSize };
+      }
       source.destroy();
       try {
         await extractWithTar(path, target, scan, {
@@ -88,13 +103,13 @@ export async function applyLayer(
               dirs.map((d) => ({ path: d, name: OVERLAY_OPAQUE_XATTR, value: Buffer.from('y') })),
             ),
         });
-        return { diffId: scan.diffId, contentSize: scan.contentSize };
       } catch {
         // GNU tar disagreed with the archive (or is missing): start over the careful way.
         for (const child of await readdir(target))
           await rm(join(target, child), { recursive: true, force: true });
         return applyLayerJs(createReadStream(path), target, options, sameOwner);
       }
+      return { diffId: await diffId, contentSize: scan.contentSize };
     }
   }
   return applyLayerJs(source, target, options, sameOwner);
@@ -110,6 +125,8 @@ async function applyLayerJs(
     whiteouts: options.whiteouts,
     sameOwner,
     digest: true,
+    // A layer goes into the daemon's own storage (see entry-calls.ts).
+    calls: 'direct',
   });
   return { diffId: diffId!, contentSize };
 }

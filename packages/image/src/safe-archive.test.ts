@@ -7,7 +7,8 @@ import { ArchiveError } from './errors.js';
 import { extractArchive, normaliseEntryName, resolveInRoot } from './safe-archive.js';
 import { type TestTarEntry as Entry, makeTar } from './test-tar.js';
 
-describe('extractArchive', () => {
+// Both ways of making each entry's system calls (see entry-calls.ts) refuse the same archives.
+describe.each(['pooled', 'direct'] as const)('extractArchive, %s calls', (calls) => {
   let dir: string;
   let root: string;
   let outside: string;
@@ -24,7 +25,7 @@ describe('extractArchive', () => {
   const extract = async (
     entries: Entry[],
     options: Parameters<typeof extractArchive>[2] = { whiteouts: 'none' },
-  ) => extractArchive(Readable.from([await makeTar(entries)]), root, options);
+  ) => extractArchive(Readable.from([await makeTar(entries)]), root, { calls, ...options });
 
   it('follows symlinks inside the root only, absolute or relative', async () => {
     await extract([
@@ -106,12 +107,12 @@ describe('extractArchive', () => {
 
   it('maps a stream that is not a tar, or is cut short, to ArchiveError', async () => {
     const junk = Buffer.alloc(4096, 0x41);
-    await expect(extractArchive(Readable.from([junk]), root, { whiteouts: 'none' })).rejects.toThrow(
+    await expect(extractArchive(Readable.from([junk]), root, { whiteouts: 'none', calls })).rejects.toThrow(
       new ArchiveError('archive/tar: invalid tar header'),
     );
     const full = await makeTar([{ name: 'big', body: 'x'.repeat(10_000) }]);
     await expect(
-      extractArchive(Readable.from([full.subarray(0, 2048)]), root, { whiteouts: 'none' }),
+      extractArchive(Readable.from([full.subarray(0, 2048)]), root, { whiteouts: 'none', calls }),
     ).rejects.toThrow(new ArchiveError('unexpected EOF'));
   });
 });

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, readlink, rm, symlink } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -8,7 +7,8 @@ import { execa } from 'execa';
 import tar from 'tar-stream';
 import { decompressStream } from './compression.js';
 import type { Digest } from './digest.js';
-import { ArchiveError, ImageError, UnsafeTarEntryError } from './errors.js';
+import { type EntryCalls, directCalls, mknod, pooledCalls, restoreXattrs } from './entry-calls.js';
+import { ArchiveError, UnsafeTarEntryError, archiveFailure } from './errors.js';
 
 /**
  * The one place an archive is written into a directory (build contexts, ADD, PUT archive,
@@ -44,6 +44,11 @@ export interface ExtractArchiveOptions {
   digest?: boolean;
   /** Called with every written entry's root-relative name and archive owner. */
   onEntry?: (entry: { name: string; uid: number; gid: number }) => void;
+  /**
+   * `direct`: each entry's system calls are made on this thread (a layer in the daemon's own
+   * storage; see entry-calls.ts); `pooled` (default): through the thread pool.
+   */
+  calls?: 'pooled' | 'direct';
 }
 
 export interface ExtractArchiveResult {
@@ -96,7 +101,16 @@ function plainName(name: string): string | undefined {
  * target or `..` never leaves it). With `followFinal` false the last component is not
  * followed (lstat rather than stat). Nothing is created.
  */
-export async function resolveInRoot(root: string, path: string, followFinal = true): Promise<string> {
+export function resolveInRoot(root: string, path: string, followFinal = true): Promise<string> {
+  return resolveWithin(root, path, followFinal, pooledCalls);
+}
+
+async function resolveWithin(
+  root: string,
+  path: string,
+  followFinal: boolean,
+  calls: EntryCalls,
+): Promise<string> {
   const stack = path.split('/').filter((c) => c !== '' && c !== '.');
   let current = root;
   let hops = 0;
@@ -107,10 +121,10 @@ export async function resolveInRoot(root: string, path: string, followFinal = tr
       continue;
     }
     const next = join(current, component);
-    const st = await lstatOrUndefined(next);
+    const st = await calls.lstat(next);
     if (st?.isSymbolicLink() && (stack.length > 0 || followFinal)) {
       if (++hops > MAX_SYMLINK_HOPS) throw new ArchiveError(`${path}: too many levels of symbolic links`);
-      const target = await readlink(next);
+      const target = await calls.readlink(next);
       if (target.startsWith('/')) current = root;
       stack.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
       continue;
@@ -127,7 +141,10 @@ export async function resolveInRoot(root: string, path: string, followFinal = tr
 export class RootResolver {
   private readonly knownDirs = new Set<string>();
 
-  constructor(private readonly root: string) {
+  constructor(
+    private readonly root: string,
+    private readonly calls: EntryCalls = pooledCalls,
+  ) {
     this.knownDirs.add(root);
   }
 
@@ -161,15 +178,15 @@ export class RootResolver {
         current = next;
         continue;
       }
-      const st = await lstatOrUndefined(next);
+      const st = await this.calls.lstat(next);
       if (st === undefined) {
-        await mkdir(next, { mode: 0o755 });
+        await this.calls.mkdir(next, 0o755);
         this.knownDirs.add(next);
         current = next;
       } else if (st.isSymbolicLink()) {
         if (++hops > MAX_SYMLINK_HOPS)
           throw new UnsafeTarEntryError(rel, 'too many levels of symbolic links');
-        const target = await readlink(next);
+        const target = await this.calls.readlink(next);
         if (target.startsWith('/')) current = this.root;
         stack.unshift(...target.split('/'));
       } else if (st.isDirectory()) {
@@ -198,7 +215,8 @@ export async function extractArchive(
   const into = options.into === undefined ? '' : normaliseEntryName(options.into);
   const hash = options.digest ? createHash('sha256') : undefined;
   const extract = tar.extract();
-  const resolver = new RootResolver(root);
+  const calls = options.calls === 'direct' ? directCalls : pooledCalls;
+  const resolver = new RootResolver(root, calls);
   const writtenThisLayer = new Set<string>();
   const dirTimes: Array<{ path: string; mtime: Date }> = [];
   const xattrs: Array<{ path: string; name: string; value: Buffer }> = [];
@@ -251,7 +269,7 @@ export async function extractArchive(
       const parent = await resolver.resolveDir(parentRel);
       const path = join(parent, base);
       writtenThisLayer.add(path);
-      const existing = await lstatOrUndefined(path);
+      const existing = await calls.lstat(path);
       // The last component is never followed: an existing symlink is replaced, not written through.
       if (existing && !(existing.isDirectory() && header.type === 'directory')) {
         resolver.forget(path);
@@ -262,20 +280,21 @@ export async function extractArchive(
 
       switch (header.type) {
         case 'directory':
-          if (!existing?.isDirectory()) await mkdir(path);
+          if (!existing?.isDirectory()) await calls.mkdir(path);
           resolver.markDir(path);
           dirTimes.push({ path, mtime });
           break;
         case 'file':
         case 'contiguous-file':
-          await pipeline(entry, createWriteStream(path, { mode, highWaterMark: 1 << 20 }));
+          await calls.writeFile(path, mode, header.size ?? 0, entry as AsyncIterable<Buffer>);
           contentSize += header.size ?? 0;
           break;
         case 'symlink':
-          await symlink(header.linkname ?? '', path);
+          await calls.symlink(header.linkname ?? '', path);
           break;
         case 'link':
           await hardLink(
+            calls,
             root,
             header.name,
             inRoot(stripped(normaliseEntryName(header.linkname ?? ''))),
@@ -307,9 +326,9 @@ export async function extractArchive(
       const gid = paxId(pax?.gid) ?? header.gid ?? 0;
       options.onEntry?.({ name, uid, gid });
       if (header.type === 'link') continue;
-      if (sameOwner) await lchown(path, uid, gid);
-      if (header.type !== 'symlink') await chmod(path, mode);
-      if (header.type !== 'directory') await lutimes(path, mtime, mtime);
+      if (sameOwner) await calls.lchown(path, uid, gid);
+      if (header.type !== 'symlink') await calls.chmod(path, mode);
+      if (header.type !== 'directory') await calls.lutimes(path, mtime, mtime);
       for (const [key, value] of Object.entries(header.pax ?? {})) {
         if (key.startsWith('SCHILY.xattr.')) {
           xattrs.push({ path, name: key.slice('SCHILY.xattr.'.length), value: Buffer.from(value, 'binary') });
@@ -335,7 +354,7 @@ export async function extractArchive(
     await Promise.all([pipeline([...stages, extract] as unknown as [Readable, tar.Extract]), consume()]);
     await restoreXattrs(xattrs);
     // Directory mtimes last, deepest first: writing children would otherwise bump them.
-    for (const { path, mtime } of dirTimes.reverse()) await lutimes(path, mtime, mtime);
+    for (const { path, mtime } of dirTimes.reverse()) await calls.lutimes(path, mtime, mtime);
   } catch (err) {
     extract.destroy();
     throw archiveFailure(err);
@@ -349,77 +368,22 @@ function paxId(value: string | undefined): number | undefined {
 }
 
 /** A hard link to an entry that already exists inside the root (never outside, never a directory). */
-async function hardLink(root: string, entryName: string, linkName: string, path: string): Promise<void> {
+async function hardLink(
+  calls: EntryCalls,
+  root: string,
+  entryName: string,
+  linkName: string,
+  path: string,
+): Promise<void> {
   if (linkName === '') throw new UnsafeTarEntryError(entryName, 'hard link with an empty target');
   // The link's parent directories are followed inside the root; the target itself is not
   // (link(2) does not follow a symlink either: a hard link to a symlink stays one).
-  const target = join(await resolveInRoot(root, posix.dirname(linkName)), posix.basename(linkName));
-  const st = await lstatOrUndefined(target);
+  const target = join(
+    await resolveWithin(root, posix.dirname(linkName), true, calls),
+    posix.basename(linkName),
+  );
+  const st = await calls.lstat(target);
   if (!st) throw new UnsafeTarEntryError(entryName, `hard link to ${linkName}: no such file or directory`);
   if (st.isDirectory()) throw new UnsafeTarEntryError(entryName, `hard link to ${linkName}: is a directory`);
-  await link(target, path);
-}
-
-/** Node's errno codes that mean the disk (or quota) is full. */
-const NO_SPACE = new Set(['ENOSPC', 'EDQUOT']);
-
-/**
- * A failure while unpacking → a typed error without host paths: the archive's fault is a
- * 4xx (`ArchiveError`), a full disk reads like Docker's `no space left on device`.
- */
-export function archiveFailure(err: unknown): Error {
-  if (err instanceof ImageError) return err;
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code !== undefined && NO_SPACE.has(e.code)) return noSpaceError(e);
-  if (e?.code === 'Z_DATA_ERROR' || e?.code === 'Z_BUF_ERROR' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE')
-    return new ArchiveError('unexpected EOF', { cause: err });
-  const message = e instanceof Error ? e.message : String(err);
-  // tar-stream's wording for a stream that is not a tar, or one cut short (Go's archive/tar words).
-  if (/Invalid tar header|Invalid pax header|Invalid tar/i.test(message))
-    return new ArchiveError('archive/tar: invalid tar header', { cause: err });
-  if (/Unexpected end of data|unexpected end of file/i.test(message))
-    return new ArchiveError('unexpected EOF', { cause: err });
-  if (e?.code === 'ELOOP') return new ArchiveError('too many levels of symbolic links', { cause: err });
-  if (e?.code === 'ENAMETOOLONG') return new ArchiveError('file name too long', { cause: err });
-  return err instanceof Error ? err : new Error(message);
-}
-
-/** Docker's message for a full disk, whatever path the failing write had. */
-export function noSpaceError(cause?: unknown): ImageError {
-  return new ImageError('system', 'no space left on device', { cause });
-}
-
-async function lstatOrUndefined(path: string) {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-async function mknod(
-  path: string,
-  type: 'c' | 'b',
-  major: number,
-  minor: number,
-  mode: number,
-): Promise<void> {
-  await execa('mknod', ['-m', mode.toString(8), '--', path, type, String(major), String(minor)]);
-}
-
-/** Node has no xattr call: hand all of an archive's attributes to one `setfattr --restore`. */
-export async function restoreXattrs(
-  xattrs: Array<{ path: string; name: string; value: Buffer }>,
-): Promise<void> {
-  if (xattrs.length === 0) return;
-  const lines: string[] = [];
-  for (const { path, name, value } of xattrs) {
-    lines.push(`# file: ${escapeAttrPath(path)}`, `${name}=0x${value.toString('hex')}`, '');
-  }
-  await execa('setfattr', ['-h', '--restore=-'], { input: lines.join('\n') });
-}
-
-function escapeAttrPath(path: string): string {
-  return path.replace(/[\\\n\r\0-\x1f\x7f]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  await calls.link(target, path);
 }

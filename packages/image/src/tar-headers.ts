@@ -79,6 +79,10 @@ export class TarHeaderWalker {
     );
   }
 
+  /**
+   * Takes the next bytes. The walker keeps no reference to `buf` (its caller may reuse it);
+   * what `body` is handed is a view of it, valid during that call.
+   */
   push(buf: Buffer): void {
     let off = 0;
     while (off < buf.length && this.open) {
@@ -100,7 +104,8 @@ export class TarHeaderWalker {
         continue;
       }
       const n = Math.min(this.want - this.pendingSize, buf.length - off);
-      this.pending.push(buf.subarray(off, off + n));
+      // A copy: the caller may reuse `buf` once `push` returns.
+      this.pending.push(Buffer.from(buf.subarray(off, off + n)));
       this.pendingSize += n;
       off += n;
       if (this.pendingSize === this.want) {

@@ -6,8 +6,8 @@ import { type Digest, hashFile, isDigest } from './digest.js';
 const SYNC_DELAY_MS = 5_000;
 
 /**
- * Blobs published before their bytes reached the disk (a `docker load` does not wait for the
- * fsync of every layer: Docker and Podman do not sync layer data at all). Each one gets a
+ * Blobs published before their bytes reached the disk (a `docker load` or `pull` does not wait
+ * for the fsync of every layer: Docker and Podman do not sync layer data at all). Each one gets a
  * marker file, made before the blob is renamed into place; a background pass syncs the
  * blobs a few seconds later and then drops their markers. After a crash the markers left name
  * exactly the blobs that may hold torn or missing bytes: {@link verify} checks each against its

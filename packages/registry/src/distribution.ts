@@ -10,9 +10,13 @@ export interface BlobStore {
   read(digest: string): Promise<Buffer>;
   put(data: Buffer | string): Promise<{ digest: string; size: number }>;
   createReadStream(digest: string): Readable;
+  /**
+   * `sync: 'later'`: `commit` publishes the blob before its bytes are synced (the store syncs
+   * them in the background and verifies such blobs after a crash).
+   */
   openIngest(
     ref: string,
-    options?: { resume?: boolean },
+    options?: { resume?: boolean; sync?: 'now' | 'later' },
   ): Promise<{
     offset: number;
     write(chunk: Buffer): Promise<void>;

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { type IncomingMessage, type Server, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -153,6 +153,20 @@ describe.skipIf(skip !== undefined)('registry client against the real registry',
     });
     expect(again.filter((e) => e.status === 'Already exists')).toHaveLength(2);
     expect(again.some((e) => e.status === 'Downloading')).toBe(false);
+  });
+
+  it('publishes pulled blobs before their sync, and a crash that tore one loses only that blob', async () => {
+    const ref = parseReference(`${registry.host}/test/app:1`);
+    const target = await freshStore();
+    const pulled = await pullImage({ client: new RegistryClient(ref.domain), reference: ref, store: target });
+    const torn = pulled.layers[0]!.digest;
+    // A crash before the background sync: the blob's bytes never reached the disk whole.
+    await truncate(target.path(torn), 10);
+    const restarted = new ContentStore(target.root);
+    await restarted.init();
+    expect(await restarted.verifyUnsynced()).toEqual([torn]);
+    expect(await restarted.has(torn)).toBe(false);
+    expect(await restarted.has(pulled.layers[1]!.digest)).toBe(true);
   });
 
   it('skips blobs the registry already has on a second push', async () => {
