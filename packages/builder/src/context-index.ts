@@ -51,6 +51,26 @@ export interface IndexedEntry {
   inode?: IndexedInode;
   /** A directory's entry names, sorted as `readdir().sort()` sorts them. */
   children?: string[];
+  /** A directory's entries, in the order of {@link children}. */
+  childEntries?: IndexedEntry[];
+  /**
+   * The entry's line in a directory checksum after its name (`\0file\0644\0<sha256>\n`; see
+   * BuildContext.checksum), made as the entry arrives; unset for a file not hashed yet.
+   */
+  sum?: string;
+}
+
+/** Octal permission texts, made once each. */
+const PERM_TEXT: string[] = [];
+
+/** {@link IndexedEntry.sum} of an entry; undefined for a file whose content hash is not known yet. */
+export function sumLine(entry: IndexedEntry): string | undefined {
+  if (entry.sum !== undefined) return entry.sum;
+  const perm = (PERM_TEXT[entry.perm] ??= entry.perm.toString(8));
+  if (entry.type === 'directory') entry.sum = `\0dir\0${perm}\n`;
+  else if (entry.type === 'symlink') entry.sum = `\0symlink\0${perm}\0${entry.target}\n`;
+  else if (entry.sha256 !== undefined) entry.sum = `\0file\0${perm}\0${entry.sha256}\n`;
+  return entry.sum;
 }
 
 export interface ContextIndex {
@@ -81,32 +101,52 @@ const sha256Hex: (data: Buffer) => string =
     ? (data) => nodeCrypto.hash('sha256', data, 'hex')
     : (data) => nodeCrypto.createHash('sha256').update(data).digest('hex');
 
+/** A context read by {@link spoolTar}: its index, and the spool file being written out. */
+export interface SpooledContext extends ContextIndex {
+  /**
+   * Settles once the spool file holds the whole archive (its last batch written and the file
+   * closed): only a reader of the spool waits for it, so a build that reads nothing from the
+   * context (every step cached) does not wait for the last write.
+   */
+  written: Promise<void>;
+}
+
 /**
  * Reads a (possibly compressed) tar stream, decompressed, into `spoolPath`, indexing it on the
- * way (offsets are the decompressed stream's: the spool's).
+ * way (offsets are the decompressed stream's: the spool's). Returns when the last piece is
+ * indexed; the spool's last write may still be under way (see {@link SpooledContext.written}).
  */
 export async function spoolTar(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   spoolPath: string,
   capture: (name: string) => boolean,
-): Promise<ContextIndex> {
+): Promise<SpooledContext> {
   const indexer = new ContextIndexer(capture);
   const file = await open(spoolPath, 'wx', 0o600);
   const spool = new SpoolWriter(file);
+  const closed = async () => {
+    await spool.settle();
+    await file.close();
+  };
+  let index: ContextIndex;
   try {
     for await (const chunk of uncompressed(source)) {
       indexer.push(chunk);
       const wait = spool.write(chunk);
       if (wait) await wait;
     }
-    await spool.flush();
-    return indexer.finish();
+    index = indexer.finish();
   } catch (err) {
+    await closed();
     throw archiveFailure(err);
-  } finally {
-    await spool.settle();
-    await file.close();
   }
+  const written = spool.flush().then(closed, async (err: unknown) => {
+    await closed();
+    throw archiveFailure(err);
+  });
+  // Awaited by each reader of the spool and before it is removed; marked handled until then.
+  written.catch(() => undefined);
+  return { ...index, written };
 }
 
 /** A file entry's sha256, from the spool when it was too large to hash on arrival (kept on the entry). */
@@ -183,9 +223,16 @@ interface OpenFile {
 
 /** Builds the {@link ContextIndex} from the headers and bodies the walker hands over. */
 class ContextIndexer {
-  readonly entries = new Map<string, IndexedEntry>([
-    ['.', { type: 'directory', perm: ROOT_PERM, mtime: new Date(0), children: [] }],
-  ]);
+  private readonly root: IndexedEntry = {
+    type: 'directory',
+    perm: ROOT_PERM,
+    mtime: new Date(0),
+    children: [],
+    childEntries: [],
+  };
+  readonly entries = new Map<string, IndexedEntry>([['.', this.root]]);
+  /** Directories whose children did not arrive in sorted order. */
+  private readonly unsorted = new Set<IndexedEntry>();
   readonly captured = new Map<string, Buffer>();
   private exact = true;
   private file: OpenFile | undefined;
@@ -205,7 +252,7 @@ class ContextIndexer {
     // reports a malformed archive in its words; so are bytes after the end block.
     if (this.walker.invalid || this.walker.trailing) this.exact = false;
     else if (!this.walker.atBoundary) throw new ArchiveError('unexpected EOF');
-    for (const e of this.entries.values()) e.children?.sort();
+    for (const dir of this.unsorted) sortChildren(dir);
     return { entries: this.entries, exact: this.exact, captured: this.captured };
   }
 
@@ -216,7 +263,12 @@ class ContextIndexer {
       this.exact = false;
       return;
     }
-    parent.children!.push(slash < 0 ? name : name.slice(slash + 1));
+    const base = slash < 0 ? name : name.slice(slash + 1);
+    const children = parent.children!;
+    const last = children[children.length - 1];
+    if (last !== undefined && !(last < base)) this.unsorted.add(parent);
+    children.push(base);
+    parent.childEntries!.push(entry);
     this.entries.set(name, entry);
   }
 
@@ -243,6 +295,7 @@ class ContextIndexer {
         const keep = this.capture(name);
         if (h.size === 0) {
           entry.sha256 = EMPTY_SHA256;
+          sumLine(entry);
           if (keep) this.captured.set(name, Buffer.alloc(0));
         } else {
           this.file = { name, entry, left: h.size, inline: h.size <= INLINE_HASH_MAX };
@@ -250,18 +303,24 @@ class ContextIndexer {
         }
         return;
       }
-      case 'directory':
-        this.add(name, { type: 'directory', perm, mtime, children: [] });
+      case 'directory': {
+        const entry: IndexedEntry = { type: 'directory', perm, mtime, children: [], childEntries: [] };
+        sumLine(entry);
+        this.add(name, entry);
         return;
-      case 'symlink':
-        this.add(name, {
+      }
+      case 'symlink': {
+        const entry: IndexedEntry = {
           type: 'symlink',
           perm: SYMLINK_PERM,
           mtime,
           target: h.linkname,
           inode: { nlink: 1 },
-        });
+        };
+        sumLine(entry);
+        this.add(name, entry);
         return;
+      }
       case 'link': {
         // A second name of an inode already in the archive (its parents are directories: no
         // symlink lies on the way); anything else is left to the safe unpack to judge.
@@ -302,10 +361,22 @@ class ContextIndexer {
         f.hash.update(chunk);
         if (f.left === 0) f.entry.sha256 = f.hash.digest('hex');
       }
+      if (f.left === 0) sumLine(f.entry);
     }
     if (f.left === 0) {
       if (f.keep) this.captured.set(f.name, Buffer.concat(f.keep));
       this.file = undefined;
     }
   }
+}
+
+/** Sorts a directory's children (and their entries with them) as `readdir().sort()` sorts names. */
+function sortChildren(dir: IndexedEntry): void {
+  const names = dir.children!;
+  const entries = dir.childEntries!;
+  const order = names
+    .map((_, i) => i)
+    .sort((a, b) => (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : 0));
+  dir.children = order.map((i) => names[i]!);
+  dir.childEntries = order.map((i) => entries[i]!);
 }
