@@ -47,7 +47,10 @@ export interface IndexedEntry {
   size?: number;
   /** A symlink's target. */
   target?: string;
-  /** Shared by the names of one inode (a file or symlink and its hard links). */
+  /**
+   * Shared by the names of one inode (a file or symlink and its hard links); set once a hard
+   * link gives it a second name (an entry without one has one name).
+   */
   inode?: IndexedInode;
   /** A directory's entry names, sorted as `readdir().sort()` sorts them. */
   children?: string[];
@@ -231,6 +234,8 @@ class ContextIndexer {
     childEntries: [],
   };
   readonly entries = new Map<string, IndexedEntry>([['.', this.root]]);
+  /** The directory {@link parentOf} found last. */
+  private lastDir: { path: string; entry: IndexedEntry } | undefined;
   /** Directories whose children did not arrive in sorted order. */
   private readonly unsorted = new Set<IndexedEntry>();
   readonly captured = new Map<string, Buffer>();
@@ -258,7 +263,7 @@ class ContextIndexer {
 
   private add(name: string, entry: IndexedEntry): void {
     const slash = name.lastIndexOf('/');
-    const parent = this.entries.get(slash < 0 ? '.' : name.slice(0, slash));
+    const parent = this.parentOf(name, slash);
     if (parent?.type !== 'directory' || this.entries.has(name)) {
       this.exact = false;
       return;
@@ -270,6 +275,20 @@ class ContextIndexer {
     children.push(base);
     parent.childEntries!.push(entry);
     this.entries.set(name, entry);
+  }
+
+  /**
+   * The entry of `name`'s directory (its path ends at `slash`): the entries of one directory
+   * mostly come one after another, so the last one found is tried before the map.
+   */
+  private parentOf(name: string, slash: number): IndexedEntry | undefined {
+    if (slash < 0) return this.root;
+    const last = this.lastDir;
+    if (last !== undefined && last.path.length === slash && name.startsWith(last.path)) return last.entry;
+    const path = name.slice(0, slash);
+    const entry = this.entries.get(path);
+    if (entry?.type === 'directory') this.lastDir = { path, entry };
+    return entry;
   }
 
   private visit(h: ScannedHeader): void {
@@ -289,7 +308,6 @@ class ContextIndexer {
           mtime,
           offset: h.end - Math.ceil(h.size / 512) * 512,
           size: h.size,
-          inode: { nlink: 1 },
         };
         this.add(name, entry);
         const keep = this.capture(name);
@@ -315,7 +333,6 @@ class ContextIndexer {
           perm: SYMLINK_PERM,
           mtime,
           target: h.linkname,
-          inode: { nlink: 1 },
         };
         sumLine(entry);
         this.add(name, entry);
@@ -331,9 +348,10 @@ class ContextIndexer {
           // A link name that climbs out of the context: the safe unpack refuses it.
           first = undefined;
         }
-        if (first?.inode === undefined || this.entries.has(name)) this.exact = false;
+        if (first === undefined || first.type === 'directory' || this.entries.has(name)) this.exact = false;
         else {
           this.add(name, first);
+          first.inode ??= { nlink: 1 };
           first.inode.nlink++;
         }
         return;
