@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, readFile, readdir, readlink, rm, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { extractArchive, resolveInRoot } from '@ts-container/image';
+import { diskHeader, indexedDigest, sha256 } from './context-checksum.js';
 import { type ContextIndex, type IndexedEntry, digestEntry, spoolTar, sumLine } from './context-index.js';
 import { PatternMatcher, parseDockerignore } from './dockerignore.js';
 import { BuildContextError } from './errors.js';
@@ -59,16 +60,6 @@ export function matchPath(pattern: string, path: string): boolean {
     } else re += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   }
   return new RegExp(`${re}$`, 'u').test(path);
-}
-
-function sha256(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-async function hashFile(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 export interface BuildContextOptions {
@@ -334,7 +325,7 @@ export class BuildContext {
       return `file:${sha256(await header(() => source.absolute, posix.basename(source.path), source.path))}`;
     }
     if (index !== undefined && spool !== undefined)
-      return `dir:${await this.indexedDigest(index, source.path, spool)}`;
+      return `dir:${await indexedDigest(index, source.path, (p) => this.isExcluded(p), this.matcher, spool)}`;
     const h = createHash('sha256');
     // The lines are hashed in batches: the digest is that of the lines one after another.
     let text = await header(() => source.absolute, '.', source.path);
@@ -352,74 +343,9 @@ export class BuildContext {
     h.update(text);
     return `dir:${h.digest('hex')}`;
   }
-
-  /**
-   * The digest of {@link checksum}'s lines for indexed directory `dir`, made in one walk of the
-   * index: the same lines, in the same order, as walking it with {@link walk}. Each line is the
-   * entry's name and its {@link IndexedEntry.sum}, made when the entry arrived.
-   */
-  private async indexedDigest(index: ContextIndex, dir: string, spool: ContextSpool): Promise<string> {
-    const self = index.entries.get(dir)!;
-    const lines: string[] = [`.${sumLine(self)}`];
-    /** Files hashed only when read (large ones): their lines, filled in after the walk. */
-    const later: Array<{ at: number; name: string; entry: IndexedEntry }> = [];
-    const filter = !this.matcher.empty;
-    const descendExcluded = this.matcher.hasExclusions;
-    const visit = (path: string, rel: string, entry: IndexedEntry) => {
-      const names = entry.children!;
-      const children = entry.childEntries!;
-      for (let i = 0; i < names.length; i++) {
-        const name = names[i]!;
-        const child = children[i]!;
-        const childRel = rel === '' ? name : `${rel}/${name}`;
-        // The context-relative path is made only when .dockerignore has patterns to match.
-        const childPath = filter ? (path === '.' ? name : `${path}/${name}`) : '';
-        const excluded = filter && this.isExcluded(childPath);
-        if (!excluded) {
-          const sum = sumLine(child);
-          if (sum === undefined) later.push({ at: lines.length, name: childRel, entry: child });
-          lines.push(sum === undefined ? '' : childRel + sum);
-        }
-        if (child.type === 'directory' && (!excluded || descendExcluded)) visit(childPath, childRel, child);
-      }
-    };
-    visit(dir, '', self);
-    if (later.length > 0) {
-      const path = await spool.ready();
-      for (const { at, name, entry } of later) {
-        await digestEntry(path, entry);
-        lines[at] = name + sumLine(entry)!;
-      }
-    }
-    const h = createHash('sha256');
-    // Hashed in batches: the digest is that of the lines one after another.
-    let text = '';
-    for (const line of lines) {
-      text += line;
-      if (text.length >= 1 << 16) {
-        h.update(text);
-        text = '';
-      }
-    }
-    h.update(text);
-    return h.digest('hex');
-  }
 }
 
-/** A checksum line of a file on disk (a context unpacked, or a directory context). */
-async function diskHeader(abs: string, name: string): Promise<string> {
-  const st = await lstat(abs);
-  const perm = (st.mode & 0o7777).toString(8);
-  if (st.isSymbolicLink()) return `${name}\0symlink\0${perm}\0${await readlink(abs)}\n`;
-  if (st.isDirectory()) return `${name}\0dir\0${perm}\n`;
-  return `${name}\0file\0${perm}\0${await hashFile(abs)}\n`;
-}
-
-/** Several sources' checksums → the one `created_by` names (`multi:<sha256>` for more than one). */
-export function combineChecksums(checksums: readonly string[]): string {
-  if (checksums.length === 1) return checksums[0]!;
-  return `multi:${sha256(checksums.join(','))}`;
-}
+export { combineChecksums } from './context-checksum.js';
 
 /** A context-relative source path, cleaned; a leading `/` means the context root. */
 export function cleanSource(src: string): string {
