@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
-import { type ContextIndex, type IndexedEntry, digestEntry, sumLine } from './context-index.js';
+import { type ContextIndex, type IndexedEntry, digestEntry } from './context-index.js';
 import type { ContextSpool } from './context.js';
 
 /**
@@ -20,6 +20,22 @@ async function hashFile(path: string): Promise<string> {
   return h.digest('hex');
 }
 
+/** Lines and line starts per permission bits, made once each. */
+const DIR_LINE: string[] = [];
+const FILE_START: string[] = [];
+
+/**
+ * An entry's line in a directory checksum after its name (`\0file\0644\0<sha256>\n`; see
+ * BuildContext.checksum); undefined for a file whose content hash is not known yet.
+ */
+export function sumLine(entry: IndexedEntry): string | undefined {
+  const perm = entry.perm;
+  if (entry.type === 'directory') return (DIR_LINE[perm] ??= `\0dir\0${perm.toString(8)}\n`);
+  if (entry.type === 'symlink') return `\0symlink\0${perm.toString(8)}\0${entry.target}\n`;
+  if (entry.sha256 === undefined) return undefined;
+  return `${(FILE_START[perm] ??= `\0file\0${perm.toString(8)}\0`)}${entry.sha256}\n`;
+}
+
 /** A checksum line of a file on disk (a context unpacked, or a directory context). */
 export async function diskHeader(abs: string, name: string): Promise<string> {
   const st = await lstat(abs);
@@ -32,8 +48,8 @@ export async function diskHeader(abs: string, name: string): Promise<string> {
 /**
  * The digest of the checksum lines of indexed directory `dir`, made in one walk of the index:
  * the lines, in the order, of BuildContext.walk (its non-excluded entries, sorted, depth
- * first). Each line is the entry's name and its {@link IndexedEntry.sum}, made when the entry
- * arrived; a file too large to hash on arrival is hashed from the spool here.
+ * first). Each line is the entry's name and its {@link sumLine}; a file too large to hash on
+ * arrival is hashed from the spool here.
  */
 export async function indexedDigest(
   index: ContextIndex,

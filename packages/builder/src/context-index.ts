@@ -56,24 +56,6 @@ export interface IndexedEntry {
   children?: string[];
   /** A directory's entries, in the order of {@link children}. */
   childEntries?: IndexedEntry[];
-  /**
-   * The entry's line in a directory checksum after its name (`\0file\0644\0<sha256>\n`; see
-   * BuildContext.checksum), made as the entry arrives; unset for a file not hashed yet.
-   */
-  sum?: string;
-}
-
-/** Octal permission texts, made once each. */
-const PERM_TEXT: string[] = [];
-
-/** {@link IndexedEntry.sum} of an entry; undefined for a file whose content hash is not known yet. */
-export function sumLine(entry: IndexedEntry): string | undefined {
-  if (entry.sum !== undefined) return entry.sum;
-  const perm = (PERM_TEXT[entry.perm] ??= entry.perm.toString(8));
-  if (entry.type === 'directory') entry.sum = `\0dir\0${perm}\n`;
-  else if (entry.type === 'symlink') entry.sum = `\0symlink\0${perm}\0${entry.target}\n`;
-  else if (entry.sha256 !== undefined) entry.sum = `\0file\0${perm}\0${entry.sha256}\n`;
-  return entry.sum;
 }
 
 export interface ContextIndex {
@@ -313,7 +295,6 @@ class ContextIndexer {
         const keep = this.capture(name);
         if (h.size === 0) {
           entry.sha256 = EMPTY_SHA256;
-          sumLine(entry);
           if (keep) this.captured.set(name, Buffer.alloc(0));
         } else {
           this.file = { name, entry, left: h.size, inline: h.size <= INLINE_HASH_MAX };
@@ -323,7 +304,6 @@ class ContextIndexer {
       }
       case 'directory': {
         const entry: IndexedEntry = { type: 'directory', perm, mtime, children: [], childEntries: [] };
-        sumLine(entry);
         this.add(name, entry);
         return;
       }
@@ -334,7 +314,6 @@ class ContextIndexer {
           mtime,
           target: h.linkname,
         };
-        sumLine(entry);
         this.add(name, entry);
         return;
       }
@@ -379,7 +358,6 @@ class ContextIndexer {
         f.hash.update(chunk);
         if (f.left === 0) f.entry.sha256 = f.hash.digest('hex');
       }
-      if (f.left === 0) sumLine(f.entry);
     }
     if (f.left === 0) {
       if (f.keep) this.captured.set(f.name, Buffer.concat(f.keep));

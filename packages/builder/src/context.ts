@@ -4,8 +4,8 @@ import { lstat, mkdir, readFile, readdir, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { extractArchive, resolveInRoot } from '@ts-container/image';
-import { diskHeader, indexedDigest, sha256 } from './context-checksum.js';
-import { type ContextIndex, type IndexedEntry, digestEntry, spoolTar, sumLine } from './context-index.js';
+import { diskHeader, indexedDigest, sha256, sumLine } from './context-checksum.js';
+import { type ContextIndex, type IndexedEntry, digestEntry, spoolTar } from './context-index.js';
 import { PatternMatcher, parseDockerignore } from './dockerignore.js';
 import { BuildContextError } from './errors.js';
 
