@@ -183,4 +183,21 @@ describe.skipIf(skip !== undefined)('COPY of a large context tree', () => {
     expect(refused.stderr).toContain('cannot copy to non-directory: /etc is a directory');
     expect((await daemon.tsctr(['run', '--rm', 'busybox', 'true'])).exitCode).toBe(0);
   }, 180_000);
+  it('a cached build gives the same image and output, and removes the context it spooled', async () => {
+    const first = await daemon.tsctr(['build', '-t', 'copy-tree:cached', context()]);
+    expect(first.exitCode).toBe(0);
+    const again = await daemon.tsctr(['build', '-t', 'copy-tree:cached', context()]);
+    expect(again.exitCode).toBe(0);
+    // Every step a hit, announced as cached, with the same images.
+    const ids = (out: string) =>
+      out.split('\n').filter((l) => / ---> [0-9a-f]{12}$/.test(l) || l.startsWith('Successfully'));
+    expect(ids(again.stdout)).toEqual(ids(first.stdout));
+    const steps = (again.stdout.match(/^Step /gm) ?? []).length;
+    expect((again.stdout.match(/ ---> Using cache\n/g) ?? []).length).toBe(steps - 1);
+    // The answer may end before the spool goes: it goes right after.
+    const tmp = join(daemon.dataRoot, 'tmp');
+    for (let i = 0; i < 100 && (await readdir(tmp)).length > 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await readdir(tmp)).toEqual([]);
+  }, 180_000);
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sumLine } from './context-checksum.js';
 import { INLINE_HASH_MAX, digestEntry, spoolTar } from './context-index.js';
 
 async function tarOf(
@@ -41,6 +42,7 @@ describe('spoolTar', () => {
     );
     const spool = join(dir, 'ctx.tar');
     const index = await spoolTar(pieces, spool, () => false);
+    await index.written;
     expect(index.exact).toBe(true);
     expect(await readFile(spool)).toEqual(archive);
     const a = index.entries.get('d/a')!;
@@ -50,6 +52,24 @@ describe('spoolTar', () => {
     expect(a.inode!.nlink).toBe(2);
     expect(index.entries.get('d/s')).toMatchObject({ type: 'symlink', target: 'a' });
     expect(index.entries.get('d')!.children).toEqual(['a', 's']);
+  });
+
+  it('sorts the children of a directory that arrived out of order, each with its entry', async () => {
+    const archive = await tarOf([
+      { name: 'd', type: 'directory' },
+      { name: 'd/c', body: 'c' },
+      { name: 'd/a', body: 'a' },
+      { name: 'd/b', type: 'directory' },
+      { name: 'e', type: 'symlink', linkname: 'd' },
+    ]);
+    const index = await spoolTar([archive], join(dir, 'order.tar'), () => false);
+    const d = index.entries.get('d')!;
+    expect(d.children).toEqual(['a', 'b', 'c']);
+    expect(d.childEntries).toEqual(['d/a', 'd/b', 'd/c'].map((p) => index.entries.get(p)));
+    expect(index.entries.get('.')!.children).toEqual(['d', 'e']);
+    const sha = createHash('sha256').update('a').digest('hex');
+    expect(sumLine(index.entries.get('d/a')!)).toBe(`\x00file\x00644\x00${sha}\n`);
+    expect(sumLine(index.entries.get('e')!)).toBe('\x00symlink\x00777\x00d\n');
   });
 
   it('leaves an entry below a symlink, or a hard link to a missing entry, to the safe unpack', async () => {
@@ -113,6 +133,7 @@ describe('spoolTar: the archive forms it reads, and what it leaves to the safe u
     ]);
     const spool = join(dir, 'big.tar');
     const index = await spoolTar([archive], spool, () => false);
+    await index.written;
     const entry = index.entries.get('big')!;
     expect(entry.sha256).toBeUndefined();
     expect(await digestEntry(spool, entry)).toBe(sha(big));
@@ -132,6 +153,7 @@ describe('spoolTar: the archive forms it reads, and what it leaves to the safe u
     );
     const spool = join(dir, 'sparse.tar');
     const index = await spoolTar(pieces, spool, () => false);
+    await index.written;
     // (Buffer.equals: a deep comparison of 4 MiB takes vitest half a minute.)
     expect((await readFile(spool)).equals(archive)).toBe(true);
     // Only the batches holding something were written.

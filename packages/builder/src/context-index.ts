@@ -47,10 +47,15 @@ export interface IndexedEntry {
   size?: number;
   /** A symlink's target. */
   target?: string;
-  /** Shared by the names of one inode (a file or symlink and its hard links). */
+  /**
+   * Shared by the names of one inode (a file or symlink and its hard links); set once a hard
+   * link gives it a second name (an entry without one has one name).
+   */
   inode?: IndexedInode;
   /** A directory's entry names, sorted as `readdir().sort()` sorts them. */
   children?: string[];
+  /** A directory's entries, in the order of {@link children}. */
+  childEntries?: IndexedEntry[];
 }
 
 export interface ContextIndex {
@@ -81,32 +86,52 @@ const sha256Hex: (data: Buffer) => string =
     ? (data) => nodeCrypto.hash('sha256', data, 'hex')
     : (data) => nodeCrypto.createHash('sha256').update(data).digest('hex');
 
+/** A context read by {@link spoolTar}: its index, and the spool file being written out. */
+export interface SpooledContext extends ContextIndex {
+  /**
+   * Settles once the spool file holds the whole archive (its last batch written and the file
+   * closed): only a reader of the spool waits for it, so a build that reads nothing from the
+   * context (every step cached) does not wait for the last write.
+   */
+  written: Promise<void>;
+}
+
 /**
  * Reads a (possibly compressed) tar stream, decompressed, into `spoolPath`, indexing it on the
- * way (offsets are the decompressed stream's: the spool's).
+ * way (offsets are the decompressed stream's: the spool's). Returns when the last piece is
+ * indexed; the spool's last write may still be under way (see {@link SpooledContext.written}).
  */
 export async function spoolTar(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   spoolPath: string,
   capture: (name: string) => boolean,
-): Promise<ContextIndex> {
+): Promise<SpooledContext> {
   const indexer = new ContextIndexer(capture);
   const file = await open(spoolPath, 'wx', 0o600);
   const spool = new SpoolWriter(file);
+  const closed = async () => {
+    await spool.settle();
+    await file.close();
+  };
+  let index: ContextIndex;
   try {
     for await (const chunk of uncompressed(source)) {
       indexer.push(chunk);
       const wait = spool.write(chunk);
       if (wait) await wait;
     }
-    await spool.flush();
-    return indexer.finish();
+    index = indexer.finish();
   } catch (err) {
+    await closed();
     throw archiveFailure(err);
-  } finally {
-    await spool.settle();
-    await file.close();
   }
+  const written = spool.flush().then(closed, async (err: unknown) => {
+    await closed();
+    throw archiveFailure(err);
+  });
+  // Awaited by each reader of the spool and before it is removed; marked handled until then.
+  written.catch(() => undefined);
+  return { ...index, written };
 }
 
 /** A file entry's sha256, from the spool when it was too large to hash on arrival (kept on the entry). */
@@ -183,9 +208,18 @@ interface OpenFile {
 
 /** Builds the {@link ContextIndex} from the headers and bodies the walker hands over. */
 class ContextIndexer {
-  readonly entries = new Map<string, IndexedEntry>([
-    ['.', { type: 'directory', perm: ROOT_PERM, mtime: new Date(0), children: [] }],
-  ]);
+  private readonly root: IndexedEntry = {
+    type: 'directory',
+    perm: ROOT_PERM,
+    mtime: new Date(0),
+    children: [],
+    childEntries: [],
+  };
+  readonly entries = new Map<string, IndexedEntry>([['.', this.root]]);
+  /** The directory {@link parentOf} found last. */
+  private lastDir: { path: string; entry: IndexedEntry } | undefined;
+  /** Directories whose children did not arrive in sorted order. */
+  private readonly unsorted = new Set<IndexedEntry>();
   readonly captured = new Map<string, Buffer>();
   private exact = true;
   private file: OpenFile | undefined;
@@ -205,19 +239,38 @@ class ContextIndexer {
     // reports a malformed archive in its words; so are bytes after the end block.
     if (this.walker.invalid || this.walker.trailing) this.exact = false;
     else if (!this.walker.atBoundary) throw new ArchiveError('unexpected EOF');
-    for (const e of this.entries.values()) e.children?.sort();
+    for (const dir of this.unsorted) sortChildren(dir);
     return { entries: this.entries, exact: this.exact, captured: this.captured };
   }
 
   private add(name: string, entry: IndexedEntry): void {
     const slash = name.lastIndexOf('/');
-    const parent = this.entries.get(slash < 0 ? '.' : name.slice(0, slash));
+    const parent = this.parentOf(name, slash);
     if (parent?.type !== 'directory' || this.entries.has(name)) {
       this.exact = false;
       return;
     }
-    parent.children!.push(slash < 0 ? name : name.slice(slash + 1));
+    const base = slash < 0 ? name : name.slice(slash + 1);
+    const children = parent.children!;
+    const last = children[children.length - 1];
+    if (last !== undefined && !(last < base)) this.unsorted.add(parent);
+    children.push(base);
+    parent.childEntries!.push(entry);
     this.entries.set(name, entry);
+  }
+
+  /**
+   * The entry of `name`'s directory (its path ends at `slash`): the entries of one directory
+   * mostly come one after another, so the last one found is tried before the map.
+   */
+  private parentOf(name: string, slash: number): IndexedEntry | undefined {
+    if (slash < 0) return this.root;
+    const last = this.lastDir;
+    if (last !== undefined && last.path.length === slash && name.startsWith(last.path)) return last.entry;
+    const path = name.slice(0, slash);
+    const entry = this.entries.get(path);
+    if (entry?.type === 'directory') this.lastDir = { path, entry };
+    return entry;
   }
 
   private visit(h: ScannedHeader): void {
@@ -237,7 +290,6 @@ class ContextIndexer {
           mtime,
           offset: h.end - Math.ceil(h.size / 512) * 512,
           size: h.size,
-          inode: { nlink: 1 },
         };
         this.add(name, entry);
         const keep = this.capture(name);
@@ -250,18 +302,21 @@ class ContextIndexer {
         }
         return;
       }
-      case 'directory':
-        this.add(name, { type: 'directory', perm, mtime, children: [] });
+      case 'directory': {
+        const entry: IndexedEntry = { type: 'directory', perm, mtime, children: [], childEntries: [] };
+        this.add(name, entry);
         return;
-      case 'symlink':
-        this.add(name, {
+      }
+      case 'symlink': {
+        const entry: IndexedEntry = {
           type: 'symlink',
           perm: SYMLINK_PERM,
           mtime,
           target: h.linkname,
-          inode: { nlink: 1 },
-        });
+        };
+        this.add(name, entry);
         return;
+      }
       case 'link': {
         // A second name of an inode already in the archive (its parents are directories: no
         // symlink lies on the way); anything else is left to the safe unpack to judge.
@@ -272,9 +327,10 @@ class ContextIndexer {
           // A link name that climbs out of the context: the safe unpack refuses it.
           first = undefined;
         }
-        if (first?.inode === undefined || this.entries.has(name)) this.exact = false;
+        if (first === undefined || first.type === 'directory' || this.entries.has(name)) this.exact = false;
         else {
           this.add(name, first);
+          first.inode ??= { nlink: 1 };
           first.inode.nlink++;
         }
         return;
@@ -308,4 +364,15 @@ class ContextIndexer {
       this.file = undefined;
     }
   }
+}
+
+/** Sorts a directory's children (and their entries with them) as `readdir().sort()` sorts names. */
+function sortChildren(dir: IndexedEntry): void {
+  const names = dir.children!;
+  const entries = dir.childEntries!;
+  const order = names
+    .map((_, i) => i)
+    .sort((a, b) => (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : 0));
+  dir.children = order.map((i) => names[i]!);
+  dir.childEntries = order.map((i) => entries[i]!);
 }

@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, readFile, readdir, readlink, rm } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { extractArchive, resolveInRoot } from '@ts-container/image';
+import { diskHeader, indexedDigest, sha256, sumLine } from './context-checksum.js';
 import { type ContextIndex, type IndexedEntry, digestEntry, spoolTar } from './context-index.js';
 import { PatternMatcher, parseDockerignore } from './dockerignore.js';
 import { BuildContextError } from './errors.js';
@@ -29,8 +30,11 @@ export interface ContextSource {
 
 /** A spooled tar context's entries, for reading them straight into a layer. */
 export interface ContextSpool {
-  /** The spool file: the decompressed archive; entries' `offset`s point into it. */
-  readonly path: string;
+  /**
+   * The spool file's path once it holds the whole archive (the decompressed archive; entries'
+   * `offset`s point into it). Rejects when the spool could not be written.
+   */
+  ready(): Promise<string>;
   /** The entry at a context-relative path (`.` the root), read literally (no symlink followed). */
   entry(path: string): IndexedEntry | undefined;
 }
@@ -58,16 +62,6 @@ export function matchPath(pattern: string, path: string): boolean {
   return new RegExp(`${re}$`, 'u').test(path);
 }
 
-function sha256(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-async function hashFile(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
 export interface BuildContextOptions {
   /** The Dockerfile's context-relative path, default `Dockerfile`. */
   dockerfile?: string;
@@ -92,11 +86,19 @@ export class BuildContext {
     private readonly index?: ContextIndex,
     unpack?: () => Promise<void>,
     spoolPath?: string,
+    /** The spool's last write (see SpooledContext.written). */
+    private readonly written?: Promise<void>,
   ) {
     this.matcher = new PatternMatcher(ignorePatterns);
     this.unpack = unpack;
     const entries = index?.entries;
-    if (entries && spoolPath !== undefined) this.spool = { path: spoolPath, entry: (p) => entries.get(p) };
+    if (entries && spoolPath !== undefined) {
+      const ready = async () => {
+        await written;
+        return spoolPath;
+      };
+      this.spool = { ready, entry: (p) => entries.get(p) };
+    }
   }
 
   private readonly spool: ContextSpool | undefined;
@@ -123,13 +125,20 @@ export class BuildContext {
     // The directory is made only if the context has to be unpacked (mode 0700, as mkdtemp's).
     const dir = join(options.tempDir ?? tmpdir(), `ts-container-context-${randomBytes(8).toString('hex')}`);
     const spool = `${dir}.tar`;
+    let unpacked = false;
     const cleanup = async () => {
-      await rm(dir, { recursive: true, force: true });
-      await rm(spool, { force: true });
+      // The directory exists only once unpacked; the spool is one file (an unlink, no walk).
+      if (unpacked) await rm(dir, { recursive: true, force: true });
+      await unlink(spool).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      });
     };
     const dockerfile = options.dockerfile ?? 'Dockerfile';
     const wanted = new Set([cleanSource(dockerfile), 'dockerfile', '.dockerignore']);
+    let written: Promise<void> | undefined;
     const unpack = async () => {
+      await written;
+      unpacked = true;
       await mkdir(dir, { mode: 0o700 });
       await extractArchive(createReadStream(spool), dir, {
         whiteouts: 'none',
@@ -139,14 +148,16 @@ export class BuildContext {
     };
     try {
       const index = await spoolTar(Buffer.isBuffer(tar) ? [tar] : tar, spool, (name) => wanted.has(name));
+      written = index.written;
       if (!index.exact) {
         await unpack();
         return new BuildContext(dir, await readIgnore(dir), dockerfile, cleanup);
       }
       const ignore = index.captured.get('.dockerignore');
       const patterns = ignore === undefined ? [] : parseDockerignore(ignore.toString('utf8'));
-      return new BuildContext(dir, patterns, dockerfile, cleanup, index, unpack, spool);
+      return new BuildContext(dir, patterns, dockerfile, cleanup, index, unpack, spool, written);
     } catch (e) {
+      await written?.catch(() => undefined);
       await cleanup();
       throw e;
     }
@@ -161,6 +172,9 @@ export class BuildContext {
   }
 
   async close(): Promise<void> {
+    // A failed spool write was reported to each reader of the spool (ready); a build that read
+    // nothing from it did not need it. Either way the spool goes once nothing writes it.
+    await this.written?.catch(() => undefined);
     await this.cleanup?.();
   }
 
@@ -295,25 +309,28 @@ export class BuildContext {
    */
   async checksum(source: ContextSource): Promise<string> {
     const index = source.spool === undefined ? undefined : this.index;
-    const spoolPath = source.spool?.path;
+    const spool = source.spool;
     // Synchronous for an indexed entry whose content hash is known: no await per entry.
     const header = (abs: () => string, name: string, rel: string): string | Promise<string> => {
       const indexed = index?.entries.get(rel);
       if (indexed === undefined) return diskHeader(abs(), name);
-      const perm = indexed.perm.toString(8);
-      if (indexed.type === 'directory') return `${name}\0dir\0${perm}\n`;
-      if (indexed.type === 'symlink') return `${name}\0symlink\0${perm}\0${indexed.target}\n`;
-      if (indexed.sha256 !== undefined) return `${name}\0file\0${perm}\0${indexed.sha256}\n`;
-      return digestEntry(spoolPath!, indexed).then((sha) => `${name}\0file\0${perm}\0${sha}\n`);
+      const sum = sumLine(indexed);
+      if (sum !== undefined) return name + sum;
+      return spool!
+        .ready()
+        .then((path) => digestEntry(path, indexed))
+        .then(() => name + sumLine(indexed)!);
     };
     if (source.type !== 'directory') {
       return `file:${sha256(await header(() => source.absolute, posix.basename(source.path), source.path))}`;
     }
+    if (index !== undefined && spool !== undefined)
+      return `dir:${await indexedDigest(index, source.path, (p) => this.isExcluded(p), this.matcher, spool)}`;
     const h = createHash('sha256');
     // The lines are hashed in batches: the digest is that of the lines one after another.
     let text = await header(() => source.absolute, '.', source.path);
     const prefix = source.path === '.' ? '' : `${source.path}/`;
-    const walked = index ? await this.walk(source.path) : await this.walk(source.path, source.absolute);
+    const walked = await this.walk(source.path, source.absolute);
     for (const p of walked) {
       const rel = p.slice(prefix.length);
       const line = header(() => join(source.absolute, rel), rel, p);
@@ -328,20 +345,7 @@ export class BuildContext {
   }
 }
 
-/** A checksum line of a file on disk (a context unpacked, or a directory context). */
-async function diskHeader(abs: string, name: string): Promise<string> {
-  const st = await lstat(abs);
-  const perm = (st.mode & 0o7777).toString(8);
-  if (st.isSymbolicLink()) return `${name}\0symlink\0${perm}\0${await readlink(abs)}\n`;
-  if (st.isDirectory()) return `${name}\0dir\0${perm}\n`;
-  return `${name}\0file\0${perm}\0${await hashFile(abs)}\n`;
-}
-
-/** Several sources' checksums → the one `created_by` names (`multi:<sha256>` for more than one). */
-export function combineChecksums(checksums: readonly string[]): string {
-  if (checksums.length === 1) return checksums[0]!;
-  return `multi:${sha256(checksums.join(','))}`;
-}
+export { combineChecksums } from './context-checksum.js';
 
 /** A context-relative source path, cleaned; a leading `/` means the context root. */
 export function cleanSource(src: string): string {

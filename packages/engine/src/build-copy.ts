@@ -185,7 +185,7 @@ async function copySource(
     // Unpacked on the host into a fresh directory first, then copied in with the in-root
     // path resolution: the archive's own paths and links can never reach outside the image.
     const unpacked = await mkdtemp(join(work, 'archive-'));
-    const content = spool ? spoolFileStream(spool, source.path) : createReadStream(source.absolute);
+    const content = spool ? await spoolFileStream(spool, source.path) : createReadStream(source.absolute);
     await extractArchive(content, unpacked, {
       whiteouts: 'none',
       sameOwner: true,

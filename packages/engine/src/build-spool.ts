@@ -67,7 +67,7 @@ export async function copyFromSpool(
 ): Promise<void> {
   const entry = spool.entry(path);
   if (entry === undefined) throw invalidParameter(`stat ${path}: file does not exist`);
-  const fh = await open(spool.path, 'r');
+  const fh = await open(await spool.ready(), 'r');
   try {
     const copy: SpoolCopy = {
       root,
@@ -94,7 +94,7 @@ export async function copyFromSpool(
 export async function spoolFileIsArchive(spool: ContextSpool, path: string): Promise<boolean> {
   const entry = spool.entry(path);
   if (entry?.type !== 'file') return false;
-  const fh = await open(spool.path, 'r');
+  const fh = await open(await spool.ready(), 'r');
   try {
     const buf = Buffer.alloc(Math.min(512, entry.size ?? 0));
     const { bytesRead } = await fh.read(buf, 0, buf.length, entry.offset ?? 0);
@@ -105,13 +105,14 @@ export async function spoolFileIsArchive(spool: ContextSpool, path: string): Pro
 }
 
 /** A context file's content, streamed from the spool. */
-export function spoolFileStream(spool: ContextSpool, path: string): Readable {
+export async function spoolFileStream(spool: ContextSpool, path: string): Promise<Readable> {
   const entry = spool.entry(path);
   if (entry?.type !== 'file') throw invalidParameter(`${path} is not a file`);
+  const file = await spool.ready();
   const start = entry.offset ?? 0;
   const size = entry.size ?? 0;
   // createReadStream's `end` is inclusive; an empty file reads nothing.
-  return createReadStream(spool.path, { start, end: size === 0 ? start - 1 : start + size - 1 });
+  return createReadStream(file, { start, end: size === 0 ? start - 1 : start + size - 1 });
 }
 
 /** The entries of context directory `path` below `dest` (see build-fs.ts's copyDirectory). */

@@ -238,6 +238,12 @@ export class EngineBuildBackend implements BuildBackend {
 export interface BuildFromContextOptions extends BuildOptions, EngineBuildOptions {
   /** The Dockerfile's path inside the context (default `Dockerfile`). */
   dockerfile?: string;
+  /**
+   * Called with the result once the build is done (its images tagged, its intermediate
+   * containers removed, its cache entries written), before the context's temporary files are
+   * removed: the client can have its answer while they go.
+   */
+  onBuilt?: (result: BuildResult) => void;
 }
 
 /**
@@ -314,6 +320,7 @@ async function buildContext(
       runHostConfig,
       cacheFrom,
       dockerfile: _df,
+      onBuilt,
       ...buildOptions
     } = options;
     const backend = new EngineBuildBackend(engine, {
@@ -324,11 +331,14 @@ async function buildContext(
       ...(runHostConfig !== undefined ? { runHostConfig } : {}),
       ...(cacheFrom !== undefined ? { cacheFrom } : {}),
     });
+    let result: BuildResult;
     try {
-      return await build(dockerfile, context, buildOptions, backend, onProgress);
+      result = await build(dockerfile, context, buildOptions, backend, onProgress);
     } finally {
       await backend.settle();
     }
+    onBuilt?.(result);
+    return result;
   } finally {
     await context.close();
   }

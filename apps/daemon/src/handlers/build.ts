@@ -1,3 +1,4 @@
+import { finished } from 'node:stream/promises';
 import {
   BuildArgsSchema,
   BuildCacheFromSchema,
@@ -132,6 +133,7 @@ async function postBuild(deps: BuildDeps, { req, res, query }: RequestContext): 
   const dockerfile = query.get('dockerfile');
 
   let started = false;
+  let ended = false;
   const send = (msg: object) => {
     if (!started) {
       started = true;
@@ -156,6 +158,15 @@ async function postBuild(deps: BuildDeps, { req, res, query }: RequestContext): 
       if (!quiet) send(e);
     },
     onImage: (id) => send({ aux: { ID: id } }),
+    // The answer ends as soon as the image is built; the context's temporary files go after.
+    onBuilt: (result) => end(result),
+  };
+  const end = (result: { imageId: string }) => {
+    if (ended) return;
+    ended = true;
+    // With -q the image ID is the only output, which the docker CLI prints as is.
+    if (quiet) send({ stream: `${result.imageId}\n` });
+    res.end();
   };
   const onProgress = (message: string, stream?: 'stdout' | 'stderr') => {
     if (quiet) return;
@@ -166,9 +177,13 @@ async function postBuild(deps: BuildDeps, { req, res, query }: RequestContext): 
     const result = remote
       ? await buildFromRemote(deps, remote, options, onProgress)
       : await buildFromTar(deps, req, options, onProgress);
-    // With -q the image ID is the only output, which the docker CLI prints as is.
-    if (quiet) send({ stream: `${result.imageId}\n` });
+    end(result);
   } catch (err) {
+    // Removing the temporary files failed after the answer: reported (logged) once it is out.
+    if (ended) {
+      await finished(res).catch(() => undefined);
+      throw err;
+    }
     // Before the first message the error is an ordinary HTTP error (as moby does), which the
     // docker CLI prints as `Error response from daemon: …`.
     if (!started) throw err;
@@ -178,8 +193,8 @@ async function postBuild(deps: BuildDeps, { req, res, query }: RequestContext): 
       errorDetail: { ...(typeof code === 'number' ? { code } : {}), message },
       error: message,
     });
+    res.end();
   }
-  res.end();
 }
 
 /**
