@@ -266,4 +266,32 @@ CMD ["/app/app.bin"]
     expect(r.exitCode).toBe(0);
     expect((await daemon.tsctr(['run', '--rm', r.stdout])).stdout).toBe('outside');
   });
+
+  it('copies neither an outside Dockerfile nor the .dockerignore sent beside it, for tsctr and the docker CLI', async () => {
+    // The docker CLI's context then ends right after the .dockerignore's data: no padding, no
+    // end blocks (Go's tar reader takes that as the end; so must the daemon).
+    const dir = join(work, 'outside-ctx');
+    await mkdir(join(dir, 'ctx'), { recursive: true });
+    await writeFile(join(dir, 'ctx', 'file.txt'), 'hello\n');
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY . /src\nCMD ["ls", "-A", "/src"]\n');
+    const previous = process.env.DOCKER_BUILDKIT;
+    process.env.DOCKER_BUILDKIT = '0';
+    try {
+      for (const run of [daemon.tsctr.bind(daemon), daemon.docker.bind(daemon)]) {
+        for (const ignore of [undefined, 'nothing-here\n']) {
+          if (ignore === undefined) await rm(join(dir, 'ctx', '.dockerignore'), { force: true });
+          else await writeFile(join(dir, 'ctx', '.dockerignore'), ignore);
+          const built = await run(['build', '-q', '-f', join(dir, 'Dockerfile'), join(dir, 'ctx')]);
+          expect(built.exitCode).toBe(0);
+          const id = built.stdout.trim().split('\n').at(-1)!;
+          // A .dockerignore of the context's own is copied unless it names itself, as in Docker.
+          const listed = ignore === undefined ? 'file.txt' : '.dockerignore\nfile.txt';
+          expect((await daemon.tsctr(['run', '--rm', id])).stdout).toBe(listed);
+        }
+      }
+    } finally {
+      if (previous === undefined) Reflect.deleteProperty(process.env, 'DOCKER_BUILDKIT');
+      else process.env.DOCKER_BUILDKIT = previous;
+    }
+  });
 });

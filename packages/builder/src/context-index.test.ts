@@ -186,6 +186,32 @@ describe('spoolTar: the archive forms it reads, and what it leaves to the safe u
     expect((await spoolTar([after], join(dir, 'after.tar'), () => false)).exact).toBe(false);
   });
 
+  it('a context that ends right after an entry’s data (no padding, no end blocks) is whole, as for Go', async () => {
+    // What the docker CLI sends for `build -f /elsewhere/Dockerfile ctx`: its last entry,
+    // .dockerignore, stops at its 47th byte.
+    const archive = await tarOf([
+      { name: 'a', body: 'alpha' },
+      { name: '.dockerignore', body: 'x'.repeat(47) },
+    ]);
+    const dataEnd = archive.length - 1024 - (512 - 47);
+    const index = await spoolTar(
+      [archive.subarray(0, dataEnd)],
+      join(dir, 'nopad.tar'),
+      (n) => n === '.dockerignore',
+    );
+    expect(index.exact).toBe(true);
+    expect(index.captured.get('.dockerignore')?.toString()).toBe('x'.repeat(47));
+    expect(index.entries.get('a')!.sha256).toBe(sha('alpha'));
+    // Part of the padding is a cut, as it is for Go.
+    await expect(
+      spoolTar([archive.subarray(0, dataEnd + 10)], join(dir, 'partpad.tar'), () => false),
+    ).rejects.toThrow('unexpected EOF');
+    // So is a cut inside the data.
+    await expect(
+      spoolTar([archive.subarray(0, dataEnd - 1)], join(dir, 'cutdata.tar'), () => false),
+    ).rejects.toThrow('unexpected EOF');
+  });
+
   it('an old-style entry whose name ends in / is a directory', async () => {
     const archive = await tarOf([
       { name: 'old/', body: '' },

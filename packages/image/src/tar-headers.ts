@@ -56,6 +56,8 @@ export class TarHeaderWalker {
   private entryStart: number | undefined;
   // Bytes of the current regular file's body still to hand to `body`.
   private bodyLeft = 0;
+  // The padding that ends the current entry's body (0 once the walk is past it).
+  private padAfterBody = 0;
   /** Something other than zeros came after the end block (tar-stream would read on). */
   trailing = false;
 
@@ -69,10 +71,15 @@ export class TarHeaderWalker {
     return !this.ended && !this.invalid;
   }
 
-  /** Whether the bytes so far end between two entries (a stream may stop there). */
+  /**
+   * Whether the bytes so far end between two entries, where a stream may stop: after an entry's
+   * padding, or (as Go's archive/tar reads it, so dockerd takes it) right after an entry's data
+   * with none of its padding. The docker CLI sends a context ending so for `build -f` with a
+   * Dockerfile outside the context.
+   */
   get atBoundary(): boolean {
     return (
-      this.skip === 0 &&
+      (this.skip === 0 || this.skip === this.padAfterBody) &&
       this.pendingSize === 0 &&
       this.gathering === 'header' &&
       this.entryStart === undefined
@@ -156,6 +163,7 @@ export class TarHeaderWalker {
       if (flag === 'g') {
         this.global = true;
         this.skip = padded;
+        this.padAfterBody = 0;
         return;
       }
       this.entryStart ??= blockStart;
@@ -202,6 +210,7 @@ export class TarHeaderWalker {
     }
     this.entryStart = undefined;
     this.skip = bodyBytes;
+    this.padAfterBody = bodyBytes - (flag === '5' ? 0 : size);
     this.bodyLeft = regular ? size : 0;
   }
 }

@@ -25,7 +25,7 @@ const ALWAYS_SENT = ['.dockerignore'];
  * A tar stream of `paths` (relative to `dir`, each added without recursion), owned by root as
  * the docker CLI sends contexts. `extra` adds files from other directories at the top level.
  */
-function tarOf(dir: string, paths: string[], extra?: { dir: string; name: string }): Readable {
+function tarOf(dir: string, paths: string[], extra?: { dir: string; names: string[] }): Readable {
   const args = [
     '-c',
     // 1 MiB records instead of 10 KiB: a large context goes through the pipe in far fewer
@@ -42,7 +42,7 @@ function tarOf(dir: string, paths: string[], extra?: { dir: string; name: string
     '-T',
     '-',
   ];
-  if (extra) args.push('-C', extra.dir, '--', extra.name);
+  if (extra) args.push('-C', extra.dir, '--', ...extra.names);
   const proc = spawn('tar', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr.on('data', (d: Buffer) => {
@@ -106,16 +106,7 @@ async function prepareContext(
     if (!paths.includes(name) && (await lstat(join(contextDir, name)).catch(() => undefined)))
       paths.push(name);
   }
-  if (file === '-') {
-    const dir = await mkdtemp(join(tmpdir(), 'tsctr-build-'));
-    const name = `.dockerfile.${randomBytes(10).toString('hex')}`;
-    await writeFile(join(dir, name), await readStream(ctx.io.stdin));
-    return {
-      body: tarOf(contextDir, paths, { dir, name }),
-      dockerfile: name,
-      cleanup: () => rm(dir, { recursive: true, force: true }),
-    };
-  }
+  if (file === '-') return withOutsideDockerfile(contextDir, paths, await readStream(ctx.io.stdin));
   // -f is relative to the current directory, or else to the context, like the docker CLI.
   let dockerfile = file === undefined ? join(contextDir, 'Dockerfile') : resolve(file);
   if (file !== undefined && !isAbsolute(file) && !(await lstat(dockerfile).catch(() => undefined)))
@@ -138,12 +129,32 @@ async function prepareContext(
       cleanup: noop,
     };
   }
-  // A Dockerfile outside the context travels under a random name, as the docker CLI sends it.
+  return withOutsideDockerfile(contextDir, paths, await readFile(dockerfile));
+}
+
+/**
+ * A Dockerfile from outside the context (a path, or stdin) travels in it under a random name, as
+ * the docker CLI sends it, with that name and .dockerignore added to the .dockerignore sent, so
+ * that neither ends up in what `COPY .` copies.
+ */
+async function withOutsideDockerfile(
+  contextDir: string,
+  paths: string[],
+  dockerfile: Buffer,
+): Promise<PreparedContext> {
   const dir = await mkdtemp(join(tmpdir(), 'tsctr-build-'));
   const name = `.dockerfile.${randomBytes(10).toString('hex')}`;
-  await writeFile(join(dir, name), await readFile(dockerfile));
+  await writeFile(join(dir, name), dockerfile);
+  const ignore = paths.includes('.dockerignore')
+    ? `${await readFile(join(contextDir, '.dockerignore'), 'utf8')}\n${name}\n`
+    : `.dockerignore\n${name}\n`;
+  await writeFile(join(dir, '.dockerignore'), ignore);
   return {
-    body: tarOf(contextDir, paths, { dir, name }),
+    body: tarOf(
+      contextDir,
+      paths.filter((p) => p !== '.dockerignore'),
+      { dir, names: [name, '.dockerignore'] },
+    ),
     dockerfile: name,
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
