@@ -39,23 +39,31 @@ export interface BlobInfo {
 }
 
 /**
- * The digest and size of a file's bytes, read in 1 MiB chunks into one buffer (a buffer per
- * chunk would make garbage as big as the file, and the collections it brings).
+ * Hands a file's bytes to `take` in 1 MiB chunks read into one buffer, again and again (a
+ * buffer per chunk would make garbage as big as the file, and the collections it brings): a
+ * chunk is valid only during its call.
  */
-export async function hashFile(path: string): Promise<BlobInfo> {
-  const hash = createHash('sha256');
+export async function forEachChunk(path: string, take: (chunk: Buffer) => void): Promise<void> {
   const buf = Buffer.allocUnsafe(1 << 20);
-  let size = 0;
   const file = await open(path, 'r');
   try {
     for (;;) {
       const { bytesRead } = await file.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-      size += bytesRead;
+      take(buf.subarray(0, bytesRead));
     }
   } finally {
     await file.close();
   }
+}
+
+/** The digest and size of a file's bytes. */
+export async function hashFile(path: string): Promise<BlobInfo> {
+  const hash = createHash('sha256');
+  let size = 0;
+  await forEachChunk(path, (chunk) => {
+    hash.update(chunk);
+    size += chunk.length;
+  });
   return { digest: `sha256:${hash.digest('hex')}`, size };
 }

@@ -4,7 +4,7 @@ import { lutimes, open, readdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { detectCompression } from './compression.js';
-import type { Digest } from './digest.js';
+import { type Digest, forEachChunk } from './digest.js';
 import { UnsafeTarEntryError } from './errors.js';
 import { canSplit, extractInParts } from './parallel-tar.js';
 import { type ScannedHeader, TarHeaderWalker } from './tar-headers.js';
@@ -165,8 +165,6 @@ export class LayerScanner {
   }
 }
 
-const SCAN_READ_BYTES = 1 << 20;
-
 /**
  * Pre-scans a layer file's headers (see {@link LayerScanner}), its DiffID left to the caller
  * (hashed beside the extraction); throws for entries that escape the root.
@@ -181,18 +179,8 @@ export async function scanLayer(path: string): Promise<LayerLayout | undefined> 
   }
   if (detectCompression(head) !== 'none') return undefined;
   const scanner = new LayerScanner({ hash: false });
-  // One buffer, read into again and again: a buffer per chunk makes garbage as big as the layer.
-  const buf = Buffer.allocUnsafe(SCAN_READ_BYTES);
-  const file = await open(path, 'r');
-  try {
-    for (;;) {
-      const { bytesRead } = await file.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      scanner.push(buf.subarray(0, bytesRead));
-    }
-  } finally {
-    await file.close();
-  }
+  // The walker keeps no reference to a chunk (see TarHeaderWalker.push).
+  await forEachChunk(path, (chunk) => scanner.push(chunk));
   const outcome = scanner.layout();
   if (outcome instanceof Error) throw outcome;
   return outcome;
