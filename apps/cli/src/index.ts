@@ -1,9 +1,5 @@
 #!/usr/bin/env node
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { isatty } from 'node:tty';
-import { fileURLToPath } from 'node:url';
 import { runCli } from '@ts-container/cli';
 import { LazyOutput } from './output.js';
 
