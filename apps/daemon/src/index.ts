@@ -6,6 +6,7 @@ import { BridgeNetworking, Engine, resolveUsernsRemap } from '@ts-container/engi
 import { type DefaultBridgeConfig, NetworkManager } from '@ts-container/network';
 import { type DaemonOptions, UsageError, parseDaemonArgs } from './daemon-config.js';
 import { releaseMemoryWhenIdle } from './idle-memory.js';
+import { optimiseHotPathsSooner } from './jit-tiering.js';
 import { openListeners, socketAlive } from './listeners.js';
 import { createApiServer } from './server.js';
 
@@ -46,6 +47,7 @@ function createNetworkManager(options: DaemonOptions, logger: Logger): NetworkMa
 }
 
 async function main(): Promise<void> {
+  optimiseHotPathsSooner();
   const options = await parseDaemonArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new UsageError('tsctrd needs to be started as root');
   const logger = makeLogger(options.logLevel);
