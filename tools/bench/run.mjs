@@ -59,6 +59,13 @@ const settings = {
   containers: quick ? 10 : 50,
   /** Repetitions per size of the scaling curves (2, with a warm-up at the first size: the curves are many points, and the suite must stay within 25 minutes). */
   curveReps: values.reps !== undefined ? Number(values.reps) : 2,
+  /**
+   * More runs of a curve's cheap sizes (a CLI query of ~15 ms, where one scheduling hiccup moves
+   * a median of 2 by 10%): up to 7 while the size's runs of every engine stay within 3 s.
+   */
+  curveExtra: values.reps !== undefined || quick ? undefined : { upTo: 7, withinMs: 3000 },
+  /** The same for the heavy workloads' cheap rows (a fully cached build): up to 7 runs within 4 s. */
+  cheapExtra: values.reps !== undefined || quick ? undefined : { upTo: 7, withinMs: 4000 },
   extractMb: quick ? 20 : 200,
 };
 const full = positionals.length === 0 && !quick;

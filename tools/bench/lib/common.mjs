@@ -34,6 +34,8 @@ export async function coldAndCachedRounds(ctx, engines, build) {
   const cached = await rounds(ctx, {
     engines,
     reps: ctx.heavyReps,
+    // A cached build takes tenths of a second: more runs while they stay cheap (see run.mjs).
+    extra: ctx.cheapExtra,
     warmup: 0,
     op: async (e) => {
       if (cold[e.id]?.skipped) throw new Error(`cold build failed: ${cold[e.id].skipped}`);
@@ -55,7 +57,7 @@ export function reasonOf(err) {
  * Runs `op(engine, rep)` (returning one sample) `reps` times per engine after `warmup` unrecorded
  * runs, engines interleaved. The first failure of an engine skips it with the failure as reason.
  */
-export async function rounds(ctx, { engines = ENGINES, reps = ctx.reps, warmup = 1, op, after }) {
+export async function rounds(ctx, { engines = ENGINES, reps = ctx.reps, warmup = 1, op, after, extra }) {
   const results = {};
   const active = [];
   for (const id of engines) {
@@ -73,7 +75,17 @@ export async function rounds(ctx, { engines = ENGINES, reps = ctx.reps, warmup =
       ...(samples.length ? { partial: samples } : {}),
     };
   };
-  for (let rep = -warmup; rep < reps; rep++) {
+  // `extra`: up to `upTo` runs in all while one more round (its cost judged by the rounds so
+  // far) still fits in `withinMs`: cheap cells get a stable median, costly ones keep `reps`.
+  let recorded = 0;
+  const startedAt = performance.now();
+  const another = (rep) => {
+    if (rep < reps) return true;
+    if (!extra || rep >= extra.upTo || recorded === 0) return false;
+    const spent = performance.now() - startedAt;
+    return spent + spent / (recorded + warmup) <= extra.withinMs;
+  };
+  for (let rep = -warmup; another(rep); rep++) {
     for (const e of rotation(active, rep + warmup)) {
       if (results[e.id].skipped) continue;
       try {
@@ -84,6 +96,7 @@ export async function rounds(ctx, { engines = ENGINES, reps = ctx.reps, warmup =
       }
       if (after) await after(e, rep).catch(() => {});
     }
+    if (rep >= 0) recorded++;
   }
   for (const r of Object.values(results)) if (r.samples) Object.assign(r, summarize(r.samples));
   return results;

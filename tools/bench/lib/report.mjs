@@ -256,7 +256,7 @@ function curvesMarkdown(report, noteRef) {
   if (curves.length === 0) return [];
   const lines = ['', '## How cost grows', ''];
   lines.push(
-    'Each curve: median (min–max) per size and engine, the chart beside it (log-scaled sizes). ' +
+    "Each curve: median (min–max) per size and engine over 2 runs, up to 7 while a size's runs of all engines fit in 3 s (cheap queries get a stable median), the chart beside it (log-scaled sizes). " +
       'k is the local exponent between two sizes (time ∝ size^k): 0 is flat, 1 linear, above 1 faster than linear; ' +
       'between close sizes (100→125) noise alone moves k by ±1, so only a rise over 3× in size or 1.5× in time is named below.',
   );

@@ -72,6 +72,7 @@ function curveRound(ctx, state, levels, level, op) {
   return rounds(ctx, {
     engines: ENGINE_IDS,
     reps: ctx.curveReps,
+    extra: ctx.curveExtra,
     warmup: level === levels[0] ? 1 : 0,
     op: guarded(state, level, op),
   });
