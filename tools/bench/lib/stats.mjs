@@ -13,9 +13,17 @@ export function round(x) {
   return Number(x.toFixed(digits));
 }
 
-/** Engine order for repetition `rep`: rotated so no engine always runs first (or last). */
+/**
+ * Engine order for repetition `rep`: rotated so no engine always runs first (or last), and
+ * reversed every other repetition so no engine always runs right after the same one. With
+ * rotations alone the docker CLI against our daemon always ran right after `tsctr`, and Docker
+ * always right after that same docker CLI binary: whatever a run leaves behind (CPU caches
+ * filled with another binary, a daemon still finishing the last call) fell on the same column
+ * in every repetition.
+ */
 export function rotation(engines, rep) {
   if (engines.length === 0) return [];
-  const k = rep % engines.length;
-  return [...engines.slice(k), ...engines.slice(0, k)];
+  const k = Math.floor(rep / 2) % engines.length;
+  const rotated = [...engines.slice(k), ...engines.slice(0, k)];
+  return rep % 2 === 0 ? rotated : rotated.reverse();
 }
