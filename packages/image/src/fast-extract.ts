@@ -127,14 +127,15 @@ export class LayerScanner {
       if (kind === 'directory') this.dirTimes.set('.', header.mtime);
       return;
     }
-    const parent = posix.dirname(name);
-    if (parent !== '.' && !this.dirTimes.has(parent)) this.splittable = false;
+    const slash = name.lastIndexOf('/');
+    // A canonical name has no empty component: what posix.dirname and basename would give.
+    if (slash >= 0 && this.splittable && !this.dirTimes.has(name.slice(0, slash))) this.splittable = false;
     if (this.seen.has(name) || throughSymlink(name, this.symlinks)) {
       this.simple = false;
       return;
     }
     this.seen.add(name);
-    const base = posix.basename(name);
+    const base = slash < 0 ? name : name.slice(slash + 1);
     switch (header.type) {
       case 'directory':
         this.dirTimes.set(name, header.mtime);
@@ -191,7 +192,36 @@ export async function scanLayer(path: string): Promise<LayerLayout | undefined> 
  * differently from the JavaScript extractor (`..` components, `//`, `.` in the middle).
  * Throws for a name that climbs above the root.
  */
-function canonical(raw: string): string | undefined {
+export function canonical(raw: string): string | undefined {
+  // The usual name (`./usr/bin/ls`, `etc/`) in one pass over its characters: leading `./` and
+  // `/` and trailing `/` dropped, no empty, `.` or `..` component left.
+  let start = 0;
+  let end = raw.length;
+  for (;;) {
+    const c = raw.charCodeAt(start);
+    if (c === SLASH) start++;
+    else if (c === DOT && raw.charCodeAt(start + 1) === SLASH) start += 2;
+    else break;
+  }
+  while (end > start && raw.charCodeAt(end - 1) === SLASH) end--;
+  let part = start;
+  for (let i = start; i <= end; i++) {
+    if (i < end && raw.charCodeAt(i) !== SLASH) continue;
+    const len = i - part;
+    if (
+      len === 0 ||
+      (len <= 2 && raw.charCodeAt(part) === DOT && (len === 1 || raw.charCodeAt(part + 1) === DOT))
+    )
+      return start === end ? '' : canonicalSlow(raw);
+    part = i + 1;
+  }
+  return start === 0 && end === raw.length ? raw : raw.slice(start, end);
+}
+
+const SLASH = 0x2f;
+const DOT = 0x2e;
+
+function canonicalSlow(raw: string): string | undefined {
   const stripped = raw.replace(/^(\.\/|\/)+/, '').replace(/\/+$/, '');
   if (stripped === '.' || stripped === '') return '';
   const parts = stripped.split('/');
