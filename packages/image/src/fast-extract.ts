@@ -4,7 +4,7 @@ import { lutimes, open, readdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { detectCompression } from './compression.js';
-import { type Digest, forEachChunk } from './digest.js';
+import type { Digest } from './digest.js';
 import { UnsafeTarEntryError } from './errors.js';
 import { canSplit, extractInParts } from './parallel-tar.js';
 import { type ScannedHeader, TarHeaderWalker } from './tar-headers.js';
@@ -86,6 +86,20 @@ export class LayerScanner {
     } catch (err) {
       this.failure = err as Error;
     }
+  }
+
+  /** Whether more bytes can change the outcome. */
+  get open(): boolean {
+    return this.simple && this.failure === undefined && this.walker.open;
+  }
+
+  /** Bytes the scan may be told to {@link advance} over instead of being given (none when it hashes). */
+  get skippable(): number {
+    return this.hash === undefined && !this.first && this.open ? this.walker.skippable : 0;
+  }
+
+  advance(n: number): void {
+    this.walker.advance(n);
   }
 
   /** The outcome; `diffId` is the caller's digest of the bytes when it did the hashing. */
@@ -171,21 +185,40 @@ export class LayerScanner {
  * (hashed beside the extraction); throws for entries that escape the root.
  */
 export async function scanLayer(path: string): Promise<LayerLayout | undefined> {
-  const head = Buffer.alloc(4);
+  const scanner = new LayerScanner({ hash: false });
+  const buf = Buffer.allocUnsafe(SCAN_READ);
   const fh = await open(path, 'r');
   try {
-    await fh.read(head, 0, 4, 0);
+    const { size } = await fh.stat();
+    let at = 0;
+    while (at < size && scanner.open) {
+      // A body worth a read is passed over, not read (a layer of big files is scanned in a
+      // few reads); smaller ones are read with the headers around them.
+      const skip = Math.min(scanner.skippable, size - at);
+      if (skip >= SCAN_SKIP_MIN) {
+        scanner.advance(skip);
+        at += skip;
+        continue;
+      }
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - at), at);
+      if (bytesRead === 0) break;
+      // The walker keeps no reference to a chunk (see TarHeaderWalker.push); a compressed
+      // layer ends the scan at its first chunk.
+      scanner.push(buf.subarray(0, bytesRead));
+      at += bytesRead;
+    }
   } finally {
     await fh.close();
   }
-  if (detectCompression(head) !== 'none') return undefined;
-  const scanner = new LayerScanner({ hash: false });
-  // The walker keeps no reference to a chunk (see TarHeaderWalker.push).
-  await forEachChunk(path, (chunk) => scanner.push(chunk));
   const outcome = scanner.layout();
   if (outcome instanceof Error) throw outcome;
   return outcome;
 }
+
+/** The scan reads a layer file this much at a time. */
+const SCAN_READ = 1 << 20;
+/** Bodies from this size are passed over by the scan rather than read. */
+const SCAN_SKIP_MIN = 64 * 1024;
 
 /**
  * The canonical relative form of an entry name, or undefined when GNU tar would treat it

@@ -112,6 +112,38 @@ describe('TarHeaderWalker', () => {
     }
   });
 
+  it('can be told to pass over the bodies it would skip', async () => {
+    const data = await makeTar(entries);
+    const whole: ScannedHeader[] = [];
+    const all = new TarHeaderWalker((h) => whole.push(h));
+    all.push(data);
+    const seen: ScannedHeader[] = [];
+    const walker = new TarHeaderWalker((h) => seen.push(h));
+    let passed = 0;
+    for (let at = 0; at < data.length; ) {
+      const skip = walker.skippable;
+      if (skip > 0) {
+        walker.advance(skip);
+        at += skip;
+        passed += skip;
+      } else {
+        walker.push(data.subarray(at, at + 512));
+        at += 512;
+      }
+    }
+    expect(seen).toEqual(whole);
+    expect(passed).toBeGreaterThan(70_000);
+    expect({ open: walker.open, atBoundary: walker.atBoundary }).toEqual({ open: false, atBoundary: true });
+    // A walker that hands bodies on has none to pass over while in one.
+    const withBodies = new TarHeaderWalker(
+      () => undefined,
+      () => undefined,
+    );
+    withBodies.push(data.subarray(0, 512 * 4));
+    expect(withBodies.skippable).toBe(0);
+    expect(() => withBodies.advance(1)).toThrow(RangeError);
+  });
+
   it('takes the pax mtime, as GNU tar does', async () => {
     const data = await makeTar([{ name: 'pax', body: 'x', pax: { mtime: '1234567890' } }]);
     expect(walk(data, 1 << 20).headers[0]!.mtime).toEqual(new Date(1234567890_000));

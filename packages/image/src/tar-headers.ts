@@ -72,6 +72,23 @@ export class TarHeaderWalker {
   }
 
   /**
+   * How many of the next bytes the walker would pass over unseen (the rest of an entry's body
+   * when no `body` callback takes it): the caller may {@link advance} over them instead of
+   * pushing them.
+   */
+  get skippable(): number {
+    return this.body !== undefined && this.bodyLeft > 0 ? 0 : this.skip;
+  }
+
+  /** Takes `n` (at most {@link skippable}) bytes as passed over, without being given them. */
+  advance(n: number): void {
+    if (!(n >= 0 && n <= this.skippable)) throw new RangeError(`cannot pass over ${n} bytes`);
+    this.skip -= n;
+    this.bodyLeft = Math.max(0, this.bodyLeft - n);
+    this.position += n;
+  }
+
+  /**
    * Whether the bytes so far end between two entries, where a stream may stop: after an entry's
    * padding, or (as Go's archive/tar reads it, so dockerd takes it) right after an entry's data
    * with none of its padding. The docker CLI sends a context ending so for `build -f` with a
