@@ -41,11 +41,10 @@ export async function extractInParts(
   scan: LayerLayout,
   tarArgs: readonly string[],
 ): Promise<void> {
-  const run = async (spans: ArchiveSpan[]) => {
-    const tar = execa('tar', ['-x', '-f', '-', '-C', target, ...tarArgs], {
-      stdin: 'pipe',
-      stdout: 'ignore',
-    });
+  const start = () =>
+    execa('tar', ['-x', '-f', '-', '-C', target, ...tarArgs], { stdin: 'pipe', stdout: 'ignore' });
+  type Tar = ReturnType<typeof start>;
+  const run = async (tar: Tar, spans: ArchiveSpan[]) => {
     // Settles once tar has every byte or stopped reading (tar's own failure is the one told).
     const fed = feedSpans(path, spans, tar.stdin!).then(
       () => undefined,
@@ -57,10 +56,32 @@ export async function extractInParts(
   };
   const directories = scan.entries.filter((e) => e.kind === 'directory');
   const links = scan.entries.filter((e) => e.kind === 'link');
-  const others = scan.entries.filter((e) => e.kind === 'other');
-  if (directories.length > 0) await run(directories);
-  await Promise.all(splitByBytes(others, availableParallelism()).map(run));
-  if (links.length > 0) await run(links);
+  const parts = splitByBytes(
+    scan.entries.filter((e) => e.kind === 'other'),
+    availableParallelism(),
+  );
+  // Every process is started at once, each reading nothing until its turn: none starts (a fork
+  // of this process, then tar's own start) while the others wait for it.
+  const partTars = parts.map(start);
+  const linkTar = links.length > 0 ? start() : undefined;
+  const waiting = new Set([...partTars, ...(linkTar ? [linkTar] : [])]);
+  try {
+    if (directories.length > 0) await run(start(), directories);
+    await Promise.all(
+      parts.map((spans, i) => {
+        waiting.delete(partTars[i]!);
+        return run(partTars[i]!, spans);
+      }),
+    );
+    if (linkTar !== undefined) {
+      waiting.delete(linkTar);
+      await run(linkTar, links);
+    }
+  } finally {
+    // Those not given their part yet have written nothing: they are stopped.
+    for (const tar of waiting) tar.kill();
+    await Promise.allSettled(waiting);
+  }
 }
 
 /** `parts` runs of consecutive spans holding about the same number of bytes each. */
