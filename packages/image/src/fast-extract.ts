@@ -186,8 +186,20 @@ export class LayerScanner {
  */
 export async function scanLayer(path: string): Promise<LayerLayout | undefined> {
   const scanner = new LayerScanner({ hash: false });
-  const buf = Buffer.allocUnsafe(SCAN_READ);
   const fh = await open(path, 'r');
+  // Two buffers: the next chunk is read (on the thread pool) while this one is walked.
+  const bufs = [Buffer.allocUnsafe(SCAN_READ), Buffer.allocUnsafe(SCAN_READ)];
+  let turn = 0;
+  const read = (pos: number, size: number) => {
+    const buf = bufs[turn]!;
+    turn ^= 1;
+    return {
+      pos,
+      buf,
+      bytes: fh.read(buf, 0, Math.min(buf.length, size - pos), pos).then((r) => r.bytesRead),
+    };
+  };
+  let ahead: ReturnType<typeof read> | undefined;
   try {
     const { size } = await fh.stat();
     let at = 0;
@@ -200,14 +212,23 @@ export async function scanLayer(path: string): Promise<LayerLayout | undefined> 
         at += skip;
         continue;
       }
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - at), at);
+      let current = ahead?.pos === at ? ahead : undefined;
+      if (current === undefined) {
+        // A read ahead of a body passed over: its buffer is free once it is done.
+        await ahead?.bytes;
+        current = read(at, size);
+      }
+      ahead = undefined;
+      const bytesRead = await current.bytes;
       if (bytesRead === 0) break;
+      if (at + bytesRead < size) ahead = read(at + bytesRead, size);
       // The walker keeps no reference to a chunk (see TarHeaderWalker.push); a compressed
       // layer ends the scan at its first chunk.
-      scanner.push(buf.subarray(0, bytesRead));
+      scanner.push(current.buf.subarray(0, bytesRead));
       at += bytesRead;
     }
   } finally {
+    await ahead?.bytes.catch(() => undefined);
     await fh.close();
   }
   const outcome = scanner.layout();
