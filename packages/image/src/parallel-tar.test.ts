@@ -40,12 +40,18 @@ describe.skipIf(skip !== undefined)('layers extracted by several tar processes',
     const entries: TestTarEntry[] = [{ name: './', type: 'directory', mode: 0o755, mtime: new Date(5e11) }];
     for (let d = 0; d < 12; d++) {
       const dir = `d${d}`;
+      // Directories are made by every part's process: their modes, owners and times must be
+      // the archive's whichever makes them first.
       entries.push({
         name: `${dir}/`,
         type: 'directory',
-        mode: d === 3 ? 0o555 : 0o750,
-        mtime: new Date(1e12),
+        mode: d === 3 ? 0o555 : d === 7 ? 0o2775 : d === 9 ? 0o1777 : 0o750,
+        uid: d,
+        gid: 100 + d,
+        mtime: new Date(1e12 + d * 1000),
       });
+      entries.push({ name: `${dir}/sub/`, type: 'directory', mode: 0o700, uid: 5, mtime: new Date(1.3e12) });
+      entries.push({ name: `${dir}/sub/deep`, body: 'deep\n', mode: 0o600 });
       for (let f = 0; f < 200; f++)
         entries.push({
           name: `${dir}/f${f}`,

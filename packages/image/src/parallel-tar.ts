@@ -28,10 +28,12 @@ export function canSplit(scan: LayerLayout): boolean {
 }
 
 /**
- * Extracts a pre-scanned plain tarball with several GNU tar processes: first every directory
- * (one process, so the tree exists), then the other entries split into one contiguous part per
- * core, side by side (a layer of small files is bound by per-file system calls, which one tar
- * makes one after the other), then hard links, whose targets must exist. Each process reads
+ * Extracts a pre-scanned plain tarball with several GNU tar processes: the entries but
+ * directories and hard links split into one contiguous part per core, side by side (a layer of
+ * small files is bound by per-file system calls, which one tar makes one after the other), each
+ * part after every directory (so that its tree exists: a directory made by another process
+ * first is taken as it is, and given the entry's attributes again), then hard links, whose
+ * targets must exist. Each process reads
  * only the byte spans of its entries, followed by the end-of-archive blocks. Writing the files
  * bumps their directories' modification times: the caller puts the archive's back.
  */
@@ -60,17 +62,15 @@ export async function extractInParts(
     scan.entries.filter((e) => e.kind === 'other'),
     availableParallelism(),
   );
-  // Every process is started at once, each reading nothing until its turn: none starts (a fork
-  // of this process, then tar's own start) while the others wait for it.
+  // Every process is started at once, the one of the links reading nothing until its turn.
   const partTars = parts.map(start);
   const linkTar = links.length > 0 ? start() : undefined;
   const waiting = new Set([...partTars, ...(linkTar ? [linkTar] : [])]);
   try {
-    if (directories.length > 0) await run(start(), directories);
     await Promise.all(
       parts.map((spans, i) => {
         waiting.delete(partTars[i]!);
-        return run(partTars[i]!, spans);
+        return run(partTars[i]!, [...directories, ...spans]);
       }),
     );
     if (linkTar !== undefined) {
