@@ -92,7 +92,8 @@ export async function applyLayer(
     if (scan === undefined) aside?.stop.abort();
     if (scan !== undefined) {
       // The DiffID: from the scan made while the blob was stored, else hashed while the layer
-      // is written (the checked headers are all the extraction needs), not before.
+      // is scanned (a big one) and written (the checked headers are all the extraction
+      // needs), not before.
       const diffId =
         known?.outcome !== undefined
           ? Promise.resolve((known.outcome as LayerScan).diffId)

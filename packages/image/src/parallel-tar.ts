@@ -31,11 +31,11 @@ export function canSplit(scan: LayerLayout): boolean {
  * Extracts a pre-scanned plain tarball with several GNU tar processes: the entries but
  * directories and hard links split into one contiguous part per core, side by side (a layer of
  * small files is bound by per-file system calls, which one tar makes one after the other), each
- * part after every directory (so that its tree exists: a directory made by another process
- * first is taken as it is, and given the entry's attributes again), then hard links, whose
- * targets must exist. Each process reads
- * only the byte spans of its entries, followed by the end-of-archive blocks. Writing the files
- * bumps their directories' modification times: the caller puts the archive's back.
+ * part after every directory (so that its tree exists: a directory another process made first
+ * is taken as it is and given the entry's attributes again), then hard links, whose targets
+ * must exist. Each process reads only the byte spans of its entries, followed by the
+ * end-of-archive blocks. Writing the files bumps their directories' modification times: the
+ * caller puts the archive's back.
  */
 export async function extractInParts(
   path: string,
@@ -43,10 +43,11 @@ export async function extractInParts(
   scan: LayerLayout,
   tarArgs: readonly string[],
 ): Promise<void> {
-  const start = () =>
-    execa('tar', ['-x', '-f', '-', '-C', target, ...tarArgs], { stdin: 'pipe', stdout: 'ignore' });
-  type Tar = ReturnType<typeof start>;
-  const run = async (tar: Tar, spans: ArchiveSpan[]) => {
+  const run = async (spans: ArchiveSpan[]) => {
+    const tar = execa('tar', ['-x', '-f', '-', '-C', target, ...tarArgs], {
+      stdin: 'pipe',
+      stdout: 'ignore',
+    });
     // Settles once tar has every byte or stopped reading (tar's own failure is the one told).
     const fed = feedSpans(path, spans, tar.stdin!).then(
       () => undefined,
@@ -62,26 +63,10 @@ export async function extractInParts(
     scan.entries.filter((e) => e.kind === 'other'),
     availableParallelism(),
   );
-  // Every process is started at once, the one of the links reading nothing until its turn.
-  const partTars = parts.map(start);
-  const linkTar = links.length > 0 ? start() : undefined;
-  const waiting = new Set([...partTars, ...(linkTar ? [linkTar] : [])]);
-  try {
-    await Promise.all(
-      parts.map((spans, i) => {
-        waiting.delete(partTars[i]!);
-        return run(partTars[i]!, [...directories, ...spans]);
-      }),
-    );
-    if (linkTar !== undefined) {
-      waiting.delete(linkTar);
-      await run(linkTar, links);
-    }
-  } finally {
-    // Those not given their part yet have written nothing: they are stopped.
-    for (const tar of waiting) tar.kill();
-    await Promise.allSettled(waiting);
-  }
+  // Every part brings the directories (one at least does, in a layer of directories alone).
+  if (parts.length === 0) parts.push([]);
+  await Promise.all(parts.map((spans) => run([...directories, ...spans])));
+  if (links.length > 0) await run(links);
 }
 
 /** `parts` runs of consecutive spans holding about the same number of bytes each. */
