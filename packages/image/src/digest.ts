@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
 import { z } from 'zod';
 
 /** OCI image-spec "digest": algorithm ":" encoded. Only sha256 is produced here. */
@@ -66,4 +67,46 @@ export async function hashFile(path: string): Promise<BlobInfo> {
     size += chunk.length;
   });
   return { digest: `sha256:${hash.digest('hex')}`, size };
+}
+
+/**
+ * The code of a worker that hashes a file (`workerData`) as {@link hashFile} does, kept as
+ * text: the package is bundled into the daemon and the CLI, where a worker file would not be.
+ */
+const HASH_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const { closeSync, openSync, readSync } = require('node:fs');
+const hash = createHash('sha256');
+const buf = Buffer.allocUnsafe(1 << 20);
+let size = 0;
+const fd = openSync(workerData, 'r');
+try {
+  for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; size += n) hash.update(buf.subarray(0, n));
+} finally {
+  closeSync(fd);
+}
+parentPort.postMessage({ digest: 'sha256:' + hash.digest('hex'), size });
+`;
+
+/**
+ * {@link hashFile} on a worker thread: the digest of a big file made beside work on this
+ * thread (on another core), which it neither delays nor waits for. `signal` stops it.
+ */
+export function hashFileAside(path: string, signal?: AbortSignal): Promise<BlobInfo> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(HASH_WORKER, { eval: true, workerData: path });
+    const stop = () => void worker.terminate();
+    signal?.addEventListener('abort', stop, { once: true });
+    let result: BlobInfo | undefined;
+    worker.once('message', (m: BlobInfo) => {
+      result = m;
+    });
+    worker.once('error', reject);
+    worker.once('exit', () => {
+      signal?.removeEventListener('abort', stop);
+      if (result !== undefined) resolve(result);
+      else reject(signal?.aborted ? signal.reason : new Error(`hashing ${path} stopped`));
+    });
+  });
 }

@@ -4,7 +4,7 @@ import { lutimes, open, readdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { detectCompression } from './compression.js';
-import { type Digest, forEachChunk } from './digest.js';
+import type { Digest } from './digest.js';
 import { UnsafeTarEntryError } from './errors.js';
 import { canSplit, extractInParts } from './parallel-tar.js';
 import { type ScannedHeader, TarHeaderWalker } from './tar-headers.js';
@@ -88,6 +88,20 @@ export class LayerScanner {
     }
   }
 
+  /** Whether more bytes can change the outcome. */
+  get open(): boolean {
+    return this.simple && this.failure === undefined && this.walker.open;
+  }
+
+  /** Bytes the scan may be told to {@link advance} over instead of being given (none when it hashes). */
+  get skippable(): number {
+    return this.hash === undefined && !this.first && this.open ? this.walker.skippable : 0;
+  }
+
+  advance(n: number): void {
+    this.walker.advance(n);
+  }
+
   /** The outcome; `diffId` is the caller's digest of the bytes when it did the hashing. */
   finish(diffId?: Digest): ScanOutcome {
     const layout = this.layout();
@@ -127,14 +141,15 @@ export class LayerScanner {
       if (kind === 'directory') this.dirTimes.set('.', header.mtime);
       return;
     }
-    const parent = posix.dirname(name);
-    if (parent !== '.' && !this.dirTimes.has(parent)) this.splittable = false;
+    const slash = name.lastIndexOf('/');
+    // A canonical name has no empty component: what posix.dirname and basename would give.
+    if (slash >= 0 && this.splittable && !this.dirTimes.has(name.slice(0, slash))) this.splittable = false;
     if (this.seen.has(name) || throughSymlink(name, this.symlinks)) {
       this.simple = false;
       return;
     }
     this.seen.add(name);
-    const base = posix.basename(name);
+    const base = slash < 0 ? name : name.slice(slash + 1);
     switch (header.type) {
       case 'directory':
         this.dirTimes.set(name, header.mtime);
@@ -170,28 +185,97 @@ export class LayerScanner {
  * (hashed beside the extraction); throws for entries that escape the root.
  */
 export async function scanLayer(path: string): Promise<LayerLayout | undefined> {
-  const head = Buffer.alloc(4);
+  const scanner = new LayerScanner({ hash: false });
   const fh = await open(path, 'r');
+  // Two buffers: the next chunk is read (on the thread pool) while this one is walked.
+  const bufs = [Buffer.allocUnsafe(SCAN_READ), Buffer.allocUnsafe(SCAN_READ)];
+  let turn = 0;
+  const read = (pos: number, size: number) => {
+    const buf = bufs[turn]!;
+    turn ^= 1;
+    return {
+      pos,
+      buf,
+      bytes: fh.read(buf, 0, Math.min(buf.length, size - pos), pos).then((r) => r.bytesRead),
+    };
+  };
+  let ahead: ReturnType<typeof read> | undefined;
   try {
-    await fh.read(head, 0, 4, 0);
+    const { size } = await fh.stat();
+    let at = 0;
+    while (at < size && scanner.open) {
+      // A body worth a read is passed over, not read (a layer of big files is scanned in a
+      // few reads); smaller ones are read with the headers around them.
+      const skip = Math.min(scanner.skippable, size - at);
+      if (skip >= SCAN_SKIP_MIN) {
+        scanner.advance(skip);
+        at += skip;
+        continue;
+      }
+      let current = ahead?.pos === at ? ahead : undefined;
+      if (current === undefined) {
+        // A read ahead of a body passed over: its buffer is free once it is done.
+        await ahead?.bytes;
+        current = read(at, size);
+      }
+      ahead = undefined;
+      const bytesRead = await current.bytes;
+      if (bytesRead === 0) break;
+      if (at + bytesRead < size) ahead = read(at + bytesRead, size);
+      // The walker keeps no reference to a chunk (see TarHeaderWalker.push); a compressed
+      // layer ends the scan at its first chunk.
+      scanner.push(current.buf.subarray(0, bytesRead));
+      at += bytesRead;
+    }
   } finally {
+    await ahead?.bytes.catch(() => undefined);
     await fh.close();
   }
-  if (detectCompression(head) !== 'none') return undefined;
-  const scanner = new LayerScanner({ hash: false });
-  // The walker keeps no reference to a chunk (see TarHeaderWalker.push).
-  await forEachChunk(path, (chunk) => scanner.push(chunk));
   const outcome = scanner.layout();
   if (outcome instanceof Error) throw outcome;
   return outcome;
 }
+
+/** The scan reads a layer file this much at a time. */
+const SCAN_READ = 1 << 20;
+/** Bodies from this size are passed over by the scan rather than read. */
+const SCAN_SKIP_MIN = 64 * 1024;
 
 /**
  * The canonical relative form of an entry name, or undefined when GNU tar would treat it
  * differently from the JavaScript extractor (`..` components, `//`, `.` in the middle).
  * Throws for a name that climbs above the root.
  */
-function canonical(raw: string): string | undefined {
+export function canonical(raw: string): string | undefined {
+  // The usual name (`./usr/bin/ls`, `etc/`) in one pass over its characters: leading `./` and
+  // `/` and trailing `/` dropped, no empty, `.` or `..` component left.
+  let start = 0;
+  let end = raw.length;
+  for (;;) {
+    const c = raw.charCodeAt(start);
+    if (c === SLASH) start++;
+    else if (c === DOT && raw.charCodeAt(start + 1) === SLASH) start += 2;
+    else break;
+  }
+  while (end > start && raw.charCodeAt(end - 1) === SLASH) end--;
+  let part = start;
+  for (let i = start; i <= end; i++) {
+    if (i < end && raw.charCodeAt(i) !== SLASH) continue;
+    const len = i - part;
+    if (
+      len === 0 ||
+      (len <= 2 && raw.charCodeAt(part) === DOT && (len === 1 || raw.charCodeAt(part + 1) === DOT))
+    )
+      return start === end ? '' : canonicalSlow(raw);
+    part = i + 1;
+  }
+  return start === 0 && end === raw.length ? raw : raw.slice(start, end);
+}
+
+const SLASH = 0x2f;
+const DOT = 0x2e;
+
+function canonicalSlow(raw: string): string | undefined {
   const stripped = raw.replace(/^(\.\/|\/)+/, '').replace(/\/+$/, '');
   if (stripped === '.' || stripped === '') return '';
   const parts = stripped.split('/');

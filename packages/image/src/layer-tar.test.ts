@@ -227,6 +227,26 @@ describe('applyLayer fast path (pre-scan + GNU tar) for overlay layers read from
     },
   );
 
+  it.skipIf(!isRoot)(
+    'a big layer (its DiffID hashed on a worker thread) extracts and hashes the same',
+    async () => {
+      const big = { name: 'big', body: 'b'.repeat(33 << 20), mode: 0o644 };
+      const { fast, js } = await applyBoth(
+        await makeTar([{ name: 'd/', type: 'directory', mode: 0o755 }, { name: 'd/f', body: 'f' }, big]),
+      );
+      expect(await tree(fast)).toEqual(await tree(js));
+      // One the scan turns away (a name seen twice) goes the careful way, hashed there.
+      await applyBoth(await makeTar([big, { name: 'd/f', body: 'f' }, { name: 'd/f', body: 'g' }]));
+      // One it refuses fails, whatever the hashing beside it.
+      const hostile = join(root, 'big-hostile.tar');
+      await writeFile(hostile, await makeTar([big, { name: '../escape', body: 'x' }]));
+      await mkdir(join(root, 'h'));
+      await expect(
+        applyLayer(createReadStream(hostile), join(root, 'h'), { whiteouts: 'overlay' }),
+      ).rejects.toThrow(/escapes the root/);
+    },
+  );
+
   it('keeps hostile archives inside the root (falling back to the careful extractor)', async () => {
     const traversal = join(root, 't.tar');
     await writeFile(traversal, await makeTar([{ name: '../escape', body: 'x' }]));

@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { type Digest, hashFile } from './digest.js';
+import { type BlobInfo, type Digest, hashFile, hashFileAside } from './digest.js';
 import { restoreXattrs } from './entry-calls.js';
 import {
   type LayerLayout,
@@ -24,6 +24,8 @@ import { OVERLAY_OPAQUE_XATTR, extractArchive } from './safe-archive.js';
  */
 const TAR_MIN_ENTRIES = 64;
 const TAR_MIN_BYTES = 1 << 20;
+/** From this size a layer's DiffID is hashed on a worker thread (which takes ~20 ms to start). */
+const HASH_ASIDE_MIN_BYTES = 32 << 20;
 
 export interface ApplyLayerOptions {
   /**
@@ -69,21 +71,33 @@ export async function applyLayer(
   ) {
     let scan: LayerLayout | undefined;
     let known: { outcome: ScanOutcome } | undefined;
+    // A big layer's DiffID is hashed on another core from the start, beside the scan (which
+    // has this thread) and the extraction; a small one's here, beside the extraction.
+    let aside: { hash: Promise<BlobInfo>; stop: AbortController } | undefined;
     try {
       known = knownScan(source);
       if (known?.outcome instanceof Error) throw known.outcome;
+      if (known === undefined && (await stat(path)).size >= HASH_ASIDE_MIN_BYTES) {
+        const stop = new AbortController();
+        aside = { hash: hashFileAside(path, stop.signal), stop };
+        // Awaited below; when the scan or the extraction fails first, nothing else waits for it.
+        aside.hash.catch(() => undefined);
+      }
       scan = known !== undefined ? known.outcome : await scanLayer(path);
     } catch (err) {
+      aside?.stop.abort();
       source.destroy();
       throw err;
     }
+    if (scan === undefined) aside?.stop.abort();
     if (scan !== undefined) {
       // The DiffID: from the scan made while the blob was stored, else hashed while the layer
-      // is written (the checked headers are all the extraction needs), not before.
+      // is scanned (a big one) and written (the checked headers are all the extraction
+      // needs), not before.
       const diffId =
         known?.outcome !== undefined
           ? Promise.resolve((known.outcome as LayerScan).diffId)
-          : hashFile(path).then((blob) => blob.digest);
+          : (aside?.hash ?? hashFile(path)).then((blob) => blob.digest);
       // Awaited below; when the extraction fails first, nothing else waits for it.
       diffId.catch(() => undefined);
       if (scan.entries.length < TAR_MIN_ENTRIES && scan.contentSize < TAR_MIN_BYTES) {
@@ -104,6 +118,7 @@ export async function applyLayer(
             ),
         });
       } catch {
+        aside?.stop.abort();
         // GNU tar disagreed with the archive (or is missing): start over the careful way.
         for (const child of await readdir(target))
           await rm(join(target, child), { recursive: true, force: true });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Digest } from './digest.js';
-import { scanLayer } from './fast-extract.js';
+import { extractWithTar, scanLayer } from './fast-extract.js';
 import { applyLayer } from './layer-tar.js';
 import { canSplit } from './parallel-tar.js';
 import { type TestTarEntry, makeTar } from './test-tar.js';
@@ -40,12 +40,18 @@ describe.skipIf(skip !== undefined)('layers extracted by several tar processes',
     const entries: TestTarEntry[] = [{ name: './', type: 'directory', mode: 0o755, mtime: new Date(5e11) }];
     for (let d = 0; d < 12; d++) {
       const dir = `d${d}`;
+      // Directories are made by every part's process: their modes, owners and times must be
+      // the archive's whichever makes them first.
       entries.push({
         name: `${dir}/`,
         type: 'directory',
-        mode: d === 3 ? 0o555 : 0o750,
-        mtime: new Date(1e12),
+        mode: d === 3 ? 0o555 : d === 7 ? 0o2775 : d === 9 ? 0o1777 : 0o750,
+        uid: d,
+        gid: 100 + d,
+        mtime: new Date(1e12 + d * 1000),
       });
+      entries.push({ name: `${dir}/sub/`, type: 'directory', mode: 0o700, uid: 5, mtime: new Date(1.3e12) });
+      entries.push({ name: `${dir}/sub/deep`, body: 'deep\n', mode: 0o600 });
       for (let f = 0; f < 200; f++)
         entries.push({
           name: `${dir}/f${f}`,
@@ -82,6 +88,25 @@ describe.skipIf(skip !== undefined)('layers extracted by several tar processes',
     });
     expect(a).toEqual(b);
     expect(a.diffId).toBe(sha256Digest(data));
+    expect(await listing(parts)).toBe(await listing(careful));
+  });
+
+  it('makes the directories of a layer of directories alone', async () => {
+    const dirs: TestTarEntry[] = [];
+    for (let d = 0; d < 2100; d++)
+      dirs.push({ name: `e${d % 30}/${d}/`, type: 'directory', mode: 0o750, mtime: new Date(1e12) });
+    for (let d = 0; d < 30; d++) dirs.unshift({ name: `e${d}/`, type: 'directory', mode: 0o755 });
+    const file = join(root, 'dirs.tar');
+    await writeFile(file, await makeTar(dirs));
+    const scan = await scanLayer(file);
+    expect(scan && canSplit(scan)).toBe(true);
+    const parts = join(root, 'dirs-parts');
+    const careful = join(root, 'dirs-careful');
+    await mkdir(parts);
+    await mkdir(careful);
+    // Called itself: applyLayer would fall back to the careful extractor, hiding a failure.
+    await extractWithTar(file, parts, scan!, { sameOwner: true, setOpaque: async () => undefined });
+    await applyLayer(createReadStream(file), careful, { whiteouts: 'overlay', extractor: 'javascript' });
     expect(await listing(parts)).toBe(await listing(careful));
   });
 });

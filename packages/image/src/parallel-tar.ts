@@ -28,12 +28,14 @@ export function canSplit(scan: LayerLayout): boolean {
 }
 
 /**
- * Extracts a pre-scanned plain tarball with several GNU tar processes: first every directory
- * (one process, so the tree exists), then the other entries split into one contiguous part per
- * core, side by side (a layer of small files is bound by per-file system calls, which one tar
- * makes one after the other), then hard links, whose targets must exist. Each process reads
- * only the byte spans of its entries, followed by the end-of-archive blocks. Writing the files
- * bumps their directories' modification times: the caller puts the archive's back.
+ * Extracts a pre-scanned plain tarball with several GNU tar processes: the entries but
+ * directories and hard links split into one contiguous part per core, side by side (a layer of
+ * small files is bound by per-file system calls, which one tar makes one after the other), each
+ * part after every directory (so that its tree exists: a directory another process made first
+ * is taken as it is and given the entry's attributes again), then hard links, whose targets
+ * must exist. Each process reads only the byte spans of its entries, followed by the
+ * end-of-archive blocks. Writing the files bumps their directories' modification times: the
+ * caller puts the archive's back.
  */
 export async function extractInParts(
   path: string,
@@ -57,9 +59,13 @@ export async function extractInParts(
   };
   const directories = scan.entries.filter((e) => e.kind === 'directory');
   const links = scan.entries.filter((e) => e.kind === 'link');
-  const others = scan.entries.filter((e) => e.kind === 'other');
-  if (directories.length > 0) await run(directories);
-  await Promise.all(splitByBytes(others, availableParallelism()).map(run));
+  const parts = splitByBytes(
+    scan.entries.filter((e) => e.kind === 'other'),
+    availableParallelism(),
+  );
+  // Every part brings the directories (one at least does, in a layer of directories alone).
+  if (parts.length === 0) parts.push([]);
+  await Promise.all(parts.map((spans) => run([...directories, ...spans])));
   if (links.length > 0) await run(links);
 }
 
