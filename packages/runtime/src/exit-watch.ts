@@ -1,4 +1,4 @@
-import { watch } from 'node:fs';
+import { closeSync, openSync, readSync, watch } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monitorPaths } from './monitor.js';
@@ -39,14 +39,31 @@ interface ProcStat {
   startTime: string;
 }
 
-async function procStat(pid: number): Promise<ProcStat | undefined> {
+/** Holds one /proc/<pid>/stat (a few hundred bytes: the command name is at most 16 of them). */
+const statBuffer = Buffer.alloc(4096);
+
+/**
+ * Read synchronously into one small buffer: procfs answers from memory at once, and this runs
+ * every second for every running container, where `readFile` (which allocates 64 KiB for a
+ * file whose size reads 0, as /proc's do, and a promise chain) kept the daemon's memory up.
+ */
+function procStat(pid: number): ProcStat | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  const raw = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  if (raw === undefined) return undefined;
+  let raw: string;
+  try {
+    const fd = openSync(`/proc/${pid}/stat`, 'r');
+    try {
+      raw = statBuffer.toString('latin1', 0, readSync(fd, statBuffer, 0, statBuffer.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined; // no such process (any other failure reads as gone, as before)
+  }
   const open = raw.indexOf('(');
   const close = raw.lastIndexOf(')');
   // Fields after the command: state is field 3, starttime field 22.
-  const rest = raw.slice(close + 2).split(' ');
+  const rest = raw.slice(close + 2).split(' ', 20);
   return { comm: raw.slice(open + 1, close), state: rest[0] ?? '', startTime: rest[19] ?? '' };
 }
 
@@ -66,11 +83,11 @@ async function readPid(file: string): Promise<number | undefined> {
 async function monitorWatch(bundle: string): Promise<(() => Promise<boolean>) | undefined> {
   const pid = await readPid(monitorPaths(bundle).conmonPidFile);
   if (pid === undefined) return undefined;
-  const first = await procStat(pid);
+  const first = procStat(pid);
   const startTime = first && first.comm === 'conmon' && !gone(first) ? first.startTime : undefined;
   return async () => {
     if (startTime === undefined) return false;
-    const now = await procStat(pid);
+    const now = procStat(pid);
     return !gone(now) && now?.startTime === startTime;
   };
 }
@@ -91,7 +108,7 @@ export async function recordMonitorDeath(deps: {
   // Already stopped (a pipe closed with conmon, say): the OCI runtime refuses, nothing to kill.
   await deps.killAll().catch(() => undefined);
   const deadline = Date.now() + REAP_TIMEOUT_MS;
-  while (init !== undefined && !gone(await procStat(init)) && Date.now() < deadline)
+  while (init !== undefined && !gone(procStat(init)) && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 20));
   const file = join(deps.exitDir, deps.id);
   const tmp = `${file}.${process.pid}.tmp`;
