@@ -30,6 +30,11 @@ export interface LayerLayout {
   entries: ArchiveSpan[];
   /** Whether those spans may be extracted apart: no global pax header, every parent a directory entry. */
   splittable: boolean;
+  /**
+   * Symlinks whose target is absolute or climbs (`..`): GNU tar makes each as a placeholder file
+   * first and replaces it at the end, three file system calls more than making the symlink.
+   */
+  delayedSymlinks: number;
 }
 
 /** Bytes `[start, end)` of a tarball holding one entry: a directory, a hard link, or anything else. */
@@ -64,6 +69,7 @@ export class LayerScanner {
   private simple = true;
   private xattrs = false;
   private splittable = true;
+  private delayedSymlinks = 0;
   private failure: Error | undefined;
   private first = true;
 
@@ -122,6 +128,7 @@ export class LayerScanner {
       xattrs: this.xattrs,
       entries: this.entries,
       splittable: this.splittable,
+      delayedSymlinks: this.delayedSymlinks,
     };
   }
 
@@ -161,12 +168,15 @@ export class LayerScanner {
         break;
       case 'symlink':
         this.symlinks.add(name);
+        if (header.linkname.charCodeAt(0) === SLASH || CLIMBS.test(header.linkname)) this.delayedSymlinks++;
         break;
       case 'link': {
         const target = canonical(header.linkname);
         if (target === '') throw new UnsafeTarEntryError(header.name, 'hard link with an empty target');
         if (target === undefined || throughSymlink(target, this.symlinks) || !this.seen.has(target))
           this.simple = false;
+        // A hard link to a symlink is that symlink under a second name: nothing may go through it.
+        else if (this.symlinks.has(target)) this.symlinks.add(name);
         break;
       }
       case 'character-device':
@@ -274,6 +284,8 @@ export function canonical(raw: string): string | undefined {
 
 const SLASH = 0x2f;
 const DOT = 0x2e;
+/** A `..` component, which GNU tar's `contains_dot_dot` looks for in a symlink's target. */
+const CLIMBS = /(^|\/)\.\.(\/|$)/;
 
 function canonicalSlow(raw: string): string | undefined {
   const stripped = raw.replace(/^(\.\/|\/)+/, '').replace(/\/+$/, '');

@@ -120,6 +120,33 @@ describe.skipIf(skip !== undefined)('the fast path (pre-scan + GNU tar) against 
     expect(opaque.stdout).toBe('y');
   });
 
+  it('writes a layer mostly of absolute symlinks (busybox) as `tar -x` does', async () => {
+    const t = (s: number) => new Date(s * 1000);
+    const entries: TestTarEntry[] = [
+      { name: './', type: 'directory', mode: 0o755, mtime: t(5e8) },
+      { name: './bin/', type: 'directory', mode: 0o755, mtime: t(6e8) },
+      { name: './bin/busybox', body: 'b'.repeat(200_000), mode: 0o755, mtime: t(7e8) },
+    ];
+    for (let i = 0; i < 120; i++)
+      entries.push({
+        name: `./bin/t${i}`,
+        type: 'symlink',
+        linkname: '/bin/busybox',
+        uid: i % 3,
+        mtime: t(8e8),
+      });
+    const file = join(root, 'links.tar');
+    await writeFile(file, await makeTar(entries));
+    const ours = join(root, 'links-ours');
+    const gnu = join(root, 'links-gnu');
+    await Promise.all([mkdir(ours), mkdir(gnu)]);
+    await applyLayer(createReadStream(file), ours, { whiteouts: 'overlay' });
+    await execa('tar', ['-x', '--numeric-owner', '-f', file, '-C', gnu]);
+    // The careful extractor leaves the root directory's attributes to its caller.
+    const rootLine = (l: string) => l.startsWith('. ');
+    expect(await listing(ours, rootLine)).toBe(await listing(gnu, rootLine));
+  });
+
   it('falls back to the careful extractor, which refuses a hard link to a directory', async () => {
     const entries = layerEntries();
     entries.push({ name: 'd3/link-to-dir', type: 'link', linkname: 'd4' });

@@ -7,7 +7,7 @@ import { createGzip } from 'node:zlib';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Digest } from './digest.js';
-import { LayerScanner, openScannedLayer, scanLayer } from './fast-extract.js';
+import { type LayerScan, LayerScanner, openScannedLayer, scanLayer } from './fast-extract.js';
 import { applyLayer } from './layer-tar.js';
 import { type TestTarEntry as Entry, makeTar } from './test-tar.js';
 
@@ -246,6 +246,50 @@ describe('applyLayer fast path (pre-scan + GNU tar) for overlay layers read from
       ).rejects.toThrow(/escapes the root/);
     },
   );
+
+  it('counts the symlinks GNU tar would make twice, and sends a layer mostly of them the careful way', async () => {
+    const scan = (entries: Entry[]) => {
+      const scanner = new LayerScanner({ hash: true });
+      return makeTar(entries).then((data) => {
+        scanner.push(data);
+        return scanner.finish();
+      });
+    };
+    const links: Entry[] = [
+      { name: 'abs', type: 'symlink', linkname: '/bin/busybox' },
+      { name: 'up', type: 'symlink', linkname: '../lib/x' },
+      { name: 'mid', type: 'symlink', linkname: 'a/../b' },
+      { name: 'rel', type: 'symlink', linkname: 'busybox' },
+      { name: 'dots', type: 'symlink', linkname: '..x/y..' },
+    ];
+    const outcome = await scan(links);
+    expect(outcome).toBeDefined();
+    expect((outcome as LayerScan).delayedSymlinks).toBe(3);
+
+    // Busybox's shape: one binary, hundreds of links to it by absolute name.
+    const entries: Entry[] = [{ name: 'bin/', type: 'directory', mode: 0o755, mtime: new Date(1e12) }];
+    entries.push({ name: 'bin/busybox', body: 'b'.repeat(300_000), mode: 0o755 });
+    for (let i = 0; i < 150; i++)
+      entries.push({ name: `bin/tool${i}`, type: 'symlink', linkname: '/bin/busybox' });
+    const { fast, js } = await applyBoth(await makeTar(entries));
+    expect(await tree(fast)).toEqual(await tree(js));
+    expect(await readlink(join(fast, 'bin/tool7'))).toBe('/bin/busybox');
+  });
+
+  it('treats a hard link to a symlink as that symlink: nothing goes through it', async () => {
+    const data = await makeTar([
+      { name: 's', type: 'symlink', linkname: root },
+      { name: 'h', type: 'link', linkname: 's' },
+      { name: 'h/pwned', body: 'x' },
+    ]);
+    const scanner = new LayerScanner({ hash: true });
+    scanner.push(data);
+    // Not for GNU tar: the careful extractor resolves `h` inside the root.
+    expect(scanner.finish()).toBeUndefined();
+    const { fast } = await applyBoth(data);
+    await expect(lstat(join(root, 'pwned'))).rejects.toThrow();
+    expect(await readFile(join(fast, root, 'pwned'), 'utf8')).toBe('x');
+  });
 
   it('keeps hostile archives inside the root (falling back to the careful extractor)', async () => {
     const traversal = join(root, 't.tar');
