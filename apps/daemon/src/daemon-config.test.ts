@@ -1,7 +1,7 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseDaemonArgs, parseListenHost } from './daemon-config.js';
 
 describe('tsctrd listeners', () => {
@@ -16,6 +16,7 @@ describe('tsctrd listeners', () => {
 
   it('takes several -H with --tlsverify and its files', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'daemon-config-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'daemon.json'), '{}');
     const opts = await parseDaemonArgs([
       '--config-file',
@@ -40,6 +41,7 @@ describe('tsctrd listeners', () => {
 
   it('refuses plain TCP off loopback, and -H together with hosts in daemon.json', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'daemon-config-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'empty.json'), '{}');
     await expect(
       parseDaemonArgs(['--config-file', join(dir, 'empty.json'), '-H', 'tcp://0.0.0.0:2375', '--tls']),

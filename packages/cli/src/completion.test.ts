@@ -1,8 +1,8 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineClient } from '@ts-container/api';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { GROUPS, findCommand, loadCommands } from './cli.js';
 import { completeWords } from './commands/completion.js';
 
@@ -32,6 +32,7 @@ const options = {
   groups: GROUPS,
   findCommand: (words: string[]) => findCommand(words, commands),
 };
+afterAll(() => rmSync(options.configDir, { recursive: true, force: true }));
 
 describe('completion candidates', () => {
   it('completes commands, groups and subcommands', async () => {

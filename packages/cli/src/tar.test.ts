@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { readTar, writeTar } from './tar.js';
 
 describe('the context archive tar', () => {
@@ -14,6 +14,7 @@ describe('the context archive tar', () => {
       { name: 'tls/docker/ca.pem', data: Buffer.alloc(700, 65), mode: 0o600 },
     ]);
     const dir = mkdtempSync(join(tmpdir(), 'tar-test-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'a.tar'), tar);
     expect(
       execFileSync('tar', ['-tf', join(dir, 'a.tar')], { encoding: 'utf8' })

@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, openSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,12 +33,29 @@ export function e2eSkipReason(): string | undefined {
 
 let busyboxTar: Promise<string> | undefined;
 
-/** A busybox rootfs tarball made once per test process. */
+/**
+ * A busybox rootfs tarball, made once per machine for its script and busybox binary and shared
+ * by every test process (one per process was never removed: thousands of them piled up in /tmp).
+ */
 export function busyboxRootfsTar(): Promise<string> {
   busyboxTar ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'tsctr-busybox-'));
-    const out = join(dir, 'busybox.tar');
-    await execa(join(REPO_ROOT, 'tools/images/make-busybox-rootfs'), [out]);
+    const script = join(REPO_ROOT, 'tools/images/make-busybox-rootfs');
+    const binary = await stat(process.env.BUSYBOX ?? '/bin/busybox');
+    const key = createHash('sha256')
+      .update(await readFile(script))
+      .update(`${binary.size}:${binary.mtimeMs}:${binary.ino}`)
+      .digest('hex')
+      .slice(0, 16);
+    const out = join(tmpdir(), `tsctr-busybox-${key}.tar`);
+    if (existsSync(out)) return out;
+    // Made under a name of its own and renamed into place: processes racing each make one.
+    const partial = `${out}.${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await execa(script, [partial]);
+      await rename(partial, out);
+    } finally {
+      await rm(partial, { force: true });
+    }
     return out;
   })();
   return busyboxTar;
