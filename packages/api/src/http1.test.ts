@@ -80,6 +80,23 @@ describe('EngineClient over its own HTTP/1.1', () => {
     expect(streamed).toMatchObject({ length: 100_000, chunked: true });
   });
 
+  it('sends a stream of known length unframed, and refuses one that is not that long', async () => {
+    const pieces = () => [Buffer.alloc(70_000, 1), Buffer.alloc(30_000, 2)];
+    const sized = await client.request<{ length: number; chunked: boolean }>('PUT', '/echo', {
+      body: Readable.from(pieces()),
+      headers: { 'Content-Length': '100000' },
+    });
+    expect(sized).toMatchObject({ length: 100_000, chunked: false });
+    await expect(
+      client.request('PUT', '/echo', { body: Readable.from(pieces()), headers: { 'Content-Length': '100001' } }),
+    ).rejects.toThrow('request body ended after 100000 of 100001 bytes');
+    await expect(
+      client.request('PUT', '/echo', { body: Readable.from(pieces()), headers: { 'Content-Length': '99999' } }),
+    ).rejects.toThrow('request body longer than its Content-Length (99999)');
+    // The server is still answering.
+    expect(await client.request('POST', '/echo', { body: { a: 1 } })).toMatchObject({ length: 7 });
+  });
+
   it('streams a chunked response to its end, and an empty one', async () => {
     const res = await client.stream('GET', '/chunked');
     expect(res.statusCode).toBe(200);

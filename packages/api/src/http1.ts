@@ -23,7 +23,7 @@ export interface HttpRequest {
   path: string;
   host: string;
   headers: Record<string, string>;
-  /** Sent with a Content-Length, or (a stream) chunked. */
+  /** Sent with a Content-Length, or (a stream) chunked unless `headers` give its Content-Length. */
   body?: Buffer | Readable;
   signal?: AbortSignal;
 }
@@ -90,6 +90,20 @@ async function send(conn: Duplex, req: HttpRequest): Promise<void> {
     conn.write(Buffer.concat([requestHead(req, { 'Content-Length': String(body.length) }), body]));
     return;
   }
+  const declared = declaredLength(req.headers);
+  if (declared !== undefined) {
+    // A stream of known length (a file) goes as it is: no framing, no copy of each piece.
+    conn.write(requestHead(req, {}));
+    let sent = 0;
+    for await (const chunk of body) {
+      const data = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+      sent += data.length;
+      if (sent > declared) throw new Error(`request body longer than its Content-Length (${declared})`);
+      await writeAll(conn, data);
+    }
+    if (sent !== declared) throw new Error(`request body ended after ${sent} of ${declared} bytes`);
+    return;
+  }
   conn.write(requestHead(req, { 'Transfer-Encoding': 'chunked' }));
   for await (const chunk of body) {
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
@@ -97,6 +111,17 @@ async function send(conn: Duplex, req: HttpRequest): Promise<void> {
     await writeAll(conn, Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, CRLF]));
   }
   conn.write('0\r\n\r\n');
+}
+
+/** The Content-Length a caller gave for a streamed body, if any. */
+function declaredLength(headers: Record<string, string>): number | undefined {
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() !== 'content-length') continue;
+    const length = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(length)) throw new Error(`invalid Content-Length ${value}`);
+    return length;
+  }
+  return undefined;
 }
 
 /**

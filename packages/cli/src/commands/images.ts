@@ -1,9 +1,9 @@
-import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ApiError, type ImageSummaryResponse } from '@ts-container/api';
 import { parseReference } from '@ts-container/image';
 import { type Command, CommandError, write } from '../context.js';
 import { formatList, humanSize, timeAgo } from '../format.js';
+import { type UploadFile, openUploadFile } from '../upload-file.js';
 import { inspectEach } from './containers.js';
 
 /**
@@ -186,25 +186,12 @@ export const importCommand: Command = {
         tag = reference.slice(colon + 1);
       } else repo = reference;
     }
-    let body: Readable;
+    let upload: UploadFile = { body: ctx.io.stdin, headers: {} };
     let fromSrc = '-';
-    if (source === '-') body = ctx.io.stdin;
-    else if (/^https?:\/\//.test(source!)) {
+    if (/^https?:\/\//.test(source!)) {
       fromSrc = source!;
-      body = Readable.from([]);
-    } else {
-      body = createReadStream(source!, { highWaterMark: 1 << 20 }); // as `load -i` does
-      await new Promise<void>((resolve, reject) => {
-        body.once('open', () => resolve());
-        body.once('error', (err: NodeJS.ErrnoException) =>
-          reject(
-            new CommandError(
-              `open ${source}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`,
-            ),
-          ),
-        );
-      });
-    }
+      upload = { body: Readable.from([]), headers: {} };
+    } else if (source !== '-') upload = await openUploadFile(source!);
     const res = await ctx.client.request<string | { status: string }>('POST', '/images/create', {
       query: {
         fromSrc,
@@ -213,7 +200,8 @@ export const importCommand: Command = {
         message: flags.message as string | undefined,
         changes: flags.change as string[],
       },
-      body,
+      body: upload.body,
+      headers: upload.headers,
     });
     const text = typeof res === 'string' ? res : JSON.stringify(res);
     for (const line of text.split('\n')) {
