@@ -6,9 +6,9 @@ import { BridgeNetworking, Engine, resolveUsernsRemap } from '@ts-container/engi
 import { type DefaultBridgeConfig, NetworkManager } from '@ts-container/network';
 import { type DaemonOptions, UsageError, parseDaemonArgs } from './daemon-config.js';
 import { releaseMemoryWhenIdle } from './idle-memory.js';
-import { optimiseHotPathsSooner } from './jit-tiering.js';
 import { openListeners, socketAlive } from './listeners.js';
 import { createApiServer } from './server.js';
+import { tuneV8ForDaemon } from './v8-tuning.js';
 
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
 
@@ -47,7 +47,7 @@ function createNetworkManager(options: DaemonOptions, logger: Logger): NetworkMa
 }
 
 async function main(): Promise<void> {
-  optimiseHotPathsSooner();
+  tuneV8ForDaemon();
   const options = await parseDaemonArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new UsageError('tsctrd needs to be started as root');
   const logger = makeLogger(options.logLevel);

@@ -1,6 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { DAEMON_INTERRUPT_BUDGET, optimiseHotPathsSooner } from './jit-tiering.js';
+import {
+  DAEMON_INTERRUPT_BUDGET,
+  DAEMON_MARKING_SOFT_TRIGGER_PERCENT,
+  tuneV8ForDaemon,
+} from './v8-tuning.js';
 
 /** What a fresh Node prints on stderr when handed `flag` through `v8.setFlagsFromString`. */
 const stderrOf = (flag: string) =>
@@ -14,13 +18,14 @@ const stderrOf = (flag: string) =>
     { encoding: 'utf8' },
   ).stderr;
 
-describe('optimiseHotPathsSooner', () => {
-  it('names a flag this Node knows (V8 reports an unknown one on stderr)', () => {
+describe('tuneV8ForDaemon', () => {
+  it('names flags this Node knows (V8 reports an unknown one on stderr)', () => {
     expect(stderrOf('--no-such-flag-here')).toContain('unrecognized flag');
     expect(stderrOf(`--interrupt-budget=${DAEMON_INTERRUPT_BUDGET}`)).toBe('');
+    expect(stderrOf(`--incremental-marking-soft-trigger=${DAEMON_MARKING_SOFT_TRIGGER_PERCENT}`)).toBe('');
   });
 
   it('can be called in a running process', () => {
-    expect(() => optimiseHotPathsSooner()).not.toThrow();
+    expect(() => tuneV8ForDaemon()).not.toThrow();
   });
 });
