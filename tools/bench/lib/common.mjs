@@ -5,7 +5,7 @@
 // feature (its CLI's own error message).
 import { rssMiB } from './engines.mjs';
 import { bigImageArchive, busyboxRootfs } from './fixtures.mjs';
-import { pool, unixRequest } from './proc.mjs';
+import { pool, run, unixRequest } from './proc.mjs';
 import { rotation, round, summarize } from './stats.mjs';
 
 /** How long a daemon is left alone before its memory is read: longer than tsctrd's 10 s quiet period plus its 2.5 s check interval. */
@@ -29,6 +29,7 @@ export async function coldAndCachedRounds(ctx, engines, build) {
     engines,
     reps: ctx.heavyReps,
     warmup: 0,
+    flush: true,
     op: async (e) => (await build(e, ['--no-cache'])).ms,
   });
   const cached = await rounds(ctx, {
@@ -37,6 +38,7 @@ export async function coldAndCachedRounds(ctx, engines, build) {
     // A cached build takes tenths of a second: more runs while they stay cheap (see run.mjs).
     extra: ctx.cheapExtra,
     warmup: 0,
+    flush: true,
     op: async (e) => {
       if (cold[e.id]?.skipped) throw new Error(`cold build failed: ${cold[e.id].skipped}`);
       return (await build(e, [])).ms;
@@ -56,8 +58,12 @@ export function reasonOf(err) {
 /**
  * Runs `op(engine, rep)` (returning one sample) `reps` times per engine after `warmup` unrecorded
  * runs, engines interleaved. The first failure of an engine skips it with the failure as reason.
+ * `flush`: each run starts after a `sync` (for workloads that write tens of MB).
  */
-export async function rounds(ctx, { engines = ENGINES, reps = ctx.reps, warmup = 1, op, after, extra }) {
+export async function rounds(
+  ctx,
+  { engines = ENGINES, reps = ctx.reps, warmup = 1, op, after, extra, flush = false },
+) {
   const results = {};
   const active = [];
   for (const id of engines) {
@@ -88,6 +94,9 @@ export async function rounds(ctx, { engines = ENGINES, reps = ctx.reps, warmup =
   for (let rep = -warmup; another(rep); rep++) {
     for (const e of rotation(active, rep + warmup)) {
       if (results[e.id].skipped) continue;
+      // What the runs before wrote (any engine's) reaches the disk first, untimed: else the
+      // kernel's writeback of one engine's tens of MB lands in the next one's time.
+      if (flush) await run('sync', []);
       try {
         const v = await op(e, rep);
         if (rep >= 0) results[e.id].samples.push(v);

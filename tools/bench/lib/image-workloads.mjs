@@ -36,6 +36,7 @@ export const WORKLOADS = [
       const results = await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.heavyReps,
+        flush: true,
         warmup: 0,
         op: async (e, rep) => {
           await e.cli([
@@ -74,6 +75,7 @@ export const WORKLOADS = [
       const time = await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.heavyReps,
+        flush: true,
         warmup: 0,
         op: async (e, rep) => {
           const build = () =>
@@ -206,6 +208,7 @@ export const WORKLOADS = [
       const load = await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.heavyReps,
+        flush: true,
         warmup: 0,
         op: async (e) => (await e.cli(['load', '-i', img.path], { timeoutMs: 300_000 })).ms,
         after: async (e) => rmi(e, [img.reference]),
@@ -213,6 +216,7 @@ export const WORKLOADS = [
       const save = await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.heavyReps,
+        flush: true,
         warmup: 0,
         op: async (e, rep) => {
           if (load[e.id]?.skipped) throw new Error(`load failed: ${load[e.id].skipped}`);
@@ -256,6 +260,7 @@ export const WORKLOADS = [
           // The docker CLI against tsctrd too: the daemons compared without Node's start-up.
           engines: ENGINE_IDS,
           reps: ctx.heavyReps,
+          flush: true,
           warmup: 0,
           op: async (e) => (await e.cli(['pull', ...e.registryFlags, ref], { timeoutMs: 300_000 })).ms,
           after: async (e) => rmi(e, [ref]),
@@ -264,6 +269,7 @@ export const WORKLOADS = [
         const push = await rounds(ctx, {
           engines: ENGINE_IDS,
           reps: ctx.heavyReps,
+          flush: true,
           warmup: 0,
           op: async (e, rep) => {
             if (pull[e.id]?.skipped) throw new Error(`needs pull: ${pull[e.id].skipped}`);
@@ -304,6 +310,7 @@ export const WORKLOADS = [
       const time = await rounds(ctx, {
         engines: ENGINE_IDS,
         reps: ctx.heavyReps,
+        flush: true,
         warmup: 0,
         op: async (e) =>
           (

@@ -166,7 +166,7 @@ export function markdown(report) {
   lines.push(...summaryMarkdown(rows));
   lines.push('## All workloads', '');
   lines.push(
-    'Each cell: median (min–max) over n runs per engine (after one unrecorded warm-up run for the quick workloads), engines alternated run by run in a rotating order, reversed every other run (no engine always follows the same one). ' +
+    'Each cell: median (min–max) over n runs per engine (after one unrecorded warm-up run for the quick workloads), engines alternated run by run in a rotating order, reversed every other run (no engine always follows the same one); each run of a workload that writes tens of MB (builds, commit, save, load, pull, push) starts after a `sync`, untimed. ' +
       '"docker CLI → tsctrd" is the same docker CLI (Go) talking to our daemon, running the same commands as the Docker column (for builds the same classic builder; in the BuildKit rows both columns of ours go through the classic /build API): the gap between it and `tsctr` is our CLI. ' +
       '"best of ours" names the better of those two columns (lower median; higher for ops/s and MB/s), and the two ratios use it: ' +
       'ratio = best of ours ÷ theirs on medians: above 1 we are slower or bigger (for ops/s and MB/s: below 1 we do less), below 1 we are faster or smaller.',
