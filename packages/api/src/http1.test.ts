@@ -88,10 +88,16 @@ describe('EngineClient over its own HTTP/1.1', () => {
     });
     expect(sized).toMatchObject({ length: 100_000, chunked: false });
     await expect(
-      client.request('PUT', '/echo', { body: Readable.from(pieces()), headers: { 'Content-Length': '100001' } }),
+      client.request('PUT', '/echo', {
+        body: Readable.from(pieces()),
+        headers: { 'Content-Length': '100001' },
+      }),
     ).rejects.toThrow('request body ended after 100000 of 100001 bytes');
     await expect(
-      client.request('PUT', '/echo', { body: Readable.from(pieces()), headers: { 'Content-Length': '99999' } }),
+      client.request('PUT', '/echo', {
+        body: Readable.from(pieces()),
+        headers: { 'Content-Length': '99999' },
+      }),
     ).rejects.toThrow('request body longer than its Content-Length (99999)');
     // The server is still answering.
     expect(await client.request('POST', '/echo', { body: { a: 1 } })).toMatchObject({ length: 7 });

@@ -118,7 +118,8 @@ function declaredLength(headers: Record<string, string>): number | undefined {
   for (const [name, value] of Object.entries(headers)) {
     if (name.toLowerCase() !== 'content-length') continue;
     const length = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(length)) throw new Error(`invalid Content-Length ${value}`);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(length))
+      throw new Error(`invalid Content-Length ${value}`);
     return length;
   }
   return undefined;
