@@ -250,4 +250,28 @@ describe.skipIf(skip !== undefined)('POST /build conformance', () => {
       body: expect.stringContaining('Unsupported isolation: \\"hyperv\\"'),
     });
   });
+
+  it('refuses a malformed x-tsctr-sentsources, and stays up', async () => {
+    for (const bad of ['{', '"a.txt"', '[1]', '[""]', JSON.stringify(Array(1001).fill('a'))]) {
+      const messages = await build(
+        { Dockerfile: 'FROM busybox\n' },
+        `x-tsctr-sentsources=${encodeURIComponent(bad)}`,
+      ).catch((e: unknown) => e);
+      // A 400 before any message: the body is the error object, not a message stream.
+      expect(JSON.stringify(messages)).toContain('invalid x-tsctr-sentsources value');
+    }
+    const ok = await build({ Dockerfile: 'FROM busybox\n' }, 'q=1');
+    expect(ok.at(-1)?.stream).toMatch(/^sha256:[a-f0-9]{64}\n$/);
+  });
+
+  it('fails a partial context that lacks a source it reads, with the message tsctr retries on', async () => {
+    // What tsctr does for a base image's ONBUILD COPY: it could not know that file was needed.
+    const base = await build({ Dockerfile: 'FROM busybox\nONBUILD COPY b.txt /b\n' }, 'q=1');
+    const baseId = base.at(-1)!.stream!.trim();
+    const messages = await build(
+      { Dockerfile: `FROM ${baseId}\nCOPY a.txt /a\n`, 'a.txt': 'A', 'b.txt': 'B' },
+      `x-tsctr-sentsources=${encodeURIComponent('["a.txt"]')}`,
+    );
+    expect(messages.at(-1)?.error).toBe('the build reads a file the client did not send: b.txt');
+  });
 });

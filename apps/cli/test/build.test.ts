@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { CLI_RUNTIMES, e2eSkip, useDaemon, useTempDir } from '@ts-container/test-harness';
@@ -292,6 +292,68 @@ CMD ["/app/app.bin"]
     } finally {
       if (previous === undefined) Reflect.deleteProperty(process.env, 'DOCKER_BUILDKIT');
       else process.env.DOCKER_BUILDKIT = previous;
+    }
+  });
+
+  it('sends only the files the Dockerfile reads, and the whole context when the build reads more', async (t) => {
+    // A file no one can read (a write-only sysfs attribute, bound over a context file): a
+    // client that sends the whole context fails on it, as the docker CLI and tar do.
+    const attribute = '/sys/bus/pci/rescan';
+    if (!(await stat(attribute).catch(() => undefined))) {
+      console.log(`skipped: ${attribute} is missing, and the test needs an unreadable file`);
+      t.skip();
+      return;
+    }
+    const dir = join(work, 'partial');
+    await file(join(dir, 'a.txt'), 'A\n');
+    await file(join(dir, 'src/sub/f'), 'F\n');
+    await file(join(dir, 'src/debug.log'), 'ignored\n');
+    await file(join(dir, '.dockerignore'), '**/*.log\n');
+    await file(join(dir, 'unreadable'), '');
+    await file(
+      join(dir, 'Dockerfile'),
+      'FROM busybox\nCOPY a.txt /\nCOPY src/ /src/\nCMD ["find", "/a.txt", "/src"]\n',
+    );
+    await execa('mount', ['--bind', attribute, join(dir, 'unreadable')]);
+    try {
+      const partial = await daemon.tsctr(['build', '-q', '--no-cache', dir]);
+      expect(partial.stderr).toBe('');
+      expect(partial.exitCode).toBe(0);
+      expect((await daemon.tsctr(['run', '--rm', partial.stdout])).stdout).toBe(
+        '/a.txt\n/src\n/src/sub\n/src/sub/f',
+      );
+
+      // COPY . needs every file: the whole context is sent, and the unreadable one fails it.
+      await file(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY . /ctx/\n');
+      const all = await daemon.tsctr(['build', '-q', dir]);
+      expect(all.exitCode).toBe(1);
+      expect(all.stderr).toContain('error creating build context');
+      expect(all.stderr).toContain('unreadable');
+      await execa('umount', [join(dir, 'unreadable')]);
+
+      // The same layers as a build of the whole context (an ONBUILD makes tsctr send it whole).
+      await file(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY a.txt /\nCOPY src/ /src/\nONBUILD RUN true\n');
+      const reference = await daemon.tsctr(['build', '-q', '--no-cache', dir]);
+      expect(reference.exitCode).toBe(0);
+      const layers = async (id: string) =>
+        (await daemon.tsctr(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', id])).stdout;
+      expect(await layers(partial.stdout)).toBe(await layers(reference.stdout));
+
+      // A base image's ONBUILD COPY reads a file the Dockerfile does not name: the daemon says
+      // so, and tsctr sends the whole context.
+      await file(join(dir, 'b.txt'), 'B\n');
+      await file(join(dir, 'Dockerfile'), 'FROM busybox\nONBUILD COPY b.txt /b\n');
+      const base = await daemon.tsctr(['build', '-q', '-t', `${tag}-onbuild`, dir]);
+      expect(base.exitCode).toBe(0);
+      await file(join(dir, 'Dockerfile'), `FROM ${tag}-onbuild\nCOPY a.txt /a\nCMD ["cat", "/a", "/b"]\n`);
+      const child = await daemon.tsctr(['build', '-q', dir]);
+      expect(child.exitCode).toBe(0);
+      expect(child.stderr).toBe(
+        'The build reads files the Dockerfile does not name: sending the whole context.',
+      );
+      expect((await daemon.tsctr(['run', '--rm', child.stdout])).stdout).toBe('A\nB');
+    } finally {
+      await execa('umount', [join(dir, 'unreadable')]).catch(() => undefined);
     }
   });
 });

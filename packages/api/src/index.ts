@@ -22,6 +22,8 @@ export {
   AuthConfigSchema,
   BuildArgsSchema,
   BuildCacheFromSchema,
+  BUILD_SENT_SOURCES_PARAM,
+  BuildSentSourcesSchema,
   BuildLabelsSchema,
   BuildUlimitsSchema,
   type ExecCreateRequest,

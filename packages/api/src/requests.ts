@@ -98,3 +98,10 @@ export const BuildUlimitsSchema = z.array(
   z.object({ Name: z.string(), Soft: z.number().int(), Hard: z.number().int() }),
 );
 export const BuildCacheFromSchema = z.array(z.string());
+/**
+ * `POST /build` query, ours (tsctr sends it; Docker has no such parameter): the context holds
+ * only the files these COPY/ADD sources read. See {@link BUILD_SENT_SOURCES_PARAM}.
+ */
+export const BuildSentSourcesSchema = z.array(z.string().min(1).max(4096)).max(1000);
+/** The query parameter that carries {@link BuildSentSourcesSchema}. */
+export const BUILD_SENT_SOURCES_PARAM = 'x-tsctr-sentsources';

@@ -7,7 +7,7 @@ import { extractArchive, resolveInRoot } from '@ts-container/image';
 import { diskHeader, indexedDigest, sha256, sumLine } from './context-checksum.js';
 import { type ContextIndex, type IndexedEntry, digestEntry, spoolTar } from './context-index.js';
 import { PatternMatcher, parseDockerignore } from './dockerignore.js';
-import { BuildContextError } from './errors.js';
+import { BuildContextError, PartialContextError } from './errors.js';
 
 /**
  * The build context: the directory (or tar stream) `docker build` sends, with .dockerignore
@@ -39,10 +39,16 @@ export interface ContextSpool {
   entry(path: string): IndexedEntry | undefined;
 }
 
-const GLOB_CHARS = /[*?[\\]/;
+/** Characters that make a COPY/ADD source a pattern (Go's filepath.Match syntax). */
+export const GLOB_CHARS = /[*?[\\]/;
 
 /** Go's filepath.Match over `/`-separated paths: `*` and `?` stay within one segment. */
 export function matchPath(pattern: string, path: string): boolean {
+  return pathMatcher(pattern)(path);
+}
+
+/** {@link matchPath} compiled once, for testing many paths against one pattern. */
+export function pathMatcher(pattern: string): (path: string) => boolean {
   let re = '^';
   const chars = Array.from(pattern);
   for (let i = 0; i < chars.length; i++) {
@@ -52,14 +58,15 @@ export function matchPath(pattern: string, path: string): boolean {
     else if (ch === '\\') re += (chars[++i] ?? '\\').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
     else if (ch === '[') {
       const end = chars.indexOf(']', i + 2);
-      if (end < 0) return false;
+      if (end < 0) return () => false;
       let body = chars.slice(i + 1, end).join('');
       if (body.startsWith('^')) body = `^${body.slice(1)}`;
       re += `[${body}]`;
       i = end;
     } else re += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   }
-  return new RegExp(`${re}$`, 'u').test(path);
+  const compiled = new RegExp(`${re}$`, 'u');
+  return (path) => compiled.test(path);
 }
 
 export interface BuildContextOptions {
@@ -67,10 +74,18 @@ export interface BuildContextOptions {
   dockerfile?: string;
   /** Where a tar context is unpacked (default: the OS temporary directory). */
   tempDir?: string;
+  /**
+   * Set when the client sent only the files these COPY/ADD sources read (see
+   * context-subset.ts): any other source, or one reached through a symlink, fails with
+   * {@link PartialContextError}, and the client sends the whole context.
+   */
+  sentSources?: readonly string[];
 }
 
 export class BuildContext {
   private readonly matcher: PatternMatcher;
+  /** The sources a partial context was sent for (cleaned); undefined for a whole context. */
+  private sentSources: ReadonlySet<string> | undefined;
   /** Unpacks a spooled tar context into {@link root}; undefined once done (or for a directory). */
   private unpack: (() => Promise<void>) | undefined;
   private unpacking: Promise<void> | undefined;
@@ -149,13 +164,17 @@ export class BuildContext {
     try {
       const index = await spoolTar(Buffer.isBuffer(tar) ? [tar] : tar, spool, (name) => wanted.has(name));
       written = index.written;
+      let context: BuildContext;
       if (!index.exact) {
         await unpack();
-        return new BuildContext(dir, await readIgnore(dir), dockerfile, cleanup);
+        context = new BuildContext(dir, await readIgnore(dir), dockerfile, cleanup);
+      } else {
+        const ignore = index.captured.get('.dockerignore');
+        const patterns = ignore === undefined ? [] : parseDockerignore(ignore.toString('utf8'));
+        context = new BuildContext(dir, patterns, dockerfile, cleanup, index, unpack, spool, written);
       }
-      const ignore = index.captured.get('.dockerignore');
-      const patterns = ignore === undefined ? [] : parseDockerignore(ignore.toString('utf8'));
-      return new BuildContext(dir, patterns, dockerfile, cleanup, index, unpack, spool, written);
+      if (options.sentSources) context.sentSources = new Set(options.sentSources.map(cleanSource));
+      return context;
     } catch (e) {
       await written?.catch(() => undefined);
       await cleanup();
@@ -216,13 +235,21 @@ export class BuildContext {
           `${instruction} failed: forbidden path outside the build context: ${src} ()`,
         );
       }
+      if (this.sentSources && !this.sentSources.has(clean)) throw new PartialContextError(src);
       if (GLOB_CHARS.test(clean)) {
         all ??= await this.walk('.');
-        const hits = all.filter((p) => matchPath(clean, p));
+        const match = pathMatcher(clean);
+        const hits = all.filter(match);
         for (const p of hits) out.push(await this.entry(p));
         continue;
       }
-      const entry = clean === '.' ? await this.entry('.') : await this.entry(clean).catch(() => undefined);
+      const entry =
+        clean === '.'
+          ? await this.entry('.')
+          : await this.entry(clean).catch((e: unknown) => {
+              if (e instanceof PartialContextError) throw e;
+              return undefined;
+            });
       if (!entry || this.isExcluded(clean)) {
         throw new BuildContextError(
           `${instruction} failed: file not found in build context or excluded by .dockerignore: stat ${clean}: file does not exist`,
@@ -246,12 +273,24 @@ export class BuildContext {
       // disk (inside the context) once the context is unpacked.
       if (!this.throughSymlink(path))
         throw new BuildContextError(`stat ${path}: file does not exist`, 'not-found');
+      // The symlink's target may be a file the client did not send.
+      if (this.sentSources) throw new PartialContextError(path);
       await this.materialize();
-    }
+    } else if (this.sentSources) await this.refuseSymlinksAbove(path);
     const absolute = path === '.' ? this.root : await resolveInRoot(this.root, path, false);
     const st = await lstat(absolute);
     const type = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'directory' : 'file';
     return { path, absolute, type };
+  }
+
+  /** In a partial context on disk: a path below a symlink may lead to a file that was not sent. */
+  private async refuseSymlinksAbove(path: string): Promise<void> {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const st = await lstat(join(this.root, ...parts.slice(0, i))).catch(() => undefined);
+      if (st === undefined) return;
+      if (st.isSymbolicLink()) throw new PartialContextError(path);
+    }
   }
 
   /** Whether a path that is not an index entry leads through a symlink of the context. */
@@ -268,18 +307,21 @@ export class BuildContext {
   /**
    * Every non-excluded context-relative path under `dir`, sorted, directories included; `absDir`
    * is where `dir` is on disk when it was reached through a symlink (resolved inside the context).
+   * `enter` prunes: a directory it refuses is listed but not entered.
    */
-  async walk(dir: string, absDir?: string): Promise<string[]> {
+  async walk(dir: string, absDir?: string, enter?: (path: string) => boolean): Promise<string[]> {
     const out: string[] = [];
     const index = this.index;
+    // An excluded directory is still entered when a `!` pattern could re-include something in it.
+    const entered = (path: string, excluded: boolean) =>
+      (!excluded || this.matcher.hasExclusions) && (enter === undefined || enter(path));
     if (index?.entries.get(dir)?.type === 'directory') {
       const visitIndexed = (rel: string) => {
         for (const name of index.entries.get(rel)?.children ?? []) {
           const child = rel === '.' ? name : `${rel}/${name}`;
           const excluded = this.isExcluded(child);
           if (!excluded) out.push(child);
-          if (index.entries.get(child)?.type === 'directory' && (!excluded || this.matcher.hasExclusions))
-            visitIndexed(child);
+          if (index.entries.get(child)?.type === 'directory' && entered(child, excluded)) visitIndexed(child);
         }
       };
       visitIndexed(dir);
@@ -288,14 +330,14 @@ export class BuildContext {
     const base = absDir ?? (dir === '.' ? this.root : join(this.root, dir));
     const visit = async (rel: string) => {
       const abs = rel === dir ? base : join(base, rel.slice(dir === '.' ? 0 : dir.length + 1));
-      const names = (await readdir(abs)).sort();
-      for (const name of names) {
-        const child = rel === '.' ? name : `${rel}/${name}`;
+      // The entries' types come with the names (no lstat each); a symlink is not followed.
+      const entries = await readdir(abs, { withFileTypes: true });
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const entry of entries) {
+        const child = rel === '.' ? entry.name : `${rel}/${entry.name}`;
         const excluded = this.isExcluded(child);
-        const st = await lstat(join(abs, name));
         if (!excluded) out.push(child);
-        // An excluded directory is still entered when a `!` pattern could re-include something in it.
-        if (st.isDirectory() && (!excluded || this.matcher.hasExclusions)) await visit(child);
+        if (entry.isDirectory() && entered(child, excluded)) await visit(child);
       }
     };
     await visit(dir);

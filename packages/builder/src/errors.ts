@@ -49,6 +49,21 @@ export class BuildContextError extends BuilderError {
   }
 }
 
+/**
+ * A build of a partial context (the client sent only the files the Dockerfile names) read a
+ * source the client did not send: an ONBUILD trigger's, or one behind a symlink. The client
+ * sends the whole context again; the message starts with {@link PARTIAL_CONTEXT_MESSAGE}.
+ */
+export class PartialContextError extends BuildContextError {
+  constructor(readonly source: string) {
+    super(`${PARTIAL_CONTEXT_MESSAGE}: ${source}`);
+    this.name = 'PartialContextError';
+  }
+}
+
+/** How a {@link PartialContextError}'s message starts, for clients to recognise it. */
+export const PARTIAL_CONTEXT_MESSAGE = 'the build reads a file the client did not send';
+
 /** A step that failed while building, e.g. `The command '/bin/sh -c false' returned a non-zero code: 1`. */
 export class BuildError extends BuilderError {
   constructor(

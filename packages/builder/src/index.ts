@@ -25,6 +25,7 @@ export {
   type ContextSpool,
   matchPath,
 } from './context.js';
+export { contextPathsFor, contextSourcesOf } from './context-subset.js';
 export type { IndexedEntry, IndexedInode } from './context-index.js';
 export { compileIgnorePattern, PatternMatcher, parseDockerignore } from './dockerignore.js';
 export {
@@ -33,6 +34,8 @@ export {
   BuilderError,
   type BuilderErrorKind,
   DockerfileParseError,
+  PARTIAL_CONTEXT_MESSAGE,
+  PartialContextError,
   ShellExpansionError,
 } from './errors.js';
 export {

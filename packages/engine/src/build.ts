@@ -238,6 +238,8 @@ export class EngineBuildBackend implements BuildBackend {
 export interface BuildFromContextOptions extends BuildOptions, EngineBuildOptions {
   /** The Dockerfile's path inside the context (default `Dockerfile`). */
   dockerfile?: string;
+  /** The context holds only what these COPY/ADD sources read (BuildContextOptions.sentSources). */
+  sentSources?: readonly string[];
   /**
    * Called with the result once the build is done (its images tagged, its intermediate
    * containers removed, its cache entries written), before the context's temporary files are
@@ -297,6 +299,7 @@ async function buildContext(
   const context = await BuildContext.fromTar(tar, {
     tempDir,
     dockerfile: options.dockerfile && options.dockerfile !== '' ? options.dockerfile : 'Dockerfile',
+    ...(options.sentSources ? { sentSources: options.sentSources } : {}),
   });
   try {
     let dockerfile: string;
@@ -320,6 +323,7 @@ async function buildContext(
       runHostConfig,
       cacheFrom,
       dockerfile: _df,
+      sentSources: _sent,
       onBuilt,
       ...buildOptions
     } = options;

@@ -1,8 +1,10 @@
 import { finished } from 'node:stream/promises';
 import {
+  BUILD_SENT_SOURCES_PARAM,
   BuildArgsSchema,
   BuildCacheFromSchema,
   BuildLabelsSchema,
+  BuildSentSourcesSchema,
   BuildUlimitsSchema,
   type HostConfig,
 } from '@ts-container/api';
@@ -131,6 +133,7 @@ async function postBuild(deps: BuildDeps, { req, res, query }: RequestContext): 
   const platform = query.get('platform');
   if (platform) checkPlatform(platform);
   const dockerfile = query.get('dockerfile');
+  const sentSources = jsonParam(query, BUILD_SENT_SOURCES_PARAM, BuildSentSourcesSchema);
 
   let started = false;
   let ended = false;
@@ -151,6 +154,8 @@ async function postBuild(deps: BuildDeps, { req, res, query }: RequestContext): 
     runHostConfig: runHostConfigOf(query),
     ...(cacheFrom ? { cacheFrom } : {}),
     ...(dockerfile ? { dockerfile } : {}),
+    // A remote context is fetched whole.
+    ...(sentSources && !remote ? { sentSources } : {}),
     ...(target ? { target } : {}),
     ...(platform ? { platform } : {}),
     ...(labels ? { labels } : {}),

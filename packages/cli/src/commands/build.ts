@@ -3,9 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import type { Readable } from 'node:stream';
-import type { HttpResponse } from '@ts-container/api';
-import { BuildContext } from '@ts-container/builder';
+import { PassThrough, type Readable } from 'node:stream';
+import { BUILD_SENT_SOURCES_PARAM, type HttpResponse } from '@ts-container/api';
+import {
+  BuildContext,
+  PARTIAL_CONTEXT_MESSAGE,
+  contextPathsFor,
+  contextSourcesOf,
+} from '@ts-container/builder';
 import { type Command, type CommandContext, CommandError, write } from '../context.js';
 
 interface BuildMessage {
@@ -48,11 +53,16 @@ function tarOf(dir: string, paths: string[], extra?: { dir: string; names: strin
   proc.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
+  // The archive ends only once tar has exited 0: tar reports a file it could not read after
+  // writing the rest, and a context without it must not be built.
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  proc.stdout.pipe(out, { end: false });
   proc.on('close', (code) => {
-    if (code !== 0) proc.stdout.destroy(new CommandError(`error creating build context: ${stderr.trim()}`));
+    if (code === 0) out.end();
+    else out.destroy(new CommandError(`error creating build context: ${stderr.trim()}`));
   });
   proc.stdin.end(paths.map((p) => `${p}\0`).join(''));
-  return proc.stdout;
+  return out;
 }
 
 /** Whether a buffer starts like a tar archive (plain or compressed), as the docker CLI checks `-`. */
@@ -75,7 +85,43 @@ interface PreparedContext {
   remote?: string;
   /** The Dockerfile's name inside the context, when not the default. */
   dockerfile?: string;
+  /**
+   * Set when {@link body} holds only the files these COPY/ADD sources read;
+   * {@link wholeBody} then makes the whole context, for a daemon that needs more.
+   */
+  sentSources?: string[];
+  wholeBody?: () => Promise<Readable>;
   cleanup: () => Promise<void>;
+}
+
+/** The longest list of sources sent in the query (the daemon reads request heads of up to 16 KiB). */
+const MAX_SENT_SOURCES_JSON = 8192;
+
+/**
+ * The context's paths to send: all of them (`whole`), or (when the Dockerfile tells which files
+ * the build reads) only those, as BuildKit transfers only what a build reads; then only the
+ * directories on the way to those files are read. `kept` are sent either way.
+ */
+async function pathsToSend(
+  context: BuildContext,
+  dockerfile: string,
+  whole: () => Promise<string[]>,
+  kept: string[],
+): Promise<{ paths: string[]; sentSources?: string[] }> {
+  let sources = contextSourcesOf(dockerfile);
+  // The list travels in the query: a long one (hundreds of sources) goes as the whole context.
+  if (sources && JSON.stringify(sources).length > MAX_SENT_SOURCES_JSON) sources = undefined;
+  const subset = sources && (await contextPathsFor(context, sources));
+  if (!sources || !subset) return { paths: await whole() };
+  for (const name of kept) {
+    // With the directories above it (a Dockerfile in a subdirectory), as a whole context has.
+    const parts = name.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const head = parts.slice(0, i).join('/');
+      if (!subset.includes(head)) subset.push(head);
+    }
+  }
+  return { paths: subset, sentSources: sources };
 }
 
 /** The build context to send: a directory (with .dockerignore applied) or stdin (`-`). */
@@ -101,12 +147,11 @@ async function prepareContext(
   if (!st.isDirectory())
     throw new CommandError(`unable to prepare context: path "${path}" is not a directory`);
   const context = await BuildContext.fromDirectory(contextDir);
-  const paths = await context.walk('.');
-  for (const name of ALWAYS_SENT) {
-    if (!paths.includes(name) && (await lstat(join(contextDir, name)).catch(() => undefined)))
-      paths.push(name);
-  }
-  if (file === '-') return withOutsideDockerfile(contextDir, paths, await readStream(ctx.io.stdin));
+  // Present files that are sent even when .dockerignore excludes them.
+  const kept: string[] = [];
+  for (const name of ALWAYS_SENT)
+    if (await lstat(join(contextDir, name)).catch(() => undefined)) kept.push(name);
+  if (file === '-') return withOutsideDockerfile(context, kept, await readStream(ctx.io.stdin));
   // -f is relative to the current directory, or else to the context, like the docker CLI.
   let dockerfile = file === undefined ? join(contextDir, 'Dockerfile') : resolve(file);
   if (file !== undefined && !isAbsolute(file) && !(await lstat(dockerfile).catch(() => undefined)))
@@ -122,14 +167,26 @@ async function prepareContext(
   const rel = relative(contextDir, dockerfile);
   if (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel)) {
     const name = rel.split(sep).join('/');
-    if (!paths.includes(name)) paths.push(name);
+    if (!kept.includes(name)) kept.push(name);
+    const whole = () => wholeContext(context, kept);
+    const send = await pathsToSend(context, await readFile(dockerfile, 'utf8'), whole, kept);
     return {
-      body: tarOf(contextDir, paths),
+      body: tarOf(contextDir, send.paths),
       ...(name !== 'Dockerfile' ? { dockerfile: name } : {}),
+      ...(send.sentSources
+        ? { sentSources: send.sentSources, wholeBody: async () => tarOf(contextDir, await whole()) }
+        : {}),
       cleanup: noop,
     };
   }
-  return withOutsideDockerfile(contextDir, paths, await readFile(dockerfile));
+  return withOutsideDockerfile(context, kept, await readFile(dockerfile));
+}
+
+/** Every path of the context (.dockerignore applied), and the `kept` ones. */
+async function wholeContext(context: BuildContext, kept: string[]): Promise<string[]> {
+  const paths = await context.walk('.');
+  for (const name of kept) if (!paths.includes(name)) paths.push(name);
+  return paths;
 }
 
 /**
@@ -138,24 +195,32 @@ async function prepareContext(
  * that neither ends up in what `COPY .` copies.
  */
 async function withOutsideDockerfile(
-  contextDir: string,
-  paths: string[],
+  context: BuildContext,
+  kept: string[],
   dockerfile: Buffer,
 ): Promise<PreparedContext> {
+  const contextDir = context.root;
   const dir = await mkdtemp(join(tmpdir(), 'tsctr-build-'));
   const name = `.dockerfile.${randomBytes(10).toString('hex')}`;
   await writeFile(join(dir, name), dockerfile);
-  const ignore = paths.includes('.dockerignore')
+  const ignore = kept.includes('.dockerignore')
     ? `${await readFile(join(contextDir, '.dockerignore'), 'utf8')}\n${name}\n`
     : `.dockerignore\n${name}\n`;
   await writeFile(join(dir, '.dockerignore'), ignore);
+  const extra = { dir, names: [name, '.dockerignore'] };
+  // The context's own .dockerignore is replaced by the one made here.
+  const whole = async () => (await context.walk('.')).filter((p) => p !== '.dockerignore');
+  const send = await pathsToSend(context, dockerfile.toString('utf8'), whole, []);
   return {
     body: tarOf(
       contextDir,
-      paths.filter((p) => p !== '.dockerignore'),
-      { dir, names: [name, '.dockerignore'] },
+      send.paths.filter((p) => p !== '.dockerignore'),
+      extra,
     ),
     dockerfile: name,
+    ...(send.sentSources
+      ? { sentSources: send.sentSources, wholeBody: async () => tarOf(contextDir, await whole(), extra) }
+      : {}),
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }
@@ -176,6 +241,13 @@ function remoteContext(remote: string, file: string | undefined): PreparedContex
       'invalid argument: the Dockerfile cannot be read from stdin with a remote context',
     );
   return { body: Buffer.alloc(0), remote, ...(file ? { dockerfile: file } : {}), cleanup: async () => {} };
+}
+
+/** Whether the daemon is tsctrd (its `Server` header), which checks a partial context's sources. */
+async function daemonIsTsctrd(ctx: CommandContext): Promise<boolean> {
+  const res = await ctx.client.stream('HEAD', '/_ping');
+  res.resume();
+  return String(res.headers.server ?? '').startsWith('tsctr/');
 }
 
 /** `--build-arg KEY=value`, or `--build-arg KEY` taking the value from the environment. */
@@ -282,26 +354,50 @@ export const buildCommand: Command = {
       ? remoteContext(path, file)
       : await prepareContext(ctx, path, file);
     try {
-      const res = await ctx.client.stream('POST', '/build', {
-        query: {
-          remote: prepared.remote,
-          t: flags.tag as string[],
-          dockerfile: prepared.dockerfile,
-          buildargs: JSON.stringify(buildArgs(ctx, flags['build-arg'] as string[])),
-          labels: JSON.stringify(labels(flags.label as string[])),
-          target: flags.target as string | undefined,
-          nocache: flags['no-cache'] === true ? '1' : undefined,
-          pull: flags.pull === true ? '1' : undefined,
-          rm: flags.rm === false ? '0' : '1',
-          forcerm: flags['force-rm'] === true ? '1' : undefined,
-          q: quiet ? '1' : undefined,
-          platform: flags.platform as string | undefined,
-        },
-        body: prepared.body,
-        headers: { 'Content-Type': 'application/x-tar' },
-      });
-      // With -q the daemon's only output is the image ID.
-      await printBuildStream(ctx, res);
+      const send = async (body: Readable | Buffer, sentSources?: string[]) => {
+        const res = await ctx.client.stream('POST', '/build', {
+          query: {
+            remote: prepared.remote,
+            t: flags.tag as string[],
+            dockerfile: prepared.dockerfile,
+            buildargs: JSON.stringify(buildArgs(ctx, flags['build-arg'] as string[])),
+            labels: JSON.stringify(labels(flags.label as string[])),
+            target: flags.target as string | undefined,
+            nocache: flags['no-cache'] === true ? '1' : undefined,
+            pull: flags.pull === true ? '1' : undefined,
+            rm: flags.rm === false ? '0' : '1',
+            forcerm: flags['force-rm'] === true ? '1' : undefined,
+            q: quiet ? '1' : undefined,
+            platform: flags.platform as string | undefined,
+            [BUILD_SENT_SOURCES_PARAM]: sentSources ? JSON.stringify(sentSources) : undefined,
+          },
+          body,
+          headers: { 'Content-Type': 'application/x-tar' },
+        });
+        // With -q the daemon's only output is the image ID.
+        await printBuildStream(ctx, res);
+      };
+      if (prepared.sentSources === undefined || prepared.wholeBody === undefined) {
+        await send(prepared.body);
+        return 0;
+      }
+      // Only our daemon knows to refuse a source that was not sent (Docker would build without it).
+      if (!(await daemonIsTsctrd(ctx))) {
+        await send(await prepared.wholeBody());
+        return 0;
+      }
+      try {
+        await send(prepared.body, prepared.sentSources);
+      } catch (err) {
+        // The build read a file the Dockerfile does not name (a base image's ONBUILD, a path
+        // behind a symlink): the steps done are cached, and the whole context goes this time.
+        if (!(err instanceof Error) || !err.message.includes(PARTIAL_CONTEXT_MESSAGE)) throw err;
+        write(
+          ctx.io.stderr,
+          'The build reads files the Dockerfile does not name: sending the whole context.',
+        );
+        await send(await prepared.wholeBody());
+      }
       return 0;
     } finally {
       await prepared.cleanup();
