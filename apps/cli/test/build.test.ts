@@ -1,5 +1,6 @@
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { CLI_RUNTIMES, e2eSkip, useDaemon, useTempDir } from '@ts-container/test-harness';
 import { execa } from 'execa';
@@ -231,6 +232,7 @@ CMD ["/app/app.bin"]
       req.end();
     });
     expect(ping['builder-version']).toBe('1');
+    expect(ping['tsctr-features']).toBe('partial-build-context');
     const previous = process.env.DOCKER_BUILDKIT;
     process.env.DOCKER_BUILDKIT = '0';
     try {
@@ -322,6 +324,28 @@ CMD ["/app/app.bin"]
       expect((await daemon.tsctr(['run', '--rm', partial.stdout])).stdout).toBe(
         '/a.txt\n/src\n/src/sub\n/src/sub/f',
       );
+
+      // A daemon that does not list the feature (another engine, an older tsctrd) is sent the
+      // whole context: here a proxy that drops the header from /_ping.
+      const proxySocket = join(work, 'no-features.sock');
+      const proxy = createServer((client) => {
+        const upstream = connect(daemon.socketPath);
+        client.pipe(upstream);
+        upstream.on('data', (chunk: Buffer) => {
+          client.write(chunk.toString('latin1').replace(/Tsctr-Features: [^\r]*\r\n/i, ''), 'latin1');
+        });
+        upstream.on('end', () => client.end());
+        upstream.on('error', () => client.destroy());
+        client.on('error', () => upstream.destroy());
+      });
+      await new Promise<void>((resolve) => proxy.listen(proxySocket, resolve));
+      try {
+        const plain = await daemon.tsctr(['-H', `unix://${proxySocket}`, 'build', '-q', '--no-cache', dir]);
+        expect(plain.exitCode).toBe(1);
+        expect(plain.stderr).toContain('error creating build context');
+      } finally {
+        await new Promise((resolve) => proxy.close(resolve));
+      }
 
       // COPY . needs every file: the whole context is sent, and the unreadable one fails it.
       await file(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY . /ctx/\n');

@@ -102,6 +102,7 @@ describe('API server errors on the wire', () => {
       'Server',
       'Builder-Version',
       'Docker-Experimental',
+      'Tsctr-Features',
       'Cache-Control',
       'Pragma',
       'Content-Type',

@@ -105,3 +105,10 @@ export const BuildCacheFromSchema = z.array(z.string());
 export const BuildSentSourcesSchema = z.array(z.string().min(1).max(4096)).max(1000);
 /** The query parameter that carries {@link BuildSentSourcesSchema}. */
 export const BUILD_SENT_SOURCES_PARAM = 'x-tsctr-sentsources';
+/**
+ * The `/_ping` answer header in which tsctrd lists what it offers beyond Docker's API; a client
+ * uses an extension only when its name is listed (`partial-build-context`: {@link BUILD_SENT_SOURCES_PARAM}).
+ */
+export const TSCTR_FEATURES_HEADER = 'Tsctr-Features';
+export const PARTIAL_BUILD_CONTEXT_FEATURE = 'partial-build-context';
+export const TSCTR_FEATURES: readonly string[] = [PARTIAL_BUILD_CONTEXT_FEATURE];

@@ -1,4 +1,4 @@
-import { API_VERSION } from '@ts-container/api';
+import { API_VERSION, TSCTR_FEATURES, TSCTR_FEATURES_HEADER } from '@ts-container/api';
 import {
   type EventJournal,
   type EventMessage,
@@ -15,6 +15,8 @@ const PING_HEADERS = {
   // The classic /build endpoint; BuildKit is not offered.
   'Builder-Version': '1',
   'Docker-Experimental': 'false',
+  // What tsctr may use beyond Docker's API (a daemon without it is sent plain Docker requests).
+  [TSCTR_FEATURES_HEADER]: TSCTR_FEATURES.join(' '),
   'Cache-Control': 'no-cache, no-store, must-revalidate',
   Pragma: 'no-cache',
   'Content-Type': 'text/plain; charset=utf-8',

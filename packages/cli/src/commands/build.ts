@@ -4,7 +4,12 @@ import { lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { BUILD_SENT_SOURCES_PARAM, type HttpResponse } from '@ts-container/api';
+import {
+  BUILD_SENT_SOURCES_PARAM,
+  type HttpResponse,
+  PARTIAL_BUILD_CONTEXT_FEATURE,
+  TSCTR_FEATURES_HEADER,
+} from '@ts-container/api';
 import {
   BuildContext,
   PARTIAL_CONTEXT_MESSAGE,
@@ -243,11 +248,12 @@ function remoteContext(remote: string, file: string | undefined): PreparedContex
   return { body: Buffer.alloc(0), remote, ...(file ? { dockerfile: file } : {}), cleanup: async () => {} };
 }
 
-/** Whether the daemon is tsctrd (its `Server` header), which checks a partial context's sources. */
-async function daemonIsTsctrd(ctx: CommandContext): Promise<boolean> {
+/** Whether the daemon checks a partial context's sources (tsctrd lists it in a `/_ping` header). */
+async function daemonTakesPartialContext(ctx: CommandContext): Promise<boolean> {
   const res = await ctx.client.stream('HEAD', '/_ping');
   res.resume();
-  return String(res.headers.server ?? '').startsWith('tsctr/');
+  const features = String(res.headers[TSCTR_FEATURES_HEADER.toLowerCase()] ?? '');
+  return features.split(' ').includes(PARTIAL_BUILD_CONTEXT_FEATURE);
 }
 
 /** `--build-arg KEY=value`, or `--build-arg KEY` taking the value from the environment. */
@@ -382,7 +388,7 @@ export const buildCommand: Command = {
         return 0;
       }
       // Only our daemon knows to refuse a source that was not sent (Docker would build without it).
-      if (!(await daemonIsTsctrd(ctx))) {
+      if (!(await daemonTakesPartialContext(ctx))) {
         await send(await prepared.wholeBody());
         return 0;
       }
