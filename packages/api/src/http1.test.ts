@@ -35,6 +35,14 @@ describe('EngineClient over its own HTTP/1.1', () => {
         } else if (url.endsWith('/chunked')) {
           res.write('a'.repeat(5));
           setTimeout(() => res.end('b'.repeat(100_000)), 10);
+        } else if (url.endsWith('/corked')) {
+          // A few large chunks and many small ones in one socket write: one read holds them all.
+          res.cork();
+          for (const c of 'xyz') res.write(c.repeat(20_000));
+          for (let i = 0; i < 50; i++) res.write(String(i % 10));
+          for (const c of 'xy') res.write(c.repeat(3_000));
+          res.uncork();
+          res.end();
         } else if (url.endsWith('/missing')) {
           res.statusCode = 404;
           res.setHeader('Content-Type', 'application/json');
@@ -110,6 +118,14 @@ describe('EngineClient over its own HTTP/1.1', () => {
     expect(data.length).toBe(100_005);
     expect(data.subarray(0, 6).toString()).toBe('aaaaab');
     expect(await client.request('DELETE', '/empty')).toBeUndefined();
+  });
+
+  it('hands on the data of many chunks read at once, in order', async () => {
+    const data = (await readAll(await client.stream('GET', '/corked'))).toString();
+    const small = Array.from({ length: 50 }, (_, i) => String(i % 10)).join('');
+    expect(data).toBe(
+      `${'x'.repeat(20_000)}${'y'.repeat(20_000)}${'z'.repeat(20_000)}${small}${'x'.repeat(3_000)}${'y'.repeat(3_000)}`,
+    );
   });
 
   it("turns an error status into ApiError with the daemon's message", async () => {

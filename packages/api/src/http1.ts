@@ -38,6 +38,8 @@ export interface Upgraded {
 const CRLF = Buffer.from('\r\n');
 /** A server (a remote daemon, or whatever answers on its address) sending more is refused, as Go's client does past its limit. */
 export const MAX_RESPONSE_HEAD_BYTES = 1 << 20;
+/** Up to this many chunks' data in one read are handed on one by one, more are joined first. */
+const FEW_CHUNKS = 4;
 /** A chunk-size line is a hex number and extensions: anything longer is not HTTP. */
 const MAX_CHUNK_LINE_BYTES = 4096;
 
@@ -262,8 +264,9 @@ function bodyStream(conn: Duplex, head: Head, isHead: boolean, signal?: AbortSig
   };
   /**
    * Chunked framing: `<hex size>[;ext]\r\n<data>\r\n` … `0\r\n[trailers]\r\n`. What one read
-   * holds is parsed by offset and handed on as one buffer: a `logs` response of a million
-   * one-line chunks is not a million pushes (nor, under Bun, a million costly subarrays).
+   * holds is parsed by offset. Many small chunks (a `logs` response of a million one-line
+   * chunks) are handed on as one buffer, not a million pushes (nor, under Bun, a million costly
+   * subarrays); a few large ones (an archive) as they are, not copied into one.
    */
   const dechunk = () => {
     const buf = pending;
@@ -271,7 +274,10 @@ function bodyStream(conn: Duplex, head: Head, isHead: boolean, signal?: AbortSig
     let pos = 0;
     const handOn = () => {
       pending = buf.subarray(pos);
-      if (parts.length > 0) emit(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+      if (parts.length === 0) return;
+      if (parts.length === 1) emit(parts[0]!);
+      else if (parts.length > FEW_CHUNKS) emit(Buffer.concat(parts));
+      else for (const part of parts) emit(part);
     };
     for (;;) {
       if (remaining > 0) {
