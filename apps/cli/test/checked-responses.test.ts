@@ -1,8 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { type Server, createServer } from 'node:http';
+import { type Server as NetServer, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestDaemon, e2eSkipReason, tsctrArgv } from '@ts-container/test-harness';
+import { CLI_RUNTIMES, TestDaemon, e2eSkipReason, tsctrArgv } from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -224,6 +225,55 @@ describe('checked responses: Docker’s nulls', () => {
       expect(r.stderr).toMatch(/^unexpected response from GET \/containers\/json: 0\.Id: /);
     } finally {
       nullAnswers['/containers/json'] = saved;
+    }
+  });
+});
+
+describe('checked responses: a daemon that breaks off or does not speak HTTP', () => {
+  let server: NetServer;
+  let dir: string;
+  let host: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cli-broken-'));
+    server = createNetServer((socket) => {
+      socket.once('data', (head: Buffer) => {
+        const path = head.toString('latin1').split(' ')[1] ?? '';
+        if (path.includes('/containers/json')) {
+          // Promises 100 bytes, sends 10, hangs up.
+          socket.end(
+            'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[{"Id":"ab',
+          );
+        } else if (path.includes('/images/json')) socket.end('NOT HTTP AT ALL\r\n\r\n');
+        else socket.destroy();
+      });
+      socket.on('error', () => socket.destroy());
+    });
+    const socket = join(dir, 'docker.sock');
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    host = `unix://${socket}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server?.close(resolve));
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it.each(CLI_RUNTIMES)('fails with an error, through each transport ($name)', async (runtime) => {
+    for (const [args, message] of [
+      [['ps'], 'unexpected EOF: the daemon closed the connection mid-response'],
+      [['images'], 'malformed HTTP response'],
+      [['volume', 'ls'], 'EOF: the daemon closed the connection before answering'],
+    ] as const) {
+      const r = await execa(...tsctrArgv(['-H', host, ...args], runtime), {
+        env: { PATH: process.env.PATH ?? '', DOCKER_CONFIG: join(dir, 'config') },
+        extendEnv: false,
+        reject: false,
+        stdin: 'ignore',
+        timeout: 20_000,
+      });
+      expect(r.timedOut, args.join(' ')).toBe(false);
+      expect(r.exitCode, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toContain(message);
+      expect(r.stdout, args.join(' ')).toBe('');
     }
   });
 });

@@ -92,11 +92,51 @@ export class EngineClient {
 
   /** Sends a request and parses the JSON answer (undefined for an empty body). */
   async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    if (bunFetch !== undefined && this.endpoint.kind === 'unix' && !isRawBody(options.body))
+      return this.requestThroughBun<T>(bunFetch, this.endpoint.path, method, path, options);
     const res = await this.stream(method, path, options);
-    const data = await readAll(res);
-    if (data.length === 0) return undefined as T;
-    const type = String(res.headers['content-type'] ?? '');
-    return (type.includes('json') ? JSON.parse(data.toString('utf8')) : data.toString('utf8')) as T;
+    return parseAnswer<T>(await readAll(res), String(res.headers['content-type'] ?? ''));
+  }
+
+  /**
+   * {@link request} under Bun, on a unix socket, through Bun's fetch: its HTTP client is native,
+   * while loading node:net and node's streams into Bun cost each CLI command more than the rest
+   * of its work (`tsctr ps` 23.5 → 17 ms). The answer is read and judged as {@link request} does.
+   */
+  private async requestThroughBun<T>(
+    fetchIn: typeof fetch,
+    socketPath: string,
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<T> {
+    const { body, headers } = encodeBody(options.body, options.headers);
+    const fullPath = this.path(path, options.query);
+    let res: Response;
+    try {
+      res = await fetchIn(`http://localhost${fullPath}`, {
+        method,
+        headers: { 'User-Agent': 'tsctr', ...headers },
+        ...(body !== undefined ? { body: body as Buffer } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        // The daemon's answer as it is: no redirect followed, nothing decompressed.
+        redirect: 'manual',
+        decompress: false,
+        unix: socketPath,
+      } as RequestInit);
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      throw connectErrorOf(this.endpoint, bunFetchError(err as Error, false), method, fullPath);
+    }
+    let data: Buffer;
+    try {
+      data = Buffer.from(await res.arrayBuffer());
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      throw bunFetchError(err as Error, true);
+    }
+    if (res.status >= 400) throw new ApiError(res.status, errorMessage(data));
+    return parseAnswer<T>(data, res.headers.get('content-type') ?? '');
   }
 
   /**
@@ -137,6 +177,38 @@ function encodeBody(
     body: Buffer.from(JSON.stringify(body)),
     headers: { 'Content-Type': 'application/json', ...headers },
   };
+}
+
+/** Bun's fetch when this runs under Bun (it can reach a unix socket), else undefined. */
+const bunFetch: typeof fetch | undefined =
+  (globalThis as { Bun?: unknown }).Bun !== undefined ? globalThis.fetch : undefined;
+
+/**
+ * A failure of Bun's fetch in the words of our own HTTP client (a daemon that hung up, or does
+ * not speak HTTP), without Bun's advice on fetch options; the code stays for connectError.
+ */
+function bunFetchError(err: Error, midResponse: boolean): Error {
+  const code = (err as { code?: unknown }).code;
+  const message =
+    code === 'ECONNRESET' || code === 'ConnectionClosed'
+      ? midResponse
+        ? 'unexpected EOF: the daemon closed the connection mid-response'
+        : 'EOF: the daemon closed the connection before answering'
+      : code === 'Malformed_HTTP_Response'
+        ? 'malformed HTTP response'
+        : err.message.replace(/ For more information, pass `verbose: true`.*$/s, '');
+  return Object.assign(new Error(message, { cause: err }), typeof code === 'string' ? { code } : {});
+}
+
+/** A body sent as it is (a tar Buffer or a stream), which {@link EngineClient.request} leaves to node:net. */
+function isRawBody(body: unknown): boolean {
+  return body !== undefined && (Buffer.isBuffer(body) || typeof (body as Readable).pipe === 'function');
+}
+
+/** A JSON answer parsed, text as text, nothing as undefined. */
+function parseAnswer<T>(data: Buffer, contentType: string): T {
+  if (data.length === 0) return undefined as T;
+  return (contentType.includes('json') ? JSON.parse(data.toString('utf8')) : data.toString('utf8')) as T;
 }
 
 export async function readAll(stream: Readable): Promise<Buffer> {
