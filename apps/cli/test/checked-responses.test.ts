@@ -3,7 +3,13 @@ import { type Server, createServer } from 'node:http';
 import { type Server as NetServer, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_RUNTIMES, TestDaemon, e2eSkipReason, tsctrArgv } from '@ts-container/test-harness';
+import {
+  CLI_RUNTIMES,
+  type CliRuntime,
+  TestDaemon,
+  e2eSkipReason,
+  tsctrArgv,
+} from '@ts-container/test-harness';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -151,6 +157,19 @@ const nullAnswers: Record<string, unknown> = {
   },
 };
 
+/** tsctr against a fake daemon at `host`, with a clean environment; at most 20 s. */
+async function tsctrAgainst(host: string, dir: string, args: string[], runtime?: CliRuntime) {
+  const r = await execa(...tsctrArgv(['-H', host, ...args], runtime), {
+    env: { PATH: process.env.PATH ?? '', DOCKER_CONFIG: join(dir, 'config') },
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+    timeout: 20_000,
+  });
+  if (r.timedOut) throw new Error(`tsctr ${args.join(' ')}: no answer in 20 s`);
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
+}
+
 describe('checked responses: Docker’s nulls', () => {
   let server: Server;
   let dir: string;
@@ -177,15 +196,7 @@ describe('checked responses: Docker’s nulls', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const tsctr = async (args: string[]) => {
-    const r = await execa(...tsctrArgv(['-H', host, ...args]), {
-      env: { PATH: process.env.PATH ?? '', DOCKER_CONFIG: join(dir, 'config') },
-      extendEnv: false,
-      reject: false,
-      stdin: 'ignore',
-    });
-    return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
-  };
+  const tsctr = (args: string[]) => tsctrAgainst(host, dir, args);
 
   it('lists, prunes and reports with null lists and maps', async () => {
     const ps = await tsctr(['ps', '-a', '--format', '{{.Names}}|{{.Ports}}|{{.Labels}}|{{.Networks}}']);
@@ -263,14 +274,7 @@ describe('checked responses: a daemon that breaks off or does not speak HTTP', (
       [['images'], 'malformed HTTP response'],
       [['volume', 'ls'], 'EOF: the daemon closed the connection before answering'],
     ] as const) {
-      const r = await execa(...tsctrArgv(['-H', host, ...args], runtime), {
-        env: { PATH: process.env.PATH ?? '', DOCKER_CONFIG: join(dir, 'config') },
-        extendEnv: false,
-        reject: false,
-        stdin: 'ignore',
-        timeout: 20_000,
-      });
-      expect(r.timedOut, args.join(' ')).toBe(false);
+      const r = await tsctrAgainst(host, dir, [...args], runtime);
       expect(r.exitCode, args.join(' ')).toBe(1);
       expect(r.stderr, args.join(' ')).toContain(message);
       expect(r.stdout, args.join(' ')).toBe('');

@@ -89,37 +89,52 @@ export class ContainerOutput {
 
   /** Resolves when the container's next (or current) run has ended. */
   private untilStopped(id: string): Promise<void> {
-    return new Promise((resolve) => {
-      const onDie = (r: ContainerRecord) => {
-        if (r.Id === id) {
-          this.deps.lifecycle.events.off('die', onDie);
-          resolve();
-        }
+    return this.watchStop(id).stopped;
+  }
+
+  /** `stopped` resolves when the container's next (or current) run ends; `cancel` stops watching. */
+  private watchStop(id: string): { stopped: Promise<void>; cancel: () => void } {
+    const events = this.deps.lifecycle.events;
+    let onDie: ((r: ContainerRecord) => void) | undefined;
+    const stopped = new Promise<void>((resolve) => {
+      onDie = (r: ContainerRecord) => {
+        if (r.Id !== id) return;
+        events.off('die', onDie!);
+        resolve();
       };
-      this.deps.lifecycle.events.on('die', onDie);
+      events.on('die', onDie);
     });
+    return { stopped, cancel: () => events.off('die', onDie!) };
   }
 
   async *logs(ref: string, options: LogsOptions): AsyncGenerator<LogRecord> {
     const c = this.deps.store.get(ref);
-    const wanted = (r: LogRecord) =>
-      (r.stream === 'stdout' ? options.stdout : options.stderr) && inTimeRange(r, options);
-    await this.deps.logShipper.ship(c);
-    // Rotated files first (oldest to newest), then the current one.
-    const paths = [...rotatedLogPaths(c.LogPath, logLimits(c).maxFile), c.LogPath];
-    if (options.tail === 'all') {
-      for (const path of paths) for await (const r of followLog(path, { from: 0 })) if (wanted(r)) yield r;
-    } else {
-      for (const r of await tailLog(paths, options.tail, wanted)) yield r;
-    }
-    if (!options.follow || !this.deps.store.get(c.Id).State.Running) return;
-    const offset = (await stat(c.LogPath).catch(() => ({ size: 0 }))).size;
-    for await (const r of followLog(c.LogPath, {
-      from: offset,
-      until: this.untilStopped(c.Id),
-      ...(options.signal ? { signal: options.signal } : {}),
-    })) {
-      if (wanted(r)) yield r;
+    // Watched from the moment it is seen running (no await between): a container that ends
+    // while its log is read is seen ending, and the follow drains the log and ends (a run that
+    // ended between the check and a later watch left `logs -f` waiting for good).
+    const stop = options.follow && c.State.Running ? this.watchStop(c.Id) : undefined;
+    try {
+      const wanted = (r: LogRecord) =>
+        (r.stream === 'stdout' ? options.stdout : options.stderr) && inTimeRange(r, options);
+      await this.deps.logShipper.ship(c);
+      // Rotated files first (oldest to newest), then the current one.
+      const paths = [...rotatedLogPaths(c.LogPath, logLimits(c).maxFile), c.LogPath];
+      if (options.tail === 'all') {
+        for (const path of paths) for await (const r of followLog(path, { from: 0 })) if (wanted(r)) yield r;
+      } else {
+        for (const r of await tailLog(paths, options.tail, wanted)) yield r;
+      }
+      if (stop === undefined) return;
+      const offset = (await stat(c.LogPath).catch(() => ({ size: 0 }))).size;
+      for await (const r of followLog(c.LogPath, {
+        from: offset,
+        until: stop.stopped,
+        ...(options.signal ? { signal: options.signal } : {}),
+      })) {
+        if (wanted(r)) yield r;
+      }
+    } finally {
+      stop?.cancel();
     }
   }
 }
