@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ContainerRuntime } from './container-runtime.js';
 import { ContainerStartError, commandFailureFrom, isCommandFailure } from './errors.js';
 import { readLogRecords } from './log-file.js';
@@ -90,6 +90,38 @@ describe.skipIf(!isRoot)('ContainerRuntime with real containers', () => {
     expect(r.exitCode).toBe(137);
     expect(r.oomKilled).toBe(true);
   });
+  it("keeps the daemon's environment (its secrets, its locale) from the monitor and the OCI runtime", async () => {
+    const cid = id();
+    vi.stubEnv('TSCTR_TEST_SECRET', 'daemon-only');
+    vi.stubEnv('LC_ALL', 'C');
+    try {
+      const { monitorPid } = await runtime.create(cid, {
+        rootfs,
+        args: ['sleep', '60'],
+        env: ENV,
+        cgroupsPath: `/tsctr-test/${cid}`,
+      });
+      try {
+        await runtime.start(cid);
+        const monitorEnv = (await readFile(`/proc/${monitorPid}/environ`, 'utf8'))
+          .split('\0')
+          .filter(Boolean);
+        const keys = monitorEnv.map((v) => v.slice(0, v.indexOf('=')));
+        expect(keys).toContain('PATH');
+        const allowed = ['PATH', 'HOME', 'TMPDIR', 'XDG_RUNTIME_DIR', 'LANG'];
+        expect(keys.filter((k) => !allowed.includes(k) && !k.startsWith('_OCI_'))).toEqual([]);
+        expect(monitorEnv.join('\n')).not.toContain('daemon-only');
+        expect(monitorEnv).toContain('LANG=C.UTF-8');
+      } finally {
+        await runtime.kill(cid, 'SIGKILL');
+        await runtime.wait(cid);
+        await runtime.delete(cid);
+      }
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
   it('execs a process as another user in a running container, with each runtime that works here', async () => {
     for (const name of runtime.runtimes.keys()) {
       const cid = id();
