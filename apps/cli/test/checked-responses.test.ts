@@ -255,7 +255,22 @@ describe('checked responses: a daemon that breaks off or does not speak HTTP', (
             'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[{"Id":"ab',
           );
         } else if (path.includes('/images/json')) socket.end('NOT HTTP AT ALL\r\n\r\n');
-        else socket.destroy();
+        else if (path.includes('/containers/quiet/json')) socket.end(answerClosing(quietInspect));
+        else if (path.includes('/containers/quiet/logs')) {
+          // One whole frame of output; a moment later the connection ends without the last chunk.
+          const frame = Buffer.concat([Buffer.from([1, 0, 0, 0, 0, 0, 0, 6]), Buffer.from('line1\n')]);
+          socket.write(
+            Buffer.concat([
+              Buffer.from(
+                'HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nTransfer-Encoding: chunked\r\n\r\n',
+              ),
+              Buffer.from(`${frame.length.toString(16)}\r\n`),
+              frame,
+              Buffer.from('\r\n'),
+            ]),
+          );
+          setTimeout(() => socket.end(), 100);
+        } else socket.destroy();
       });
       socket.on('error', () => socket.destroy());
     });
@@ -273,11 +288,29 @@ describe('checked responses: a daemon that breaks off or does not speak HTTP', (
       [['ps'], 'unexpected EOF: the daemon closed the connection mid-response'],
       [['images'], 'malformed HTTP response'],
       [['volume', 'ls'], 'EOF: the daemon closed the connection before answering'],
+      [['logs', 'quiet'], 'unexpected EOF: the daemon closed the connection mid-response'],
     ] as const) {
       const r = await tsctrAgainst(host, dir, [...args], runtime);
       expect(r.exitCode, args.join(' ')).toBe(1);
       expect(r.stderr, args.join(' ')).toContain(message);
-      expect(r.stdout, args.join(' ')).toBe('');
+      expect(r.stdout, args.join(' ')).toBe(args[0] === 'logs' ? 'line1' : '');
     }
   });
 });
+
+/** The smallest `GET /containers/{id}/json` answer the CLI's schema accepts, of a container without a tty. */
+const quietInspect = {
+  Id: 'd'.repeat(64),
+  Name: '/quiet',
+  Image: `sha256:${'b'.repeat(64)}`,
+  Created: '2024-01-01T00:00:00Z',
+  State: { Status: 'exited', Running: false },
+  Config: { Tty: false },
+  HostConfig: {},
+};
+
+/** A whole JSON answer on a connection the daemon then closes. */
+function answerClosing(body: unknown): string {
+  const text = JSON.stringify(body);
+  return `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`;
+}

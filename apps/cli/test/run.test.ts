@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { e2eSkip, useDaemon } from '@ts-container/test-harness';
+import { CLI_RUNTIMES, e2eSkip, useDaemon } from '@ts-container/test-harness';
 import { describe, expect, it } from 'vitest';
 
 const skip = e2eSkip('tsctr end-to-end tests');
@@ -49,6 +49,57 @@ describe.skipIf(skip !== undefined)('tsctr runs real containers', () => {
     expect(badFlag.exitCode).toBe(125);
     expect(badFlag.stderr).toBe("unknown flag: --bogus\nSee 'tsctr run --help'.");
   });
+
+  it.each(CLI_RUNTIMES)(
+    'reads the output of run, exec and logs without stdin as an answer body, stdout and stderr apart ($name)',
+    async (runtime) => {
+      const tsctr = (args: string[]) => daemon.tsctr(args, { runtime });
+      const script = 'echo out; echo err >&2; seq 1 20000 | tail -1; exit 5';
+      const run = await tsctr([
+        'run',
+        '--name',
+        `out-${runtime.name}`,
+        '--network',
+        'none',
+        'busybox',
+        'sh',
+        '-c',
+        script,
+      ]);
+      expect(run).toEqual({ stdout: 'out\n20000', stderr: 'err', exitCode: 5 });
+      const logs = await tsctr(['logs', `out-${runtime.name}`]);
+      expect(logs).toEqual({ stdout: 'out\n20000', stderr: 'err', exitCode: 0 });
+      const tty = await tsctr([
+        'run',
+        '--rm',
+        '-t',
+        '--network',
+        'none',
+        'busybox',
+        'sh',
+        '-c',
+        'echo on-tty; exit 4',
+      ]);
+      expect(tty).toMatchObject({ stdout: 'on-tty', exitCode: 4 });
+      const box = `exec-${runtime.name}`;
+      expect(
+        (await tsctr(['run', '-d', '--name', box, '--network', 'none', 'busybox', 'sleep', '60'])).exitCode,
+      ).toBe(0);
+      expect(await tsctr(['exec', box, 'sh', '-c', script])).toEqual({
+        stdout: 'out\n20000',
+        stderr: 'err',
+        exitCode: 5,
+      });
+      expect(await tsctr(['exec', '-t', box, 'sh', '-c', 'echo on-tty; exit 3'])).toMatchObject({
+        stdout: 'on-tty',
+        exitCode: 3,
+      });
+      // A run that cannot start ends at once, its attach let go.
+      const missing = await tsctr(['run', '--rm', '--network', 'none', 'busybox', 'nosuch']);
+      expect(missing.exitCode).toBe(127);
+      await tsctr(['rm', '-f', box, `out-${runtime.name}`]);
+    },
+  );
 
   it('says so, and how to start tsctrd, when the daemon is not running', async () => {
     const r = await daemon.tsctr(['-H', 'unix:///nonexistent/tsctr.sock', 'ps']);

@@ -1,7 +1,7 @@
-import { ApiError, FrameSplitter } from '@ts-container/api';
+import { ApiError } from '@ts-container/api';
 import { type Command, type CommandContext, write } from '../context.js';
 import { renderTemplate } from '../template.js';
-import { runAttached } from './run.js';
+import { copyOutput, runAttached } from './run.js';
 
 /** Runs `action` for each named container; errors are printed and make the exit code 1. */
 async function forEach(
@@ -201,7 +201,7 @@ export const logsCommand: Command = {
   async run(ctx, args, flags) {
     const name = encodeURIComponent(args[0]!);
     const info = await ctx.client.containerInspect(args[0]!);
-    const res = await ctx.client.stream('GET', `/containers/${name}/logs`, {
+    const res = await ctx.client.chunks('GET', `/containers/${name}/logs`, {
       query: {
         stdout: 1,
         stderr: 1,
@@ -212,14 +212,7 @@ export const logsCommand: Command = {
         until: relativeTime(flags.until as string | undefined),
       },
     });
-    if (info.Config.Tty) {
-      for await (const c of res) ctx.io.stdout.write(c as Buffer);
-      return 0;
-    }
-    const splitter = new FrameSplitter();
-    for await (const chunk of res)
-      for (const f of splitter.push(chunk as Buffer))
-        (f.stream === 'stderr' ? ctx.io.stderr : ctx.io.stdout).write(f.payload);
+    await copyOutput(ctx, res, info.Config.Tty === true);
     return 0;
   },
 };

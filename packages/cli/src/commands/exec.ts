@@ -1,6 +1,6 @@
 import { type Command, CommandError, write } from '../context.js';
 import { renderTable } from '../table.js';
-import { pipeOutput, setupInput } from './run.js';
+import { copyOutput, pipeOutput, setupInput } from './run.js';
 
 export const execCommand: Command = {
   name: 'exec',
@@ -43,15 +43,19 @@ export const execCommand: Command = {
       await ctx.client.request('POST', `/exec/${Id}/start`, { body: { Detach: true, Tty: tty } });
       return 0;
     }
-    const { socket, head } = await ctx.client.hijack('POST', `/exec/${Id}/start`, {
-      body: { Detach: false, Tty: tty },
-    });
-    const done = pipeOutput(ctx, socket, head, tty);
-    const restoreTerminal = setupInput(ctx, socket, Id, interactive, tty);
-    try {
-      await done;
-    } finally {
-      restoreTerminal();
+    const start = { body: { Detach: false, Tty: tty } };
+    if (interactive) {
+      const { socket, head } = await ctx.client.hijack('POST', `/exec/${Id}/start`, start);
+      const done = pipeOutput(ctx, socket, head, tty);
+      const restoreTerminal = setupInput(ctx, socket, Id, interactive, tty);
+      try {
+        await done;
+      } finally {
+        restoreTerminal();
+      }
+    } else {
+      // Without stdin the output is the answer's body: no connection to hijack (under Bun, no node:net).
+      await copyOutput(ctx, await ctx.client.chunks('POST', `/exec/${Id}/start`, start), tty);
     }
     const info = await ctx.client.execInspect(Id);
     return info.ExitCode ?? 0;

@@ -91,11 +91,13 @@ export const eventsCommand: Command = {
       const v = flags[key] as string | undefined;
       if (v) query[key] = eventTime(v);
     }
-    const res = await ctx.client.stream('GET', '/events', { query });
+    const res = await ctx.client.chunks('GET', '/events', { query });
     const format = flags.format as string | undefined;
     let buffered = '';
+    // A character split between two chunks is decoded whole.
+    const decoder = new TextDecoder();
     for await (const chunk of res) {
-      buffered += (chunk as Buffer).toString('utf8');
+      buffered += decoder.decode(chunk, { stream: true });
       let nl = buffered.indexOf('\n');
       while (nl >= 0) {
         const line = buffered.slice(0, nl).trim();

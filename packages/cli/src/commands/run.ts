@@ -194,24 +194,35 @@ async function start(ctx: CommandContext, id: string, flags: FlagValues): Promis
 export async function runAttached(ctx: CommandContext, id: string, flags: FlagValues): Promise<number> {
   const tty = flags.tty === true;
   const interactive = flags.interactive === true;
-  const { socket, head } = await ctx.client.hijack('POST', `/containers/${id}/attach`, {
-    query: {
-      stream: 1,
-      stdout: 1,
-      stderr: 1,
-      stdin: interactive ? 1 : 0,
-      ...(flags['detach-keys'] ? { detachKeys: flags['detach-keys'] as string } : {}),
-    },
-  });
+  const path = `/containers/${id}/attach`;
+  const query = {
+    stream: 1,
+    stdout: 1,
+    stderr: 1,
+    stdin: interactive ? 1 : 0,
+    ...(flags['detach-keys'] ? { detachKeys: flags['detach-keys'] as string } : {}),
+  };
+  // Without stdin the output is the answer's body: no connection to hijack (under Bun, no node:net).
+  const stopOutput = new AbortController();
+  const attach = interactive ? await ctx.client.hijack('POST', path, { query }) : undefined;
+  const body = attach
+    ? undefined
+    : await ctx.client.chunks('POST', path, { query, signal: stopOutput.signal });
   const waitCondition = flags.rm === true ? 'removed' : 'next-exit';
   const waitResult = ctx.client.containerWait(id, waitCondition);
-  const output = pipeOutput(ctx, socket, head, tty);
-  const restoreTerminal = setupInput(ctx, socket, id, interactive, tty);
+  const output = attach
+    ? pipeOutput(ctx, attach.socket, attach.head, tty).then(() => undefined)
+    : copyOutput(ctx, body!, tty).then(
+        () => undefined,
+        (err: Error) => (stopOutput.signal.aborted ? undefined : err),
+      );
+  const restoreTerminal = attach ? setupInput(ctx, attach.socket, id, interactive, tty) : () => undefined;
   const signals = flags['sig-proxy'] !== false && !tty ? proxySignals(ctx, id) : () => undefined;
   try {
     await start(ctx, id, flags);
     if (tty) await resize(ctx, id);
-    await output;
+    const outputError = await output;
+    if (outputError) throw outputError;
     if (await detachedFrom(ctx, id)) return 0;
     const status = await waitResult;
     if (status.Error?.Message) write(ctx.io.stderr, `Error: ${status.Error.Message}`);
@@ -219,8 +230,28 @@ export async function runAttached(ctx: CommandContext, id: string, flags: FlagVa
   } finally {
     restoreTerminal();
     signals();
-    socket.destroy();
+    attach?.socket.destroy();
+    stopOutput.abort();
   }
+}
+
+/**
+ * Writes a container's output, read as an answer's body (`logs`, an attach or exec without
+ * stdin), to our stdout and stderr: as it is with a tty, else split from Docker's frames.
+ */
+export async function copyOutput(
+  ctx: CommandContext,
+  body: AsyncIterable<Buffer>,
+  tty: boolean,
+): Promise<void> {
+  if (tty) {
+    for await (const chunk of body) ctx.io.stdout.write(chunk);
+    return;
+  }
+  const splitter = new FrameSplitter();
+  for await (const chunk of body)
+    for (const f of splitter.push(chunk))
+      (f.stream === 'stderr' ? ctx.io.stderr : ctx.io.stdout).write(f.payload);
 }
 
 /**
