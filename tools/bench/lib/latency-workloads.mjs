@@ -44,9 +44,10 @@ export const WORKLOADS = [
           id: `api-${path === '/_ping' ? 'ping' : 'containers'}`,
           title,
           unit: 'ms',
-          note: 'median of 50 requests per sample; podman has no daemon',
+          note: 'median of 50 requests per sample, up to 31 samples per engine within 2 s; podman has no daemon',
           results: await rounds(ctx, {
             engines: ['tsctr', 'docker', 'podman'],
+            extra: ctx.apiExtra,
             op: async (e) => {
               if (!e.socketPath) throw new Error('no daemon (podman is daemonless)');
               const times = [];
